@@ -1,0 +1,6 @@
+import type { Command } from "../command.ts";
+
+export const command: Command = async () => {
+  process.stderr.write("bollard controller: not implemented yet\n");
+  return 1;
+};

@@ -1,0 +1,45 @@
+// The `bollard` command: one module per subcommand under ./commands, loaded on demand so that
+// `bollard explain` never pays for the proxy or the AF_PACKET addon.
+import { CliUsageError, type Command } from "./command.ts";
+
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  controller: () => import("./commands/controller.ts"),
+  speaker: () => import("./commands/speaker.ts"),
+  ingress: () => import("./commands/ingress.ts"),
+  explain: () => import("./commands/explain.ts"),
+  lab: () => import("./commands/lab.ts"),
+};
+
+const usage = `usage: bollard <command> [flags]
+
+commands:
+  controller   allocate LoadBalancer addresses from IPAddressPools
+  speaker      announce allocated addresses at layer 2 (ARP/NDP)
+  ingress      serve Ingress rules as an HTTP(S) reverse proxy
+  explain      answer "which route / address / announcer" offline from manifests
+  lab          a local control plane and network lab
+
+run 'bollard <command> --help' for its flags`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(`${usage}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (load === undefined) {
+    process.stderr.write(`bollard: unknown command "${name}"\n${usage}\n`);
+    return 2;
+  }
+  try {
+    const { command } = await load();
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(`bollard ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
