@@ -1,1 +1,52 @@
-export const hello = (x: number): string => `n=${x}`;
+export {
+  AddressParseError,
+  compareIP,
+  formatIP,
+  type IPAddress,
+  type IPFamily,
+  MAX_IPV4,
+  MAX_IPV6,
+  nextIP,
+  parseIP,
+  prevIP,
+} from "./address/ip.ts";
+export {
+  type AddressRange,
+  type CIDR,
+  cidrToRange,
+  formatRange,
+  iterateRange,
+  parseAddressRange,
+  parseCIDR,
+  rangeContains,
+  rangeSize,
+  rangesOverlap,
+} from "./address/range.ts";
+export {
+  createMetricsRegistry,
+  type HealthServer,
+  type HealthServerOptions,
+  startHealthServer,
+} from "./health/server.ts";
+export { KubeConfigError, createKubeConfig } from "./kube/config.ts";
+export {
+  type EventRecorder,
+  type EventRecorderOptions,
+  type EventType,
+  type InvolvedObject,
+  createEventRecorder,
+} from "./kube/events.ts";
+export {
+  createInformer,
+  type Informer,
+  type InformerEvent,
+  type InformerOptions,
+  InformerStoppedError,
+  objectKey,
+  waitForSync,
+} from "./kube/informer.ts";
+export { type LeaderElection, type LeaderElectionOptions, runLeaderElection } from "./kube/leader.ts";
+export { isGone, isStatus, KubeApiError, type KubeRequest, KubeRequestError, kubeRequest } from "./kube/request.ts";
+export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
+export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
+export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";

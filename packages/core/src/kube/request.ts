@@ -1,0 +1,181 @@
+import http from "node:http";
+import https from "node:https";
+import { createInterface } from "node:readline";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfigError } from "./config.ts";
+
+/** The API server answered with an error status; `reason` is the Status object's (e.g. "Expired"). */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  readonly status: number;
+  readonly method: string;
+  readonly path: string;
+  readonly reason: string | undefined;
+  constructor(method: string, path: string, status: number, reason: string | undefined, message: string) {
+    super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ""}: ${message}`);
+    this.method = method;
+    this.path = path;
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** No answer from the API server: connection refused or reset, timeout, or our own abort. */
+export class KubeRequestError extends Error {
+  override name = "KubeRequestError";
+  readonly method: string;
+  readonly path: string;
+  constructor(method: string, path: string, cause: unknown) {
+    super(`${method} ${path}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.method = method;
+    this.path = path;
+  }
+}
+
+export function isGone(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status === 410;
+}
+
+export function isStatus(error: unknown, status: number): boolean {
+  return error instanceof KubeApiError && error.status === status;
+}
+
+export type KubeRequest = {
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** URL path from the API root, e.g. /apis/coordination.k8s.io/v1/namespaces/x/leases/y. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  /** Defaults to application/json; PATCH callers name their patch type. */
+  contentType?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+};
+
+/**
+ * One JSON request to the API server, authenticated and TLS-configured from the KubeConfig
+ * (client certificates, bearer tokens, exec plugins — whatever client-node supports).
+ */
+export async function kubeRequest<T>(kubeConfig: KubeConfig, request: KubeRequest): Promise<T> {
+  const method = request.method ?? "GET";
+  const signal = withTimeout(request.signal, request.timeoutMs ?? 30_000);
+  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+  const headers: Record<string, string> = body === undefined ? {} : { "content-type": request.contentType ?? "application/json" };
+  const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal);
+  let text: string;
+  try {
+    text = await readAll(res);
+  } catch (error) {
+    throw new KubeRequestError(method, request.path, error);
+  }
+  if (res.statusCode === undefined || res.statusCode >= 300) throw statusError(method, request.path, res.statusCode ?? 0, text);
+  return (text === "" ? undefined : JSON.parse(text)) as T;
+}
+
+export type WatchLine = { type: string; object: unknown };
+
+/**
+ * Streams a watch: calls `onEvent` for each event line until the server ends the stream
+ * (resolves) or the connection fails (rejects). If nothing arrives for `idleTimeoutMs` the
+ * connection is presumed dead and dropped, so a vanished API server cannot hang the caller.
+ */
+export async function kubeWatch(
+  kubeConfig: KubeConfig,
+  request: { path: string; query: Record<string, string | number | boolean | undefined>; signal: AbortSignal; idleTimeoutMs: number },
+  onEvent: (event: WatchLine) => void,
+): Promise<void> {
+  const query = { ...request.query, watch: true };
+  const res = await open(kubeConfig, "GET", request.path, query, {}, undefined, request.signal);
+  if (res.statusCode !== 200) {
+    throw statusError("GET", request.path, res.statusCode ?? 0, await readAll(res).catch(() => ""));
+  }
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      lines.close();
+      res.destroy();
+      if (error === undefined) resolve();
+      else reject(error instanceof KubeApiError ? error : new KubeRequestError("GET", request.path, error));
+    };
+    let idle = setTimeout(() => finish(new Error("watch idle timeout")), request.idleTimeoutMs);
+    const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on("line", (line) => {
+      if (settled || line.trim() === "") return;
+      clearTimeout(idle);
+      idle = setTimeout(() => finish(new Error("watch idle timeout")), request.idleTimeoutMs);
+      let event: WatchLine;
+      try {
+        event = JSON.parse(line) as WatchLine;
+      } catch {
+        finish(new Error(`malformed watch event: ${line.slice(0, 200)}`));
+        return;
+      }
+      try {
+        onEvent(event);
+      } catch (error) {
+        finish(error);
+      }
+    });
+    res.on("error", finish);
+    res.on("aborted", () => finish(new Error("watch connection aborted")));
+    res.on("end", () => finish());
+    res.on("close", () => finish(res.complete ? undefined : new Error("watch connection closed")));
+  });
+}
+
+function statusError(method: string, path: string, status: number, text: string): KubeApiError {
+  let reason: string | undefined;
+  let message = text.slice(0, 500);
+  try {
+    const parsed = JSON.parse(text) as { reason?: string; message?: string };
+    reason = parsed.reason;
+    message = parsed.message ?? message;
+  } catch {
+    // not a Status object (e.g. a proxy's HTML page): keep the raw text
+  }
+  return new KubeApiError(method, path, status, reason, message);
+}
+
+async function open(
+  kubeConfig: KubeConfig,
+  method: string,
+  path: string,
+  query: Record<string, string | number | boolean | undefined> | undefined,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<http.IncomingMessage> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new KubeConfigError("kubeconfig has no current cluster");
+  const url = new URL(cluster.server.replace(/\/+$/, "") + path);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const options: https.RequestOptions = { method, headers: { accept: "application/json", ...headers } };
+  await kubeConfig.applyToHTTPSOptions(options);
+  const plain = url.protocol === "http:";
+  if (plain) delete options.agent;
+  return new Promise((resolve, reject) => {
+    const req = (plain ? http : https).request(url, { ...options, ...(signal ? { signal } : {}) }, resolve);
+    req.on("error", (error) => reject(new KubeRequestError(method, path, error)));
+    req.end(body);
+  });
+}
+
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    res.on("error", reject);
+    res.on("aborted", () => reject(new Error("response aborted")));
+  });
+}
+
+function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
