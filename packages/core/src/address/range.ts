@@ -15,7 +15,7 @@ const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
 export function parseCIDR(text: string): CIDR {
   const parts = text.trim().split("/");
   if (parts.length === 1) {
-    const single = parseWithin(text.trim(), text);
+    const single = parseWithin(text, text);
     const hint = `${formatIP(single)}/${bitLength(single.family)}`;
     throw new AddressParseError(text, `missing /prefix-length (a single address is written ${hint})`);
   }
@@ -64,7 +64,8 @@ function parseWithin(part: string, input: string): IPAddress {
     return parseIP(part);
   } catch (error) {
     if (error instanceof AddressParseError) {
-      throw new AddressParseError(input, `${JSON.stringify(part)}: ${error.reason}`);
+      const reason = part === input ? error.reason : `${JSON.stringify(part)}: ${error.reason}`;
+      throw new AddressParseError(input, reason);
     }
     throw error;
   }
