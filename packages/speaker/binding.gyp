@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "packet_socket",
+      "sources": ["native/packet_socket.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

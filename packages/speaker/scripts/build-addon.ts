@@ -1,0 +1,38 @@
+// Builds the AF_PACKET addon with node-gyp against headers already on this machine: node-gyp must
+// never download headers here, so it always gets --nodedir. N-API is ABI-stable, so any installed
+// Node's node_api.h (>= N-API 8) builds an addon that loads in Node 24.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+
+const packageDir = resolve(import.meta.dirname, "..");
+const require = createRequire(join(packageDir, "package.json"));
+
+function nodeDirCandidates(): string[] {
+  const candidates: string[] = [];
+  if (process.env.BOLLARD_NODEDIR) candidates.push(process.env.BOLLARD_NODEDIR);
+  try {
+    // The `node` dev dependency's architecture package, when npm installed it.
+    const nodePackage = dirname(require.resolve("node/package.json"));
+    candidates.push(join(nodePackage, "node_modules", `node-linux-${process.arch}`));
+  } catch {
+    // not installed: fall through to the running Node's prefix and the system's headers
+  }
+  candidates.push(resolve(dirname(process.execPath), ".."), "/usr/local", "/usr");
+  return candidates;
+}
+
+const nodeDir = nodeDirCandidates().find((dir) => existsSync(join(dir, "include", "node", "node_api.h")));
+if (nodeDir === undefined) {
+  process.stderr.write(
+    `build-addon: no Node headers (include/node/node_api.h) under any of:\n  ${nodeDirCandidates().join("\n  ")}\n` +
+      "set BOLLARD_NODEDIR to a Node install prefix that has them\n",
+  );
+  process.exit(1);
+}
+
+const nodeGyp = require.resolve("node-gyp/bin/node-gyp.js");
+process.stdout.write(`build-addon: node-gyp rebuild --nodedir=${nodeDir}\n`);
+const result = spawnSync(process.execPath, [nodeGyp, "rebuild", `--nodedir=${nodeDir}`], { cwd: packageDir, stdio: "inherit" });
+process.exit(result.status ?? 1);
