@@ -1,0 +1,68 @@
+import { parseAllDocuments } from "yaml";
+import { emptySnapshot, type Snapshot } from "./objects.ts";
+
+/** A manifest that cannot be read as Kubernetes objects; names the source and document. */
+export class ManifestError extends Error {
+  override name = "ManifestError";
+  readonly source: string;
+  constructor(source: string, message: string) {
+    super(`${source}: ${message}`);
+    this.source = source;
+  }
+}
+
+/** The objects in one YAML (or JSON) text; `kind: List` is flattened. Empty documents are skipped. */
+export function parseManifests(text: string, source: string): unknown[] {
+  const objects: unknown[] = [];
+  parseAllDocuments(text).forEach((doc, i) => {
+    if (doc.errors.length > 0) throw new ManifestError(source, `document ${i + 1}: ${doc.errors[0]?.message}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return;
+    objects.push(...flatten(value));
+  });
+  return objects;
+}
+
+function flatten(value: unknown): unknown[] {
+  if (isRecord(value) && typeof value.kind === "string" && value.kind.endsWith("List") && Array.isArray(value.items)) {
+    return value.items.flatMap(flatten);
+  }
+  return [value];
+}
+
+const KINDS = {
+  Ingress: "ingresses",
+  IngressClass: "ingressClasses",
+  Service: "services",
+  EndpointSlice: "endpointSlices",
+  Secret: "secrets",
+} as const satisfies Record<string, keyof Snapshot>;
+
+/**
+ * Sorts objects into a Snapshot. Kinds the route compiler does not read are ignored; an object without
+ * `kind` or `metadata.name` is an error naming where it came from.
+ */
+export function snapshotFromObjects(objects: readonly unknown[], source: string): Snapshot {
+  const snapshot = emptySnapshot();
+  objects.forEach((obj, i) => {
+    if (!isRecord(obj)) throw new ManifestError(source, `object ${i + 1} is not a mapping`);
+    if (typeof obj.kind !== "string") throw new ManifestError(source, `object ${i + 1} has no kind`);
+    const meta = obj.metadata;
+    if (!isRecord(meta) || typeof meta.name !== "string" || meta.name === "") {
+      throw new ManifestError(source, `${obj.kind} (object ${i + 1}) has no metadata.name`);
+    }
+    const field = KINDS[obj.kind as keyof typeof KINDS];
+    if (field === undefined) return;
+    // The compiler reads these objects defensively; manifests are trusted only to be mappings with names.
+    (snapshot[field] as unknown[]).push(obj);
+  });
+  return snapshot;
+}
+
+export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
+  const all = emptySnapshot();
+  for (const part of parts) for (const key of Object.keys(all) as (keyof Snapshot)[]) (all[key] as unknown[]).push(...part[key]);
+  return all;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,0 +1,219 @@
+import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
+import { compareByAge, type Ingress, type ObjectRef, refKey, refOf, type Secret, type Snapshot } from "../model/objects.ts";
+import { readKeyPair } from "../tls/key-pair.ts";
+import { indexBackends, resolveBackend } from "./backends.ts";
+import { canonicalPrefix, isValidRuleHost, pathSegments } from "./paths.ts";
+import type { Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
+
+export const SSL_REDIRECT_ANNOTATION = "bollard.dev/ssl-redirect";
+
+export interface CompileOptions {
+  controllerName?: string;
+  ingressClass?: string;
+  /** `--default-ssl-certificate`: a `kubernetes.io/tls` Secret served when SNI matches no Ingress TLS host */
+  defaultCertificate?: ObjectRef | null;
+}
+
+interface MutableNode {
+  route: Route | null;
+  children: Map<string, MutableNode>;
+}
+
+interface MutableHost {
+  exact: Map<string, Route>;
+  prefix: MutableNode;
+}
+
+/**
+ * Ingresses + IngressClasses + Services + EndpointSlices + TLS Secrets → one immutable route table and the
+ * problems of each Ingress. Pure: same snapshot, same table. Where two Ingresses claim the same route the
+ * oldest (then namespace/name) keeps it; a broken Ingress only loses its own broken parts.
+ */
+export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}): RouteTable {
+  const selection: ClassSelection = {
+    controllerName: options.controllerName ?? CONTROLLER_NAME,
+    className: options.ingressClass ?? DEFAULT_CLASS_NAME,
+  };
+  const ours = snapshot.ingresses.filter((ing) => isOurIngress(ing, snapshot.ingressClasses, selection)).sort(compareByAge);
+  const diagnostics: Diagnostic[] = [];
+  const report = (ingress: Ingress, severity: Diagnostic["severity"], reason: DiagnosticReason, field: string, message: string) => {
+    diagnostics.push({ ingress: refOf(ingress.metadata), severity, reason, field, message });
+  };
+
+  const secrets = new Map<string, Secret>();
+  for (const s of snapshot.secrets) secrets.set(refKey(refOf(s.metadata)), s);
+  const keyPairs = new Map<string, KeyPair | { error: string }>();
+  const keyPairOf = (ref: ObjectRef): KeyPair | { error: string } | undefined => {
+    const key = refKey(ref);
+    const secret = secrets.get(key);
+    if (secret === undefined) return undefined;
+    let pair = keyPairs.get(key);
+    if (pair === undefined) {
+      pair = readKeyPair(secret);
+      keyPairs.set(key, pair);
+    }
+    return pair;
+  };
+
+  // TLS first: which hosts have TLS decides the HTTPS redirects of the routes below.
+  const tlsHosts = new Set<string>();
+  const certExact = new Map<string, KeyPair>();
+  const certWildcard = new Map<string, KeyPair>();
+  const certOwner = new Map<string, Ingress>();
+  for (const ing of ours) {
+    const namespace = refOf(ing.metadata).namespace;
+    (ing.spec?.tls ?? []).forEach((tls, i) => {
+      const field = `spec.tls[${i}]`;
+      // Without hosts, a TLS entry covers the hosts of the Ingress's own rules.
+      const hosts = (tls.hosts?.length ? tls.hosts : ruleHosts(ing)).map((h) => h.toLowerCase());
+      for (const h of hosts) tlsHosts.add(h);
+      if (tls.secretName === undefined || tls.secretName === "") return;
+      const secretRef = { namespace, name: tls.secretName };
+      const pair = keyPairOf(secretRef);
+      if (pair === undefined) {
+        report(ing, "error", "SecretNotFound", `${field}.secretName`, `Secret ${refKey(secretRef)} not found; the default certificate is served for ${hosts.join(", ")}`);
+        return;
+      }
+      if ("error" in pair) {
+        report(ing, "error", "InvalidCertificate", `${field}.secretName`, `${pair.error}; the default certificate is served for ${hosts.join(", ")}`);
+        return;
+      }
+      for (const host of hosts) {
+        if (!isValidRuleHost(host)) {
+          report(ing, "error", "InvalidHost", `${field}.hosts`, `TLS host "${host}" is not a DNS name`);
+          continue;
+        }
+        const wildcard = host.startsWith("*.");
+        const map = wildcard ? certWildcard : certExact;
+        const key = wildcard ? host.slice(2) : host;
+        const held = map.get(key);
+        if (held !== undefined && held.id !== pair.id) {
+          const owner = certOwner.get(host);
+          report(ing, "warning", "TLSConflict", `${field}.secretName`, `the certificate for ${host} is held by Ingress ${owner ? refKey(refOf(owner.metadata)) : "?"} (Secret ${refKey(held.secret)})`);
+          continue;
+        }
+        if (held === undefined) {
+          map.set(key, pair);
+          certOwner.set(host, ing);
+        }
+      }
+    });
+  }
+
+  const index = indexBackends(snapshot);
+  const exactHosts = new Map<string, MutableHost>();
+  const wildcardHosts = new Map<string, MutableHost>();
+  let anyHost: MutableHost | null = null;
+  const claimed = new Map<string, Route>();
+  let defaultRoute: Route | null = null;
+
+  for (const ing of ours) {
+    const ref = refOf(ing.metadata);
+    const optOut = ing.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] === "false";
+    const backendOf = (spec: NonNullable<Ingress["spec"]>["defaultBackend"], field: string) => {
+      const { backend, problem } = resolveBackend(spec ?? {}, ref.namespace, field, index);
+      if (problem !== null) report(ing, "error", problem.reason, problem.field, problem.message);
+      return backend;
+    };
+
+    if (ing.spec?.defaultBackend !== undefined) {
+      if (defaultRoute === null) {
+        const backend = backendOf(ing.spec.defaultBackend, "spec.defaultBackend");
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend, sslRedirect: false });
+      } else {
+        report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
+      }
+    }
+
+    (ing.spec?.rules ?? []).forEach((rule, r) => {
+      const rawHost = rule.host ?? "";
+      const host = rawHost === "" ? null : rawHost.toLowerCase();
+      if (host !== null && !isValidRuleHost(host)) {
+        report(ing, "error", "InvalidHost", `spec.rules[${r}].host`, `host "${rawHost}" is not a DNS name with at most one leading "*" label`);
+        return;
+      }
+      (rule.http?.paths ?? []).forEach((p, i) => {
+        const field = `spec.rules[${r}].http.paths[${i}]`;
+        const pathType = p.pathType;
+        if (pathType !== "Exact" && pathType !== "Prefix" && pathType !== "ImplementationSpecific") {
+          report(ing, "error", "InvalidPath", `${field}.pathType`, `pathType "${pathType ?? ""}" is not Exact, Prefix or ImplementationSpecific`);
+          return;
+        }
+        // ImplementationSpecific is served as Prefix; an empty one means "/", as most controllers read it.
+        const path = p.path === undefined || p.path === "" ? (pathType === "ImplementationSpecific" ? "/" : "") : p.path;
+        if (!path.startsWith("/")) {
+          report(ing, "error", "InvalidPath", `${field}.path`, `path "${path}" must start with "/"`);
+          return;
+        }
+        const exact = pathType === "Exact";
+        const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? path : canonicalPrefix(path)}`;
+        const holder = claimed.get(claimKey);
+        if (holder !== undefined) {
+          report(ing, "warning", "RouteConflict", field, `host ${host ?? "*"} path ${path} (${pathType}) is held by Ingress ${refKey(holder.ingress)}`);
+          return;
+        }
+        const backend = backendOf(p.backend ?? {}, `${field}.backend`);
+        const sslRedirect = host !== null && tlsHosts.has(host) && !optOut;
+        const route: Route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path, pathType: pathType as RoutePathType, backend, sslRedirect });
+        claimed.set(claimKey, route);
+        let rules: MutableHost;
+        if (host === null) {
+          anyHost ??= newHost();
+          rules = anyHost;
+        } else {
+          const wildcard = host.startsWith("*.");
+          const map = wildcard ? wildcardHosts : exactHosts;
+          const key = wildcard ? host.slice(2) : host;
+          rules = map.get(key) ?? newHost();
+          map.set(key, rules);
+        }
+        if (exact) rules.exact.set(path, route);
+        else insertPrefix(rules.prefix, pathSegments(path), route);
+      });
+    });
+  }
+
+  let fallback: KeyPair | null = null;
+  let defaultCertificateError: string | null = null;
+  if (options.defaultCertificate) {
+    const pair = keyPairOf(options.defaultCertificate);
+    if (pair === undefined) defaultCertificateError = `Secret ${refKey(options.defaultCertificate)} not found`;
+    else if ("error" in pair) defaultCertificateError = pair.error;
+    else fallback = pair;
+  }
+
+  return Object.freeze({
+    exactHosts: exactHosts as ReadonlyMap<string, HostRoutes>,
+    wildcardHosts: wildcardHosts as ReadonlyMap<string, HostRoutes>,
+    anyHost: anyHost as HostRoutes | null,
+    defaultRoute,
+    certificates: Object.freeze({ exactHosts: certExact, wildcardHosts: certWildcard, fallback }),
+    ingresses: ours.map((ing) => refOf(ing.metadata)),
+    diagnostics,
+    defaultCertificateError,
+  });
+}
+
+/** A table that routes nothing: what the proxy serves before the first compile. */
+export const emptyRouteTable = (): RouteTable => compileRoutes({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [] });
+
+const newHost = (): MutableHost => ({ exact: new Map(), prefix: { route: null, children: new Map() } });
+
+function insertPrefix(root: MutableNode, segments: string[], route: Route): void {
+  let node = root;
+  for (const s of segments) {
+    let child = node.children.get(s);
+    if (child === undefined) {
+      child = { route: null, children: new Map() };
+      node.children.set(s, child);
+    }
+    node = child;
+  }
+  node.route = route;
+}
+
+function ruleHosts(ing: Ingress): string[] {
+  const hosts = new Set<string>();
+  for (const rule of ing.spec?.rules ?? []) if (rule.host) hosts.add(rule.host);
+  return [...hosts];
+}

@@ -1,0 +1,77 @@
+import { refKey } from "../model/objects.ts";
+import type { HostRoutes, PathNode, Route, RouteTable } from "./table.ts";
+
+/** What `bollard explain route` prints for one URL. */
+export type RouteAnswer =
+  | {
+      match: true;
+      namespace: string;
+      ingress: string;
+      host: string | null;
+      path: string | null;
+      pathType: string | null;
+      service: string | null;
+      port: number | string | null;
+    }
+  | { match: false; status: 404 };
+
+export function describeMatch(route: Route | null): RouteAnswer {
+  if (route === null) return { match: false, status: 404 };
+  return {
+    match: true,
+    namespace: route.ingress.namespace,
+    ingress: route.ingress.name,
+    host: route.host,
+    path: route.path,
+    pathType: route.pathType,
+    service: route.backend.service,
+    port: route.backend.port,
+  };
+}
+
+/**
+ * A plain-JSON view of a route table for fixtures and debugging, one line per route:
+ * `Prefix /api → shop/web api:http → 10.0.0.1:8080 10.0.0.3:8080 [ssl-redirect]`. Hosts and routes sorted.
+ */
+export function describeTable(table: RouteTable) {
+  const hosts: Record<string, string[]> = {};
+  const add = (name: string, rules: HostRoutes) => {
+    const routes = [...rules.exact.values(), ...prefixRoutes(rules.prefix)];
+    routes.sort((a, b) => compareStrings(`${a.path} ${a.pathType}`, `${b.path} ${b.pathType}`));
+    hosts[name] = routes.map(describeRoute);
+  };
+  for (const [host, rules] of [...table.exactHosts].sort(byKey)) add(host, rules);
+  for (const [suffix, rules] of [...table.wildcardHosts].sort(byKey)) add(`*.${suffix}`, rules);
+  if (table.anyHost !== null) add("(any host)", table.anyHost);
+  const certificates: Record<string, string> = {};
+  for (const [host, pair] of [...table.certificates.exactHosts].sort(byKey)) certificates[host] = refKey(pair.secret);
+  for (const [suffix, pair] of [...table.certificates.wildcardHosts].sort(byKey)) certificates[`*.${suffix}`] = refKey(pair.secret);
+  return {
+    ingresses: table.ingresses.map(refKey),
+    hosts,
+    defaultBackend: table.defaultRoute === null ? null : describeRoute(table.defaultRoute),
+    certificates,
+    diagnostics: table.diagnostics.map((d) => `${refKey(d.ingress)} ${d.severity} ${d.reason} ${d.field}: ${d.message}`),
+  };
+}
+
+function describeRoute(route: Route): string {
+  const { backend } = route;
+  const where = route.pathType === null ? "default" : `${route.pathType} ${route.path}`;
+  const to =
+    backend.unavailable !== null
+      ? `503 (${backend.unavailable})`
+      : backend.endpoints.length === 0
+        ? "503 (no ready endpoint)"
+        : backend.endpoints.map((e) => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`)).join(" ");
+  return `${where} → ${refKey(route.ingress)} ${backend.service ?? "-"}:${backend.port ?? "-"} → ${to}${route.sslRedirect ? " [ssl-redirect]" : ""}`;
+}
+
+function prefixRoutes(node: PathNode): Route[] {
+  const out: Route[] = node.route === null ? [] : [node.route];
+  for (const child of node.children.values()) out.push(...prefixRoutes(child));
+  return out;
+}
+
+const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const byKey = (a: [string, unknown], b: [string, unknown]) => compareStrings(a[0], b[0]);

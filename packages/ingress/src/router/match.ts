@@ -1,0 +1,61 @@
+import { requestHost } from "./paths.ts";
+import type { HostRoutes, KeyPair, Route, RouteTable } from "./table.ts";
+
+/**
+ * The route for a request: the host picks a set of rules first (exact host, else the one-label wildcard,
+ * else the host-less rules), then the path picks within it (an Exact path, else the longest Prefix);
+ * what no rule matches goes to the default backend, and without one the answer is null (404).
+ * Cost: two hash lookups plus one per path segment, whatever the number of Ingresses.
+ */
+export function matchRoute(table: RouteTable, hostHeader: string | undefined, path: string): Route | null {
+  const rules = hostRules(table, requestHost(hostHeader));
+  return (rules === null ? null : matchPath(rules, path)) ?? table.defaultRoute;
+}
+
+function hostRules(table: RouteTable, host: string): HostRoutes | null {
+  const exact = table.exactHosts.get(host);
+  if (exact !== undefined) return exact;
+  const dot = host.indexOf(".");
+  if (dot > 0) {
+    const wildcard = table.wildcardHosts.get(host.slice(dot + 1));
+    if (wildcard !== undefined) return wildcard;
+  }
+  return table.anyHost;
+}
+
+/** `path` is the request target without its query. */
+export function matchPath(rules: HostRoutes, path: string): Route | null {
+  const exact = rules.exact.get(path);
+  if (exact !== undefined) return exact; // an Exact match is at least as long as any Prefix match, and wins ties
+  let node = rules.prefix;
+  let best = node.route;
+  const end = path.length;
+  let i = 0;
+  while (i < end) {
+    while (i < end && path.charCodeAt(i) === 47 /* / */) i++;
+    if (i >= end) break;
+    let j = path.indexOf("/", i);
+    if (j < 0) j = end;
+    const child = node.children.get(path.slice(i, j));
+    if (child === undefined) break;
+    node = child;
+    if (node.route !== null) best = node.route;
+    i = j;
+  }
+  return best;
+}
+
+/** The certificate for a TLS server name: exact host, else one-label wildcard, else the fallback (or null). */
+export function matchCertificate(table: RouteTable, serverName: string | undefined): KeyPair | null {
+  const host = requestHost(serverName);
+  if (host !== "") {
+    const exact = table.certificates.exactHosts.get(host);
+    if (exact !== undefined) return exact;
+    const dot = host.indexOf(".");
+    if (dot > 0) {
+      const wildcard = table.certificates.wildcardHosts.get(host.slice(dot + 1));
+      if (wildcard !== undefined) return wildcard;
+    }
+  }
+  return table.certificates.fallback;
+}

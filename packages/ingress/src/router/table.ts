@@ -1,0 +1,99 @@
+import type { ObjectRef } from "../model/objects.ts";
+
+/** A place a request can be sent: an endpoint address (IP or DNS name) and port. */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Backend {
+  readonly namespace: string;
+  /** null for `resource` backends, which this controller does not serve */
+  readonly service: string | null;
+  /** the Service port as the Ingress wrote it: a number or a name */
+  readonly port: number | string | null;
+  /** ready endpoints, sorted; empty means 503 */
+  readonly endpoints: readonly Endpoint[];
+  /** why the configuration gives no endpoints (missing Service, unknown port…); null when it is fine */
+  readonly unavailable: string | null;
+}
+
+export type RoutePathType = "Exact" | "Prefix" | "ImplementationSpecific";
+
+export interface Route {
+  readonly ingress: ObjectRef;
+  /** the rule's host as written (`*.foo.com` for a wildcard); null for a host-less rule or the default backend */
+  readonly host: string | null;
+  /** null when the Ingress `defaultBackend` serves */
+  readonly path: string | null;
+  readonly pathType: RoutePathType | null;
+  readonly backend: Backend;
+  /** plain-HTTP requests get a 308 to HTTPS: the host has TLS and the Ingress did not opt out */
+  readonly sslRedirect: boolean;
+}
+
+export interface PathNode {
+  readonly route: Route | null;
+  readonly children: ReadonlyMap<string, PathNode>;
+}
+
+/** The routes of one host: Exact paths by their literal path, Prefix paths in a trie over path segments. */
+export interface HostRoutes {
+  readonly exact: ReadonlyMap<string, Route>;
+  readonly prefix: PathNode;
+}
+
+/** A certificate and key from a `kubernetes.io/tls` Secret, checked to be a pair. */
+export interface KeyPair {
+  readonly secret: ObjectRef;
+  /** PEM, possibly a chain */
+  readonly cert: string;
+  /** PEM */
+  readonly key: string;
+  /** sha256 over cert and key: equal ids mean the same pair */
+  readonly id: string;
+}
+
+export type DiagnosticReason =
+  | "InvalidHost"
+  | "InvalidPath"
+  | "UnsupportedBackend"
+  | "ServiceNotFound"
+  | "ServicePortNotFound"
+  | "RouteConflict"
+  | "DefaultBackendConflict"
+  | "SecretNotFound"
+  | "InvalidCertificate"
+  | "TLSConflict";
+
+/** A problem with one Ingress: reported as a Warning Event on it; never affects other Ingresses. */
+export interface Diagnostic {
+  readonly ingress: ObjectRef;
+  readonly severity: "error" | "warning";
+  readonly reason: DiagnosticReason;
+  /** the field at fault, e.g. `spec.rules[0].http.paths[1].backend.service.name` */
+  readonly field: string;
+  readonly message: string;
+}
+
+export interface RouteTable {
+  /** hosts without a wildcard, lower case */
+  readonly exactHosts: ReadonlyMap<string, HostRoutes>;
+  /** `*.foo.com` keyed by `foo.com` */
+  readonly wildcardHosts: ReadonlyMap<string, HostRoutes>;
+  /** rules without a host */
+  readonly anyHost: HostRoutes | null;
+  /** the oldest Ingress `defaultBackend` */
+  readonly defaultRoute: Route | null;
+  readonly certificates: {
+    readonly exactHosts: ReadonlyMap<string, KeyPair>;
+    readonly wildcardHosts: ReadonlyMap<string, KeyPair>;
+    /** from `--default-ssl-certificate`; null means the generated self-signed one */
+    readonly fallback: KeyPair | null;
+  };
+  /** the Ingresses of our class, sorted */
+  readonly ingresses: readonly ObjectRef[];
+  readonly diagnostics: readonly Diagnostic[];
+  /** why `--default-ssl-certificate` could not be used; null when fine or unset */
+  readonly defaultCertificateError: string | null;
+}
