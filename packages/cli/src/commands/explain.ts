@@ -1,6 +1,18 @@
-import type { Command } from "../command.ts";
+// `bollard explain route|allocation|announcer`: each question lives in ./explain-<what>.ts and is loaded on
+// demand, so one never pays for the others' dependencies.
+import { CliUsageError, type Command } from "../command.ts";
 
-export const command: Command = async () => {
-  process.stderr.write("bollard explain: not implemented yet\n");
-  return 1;
+const questions = ["route", "allocation", "announcer"] as const;
+
+export const command: Command = async (argv) => {
+  const [what, ...rest] = argv;
+  if (what === undefined || what === "--help" || what === "-h") {
+    process.stdout.write(`usage: bollard explain ${questions.join("|")} [flags]\n`);
+    return what === undefined ? 2 : 0;
+  }
+  if (!(questions as readonly string[]).includes(what)) {
+    throw new CliUsageError(`unknown question "${what}" (expected ${questions.join(", ")})`);
+  }
+  const { command: explain } = (await import(`./explain-${what}.ts`)) as { command: Command };
+  return explain(rest);
 };
