@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { createKubeConfig, KubeConfigError } from "../src/index.ts";
+
+const config = (name: string, server: string) => `apiVersion: v1
+kind: Config
+clusters: [{name: ${name}, cluster: {server: "${server}"}}]
+users: [{name: ${name}, user: {token: t-${name}}}]
+contexts: [{name: ${name}, context: {cluster: ${name}, user: ${name}}}]
+current-context: ${name}
+`;
+
+describe("createKubeConfig", () => {
+  let dir: string;
+  const saved = { KUBECONFIG: process.env.KUBECONFIG, host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bollard-kubeconfig-"));
+    await writeFile(join(dir, "one"), config("one", "https://one.example:6443"));
+    await writeFile(join(dir, "two"), config("two", "https://two.example:6443"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const [key, value] of [
+      ["KUBECONFIG", saved.KUBECONFIG],
+      ["KUBERNETES_SERVICE_HOST", saved.host],
+      ["KUBERNETES_SERVICE_PORT", saved.port],
+    ] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+
+  it("loads the given file over env KUBECONFIG", () => {
+    process.env.KUBECONFIG = join(dir, "two");
+    assert.equal(createKubeConfig({ kubeconfig: join(dir, "one") }).getCurrentCluster()?.server, "https://one.example:6443");
+  });
+
+  it("falls back to env KUBECONFIG, merging a list with the first file's context current", () => {
+    process.env.KUBECONFIG = [join(dir, "one"), join(dir, "two")].join(delimiter);
+    const kubeConfig = createKubeConfig();
+    assert.equal(kubeConfig.getCurrentCluster()?.server, "https://one.example:6443");
+    assert.deepEqual(kubeConfig.getContexts().map((c) => c.name), ["one", "two"]);
+  });
+
+  it("names a missing file", () => {
+    assert.throws(() => createKubeConfig({ kubeconfig: join(dir, "absent") }), (error: unknown) => {
+      return error instanceof KubeConfigError && error.message.includes(join(dir, "absent"));
+    });
+  });
+
+  it("explains why it cannot fall back to in-cluster outside a cluster", () => {
+    delete process.env.KUBECONFIG;
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_PORT;
+    assert.throws(() => createKubeConfig(), (error: unknown) => {
+      return error instanceof KubeConfigError && /not in a cluster/.test(error.message);
+    });
+  });
+});
