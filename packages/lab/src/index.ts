@@ -6,3 +6,20 @@ export {
   startControlPlane,
 } from "./control-plane/control-plane.ts";
 export { type ControlPlaneBinaries, ControlPlaneBuildError, ensureControlPlaneBinaries } from "./control-plane/binaries.ts";
+export { execIn, ip, LabCommandError, run, type RunResult, spawnIn } from "./network/exec.ts";
+export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, LabSetupError } from "./network/topology.ts";
+export {
+  BACKEND_PORT,
+  CONFIG_NAMESPACE,
+  INGRESS_SERVICE,
+  LAB_ROOT,
+  type Lab,
+  type LabOptions,
+  type LabState,
+  startLab,
+} from "./lab/lab.ts";
+export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
+export { startBackend } from "./lab/backend.ts";
+export { runKubeProxy } from "./kube-proxy/run.ts";
+export { compileNatRules, renderNftRuleset } from "./kube-proxy/rules.ts";
+export { desiredEndpointSlices, type LabPod } from "./endpoints/slices.ts";

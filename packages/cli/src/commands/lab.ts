@@ -1,16 +1,56 @@
-import { startControlPlane } from "@bollard/lab";
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createLogger, onShutdown } from "@bollard/core";
+import {
+  LAB_ROOT,
+  type LabState,
+  readLabStates,
+  runKubeProxy,
+  startBackend,
+  startControlPlane,
+  startLab,
+  teardownLab,
+  teardownStrays,
+} from "@bollard/lab";
 import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
-const usage = `usage: bollard lab control-plane --kubeconfig FILE [--crds DIR]
+const usage = `usage: bollard lab <command>
 
-  control-plane   start etcd + kube-apiserver in the foreground; write an admin kubeconfig to FILE once
-                  /readyz answers; stop everything on SIGINT/SIGTERM`;
+  up [--nodes N]                       build the lab in the background: control plane, node1..N and client
+                                       network namespaces, controller, speakers, ingresses, sample backends
+  down [--id ID]                       remove every namespace, process and file a lab made (all labs by default)
+  exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
+  status                               list running labs
+  control-plane --kubeconfig FILE      start only etcd + kube-apiserver in the foreground; write an admin
+                [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
+
+internal (started by the lab itself):
+  run [--nodes N]                      the lab in the foreground (what 'up' starts)
+  kube-proxy --kubeconfig F --node-name N --uplink IF
+  backend --name NAME --listen HOST:PORT`;
 
 export const command: Command = async (argv) => {
   const [sub, ...rest] = argv;
   switch (sub) {
+    case "up":
+      return up(rest);
+    case "down":
+      return down(rest);
+    case "exec":
+      return exec(rest);
+    case "status":
+      return status();
+    case "run":
+      return runForeground(rest);
     case "control-plane":
       return controlPlane(rest);
+    case "kube-proxy":
+      return kubeProxy(rest);
+    case "backend":
+      return backend(rest);
     case undefined:
     case "--help":
     case "-h":
@@ -21,31 +61,172 @@ export const command: Command = async (argv) => {
   }
 };
 
-async function controlPlane(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, {
-    kubeconfig: { type: "string" },
-    crds: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    process.stdout.write(`${usage}\n`);
-    return 0;
+const say = (line: string) => process.stderr.write(`bollard lab: ${line}\n`);
+
+function nodeCount(value: string | undefined): number {
+  const n = Number(value ?? "2");
+  if (!Number.isInteger(n) || n < 1 || n > 50) throw new CliUsageError(`--nodes must be a whole number from 1 to 50, got ${value}`);
+  return n;
+}
+
+async function runForeground(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ready-file": { type: "string" } });
+  const shutdown = onShutdown();
+  const lab = await startLab({ nodes: nodeCount(values.nodes), log: say });
+  say(`ready: lab ${lab.id}, kubeconfig ${lab.kubeconfigPath}`);
+  if (values["ready-file"]) {
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(values["ready-file"], lab.id);
   }
+  await new Promise<void>((resolve) => shutdown.signal.addEventListener("abort", () => resolve(), { once: true }));
+  say(`stopping lab ${lab.id}`);
+  await lab.down();
+  return 0;
+}
+
+async function up(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { nodes: { type: "string" } });
+  const nodes = nodeCount(values.nodes);
+  if (process.getuid?.() !== 0) {
+    say("the lab needs root (it creates network namespaces)");
+    return 1;
+  }
+  for (const tool of ["ip", "nft", "setpriv"]) {
+    const found = await new Promise<boolean>((resolve) => spawn("sh", ["-c", `command -v ${tool}`]).once("exit", (c) => resolve(c === 0)));
+    if (!found) {
+      say(`missing tool: ${tool} (install iproute2, nftables and util-linux)`);
+      return 1;
+    }
+  }
+  await mkdir(LAB_ROOT, { recursive: true });
+  const token = `${process.pid}-${Date.now()}`;
+  const readyFile = join(LAB_ROOT, `.ready-${token}`);
+  const logPath = join(LAB_ROOT, `up-${token}.log`);
+  const out = openSync(logPath, "a");
+  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ready-file", readyFile], {
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  closeSync(out);
+  child.unref();
+  let exited: number | null = null;
+  child.once("exit", (code) => {
+    exited = code ?? 1;
+  });
+  let printed = 0;
+  for (;;) {
+    const log = await readFile(logPath, "utf8").catch(() => "");
+    const lines = log.split("\n").filter(Boolean);
+    for (const line of lines.slice(printed)) process.stderr.write(`${line}\n`);
+    printed = lines.length;
+    const id = await readFile(readyFile, "utf8").catch(() => undefined);
+    if (id !== undefined) {
+      const state = JSON.parse(await readFile(join(LAB_ROOT, id, "state.json"), "utf8")) as LabState;
+      process.stdout.write(
+        [
+          `lab ${state.id} is up (${state.nodes} nodes + client). Try:`,
+          `  export KUBECONFIG=${state.kubeconfig}`,
+          `  ${state.kubectl} get nodes`,
+          `  bollard lab exec client -- curl -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/`,
+          "  bollard lab down",
+          "",
+        ].join("\n"),
+      );
+      return 0;
+    }
+    if (exited !== null) {
+      say(`the lab failed to start (exit ${exited}); its log is ${logPath}`);
+      await teardownStrays();
+      return 1;
+    }
+    await sleep(200);
+  }
+}
+
+async function pickLab(id: string | undefined): Promise<LabState> {
+  const states = await readLabStates();
+  const chosen = id === undefined ? states : states.filter((s) => s.id === id);
+  if (chosen.length === 1) return chosen[0] as LabState;
+  throw new CliUsageError(
+    chosen.length === 0 ? `no running lab${id ? ` with id ${id}` : ""}` : `several labs run (${states.map((s) => s.id).join(", ")}): pass --id`,
+  );
+}
+
+async function down(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { id: { type: "string" } });
+  const states = (await readLabStates()).filter((s) => values.id === undefined || s.id === values.id);
+  for (const state of states) {
+    say(`removing lab ${state.id}`);
+    await teardownLab(state);
+  }
+  if (values.id === undefined) {
+    for (const ns of await teardownStrays()) say(`removed stray namespace ${ns}`);
+  }
+  return 0;
+}
+
+async function status(): Promise<number> {
+  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
+  return 0;
+}
+
+async function exec(argv: string[]): Promise<number> {
+  const dash = argv.indexOf("--");
+  if (dash < 0) throw new CliUsageError("usage: bollard lab exec [--id ID] client|nodeN -- CMD [ARGS…]");
+  const { values, positionals } = parseFlags(argv.slice(0, dash), { id: { type: "string" } }, true);
+  const cmd = argv.slice(dash + 1);
+  const host = positionals[0] ?? "client";
+  if (!/^(client|node\d+)$/.test(host) || cmd.length === 0) throw new CliUsageError("usage: bollard lab exec [--id ID] client|nodeN -- CMD [ARGS…]");
+  const state = await pickLab(values.id);
+  const child = spawn("ip", ["netns", "exec", `bollard-${state.id}-${host}`, ...cmd], { stdio: "inherit" });
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+async function controlPlane(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { kubeconfig: { type: "string" }, crds: { type: "string" } });
   if (values.kubeconfig === undefined) throw new CliUsageError("--kubeconfig FILE is required");
-  const log = (line: string) => process.stderr.write(`bollard lab: ${line}\n`);
-  const cp = await startControlPlane({ kubeconfigPath: values.kubeconfig, log });
+  const cp = await startControlPlane({ kubeconfigPath: values.kubeconfig, log: say });
   if (values.crds !== undefined) {
     const { execFileSync } = await import("node:child_process");
     execFileSync(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, "apply", "--server-side", "-f", values.crds], {
       stdio: ["ignore", "inherit", "inherit"],
     });
   }
-  log(`ready: kubectl --kubeconfig ${values.kubeconfig} (${cp.binaries.kubectl}); Ctrl-C stops it`);
+  say(`ready: kubectl --kubeconfig ${values.kubeconfig} (${cp.binaries.kubectl}); Ctrl-C stops it`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  log("stopping");
+  say("stopping");
   await cp.stop();
+  return 0;
+}
+
+async function kubeProxy(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    kubeconfig: { type: "string" },
+    "node-name": { type: "string" },
+    uplink: { type: "string", default: "eth0" },
+  });
+  if (!values.kubeconfig || !values["node-name"]) throw new CliUsageError("--kubeconfig and --node-name are required");
+  const shutdown = onShutdown();
+  await runKubeProxy({
+    kubeconfig: values.kubeconfig,
+    nodeName: values["node-name"],
+    uplink: values.uplink,
+    logger: createLogger({ name: "lab-kube-proxy" }),
+    signal: shutdown.signal,
+  });
+  return 0;
+}
+
+async function backend(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { name: { type: "string" }, listen: { type: "string" } });
+  const match = /^(.*):(\d+)$/.exec(values.listen ?? "");
+  if (!values.name || !match) throw new CliUsageError("--name NAME and --listen HOST:PORT are required");
+  const server = await startBackend(values.name, match[1] as string, Number(match[2]));
+  const shutdown = onShutdown();
+  await new Promise<void>((resolve) => shutdown.signal.addEventListener("abort", () => resolve(), { once: true }));
+  server.close();
   return 0;
 }

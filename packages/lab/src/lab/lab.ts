@@ -1,0 +1,309 @@
+// The whole user story on one machine: a real control plane, network namespaces for nodes and a client, and
+// Bollard's controller, speakers and ingresses running in them as they would in a cluster, with stand-ins for
+// what a cluster would add (kubelets' Node objects, the EndpointSlice controller, kube-proxy).
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, rm, writeFile, copyFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createKubeConfig, createLogger, kubeRequest, type Logger } from "@bollard/core";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { type ControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
+import { startEndpointsController, type EndpointsController } from "../endpoints/controller.ts";
+import type { LabPod } from "../endpoints/slices.ts";
+import { execIn, ip, run, type RunResult } from "../network/exec.ts";
+import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
+import { type LabProcess, spawnLabProcess } from "./processes.ts";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
+export const LAB_ROOT = process.env.BOLLARD_LAB_ROOT ?? "/tmp/bollard-lab";
+export const CONFIG_NAMESPACE = "metallb-system";
+export const INGRESS_SERVICE = "bollard-ingress";
+export const INGRESS_HTTP_PORT = 8080;
+export const INGRESS_HTTPS_PORT = 8443;
+export const BACKEND_PORT = 8000;
+export const MEMBERSHIP_SECRET = "bollard-memberlist";
+
+export interface LabOptions {
+  nodes?: number;
+  id?: string;
+  /** Progress lines for people. */
+  log?: (line: string) => void;
+}
+
+export interface LabState {
+  id: string;
+  dir: string;
+  nodes: number;
+  kubeconfig: string;
+  kubectl: string;
+  pids: number[];
+  client: string;
+  startedAt: string;
+}
+
+export interface Lab {
+  id: string;
+  dir: string;
+  network: LabNetwork;
+  controlPlane: ControlPlane;
+  kubeConfig: KubeConfig;
+  kubeconfigPath: string;
+  kubectl(args: string[], input?: string): Promise<RunResult>;
+  /** Runs a command in the client namespace: outside the cluster. */
+  execClient(cmd: string, args: string[], opts?: { allowFailure?: boolean; timeoutMs?: number }): Promise<RunResult>;
+  processes(): LabProcess[];
+  /** Crashes a node: its processes are killed and its link goes down; its pods stop being ready. */
+  stopNode(name: string): Promise<void>;
+  restartController(): Promise<void>;
+  down(): Promise<void>;
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const say = opts.log ?? (() => {});
+  const nodeCount = opts.nodes ?? 2;
+  const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}) });
+  const dir = join(LAB_ROOT, network.id);
+  const logDir = join(dir, "logs");
+  const procs: LabProcess[] = [];
+  let controlPlane: ControlPlane | undefined;
+  let endpoints: EndpointsController | undefined;
+  const abort = new AbortController();
+  const logger: Logger = createLogger({ name: "lab", level: process.env.LAB_LOG_LEVEL ?? "warn" });
+
+  const down = async () => {
+    abort.abort();
+    endpoints?.stop();
+    await Promise.all(procs.map((p) => p.stop("SIGTERM", 3000)));
+    await controlPlane?.stop();
+    await destroyLabNetwork(network.id, nodeCount);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    say(name);
+    try {
+      return await fn();
+    } catch (err) {
+      throw err instanceof LabSetupError ? err : new LabSetupError(name, err);
+    }
+  };
+
+  try {
+    await mkdir(logDir, { recursive: true });
+    await chmod(dir, 0o755);
+    say(`network: ${network.nodes.map((n) => `${n.name} ${n.ipv4}`).join(", ")}, client ${network.client.ipv4}`);
+    controlPlane = await step("control plane (etcd + kube-apiserver)", () =>
+      startControlPlane({ bindAddress: network.hostIPv4, dir: join(dir, "control-plane"), kubeconfigPath: join(dir, "kubeconfig") }),
+    );
+    const cp = controlPlane;
+    // Speakers run as nobody: they get their own readable copy of the kubeconfig.
+    const nodeKubeconfig = join(dir, "kubeconfig-nodes");
+    await copyFile(cp.kubeconfigPath, nodeKubeconfig);
+    await chmod(nodeKubeconfig, 0o644);
+    await chmod(join(dir, "control-plane"), 0o755);
+    const kubeConfig = createKubeConfig({ kubeconfig: cp.kubeconfigPath });
+    const kubectl = (args: string[], input?: string) =>
+      run(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], input === undefined ? {} : { input });
+
+    await step("CRDs and namespaces", async () => {
+      await kubectl(["apply", "--server-side", "-f", join(repoRoot, "deploy/crds")]);
+      await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+      await kubectl(["create", "namespace", CONFIG_NAMESPACE]);
+    });
+    await step("Node objects, as kubelets would register them", () => registerNodes(kubeConfig, network.nodes));
+    await step("membership secret, IngressClass and the ingress Service", async () => {
+      await kubectl(["apply", "-f", "-"], clusterObjects(randomBytes(32).toString("base64")));
+    });
+
+    const pods: LabPod[] = [];
+    for (const node of network.nodes) {
+      pods.push({
+        name: `bollard-ingress-${node.name}`,
+        namespace: CONFIG_NAMESPACE,
+        nodeName: node.name,
+        ip: node.ipv4,
+        labels: { "app.kubernetes.io/name": "bollard-ingress" },
+        ports: [
+          { name: "http", port: INGRESS_HTTP_PORT },
+          { name: "https", port: INGRESS_HTTPS_PORT },
+        ],
+        ready: true,
+      });
+      pods.push({
+        name: `demo-${node.name}`,
+        namespace: "default",
+        nodeName: node.name,
+        ip: node.ipv4,
+        labels: { app: "demo" },
+        ports: [{ name: "http", port: BACKEND_PORT }],
+        ready: true,
+      });
+    }
+    endpoints = await step("EndpointSlice controller stand-in", () =>
+      startEndpointsController({ kubeConfig, logger, signal: abort.signal, pods }),
+    );
+
+    const node = process.execPath;
+    const startController = () =>
+      spawnLabProcess({
+        name: "controller",
+        command: node,
+        args: [bollardBin, "controller", "--kubeconfig", cp.kubeconfigPath, "--config-namespace", CONFIG_NAMESPACE, "--metrics-port", "0"],
+        logDir,
+      });
+    await step("bollard controller", async () => {
+      procs.push(startController());
+    });
+    for (const host of network.nodes) {
+      await step(`${host.name}: kube-proxy stand-in, speaker (nobody + CAP_NET_RAW), ingress, demo backend`, async () => {
+        procs.push(
+          spawnLabProcess({
+            name: `${host.name}-kube-proxy`,
+            netns: host.netns,
+            command: node,
+            args: [bollardBin, "lab", "kube-proxy", "--kubeconfig", cp.kubeconfigPath, "--node-name", host.name, "--uplink", host.ifname],
+            logDir,
+          }),
+          spawnLabProcess({
+            name: `${host.name}-speaker`,
+            netns: host.netns,
+            command: node,
+            args: [
+              bollardBin, "speaker",
+              "--node-name", host.name,
+              "--kubeconfig", nodeKubeconfig,
+              "--config-namespace", CONFIG_NAMESPACE,
+              "--memberlist-secret", `${CONFIG_NAMESPACE}/${MEMBERSHIP_SECRET}`,
+              "--metrics-port", "7472",
+            ],
+            logDir,
+            netRawOnly: true,
+          }),
+          spawnLabProcess({
+            name: `${host.name}-ingress`,
+            netns: host.netns,
+            command: node,
+            args: [
+              bollardBin, "ingress",
+              "--kubeconfig", cp.kubeconfigPath,
+              "--publish-service", `${CONFIG_NAMESPACE}/${INGRESS_SERVICE}`,
+              "--http-port", String(INGRESS_HTTP_PORT),
+              "--https-port", String(INGRESS_HTTPS_PORT),
+              "--metrics-port", "10254",
+            ],
+            logDir,
+          }),
+          spawnLabProcess({
+            name: `${host.name}-demo`,
+            netns: host.netns,
+            command: node,
+            args: [bollardBin, "lab", "backend", "--name", `demo-${host.name}`, "--listen", `0.0.0.0:${BACKEND_PORT}`],
+            logDir,
+          }),
+        );
+      });
+    }
+    const state: LabState = {
+      id: network.id,
+      dir,
+      nodes: nodeCount,
+      kubeconfig: cp.kubeconfigPath,
+      kubectl: cp.binaries.kubectl,
+      pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
+      client: network.client.netns,
+      startedAt: new Date().toISOString(),
+    };
+    await writeFile(join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
+
+    return {
+      id: network.id,
+      dir,
+      network,
+      controlPlane: cp,
+      kubeConfig,
+      kubeconfigPath: cp.kubeconfigPath,
+      kubectl,
+      execClient: (cmd, args, o) => execIn(network.client.netns, cmd, args, o),
+      processes: () => [...procs],
+      async stopNode(name) {
+        const host = network.nodes.find((n) => n.name === name);
+        if (host === undefined) throw new Error(`no lab node ${name}`);
+        await Promise.all(procs.filter((p) => p.netns === host.netns).map((p) => p.stop("SIGKILL", 1000)));
+        await ip(["-n", host.netns, "link", "set", host.ifname, "down"]);
+        for (const pod of pods) if (pod.nodeName === name) pod.ready = false;
+        endpoints?.setPods([...pods]);
+      },
+      async restartController() {
+        const i = procs.findIndex((p) => p.name === "controller");
+        if (i >= 0) await procs[i]?.stop();
+        const next = startController();
+        if (i >= 0) procs[i] = next;
+        else procs.push(next);
+      },
+      down,
+    };
+  } catch (err) {
+    await down().catch(() => {});
+    throw err;
+  }
+}
+
+async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<void> {
+  for (const node of nodes) {
+    await kubeRequest(kubeConfig, {
+      method: "POST",
+      path: "/api/v1/nodes",
+      body: {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux" } },
+      },
+    });
+    const now = new Date().toISOString();
+    await kubeRequest(kubeConfig, {
+      method: "PATCH",
+      path: `/api/v1/nodes/${node.name}/status`,
+      contentType: "application/merge-patch+json",
+      body: {
+        status: {
+          addresses: [
+            { type: "InternalIP", address: node.ipv4 },
+            { type: "InternalIP", address: node.ipv6 },
+            { type: "Hostname", address: node.name },
+          ],
+          conditions: [
+            { type: "Ready", status: "True", reason: "KubeletReady", message: "lab node", lastHeartbeatTime: now, lastTransitionTime: now },
+            { type: "NetworkUnavailable", status: "False", reason: "LabNetwork", message: "lab bridge", lastHeartbeatTime: now, lastTransitionTime: now },
+          ],
+        },
+      },
+    });
+  }
+}
+
+function clusterObjects(memberlistKey: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${MEMBERSHIP_SECRET}, namespace: ${CONFIG_NAMESPACE}}
+type: Opaque
+data: {secretkey: ${Buffer.from(memberlistKey).toString("base64")}}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: bollard
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: bollard.dev/ingress-controller}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ${INGRESS_SERVICE}, namespace: ${CONFIG_NAMESPACE}}
+spec:
+  type: LoadBalancer
+  selector: {app.kubernetes.io/name: bollard-ingress}
+  ports:
+  - {name: http, port: 80, targetPort: http, protocol: TCP}
+  - {name: https, port: 443, targetPort: https, protocol: TCP}
+`;
+}

@@ -1,0 +1,58 @@
+// Processes the lab starts: each logs to its own file, dies with the lab (setpriv --pdeathsig), and is
+// stopped by PID.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { join } from "node:path";
+
+export interface LabProcess {
+  name: string;
+  netns: string | undefined;
+  child: ChildProcess;
+  logPath: string;
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+}
+
+export interface SpawnLabProcessOptions {
+  name: string;
+  /** Network namespace to run in; the host's when undefined. */
+  netns?: string;
+  command: string;
+  args: string[];
+  logDir: string;
+  /** Run as nobody with only CAP_NET_RAW, as the speaker's DaemonSet does. */
+  netRawOnly?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+const NOBODY = "65534";
+
+export function spawnLabProcess(opts: SpawnLabProcessOptions): LabProcess {
+  const setpriv = ["setpriv", "--pdeathsig", "TERM"];
+  if (opts.netRawOnly) {
+    setpriv.push(
+      "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups",
+      "--inh-caps", "-all,+net_raw", "--ambient-caps", "-all,+net_raw", "--bounding-set", "-all,+net_raw",
+    );
+  }
+  const argv = [...setpriv, "--", opts.command, ...opts.args];
+  const [cmd, ...args] = opts.netns === undefined ? argv : ["ip", "netns", "exec", opts.netns, ...argv];
+  const logPath = join(opts.logDir, `${opts.name}.log`);
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    name: opts.name,
+    netns: opts.netns,
+    child,
+    logPath,
+    async stop(signal = "SIGTERM", graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

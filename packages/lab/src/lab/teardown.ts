@@ -1,0 +1,81 @@
+// `bollard lab down`: undo a lab from what it wrote down, also when the process that made it crashed.
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ip } from "../network/exec.ts";
+import { destroyLabNetwork, listLabNamespaces } from "../network/topology.ts";
+import { LAB_ROOT, type LabState } from "./lab.ts";
+
+export async function readLabStates(root = LAB_ROOT): Promise<LabState[]> {
+  let ids: string[];
+  try {
+    ids = await readdir(root);
+  } catch {
+    return [];
+  }
+  const states: LabState[] = [];
+  for (const id of ids) {
+    try {
+      states.push(JSON.parse(await readFile(join(root, id, "state.json"), "utf8")) as LabState);
+    } catch {
+      // A lab whose start crashed before it wrote its state: teardownStrays() removes what it left.
+    }
+  }
+  return states;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isLabProcess(pid: number): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return /bollard|kube-apiserver|etcd/.test(cmdline);
+  } catch {
+    return false;
+  }
+}
+
+async function killPids(pids: number[]): Promise<void> {
+  const mine = [];
+  for (const pid of pids) if (pid !== process.pid && (await isLabProcess(pid))) mine.push(pid);
+  for (const pid of mine) process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 50 && mine.some(alive); i++) await sleep(100);
+  for (const pid of mine) if (alive(pid)) process.kill(pid, "SIGKILL");
+}
+
+/** Stops the lab's supervisor (which cleans up after itself), then removes whatever is left. */
+export async function teardownLab(state: LabState): Promise<void> {
+  const [supervisor, ...rest] = state.pids;
+  if (supervisor !== undefined && alive(supervisor) && (await isLabProcess(supervisor))) {
+    process.kill(supervisor, "SIGTERM");
+    for (let i = 0; i < 150 && alive(supervisor); i++) await sleep(100);
+  }
+  await killPids(rest);
+  await destroyLabNetwork(state.id, state.nodes);
+  await rm(state.dir, { recursive: true, force: true });
+}
+
+/** Lab namespaces without a state file (a crash during `up`): stop the processes inside them, delete them. */
+export async function teardownStrays(root = LAB_ROOT): Promise<string[]> {
+  const removed: string[] = [];
+  for (const ns of await listLabNamespaces()) {
+    const pids = (await ip(["netns", "pids", ns], { allowFailure: true })).stdout
+      .split("\n")
+      .map((l) => Number.parseInt(l, 10))
+      .filter((n) => n > 0);
+    await killPids(pids);
+    const id = ns.split("-")[1] as string;
+    await ip(["link", "del", `bl${id}`], { allowFailure: true });
+    await ip(["netns", "del", ns], { allowFailure: true });
+    await rm(join(root, id), { recursive: true, force: true });
+    removed.push(ns);
+  }
+  return removed;
+}
