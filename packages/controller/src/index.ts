@@ -1,1 +1,35 @@
-export {};
+export { type Allocator, createAllocator, poolSize } from "./allocator/allocator.ts";
+export { type Plan, planAllocations, type ServiceState } from "./allocator/plan.ts";
+export type {
+  Allocation,
+  AllocationFailure,
+  FailureReason,
+  IPFamilyPolicy,
+  PoolUsage,
+  ServiceOutcome,
+  ServicePort,
+  ServiceRequest,
+} from "./allocator/types.ts";
+export {
+  AddressOverlapError,
+  ConfigError,
+  DuplicatePoolError,
+  InvalidAddressError,
+  InvalidPoolFieldError,
+  InvalidSelectorError,
+} from "./config/errors.ts";
+export { loadPools, type Pool, type PoolRange, type PoolsResult, type ServiceAllocation } from "./config/pools.ts";
+export { type LabelSelector, parseLabelSelector, selectorMatches } from "./config/selector.ts";
+export { type ExplainedService, explainAllocation } from "./explain/allocation.ts";
+export { ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
+export {
+  ANNOTATION_ADDRESS_POOL,
+  ANNOTATION_ALLOCATED_FROM_POOL,
+  ANNOTATION_ALLOW_SHARED_IP,
+  ANNOTATION_LOAD_BALANCER_IPS,
+  currentIPs,
+  isHandledLoadBalancer,
+  type ServiceObject,
+  serviceKey,
+  serviceRequest,
+} from "./service/request.ts";

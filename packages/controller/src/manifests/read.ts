@@ -1,0 +1,50 @@
+// Reading Kubernetes manifests from disk, for `bollard explain` and the tests' fixtures.
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+
+/** A manifest file that is not valid YAML; names the file and the document. */
+export class ManifestError extends Error {
+  override name = "ManifestError";
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** Parses multi-document YAML; `kind: List` objects are flattened into their items. */
+export function parseManifests(text: string, path: string): unknown[] {
+  const objects: unknown[] = [];
+  parseAllDocuments(text).forEach((document, i) => {
+    if (document.errors.length > 0) {
+      throw new ManifestError(path, `document ${i + 1}: ${(document.errors[0] as Error).message}`);
+    }
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) return;
+    const list = value as { kind?: unknown; items?: unknown };
+    if (typeof list.kind === "string" && list.kind.endsWith("List") && Array.isArray(list.items)) objects.push(...list.items);
+    else objects.push(value);
+  });
+  return objects;
+}
+
+/** Objects from each path in order: a YAML file, or a directory of `.yaml`/`.yml`/`.json` files in name order. */
+export async function readManifests(paths: readonly string[]): Promise<unknown[]> {
+  const objects: unknown[] = [];
+  for (const path of paths) {
+    let files: string[];
+    try {
+      files = (await stat(path)).isDirectory()
+        ? (await readdir(path))
+            .filter((name) => /\.(ya?ml|json)$/.test(name))
+            .sort()
+            .map((name) => join(path, name))
+        : [path];
+    } catch (error) {
+      throw new ManifestError(path, (error as Error).message);
+    }
+    for (const file of files) objects.push(...parseManifests(await readFile(file, "utf8"), file));
+  }
+  return objects;
+}
