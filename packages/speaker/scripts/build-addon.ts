@@ -9,6 +9,10 @@ import { dirname, join, resolve } from "node:path";
 const packageDir = resolve(import.meta.dirname, "..");
 const require = createRequire(join(packageDir, "package.json"));
 
+// npm runs `install` on every `npm install` in the workspace (a binding.gyp would otherwise make it
+// run a bare `node-gyp rebuild`, which downloads headers); building once is enough there.
+if (process.argv.includes("--if-missing") && existsSync(join(packageDir, "build", "Release", "packet_socket.node"))) process.exit(0);
+
 function nodeDirCandidates(): string[] {
   const candidates: string[] = [];
   if (process.env.BOLLARD_NODEDIR) candidates.push(process.env.BOLLARD_NODEDIR);

@@ -1,1 +1,4 @@
-export {};
+export { type Announcement, type ElectionInput, type ElectionOptions, type ElectionResult, electAnnouncers, type L2ConfigError } from "./election/elect.ts";
+export type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./election/objects.ts";
+export { groupObjects, ObjectShapeError } from "./election/snapshot.ts";
+export { ManifestError, parseManifests } from "./election/manifests.ts";

@@ -1,0 +1,114 @@
+// `bollard explain announcer` run as users run it, over the speaker's election case table.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
+const fixtures = join(import.meta.dirname, "..", "..", "speaker", "test", "fixtures", "election");
+
+async function explain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bollard, "explain", "announcer", ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+interface Case {
+  files: string[];
+  liveNodes?: string[];
+  ignoreExcludeLB?: boolean;
+  expected: Array<{ namespace: string; name: string; ip: string; node: string | null; reason?: string }>;
+}
+
+describe("explain announcer over the election cases", () => {
+  for (const name of readdirSync(fixtures).filter((n) => n !== "base")) {
+    const dir = join(fixtures, name);
+    const c = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as Case;
+    test(name, async () => {
+      const args = c.files.flatMap((file) => ["-f", join(dir, file)]);
+      if (c.liveNodes) args.push("--live-nodes", c.liveNodes.join(","));
+      if (c.ignoreExcludeLB) args.push("--ignore-exclude-lb");
+      const { code, stdout, stderr } = await explain(args);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout.split("\n").length, 2, "one JSON line");
+      const expected = c.expected.map(({ namespace, name, ip, node, reason }) =>
+        node === null ? { namespace, name, ip, node, reason } : { namespace, name, ip, node },
+      );
+      assert.deepEqual(JSON.parse(stdout), { announcements: expected });
+    });
+  }
+});
+
+describe("explain announcer input", () => {
+  test("prints the issue's example shape, reading a directory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-explain-announcer-"));
+    try {
+      for (const file of ["cluster.yaml", "advertise-all.yaml", "web.yaml"]) {
+        writeFileSync(join(dir, file), readFileSync(join(fixtures, "base", file)));
+      }
+      writeFileSync(
+        join(dir, "db.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: default}\nspec: {type: LoadBalancer}\nstatus: {loadBalancer: {ingress: [{ip: 192.168.1.241}]}}\n",
+      );
+      writeFileSync(join(dir, "notes.txt"), "not a manifest");
+      const { code, stdout } = await explain(["-f", dir, "--live-nodes", "node1,node2"]);
+      assert.equal(code, 0);
+      // Files are read in name order: db.yaml before web.yaml.
+      assert.deepEqual(JSON.parse(stdout), {
+        announcements: [
+          { namespace: "default", name: "db", ip: "192.168.1.241", node: null, reason: "no ready endpoints" },
+          { namespace: "default", name: "web", ip: "192.168.1.240", node: "node1" },
+        ],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an empty --live-nodes means no live speaker", async () => {
+    const { code, stdout } = await explain(["-f", join(fixtures, "base"), "--live-nodes", ""]);
+    assert.equal(code, 0);
+    assert.equal(JSON.parse(stdout).announcements[0].node, null);
+  });
+
+  test("without -f: usage error, exit 2", async () => {
+    const { code, stderr } = await explain([]);
+    assert.equal(code, 2);
+    assert.match(stderr, /-f PATH is required/);
+  });
+
+  test("broken YAML names the file, exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-explain-announcer-"));
+    try {
+      writeFileSync(join(dir, "bad.yaml"), "kind: Node\nmetadata: {name: [\n");
+      const { code, stderr, stdout } = await explain(["-f", join(dir, "bad.yaml")]);
+      assert.equal(code, 2);
+      assert.equal(stdout, "");
+      assert.match(stderr, /bad\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a missing file is named, exit 2", async () => {
+    const { code, stderr } = await explain(["-f", "/nonexistent/bollard.yaml"]);
+    assert.equal(code, 2);
+    assert.match(stderr, /\/nonexistent\/bollard\.yaml/);
+  });
+
+  test("a bad L2Advertisement is reported on stderr and skipped", async () => {
+    const { code, stdout, stderr } = await explain(["-f", join(fixtures, "base"), "-f", join(fixtures, "bad-config", "objects.yaml")]);
+    assert.equal(code, 0);
+    assert.match(stderr, /ignoring L2Advertisement metallb-system\/typo/);
+    assert.match(stderr, /ignoring IPAddressPool metallb-system\/broken/);
+    assert.equal(JSON.parse(stdout).announcements[0].node, "node3");
+  });
+});

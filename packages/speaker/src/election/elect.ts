@@ -1,0 +1,244 @@
+// The L2 election (MetalLB-compatible): for each Service address, every speaker computes the same
+// announcing node from the same snapshot, with no coordination beyond knowing who is alive.
+import { createHash } from "node:crypto";
+import { type AddressRange, formatIP, parseAddressRange, parseIP, rangeContains } from "@bollard/core";
+import { LabelSelectorError, matchesLabelSelector } from "./label-selector.ts";
+import type {
+  EndpointSliceObject,
+  IPAddressPoolObject,
+  L2AdvertisementObject,
+  LabelSelector,
+  NodeObject,
+  ServiceObject,
+} from "./objects.ts";
+
+export const EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+export interface ElectionInput {
+  nodes: readonly NodeObject[];
+  /** Nodes whose speaker is alive; null means every Node (as when membership is not known). */
+  liveSpeakers: ReadonlySet<string> | null;
+  services: readonly ServiceObject[];
+  endpointSlices: readonly EndpointSliceObject[];
+  pools: readonly IPAddressPoolObject[];
+  advertisements: readonly L2AdvertisementObject[];
+}
+
+export interface ElectionOptions {
+  /** Let nodes labelled exclude-from-external-load-balancers announce anyway. */
+  ignoreExcludeLB: boolean;
+  /** The spec.loadBalancerClass this speaker serves; null serves Services that name none. */
+  loadBalancerClass: string | null;
+}
+
+export interface Announcement {
+  namespace: string;
+  name: string;
+  ip: string;
+  /** The announcing node, or null when nobody announces (then `reason` says why). */
+  node: string | null;
+  reason?: string;
+  pool?: string;
+  /** Eligible nodes in election order; the first one announces. */
+  candidates: string[];
+  /** Interfaces the announcing node answers on: "all" eligible ones, or the named ones. */
+  interfaces?: "all" | string[];
+}
+
+/** One configuration object the election had to leave out, and why. */
+export interface L2ConfigError {
+  kind: "IPAddressPool" | "L2Advertisement";
+  namespace: string;
+  name: string;
+  message: string;
+}
+
+export interface ElectionResult {
+  announcements: Announcement[];
+  configErrors: L2ConfigError[];
+}
+
+interface Pool {
+  name: string;
+  labels: Record<string, string>;
+  ranges: AddressRange[];
+}
+
+interface Advertisement {
+  name: string;
+  poolNames: readonly string[];
+  poolSelectors: readonly LabelSelector[];
+  nodeSelectors: readonly LabelSelector[];
+  interfaces: readonly string[];
+}
+
+function compilePools(objects: readonly IPAddressPoolObject[], errors: L2ConfigError[]): Pool[] {
+  const pools: Pool[] = [];
+  for (const object of objects) {
+    const { name, namespace = "" } = object.metadata;
+    try {
+      const ranges = (object.spec?.addresses ?? []).map((text) => parseAddressRange(text));
+      pools.push({ name, labels: object.metadata.labels ?? {}, ranges });
+    } catch (err) {
+      errors.push({ kind: "IPAddressPool", namespace, name, message: `spec.addresses: ${(err as Error).message}` });
+    }
+  }
+  return pools;
+}
+
+function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors: L2ConfigError[]): Advertisement[] {
+  const advertisements: Advertisement[] = [];
+  for (const object of objects) {
+    const { name, namespace = "" } = object.metadata;
+    const spec = object.spec ?? {};
+    const advertisement: Advertisement = {
+      name,
+      poolNames: spec.ipAddressPools ?? [],
+      poolSelectors: spec.ipAddressPoolSelectors ?? [],
+      nodeSelectors: spec.nodeSelectors ?? [],
+      interfaces: spec.interfaces ?? [],
+    };
+    // Evaluate every selector once against nothing, so a bad operator is reported here and the
+    // advertisement left out, rather than throwing in the middle of an election.
+    try {
+      for (const selector of [...advertisement.poolSelectors, ...advertisement.nodeSelectors]) matchesLabelSelector(selector, {});
+      advertisements.push(advertisement);
+    } catch (err) {
+      if (!(err instanceof LabelSelectorError)) throw err;
+      errors.push({ kind: "L2Advertisement", namespace, name, message: err.message });
+    }
+  }
+  return advertisements;
+}
+
+/** An advertisement naming neither pools nor pool selectors applies to every pool. */
+function selectsPool(advertisement: Advertisement, pool: Pool): boolean {
+  if (advertisement.poolNames.length === 0 && advertisement.poolSelectors.length === 0) return true;
+  return advertisement.poolNames.includes(pool.name) || advertisement.poolSelectors.some((s) => matchesLabelSelector(s, pool.labels));
+}
+
+/** An advertisement without node selectors applies to every node; otherwise any selector may match. */
+function selectsNode(advertisement: Advertisement, node: NodeObject): boolean {
+  if (advertisement.nodeSelectors.length === 0) return true;
+  return advertisement.nodeSelectors.some((s) => matchesLabelSelector(s, node.metadata.labels));
+}
+
+function isNetworkUnavailable(node: NodeObject): boolean {
+  return (node.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True");
+}
+
+/** Ready, or serving while terminating: MetalLB's test for an endpoint that can take traffic. */
+function endpointCanServe(conditions: { ready?: boolean | null; serving?: boolean | null } | undefined): boolean {
+  if (conditions?.ready === undefined || conditions.ready === null || conditions.ready) return true;
+  return conditions.serving === true;
+}
+
+function electionOrder(nodes: string[], key: string): string[] {
+  const hashed = nodes.map((node) => ({ node, hash: createHash("sha256").update(`${node}#${key}`).digest() }));
+  hashed.sort((a, b) => Buffer.compare(a.hash, b.hash));
+  return hashed.map((h) => h.node);
+}
+
+function canonical(ip: string): string | null {
+  try {
+    return formatIP(parseIP(ip));
+  } catch {
+    return null;
+  }
+}
+
+/** Elects the announcing node of every (LoadBalancer Service, ingress IP), in input order. */
+export function electAnnouncers(input: ElectionInput, options: ElectionOptions): ElectionResult {
+  const configErrors: L2ConfigError[] = [];
+  const pools = compilePools(input.pools, configErrors);
+  const advertisements = compileAdvertisements(input.advertisements, configErrors);
+  const announcements: Announcement[] = [];
+
+  for (const service of input.services) {
+    if (service.spec?.type !== "LoadBalancer") continue;
+    const ips = (service.status?.loadBalancer?.ingress ?? []).flatMap((ingress) => (ingress.ip ? [ingress.ip] : []));
+    if (ips.length === 0) continue;
+    const namespace = service.metadata.namespace ?? "default";
+    const name = service.metadata.name;
+    const nobody = (ip: string, reason: string, pool?: string): Announcement => ({
+      namespace,
+      name,
+      ip,
+      node: null,
+      reason,
+      ...(pool === undefined ? {} : { pool }),
+      candidates: [],
+    });
+
+    const serviceClass = service.spec.loadBalancerClass ?? null;
+    if (serviceClass !== options.loadBalancerClass) {
+      const reason = `spec.loadBalancerClass ${JSON.stringify(serviceClass)} is not handled by this speaker`;
+      for (const ip of ips) announcements.push(nobody(ip, reason));
+      continue;
+    }
+
+    const endpoints = input.endpointSlices
+      .filter((s) => (s.metadata.namespace ?? "default") === namespace && s.metadata.labels?.[SERVICE_NAME_LABEL] === name)
+      .flatMap((s) => s.endpoints ?? [])
+      .filter((e) => endpointCanServe(e.conditions));
+    const nodesWithEndpoint = new Set(endpoints.flatMap((e) => (e.nodeName ? [e.nodeName] : [])));
+    const local = service.spec.externalTrafficPolicy === "Local";
+    // The first ingress IP is the key for every address of the Service, so both families of a
+    // dual-stack Service, and Services sharing an address, land on one node.
+    const key = canonical(ips[0] as string) ?? (ips[0] as string);
+
+    for (const rawIp of ips) {
+      const ip = canonical(rawIp);
+      if (ip === null) {
+        announcements.push(nobody(rawIp, `status.loadBalancer.ingress ip ${JSON.stringify(rawIp)} is not an IP address`));
+        continue;
+      }
+      const address = parseIP(ip);
+      const pool = pools.find((p) => p.ranges.some((r) => rangeContains(r, address)));
+      if (pool === undefined) {
+        announcements.push(nobody(ip, "no IPAddressPool contains the address"));
+        continue;
+      }
+      const poolAdvertisements = advertisements.filter((a) => selectsPool(a, pool));
+      if (poolAdvertisements.length === 0) {
+        announcements.push(nobody(ip, `no L2Advertisement selects IPAddressPool ${JSON.stringify(pool.name)}`, pool.name));
+        continue;
+      }
+      if (endpoints.length === 0) {
+        announcements.push(nobody(ip, "no ready endpoints", pool.name));
+        continue;
+      }
+      let eligible = input.nodes.filter(
+        (node) =>
+          (input.liveSpeakers === null || input.liveSpeakers.has(node.metadata.name)) &&
+          !isNetworkUnavailable(node) &&
+          (options.ignoreExcludeLB || !Object.hasOwn(node.metadata.labels ?? {}, EXCLUDE_FROM_LB_LABEL)) &&
+          poolAdvertisements.some((a) => selectsNode(a, node)),
+      );
+      if (eligible.length === 0) {
+        announcements.push(nobody(ip, "no live speaker on a node that an L2Advertisement selects", pool.name));
+        continue;
+      }
+      if (local) {
+        eligible = eligible.filter((node) => nodesWithEndpoint.has(node.metadata.name));
+        if (eligible.length === 0) {
+          announcements.push(nobody(ip, "externalTrafficPolicy Local: no eligible node has a ready endpoint", pool.name));
+          continue;
+        }
+      }
+      const candidates = electionOrder(
+        eligible.map((n) => n.metadata.name),
+        key,
+      );
+      const winner = candidates[0] as string;
+      const winnerNode = eligible.find((n) => n.metadata.name === winner) as NodeObject;
+      const winnerAdvertisements = poolAdvertisements.filter((a) => selectsNode(a, winnerNode));
+      const interfaces = winnerAdvertisements.some((a) => a.interfaces.length === 0)
+        ? "all"
+        : [...new Set(winnerAdvertisements.flatMap((a) => a.interfaces))].sort();
+      announcements.push({ namespace, name, ip, node: winner, pool: pool.name, candidates, interfaces });
+    }
+  }
+  return { announcements, configErrors };
+}

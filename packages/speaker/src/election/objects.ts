@@ -1,0 +1,48 @@
+// The parts of Kubernetes objects the election reads, as plain JSON shapes: informer objects and
+// YAML fixtures both fit them.
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+export interface NodeObject {
+  metadata: ObjectMeta;
+  status?: { conditions?: Array<{ type: string; status: string }>; addresses?: Array<{ type: string; address: string }> };
+}
+
+export interface ServiceObject {
+  metadata: ObjectMeta;
+  spec?: { type?: string; externalTrafficPolicy?: string; loadBalancerClass?: string | null };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
+}
+
+export interface EndpointSliceObject {
+  metadata: ObjectMeta;
+  endpoints?: Array<{
+    conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
+    nodeName?: string | null;
+  }> | null;
+}
+
+export interface IPAddressPoolObject {
+  metadata: ObjectMeta;
+  spec?: { addresses?: string[] };
+}
+
+export interface L2AdvertisementObject {
+  metadata: ObjectMeta;
+  spec?: {
+    ipAddressPools?: string[];
+    ipAddressPoolSelectors?: LabelSelector[];
+    nodeSelectors?: LabelSelector[];
+    interfaces?: string[];
+  };
+}
