@@ -23,3 +23,4 @@ export { startBackend } from "./lab/backend.ts";
 export { runKubeProxy } from "./kube-proxy/run.ts";
 export { compileNatRules, renderNftRuleset } from "./kube-proxy/rules.ts";
 export { desiredEndpointSlices, type LabPod } from "./endpoints/slices.ts";
+export { issueCertificate, type KeyPair } from "./control-plane/certs.ts";
