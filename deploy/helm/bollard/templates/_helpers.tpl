@@ -1,0 +1,90 @@
+{{/* Release-wide name prefix: the release name, or release-chart when the release name lacks the chart name. */}}
+{{- define "bollard.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bollard.controller.name" -}}{{ include "bollard.fullname" . }}-controller{{- end -}}
+{{- define "bollard.speaker.name" -}}{{ include "bollard.fullname" . }}-speaker{{- end -}}
+{{- define "bollard.ingress.name" -}}{{ include "bollard.fullname" . }}-ingress{{- end -}}
+
+{{- define "bollard.configNamespace" -}}{{ .Values.configNamespace | default .Release.Namespace }}{{- end -}}
+
+{{- define "bollard.membershipSecretName" -}}
+{{- .Values.speaker.membershipSecret.name | default (printf "%s-membership" (include "bollard.fullname" .)) -}}
+{{- end -}}
+
+{{- define "bollard.selectorLabels" -}}
+app.kubernetes.io/name: bollard
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "bollard.labels" -}}
+{{ include "bollard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Labels of one component: include with (dict "root" $ "component" "controller"). */}}
+{{- define "bollard.componentLabels" -}}
+{{ include "bollard.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "bollard.componentSelector" -}}
+{{ include "bollard.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "bollard.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "bollard.speaker.image" -}}
+{{- printf "%s:%s" .Values.speaker.image.repository (.Values.speaker.image.tag | default .Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* Pod identity from the downward API, used for leader election identities, Events and the Lease namespace. */}}
+{{- define "bollard.podEnv" -}}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: NODE_NAME
+  valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+{{- end -}}
+
+{{/* Security context of the non-root components (controller, ingress): no capability at all. */}}
+{{- define "bollard.restrictedSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "bollard.podScheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
