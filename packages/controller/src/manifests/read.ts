@@ -29,22 +29,35 @@ export function parseManifests(text: string, path: string): unknown[] {
   return objects;
 }
 
-/** Objects from each path in order: a YAML file, or a directory of `.yaml`/`.yml`/`.json` files in name order. */
+/**
+ * Objects from each path in order: a file as given, or a directory walked (sorted, recursively)
+ * for `.yaml`, `.yml` and `.json` files.
+ */
 export async function readManifests(paths: readonly string[]): Promise<unknown[]> {
   const objects: unknown[] = [];
   for (const path of paths) {
-    let files: string[];
-    try {
-      files = (await stat(path)).isDirectory()
-        ? (await readdir(path))
-            .filter((name) => /\.(ya?ml|json)$/.test(name))
-            .sort()
-            .map((name) => join(path, name))
-        : [path];
-    } catch (error) {
-      throw new ManifestError(path, (error as Error).message);
+    for (const file of await manifestFiles(path, true)) {
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (error) {
+        throw new ManifestError(file, (error as Error).message);
+      }
+      objects.push(...parseManifests(text, file));
     }
-    for (const file of files) objects.push(...parseManifests(await readFile(file, "utf8"), file));
   }
   return objects;
+}
+
+async function manifestFiles(path: string, given: boolean): Promise<string[]> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(path)).isDirectory();
+  } catch (error) {
+    throw new ManifestError(path, (error as Error).message);
+  }
+  if (!isDirectory) return given || /\.(ya?ml|json)$/.test(path) ? [path] : [];
+  const files: string[] = [];
+  for (const name of (await readdir(path)).sort()) files.push(...(await manifestFiles(join(path, name), false)));
+  return files;
 }
