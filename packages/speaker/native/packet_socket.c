@@ -239,28 +239,31 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// addMembership(handle, mac: Buffer(6)): receive frames sent to this multicast MAC (NDP groups).
-static napi_value packet_add_membership(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+// setMembership(handle, mac: Buffer(6), join: boolean): (stop) receiving frames sent to this
+// multicast MAC, e.g. the solicited-node group of an IPv6 address the speaker answers for.
+static napi_value packet_set_membership(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   packet_socket *s;
-  if (argc < 2 || !get_socket(env, argv[0], &s)) return throw_type(env, "addMembership(handle, mac) needs a socket handle");
-  if (s->closed) return throw_errno(env, "addMembership", EBADF);
+  if (argc < 3 || !get_socket(env, argv[0], &s)) return throw_type(env, "setMembership(handle, mac, join) needs a socket handle");
+  if (s->closed) return throw_errno(env, "setMembership", EBADF);
   void *mac;
   size_t len;
-  bool is_buffer;
+  bool is_buffer, join;
   napi_is_buffer(env, argv[1], &is_buffer);
   if (!is_buffer) return throw_type(env, "mac must be a Buffer");
   napi_get_buffer_info(env, argv[1], &mac, &len);
   if (len != 6) return throw_type(env, "mac must be 6 bytes");
+  if (napi_get_value_bool(env, argv[2], &join) != napi_ok) return throw_type(env, "join must be a boolean");
   struct packet_mreq mreq = {0};
   mreq.mr_ifindex = s->ifindex;
   mreq.mr_type = PACKET_MR_MULTICAST;
   mreq.mr_alen = 6;
   memcpy(mreq.mr_address, mac, 6);
-  if (setsockopt(s->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0)
-    return throw_errno(env, "setsockopt(PACKET_ADD_MEMBERSHIP)", errno);
+  int option = join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP;
+  if (setsockopt(s->fd, SOL_PACKET, option, &mreq, sizeof mreq) < 0)
+    return throw_errno(env, join ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)", errno);
   return NULL;
 }
 
@@ -394,7 +397,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, packet_open, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, packet_send, NULL, NULL, NULL, napi_default, NULL},
-      {"addMembership", NULL, packet_add_membership, NULL, NULL, NULL, napi_default, NULL},
+      {"setMembership", NULL, packet_set_membership, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, packet_close, NULL, NULL, NULL, napi_default, NULL},
       {"setRef", NULL, packet_set_ref, NULL, NULL, NULL, napi_default, NULL},
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_default, NULL},

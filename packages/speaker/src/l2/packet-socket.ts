@@ -7,7 +7,7 @@ import { formatMac } from "./address-bytes.ts";
 interface Addon {
   open(ifindex: number, ethertype: number, filter: Buffer, onFrame: (frame: Buffer, packetType: number) => void): unknown;
   send(handle: unknown, frame: Buffer): number;
-  addMembership(handle: unknown, mac: Buffer): void;
+  setMembership(handle: unknown, mac: Buffer, join: boolean): void;
   close(handle: unknown): void;
   setRef(handle: unknown, ref: boolean): void;
   listInterfaces(): Array<{ index: number; name: string; flags: number; type: number; mac?: Buffer; masterIndex: number; kind?: string }>;
@@ -58,8 +58,8 @@ export interface PacketSocket {
   readonly ifindex: number;
   /** Sends one whole Ethernet frame (destination MAC first). */
   send(frame: Buffer): void;
-  /** Also receive frames addressed to this multicast MAC. */
-  addMembership(mac: Buffer): void;
+  /** Also receive (join) or stop receiving frames addressed to this multicast MAC. */
+  setMembership(mac: Buffer, join: boolean): void;
   /** Whether the open socket keeps the process alive (it does by default). */
   setRef(ref: boolean): void;
   close(): void;
@@ -100,11 +100,11 @@ export function openPacketSocket(options: OpenPacketSocketOptions): PacketSocket
         throw new PacketSocketError("send", ifindex, { cause });
       }
     },
-    addMembership(mac) {
+    setMembership(mac, join) {
       try {
-        native.addMembership(handle, mac);
+        native.setMembership(handle, mac, join);
       } catch (cause) {
-        throw new PacketSocketError("addMembership", ifindex, { cause });
+        throw new PacketSocketError(join ? "joinMulticast" : "leaveMulticast", ifindex, { cause });
       }
     },
     setRef(ref) {
