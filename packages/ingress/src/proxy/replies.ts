@@ -1,0 +1,28 @@
+import type { ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+
+const TEXT = {
+  400: "400 bad request",
+  404: "404 page not found",
+  413: "413 request entity too large",
+  502: "502 bad gateway",
+  503: "503 service unavailable",
+  504: "504 gateway timeout",
+} as const;
+
+export type ReplyStatus = keyof typeof TEXT;
+
+/** A short plain-text answer of the proxy's own. `close` when the request body was not read. */
+export function reply(res: ServerResponse, status: ReplyStatus, close = false): void {
+  const body = `${TEXT[status]}\n`;
+  const headers: Record<string, string | number> = { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) };
+  if (close) headers.connection = "close";
+  res.writeHead(status, headers).end(body);
+}
+
+/** The same on a raw socket (an Upgrade request has no ServerResponse); the connection is closed after. */
+export function replyRaw(socket: Duplex, status: ReplyStatus): void {
+  const body = `${TEXT[status]}\n`;
+  const reason = TEXT[status].slice(4);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}

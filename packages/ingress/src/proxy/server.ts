@@ -1,0 +1,347 @@
+import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import { type Duplex, Transform } from "node:stream";
+import type { Logger } from "@bollard/core";
+import { emptyRouteTable } from "../router/compile.ts";
+import { matchRoute } from "../router/match.ts";
+import { requestHost } from "../router/paths.ts";
+import type { Backend, Endpoint, Route, RouteTable } from "../router/table.ts";
+import { createCertificateStore } from "../tls/contexts.ts";
+import type { PemPair } from "../tls/default-certificate.ts";
+import { BodyTooLargeError, errorCode, isConnectFailure, isReadTimeout } from "./errors.ts";
+import { downstreamHeaders, type ForwardContext, type RequestHead, readRequestHead, upstreamHeaders } from "./headers.ts";
+import { createPools } from "./pools.ts";
+import { type ReplyStatus, reply, replyRaw } from "./replies.ts";
+import { parseTrustedProxies } from "./trust.ts";
+
+export interface ProxyOptions {
+  /** the certificate for TLS clients whose SNI matches nothing (and clients without SNI) */
+  defaultCertificate: PemPair;
+  /** CIDRs whose X-Forwarded-* headers are believed */
+  trustedProxies?: readonly string[];
+  /** request body limit in bytes → 413 (default 1 MiB, like ingress-nginx) */
+  maxBodySize?: number;
+  /** request line + headers limit in bytes → 431 (default 16 KiB) */
+  maxHeaderSize?: number;
+  /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
+  connectTimeout?: number;
+  /** upstream silence while waiting for headers or body, ms (default 60 s) → 504 */
+  readTimeout?: number;
+  /** client must send all headers within this, ms (default 60 s) → 408 */
+  headersTimeout?: number;
+  /** client must send the whole request within this, ms (default 300 s) → 408 */
+  requestTimeout?: number;
+  /** idle keep-alive client connections are closed after this, ms (default 75 s) */
+  keepAliveTimeout?: number;
+  /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
+  upstreamKeepAliveTimeout?: number;
+  /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
+  httpsRedirectPort?: number;
+  observer?: ProxyObserver;
+  logger?: Logger;
+}
+
+/** What the proxy reports, for metrics. */
+export interface ProxyObserver {
+  requestFinished(e: { route: Route | null; status: number; seconds: number; upstreamSeconds: number | null }): void;
+  connectionOpened(): void;
+  connectionClosed(): void;
+  tableSwapped(): void;
+}
+
+export interface ListenOptions {
+  host?: string;
+  httpPort: number;
+  /** null: no HTTPS listener */
+  httpsPort: number | null;
+  /** SO_REUSEPORT, so that several worker processes share the ports */
+  reusePort?: boolean;
+}
+
+export interface Proxy {
+  /** Swaps in a new route table: requests already routed keep theirs; nothing is reopened. */
+  setTable(table: RouteTable): void;
+  readonly table: RouteTable;
+  readonly http: Server;
+  readonly https: HttpsServer;
+  listen(options: ListenOptions): Promise<{ httpPort: number; httpsPort: number | null }>;
+  /** Stops accepting, lets requests and upgraded connections finish until the deadline, then cuts them. */
+  shutdown(deadlineMs: number): Promise<void>;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+const MiB = 1024 * 1024;
+
+export function createProxy(options: ProxyOptions): Proxy {
+  const maxBodySize = options.maxBodySize ?? MiB;
+  const connectTimeout = options.connectTimeout ?? 5_000;
+  const readTimeout = options.readTimeout ?? 60_000;
+  const headersTimeout = options.headersTimeout ?? 60_000;
+  const requestTimeout = Math.max(options.requestTimeout ?? 300_000, headersTimeout);
+  const redirectPort = options.httpsRedirectPort ?? 443;
+  const trusted = parseTrustedProxies(options.trustedProxies ?? []);
+  const observer = options.observer;
+  const logger = options.logger;
+  const pools = createPools({ connectTimeout, readTimeout, keepAliveTimeout: options.upstreamKeepAliveTimeout ?? 4_000, connections: null });
+  const certificates = createCertificateStore(options.defaultCertificate);
+  const roundRobin = new WeakMap<Backend, number>();
+
+  let current = emptyRouteTable();
+  let closing = false;
+  let inFlight = 0;
+  const upgraded = new Set<Duplex>();
+
+  const serverOptions = {
+    maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeout ?? 75_000,
+    // How often Node looks for connections past headersTimeout/requestTimeout.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(headersTimeout / 4))),
+  };
+  const http = createHttpServer(serverOptions, (req, res) => handleRequest(req, res, false));
+  const https = createHttpsServer(
+    {
+      ...serverOptions,
+      cert: options.defaultCertificate.cert,
+      key: options.defaultCertificate.key,
+      SNICallback: (name, done) => {
+        try {
+          done(null, certificates.forServerName(current, name));
+        } catch (err) {
+          done(err as Error, undefined);
+        }
+      },
+    },
+    (req, res) => handleRequest(req, res, true),
+  );
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(req, socket, head, false));
+  https.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(req, socket, head, true));
+  const countConnection = (socket: Socket) => {
+    observer?.connectionOpened();
+    socket.once("close", () => observer?.connectionClosed());
+  };
+  http.on("connection", countConnection);
+  https.on("secureConnection", countConnection);
+
+  function nextEndpoint(backend: Backend): Endpoint {
+    const n = roundRobin.get(backend) ?? 0;
+    roundRobin.set(backend, n + 1);
+    return backend.endpoints[n % backend.endpoints.length] as Endpoint;
+  }
+
+  /** Routes a request or says why not: the route, or the status to answer with. */
+  function route(table: RouteTable, req: IncomingMessage, head: RequestHead): Route | ReplyStatus {
+    if (head.hostCount > 1) return 400;
+    const url = req.url ?? "";
+    // origin-form only: absolute-form is for forward proxies, and `*` has no route
+    if (url.charCodeAt(0) !== 47 /* / */) return 400;
+    const q = url.indexOf("?");
+    const found = matchRoute(table, head.host, q < 0 ? url : url.slice(0, q));
+    if (found === null) return 404;
+    return found;
+  }
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
+    const table = current; // this request's table, whatever is swapped in meanwhile
+    const started = performance.now();
+    const head = readRequestHead(req.rawHeaders);
+    const routed = route(table, req, head);
+    const found = typeof routed === "number" ? null : routed;
+    let upstreamSeconds: number | null = null;
+    inFlight++;
+    res.once("close", () => {
+      inFlight--;
+      const status = res.writableFinished ? res.statusCode : 499;
+      observer?.requestFinished({ route: found, status, seconds: (performance.now() - started) / 1000, upstreamSeconds });
+    });
+    if (closing) res.setHeader("connection", "close");
+    if (typeof routed === "number") return reply(res, routed, true);
+    if (!secure && routed.sslRedirect && head.host !== undefined) {
+      const port = redirectPort === 443 ? "" : `:${redirectPort}`;
+      res.writeHead(308, { location: `https://${requestHost(head.host)}${port}${req.url}`, "content-length": 0, connection: "close" }).end();
+      return;
+    }
+    const backend = routed.backend;
+    if (backend.endpoints.length === 0) return reply(res, 503, true);
+    if (head.contentLength !== undefined && Number(head.contentLength) > maxBodySize) return reply(res, 413, true);
+    const hasBody = head.contentLength !== undefined ? head.contentLength !== "0" : head.chunked;
+    const method = req.method ?? "GET";
+    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
+    const headers = upstreamHeaders(req, head, ctx);
+    const abort = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const body = !hasBody ? null : head.contentLength !== undefined ? req : limitBody(req, maxBodySize);
+    const retryable = !hasBody && IDEMPOTENT.has(method) && backend.endpoints.length > 1;
+
+    const attempt = (tries: number): void => {
+      const endpoint = nextEndpoint(backend);
+      const upstreamStarted = performance.now();
+      pools
+        .get(endpoint)
+        .stream({ path: req.url ?? "/", method: method as "GET", headers, body, signal: abort.signal, opaque: res }, ({ statusCode, headers: upstream }) => {
+          upstreamSeconds = (performance.now() - upstreamStarted) / 1000;
+          const out = downstreamHeaders(upstream);
+          if (closing) out.connection = "close";
+          res.writeHead(statusCode, out);
+          return res;
+        })
+        .catch((err: unknown) => {
+          if (abort.signal.aborted) return; // the client left
+          if (isConnectFailure(err) && retryable && tries < 2) {
+            logger?.debug({ err, endpoint, ingress: routed.ingress }, "upstream connect failed; trying another endpoint");
+            return attempt(tries + 1);
+          }
+          if (upstreamSeconds === null) upstreamSeconds = (performance.now() - upstreamStarted) / 1000;
+          if (res.headersSent) {
+            res.destroy();
+            return;
+          }
+          if (err instanceof BodyTooLargeError) return reply(res, 413, true);
+          const status = isReadTimeout(err) ? 504 : 502;
+          logger?.warn({ code: errorCode(err), message: (err as Error).message, endpoint, ingress: routed.ingress, service: backend.service }, "upstream request failed");
+          reply(res, status, hasBody);
+        });
+    };
+    attempt(1);
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, secure: boolean): void {
+    const table = current;
+    const head = readRequestHead(req.rawHeaders);
+    const routed = route(table, req, head);
+    const started = performance.now();
+    let status = 0;
+    const finish = () => observer?.requestFinished({ route: typeof routed === "number" ? null : routed, status, seconds: (performance.now() - started) / 1000, upstreamSeconds: null });
+    socket.on("error", () => socket.destroy());
+    const fail = (s: ReplyStatus) => {
+      status = s;
+      replyRaw(socket, s);
+      finish();
+    };
+    if (typeof routed === "number") return fail(routed);
+    if (routed.backend.endpoints.length === 0) return fail(503);
+    const endpoint = nextEndpoint(routed.backend);
+    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
+    const upstream = httpRequest({
+      host: endpoint.host,
+      port: endpoint.port,
+      method: req.method,
+      path: req.url,
+      headers: upstreamHeaders(req, head, ctx, true),
+      setHost: false,
+      timeout: connectTimeout,
+    });
+    upstream.once("timeout", () => upstream.destroy(Object.assign(new Error("upstream timed out"), { code: "UND_ERR_HEADERS_TIMEOUT" })));
+    upstream.once("error", (err) => {
+      if (status !== 0) return;
+      logger?.warn({ code: errorCode(err), endpoint, ingress: routed.ingress }, "upstream upgrade failed");
+      fail(isReadTimeout(err) ? 504 : 502);
+    });
+    upstream.once("upgrade", (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+      status = res.statusCode ?? 101;
+      upSocket.setTimeout(0);
+      socket.write(rawHead(res));
+      if (upHead.length > 0) socket.write(upHead);
+      // Bytes the client sent right after its request head belong to the switched protocol.
+      if (early.length > 0) upSocket.write(early);
+      upgraded.add(socket);
+      const done = () => {
+        upgraded.delete(socket);
+        socket.destroy();
+        upSocket.destroy();
+      };
+      socket.once("close", done);
+      upSocket.once("close", done);
+      upSocket.on("error", done);
+      upSocket.pipe(socket);
+      socket.pipe(upSocket);
+      finish();
+    });
+    upstream.once("response", (res: IncomingMessage) => {
+      // The upstream declined to switch: relay its answer and close.
+      status = res.statusCode ?? 502;
+      socket.write(rawHead(res, true));
+      res.pipe(socket);
+      finish();
+    });
+    upstream.end();
+  }
+
+  return {
+    setTable(table) {
+      const fallbackChanged = table.certificates.fallback?.id !== current.certificates.fallback?.id;
+      current = table;
+      pools.retain(table);
+      certificates.retain(table);
+      if (fallbackChanged) https.setSecureContext(certificates.fallback(table));
+      observer?.tableSwapped();
+    },
+    get table() {
+      return current;
+    },
+    http,
+    https,
+    async listen(opts) {
+      const listen = (server: Server | HttpsServer, port: number) =>
+        new Promise<number>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen({ port, host: opts.host, reusePort: opts.reusePort ?? false }, () => {
+            server.off("error", reject);
+            resolve((server.address() as AddressInfo).port);
+          });
+        });
+      const httpPort = await listen(http, opts.httpPort);
+      const httpsPort = opts.httpsPort === null ? null : await listen(https, opts.httpsPort);
+      return { httpPort, httpsPort };
+    },
+    async shutdown(deadlineMs) {
+      closing = true;
+      const stopped = Promise.all([http, https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
+      const deadline = performance.now() + deadlineMs;
+      while ((inFlight > 0 || upgraded.size > 0) && performance.now() < deadline) {
+        http.closeIdleConnections();
+        https.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      http.closeAllConnections();
+      https.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
+      await stopped;
+      await pools.close();
+    },
+  };
+}
+
+/** The status line and header lines of an upstream response, for writing onto a raw client socket. */
+function rawHead(res: IncomingMessage, close = false): string {
+  let out = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (close && (name === "connection" || name === "keep-alive" || name === "transfer-encoding")) continue;
+    out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  if (close) out += "connection: close\r\n";
+  return `${out}\r\n`;
+}
+
+/** Passes a chunked body through, failing with BodyTooLargeError once it exceeds the limit. */
+function limitBody(req: IncomingMessage, limit: number): Transform {
+  let seen = 0;
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limit) {
+        req.unpipe(limited);
+        callback(new BodyTooLargeError(limit));
+      } else callback(null, chunk);
+    },
+  });
+  req.once("error", (err) => limited.destroy(err));
+  return req.pipe(limited);
+}

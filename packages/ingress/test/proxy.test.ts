@@ -1,0 +1,329 @@
+// The data plane against real backends on loopback: routing, headers, bodies, limits, timeouts, errors.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { createProxy, generateDefaultCertificate, type Proxy, type ProxyOptions } from "../src/index.ts";
+import { type Backend, deadPort, type Echo, startBackend, tableOf } from "./helpers/backends.ts";
+import { json, rawExchange, send, statusOf } from "./helpers/client.ts";
+
+const defaultCertificate = generateDefaultCertificate();
+
+async function startProxy(options: Partial<ProxyOptions> = {}): Promise<{ proxy: Proxy; port: number }> {
+  const proxy = createProxy({ defaultCertificate, ...options });
+  const { httpPort } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+  return { proxy, port: httpPort };
+}
+
+describe("routing", () => {
+  let a: Backend;
+  let b: Backend;
+  let proxy: Proxy;
+  let port: number;
+  before(async () => {
+    a = await startBackend("a");
+    b = await startBackend("b");
+    ({ proxy, port } = await startProxy());
+    proxy.setTable(
+      tableOf([
+        {
+          name: "web",
+          routes: [
+            { host: "foo.test", path: "/", service: "a", ports: [a.port] },
+            { host: "foo.test", path: "/api", service: "b", ports: [b.port] },
+            { host: "foo.test", path: "/empty", service: "no-endpoints", ports: [] },
+            { host: "foo.test", path: "/missing", service: "not-there" },
+          ],
+        },
+      ]),
+    );
+  });
+  after(async () => {
+    await proxy.shutdown(1000);
+    await a.close();
+    await b.close();
+  });
+
+  test("host and path pick the backend; the request target is passed unchanged", async () => {
+    const r1 = await send(port, { host: "foo.test", path: "/api/v1?q=1&r=%20" });
+    assert.equal(r1.status, 200);
+    assert.equal(json<Echo>(r1).backend, "b");
+    assert.equal(json<Echo>(r1).url, "/api/v1?q=1&r=%20");
+    const r2 = await send(port, { host: "FOO.test:8080", path: "/apix" });
+    assert.equal(json<Echo>(r2).backend, "a");
+  });
+
+  test("no route → 404; a Service without ready endpoints → 503; a missing Service → 503", async () => {
+    assert.equal((await send(port, { host: "other.test" })).status, 404);
+    assert.equal((await send(port, { host: "foo.test", path: "/empty" })).status, 503);
+    assert.equal((await send(port, { host: "foo.test", path: "/missing" })).status, 503);
+  });
+
+  test("two Host headers or a non-origin-form target → 400", async () => {
+    const raw = await rawExchange(port, "GET / HTTP/1.1\r\nHost: foo.test\r\nHost: evil.test\r\n\r\n");
+    assert.equal(statusOf(raw), 400);
+    const abs = await rawExchange(port, "GET http://foo.test/ HTTP/1.1\r\nHost: foo.test\r\n\r\n");
+    assert.equal(statusOf(abs), 400);
+  });
+
+  test("round-robin over ready endpoints", async () => {
+    const c = await startBackend("c");
+    const d = await startBackend("d");
+    try {
+      proxy.setTable(tableOf([{ name: "rr", routes: [{ host: "rr.test", service: "cd", ports: [c.port, d.port] }] }]));
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) seen.push(json<Echo>(await send(port, { host: "rr.test" })).backend);
+      assert.deepEqual(seen.filter((s) => s === "c").length, 3);
+      assert.deepEqual(seen.filter((s) => s === "d").length, 3);
+      assert.notEqual(seen[0], seen[1]);
+    } finally {
+      await c.close();
+      await d.close();
+    }
+  });
+});
+
+describe("headers", () => {
+  let backend: Backend;
+  before(async () => {
+    backend = await startBackend("h", (req, res) => {
+      if (req.url !== "/hop-response") return false;
+      res.writeHead(200, { connection: "x-secret-hop", "x-secret-hop": "1", "keep-alive": "timeout=5", "x-kept": "yes", "set-cookie": ["a=1", "b=2"] });
+      res.end("ok");
+      return true;
+    });
+  });
+  after(() => backend.close());
+  const routes = () => [{ name: "h", routes: [{ host: "h.test", service: "h", ports: [backend.port] }] }];
+
+  test("hop-by-hop request headers are stripped, Host is kept, end-to-end headers pass", async () => {
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf(routes()));
+      const r = await send(port, {
+        host: "h.test:8443",
+        headers: { connection: "keep-alive, x-hop", "x-hop": "1", "keep-alive": "timeout=3", te: "trailers", "proxy-authorization": "Basic x", "x-end": "kept", cookie: "c=1" },
+      });
+      const echo = json<Echo>(r);
+      assert.equal(echo.headers.host, "h.test:8443");
+      for (const h of ["x-hop", "keep-alive", "te", "proxy-authorization"]) assert.equal(echo.headers[h], undefined, h);
+      assert.equal(echo.headers["x-end"], "kept");
+      assert.equal(echo.headers.cookie, "c=1");
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+
+  test("X-Forwarded-* and X-Real-IP describe the peer; incoming ones from untrusted peers are replaced", async () => {
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf(routes()));
+      const r = await send(port, {
+        host: "h.test",
+        headers: { "x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "https", "x-forwarded-host": "evil.test", "x-forwarded-port": "1", "x-real-ip": "6.6.6.6", forwarded: "for=6.6.6.6" },
+      });
+      const h = json<Echo>(r).headers;
+      assert.equal(h["x-forwarded-for"], "127.0.0.1");
+      assert.equal(h["x-forwarded-proto"], "http");
+      assert.equal(h["x-forwarded-host"], "h.test");
+      assert.equal(h["x-forwarded-port"], String(port));
+      assert.equal(h["x-real-ip"], "127.0.0.1");
+      assert.equal(h.forwarded, undefined);
+      assert.match(String(h["x-request-id"]), /^[0-9a-f-]{36}$/);
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+
+  test("a trusted peer's X-Forwarded-* are kept and extended; X-Real-IP is the first untrusted hop", async () => {
+    const { proxy, port } = await startProxy({ trustedProxies: ["127.0.0.0/8", "10.0.0.0/8"] });
+    try {
+      proxy.setTable(tableOf(routes()));
+      const r = await send(port, {
+        host: "h.test",
+        headers: { "x-forwarded-for": "203.0.113.7, 10.1.2.3", "x-forwarded-proto": "https", "x-forwarded-host": "public.test", "x-forwarded-port": "443", "x-request-id": "abc-123" },
+      });
+      const h = json<Echo>(r).headers;
+      assert.equal(h["x-forwarded-for"], "203.0.113.7, 10.1.2.3, 127.0.0.1");
+      assert.equal(h["x-forwarded-proto"], "https");
+      assert.equal(h["x-forwarded-host"], "public.test");
+      assert.equal(h["x-forwarded-port"], "443");
+      assert.equal(h["x-real-ip"], "203.0.113.7");
+      assert.equal(h["x-request-id"], "abc-123");
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+
+  test("hop-by-hop response headers are stripped; repeated headers survive", async () => {
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf(routes()));
+      const r = await send(port, { host: "h.test", path: "/hop-response" });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers["x-secret-hop"], undefined);
+      assert.notEqual(r.headers["keep-alive"], "timeout=5");
+      assert.equal(r.headers["x-kept"], "yes");
+      assert.deepEqual(r.headers["set-cookie"], ["a=1", "b=2"]);
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+});
+
+describe("bodies", () => {
+  let backend: Backend;
+  let release: () => void = () => {};
+  const big = randomBytes(8 * 1024 * 1024);
+  before(async () => {
+    backend = await startBackend("body", async (req, res) => {
+      if (req.url === "/download") {
+        res.writeHead(200, { "content-length": big.length });
+        res.end(big);
+        return true;
+      }
+      if (req.url === "/trickle") {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("first\n");
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        res.end("second\n");
+        return true;
+      }
+      return false;
+    });
+  });
+  after(() => backend.close());
+
+  test("large request and response bodies arrive intact", async () => {
+    const { proxy, port } = await startProxy({ maxBodySize: 16 * 1024 * 1024 });
+    try {
+      proxy.setTable(tableOf([{ name: "b", routes: [{ host: "b.test", service: "body", ports: [backend.port] }] }]));
+      const up = await send(port, { host: "b.test", method: "POST", body: big });
+      assert.equal(json<Echo>(up).bodyBytes, big.length);
+      assert.equal(json<Echo>(up).bodySha256, createHash("sha256").update(big).digest("hex"));
+      async function* chunks() {
+        for (let i = 0; i < big.length; i += 65536) yield big.subarray(i, i + 65536);
+      }
+      const chunked = await send(port, { host: "b.test", method: "PUT", body: chunks() });
+      assert.equal(json<Echo>(chunked).bodySha256, createHash("sha256").update(big).digest("hex"));
+      const down = await send(port, { host: "b.test", path: "/download" });
+      assert.ok(down.body.equals(big));
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+
+  test("a response is streamed: the first part arrives while the backend still holds the rest", async () => {
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf([{ name: "b", routes: [{ host: "b.test", service: "body", ports: [backend.port] }] }]));
+      const { request } = await import("node:http");
+      const text = await new Promise<string>((resolve, reject) => {
+        request({ port, host: "127.0.0.1", path: "/trickle", headers: { host: "b.test" }, agent: false }, (res) => {
+          let seen = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            seen += c;
+            if (seen === "first\n") release(); // the backend finishes only once we saw the first part
+          });
+          res.on("end", () => resolve(seen));
+        })
+          .on("error", reject)
+          .end();
+      });
+      assert.equal(text, "first\nsecond\n");
+    } finally {
+      await proxy.shutdown(1000);
+    }
+  });
+});
+
+describe("limits", () => {
+  let backend: Backend;
+  let proxy: Proxy;
+  let port: number;
+  before(async () => {
+    backend = await startBackend("lim");
+    ({ proxy, port } = await startProxy({ maxBodySize: 1024, maxHeaderSize: 2048, headersTimeout: 300, requestTimeout: 600 }));
+    proxy.setTable(tableOf([{ name: "l", routes: [{ host: "l.test", service: "lim", ports: [backend.port] }] }]));
+  });
+  after(async () => {
+    await proxy.shutdown(1000);
+    await backend.close();
+  });
+
+  test("a body over the limit → 413, by Content-Length or while streaming chunks", async () => {
+    assert.equal((await send(port, { host: "l.test", method: "POST", body: Buffer.alloc(1025) })).status, 413);
+    assert.equal((await send(port, { host: "l.test", method: "POST", body: Buffer.alloc(1024) })).status, 200);
+    async function* chunks() {
+      for (let i = 0; i < 8; i++) yield Buffer.alloc(512);
+    }
+    assert.equal((await send(port, { host: "l.test", method: "POST", body: chunks() })).status, 413);
+  });
+
+  test("headers over the limit → 431", async () => {
+    const raw = await rawExchange(port, `GET / HTTP/1.1\r\nHost: l.test\r\nX-Big: ${"a".repeat(4096)}\r\n\r\n`);
+    assert.equal(statusOf(raw), 431);
+  });
+
+  test("conflicting Content-Length / Transfer-Encoding → 400, never forwarded", async () => {
+    const before = backend.requests;
+    const both = await rawExchange(port, "POST / HTTP/1.1\r\nHost: l.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert.equal(statusOf(both), 400);
+    const twoLengths = await rawExchange(port, "POST / HTTP/1.1\r\nHost: l.test\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde");
+    assert.equal(statusOf(twoLengths), 400);
+    const badTe = await rawExchange(port, "POST / HTTP/1.1\r\nHost: l.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n");
+    assert.equal(statusOf(badTe), 400);
+    assert.equal(backend.requests, before);
+  });
+
+  test("a client that never finishes its headers is cut off (slowloris) with 408", async () => {
+    const raw = await rawExchange(port, "GET / HTTP/1.1\r\nHost: l.test\r\nX-Slow: ", 10_000);
+    assert.equal(statusOf(raw), 408);
+  });
+});
+
+describe("upstream failures", () => {
+  test("connect refused on one endpoint: idempotent requests go to another; all refused → 502", async () => {
+    const live = await startBackend("live");
+    const dead = await deadPort();
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf([{ name: "f", routes: [{ host: "f.test", service: "mixed", ports: [dead, live.port] }] }]));
+      for (let i = 0; i < 6; i++) assert.equal((await send(port, { host: "f.test" })).status, 200);
+      proxy.setTable(tableOf([{ name: "f", routes: [{ host: "f.test", service: "dead", ports: [dead] }] }]));
+      assert.equal((await send(port, { host: "f.test" })).status, 502);
+    } finally {
+      await proxy.shutdown(1000);
+      await live.close();
+    }
+  });
+
+  test("a POST with a body is not retried: 502 when its endpoint refuses", async () => {
+    const live = await startBackend("live");
+    const dead = await deadPort();
+    const { proxy, port } = await startProxy();
+    try {
+      proxy.setTable(tableOf([{ name: "f", routes: [{ host: "f.test", service: "mixed", ports: [dead, live.port] }] }]));
+      const statuses = new Set<number>();
+      for (let i = 0; i < 4; i++) statuses.add((await send(port, { host: "f.test", method: "POST", body: "x" })).status);
+      assert.deepEqual([...statuses].sort(), [200, 502]);
+    } finally {
+      await proxy.shutdown(1000);
+      await live.close();
+    }
+  });
+
+  test("an upstream that does not answer within the read timeout → 504", async () => {
+    const silent = await startBackend("silent", () => true); // takes the request, never answers
+    const { proxy, port } = await startProxy({ readTimeout: 300 });
+    try {
+      proxy.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "silent", ports: [silent.port] }] }]));
+      assert.equal((await send(port, { host: "s.test" })).status, 504);
+    } finally {
+      await proxy.shutdown(1000);
+      await silent.close();
+    }
+  });
+});
