@@ -120,9 +120,9 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
           }
         }
         answering.push(link.name);
-        let set = next.get(link.name);
-        if (set === undefined) next.set(link.name, (set = new Set()));
+        const set = next.get(link.name) ?? new Set<string>();
         set.add(ip);
+        next.set(link.name, set);
       }
       outcomes.push({ ip, service: address.service, interfaces: answering, verdicts });
     }
