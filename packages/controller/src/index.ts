@@ -33,3 +33,4 @@ export {
   serviceKey,
   serviceRequest,
 } from "./service/request.ts";
+export { type Controller, type ControllerOptions, leaseName, runController } from "./reconciler/controller.ts";

@@ -1,6 +1,77 @@
-import type { Command } from "../command.ts";
+// `bollard controller`: allocates addresses from IPAddressPools to LoadBalancer Services.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { runController } from "@bollard/controller";
+import { createKubeConfig, createLogger, createMetricsRegistry, KubeConfigError, LogLevelError, onShutdown, startHealthServer } from "@bollard/core";
+import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
-export const command: Command = async () => {
-  process.stderr.write("bollard controller: not implemented yet\n");
-  return 1;
+const usage = `usage: bollard controller [flags]
+  --kubeconfig FILE         API access (default: env KUBECONFIG, else in-cluster)
+  --config-namespace NS     where IPAddressPools are read and the Lease is kept
+                            (default: env POD_NAMESPACE, else the pod's own namespace)
+  --lb-class CLASS          handle only Services with this spec.loadBalancerClass
+                            (default: only Services without one)
+  --log-level LEVEL         fatal|error|warn|info|debug|trace|silent (default: env LOG_LEVEL, else info)
+  --metrics-port PORT       /metrics, /healthz, /readyz (default 7472; 0 picks a free port)`;
+
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+export const command: Command = async (argv) => {
+  const { values } = parseFlags(argv, {
+    kubeconfig: { type: "string" },
+    "config-namespace": { type: "string" },
+    "lb-class": { type: "string" },
+    "log-level": { type: "string" },
+    "metrics-port": { type: "string", default: "7472" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const metricsPort = Number(values["metrics-port"]);
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+    throw new CliUsageError(`--metrics-port ${JSON.stringify(values["metrics-port"])} is not a port number`);
+  }
+  if (values["lb-class"] === "") throw new CliUsageError("--lb-class must not be empty");
+  const configNamespace = values["config-namespace"] ?? process.env.POD_NAMESPACE ?? ownNamespace();
+  if (!configNamespace) {
+    throw new CliUsageError("--config-namespace is required outside a cluster (no POD_NAMESPACE, no service account namespace)");
+  }
+  let logger: ReturnType<typeof createLogger>;
+  let kubeConfig: ReturnType<typeof createKubeConfig>;
+  try {
+    logger = createLogger({ name: "bollard-controller", level: values["log-level"] });
+    kubeConfig = createKubeConfig({ kubeconfig: values.kubeconfig });
+  } catch (error) {
+    if (error instanceof LogLevelError || error instanceof KubeConfigError) throw new CliUsageError(error.message);
+    throw error;
+  }
+  const shutdown = onShutdown((signal) => logger.info({ signal }, "stopping"));
+  const identity = process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
+  const registry = createMetricsRegistry();
+  const controller = runController({
+    kubeConfig,
+    configNamespace,
+    lbClass: values["lb-class"],
+    identity,
+    logger,
+    registry,
+    signal: shutdown.signal,
+  });
+  const health = await startHealthServer({ port: metricsPort, registry, isReady: controller.isReady, logger });
+  logger.info({ configNamespace, lbClass: values["lb-class"] ?? null, identity }, "controller started");
+  await controller.done;
+  await health.close();
+  logger.info("stopped");
+  return 0;
 };
+
+function ownNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
