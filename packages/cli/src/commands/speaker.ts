@@ -1,6 +1,100 @@
-import type { Command } from "../command.ts";
+// `bollard speaker --node-name NODE`: announce this node's share of LoadBalancer addresses at layer 2.
+import { createLogger, LogLevelError, onShutdown } from "@bollard/core";
+import { DEFAULT_MEMBERSHIP_PORT, runSpeaker } from "@bollard/speaker";
+import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
-export const command: Command = async () => {
-  process.stderr.write("bollard speaker: not implemented yet\n");
-  return 1;
+const usage = `usage: bollard speaker --node-name NODE [flags]
+
+  --node-name NODE            this node's name (default: env NODE_NAME)
+  --kubeconfig PATH           kubeconfig (default: in-cluster, then KUBECONFIG)
+  --config-namespace NS       where IPAddressPools and L2Advertisements live (default: metallb-system)
+  --memberlist-secret NS/NAME Secret whose data.secretkey authenticates membership
+                              (default: memberlist in env POD_NAMESPACE or the config namespace)
+  --bind-port PORT            UDP port of the membership heartbeats (default: ${DEFAULT_MEMBERSHIP_PORT})
+  --interfaces IF1,IF2        only ever answer on these interfaces
+  --ignore-exclude-lb         let nodes labelled exclude-from-external-load-balancers announce
+  --load-balancer-class NAME  serve Services with this spec.loadBalancerClass (default: those with none)
+  --garp-refresh DURATION     re-send gratuitous ARP/NA this often, e.g. 30s (default: 0, never)
+  --log-level LEVEL           fatal, error, warn, info, debug, trace (default: info)
+  --metrics-port PORT         /metrics, /healthz, /readyz (default: 7472; 0 picks a free port)`;
+
+/** "30s", "500ms", "2m" or plain seconds ("30") → milliseconds. */
+function parseDuration(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (match === null) throw new CliUsageError(`${flag} "${text}" is not a duration like 30s, 500ms or 2m`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(match[1]) * unit);
+}
+
+function parsePort(flag: string, text: string, allowZero: boolean): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw new CliUsageError(`${flag} "${text}" is not a port number`);
+  return port;
+}
+
+export const command: Command = async (argv) => {
+  const { values } = parseFlags(argv, {
+    "node-name": { type: "string" },
+    kubeconfig: { type: "string" },
+    "config-namespace": { type: "string", default: "metallb-system" },
+    "memberlist-secret": { type: "string" },
+    // The Helm chart's spellings of the same two flags.
+    "membership-secret": { type: "string" },
+    "membership-port": { type: "string" },
+    "bind-port": { type: "string" },
+    interfaces: { type: "string" },
+    "ignore-exclude-lb": { type: "boolean", default: false },
+    "load-balancer-class": { type: "string" },
+    "garp-refresh": { type: "string", default: "0" },
+    "log-level": { type: "string" },
+    "metrics-port": { type: "string", default: "7472" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const nodeName = values["node-name"] ?? process.env.NODE_NAME;
+  if (!nodeName) throw new CliUsageError(`--node-name (or env NODE_NAME) is required\n${usage}`);
+  const configNamespace = values["config-namespace"];
+  const secretFlag = values["memberlist-secret"] ?? values["membership-secret"] ?? "memberlist";
+  const [secretNamespace, secretName] = secretFlag.includes("/")
+    ? secretFlag.split("/", 2)
+    : [process.env.POD_NAMESPACE || configNamespace, secretFlag];
+  if (!secretNamespace || !secretName) throw new CliUsageError(`--memberlist-secret "${secretFlag}" is not NAMESPACE/NAME`);
+  const portFlag = values["bind-port"] ?? values["membership-port"];
+  const interfaces = values.interfaces
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+  let logger: ReturnType<typeof createLogger>;
+  try {
+    logger = createLogger({ name: "bollard-speaker", ...(values["log-level"] ? { level: values["log-level"] } : {}) });
+  } catch (err) {
+    if (err instanceof LogLevelError) throw new CliUsageError(err.message);
+    throw err;
+  }
+  const shutdown = onShutdown((signal) => logger.info({ signal }, "shutting down"));
+  try {
+    await runSpeaker({
+      nodeName,
+      ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
+      configNamespace,
+      memberlistSecret: { namespace: secretNamespace, name: secretName },
+      bindPort: portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, false),
+      interfaces: interfaces === undefined || interfaces.length === 0 ? null : interfaces,
+      ignoreExcludeLB: values["ignore-exclude-lb"],
+      loadBalancerClass: values["load-balancer-class"] ?? null,
+      garpRefreshMs: parseDuration("--garp-refresh", values["garp-refresh"]),
+      metricsPort: parsePort("--metrics-port", values["metrics-port"], true),
+      logger,
+      signal: shutdown.signal,
+    });
+  } catch (err) {
+    if (shutdown.signal.aborted) return 0;
+    logger.fatal({ err }, "speaker failed");
+    return 1;
+  }
+  return 0;
 };

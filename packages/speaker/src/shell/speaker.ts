@@ -1,0 +1,245 @@
+// The speaker process: informers feed snapshots, membership says who is alive, the election decides,
+// the announcer answers. The announcer only ever holds the last decided state, so losing the API
+// server changes nothing on the wire: the informers keep their last objects and membership runs on
+// the last known peers.
+import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  createBackoff,
+  createEventRecorder,
+  createInformer,
+  createKubeConfig,
+  createMetricsRegistry,
+  type Informer,
+  kubeRequest,
+  type Logger,
+  sleep,
+  startHealthServer,
+} from "@bollard/core";
+import { type AnnounceOutcome, createAnnouncer, type OwnedAddress } from "../announcer/announcer.ts";
+import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metrics.ts";
+import { type Announcement, electAnnouncers, type L2ConfigError } from "../election/elect.ts";
+import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "../election/objects.ts";
+import { startMembership } from "../membership/membership.ts";
+import { createL2StatusWriter, type DesiredL2Status, NODE_LABEL, type ServiceL2Status } from "./l2-status.ts";
+
+export interface SpeakerOptions {
+  nodeName: string;
+  kubeconfig?: string;
+  configNamespace: string;
+  memberlistSecret: { namespace: string; name: string };
+  bindPort: number;
+  /** Only ever answer on these interfaces (null: as the L2Advertisements say). */
+  interfaces: string[] | null;
+  ignoreExcludeLB: boolean;
+  loadBalancerClass: string | null;
+  garpRefreshMs: number;
+  metricsPort: number;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** The memberlist Secret exists but has no usable `secretkey`. */
+export class MemberlistSecretError extends Error {
+  override name = "MemberlistSecretError";
+}
+
+const MEMBERLIST_SECRET_KEY = "secretkey";
+
+/** Reads the membership key, retrying (the Secret may be created after the DaemonSet). */
+async function readMemberlistKey(kubeConfig: KubeConfig, options: SpeakerOptions): Promise<Buffer> {
+  const { namespace, name } = options.memberlistSecret;
+  const backoff = createBackoff({ initialMs: 500, maxMs: 10_000 });
+  for (;;) {
+    try {
+      const secret = await kubeRequest<{ data?: Record<string, string> }>(kubeConfig, {
+        path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+        signal: options.signal,
+      });
+      const encoded = secret.data?.[MEMBERLIST_SECRET_KEY];
+      if (encoded === undefined) throw new MemberlistSecretError(`Secret ${namespace}/${name} has no data.${MEMBERLIST_SECRET_KEY}`);
+      return Buffer.from(encoded, "base64");
+    } catch (err) {
+      if (options.signal.aborted) throw err;
+      const delay = backoff.next();
+      options.logger.warn({ err, secret: `${namespace}/${name}`, retryInMs: Math.round(delay) }, "cannot read the memberlist Secret yet");
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
+function internalAddress(node: NodeObject): string | undefined {
+  const addresses = node.status?.addresses ?? [];
+  return (addresses.find((a) => a.type === "InternalIP") ?? addresses.find((a) => a.type === "ExternalIP"))?.address;
+}
+
+/** Restricts an advertisement's interfaces to the --interfaces flag, when given. */
+function restrictInterfaces(fromAdvertisement: "all" | string[], flag: string[] | null): "all" | string[] {
+  if (flag === null) return fromAdvertisement;
+  if (fromAdvertisement === "all") return flag;
+  return fromAdvertisement.filter((name) => flag.includes(name));
+}
+
+export async function runSpeaker(options: SpeakerOptions): Promise<void> {
+  const { nodeName, logger, signal } = options;
+  const log = logger.child({ node: nodeName });
+  const kubeConfig = createKubeConfig(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig });
+  const registry = createMetricsRegistry();
+  const announcerMetrics = createAnnouncerMetrics(registry);
+  const announcedGauge = createAnnouncedGauge(registry);
+
+  let ready = false;
+  const health = await startHealthServer({ port: options.metricsPort, registry, isReady: () => ready, logger: log });
+  try {
+    const key = await readMemberlistKey(kubeConfig, options);
+    const informer = <T extends { metadata?: unknown }>(path: string, labelSelector?: string) =>
+      createInformer<T & { metadata: { name: string } }>({ kubeConfig, path, logger: log, signal, ...(labelSelector ? { labelSelector } : {}) });
+    const services = informer<ServiceObject>("/api/v1/services");
+    const slices = informer<EndpointSliceObject>("/apis/discovery.k8s.io/v1/endpointslices");
+    const nodes = informer<NodeObject>("/api/v1/nodes");
+    const pools = informer<IPAddressPoolObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/ipaddresspools`);
+    const advertisements = informer<L2AdvertisementObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/l2advertisements`);
+    const statuses = informer<ServiceL2Status>(
+      `/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`,
+      `${NODE_LABEL}=${nodeName}`,
+    ) as Informer<ServiceL2Status>;
+    const inputs = [services, slices, nodes, pools, advertisements];
+    const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
+    const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
+    const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
+
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        reconcile();
+      });
+    };
+    let previousLive = new Set<string>();
+    const membership = await startMembership({
+      nodeName,
+      key,
+      port: options.bindPort,
+      logger: log,
+      registry,
+      onChange(live) {
+        const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
+        previousLive = new Set(live);
+        schedule();
+        // After a partition heals both sides announced; whoever keeps an address re-asserts it.
+        if (joined.length > 0) setImmediate(() => announcer.reannounce());
+      },
+    });
+
+    const updatePeers = () => {
+      const peers = new Map<string, string>();
+      for (const node of nodes.list()) {
+        const address = internalAddress(node);
+        if (address !== undefined) peers.set(node.metadata.name, address);
+      }
+      membership.setPeers(peers);
+    };
+    nodes.onChange(updatePeers);
+    for (const i of inputs) i.onChange(schedule);
+
+    let announcedHere = new Map<string, Announcement[]>();
+    let reportedConfigErrors = new Set<string>();
+    let reportedFailures = new Set<string>();
+
+    function reconcile(): void {
+      if (signal.aborted || !inputs.every((i) => i.hasSynced())) return;
+      const result = electAnnouncers(
+        {
+          nodes: nodes.list(),
+          liveSpeakers: membership.live(),
+          services: services.list(),
+          endpointSlices: slices.list(),
+          pools: pools.list(),
+          advertisements: advertisements.list(),
+        },
+        { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
+      );
+      reportConfigErrors(result.configErrors);
+      const mine = result.announcements.filter((a) => a.node === nodeName);
+      const byIp = new Map<string, Announcement[]>();
+      for (const a of mine) byIp.set(a.ip, [...(byIp.get(a.ip) ?? []), a]);
+      const owned: OwnedAddress[] = [...byIp].map(([ip, list]) => {
+        const interfaces = list.some((a) => a.interfaces === "all") ? "all" : [...new Set(list.flatMap((a) => a.interfaces as string[]))];
+        return { ip, service: list.map((a) => `${a.namespace}/${a.name}`).join(","), interfaces: restrictInterfaces(interfaces, options.interfaces) };
+      });
+      const outcomes = announcer.setOwned(owned);
+      const outcomeByIp = new Map(outcomes.map((o) => [o.ip, o]));
+
+      const byService = new Map<string, Announcement[]>();
+      for (const a of mine) byService.set(`${a.namespace}/${a.name}`, [...(byService.get(`${a.namespace}/${a.name}`) ?? []), a]);
+      announcedGauge.reset();
+      const desired: DesiredL2Status[] = [];
+      const failures = new Set<string>();
+      for (const [serviceKey, list] of byService) {
+        const [first] = list as [Announcement];
+        const serviceObject = services.get(first.namespace, first.name);
+        const involved = { kind: "Service", apiVersion: "v1", namespace: first.namespace, name: first.name, uid: (serviceObject?.metadata as { uid?: string } | undefined)?.uid };
+        const interfaces = new Set<string>();
+        for (const a of list) {
+          const outcome = outcomeByIp.get(a.ip) as AnnounceOutcome | undefined;
+          if (outcome === undefined || outcome.interfaces.length === 0) {
+            const failure = `${serviceKey}/${a.ip}`;
+            failures.add(failure);
+            if (!reportedFailures.has(failure)) {
+              const why = (outcome?.verdicts ?? []).map((v) => (v.eligible ? v.name : `${v.name}: ${v.reason}`)).join("; ") || "no eligible interface";
+              events.record(involved, "Warning", "announceFailed", `cannot announce ${a.ip} from node "${nodeName}" with protocol "layer2": ${why}`);
+              log.warn({ service: serviceKey, ip: a.ip, why }, "announce failed");
+            }
+            continue;
+          }
+          for (const name of outcome.interfaces) interfaces.add(name);
+          announcedGauge.set({ service: serviceKey, ip: a.ip, node: nodeName }, 1);
+        }
+        if (interfaces.size === 0) continue;
+        desired.push({ serviceNamespace: first.namespace, serviceName: first.name, interfaces: [...interfaces].sort() });
+        if (!announcedHere.has(serviceKey)) {
+          events.record(involved, "Normal", "nodeAssigned", `announcing from node "${nodeName}" with protocol "layer2"`);
+        }
+      }
+      reportedFailures = failures;
+      announcedHere = byService;
+      statusWriter.set(desired);
+    }
+
+    function reportConfigErrors(errors: L2ConfigError[]): void {
+      const now = new Set(errors.map((e) => `${e.kind}/${e.namespace}/${e.name}: ${e.message}`));
+      for (const e of errors) {
+        const id = `${e.kind}/${e.namespace}/${e.name}: ${e.message}`;
+        if (!reportedConfigErrors.has(id)) log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, "ignoring invalid configuration object");
+      }
+      reportedConfigErrors = now;
+    }
+
+    // Membership runs while the informers sync, so peers are known by the time the first election runs.
+    Promise.all(inputs.map((i) => i.synced)).then(
+      () => {
+        updatePeers();
+        ready = true;
+        log.info("informers synced");
+        schedule();
+      },
+      () => {},
+    );
+
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    log.info("stopping: leaving the membership and giving addresses up");
+    ready = false;
+    await membership.close();
+    announcer.close();
+    announcedGauge.reset();
+    await statusWriter.clear(2000);
+    await events.flush();
+    for (const i of [...inputs, statuses]) i.stop();
+  } finally {
+    await health.close();
+  }
+}
