@@ -1,0 +1,96 @@
+// wrk runs and what its --latency report says.
+import { spawn } from "node:child_process";
+
+export interface WrkOptions {
+  url: string;
+  connections: number;
+  threads: number;
+  durationS: number;
+  host?: string;
+  cpus?: string;
+  timeoutS?: number;
+}
+
+export interface WrkResult {
+  requestsPerSec: number;
+  requests: number;
+  /** milliseconds */
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  errors: { connect: number; read: number; write: number; timeout: number; non2xx: number };
+  totalErrors: number;
+}
+
+export function wrkArgs(opts: WrkOptions): string[] {
+  const args = [
+    `-t${opts.threads}`,
+    `-c${opts.connections}`,
+    `-d${opts.durationS}s`,
+    `--timeout`, `${opts.timeoutS ?? 5}s`,
+    "--latency",
+  ];
+  if (opts.host !== undefined) args.push("-H", `Host: ${opts.host}`);
+  args.push(opts.url);
+  return opts.cpus === undefined ? ["wrk", ...args] : ["taskset", "-c", opts.cpus, "wrk", ...args];
+}
+
+export const wrkCommand = (opts: WrkOptions): string => wrkArgs(opts).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ");
+
+export function runWrk(opts: WrkOptions): Promise<WrkResult> {
+  const [cmd, ...args] = wrkArgs(opts);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      out += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      out += c;
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code !== 0) reject(new Error(`${wrkCommand(opts)} exited ${code}: ${out}`));
+      else {
+        try {
+          resolve(parseWrk(out));
+        } catch (err) {
+          reject(err);
+        }
+      }
+    });
+  });
+}
+
+const toMs = (value: string, unit: string): number => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? Number.NaN);
+
+export function parseWrk(out: string): WrkResult {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const total = /(\d+) requests in/.exec(out);
+  if (rps === null || total === null) throw new Error(`unreadable wrk output:\n${out}`);
+  const pct = (p: string) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(out);
+    return m === null ? Number.NaN : toMs(m[1] as string, m[2] as string);
+  };
+  const maxLine = /^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)/m.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const errors = {
+    connect: Number(sock?.[1] ?? 0),
+    read: Number(sock?.[2] ?? 0),
+    write: Number(sock?.[3] ?? 0),
+    timeout: Number(sock?.[4] ?? 0),
+    non2xx: Number(non2xx?.[1] ?? 0),
+  };
+  return {
+    requestsPerSec: Number(rps[1]),
+    requests: Number(total[1]),
+    p50: pct("50"),
+    p90: pct("90"),
+    p99: pct("99"),
+    max: maxLine === null ? Number.NaN : toMs(maxLine[1] as string, maxLine[2] as string),
+    errors,
+    totalErrors: errors.connect + errors.read + errors.write + errors.timeout + errors.non2xx,
+  };
+}
