@@ -5,6 +5,6 @@ export { compileRoutes, emptyRouteTable, SSL_REDIRECT_ANNOTATION, type CompileOp
 export { describeMatch, describeTable, type RouteAnswer } from "./router/describe.ts";
 export { matchCertificate, matchRoute } from "./router/match.ts";
 export type * from "./router/table.ts";
-export { createProxy, type ListenOptions, type Proxy, type ProxyObserver, type ProxyOptions } from "./proxy/server.ts";
+export { createProxy, type ListenOptions, type IngressProxy, type ProxyObserver, type ProxyOptions } from "./proxy/server.ts";
 export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";
-export { generateDefaultCertificate, type PemPair } from "./tls/default-certificate.ts";
+export { generateDefaultCertificate, generateSelfSignedCertificate, type PemPair } from "./tls/default-certificate.ts";

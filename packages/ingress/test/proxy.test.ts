@@ -2,13 +2,13 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { createProxy, generateDefaultCertificate, type Proxy, type ProxyOptions } from "../src/index.ts";
+import { createProxy, generateDefaultCertificate, type IngressProxy, type ProxyOptions } from "../src/index.ts";
 import { type Backend, deadPort, type Echo, startBackend, tableOf } from "./helpers/backends.ts";
 import { json, rawExchange, send, statusOf } from "./helpers/client.ts";
 
 const defaultCertificate = generateDefaultCertificate();
 
-async function startProxy(options: Partial<ProxyOptions> = {}): Promise<{ proxy: Proxy; port: number }> {
+async function startProxy(options: Partial<ProxyOptions> = {}): Promise<{ proxy: IngressProxy; port: number }> {
   const proxy = createProxy({ defaultCertificate, ...options });
   const { httpPort } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
   return { proxy, port: httpPort };
@@ -17,7 +17,7 @@ async function startProxy(options: Partial<ProxyOptions> = {}): Promise<{ proxy:
 describe("routing", () => {
   let a: Backend;
   let b: Backend;
-  let proxy: Proxy;
+  let proxy: IngressProxy;
   let port: number;
   before(async () => {
     a = await startBackend("a");
@@ -241,7 +241,7 @@ describe("bodies", () => {
 
 describe("limits", () => {
   let backend: Backend;
-  let proxy: Proxy;
+  let proxy: IngressProxy;
   let port: number;
   before(async () => {
     backend = await startBackend("lim");

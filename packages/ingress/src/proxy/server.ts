@@ -60,7 +60,7 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
-export interface Proxy {
+export interface IngressProxy {
   /** Swaps in a new route table: requests already routed keep theirs; nothing is reopened. */
   setTable(table: RouteTable): void;
   readonly table: RouteTable;
@@ -74,7 +74,7 @@ export interface Proxy {
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 const MiB = 1024 * 1024;
 
-export function createProxy(options: ProxyOptions): Proxy {
+export function createProxy(options: ProxyOptions): IngressProxy {
   const maxBodySize = options.maxBodySize ?? MiB;
   const connectTimeout = options.connectTimeout ?? 5_000;
   const readTimeout = options.readTimeout ?? 60_000;
@@ -158,15 +158,24 @@ export function createProxy(options: ProxyOptions): Proxy {
       observer?.requestFinished({ route: found, status, seconds: (performance.now() - started) / 1000, upstreamSeconds });
     });
     if (closing) res.setHeader("connection", "close");
-    if (typeof routed === "number") return reply(res, routed, true);
+    if (typeof routed === "number") {
+      reply(res, routed, true);
+      return;
+    }
     if (!secure && routed.sslRedirect && head.host !== undefined) {
       const port = redirectPort === 443 ? "" : `:${redirectPort}`;
       res.writeHead(308, { location: `https://${requestHost(head.host)}${port}${req.url}`, "content-length": 0, connection: "close" }).end();
       return;
     }
     const backend = routed.backend;
-    if (backend.endpoints.length === 0) return reply(res, 503, true);
-    if (head.contentLength !== undefined && Number(head.contentLength) > maxBodySize) return reply(res, 413, true);
+    if (backend.endpoints.length === 0) {
+      reply(res, 503, true);
+      return;
+    }
+    if (head.contentLength !== undefined && Number(head.contentLength) > maxBodySize) {
+      reply(res, 413, true);
+      return;
+    }
     const hasBody = head.contentLength !== undefined ? head.contentLength !== "0" : head.chunked;
     const method = req.method ?? "GET";
     const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
@@ -201,7 +210,10 @@ export function createProxy(options: ProxyOptions): Proxy {
             res.destroy();
             return;
           }
-          if (err instanceof BodyTooLargeError) return reply(res, 413, true);
+          if (err instanceof BodyTooLargeError) {
+            reply(res, 413, true);
+            return;
+          }
           const status = isReadTimeout(err) ? 504 : 502;
           logger?.warn({ code: errorCode(err), message: (err as Error).message, endpoint, ingress: routed.ingress, service: backend.service }, "upstream request failed");
           reply(res, status, hasBody);
@@ -223,8 +235,14 @@ export function createProxy(options: ProxyOptions): Proxy {
       replyRaw(socket, s);
       finish();
     };
-    if (typeof routed === "number") return fail(routed);
-    if (routed.backend.endpoints.length === 0) return fail(503);
+    if (typeof routed === "number") {
+      fail(routed);
+      return;
+    }
+    if (routed.backend.endpoints.length === 0) {
+      fail(503);
+      return;
+    }
     const endpoint = nextEndpoint(routed.backend);
     const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
     const upstream = httpRequest({

@@ -10,7 +10,9 @@ export interface PemPair {
  * The self-signed certificate served when SNI matches no Ingress TLS host and no
  * `--default-ssl-certificate` is given. Made at start, never written to disk.
  */
-export function generateDefaultCertificate(commonName = "Bollard Ingress Default Certificate", now = new Date()): PemPair {
+export const generateDefaultCertificate = (): PemPair => generateSelfSignedCertificate("Bollard Ingress Default Certificate", ["ingress.local"]);
+
+export function generateSelfSignedCertificate(commonName: string, dnsNames: readonly string[], now = new Date()): PemPair {
   // node:crypto makes the key (forge's pure-JS RSA is slow); forge builds and signs the X.509 structure.
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
@@ -29,7 +31,7 @@ export function generateDefaultCertificate(commonName = "Bollard Ingress Default
     { name: "basicConstraints", cA: false },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
     { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames: [{ type: 2, value: "ingress.local" }] },
+    { name: "subjectAltName", altNames: dnsNames.map((value) => ({ type: 2, value })) },
   ]);
   cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: keyPem };

@@ -108,14 +108,14 @@ export function snapshotOf(ingresses: IngressSpec[], secrets: Secret[] = []): Sn
     const [namespace = "", name = ""] = key.split("/");
     if (ports === undefined) continue; // no Service at all
     snapshot.services.push({ metadata: { name, namespace }, spec: { ports: [{ name: "http", port: 80, targetPort: "http" }] } });
-    ports.forEach((port, i) =>
+    ports.forEach((port, i) => {
       snapshot.endpointSlices.push({
         metadata: { name: `${name}-${i}`, namespace, labels: { "kubernetes.io/service-name": name } },
         addressType: "IPv4",
         ports: [{ name: "http", port }],
         endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }],
-      }),
-    );
+      });
+    });
   }
   return snapshot;
 }

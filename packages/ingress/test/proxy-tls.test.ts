@@ -1,0 +1,127 @@
+// TLS termination: SNI picks the certificate, Host picks the route, the default certificate covers the rest,
+// HTTP → HTTPS redirects, and a rotated Secret is served on the next handshake without a restart.
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { request } from "node:https";
+import { connect, type PeerCertificate } from "node:tls";
+import { after, before, describe, test } from "node:test";
+import { createProxy, generateDefaultCertificate, generateSelfSignedCertificate, type IngressProxy } from "../src/index.ts";
+import { type Backend, type Echo, type IngressSpec, startBackend, tableOf, tlsSecret } from "./helpers/backends.ts";
+import { send } from "./helpers/client.ts";
+
+const defaultCertificate = generateDefaultCertificate();
+const fooV1 = generateSelfSignedCertificate("foo.test", ["foo.test"]);
+const fooV2 = generateSelfSignedCertificate("foo.test", ["foo.test"]);
+const wild = generateSelfSignedCertificate("*.wild.test", ["*.wild.test"]);
+
+/** The certificate the server presents for `servername` (undefined: no SNI at all). */
+function peerCertificate(port: number, servername: string | undefined): Promise<PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...(servername === undefined ? {} : { servername }) }, () => {
+      const cert = socket.getPeerCertificate();
+      socket.end();
+      resolve(cert);
+    });
+    socket.on("error", reject);
+  });
+}
+
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+
+function httpsGet(port: number, servername: string, host: string, path = "/"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: "127.0.0.1", port, servername, path, headers: { host }, rejectUnauthorized: false, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+describe("TLS", () => {
+  let web: Backend;
+  let other: Backend;
+  let proxy: IngressProxy;
+  let httpPort: number;
+  let httpsPort: number;
+  const ingresses = (): IngressSpec[] => [
+    {
+      name: "secure",
+      tls: [
+        { hosts: ["foo.test"], secretName: "foo-tls" },
+        { hosts: ["*.wild.test"], secretName: "wild-tls" },
+        { hosts: ["broken.test"], secretName: "missing-secret" },
+      ],
+      routes: [
+        { host: "foo.test", service: "web", ports: [web.port] },
+        { host: "*.wild.test", service: "web", ports: [web.port] },
+        { host: "broken.test", service: "web", ports: [web.port] },
+      ],
+    },
+    { name: "plain", annotations: { "bollard.dev/ssl-redirect": "false" }, tls: [{ hosts: ["optout.test"], secretName: "foo-tls" }], routes: [{ host: "optout.test", service: "web", ports: [web.port] }] },
+    { name: "other", routes: [{ host: "other.test", service: "other", ports: [other.port] }] },
+  ];
+
+  before(async () => {
+    web = await startBackend("web");
+    other = await startBackend("other");
+    proxy = createProxy({ defaultCertificate });
+    const ports = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: 0 });
+    httpPort = ports.httpPort;
+    httpsPort = ports.httpsPort ?? 0;
+    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+  });
+  after(async () => {
+    await proxy.shutdown(1000);
+    await web.close();
+    await other.close();
+  });
+
+  test("SNI picks the certificate: exact, wildcard, and the default for unknown names and for no SNI", async () => {
+    assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV1.cert));
+    assert.equal((await peerCertificate(httpsPort, "a.wild.test")).fingerprint256, fingerprintOf(wild.cert));
+    assert.equal((await peerCertificate(httpsPort, "a.b.wild.test")).fingerprint256, fingerprintOf(defaultCertificate.cert));
+    assert.equal((await peerCertificate(httpsPort, "unknown.test")).fingerprint256, fingerprintOf(defaultCertificate.cert));
+    assert.equal((await peerCertificate(httpsPort, undefined)).fingerprint256, fingerprintOf(defaultCertificate.cert));
+  });
+
+  test("a missing Secret gets the default certificate; its route still serves", async () => {
+    assert.equal((await peerCertificate(httpsPort, "broken.test")).fingerprint256, fingerprintOf(defaultCertificate.cert));
+    assert.equal((await httpsGet(httpsPort, "broken.test", "broken.test")).status, 200);
+  });
+
+  test("Host picks the route, whatever the SNI", async () => {
+    const r = await httpsGet(httpsPort, "foo.test", "other.test");
+    assert.equal((JSON.parse(r.body) as Echo).backend, "other");
+    const proto = (JSON.parse((await httpsGet(httpsPort, "foo.test", "foo.test")).body) as Echo).headers["x-forwarded-proto"];
+    assert.equal(proto, "https");
+  });
+
+  test("plain HTTP to a TLS host → 308 to https, unless the Ingress opts out", async () => {
+    const r = await send(httpPort, { host: "foo.test", path: "/a/b?c=d" });
+    assert.equal(r.status, 308);
+    assert.equal(r.headers.location, "https://foo.test/a/b?c=d");
+    assert.equal((await send(httpPort, { host: "optout.test" })).status, 200);
+    assert.equal((await send(httpPort, { host: "other.test" })).status, 200);
+  });
+
+  test("a rotated Secret is served on the next handshake, with no restart", async () => {
+    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV2), tlsSecret("wild-tls", wild)]));
+    assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV2.cert));
+    assert.equal((await httpsGet(httpsPort, "foo.test", "foo.test")).status, 200);
+  });
+
+  test("--default-ssl-certificate replaces the generated certificate, also for clients without SNI", async () => {
+    const table = tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)], { defaultCertificate: { namespace: "default", name: "wild-tls" } });
+    proxy.setTable(table);
+    assert.equal((await peerCertificate(httpsPort, "unknown.test")).fingerprint256, fingerprintOf(wild.cert));
+    assert.equal((await peerCertificate(httpsPort, undefined)).fingerprint256, fingerprintOf(wild.cert));
+    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+    assert.equal((await peerCertificate(httpsPort, undefined)).fingerprint256, fingerprintOf(defaultCertificate.cert));
+  });
+});
