@@ -1,6 +1,7 @@
 // The chart offline: lint, the CRD copies and the static manifest kept in sync, and what the rendered objects
 // promise about privilege. What the API server makes of them is in chart.k8s.test.ts.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -132,7 +133,11 @@ describe("chart", () => {
     assert.equal((controller.spec as { replicas: number }).replicas, 2);
     assert.ok(container(controller).args.includes("--lb-class=bollard.dev/lb"));
     assert.ok(container(controller).args.includes("--config-namespace=bollard-config"));
-    assert.equal(find(manifests, "Role", "bollard-controller-config").metadata.namespace, "bollard-config");
+    const configRole = find(manifests, "Role", "bollard-controller") as Manifest & { rules: { resources: string[]; resourceNames?: string[] }[] };
+    assert.equal(configRole.metadata.namespace, "bollard-config");
+    // `bollard controller` names its Lease per class: bollard-controller-<first 12 hex of sha256(class)>.
+    const leaseRule = configRole.rules.find((r) => r.resources.includes("leases") && r.resourceNames !== undefined);
+    assert.deepEqual(leaseRule?.resourceNames, [`bollard-controller-${createHash("sha256").update("bollard.dev/lb").digest("hex").slice(0, 12)}`]);
 
     const ingress = find(manifests, "DaemonSet", "bollard-ingress");
     const args = container(ingress).args;

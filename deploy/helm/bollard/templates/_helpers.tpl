@@ -11,6 +11,15 @@
 {{- define "bollard.speaker.name" -}}{{ include "bollard.fullname" . }}-speaker{{- end -}}
 {{- define "bollard.ingress.name" -}}{{ include "bollard.fullname" . }}-ingress{{- end -}}
 
+{{/* The controller's Lease: one per load-balancer class, named as `bollard controller` names it. */}}
+{{- define "bollard.controller.leaseName" -}}
+{{- if .Values.loadBalancerClass -}}
+bollard-controller-{{ .Values.loadBalancerClass | sha256sum | trunc 12 }}
+{{- else -}}
+bollard-controller
+{{- end -}}
+{{- end -}}
+
 {{- define "bollard.configNamespace" -}}{{ .Values.configNamespace | default .Release.Namespace }}{{- end -}}
 
 {{- define "bollard.membershipSecretName" -}}
