@@ -1,7 +1,7 @@
 // Which speakers are alive: every speaker sends a signed UDP heartbeat to every other node each
 // `heartbeatMs` and counts a peer dead `deadAfterMs` after its last one. A starting speaker says
-// "joining" for `joinGraceMs`, long enough to hear every live peer, so it never briefly believes it
-// is alone and grabs every address; a stopping one says "leaving" so peers take over at once.
+// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, so it
+// never briefly believes it is alone and grabs every address; a stopping one says "leaving" so peers take over at once.
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
@@ -144,20 +144,24 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     options.onChange(next);
   }
 
-  broadcast(selfState);
   const heartbeat = setInterval(() => broadcast(selfState), heartbeatMs);
   // Checking four times per heartbeat bounds detection at deadAfterMs + heartbeatMs / 4.
   const check = setInterval(recompute, Math.max(10, Math.floor(heartbeatMs / 4)));
-  const ready = setTimeout(() => {
-    selfState = "ready";
-    broadcast(selfState);
-    recompute();
-  }, joinGraceMs);
+  // The grace counts from when the peers are first known: before that no heartbeat can be heard.
+  let ready: NodeJS.Timeout | undefined;
 
   return {
     setPeers(next) {
       peers = new Map(next);
       for (const node of records.keys()) if (!peers.has(node)) records.delete(node);
+      if (ready === undefined) {
+        broadcast(selfState);
+        ready = setTimeout(() => {
+          selfState = "ready";
+          broadcast(selfState);
+          recompute();
+        }, joinGraceMs);
+      }
       recompute();
     },
     live: () => live,
