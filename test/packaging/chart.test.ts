@@ -110,7 +110,7 @@ describe("chart", () => {
     assert.equal(c.securityContext.runAsNonRoot, true);
     assert.equal(c.env?.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath, "spec.nodeName");
     assert.ok(c.args.includes("--node-name=$(NODE_NAME)"));
-    assert.ok(c.args.includes("--membership-secret=bollard-membership"));
+    assert.ok(c.args.includes("--memberlist-secret=metallb-system/bollard-membership"));
     const secret = find(manifests, "Secret", "bollard-membership") as Manifest & { data: { secretkey: string } };
     assert.ok(Buffer.from(secret.data.secretkey, "base64").length >= 32, "the generated key is long");
   });
@@ -133,6 +133,10 @@ describe("chart", () => {
     assert.equal((controller.spec as { replicas: number }).replicas, 2);
     assert.ok(container(controller).args.includes("--lb-class=bollard.dev/lb"));
     assert.ok(container(controller).args.includes("--config-namespace=bollard-config"));
+    const speakerArgs = container(find(manifests, "DaemonSet", "bollard-speaker")).args;
+    for (const flag of ["--load-balancer-class=bollard.dev/lb", "--config-namespace=bollard-config", "--garp-refresh=30s", "--ignore-exclude-lb"]) {
+      assert.ok(speakerArgs.includes(flag), `${flag} in ${speakerArgs.join(" ")}`);
+    }
     const configRole = find(manifests, "Role", "bollard-controller") as Manifest & { rules: { resources: string[]; resourceNames?: string[] }[] };
     assert.equal(configRole.metadata.namespace, "bollard-config");
     // `bollard controller` names its Lease per class: bollard-controller-<first 12 hex of sha256(class)>.
