@@ -1,0 +1,197 @@
+// `bollard controller` as a child process against the real API server. Each test has its own
+// namespace (pools and Lease live there) and its own loadBalancerClass, so controllers of other
+// tests, running at the same time, never touch its Services.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  type ControllerProcess,
+  ips,
+  kube,
+  metricValue,
+  startController,
+  suffix,
+  type TestNamespace,
+  testNamespace,
+  waitFor,
+} from "./k8s-helpers.ts";
+
+const config = kube();
+
+async function withController(prefix: string, body: (ns: TestNamespace, lbClass: string, controller: ControllerProcess) => Promise<void>) {
+  const ns = await testNamespace(config, prefix);
+  const lbClass = `bollard.test/${suffix()}`;
+  const controller = startController({ namespace: ns.namespace, lbClass });
+  try {
+    await body(ns, lbClass, controller);
+  } finally {
+    assert.equal(await controller.stop(), 0, "the controller exits 0 on SIGTERM");
+    await ns.delete();
+  }
+}
+
+const allocated = (ns: TestNamespace, name: string) =>
+  waitFor(`${ns.namespace}/${name} to get an address`, async () => {
+    const service = await ns.getService(name);
+    return ips(service).length > 0 ? service : undefined;
+  });
+
+const event = (ns: TestNamespace, object: string, reason: string, note?: RegExp) =>
+  waitFor(`event ${reason} on ${object}`, async () =>
+    (await ns.events()).find((e) => e.regarding.name === object && e.reason === reason && (note === undefined || note.test(e.note))),
+  );
+
+describe("bollard controller against the API server", () => {
+  before(() => {
+    assert.ok(process.env.BOLLARD_KUBECONFIG, "BOLLARD_KUBECONFIG must be set (run through test/run.ts)");
+  });
+
+  test("pool + Service → status address, pool annotation, IPAllocated Event, pool status", async () => {
+    await withController("ctl-basic", async (ns, lbClass) => {
+      await ns.createPool("p1", { addresses: ["192.168.67.240-192.168.67.250"] });
+      await ns.createService("web", { lbClass, annotations: { "metallb.universe.tf/address-pool": "p1" } });
+      // A Service of no class (or another) is not ours: it must stay untouched.
+      await ns.createService("other-class", { lbClass: "example.com/other" });
+
+      const web = await allocated(ns, "web");
+      assert.deepEqual(ips(web), ["192.168.67.240"]);
+      await waitFor("the ip-allocated-from-pool annotation", async () =>
+        (await ns.getService("web")).metadata.annotations?.["metallb.io/ip-allocated-from-pool"] === "p1" ? true : undefined,
+      );
+      const allocatedEvent = await event(ns, "web", "IPAllocated");
+      assert.equal(allocatedEvent.type, "Normal");
+      assert.match(allocatedEvent.note, /192\.168\.67\.240/);
+      const deprecated = await event(ns, "web", "DeprecatedAnnotation");
+      assert.equal(deprecated.type, "Warning");
+      assert.match(deprecated.note, /metallb\.universe\.tf\/address-pool is deprecated; use metallb\.io\/address-pool/);
+
+      const pool = await waitFor("pool status", async () => {
+        const p = await ns.getPool("p1");
+        return p.status?.assignedIPv4 === 1 ? p : undefined;
+      });
+      assert.equal(pool.status?.availableIPv4, 10);
+      assert.equal(pool.status?.assignedIPv6, 0);
+      assert.equal(pool.status?.conditions?.find((c) => c.type === "ConfigValid")?.status, "True");
+
+      const other = await ns.getService("other-class");
+      assert.deepEqual(ips(other), []);
+      assert.equal(other.metadata.annotations?.["metallb.io/ip-allocated-from-pool"], undefined);
+
+      // Type changed away from LoadBalancer: the address is freed and the next Service gets it.
+      await ns.patchService("web", { spec: { type: "ClusterIP", loadBalancerClass: null } });
+      await waitFor("the annotation to go", async () =>
+        (await ns.getService("web")).metadata.annotations?.["metallb.io/ip-allocated-from-pool"] === undefined ? true : undefined,
+      );
+      await ns.createService("next", { lbClass });
+      assert.deepEqual(ips(await allocated(ns, "next")), ["192.168.67.240"]);
+    });
+  });
+
+  test("sharing: same key and disjoint ports share an address; a port clash does not", async () => {
+    await withController("ctl-share", async (ns, lbClass) => {
+      await ns.createPool("p", { addresses: ["10.20.0.0/29"] });
+      const key = { "metallb.io/allow-shared-ip": "dns" };
+      await ns.createService("dns-tcp", { lbClass, annotations: key, ports: [{ port: 53, protocol: "TCP" }] });
+      const first = ips(await allocated(ns, "dns-tcp"));
+      await ns.createService("dns-udp", { lbClass, annotations: key, ports: [{ port: 53, protocol: "UDP" }] });
+      await ns.createService("dns-tcp-2", { lbClass, annotations: key, ports: [{ port: 53, protocol: "TCP" }] });
+      await ns.createService("unshared", { lbClass, ports: [{ port: 8080 }] });
+      assert.deepEqual(ips(await allocated(ns, "dns-udp")), first);
+      const second = ips(await allocated(ns, "dns-tcp-2"));
+      const third = ips(await allocated(ns, "unshared"));
+      assert.notDeepEqual(second, first);
+      assert.notDeepEqual(third, first);
+      assert.notDeepEqual(third, second);
+      // Asking for the shared address without the key is refused with the reason.
+      await ns.createService("intruder", { lbClass, annotations: { "metallb.io/loadBalancerIPs": first[0] as string }, ports: [{ port: 1 }] });
+      const refused = await event(ns, "intruder", "AllocationFailed");
+      assert.equal(refused.type, "Warning");
+      assert.match(refused.note, /^SharingConflict: /);
+      assert.deepEqual(ips(await ns.getService("intruder")), []);
+    });
+  });
+
+  test("exhaustion → AllocationFailed Event; the Service gets an address once one frees up", async () => {
+    await withController("ctl-full", async (ns, lbClass, controller) => {
+      await ns.createPool("tiny", { addresses: ["10.30.0.0/31"] });
+      await ns.createService("s1", { lbClass });
+      await ns.createService("s2", { lbClass });
+      const taken = [...ips(await allocated(ns, "s1")), ...ips(await allocated(ns, "s2"))].sort();
+      assert.deepEqual(taken, ["10.30.0.0", "10.30.0.1"]);
+      await ns.createService("s3", { lbClass });
+      const failed = await event(ns, "s3", "AllocationFailed");
+      assert.equal(failed.type, "Warning");
+      assert.equal(failed.note, 'PoolExhausted: no free IPv4 address in pool "tiny"');
+      assert.deepEqual(ips(await ns.getService("s3")), []);
+      const metrics = await controller.metrics();
+      assert.equal(metricValue(metrics, 'bollard_controller_allocation_failures_total{reason="PoolExhausted"}'), 1);
+      assert.equal(metricValue(metrics, 'bollard_controller_addresses_in_use{pool="tiny",family="IPv4"}'), 2);
+
+      const freed = ips(await ns.getService("s1"));
+      await ns.deleteService("s1");
+      assert.deepEqual(ips(await allocated(ns, "s3")), freed);
+      assert.deepEqual(ips(await ns.getService("s2")), taken.filter((ip) => ip !== freed[0]));
+    });
+  });
+
+  test("pool shrink → the address that left the pool is cleared and a new one allocated", async () => {
+    await withController("ctl-shrink", async (ns, lbClass) => {
+      await ns.createPool("p", { addresses: ["10.40.0.0/30"] });
+      await ns.createService("a", { lbClass });
+      assert.deepEqual(ips(await allocated(ns, "a")), ["10.40.0.0"]);
+      await ns.createService("b", { lbClass });
+      assert.deepEqual(ips(await allocated(ns, "b")), ["10.40.0.1"]);
+
+      await ns.patchPool("p", { addresses: ["10.40.0.1-10.40.0.3"] });
+      const cleared = await event(ns, "a", "ClearAssignment");
+      assert.match(cleared.note, /10\.40\.0\.0 is in no pool/);
+      await waitFor("a to move to 10.40.0.2", async () => (ips(await ns.getService("a"))[0] === "10.40.0.2" ? true : undefined));
+      assert.deepEqual(ips(await ns.getService("b")), ["10.40.0.1"]);
+      await waitFor("pool status to count 2", async () => ((await ns.getPool("p")).status?.availableIPv4 === 1 ? true : undefined));
+    });
+  });
+
+  test("invalid pool configuration → nothing changes; Event, condition, metric and log report it", async () => {
+    await withController("ctl-invalid", async (ns, lbClass, controller) => {
+      await ns.createPool("a", { addresses: ["10.50.0.0/24"] });
+      await ns.createService("web", { lbClass });
+      const before = ips(await allocated(ns, "web"));
+      assert.deepEqual(before, ["10.50.0.0"]);
+
+      // An overlapping pool, and pool a moved to addresses that would strand web's address.
+      await ns.createPool("b", { addresses: ["10.50.0.128/25"] });
+      await ns.patchPool("a", { addresses: ["10.60.0.0/24", "10.50.0.0/24"] });
+      const overlap = /pool "a" spec\.addresses\[1\] "10\.50\.0\.0\/24" overlaps pool "b" spec\.addresses\[0\] "10\.50\.0\.128\/25"/;
+      const warning = await event(ns, "b", "InvalidConfiguration", overlap);
+      assert.equal(warning.type, "Warning");
+      await event(ns, "a", "InvalidConfiguration", overlap);
+      const condition = await waitFor("ConfigValid=False on pool b", async () =>
+        (await ns.getPool("b")).status?.conditions?.find((c) => c.type === "ConfigValid" && c.status === "False"),
+      );
+      assert.equal(condition.reason, "InvalidConfiguration");
+      assert.match(condition.message, /overlaps/);
+      assert.equal(metricValue(await controller.metrics(), "bollard_controller_config_stale"), 1);
+      await waitFor("a warning log line naming the field", async () =>
+        controller.logs.some((l) => l.level === 40 && l.pool === "a" && l.field === "spec.addresses[1]" && String(l.msg).includes("keeping the last good configuration"))
+          ? true
+          : undefined,
+      );
+
+      // The last good configuration still serves: a new Service gets the next address of the
+      // old pool a, and web keeps its address.
+      await ns.createService("api", { lbClass });
+      assert.deepEqual(ips(await allocated(ns, "api")), ["10.50.0.1"]);
+      assert.deepEqual(ips(await ns.getService("web")), before);
+      assert.equal((await ns.events()).filter((e) => e.reason === "ClearAssignment").length, 0);
+
+      // Fixed: the new configuration applies (pool a now starts at 10.60.0.0, but web keeps its address).
+      await ns.deletePool("b");
+      await waitFor("config_stale to drop", async () => (metricValue(await controller.metrics(), "bollard_controller_config_stale") === 0 ? true : undefined));
+      await waitFor("ConfigValid=True on pool a", async () =>
+        (await ns.getPool("a")).status?.conditions?.find((c) => c.type === "ConfigValid" && c.status === "True"),
+      );
+      await ns.createService("late", { lbClass });
+      assert.deepEqual(ips(await allocated(ns, "late")), ["10.60.0.0"]);
+      assert.deepEqual(ips(await ns.getService("web")), before);
+    });
+  });
+});
