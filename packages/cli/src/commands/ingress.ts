@@ -1,6 +1,107 @@
-import type { Command } from "../command.ts";
+// `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
+import { DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
+import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
-export const command: Command = async () => {
-  process.stderr.write("bollard ingress: not implemented yet\n");
-  return 1;
+const usage = `usage: bollard ingress [flags]
+
+  --kubeconfig PATH                 kubeconfig (default: $KUBECONFIG, else in-cluster)
+  --ingress-class NAME              class name for the legacy kubernetes.io/ingress.class annotation (default ${DEFAULT_CLASS_NAME})
+  --watch-namespace NS              only this namespace (default: all)
+  --publish-service NS/NAME         copy this Service's load-balancer addresses into Ingress status
+  --default-ssl-certificate NS/NAME kubernetes.io/tls Secret served when SNI matches no Ingress
+  --bind-address ADDR               address to listen on (default: all)
+  --http-port N                     (default 80)
+  --https-port N                    (default 443)
+  --metrics-port N                  /metrics, /healthz, /readyz (default 10254)
+  --workers N                       proxy processes sharing the ports (default 1)
+  --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
+  --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
+  --upstream-connect-timeout SEC    (default 5)
+  --upstream-read-timeout SEC       (default 60)
+  --client-header-timeout SEC       (default 60)
+  --shutdown-grace SEC              time in-flight requests get on SIGTERM (default 30)
+  --log-level LEVEL                 fatal|error|warn|info|debug|trace (default info)`;
+
+export const command: Command = async (argv) => {
+  const { values: v } = parseFlags(argv, {
+    kubeconfig: { type: "string" },
+    "ingress-class": { type: "string", default: DEFAULT_CLASS_NAME },
+    "watch-namespace": { type: "string" },
+    "publish-service": { type: "string" },
+    "default-ssl-certificate": { type: "string" },
+    "bind-address": { type: "string" },
+    "http-port": { type: "string", default: "80" },
+    "https-port": { type: "string", default: "443" },
+    "metrics-port": { type: "string", default: "10254" },
+    workers: { type: "string", default: "1" },
+    "trusted-proxies": { type: "string", multiple: true, default: [] },
+    "max-body-size": { type: "string", default: "1m" },
+    "upstream-connect-timeout": { type: "string", default: "5" },
+    "upstream-read-timeout": { type: "string", default: "60" },
+    "client-header-timeout": { type: "string", default: "60" },
+    "shutdown-grace": { type: "string", default: "30" },
+    "log-level": { type: "string", default: "info" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const trustedProxies = v["trusted-proxies"].flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== "");
+  try {
+    parseTrustedProxies(trustedProxies);
+  } catch (err) {
+    throw new CliUsageError(`--trusted-proxies: ${(err as Error).message}`);
+  }
+  const ref = (flag: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    try {
+      return parseObjectRef(flag, value);
+    } catch (err) {
+      if (err instanceof ObjectRefError) throw new CliUsageError(err.message);
+      throw err;
+    }
+  };
+  return runIngress({
+    kubeconfig: v.kubeconfig,
+    ingressClass: v["ingress-class"],
+    watchNamespace: v["watch-namespace"],
+    publishService: ref("--publish-service", v["publish-service"]),
+    defaultSslCertificate: ref("--default-ssl-certificate", v["default-ssl-certificate"]),
+    bindAddress: v["bind-address"],
+    httpPort: port("--http-port", v["http-port"]),
+    httpsPort: port("--https-port", v["https-port"]),
+    metricsPort: port("--metrics-port", v["metrics-port"]),
+    workers: integer("--workers", v.workers, 1, 256),
+    logLevel: v["log-level"],
+    trustedProxies,
+    maxBodySize: size("--max-body-size", v["max-body-size"]),
+    shutdownGraceMs: seconds("--shutdown-grace", v["shutdown-grace"]),
+    proxy: {
+      connectTimeout: seconds("--upstream-connect-timeout", v["upstream-connect-timeout"]),
+      readTimeout: seconds("--upstream-read-timeout", v["upstream-read-timeout"]),
+      headersTimeout: seconds("--client-header-timeout", v["client-header-timeout"]),
+    },
+  });
 };
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new CliUsageError(`${flag} "${value}" is not an integer in ${min}..${max}`);
+  return n;
+}
+
+const port = (flag: string, value: string) => integer(flag, value, 0, 65535);
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) throw new CliUsageError(`${flag} "${value}" is not a positive number of seconds`);
+  return Math.round(n * 1000);
+}
+
+function size(flag: string, value: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(value);
+  if (m === null) throw new CliUsageError(`${flag} "${value}" is not a size like 1048576, 512k or 1m`);
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase() as "" | "k" | "m" | "g"];
+  return Number(m[1]) * unit;
+}

@@ -308,7 +308,7 @@ export function createProxy(options: ProxyOptions): IngressProxy {
       const listen = (server: Server | HttpsServer, port: number) =>
         new Promise<number>((resolve, reject) => {
           server.once("error", reject);
-          server.listen({ port, host: opts.host, reusePort: opts.reusePort ?? false }, () => {
+          server.listen({ port, host: opts.host, reusePort: opts.reusePort ?? false, exclusive: true }, () => {
             server.off("error", reject);
             resolve((server.address() as AddressInfo).port);
           });

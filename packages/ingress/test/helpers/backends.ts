@@ -23,7 +23,11 @@ export interface Backend {
 }
 
 /** An HTTP server on 127.0.0.1 answering with an Echo of what it received, unless `handler` takes over. */
-export async function startBackend(name: string, handler?: (req: IncomingMessage, res: ServerResponse, backend: Backend) => boolean | Promise<boolean>): Promise<Backend> {
+export async function startBackend(
+  name: string,
+  handler?: (req: IncomingMessage, res: ServerResponse, backend: Backend) => boolean | Promise<boolean>,
+  listen: { host: string; port: number } = { host: "127.0.0.1", port: 0 },
+): Promise<Backend> {
   const backend: Backend = { name, port: 0, server: undefined as unknown as Server, requests: 0, close: async () => {} };
   const server = createServer(async (req, res) => {
     backend.requests++;
@@ -37,7 +41,7 @@ export async function startBackend(name: string, handler?: (req: IncomingMessage
     const echo: Echo = { backend: name, method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes, bodySha256: hash.digest("hex") };
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(echo));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(listen.port, listen.host, resolve));
   backend.server = server;
   backend.port = (server.address() as AddressInfo).port;
   backend.close = () =>

@@ -1,0 +1,208 @@
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { createBackoff, createInformer, type EventRecorder, type Informer, kubeRequest, type Logger, runLeaderElection, sleep } from "@bollard/core";
+import type { Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
+import { refKey } from "../model/objects.ts";
+import { compileRoutes } from "../router/compile.ts";
+import type { Diagnostic, RouteTable } from "../router/table.ts";
+import type { IngressMetrics } from "../status/metrics.ts";
+import { loadBalancerAddresses, statusUpdates } from "../status/publish.ts";
+
+export interface IngressControllerOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  signal: AbortSignal;
+  ingressClass: string;
+  controllerName: string;
+  /** only this namespace's Ingresses, Services, EndpointSlices and Secrets; all when undefined */
+  watchNamespace?: string;
+  publishService?: ObjectRef;
+  defaultCertificate?: ObjectRef;
+  /** where the Lease lives, and who we are in it */
+  election: { namespace: string; name: string; identity: string };
+  events: EventRecorder;
+  metrics?: IngressMetrics;
+  /** receives every new table (and the snapshot it came from, for worker processes) */
+  apply(table: RouteTable, snapshot: Snapshot): void;
+  /** bursts of changes within this window make one table (default 100 ms) */
+  coalesceMs?: number;
+}
+
+export interface IngressController {
+  /** resolves once the first table is applied */
+  ready: Promise<void>;
+  isReady(): boolean;
+  isLeader(): boolean;
+  /** resolves when stopped by the signal (the Lease released) */
+  done: Promise<void>;
+}
+
+const INGRESS_REF = { kind: "Ingress", apiVersion: "networking.k8s.io/v1" };
+
+/**
+ * The control plane: informers → snapshot → compileRoutes → apply (a reference swap in the proxy).
+ * Problems become Warning Events on their Ingress, and `--publish-service`'s addresses are copied into our
+ * Ingresses' status — both only by the Lease holder, so replicas do not repeat each other.
+ */
+export function startIngressController(options: IngressControllerOptions): IngressController {
+  const { kubeConfig, logger, signal, watchNamespace } = options;
+  const inNamespace = (group: string, resource: string, ns = watchNamespace) => `${group}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ""}/${resource}`;
+  const informer = (path: string, extra: { fieldSelector?: string } = {}) => createInformer<KubernetesObject>({ kubeConfig, path, logger, signal, ...extra });
+
+  const ingresses = informer(inNamespace("/apis/networking.k8s.io/v1", "ingresses"));
+  const classes = informer("/apis/networking.k8s.io/v1/ingressclasses");
+  const services = informer(inNamespace("/api/v1", "services"));
+  const slices = informer(inNamespace("/apis/discovery.k8s.io/v1", "endpointslices"));
+  const secrets = informer(inNamespace("/api/v1", "secrets"), { fieldSelector: "type=kubernetes.io/tls" });
+  const informers: Informer<KubernetesObject>[] = [ingresses, classes, services, slices, secrets];
+  // Objects outside the watched namespace that flags name: one-object informers, nothing wider.
+  const defaultCert = options.defaultCertificate;
+  const defaultCertSecrets =
+    defaultCert && watchNamespace && defaultCert.namespace !== watchNamespace
+      ? informer(inNamespace("/api/v1", "secrets", defaultCert.namespace), { fieldSelector: `type=kubernetes.io/tls,metadata.name=${defaultCert.name}` })
+      : null;
+  if (defaultCertSecrets) informers.push(defaultCertSecrets);
+  const publish = options.publishService;
+  const publishInformer = publish ? informer(inNamespace("/api/v1", "services", publish.namespace), { fieldSelector: `metadata.name=${publish.name}` }) : null;
+
+  let table: RouteTable | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    resolveReady = resolve;
+  });
+  let leading = false;
+  const reported = new Set<string>();
+  let wakeStatus: () => void = () => {};
+
+  const snapshotNow = (): Snapshot => ({
+    ingresses: ingresses.list() as unknown as Ingress[],
+    ingressClasses: classes.list() as unknown as IngressClass[],
+    services: services.list() as unknown as Service[],
+    endpointSlices: slices.list() as unknown as Snapshot["endpointSlices"],
+    secrets: [...secrets.list(), ...(defaultCertSecrets?.list() ?? [])] as unknown as Secret[],
+  });
+
+  function rebuild(): void {
+    timer = null;
+    if (signal.aborted || !informers.every((i) => i.hasSynced())) return;
+    const next = snapshotNow();
+    try {
+      const compiled = compileRoutes(next, {
+        controllerName: options.controllerName,
+        ingressClass: options.ingressClass,
+        defaultCertificate: options.defaultCertificate ?? null,
+      });
+      options.apply(compiled, next);
+      table = compiled;
+      options.metrics?.configurationApplied(true, compiled.diagnostics.length);
+      if (compiled.defaultCertificateError !== null) logger.warn({ problem: compiled.defaultCertificateError }, "--default-ssl-certificate is not usable; serving the generated certificate");
+      logger.info({ ingresses: compiled.ingresses.length, problems: compiled.diagnostics.length }, "route table applied");
+      reportProblems(compiled.diagnostics);
+      wakeStatus();
+      resolveReady();
+    } catch (err) {
+      // compileRoutes is total over its input; this guards the last good table against a bug.
+      options.metrics?.configurationApplied(false, table?.diagnostics.length ?? 0);
+      logger.error({ err }, "building the route table failed; keeping the last good one");
+    }
+  }
+
+  function schedule(): void {
+    if (timer === null && !signal.aborted) timer = setTimeout(rebuild, options.coalesceMs ?? 100);
+  }
+
+  function reportProblems(diagnostics: readonly Diagnostic[]): void {
+    if (!leading) return;
+    const current = new Set<string>();
+    for (const d of diagnostics) {
+      const key = `${refKey(d.ingress)}|${d.reason}|${d.field}|${d.message}`;
+      current.add(key);
+      if (reported.has(key)) continue;
+      const uid = (ingresses.get(d.ingress.namespace, d.ingress.name) as Ingress | undefined)?.metadata.uid;
+      options.events.record({ ...INGRESS_REF, namespace: d.ingress.namespace, name: d.ingress.name, ...(uid ? { uid } : {}) }, "Warning", d.reason, `${d.field}: ${d.message}`);
+    }
+    // Forget what was fixed, so that it is reported again if it comes back.
+    for (const key of reported) if (!current.has(key)) reported.delete(key);
+    for (const key of current) reported.add(key);
+  }
+
+  for (const i of informers) i.onChange(schedule);
+  publishInformer?.onChange(() => wakeStatus());
+  Promise.all(informers.map((i) => i.synced)).then(schedule, () => {});
+
+  async function publishStatus(leaderSignal: AbortSignal): Promise<void> {
+    if (publish === undefined || publishInformer === null) return;
+    const backoff = createBackoff({ initialMs: 500, maxMs: 30_000 });
+    while (!leaderSignal.aborted) {
+      const woken = new Promise<void>((resolve) => {
+        wakeStatus = resolve;
+        leaderSignal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      if (table !== null && publishInformer.hasSynced()) {
+        const addresses = loadBalancerAddresses(publishInformer.get(publish.namespace, publish.name) as Service | undefined);
+        const updates = statusUpdates(ingresses.list() as unknown as Ingress[], table.ingresses, addresses);
+        let failed = false;
+        for (const u of updates) {
+          try {
+            await kubeRequest(kubeConfig, {
+              method: "PATCH",
+              path: `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(u.ingress.namespace)}/ingresses/${encodeURIComponent(u.ingress.name)}/status`,
+              contentType: "application/merge-patch+json",
+              body: { status: { loadBalancer: { ingress: u.addresses } } },
+              signal: leaderSignal,
+            });
+            logger.info({ ingress: refKey(u.ingress), addresses: u.addresses }, "published Ingress status");
+          } catch (err) {
+            if (leaderSignal.aborted) return;
+            failed = true;
+            logger.warn({ err, ingress: refKey(u.ingress) }, "publishing Ingress status failed; will retry");
+          }
+        }
+        if (failed) {
+          await sleep(backoff.next(), leaderSignal).catch(() => {});
+          continue;
+        }
+        backoff.reset();
+      }
+      await woken;
+    }
+  }
+
+  const election = runLeaderElection({
+    kubeConfig,
+    namespace: options.election.namespace,
+    name: options.election.name,
+    identity: options.election.identity,
+    logger,
+    signal,
+    onStartedLeading: async (leaderSignal) => {
+      leading = true;
+      if (table !== null) reportProblems(table.diagnostics);
+      try {
+        await publishStatus(leaderSignal);
+        await new Promise<void>((resolve) => {
+          if (leaderSignal.aborted) resolve();
+          else leaderSignal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      } finally {
+        leading = false;
+        reported.clear();
+      }
+    },
+  });
+
+  signal.addEventListener("abort", () => {
+    if (timer !== null) clearTimeout(timer);
+    wakeStatus();
+  });
+
+  return {
+    ready,
+    isReady: () => table !== null,
+    isLeader: () => election.isLeader(),
+    done: election.done.then(() => {
+      for (const i of informers) i.stop();
+      publishInformer?.stop();
+    }),
+  };
+}

@@ -1,0 +1,224 @@
+// `bollard ingress` as a child process against the real API server: Ingresses created, changed and deleted
+// are served, status is published, a rotated Secret's certificate is served, a missing Service is an Event
+// and leaves other routes alone, SIGTERM stops it cleanly. Backends are HTTP servers on loopback, reached
+// through EndpointSlices as the EndpointSlice controller would write them. The API server refuses loopback
+// addresses in EndpointSlices, so the backends run in a network namespace of the test's own, behind a veth.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, X509Certificate } from "node:crypto";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { after, before, describe, test } from "node:test";
+import { createKubeConfig, isStatus, kubeRequest } from "@bollard/core";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { generateSelfSignedCertificate } from "../src/index.ts";
+import { send } from "./helpers/client.ts";
+import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
+
+const kubeconfigPath = process.env.BOLLARD_KUBECONFIG;
+const suffix = randomBytes(3).toString("hex");
+const ns = `ingress-${suffix}`;
+const className = `bollard-${suffix}`;
+const bollard = join(import.meta.dirname, "..", "..", "cli", "bin", "bollard.ts");
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Retries `check` until it stops throwing; the deadline only bounds a hung test, it is not a timing claim. */
+async function eventually<T>(what: string, check: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      return await check();
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${what}: ${(last as Error)?.message ?? last}`);
+}
+
+function serverCertificate(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+      const fp = socket.getPeerCertificate().fingerprint256;
+      socket.end();
+      resolve(fp);
+    });
+    socket.on("error", reject);
+  });
+}
+
+const tlsData = (pair: { cert: string; key: string }) => ({ "tls.crt": Buffer.from(pair.cert).toString("base64"), "tls.key": Buffer.from(pair.key).toString("base64") });
+
+describe("bollard ingress against the API server", () => {
+  let kc: KubeConfig;
+  let backends: BackendNamespace;
+  const a = { port: 8081 };
+  const b = { port: 8082 };
+  let child: ChildProcess;
+  let output = "";
+  let ports: { http: number; https: number; metrics: number };
+  const api = <T = unknown>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, contentType?: string) =>
+    kubeRequest<T>(kc, { method, path, ...(body === undefined ? {} : { body }), ...(contentType ? { contentType } : {}) });
+  const ingressPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`;
+  const webIngress = (service: string, extra: Record<string, unknown> = {}) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name: "web", namespace: ns },
+    spec: { ingressClassName: className, rules: [{ host: "web.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { name: "http" } } } }] } }], ...extra },
+  });
+  const serviceWithSlice = async (name: string, backendPort: number) => {
+    await api("POST", `/api/v1/namespaces/${ns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name }, spec: { ports: [{ name: "http", port: 80, targetPort: "web" }] } });
+    await api("POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: `${name}-1`, labels: { "kubernetes.io/service-name": name } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: backendPort, protocol: "TCP" }],
+      endpoints: [{ addresses: [backends.address], conditions: { ready: true } }],
+    });
+  };
+  const bodyOf = async (host: string) => {
+    const r = await send(ports.http, { host });
+    return `${r.status} ${r.status === 200 ? (JSON.parse(r.body.toString()) as { backend: string }).backend : ""}`.trim();
+  };
+
+  before(async () => {
+    assert.ok(kubeconfigPath, "BOLLARD_KUBECONFIG must point at the test control plane (run through test/run.ts)");
+    kc = createKubeConfig({ kubeconfig: kubeconfigPath });
+    backends = createBackendNamespace();
+    await backends.startBackend("a", a.port);
+    await backends.startBackend("b", b.port);
+    await api("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    await api("POST", "/apis/networking.k8s.io/v1/ingressclasses", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "IngressClass",
+      metadata: { name: className },
+      spec: { controller: "bollard.dev/ingress-controller" },
+    });
+    await serviceWithSlice("svc-a", a.port);
+    await serviceWithSlice("svc-b", b.port);
+    // The Service whose load-balancer address the Ingresses publish (as the Bollard controller would set it).
+    await api("POST", `/api/v1/namespaces/${ns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name: "ingress-lb" }, spec: { type: "LoadBalancer", ports: [{ name: "http", port: 80 }] } });
+    await api("PATCH", `/api/v1/namespaces/${ns}/services/ingress-lb/status`, { status: { loadBalancer: { ingress: [{ ip: "192.0.2.10" }] } } }, "application/merge-patch+json");
+
+    ports = { http: await freePort(), https: await freePort(), metrics: await freePort() };
+    child = spawn(
+      process.execPath,
+      [
+        bollard,
+        "ingress",
+        "--kubeconfig", kubeconfigPath,
+        "--watch-namespace", ns,
+        "--publish-service", `${ns}/ingress-lb`,
+        "--bind-address", "127.0.0.1",
+        "--http-port", String(ports.http),
+        "--https-port", String(ports.https),
+        "--metrics-port", String(ports.metrics),
+        "--shutdown-grace", "5",
+      ],
+      { env: { ...process.env, POD_NAMESPACE: ns, POD_NAME: `ingress-test-${suffix}` }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child.stdout?.on("data", (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr?.on("data", (c: Buffer) => {
+      output += c.toString();
+    });
+    await eventually("readyz", async () => assert.equal((await send(ports.metrics, { path: "/readyz" })).status, 200));
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+    backends?.destroy();
+    if (kc) {
+      await api("DELETE", `/apis/networking.k8s.io/v1/ingressclasses/${className}`).catch(() => {});
+      await api("DELETE", `/api/v1/namespaces/${ns}`).catch(() => {});
+    }
+  });
+
+  test("an Ingress created is served; changed, the new backend is served; status is published", async () => {
+    assert.equal(await bodyOf("web.test"), "404");
+    await api("POST", ingressPath, webIngress("svc-a"));
+    await eventually("created Ingress served", async () => assert.equal(await bodyOf("web.test"), "200 a"));
+    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
+    await api("PUT", `${ingressPath}/web`, { ...webIngress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
+    await eventually("changed Ingress served", async () => assert.equal(await bodyOf("web.test"), "200 b"));
+    await eventually("status published", async () => {
+      const ing = await api<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>("GET", `${ingressPath}/web`);
+      assert.deepEqual(ing.status?.loadBalancer?.ingress, [{ ip: "192.0.2.10" }]);
+    });
+  });
+
+  test("endpoints follow the EndpointSlice", async () => {
+    await api("PATCH", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/svc-b-1`, { ports: [{ name: "http", port: a.port, protocol: "TCP" }] }, "application/merge-patch+json");
+    await eventually("slice change served", async () => assert.equal(await bodyOf("web.test"), "200 a"));
+    await api("PATCH", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/svc-b-1`, { ports: [{ name: "http", port: b.port, protocol: "TCP" }] }, "application/merge-patch+json");
+    await eventually("slice change back", async () => assert.equal(await bodyOf("web.test"), "200 b"));
+  });
+
+  test("a missing Service: a Warning Event on that Ingress, 503 for its route, other routes unaffected", async () => {
+    await api("POST", ingressPath, {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "broken" },
+      spec: { ingressClassName: className, rules: [{ host: "broken.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "nope", port: { number: 80 } } } }] } }] },
+    });
+    await eventually("broken route answers 503", async () => assert.equal(await bodyOf("broken.test"), "503"));
+    assert.equal(await bodyOf("web.test"), "200 b");
+    await eventually("Event recorded", async () => {
+      const list = await api<{ items: { reason?: string; note?: string; type?: string; regarding?: { name?: string; kind?: string } }[] }>("GET", `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      const ev = list.items.find((e) => e.regarding?.kind === "Ingress" && e.regarding.name === "broken" && e.reason === "ServiceNotFound");
+      assert.ok(ev, JSON.stringify(list.items.map((e) => [e.regarding?.name, e.reason])));
+      assert.equal(ev.type, "Warning");
+      assert.match(ev.note ?? "", /nope/);
+    });
+  });
+
+  test("TLS from a Secret; plain HTTP redirected; a rotated Secret served without restart", async () => {
+    const v1 = generateSelfSignedCertificate("web.test", ["web.test"]);
+    const v2 = generateSelfSignedCertificate("web.test", ["web.test"]);
+    await api("POST", `/api/v1/namespaces/${ns}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: "web-tls" }, type: "kubernetes.io/tls", data: tlsData(v1) });
+    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
+    await api("PUT", `${ingressPath}/web`, {
+      ...webIngress("svc-b", { tls: [{ hosts: ["web.test"], secretName: "web-tls" }] }),
+      metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion },
+    });
+    const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
+    await eventually("certificate served", async () => assert.equal(await serverCertificate(ports.https, "web.test"), fp(v1.cert)));
+    const redirect = await send(ports.http, { host: "web.test", path: "/x" });
+    assert.equal(redirect.status, 308);
+    assert.equal(redirect.headers.location, "https://web.test/x");
+    await api("PUT", `/api/v1/namespaces/${ns}/secrets/web-tls`, { apiVersion: "v1", kind: "Secret", metadata: { name: "web-tls" }, type: "kubernetes.io/tls", data: tlsData(v2) });
+    await eventually("rotated certificate served", async () => assert.equal(await serverCertificate(ports.https, "web.test"), fp(v2.cert)));
+  });
+
+  test("an Ingress deleted → 404; metrics count requests", async () => {
+    await api("DELETE", `${ingressPath}/web`);
+    await eventually("deleted Ingress gone", async () => assert.equal(await bodyOf("web.test"), "404"));
+    const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();
+    assert.match(metrics, new RegExp(`bollard_ingress_requests_total\\{ingress="${ns}/web",service="svc-b",status="2xx"\\} \\d+`));
+    assert.match(metrics, /bollard_ingress_route_table_swaps_total \d+/);
+    assert.match(metrics, /bollard_ingress_config_last_reload_successful_timestamp_seconds \d/);
+  });
+
+  test("SIGTERM: exits 0 and releases its Lease", async () => {
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, output.slice(-4000));
+    type Lease = { spec?: { holderIdentity?: string } };
+    const lease = await api<Lease>("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/bollard-ingress-bollard`).catch((err): Lease => {
+      if (isStatus(err, 404)) return {};
+      throw err;
+    });
+    assert.ok(!lease.spec?.holderIdentity, `lease still held by ${lease.spec?.holderIdentity}`);
+  });
+});
