@@ -209,14 +209,15 @@ describe("helm install and upgrade (private control plane)", () => {
     ],
     [ingress]: [
       ["watch", "ingresses.networking.k8s.io", ""],
-      ["update", "ingresses.networking.k8s.io", "default", "status"],
+      ["patch", "ingresses.networking.k8s.io", "default", "status"],
       ["watch", "ingressclasses.networking.k8s.io", ""],
       ["watch", "services", ""],
       ["watch", "endpointslices.discovery.k8s.io", ""],
       ["watch", "secrets", ""],
       ["create", "events.events.k8s.io", "default"],
       ["create", "leases.coordination.k8s.io", ns],
-      ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress"],
+      ["get", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress-bollard"],
+      ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress-bollard"],
     ],
   };
   const everyone: Row[] = [
@@ -254,7 +255,7 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "endpointslices.discovery.k8s.io", "default"],
       ["update", "ipaddresspools.metallb.io", ns],
       ["watch", "ipaddresspools.metallb.io", "default"],
-      ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress"],
+      ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress-bollard"],
     ],
     [speaker]: [
       ...everyone,
@@ -283,6 +284,8 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "secrets", "default"],
       ["update", "ingresses.networking.k8s.io", "default"],
       ["update", "ingressclasses.networking.k8s.io", ""],
+      ["update", "ingresses.networking.k8s.io", "default", "status"],
+      ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-controller"],
       ["watch", "ipaddresspools.metallb.io", ns],
     ],
   };
