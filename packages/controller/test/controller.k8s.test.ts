@@ -2,7 +2,7 @@
 // namespace (pools and Lease live there) and its own loadBalancerClass, so controllers of other
 // tests, running at the same time, never touch its Services.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import {
   type ControllerProcess,
   ips,

@@ -2,7 +2,7 @@
 import { planAllocations, type ServiceState } from "../allocator/plan.ts";
 import type { ConfigError } from "../config/errors.ts";
 import { loadPools } from "../config/pools.ts";
-import { currentIPs, type ServiceObject, serviceRequest } from "../service/request.ts";
+import { currentIPs, isHandledLoadBalancer, type ServiceObject, serviceRequest } from "../service/request.ts";
 
 export type ExplainedService = {
   namespace: string;
@@ -38,7 +38,7 @@ export function explainAllocation(objects: readonly unknown[]): { services: Expl
   }
   const services = items.filter((o) => o.kind === "Service" && o.apiVersion === "v1") as ServiceObject[];
   const loadBalancers = services.filter((service) => service.spec?.type === "LoadBalancer");
-  const handled = loadBalancers.filter((service) => (service.spec?.loadBalancerClass ?? "") === "");
+  const handled = loadBalancers.filter((service) => isHandledLoadBalancer(service, undefined));
   const states: ServiceState[] = handled.map((service) => {
     const namespace = service.metadata?.namespace ?? "default";
     return { request: serviceRequest(service, namespaceLabels.get(namespace) ?? {}).request, currentIPs: currentIPs(service) };
