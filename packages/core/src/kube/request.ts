@@ -176,6 +176,6 @@ function readAll(res: http.IncomingMessage): Promise<string> {
 }
 
 function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
   return signal ? AbortSignal.any([signal, timeout]) : timeout;
 }

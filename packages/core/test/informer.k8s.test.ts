@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createInformer, type InformerEvent, InformerStoppedError, kubeRequest, waitForSync } from "../src/index.ts";
+import {
+  type ConfigMap,
+  configMaps,
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  putConfigMap,
+  testKubeConfig,
+  testLogger,
+} from "./k8s-helpers.ts";
+
+describe("informer against the API server", () => {
+  let kubeConfig: KubeConfig;
+  let ns: string;
+  const stop = new AbortController();
+
+  before(async () => {
+    kubeConfig = testKubeConfig();
+    ns = await createNamespace(kubeConfig, "core-informer");
+  });
+  after(async () => {
+    stop.abort();
+    await deleteNamespace(kubeConfig, ns);
+  });
+
+  it("lists what exists, then follows adds, modifications and deletes in order", async () => {
+    await putConfigMap(kubeConfig, ns, "first", { v: "1" });
+    await putConfigMap(kubeConfig, ns, "second", { v: "1" });
+    const informer = createInformer<ConfigMap>({ kubeConfig, path: configMaps(ns), logger: testLogger, signal: stop.signal });
+    const events: string[] = [];
+    informer.onChange((event) => events.push(`${event.type} ${event.object?.metadata?.name} ${event.object?.data?.v}`));
+    assert.equal(informer.hasSynced(), false);
+    await informer.synced;
+    assert.equal(informer.hasSynced(), true);
+    assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["first", "second"]);
+    assert.deepEqual(events.sort(), ["ADDED first 1", "ADDED second 1"]);
+    events.length = 0;
+
+    await putConfigMap(kubeConfig, ns, "third", { v: "1" });
+    await kubeRequest(kubeConfig, {
+      method: "PATCH",
+      path: `${configMaps(ns)}/first`,
+      contentType: "application/merge-patch+json",
+      body: { data: { v: "2" } },
+    });
+    await kubeRequest(kubeConfig, { method: "DELETE", path: `${configMaps(ns)}/second` });
+    await eventually(() => events.length === 3, "three watch events");
+    assert.deepEqual(events, ["ADDED third 1", "MODIFIED first 2", "DELETED second 1"]);
+    assert.equal(informer.get(ns, "first")?.data?.v, "2");
+    assert.equal(informer.get(ns, "second"), undefined);
+    assert.equal(informer.get(undefined, "first"), undefined, "namespaced objects are keyed namespace/name");
+    assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["first", "third"]);
+    informer.stop();
+  });
+
+  it("filters by label selector and reads every page of a paginated list", async () => {
+    for (let i = 0; i < 7; i++) {
+      await putConfigMap(kubeConfig, ns, `paged-${i}`, { i: String(i) }, { tier: i % 2 === 0 ? "even" : "odd" });
+    }
+    const firstPage = await kubeRequest<{ items: unknown[]; metadata: { continue?: string } }>(kubeConfig, {
+      path: configMaps(ns),
+      query: { labelSelector: "tier=even", limit: 2 },
+    });
+    assert.ok(firstPage.metadata.continue, "the server splits this list into pages, so the informer must follow them");
+    const informer = createInformer<ConfigMap>({
+      kubeConfig,
+      path: configMaps(ns),
+      labelSelector: "tier=even",
+      pageSize: 2,
+      logger: testLogger,
+      signal: stop.signal,
+    });
+    await informer.synced;
+    assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["paged-0", "paged-2", "paged-4", "paged-6"]);
+    const seen: string[] = [];
+    informer.onChange((e) => seen.push(`${e.type} ${e.object?.metadata?.name}`));
+    await putConfigMap(kubeConfig, ns, "paged-odd-late", {}, { tier: "odd" });
+    await putConfigMap(kubeConfig, ns, "paged-even-late", {}, { tier: "even" });
+    await eventually(() => seen.length > 0, "an event for the matching object");
+    assert.deepEqual(seen, ["ADDED paged-even-late"]);
+    informer.stop();
+  });
+
+  it("filters by field selector on a cluster-scoped collection", async () => {
+    const informer = createInformer({
+      kubeConfig,
+      path: "/api/v1/namespaces",
+      fieldSelector: `metadata.name=${ns}`,
+      logger: testLogger,
+      signal: stop.signal,
+    });
+    await informer.synced;
+    assert.deepEqual(informer.list().map((o) => o.metadata?.name), [ns]);
+    assert.ok(informer.get(undefined, ns), "cluster-scoped objects are keyed by name");
+    informer.stop();
+  });
+
+  it("delivers to every listener, survives one that throws, and honours unsubscribe", async () => {
+    const informer = createInformer<ConfigMap>({ kubeConfig, path: configMaps(ns), labelSelector: "listeners=yes", logger: testLogger, signal: stop.signal });
+    await informer.synced;
+    const a: InformerEvent<ConfigMap>[] = [];
+    const b: InformerEvent<ConfigMap>[] = [];
+    informer.onChange(() => {
+      throw new Error("listener bug");
+    });
+    informer.onChange((e) => a.push(e));
+    const unsubscribe = informer.onChange((e) => b.push(e));
+    await putConfigMap(kubeConfig, ns, "listen-1", {}, { listeners: "yes" });
+    await eventually(() => a.length === 1 && b.length === 1, "both listeners called");
+    unsubscribe();
+    await putConfigMap(kubeConfig, ns, "listen-2", {}, { listeners: "yes" });
+    await eventually(() => a.length === 2, "the remaining listener called again");
+    assert.equal(b.length, 1);
+    assert.equal(informer.get(ns, "listen-2")?.metadata?.name, "listen-2", "a throwing listener does not stop the watch");
+    informer.stop();
+  });
+
+  it("waits for several informers with waitForSync", async () => {
+    const one = createInformer({ kubeConfig, path: configMaps(ns), logger: testLogger, signal: stop.signal });
+    const two = createInformer({ kubeConfig, path: `/api/v1/namespaces/${ns}/secrets`, logger: testLogger, signal: stop.signal });
+    await waitForSync(one, two);
+    assert.ok(one.hasSynced() && two.hasSynced());
+    one.stop();
+    two.stop();
+  });
+
+  it("retries a collection that does not exist yet and rejects `synced` when stopped before syncing", async () => {
+    const controller = new AbortController();
+    const informer = createInformer({
+      kubeConfig,
+      path: "/apis/example.invalid/v1/namespaces/x/things",
+      logger: testLogger,
+      signal: controller.signal,
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(informer.hasSynced(), false);
+    controller.abort();
+    await assert.rejects(informer.synced, InformerStoppedError);
+  });
+});
