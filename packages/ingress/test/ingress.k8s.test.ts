@@ -222,3 +222,63 @@ describe("bollard ingress against the API server", () => {
     assert.ok(!lease.spec?.holderIdentity, `lease still held by ${lease.spec?.holderIdentity}`);
   });
 });
+
+describe("bollard ingress --workers 2", () => {
+  test("two processes share the ports, both serve the route, metrics add up, SIGTERM stops all", async () => {
+    assert.ok(kubeconfigPath, "BOLLARD_KUBECONFIG must point at the test control plane (run through test/run.ts)");
+    const kc = createKubeConfig({ kubeconfig: kubeconfigPath });
+    const wns = `ingress-w-${suffix}`;
+    const api = (method: "POST" | "DELETE", path: string, body?: unknown) => kubeRequest(kc, { method, path, ...(body === undefined ? {} : { body }) });
+    const backends = createBackendNamespace();
+    let child: ChildProcess | undefined;
+    let output = "";
+    try {
+      await backends.startBackend("w", 8081);
+      await api("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: wns } });
+      await api("POST", `/api/v1/namespaces/${wns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name: "w" }, spec: { ports: [{ name: "http", port: 80 }] } });
+      await api("POST", `/apis/discovery.k8s.io/v1/namespaces/${wns}/endpointslices`, {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "w-1", labels: { "kubernetes.io/service-name": "w" } },
+        addressType: "IPv4",
+        ports: [{ name: "http", port: 8081, protocol: "TCP" }],
+        endpoints: [{ addresses: [backends.address] }],
+      });
+      await api("POST", `/apis/networking.k8s.io/v1/namespaces/${wns}/ingresses`, {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "w", annotations: { "kubernetes.io/ingress.class": "workers" } },
+        spec: { rules: [{ host: "w.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "w", port: { number: 80 } } } }] } }] },
+      });
+      const ports = { http: await freePort(), https: await freePort(), metrics: await freePort() };
+      child = spawn(
+        process.execPath,
+        [bollard, "ingress", "--kubeconfig", kubeconfigPath, "--watch-namespace", wns, "--ingress-class", "workers", "--workers", "2", "--bind-address", "127.0.0.1",
+          "--http-port", String(ports.http), "--https-port", String(ports.https), "--metrics-port", String(ports.metrics), "--shutdown-grace", "5"],
+        { env: { ...process.env, POD_NAMESPACE: wns }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      child.stdout?.on("data", (c: Buffer) => {
+        output += c.toString();
+      });
+      child.stderr?.on("data", (c: Buffer) => {
+        output += c.toString();
+      });
+      await eventually("readyz", async () => assert.equal((await send(ports.metrics, { path: "/readyz" })).status, 200));
+      // New connections are spread by the kernel; every worker must have the route, so all must succeed.
+      await eventually("served by the workers", async () => {
+        for (let i = 0; i < 40; i++) assert.equal((await send(ports.http, { host: "w.test" })).status, 200);
+      });
+      const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();
+      const served = Number(/bollard_ingress_requests_total\{[^}]*status="2xx"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      assert.ok(served >= 40, `aggregated 2xx count ${served}`);
+      const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0, output.slice(-4000));
+      await assert.rejects(send(ports.http, { host: "w.test" }), /ECONNREFUSED/);
+    } finally {
+      if (child && child.exitCode === null) child.kill("SIGKILL");
+      backends.destroy();
+      await api("DELETE", `/api/v1/namespaces/${wns}`).catch(() => {});
+    }
+  });
+});

@@ -1,5 +1,5 @@
 // Entry point of one `--workers` process: a proxy fed by the primary over IPC.
-import { register } from "prom-client";
+import { AggregatorRegistry, register } from "prom-client";
 import { createLogger } from "@bollard/core";
 import { createProxy, type IngressProxy } from "../proxy/server.ts";
 import { compileRoutes } from "../router/compile.ts";
@@ -7,6 +7,8 @@ import { createProxyMetrics } from "../status/metrics.ts";
 import type { FromWorker, ToWorker } from "./workers.ts";
 
 const send = (msg: FromWorker) => process.send?.(msg);
+// Constructing one makes prom-client answer the primary's metric requests from this worker's global registry.
+new AggregatorRegistry();
 let proxy: IngressProxy | null = null;
 // The primary decides when to stop; a terminal's Ctrl-C reaches the whole process group.
 for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, () => {});
