@@ -151,7 +151,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       commonName: "kube-apiserver",
       usage: "server",
       dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", ...sans.filter((s) => !isIP(s))],
-      ipAddresses: [...new Set(sans.filter(isIP)), "10.0.0.1"],
+      ipAddresses: [...new Set(sans.filter(isIP)), "10.96.0.1"],
     },
     ca,
   );
@@ -225,7 +225,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
         `--service-account-key-file=${files.saPub}`,
         `--service-account-signing-key-file=${files.saKey}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
+        "--service-cluster-ip-range=10.96.0.0/12",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
