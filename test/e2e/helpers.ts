@@ -36,8 +36,9 @@ export async function curl(lab: Lab, args: string[]): Promise<{ code: number; bo
 
 /** The MAC that answers ARP for `ip`, as the client sees it, or undefined when nobody answers. */
 export async function arpingMAC(lab: Lab, ip: string): Promise<string | undefined> {
-  const res = await lab.execClient("arping", ["-c", "1", "-w", "2", "-I", lab.network.client.ifname, ip], { allowFailure: true });
-  return /\[([0-9a-f:]{17})\]/i.exec(res.stdout)?.[1]?.toLowerCase();
+  // Debian's arping (Thomas Habets'): "60 bytes from aa:bb:cc:dd:ee:ff (10.0.0.1): index=0 time=…".
+  const res = await lab.execClient("arping", ["-c", "1", "-w", "2", "-i", lab.network.client.ifname, ip], { allowFailure: true });
+  return /bytes from ([0-9a-f]{2}(?::[0-9a-f]{2}){5})/i.exec(res.stdout)?.[1]?.toLowerCase();
 }
 
 export function electedNode(nodes: string[], ip: string): string | undefined {

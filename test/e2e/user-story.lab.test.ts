@@ -3,6 +3,7 @@
 // restart, an API-server outage and, last, the failover of the announcing node.
 import assert from "node:assert/strict";
 
+import { writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -70,20 +71,27 @@ spec:
   });
 
   it("2. serves HTTPS with the Secret's certificate for its SNI name and the default certificate otherwise", async () => {
-    const cert = issueCertificate({ commonName: "demo.local", dnsNames: ["demo.local"], usage: "server" });
-    const caFile = join(lab.dir, "demo-ca.crt");
-    await import("node:fs/promises").then((fs) => fs.writeFile(caFile, cert.certPem));
-    const secret = {
+    const cert = issueCertificate({ commonName: "secure.local", dnsNames: ["secure.local"], usage: "server" });
+    const caFile = join(lab.dir, "secure-ca.crt");
+    await writeFile(caFile, cert.certPem);
+    await lab.kubectl(["apply", "-f", "-"], JSON.stringify({
       apiVersion: "v1",
       kind: "Secret",
       type: "kubernetes.io/tls",
-      metadata: { name: "demo-tls", namespace: "default" },
+      metadata: { name: "secure-tls", namespace: "default" },
       data: { "tls.crt": Buffer.from(cert.certPem).toString("base64"), "tls.key": Buffer.from(cert.keyPem).toString("base64") },
-    };
-    await lab.kubectl(["apply", "-f", "-"], JSON.stringify(secret));
-    await lab.kubectl(["patch", "ingress", "demo", "--type=merge", "-p", JSON.stringify({ spec: { tls: [{ hosts: ["demo.local"], secretName: "demo-tls" }] } })]);
-    const r = await eventually("https://demo.local verified with the Secret's certificate", async () => {
-      const res = await curl(lab, ["--cacert", caFile, "--resolve", `demo.local:443:${vip}`, "https://demo.local/"]);
+    }));
+    await lab.kubectl(["apply", "-f", "-"], JSON.stringify({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "secure", namespace: "default" },
+      spec: {
+        tls: [{ hosts: ["secure.local"], secretName: "secure-tls" }],
+        rules: [{ host: "secure.local", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "demo", port: { name: "http" } } } }] } }],
+      },
+    }));
+    const r = await eventually("https://secure.local verified with the Secret's certificate", async () => {
+      const res = await curl(lab, ["--cacert", caFile, "--resolve", `secure.local:443:${vip}`, "https://secure.local/"]);
       return res.code === 0 ? res : undefined;
     });
     assert.match(r.body, /^demo-node\d$/);
@@ -92,9 +100,11 @@ spec:
       timeoutMs: 10_000,
     });
     const subject = /subject=(.*)/.exec(other.stdout)?.[1] ?? "";
-    assert.ok(subject !== "" && !subject.includes("demo.local"), `no SNI match → default certificate, got "${subject}"`);
-    const redirect = await curl(lab, ["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--resolve", `demo.local:80:${vip}`, "http://demo.local/x"]);
-    assert.equal(redirect.body, "308 https://demo.local/x", "HTTP redirects to HTTPS for a TLS host");
+    assert.ok(subject !== "" && !subject.includes("secure.local"), `no SNI match → default certificate, got "${subject}"`);
+    const redirect = await curl(lab, ["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--resolve", `secure.local:80:${vip}`, "http://secure.local/x"]);
+    assert.equal(redirect.body, "308 https://secure.local/x", "HTTP redirects to HTTPS for a TLS host");
+    const plain = await curl(lab, ["--resolve", `demo.local:80:${vip}`, "http://demo.local/"]);
+    assert.match(plain.body, /^demo-node\d$/, "hosts without TLS keep serving plain HTTP");
   });
 
   it("3. reaches a LoadBalancer Service without an Ingress on its own address", async () => {
@@ -148,13 +158,16 @@ spec:
       const evs = await events(lab, "default", "Ingress", "broken");
       return evs.some((e) => e.type === "Warning") ? true : undefined;
     });
+    try {
     const broken = await curl(lab, ["-o", "/dev/null", "-w", "%{http_code}", "--resolve", `broken.local:80:${vip}`, "http://broken.local/"]);
     assert.equal(broken.body, "503");
     const good = await curl(lab, ["--resolve", `demo.local:80:${vip}`, "http://demo.local/"]);
     assert.match(good.body, /^demo-node\d$/);
     assert.deepEqual(await serviceIPs(lab, "metallb-system", "bollard-ingress"), before);
-    await lab.kubectl(["delete", "ipaddresspool", "-n", "metallb-system", "overlapping"]);
-    await lab.kubectl(["delete", "ingress", "broken"]);
+    } finally {
+      await lab.kubectl(["delete", "ipaddresspool", "-n", "metallb-system", "overlapping"]);
+      await lab.kubectl(["delete", "ingress", "broken"]);
+    }
   });
 
   it("6. keeps every address through a controller restart during Service churn", async () => {
