@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, onShutdown } from "@bollard/core";
@@ -122,6 +122,9 @@ async function up(argv: string[]): Promise<number> {
     const id = await readFile(readyFile, "utf8").catch(() => undefined);
     if (id !== undefined) {
       const state = JSON.parse(await readFile(join(LAB_ROOT, id, "state.json"), "utf8")) as LabState;
+      // The supervisor keeps logging to the same file; inside the lab's directory, `lab down` removes it.
+      await rename(logPath, join(state.dir, "supervisor.log"));
+      await rm(readyFile, { force: true });
       process.stdout.write(
         [
           `lab ${state.id} is up (${state.nodes} nodes + client). Try:`,
@@ -136,6 +139,7 @@ async function up(argv: string[]): Promise<number> {
     }
     if (exited !== null) {
       say(`the lab failed to start (exit ${exited}); its log is ${logPath}`);
+      await rm(readyFile, { force: true });
       await teardownStrays();
       return 1;
     }
