@@ -1,7 +1,8 @@
 // The chart's RBAC is enough: each component runs as a local process with the arguments of its chart workload
 // and a token of its chart ServiceAccount (TokenRequest), and does its job against a real API server.
-// The speaker runs in a lab node's network namespace as nobody with only CAP_NET_RAW (what its DaemonSet gives
-// it), so its ARP stays on the lab's bridge; the control plane listens on the lab's host address for it.
+// The speaker and the ingress run in a lab node's network namespace as nobody, the speaker with only
+// CAP_NET_RAW and the ingress with no capability (what their pods get), so the speaker's ARP stays on the lab's
+// bridge; the control plane listens on the lab's host address for them.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -9,7 +10,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { type ControlPlane, createLabNetwork, destroyLabNetwork, freePort, type LabNetwork, startControlPlane } from "@bollard/lab";
+import type { Server } from "node:http";
+import {
+  type ControlPlane,
+  createLabNetwork,
+  destroyLabNetwork,
+  execIn,
+  freePort,
+  type LabNetwork,
+  startBackend,
+  startControlPlane,
+} from "@bollard/lab";
 import { chartDir, find, helm, type Manifest, parseManifests, root, run } from "./helm.ts";
 
 const ns = "metallb-system";
@@ -23,13 +34,15 @@ function startComponent(options: {
   args: string[];
   env: Record<string, string>;
   netns?: string;
-  netRawOnly?: boolean;
+  /** Run as nobody with only these capabilities (what the chart's securityContext leaves the container). */
+  nonRoot?: { capabilities: string[] };
 }): Component {
   const args = options.args.map((a) => a.replace(/\$\((\w+)\)/g, (_, v: string) => options.env[v] ?? ""));
   const setpriv = ["setpriv", "--pdeathsig", "TERM"];
-  if (options.netRawOnly) {
-    setpriv.push("--reuid", NOBODY, "--regid", NOBODY, "--clear-groups");
-    setpriv.push("--inh-caps", "-all,+net_raw", "--ambient-caps", "-all,+net_raw", "--bounding-set", "-all,+net_raw");
+  if (options.nonRoot) {
+    const caps = ["-all", ...options.nonRoot.capabilities.map((c) => `+${c}`)].join(",");
+    setpriv.push("--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--inh-caps", caps, "--bounding-set", caps);
+    if (options.nonRoot.capabilities.length > 0) setpriv.push("--ambient-caps", caps);
   }
   const argv = [...setpriv, "--", process.execPath, join(root, "packages/cli/bin/bollard.ts"), ...args];
   const [cmd, ...rest] = options.netns === undefined ? argv : ["ip", "netns", "exec", options.netns, ...argv];
@@ -56,12 +69,12 @@ function startComponent(options: {
   };
 }
 
-async function eventually<T>(what: string, probe: () => T | undefined, components: Component[], timeoutMs = 60_000): Promise<T> {
+async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, components: Component[], timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const value = probe();
+      const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
       last = err;
@@ -81,6 +94,7 @@ describe("components with their chart ServiceAccounts", () => {
   let dir: string;
   let manifests: Manifest[];
   const components: Component[] = [];
+  let backend: Server | undefined;
   const kubectl = (args: string[], input?: string) => run(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { input });
   const json = <T>(args: string[]) => JSON.parse(kubectl([...args, "-o", "json"])) as T;
 
@@ -111,6 +125,7 @@ describe("components with their chart ServiceAccounts", () => {
 
   after(async () => {
     await Promise.all(components.map((c) => c.stop()));
+    backend?.close();
     await cp?.stop();
     if (network) await destroyLabNetwork(network.id, 1);
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -132,6 +147,9 @@ describe("components with their chart ServiceAccounts", () => {
       },
     })]);
     kubectl(["create", "namespace", "demo"]);
+    // The backend listens on the host's leg of the lab bridge, which the node namespace reaches.
+    const backendPort = await freePort(network.hostIPv4);
+    backend = await startBackend("web", network.hostIPv4, backendPort);
     kubectl(["apply", "-f", "-"], [
       `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -147,13 +165,22 @@ metadata: {name: web, namespace: demo}
 spec:
   type: LoadBalancer
   selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8000}]`,
+  ports: [{name: http, port: 80, targetPort: ${backendPort}}]`,
       `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
 addressType: IPv4
-ports: [{name: http, port: 8000, protocol: TCP}]
-endpoints: [{addresses: ["${node.ipv4}"], nodeName: ${node.name}, conditions: {ready: true}}]`,
+ports: [{name: http, port: ${backendPort}, protocol: TCP}]
+endpoints: [{addresses: ["${network.hostIPv4}"], nodeName: ${node.name}, conditions: {ready: true}}]`,
+      `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: demo}
+spec:
+  ingressClassName: bollard
+  rules:
+    - host: demo.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]`,
     ].join("\n---\n"));
 
     components.push(
@@ -167,7 +194,14 @@ endpoints: [{addresses: ["${node.ipv4}"], nodeName: ${node.name}, conditions: {r
         args: [...containerArgs("DaemonSet", "bollard-speaker"), `--kubeconfig=${await tokenKubeconfig("bollard-speaker")}`],
         env: { POD_NAME: "bollard-speaker-x2k4p", POD_NAMESPACE: ns, NODE_NAME: node.name },
         netns: node.netns,
-        netRawOnly: true,
+        nonRoot: { capabilities: ["net_raw"] },
+      }),
+      startComponent({
+        name: "ingress",
+        args: [...containerArgs("Deployment", "bollard-ingress"), `--kubeconfig=${await tokenKubeconfig("bollard-ingress")}`],
+        env: { POD_NAME: "bollard-ingress-5c8d-q7w2e", POD_NAMESPACE: ns, NODE_NAME: node.name },
+        netns: node.netns,
+        nonRoot: { capabilities: [] },
       }),
     );
 
@@ -194,6 +228,23 @@ endpoints: [{addresses: ["${node.ipv4}"], nodeName: ${node.name}, conditions: {r
     assert.equal(status.status?.serviceNamespace, "demo");
     await eventually("a nodeAssigned Event", () =>
       json<EventList>(["get", "events.events.k8s.io", "-n", "demo"]).items.find((e) => e.reason === "nodeAssigned"), components);
+
+    // Ingress: serves the route (from outside, through the lab bridge) and publishes its own Service's address,
+    // which the controller allocated, into the Ingress's status.
+    const ingressIP = await eventually("an address for the chart's ingress Service", () =>
+      json<Service>(["get", "service", "bollard-ingress", "-n", ns]).status.loadBalancer?.ingress?.[0]?.ip, components);
+    const published = await eventually("the Ingress's status", () =>
+      json<Service>(["get", "ingress", "web", "-n", "demo"]).status.loadBalancer?.ingress?.[0]?.ip, components);
+    assert.equal(published, ingressIP);
+    const httpPort = /^--http-port=(\d+)$/.exec(containerArgs("Deployment", "bollard-ingress").find((a) => a.startsWith("--http-port=")) ?? "")?.[1];
+    assert.ok(httpPort);
+    const url = `http://demo.local:${httpPort}/hello`;
+    // Asynchronously: the backend answers from this very process.
+    const served = await eventually("the route served", async () => {
+      const curl = await execIn(network.client.netns, "curl", ["-sS", "--max-time", "10", "--resolve", `demo.local:${httpPort}:${node.ipv4}`, url]);
+      return curl.stdout.trim() === "web" ? curl.stdout : undefined;
+    }, components);
+    assert.equal(served.trim(), "web");
 
     for (const c of components) {
       assert.doesNotMatch(c.output(), /forbidden|\b403\b/i, `${c.name} was refused something:\n${c.output()}`);
