@@ -19,14 +19,16 @@ export interface Cluster {
   kubectl(args: string[]): Promise<string>;
 }
 
-export async function startCluster(scope: Scope, dir: string): Promise<Cluster> {
+export async function startCluster(scope: Scope, dir: string, withCrds = true): Promise<Cluster> {
   const cp = await startControlPlane({ dir: join(dir, "control-plane") });
   scope.defer(() => cp.stop());
   const kube = await openKube(cp.kubeconfigPath);
   scope.defer(() => kube.close());
   const kubectl = async (args: string[]) => (await run(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 })).stdout;
-  await kubectl(["apply", "--server-side", "-f", join(repoRoot, "deploy/crds")]);
-  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+  if (withCrds) {
+    await kubectl(["apply", "--server-side", "-f", join(repoRoot, "deploy/crds")]);
+    await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+  }
   return { cp, kube, kubectl };
 }
 

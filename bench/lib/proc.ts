@@ -147,3 +147,34 @@ export function commandOutput(command: string, args: string[]): string {
   const res = spawnSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
   return `${res.stdout ?? ""}${res.stderr ?? ""}`.trim();
 }
+
+/** Busy fraction (0–100) of each CPU over the time `during` runs, from /proc/stat. */
+export async function cpuBusy<T>(during: () => Promise<T>): Promise<{ busy: number[]; result: T }> {
+  const read = async () =>
+    (await readFile("/proc/stat", "utf8"))
+      .split("\n")
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => {
+        const v = l.split(/\s+/).slice(1).map(Number);
+        const idle = (v[3] ?? 0) + (v[4] ?? 0);
+        const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+        return { idle, total };
+      });
+  const before = await read();
+  const result = await during();
+  const after = await read();
+  const busy = after.map((a, i) => {
+    const b = before[i] ?? { idle: 0, total: 0 };
+    const total = a.total - b.total;
+    return total > 0 ? (1 - (a.idle - b.idle) / total) * 100 : Number.NaN;
+  });
+  return { busy, result };
+}
+
+/** CPU seconds used by this process's exited, reaped children (wrk after a run), from /proc/self/stat. */
+export async function reapedChildrenCpuSeconds(): Promise<number> {
+  const stat = await readFile("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // cutime and cstime are fields 16 and 17 of the full line
+  return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+}

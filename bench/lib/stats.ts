@@ -18,7 +18,7 @@ export const median = (samples: readonly number[]): number => {
 export function fmt(value: number, unit = ""): string {
   if (!Number.isFinite(value)) return "–";
   const abs = Math.abs(value);
-  const text = abs >= 100 ? Math.round(value).toLocaleString("en-US") : abs >= 10 ? value.toFixed(1) : abs >= 1 ? value.toFixed(2) : value.toPrecision(2);
+  const text = Number.isInteger(value) ? value.toLocaleString("en-US") : abs >= 100 ? Math.round(value).toLocaleString("en-US") : abs >= 10 ? value.toFixed(1) : abs >= 1 ? value.toFixed(2) : value.toPrecision(2);
   return unit === "" ? text : `${text} ${unit}`;
 }
 
