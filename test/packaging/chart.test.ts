@@ -108,6 +108,7 @@ describe("chart", () => {
     assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"], add: ["NET_RAW"] });
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.runAsNonRoot, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     assert.equal(c.env?.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath, "spec.nodeName");
     assert.ok(c.args.includes("--node-name=$(NODE_NAME)"));
     assert.ok(c.args.includes("--memberlist-secret=metallb-system/bollard-membership"));
