@@ -153,8 +153,10 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   async function run(): Promise<void> {
     while (!signal.aborted) {
       try {
-        if (resourceVersion === undefined) await relist();
-        backoff.reset();
+        if (resourceVersion === undefined) {
+          await relist();
+          backoff.reset();
+        }
         let events = 0;
         const started = Date.now();
         // Like client-go, a random server-side timeout spreads watch restarts out over time.
@@ -168,7 +170,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
             idleTimeoutMs: (timeoutSeconds + 30) * 1000,
           },
           (event) => {
-            events++;
+            // Only a watch that delivers something (bookmarks included) proves the server healthy again.
+            if (events++ === 0) backoff.reset();
             apply(event);
           },
         );
