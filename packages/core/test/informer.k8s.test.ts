@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createInformer, type InformerEvent, InformerStoppedError, kubeRequest, waitForSync } from "../src/index.ts";
+import { createInformer, createLogger, type InformerEvent, InformerStoppedError, kubeRequest, waitForSync } from "../src/index.ts";
 import {
   type ConfigMap,
   configMaps,
@@ -128,17 +129,30 @@ describe("informer against the API server", () => {
     two.stop();
   });
 
-  it("retries a collection that does not exist yet and rejects `synced` when stopped before syncing", async () => {
+  it("retries a collection that does not exist yet with growing, capped delays, and rejects `synced` when stopped first", async () => {
     const controller = new AbortController();
+    const stream = new PassThrough();
+    const retries: Array<{ attempt: number; retryInMs: number; err: { message: string } }> = [];
+    stream.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) retries.push(JSON.parse(line));
+    });
     const informer = createInformer({
       kubeConfig,
       path: "/apis/example.invalid/v1/namespaces/x/things",
-      logger: testLogger,
+      logger: createLogger({ name: "retry-test", level: "warn", destination: stream }),
       signal: controller.signal,
-      backoff: { initialMs: 10, maxMs: 50 },
+      backoff: { initialMs: 10, maxMs: 40 },
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await eventually(() => retries.length >= 6, "six failed lists");
     assert.equal(informer.hasSynced(), false);
+    assert.match(retries[0]?.err.message ?? "", /404/);
+    assert.deepEqual(retries.slice(0, 6).map((r) => r.attempt), [1, 2, 3, 4, 5, 6]);
+    // Steps 10, 20, 40, 40, …; each delay lies in the upper half of its step.
+    const steps = [10, 20, 40, 40, 40, 40];
+    retries.slice(0, 6).forEach((r, i) => {
+      const step = steps[i] as number;
+      assert.ok(r.retryInMs >= Math.floor(step / 2) && r.retryInMs <= step, `attempt ${r.attempt}: ${r.retryInMs} ms within step ${step}`);
+    });
     controller.abort();
     await assert.rejects(informer.synced, InformerStoppedError);
   });

@@ -208,7 +208,12 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
     leading = false;
     leaderController.abort();
     if (signal.aborted) {
-      await work;
+      // Renewals have stopped, so after a lease duration others may take over anyway: waiting longer
+      // for the leader's work gains nothing (and the release below then fails harmlessly on a conflict).
+      const waited = new AbortController();
+      const finished = await Promise.race([work.then(() => true), sleep(leaseDurationSeconds * 1000, waited.signal).then(() => false)]);
+      waited.abort();
+      if (!finished) logger.warn("leader work did not finish within a lease duration of being asked to stop");
       await release();
     }
     try {
