@@ -1,0 +1,75 @@
+// `bollard lab` as a person uses it: up in the background, status, exec from the client, and down — also after
+// the lab's supervisor crashed, leaving no namespace, process or file behind.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { readLabStates } from "@bollard/lab";
+import { eventually } from "./helpers.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const bollard = join(root, "packages/cli/bin/bollard.ts");
+const run = promisify(execFile);
+const labRoot = `/tmp/bollard-lab-cli-test-${process.pid}`;
+const env = { ...process.env, BOLLARD_LAB_ROOT: labRoot };
+const cli = (args: string[]) => run(process.execPath, [bollard, ...args], { env, timeout: 180_000 });
+
+async function netnsOf(id: string): Promise<string[]> {
+  return (await run("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`bollard-${id}-`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
+  it("comes up in the background, runs commands in the client, and goes down after its supervisor crashed", async () => {
+    const up = await cli(["lab", "up", "--nodes", "1"]);
+    assert.match(up.stdout, /lab [0-9a-f]{4} is up/);
+    process.env.BOLLARD_LAB_ROOT = labRoot;
+    const [state] = await readLabStates(labRoot);
+    assert.ok(state, "lab up wrote its state");
+    try {
+      assert.deepEqual((await netnsOf(state.id)).map((l) => l.split(" ")[0]).sort(), [
+        `bollard-${state.id}-client`,
+        `bollard-${state.id}-node1`,
+        `bollard-${state.id}-sw`,
+      ]);
+      const status = await cli(["lab", "status"]);
+      assert.match(status.stdout, new RegExp(`^${state.id}\\t1 nodes`));
+      const exec = await cli(["lab", "exec", "client", "--", "ip", "-j", "-4", "addr", "show", "eth0"]);
+      assert.match(exec.stdout, /"local":"10\.251\.\d+\.100"/, "exec runs inside the client namespace");
+
+      // A crash of the supervisor: its children die with it (pdeathsig); the namespaces and files remain.
+      const [supervisor, ...children] = state.pids;
+      process.kill(supervisor as number, "SIGKILL");
+      await eventually("the lab's processes to die with their supervisor", async () => (children.every((p) => !alive(p)) ? true : undefined), 20_000);
+      assert.ok((await netnsOf(state.id)).length > 0, "namespaces outlive the crash until lab down");
+    } finally {
+      await cli(["lab", "down"]);
+    }
+    assert.deepEqual(await netnsOf(state.id), []);
+    assert.deepEqual(await readdir(labRoot), [], "no file left behind");
+    const link = await run("ip", ["link", "show", `bl${state.id}`]).catch((e: { code: number }) => e);
+    assert.ok("code" in link && link.code !== 0, "the host's lab interface is gone");
+  });
+
+  it("says which step failed and cleans up", async () => {
+    const failed = await run(process.execPath, [bollard, "lab", "up", "--nodes", "0"], { env }).catch((e: { code: number; stderr: string }) => e);
+    assert.ok("code" in failed && failed.code === 2);
+    assert.match(failed.stderr, /--nodes must be a whole number from 1 to 50/);
+    const notRoot = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bollard, "lab", "up"], { env }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.ok("code" in notRoot && notRoot.code === 1);
+    assert.match(notRoot.stderr, /needs root/);
+  });
+});
