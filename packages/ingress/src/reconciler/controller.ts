@@ -1,5 +1,5 @@
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { createBackoff, createInformer, type EventRecorder, type Informer, kubeRequest, type Logger, runLeaderElection, sleep } from "@bollard/core";
+import { createBackoff, createInformer, type EventRecorder, type Informer, isStatus, kubeRequest, type Logger, runLeaderElection, sleep } from "@bollard/core";
 import type { Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
 import { refKey } from "../model/objects.ts";
 import { compileRoutes } from "../router/compile.ts";
@@ -62,6 +62,8 @@ export function startIngressController(options: IngressControllerOptions): Ingre
       : null;
   if (defaultCertSecrets) informers.push(defaultCertSecrets);
   const publish = options.publishService;
+  // Who wrote an Ingress's status is how we tell our addresses from another controller's (metadata.managedFields).
+  const fieldManager = `bollard-ingress-${options.ingressClass}`;
   const publishInformer = publish ? informer(inNamespace("/api/v1", "services", publish.namespace), { fieldSelector: `metadata.name=${publish.name}` }) : null;
 
   let table: RouteTable | null = null;
@@ -140,22 +142,30 @@ export function startIngressController(options: IngressControllerOptions): Ingre
       });
       if (table !== null && publishInformer.hasSynced()) {
         const addresses = loadBalancerAddresses(publishInformer.get(publish.namespace, publish.name) as Service | undefined);
-        const updates = statusUpdates(ingresses.list() as unknown as Ingress[], table.ingresses, addresses);
+        const updates = statusUpdates(ingresses.list() as unknown as Ingress[], table.ingresses, addresses, fieldManager);
         let failed = false;
         for (const u of updates) {
+          const clearing = u.addresses.length === 0;
           try {
             await kubeRequest(kubeConfig, {
               method: "PATCH",
               path: `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(u.ingress.namespace)}/ingresses/${encodeURIComponent(u.ingress.name)}/status`,
+              query: { fieldManager },
               contentType: "application/merge-patch+json",
-              body: { status: { loadBalancer: { ingress: u.addresses } } },
+              body: {
+                ...(u.resourceVersion === null ? {} : { metadata: { resourceVersion: u.resourceVersion } }),
+                status: { loadBalancer: { ingress: clearing ? null : u.addresses } },
+              },
               signal: leaderSignal,
             });
-            logger.info({ ingress: refKey(u.ingress), addresses: u.addresses }, "published Ingress status");
+            logger.info({ ingress: refKey(u.ingress), addresses: u.addresses }, clearing ? "cleared Ingress status" : "published Ingress status");
           } catch (err) {
             if (leaderSignal.aborted) return;
+            if (isStatus(err, 404)) continue; // deleted meanwhile: nothing to publish
             failed = true;
-            logger.warn({ err, ingress: refKey(u.ingress) }, "publishing Ingress status failed; will retry");
+            // 409: the Ingress changed since we judged it (maybe another controller wrote it); judge again.
+            if (isStatus(err, 409)) logger.debug({ ingress: refKey(u.ingress) }, "Ingress changed while clearing its status; looking again");
+            else logger.warn({ err, ingress: refKey(u.ingress) }, "publishing Ingress status failed; will retry");
           }
         }
         if (failed) {

@@ -8,11 +8,37 @@ export function loadBalancerAddresses(service: Service | undefined): LoadBalance
 
 export interface StatusUpdate {
   ingress: ObjectRef;
+  /** what `status.loadBalancer.ingress` becomes; empty clears it */
   addresses: LoadBalancerIngress[];
+  /**
+   * Set when clearing an Ingress that is no longer ours: the write must apply only to the version that was
+   * judged, so that an address another controller wrote meanwhile is never erased (409 instead).
+   */
+  resourceVersion: string | null;
 }
 
-/** The Ingresses of ours whose `status.loadBalancer.ingress` differs from the published addresses. Pure. */
-export function statusUpdates(ingresses: readonly Ingress[], ours: readonly ObjectRef[], addresses: readonly LoadBalancerIngress[]): StatusUpdate[] {
+/** One entry of `metadata.managedFields`: which field manager last set which fields. */
+interface ManagedFieldsEntry {
+  manager?: string;
+  subresource?: string;
+  fieldsV1?: { "f:status"?: { "f:loadBalancer"?: { "f:ingress"?: unknown } } };
+}
+
+/**
+ * Whether `fieldManager` owns the Ingress's `status.loadBalancer.ingress`, i.e. wrote its current value.
+ * The list is atomic, so the API server hands the whole of it to whoever changes it last.
+ */
+export function isPublishedBy(ingress: Ingress, fieldManager: string): boolean {
+  const entries = (ingress.metadata as { managedFields?: ManagedFieldsEntry[] }).managedFields ?? [];
+  return entries.some((e) => e.manager === fieldManager && (e.subresource ?? "status") === "status" && e.fieldsV1?.["f:status"]?.["f:loadBalancer"]?.["f:ingress"] !== undefined);
+}
+
+/**
+ * The status writes that make the API agree with us. Pure. Ingresses of ours get the published addresses
+ * (empty when the Service has none). Ingresses that are not ours (any more) but still carry an address that
+ * `fieldManager` wrote are cleared, as ingress-nginx does; an address written by anyone else is never touched.
+ */
+export function statusUpdates(ingresses: readonly Ingress[], ours: readonly ObjectRef[], addresses: readonly LoadBalancerIngress[], fieldManager: string): StatusUpdate[] {
   const wanted = new Set(ours.map(refKey));
   const canonical = (list: readonly LoadBalancerIngress[]) =>
     JSON.stringify(
@@ -24,9 +50,12 @@ export function statusUpdates(ingresses: readonly Ingress[], ours: readonly Obje
   const updates: StatusUpdate[] = [];
   for (const ing of ingresses) {
     const ref = refOf(ing.metadata);
-    if (!wanted.has(refKey(ref))) continue;
-    if (canonical(ing.status?.loadBalancer?.ingress ?? []) === target) continue;
-    updates.push({ ingress: ref, addresses: [...addresses] });
+    const current = ing.status?.loadBalancer?.ingress ?? [];
+    if (wanted.has(refKey(ref))) {
+      if (canonical(current) !== target) updates.push({ ingress: ref, addresses: [...addresses], resourceVersion: null });
+    } else if (current.length > 0 && isPublishedBy(ing, fieldManager)) {
+      updates.push({ ingress: ref, addresses: [], resourceVersion: ing.metadata.resourceVersion ?? null });
+    }
   }
   return updates;
 }
