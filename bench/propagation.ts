@@ -14,7 +14,7 @@ import { measureUsage, type Started, type Usage, waitUntil } from "./lib/proc.ts
 import { fmt, percentile } from "./lib/stats.ts";
 
 const SIZES = [1_000, 10_000];
-const TARGET_P50_MS: Record<number, number> = { 1_000: 100, 10_000: 500 };
+const TARGET_P50_MS: Record<number, number> = { 1000: 100, 10000: 500 };
 const SAMPLES = 20;
 const CREATE_CONCURRENCY = 32;
 const PROBE_NAMESPACE = "bench-probe";
