@@ -287,6 +287,11 @@ export const part: Part = {
       "nginx is configured to do what an ingress does per request: `proxy_http_version 1.1`, upstream `keepalive 256`, Host passed through and X-Real-IP, X-Forwarded-For/-Proto/-Host/-Port and X-Request-ID set; access log off on both sides (Bollard logs at warn). The backend is nginx (`return 200 \"ok\\n\"`), not Node, so it is never the bottleneck.",
       `Bollard ingress runs as the real command, configured by a private kube-apiserver with one IngressClass, one Ingress (${HOST} → Service backend) whose backend Service is \`type: ExternalName\`, \`externalName: localhost\` (127.0.0.1 in /etc/hosts): the API server refuses loopback IPs in EndpointSlices and FQDN slices need a dotted name. Bollard resolves the name when it opens an upstream connection, which keep-alive makes rare; the forwarding path is the same as for an EndpointSlice address.`,
     ];
+    if (b2.p99 >= 500 || b2.errors > 0) {
+      notes.push(
+        `#2 misses: with 1000 connections on one saturated core every request queues behind the others (Little's law: 1000 connections / ${fmt(b2.rps)} req/s = ${fmt((1000 / b2.rps) * 1000, "ms")} mean), so the tail follows the throughput of #1, whose profile is below; nginx in the same runs had p99 ${fmt(n2.p99, "ms")}, and other processes on this shared machine took ${fmt(b2.otherCpu)} % of a core meanwhile. What would close it is what closes #1.`,
+      );
+    }
     if (profile !== undefined) {
       const share = (test: (area: string) => boolean) => profile.byArea.filter((a) => test(a.area)).reduce((sum, a) => sum + a.percent, 0);
       const ours = share((a) => a.startsWith("@bollard/"));
