@@ -21,7 +21,6 @@ export {
 export { loadPools, type Pool, type PoolRange, type PoolsResult, type ServiceAllocation } from "./config/pools.ts";
 export { type LabelSelector, parseLabelSelector, selectorMatches } from "./config/selector.ts";
 export { type ExplainedService, explainAllocation } from "./explain/allocation.ts";
-export { ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
 export {
   ANNOTATION_ADDRESS_POOL,
   ANNOTATION_ALLOCATED_FROM_POOL,

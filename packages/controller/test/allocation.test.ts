@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { explainAllocation, parseManifests } from "../src/index.ts";
+import { parseManifests } from "@bollard/core";
+import { explainAllocation } from "../src/index.ts";
 
 const dir = join(import.meta.dirname, "fixtures", "allocation");
 

@@ -50,3 +50,4 @@ export { isGone, isStatus, KubeApiError, type KubeRequest, KubeRequestError, kub
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
+export { type ManifestFile, ManifestError, parseManifests, readManifests } from "./manifests/read.ts";

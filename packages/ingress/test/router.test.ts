@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { compileRoutes, describeMatch, describeTable, matchCertificate, matchRoute, parseManifests, snapshotFromObjects, type Snapshot } from "../src/index.ts";
+import { parseManifests } from "@bollard/core";
+import { compileRoutes, describeMatch, describeTable, matchCertificate, matchRoute, snapshotFromObjects, type Snapshot } from "../src/index.ts";
 import { loadRouteCases } from "./route-cases.ts";
 
 const cases = loadRouteCases();

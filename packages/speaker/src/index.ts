@@ -1,6 +1,5 @@
 export { type Announcement, type ElectionInput, type ElectionOptions, type ElectionResult, electAnnouncers, type L2ConfigError } from "./election/elect.ts";
 export type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./election/objects.ts";
 export { groupObjects, ObjectShapeError } from "./election/snapshot.ts";
-export { ManifestError, parseManifests } from "./election/manifests.ts";
 export { runSpeaker, type SpeakerOptions, MemberlistSecretError } from "./shell/speaker.ts";
 export { DEFAULT_MEMBERSHIP_PORT } from "./membership/membership.ts";

@@ -1,16 +1,10 @@
 // `bollard explain announcer -f PATH [-f PATH …] [--live-nodes n1,n2,…]`: which node announces each
 // Service address at layer 2, and why nobody does, from manifests on disk, by the speaker's election.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { type ElectionInput, electAnnouncers, groupObjects, ManifestError, ObjectShapeError, parseManifests } from "@bollard/speaker";
+import { ManifestError, readManifests } from "@bollard/core";
+import { type ElectionInput, electAnnouncers, groupObjects, ObjectShapeError } from "@bollard/speaker";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
 const usage = "usage: bollard explain announcer -f PATH [-f PATH …] [--live-nodes n1,n2,…] [--ignore-exclude-lb]";
-
-/** A manifest file that cannot be read or parsed; names the file. */
-class ManifestFileError extends Error {
-  override name = "ManifestFileError";
-}
 
 export const command: Command = async (argv) => {
   const { values } = parseFlags(argv, {
@@ -43,18 +37,18 @@ export const command: Command = async (argv) => {
 
   const grouped: Omit<ElectionInput, "liveSpeakers"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
   try {
-    for (const file of manifestFiles(values.file)) {
+    for (const file of await readManifests(values.file)) {
       let objects: ReturnType<typeof groupObjects>;
       try {
-        objects = groupObjects(parseManifests(readManifest(file), file));
+        objects = groupObjects(file.objects);
       } catch (err) {
-        if (err instanceof ObjectShapeError) throw new ManifestFileError(`${file}: ${err.message}`);
+        if (err instanceof ObjectShapeError) throw new ManifestError(file.path, err.message);
         throw err;
       }
       for (const key of Object.keys(grouped) as Array<keyof typeof grouped>) (grouped[key] as unknown[]).push(...objects[key]);
     }
   } catch (err) {
-    if (err instanceof ManifestFileError || err instanceof ManifestError) {
+    if (err instanceof ManifestError) {
       process.stderr.write(`bollard explain announcer: ${err.message}\n`);
       return 2;
     }
@@ -70,31 +64,3 @@ export const command: Command = async (argv) => {
   process.stdout.write(`${JSON.stringify({ announcements })}\n`);
   return 0;
 };
-
-/** The files behind -f: files as given, directories walked for *.yaml, *.yml and *.json, sorted. */
-function manifestFiles(paths: string[]): string[] {
-  const files: string[] = [];
-  const walk = (path: string, top: boolean) => {
-    let isDirectory: boolean;
-    try {
-      isDirectory = statSync(path).isDirectory();
-    } catch (err) {
-      throw new ManifestFileError(`${path}: ${(err as Error).message}`);
-    }
-    if (isDirectory) {
-      for (const entry of readdirSync(path).sort()) walk(join(path, entry), false);
-    } else if (top || /\.(ya?ml|json)$/.test(path)) {
-      files.push(path);
-    }
-  };
-  for (const path of paths) walk(path, true);
-  return files;
-}
-
-function readManifest(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw new ManifestFileError(`${file}: ${(err as Error).message}`);
-  }
-}

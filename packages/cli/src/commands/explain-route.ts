@@ -1,8 +1,7 @@
 // `bollard explain route -f PATH [-f PATH …] --url URL`: which Ingress route serves a URL, answered from
 // manifests on disk by the same compiler and matcher the proxy uses.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { compileRoutes, describeMatch, ManifestError, matchRoute, mergeSnapshots, parseManifests, type Snapshot, snapshotFromObjects } from "@bollard/ingress";
+import { ManifestError, readManifests } from "@bollard/core";
+import { compileRoutes, describeMatch, matchRoute, mergeSnapshots, type Snapshot, snapshotFromObjects } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
 const usage = "usage: bollard explain route -f PATH [-f PATH …] --url URL";
@@ -29,10 +28,10 @@ export const command: Command = async (argv) => {
 
   let snapshot: Snapshot;
   try {
-    snapshot = mergeSnapshots(manifestFiles(values.file).map((file) => snapshotFromObjects(parseManifests(readFileSync(file, "utf8"), file), file)));
+    snapshot = mergeSnapshots((await readManifests(values.file)).map((file) => snapshotFromObjects(file.objects, file.path)));
   } catch (err) {
-    if (err instanceof ManifestError || isFsError(err)) {
-      process.stderr.write(`bollard explain route: ${(err as Error).message}\n`);
+    if (err instanceof ManifestError) {
+      process.stderr.write(`bollard explain route: ${err.message}\n`);
       return 2;
     }
     throw err;
@@ -41,19 +40,3 @@ export const command: Command = async (argv) => {
   process.stdout.write(`${JSON.stringify(describeMatch(matchRoute(table, url.host, url.pathname)))}\n`);
   return 0;
 };
-
-/** The files behind -f: files as given, directories walked for *.yaml, *.yml and *.json, sorted. */
-function manifestFiles(paths: string[]): string[] {
-  const files: string[] = [];
-  const walk = (path: string, top: boolean) => {
-    if (statSync(path).isDirectory()) {
-      for (const entry of readdirSync(path).sort()) walk(join(path, entry), false);
-    } else if (top || /\.(ya?ml|json)$/.test(path)) {
-      files.push(path);
-    }
-  };
-  for (const p of paths) walk(p, true);
-  return files;
-}
-
-const isFsError = (err: unknown): boolean => err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && (err as NodeJS.ErrnoException).syscall !== undefined;

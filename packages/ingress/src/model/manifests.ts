@@ -1,34 +1,6 @@
-import { parseAllDocuments } from "yaml";
+// Kubernetes objects (as `@bollard/core` reads them from manifests) → the route compiler's Snapshot.
+import { ManifestError } from "@bollard/core";
 import { emptySnapshot, type Snapshot } from "./objects.ts";
-
-/** A manifest that cannot be read as Kubernetes objects; names the source and document. */
-export class ManifestError extends Error {
-  override name = "ManifestError";
-  readonly source: string;
-  constructor(source: string, message: string) {
-    super(`${source}: ${message}`);
-    this.source = source;
-  }
-}
-
-/** The objects in one YAML (or JSON) text; `kind: List` is flattened. Empty documents are skipped. */
-export function parseManifests(text: string, source: string): unknown[] {
-  const objects: unknown[] = [];
-  parseAllDocuments(text).forEach((doc, i) => {
-    if (doc.errors.length > 0) throw new ManifestError(source, `document ${i + 1}: ${doc.errors[0]?.message}`);
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) return;
-    objects.push(...flatten(value));
-  });
-  return objects;
-}
-
-function flatten(value: unknown): unknown[] {
-  if (isRecord(value) && typeof value.kind === "string" && value.kind.endsWith("List") && Array.isArray(value.items)) {
-    return value.items.flatMap(flatten);
-  }
-  return [value];
-}
 
 const KINDS = {
   Ingress: "ingresses",
