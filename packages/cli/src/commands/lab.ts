@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, onShutdown } from "@bollard/core";
@@ -75,8 +75,9 @@ async function runForeground(argv: string[]): Promise<number> {
   const lab = await startLab({ nodes: nodeCount(values.nodes), log: say });
   say(`ready: lab ${lab.id}, kubeconfig ${lab.kubeconfigPath}`);
   if (values["ready-file"]) {
-    const { writeFile } = await import("node:fs/promises");
-    await writeFile(values["ready-file"], lab.id);
+    // Written whole and renamed, so the waiting `lab up` never reads half of it.
+    await writeFile(`${values["ready-file"]}.tmp`, lab.id);
+    await rename(`${values["ready-file"]}.tmp`, values["ready-file"]);
   }
   await new Promise<void>((resolve) => shutdown.signal.addEventListener("abort", () => resolve(), { once: true }));
   say(`stopping lab ${lab.id}`);
@@ -119,8 +120,8 @@ async function up(argv: string[]): Promise<number> {
     const lines = log.split("\n").filter(Boolean);
     for (const line of lines.slice(printed)) process.stderr.write(`${line}\n`);
     printed = lines.length;
-    const id = await readFile(readyFile, "utf8").catch(() => undefined);
-    if (id !== undefined) {
+    const id = await readFile(readyFile, "utf8").catch(() => "");
+    if (id !== "") {
       const state = JSON.parse(await readFile(join(LAB_ROOT, id, "state.json"), "utf8")) as LabState;
       // The supervisor keeps logging to the same file; inside the lab's directory, `lab down` removes it.
       await rename(logPath, join(state.dir, "supervisor.log"));

@@ -1,8 +1,7 @@
 // The whole user story on one machine: a real control plane, network namespaces for nodes and a client, and
 // Bollard's controller, speakers and ingresses running in them as they would in a cluster, with stand-ins for
 // what a cluster would add (kubelets' Node objects, the EndpointSlice controller, kube-proxy).
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, rm, writeFile, copyFile } from "node:fs/promises";
+import { chmod, cp as copyDir, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKubeConfig, createLogger, kubeRequest, type Logger } from "@bollard/core";
@@ -12,17 +11,17 @@ import { startEndpointsController, type EndpointsController } from "../endpoints
 import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
+import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
 export const LAB_ROOT = process.env.BOLLARD_LAB_ROOT ?? "/tmp/bollard-lab";
-export const CONFIG_NAMESPACE = "metallb-system";
+export const CONFIG_NAMESPACE = INSTALL_NAMESPACE;
 export const INGRESS_SERVICE = "bollard-ingress";
-export const INGRESS_HTTP_PORT = 8080;
-export const INGRESS_HTTPS_PORT = 8443;
+const INGRESS_HTTP_PORT = 8080;
+const INGRESS_HTTPS_PORT = 8443;
 export const BACKEND_PORT = 8000;
-export const MEMBERSHIP_SECRET = "bollard-memberlist";
 
 export interface LabOptions {
   nodes?: number;
@@ -77,6 +76,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 3000)));
     await controlPlane?.stop();
     await destroyLabNetwork(network.id, nodeCount);
+    // For debugging a failed run: BOLLARD_LAB_KEEP_LOGS=DIR keeps the components' logs there.
+    const keep = process.env.BOLLARD_LAB_KEEP_LOGS;
+    if (keep) await copyDir(logDir, join(keep, network.id), { recursive: true }).catch(() => {});
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -97,33 +99,26 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       startControlPlane({ bindAddress: network.hostIPv4, dir: join(dir, "control-plane"), kubeconfigPath: join(dir, "kubeconfig") }),
     );
     const cp = controlPlane;
-    // Speakers run as nobody: they get their own readable copy of the kubeconfig.
-    const nodeKubeconfig = join(dir, "kubeconfig-nodes");
-    await copyFile(cp.kubeconfigPath, nodeKubeconfig);
-    await chmod(nodeKubeconfig, 0o644);
-    await chmod(join(dir, "control-plane"), 0o755);
     const kubeConfig = createKubeConfig({ kubeconfig: cp.kubeconfigPath });
     const kubectl = (args: string[], input?: string) =>
       run(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], input === undefined ? {} : { input });
 
-    await step("CRDs and namespaces", async () => {
-      await kubectl(["apply", "--server-side", "-f", join(repoRoot, "deploy/crds")]);
-      await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
-      await kubectl(["create", "namespace", CONFIG_NAMESPACE]);
-    });
+    const installation = await step("install Bollard: kubectl apply -f deploy/manifests/bollard.yaml + its membership Secret", () =>
+      installBollard({ manifestPath: join(repoRoot, "deploy/manifests/bollard.yaml"), controlPlane: cp, kubectl, dir }),
+    );
+    await step("mark IngressClass bollard the default class", () =>
+      kubectl(["annotate", "ingressclass", "bollard", "ingressclass.kubernetes.io/is-default-class=true"]),
+    );
     await step("Node objects, as kubelets would register them", () => registerNodes(kubeConfig, network.nodes));
-    await step("membership secret, IngressClass and the ingress Service", async () => {
-      await kubectl(["apply", "-f", "-"], clusterObjects(randomBytes(32).toString("base64")));
-    });
 
     const pods: LabPod[] = [];
     for (const node of network.nodes) {
       pods.push({
         name: `bollard-ingress-${node.name}`,
-        namespace: CONFIG_NAMESPACE,
+        namespace: INSTALL_NAMESPACE,
         nodeName: node.name,
         ip: node.ipv4,
-        labels: { "app.kubernetes.io/name": "bollard-ingress" },
+        labels: installation.ingress.podLabels,
         ports: [
           { name: "http", port: INGRESS_HTTP_PORT },
           { name: "https", port: INGRESS_HTTPS_PORT },
@@ -145,11 +140,19 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     );
 
     const node = process.execPath;
+    // What the chart's downward API gives each pod.
+    const podEnv = (w: Workload, nodeName: string) => ({ NODE_NAME: nodeName, POD_NAMESPACE: INSTALL_NAMESPACE, POD_NAME: `${w.name}-${nodeName}` });
+    const workloadArgs = (w: Workload, nodeName: string) => [
+      ...expandArgs(w.args, podEnv(w, nodeName)),
+      `--kubeconfig=${installation.kubeconfigs[w.serviceAccount]}`,
+    ];
     const startController = () =>
       spawnLabProcess({
         name: "controller",
         command: node,
-        args: [bollardBin, "controller", "--kubeconfig", cp.kubeconfigPath, "--config-namespace", CONFIG_NAMESPACE, "--metrics-port", "0"],
+        // The chart's metrics port would collide on the host; the controller is the one process not in a node namespace.
+        args: [bollardBin, ...workloadArgs(installation.controller, "controller"), "--metrics-port=0"],
+        env: podEnv(installation.controller, "controller"),
         logDir,
       });
     await step("bollard controller", async () => {
@@ -169,14 +172,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             name: `${host.name}-speaker`,
             netns: host.netns,
             command: node,
-            args: [
-              bollardBin, "speaker",
-              "--node-name", host.name,
-              "--kubeconfig", nodeKubeconfig,
-              "--config-namespace", CONFIG_NAMESPACE,
-              "--memberlist-secret", `${CONFIG_NAMESPACE}/${MEMBERSHIP_SECRET}`,
-              "--metrics-port", "7472",
-            ],
+            args: [bollardBin, ...workloadArgs(installation.speaker, host.name)],
+            env: podEnv(installation.speaker, host.name),
             logDir,
             netRawOnly: true,
           }),
@@ -184,14 +181,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             name: `${host.name}-ingress`,
             netns: host.netns,
             command: node,
-            args: [
-              bollardBin, "ingress",
-              "--kubeconfig", cp.kubeconfigPath,
-              "--publish-service", `${CONFIG_NAMESPACE}/${INGRESS_SERVICE}`,
-              "--http-port", String(INGRESS_HTTP_PORT),
-              "--https-port", String(INGRESS_HTTPS_PORT),
-              "--metrics-port", "10254",
-            ],
+            // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
+            args: [bollardBin, ...workloadArgs(installation.ingress, host.name), "--workers=1"],
+            env: podEnv(installation.ingress, host.name),
             logDir,
           }),
           spawnLabProcess({
@@ -280,30 +272,4 @@ async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<
       },
     });
   }
-}
-
-function clusterObjects(memberlistKey: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: {name: ${MEMBERSHIP_SECRET}, namespace: ${CONFIG_NAMESPACE}}
-type: Opaque
-data: {secretkey: ${Buffer.from(memberlistKey).toString("base64")}}
----
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: bollard
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-spec: {controller: bollard.dev/ingress-controller}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ${INGRESS_SERVICE}, namespace: ${CONFIG_NAMESPACE}}
-spec:
-  type: LoadBalancer
-  selector: {app.kubernetes.io/name: bollard-ingress}
-  ports:
-  - {name: http, port: 80, targetPort: http, protocol: TCP}
-  - {name: https, port: 443, targetPort: https, protocol: TCP}
-`;
 }
