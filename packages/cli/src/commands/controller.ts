@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { runController } from "@bollard/controller";
-import { createKubeConfig, createLogger, createMetricsRegistry, KubeConfigError, LogLevelError, onShutdown, startHealthServer } from "@bollard/core";
-import { CliUsageError, type Command, parseFlags } from "../command.ts";
+import { createKubeConfig, createMetricsRegistry, KubeConfigError, onShutdown, startHealthServer } from "@bollard/core";
+import { CliUsageError, type Command, createCommandLogger, parseFlags, parsePort } from "../command.ts";
 
 const usage = `usage: bollard controller [flags]
   --kubeconfig FILE         API access (default: env KUBECONFIG, else in-cluster)
@@ -30,22 +30,18 @@ export const command: Command = async (argv) => {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const metricsPort = Number(values["metrics-port"]);
-  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
-    throw new CliUsageError(`--metrics-port ${JSON.stringify(values["metrics-port"])} is not a port number`);
-  }
+  const metricsPort = parsePort("--metrics-port", values["metrics-port"]);
   if (values["lb-class"] === "") throw new CliUsageError("--lb-class must not be empty");
   const configNamespace = values["config-namespace"] ?? process.env.POD_NAMESPACE ?? ownNamespace();
   if (!configNamespace) {
     throw new CliUsageError("--config-namespace is required outside a cluster (no POD_NAMESPACE, no service account namespace)");
   }
-  let logger: ReturnType<typeof createLogger>;
+  const logger = createCommandLogger("bollard-controller", values["log-level"]);
   let kubeConfig: ReturnType<typeof createKubeConfig>;
   try {
-    logger = createLogger({ name: "bollard-controller", level: values["log-level"] });
     kubeConfig = createKubeConfig({ kubeconfig: values.kubeconfig });
   } catch (error) {
-    if (error instanceof LogLevelError || error instanceof KubeConfigError) throw new CliUsageError(error.message);
+    if (error instanceof KubeConfigError) throw new CliUsageError(error.message);
     throw error;
   }
   const shutdown = onShutdown((signal) => logger.info({ signal }, "stopping"));

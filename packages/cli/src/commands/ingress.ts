@@ -1,6 +1,6 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
 import { DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
-import { CliUsageError, type Command, parseFlags } from "../command.ts";
+import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
 
 const usage = `usage: bollard ingress [flags]
 
@@ -69,9 +69,9 @@ export const command: Command = async (argv) => {
     publishService: ref("--publish-service", v["publish-service"]),
     defaultSslCertificate: ref("--default-ssl-certificate", v["default-ssl-certificate"]),
     bindAddress: v["bind-address"],
-    httpPort: port("--http-port", v["http-port"]),
-    httpsPort: port("--https-port", v["https-port"]),
-    metricsPort: port("--metrics-port", v["metrics-port"]),
+    httpPort: parsePort("--http-port", v["http-port"]),
+    httpsPort: parsePort("--https-port", v["https-port"]),
+    metricsPort: parsePort("--metrics-port", v["metrics-port"]),
     workers: integer("--workers", v.workers, 1, 256),
     logLevel: v["log-level"],
     trustedProxies,
@@ -90,8 +90,6 @@ function integer(flag: string, value: string, min: number, max: number): number 
   if (!/^\d+$/.test(value) || n < min || n > max) throw new CliUsageError(`${flag} "${value}" is not an integer in ${min}..${max}`);
   return n;
 }
-
-const port = (flag: string, value: string) => integer(flag, value, 0, 65535);
 
 function seconds(flag: string, value: string): number {
   const n = Number(value);

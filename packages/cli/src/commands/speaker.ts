@@ -1,7 +1,7 @@
 // `bollard speaker --node-name NODE`: announce this node's share of LoadBalancer addresses at layer 2.
-import { createLogger, LogLevelError, onShutdown } from "@bollard/core";
+import { onShutdown } from "@bollard/core";
 import { DEFAULT_MEMBERSHIP_PORT, runSpeaker } from "@bollard/speaker";
-import { CliUsageError, type Command, parseFlags } from "../command.ts";
+import { CliUsageError, type Command, createCommandLogger, parseFlags, parsePort } from "../command.ts";
 
 const usage = `usage: bollard speaker --node-name NODE [flags]
 
@@ -24,12 +24,6 @@ function parseDuration(flag: string, text: string): number {
   if (match === null) throw new CliUsageError(`${flag} "${text}" is not a duration like 30s, 500ms or 2m`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
   return Math.round(Number(match[1]) * unit);
-}
-
-function parsePort(flag: string, text: string, allowZero: boolean): number {
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw new CliUsageError(`${flag} "${text}" is not a port number`);
-  return port;
 }
 
 export const command: Command = async (argv) => {
@@ -68,13 +62,7 @@ export const command: Command = async (argv) => {
     .map((s) => s.trim())
     .filter((s) => s !== "");
 
-  let logger: ReturnType<typeof createLogger>;
-  try {
-    logger = createLogger({ name: "bollard-speaker", ...(values["log-level"] ? { level: values["log-level"] } : {}) });
-  } catch (err) {
-    if (err instanceof LogLevelError) throw new CliUsageError(err.message);
-    throw err;
-  }
+  const logger = createCommandLogger("bollard-speaker", values["log-level"]);
   const shutdown = onShutdown((signal) => logger.info({ signal }, "shutting down"));
   try {
     await runSpeaker({
@@ -82,12 +70,12 @@ export const command: Command = async (argv) => {
       ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
       configNamespace,
       memberlistSecret: { namespace: secretNamespace, name: secretName },
-      bindPort: portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, false),
+      bindPort: portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, 1),
       interfaces: interfaces === undefined || interfaces.length === 0 ? null : interfaces,
       ignoreExcludeLB: values["ignore-exclude-lb"],
       loadBalancerClass: values["load-balancer-class"] ?? null,
       garpRefreshMs: parseDuration("--garp-refresh", values["garp-refresh"]),
-      metricsPort: parsePort("--metrics-port", values["metrics-port"], true),
+      metricsPort: parsePort("--metrics-port", values["metrics-port"]),
       logger,
       signal: shutdown.signal,
     });
