@@ -57,6 +57,9 @@ export const command: Command = async (argv) => {
     : [process.env.POD_NAMESPACE || configNamespace, secretFlag];
   if (!secretNamespace || !secretName) throw new CliUsageError(`--memberlist-secret "${secretFlag}" is not NAMESPACE/NAME`);
   const portFlag = values["bind-port"] ?? values["membership-port"];
+  const bindPort = portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, 1);
+  const metricsPort = parsePort("--metrics-port", values["metrics-port"]);
+  const garpRefreshMs = parseDuration("--garp-refresh", values["garp-refresh"]);
   const interfaces = values.interfaces
     ?.split(",")
     .map((s) => s.trim())
@@ -70,12 +73,12 @@ export const command: Command = async (argv) => {
       ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
       configNamespace,
       memberlistSecret: { namespace: secretNamespace, name: secretName },
-      bindPort: portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, 1),
+      bindPort,
       interfaces: interfaces === undefined || interfaces.length === 0 ? null : interfaces,
       ignoreExcludeLB: values["ignore-exclude-lb"],
       loadBalancerClass: values["load-balancer-class"] ?? null,
-      garpRefreshMs: parseDuration("--garp-refresh", values["garp-refresh"]),
-      metricsPort: parsePort("--metrics-port", values["metrics-port"]),
+      garpRefreshMs,
+      metricsPort,
       logger,
       signal: shutdown.signal,
     });
