@@ -148,6 +148,11 @@ spec:
       const evs = await events(lab, "metallb-system", "IPAddressPool", "overlapping");
       return evs.some((e) => e.type === "Warning" && /overlap/i.test(e.message)) ? true : undefined;
     });
+    await eventually("ConfigValid=False on the overlapping pool", async () => {
+      const pool = JSON.parse((await lab.kubectl(["get", "ipaddresspool", "-n", "metallb-system", "overlapping", "-o", "json"])).stdout);
+      const cond = (pool.status?.conditions ?? []).find((c: { type: string }) => c.type === "ConfigValid");
+      return cond?.status === "False" && /overlap/i.test(cond.message ?? "") ? true : undefined;
+    });
     await lab.kubectl(["apply", "-f", "-"], JSON.stringify({
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
