@@ -146,3 +146,19 @@ describe("Upgrade / WebSocket", () => {
     }
   });
 });
+
+test("an upstream that accepts the connection but never answers the Upgrade → 504", async () => {
+  const silent = await startBackend("silent");
+  const held = new Set<Duplex>();
+  silent.server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => held.add(socket)); // takes the request, never answers
+  const proxy = createProxy({ defaultCertificate: generateDefaultCertificate(), connectTimeout: 300 });
+  try {
+    const { httpPort } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+    proxy.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "s", ports: [silent.port] }] }]));
+    assert.equal(statusOf(await rawExchange(httpPort, "GET / HTTP/1.1\r\nHost: s.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")), 504);
+  } finally {
+    await proxy.shutdown(1000);
+    for (const s of held) s.destroy();
+    await silent.close();
+  }
+});

@@ -254,7 +254,11 @@ export function createProxy(options: ProxyOptions): IngressProxy {
       setHost: false,
       timeout: connectTimeout,
     });
-    upstream.once("timeout", () => upstream.destroy(Object.assign(new Error("upstream timed out"), { code: "UND_ERR_HEADERS_TIMEOUT" })));
+    upstream.once("timeout", () => {
+      // Still connecting: the endpoint never answered (502); connected: it did not answer the request (504).
+      const code = upstream.socket?.connecting === false ? "UND_ERR_HEADERS_TIMEOUT" : "UND_ERR_CONNECT_TIMEOUT";
+      upstream.destroy(Object.assign(new Error("upstream timed out"), { code }));
+    });
     upstream.once("error", (err) => {
       if (status !== 0) return;
       logger?.warn({ code: errorCode(err), endpoint, ingress: routed.ingress }, "upstream upgrade failed");

@@ -8,6 +8,8 @@ export interface BackendNamespace {
   /** the backends' address, inside the namespace */
   address: string;
   startBackend(name: string, port: number): Promise<ChildProcess>;
+  /** Makes TCP connections to `port` at `address` hang: the namespace drops their SYNs and never answers. */
+  dropConnections(port: number): void;
   destroy(): void;
 }
 
@@ -61,6 +63,15 @@ export function createBackendNamespace(): BackendNamespace {
         child.once("exit", (code) => reject(new Error(`backend ${name} exited with ${code}`)));
         child.stdout?.once("data", () => resolve(child));
       });
+    },
+    dropConnections(port) {
+      if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`not a port: ${port}`);
+      const ruleset = [
+        "add table inet bollard_test",
+        "add chain inet bollard_test input { type filter hook input priority 0; policy accept; }",
+        `add rule inet bollard_test input tcp dport ${port} drop`,
+      ].join("\n");
+      execFileSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: `${ruleset}\n`, stdio: ["pipe", "pipe", "pipe"] });
     },
     destroy,
   };
