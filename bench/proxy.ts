@@ -97,6 +97,16 @@ async function compare(ctx: PartContext, label: string, targets: Target[], backe
   return targets.map((t) => summarize(t.name, runs.get(t.name) ?? []));
 }
 
+/** " (12 timeouts in run 3)": which wrk errors, in which runs */
+function errorKinds(s: Series): string {
+  const parts = s.runs.flatMap((r, i) =>
+    Object.entries(r.wrk.errors)
+      .filter(([, n]) => n > 0)
+      .map(([kind, n]) => `${n} ${kind === "non2xx" ? "non-2xx" : kind} in run ${i + 1}`),
+  );
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`;
+}
+
 function get(port: number, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path: "/", headers: { host }, agent: false, timeout: 2000 }, (res) => {
@@ -259,7 +269,7 @@ export const part: Part = {
         id: "2",
         what: "1000 connections, one core each",
         target: "zero errors; p99 < 500 ms",
-        measured: `${fmt(b2.errors)} errors, p99 ${fmt(b2.p99, "ms")} (nginx: ${fmt(n2.errors)} errors, p99 ${fmt(n2.p99, "ms")})`,
+        measured: `${fmt(b2.errors)} errors${errorKinds(b2)}, p99 ${fmt(b2.p99, "ms")} (nginx: ${fmt(n2.errors)} errors${errorKinds(n2)}, p99 ${fmt(n2.p99, "ms")})`,
         met: b2.errors === 0 && b2.p99 < 500,
       },
       {
