@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { readLabStates, type LabState } from "@bollard/lab";
+import { type LabState, labPoolManifest, readLabStates } from "@bollard/lab";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bollard = join(root, "packages/cli/bin/bollard.ts");
@@ -47,18 +47,7 @@ async function main(): Promise<number> {
 
   try {
     banner("A MetalLB IPAddressPool + L2Advertisement, unchanged MetalLB format");
-    const pool = `apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: lab-pool, namespace: metallb-system}
-spec:
-  addresses: [${net}.200-${net}.220]
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: {name: lab, namespace: metallb-system}
-spec:
-  ipAddressPools: [lab-pool]
-`;
+    const pool = labPoolManifest(net);
     process.stdout.write(pool);
     await kubectl(["apply", "-f", "-"], pool);
 

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { readLabStates } from "@bollard/lab";
+import { isProcessAlive, readLabStates } from "@bollard/lab";
 import { eventually } from "./helpers.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -19,15 +19,6 @@ const cli = (args: string[]) => run(process.execPath, [bollard, ...args], { env,
 
 async function netnsOf(id: string): Promise<string[]> {
   return (await run("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`bollard-${id}-`));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
@@ -51,7 +42,7 @@ describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
       // A crash of the supervisor: its children die with it (pdeathsig); the namespaces and files remain.
       const [supervisor, ...children] = state.pids;
       process.kill(supervisor as number, "SIGKILL");
-      await eventually("the lab's processes to die with their supervisor", async () => (children.every((p) => !alive(p)) ? true : undefined), 20_000);
+      await eventually("the lab's processes to die with their supervisor", async () => (children.every((p) => !isProcessAlive(p)) ? true : undefined), 20_000);
       assert.ok((await netnsOf(state.id)).length > 0, "namespaces outlive the crash until lab down");
     } finally {
       await cli(["lab", "down"]);

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { issueCertificate } from "@bollard/lab";
-import { startLab, type Lab } from "@bollard/lab";
+import { labPoolManifest, startLab, type Lab } from "@bollard/lab";
 import { arpingMAC, curl, electedNode, eventually, events, serviceIPs, waitForServiceIP } from "./helpers.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,18 +33,7 @@ describe("the user story in the lab", { timeout: 600_000 }, () => {
 
   it("1. gives the ingress an address, serves demo.local from both backends, and ARP answers from the elected node", async () => {
     const net = lab.network.prefixV4;
-    const pool = `apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: lab-pool, namespace: metallb-system}
-spec:
-  addresses: [${net}.200-${net}.220]
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: {name: lab, namespace: metallb-system}
-spec:
-  ipAddressPools: [lab-pool]
-`;
+    const pool = labPoolManifest(net);
     const applied = await lab.kubectl(["apply", "-f", "-"], pool);
     assert.equal(applied.code, 0, applied.stderr);
     await lab.kubectl(["apply", "-f", join(root, "examples/demo-app.yaml")]);

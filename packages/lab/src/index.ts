@@ -18,6 +18,8 @@ export {
   type LabState,
   startLab,
 } from "./lab/lab.ts";
+export { labPoolManifest } from "./lab/pool.ts";
+export { isProcessAlive } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
 export { startBackend } from "./lab/backend.ts";
 export { runKubeProxy } from "./kube-proxy/run.ts";

@@ -56,3 +56,13 @@ export function spawnLabProcess(opts: SpawnLabProcessOptions): LabProcess {
     },
   };
 }
+
+/** Whether a process with this PID exists (signal 0 checks without sending anything). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

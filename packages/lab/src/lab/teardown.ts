@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ip } from "../network/exec.ts";
 import { destroyLabNetwork, listLabNamespaces } from "../network/topology.ts";
 import { LAB_ROOT, type LabState } from "./lab.ts";
+import { isProcessAlive } from "./processes.ts";
 
 export async function readLabStates(root = LAB_ROOT): Promise<LabState[]> {
   let ids: string[];
@@ -24,15 +25,6 @@ export async function readLabStates(root = LAB_ROOT): Promise<LabState[]> {
   return states;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function isLabProcess(pid: number): Promise<boolean> {
   try {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
@@ -46,16 +38,16 @@ async function killPids(pids: number[]): Promise<void> {
   const mine = [];
   for (const pid of pids) if (pid !== process.pid && (await isLabProcess(pid))) mine.push(pid);
   for (const pid of mine) process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 50 && mine.some(alive); i++) await sleep(100);
-  for (const pid of mine) if (alive(pid)) process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 50 && mine.some(isProcessAlive); i++) await sleep(100);
+  for (const pid of mine) if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
 }
 
 /** Stops the lab's supervisor (which cleans up after itself), then removes whatever is left. */
 export async function teardownLab(state: LabState): Promise<void> {
   const [supervisor, ...rest] = state.pids;
-  if (supervisor !== undefined && alive(supervisor) && (await isLabProcess(supervisor))) {
+  if (supervisor !== undefined && isProcessAlive(supervisor) && (await isLabProcess(supervisor))) {
     process.kill(supervisor, "SIGTERM");
-    for (let i = 0; i < 150 && alive(supervisor); i++) await sleep(100);
+    for (let i = 0; i < 150 && isProcessAlive(supervisor); i++) await sleep(100);
   }
   await killPids(rest);
   await destroyLabNetwork(state.id, state.nodes);
