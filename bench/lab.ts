@@ -1,7 +1,7 @@
 // #7 ARP answer latency, #8 L2 failover and #9 resource use, in the lab (@bollard/lab's startLab: a real control
 // plane, node and client network namespaces, Bollard's controller, speakers and ingresses as real processes).
 // All traffic stays inside the lab's own namespaces.
-import { cp } from "node:fs/promises";
+import { cp, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -93,6 +93,9 @@ spec:
       wrkOut = (await lab.execClient("wrk", wrkArgs, { timeoutMs: (LOAD_S + 30) * 1000 })).stdout;
     });
     const wrk = parseWrk(wrkOut);
+    // What the loaded ingress itself reported meanwhile (warnings and errors), to explain errors or slowness.
+    const ingressLog = await readFile(lab.processes().find((p) => p.name === `${announcer.name}-ingress`)?.logPath ?? "/dev/null", "utf8").catch(() => "");
+    const ingressProblems = ingressLog.split("\n").filter((l) => /"level":(4|5|6)\d/.test(l));
 
     // #7: the speaker answering ARP for the address, and the kernel answering for the node's own address.
     ctx.log(`#7: ${ARP_PROBES} ARP probes for ${vip} and for ${announcer.ipv4}`);
@@ -241,6 +244,7 @@ spec:
       },
     ];
     const notes = [
+      `During the load, the ingress on ${announcer.name} logged ${ingressProblems.length} warnings or errors${ingressProblems.length === 0 ? "" : `, e.g. ${ingressProblems.slice(0, 2).map((l) => `\`${l.slice(0, 300)}\``).join("; ")}`}.`,
       ...(stoppedEarly === "" ? [] : [`**Trials stopped early**: ${stoppedEarly}.`]),
       `The lab: ${NODES} node namespaces and a client namespace on one bridge; per node a speaker (as nobody with CAP_NET_RAW only), an ingress, a kube-proxy stand-in (an nft DNAT of the address to the node's ingress) and a demo backend; one controller; a private etcd + kube-apiserver. The ARP reference is the kernel of the same node answering for its own address, on the same wire, in the same run.`,
       `Failover: the lab's stopNode kills the node's processes and takes its link down, so no request after that can be served by it; a request that had been sent to the old MAC times out (${LOOP_TIMEOUT_MS} ms) and the next one goes where the client's neighbour entry now points. The resolution of the figure is about ${LOOP_TIMEOUT_MS / LOOP_CONCURRENCY} ms (${LOOP_CONCURRENCY} staggered loops).`,
@@ -257,7 +261,7 @@ spec:
       tables,
       verdicts,
       notes,
-      data: { vip, announcer: announcer.name, arpVip, arpKernel, trials, idle: Object.fromEntries(idle), loaded: Object.fromEntries(loaded), wrk },
+      data: { ingressProblems: ingressProblems.slice(0, 50), vip, announcer: announcer.name, arpVip, arpKernel, trials, idle: Object.fromEntries(idle), loaded: Object.fromEntries(loaded), wrk },
     };
   },
 };

@@ -22,6 +22,9 @@ interface Measured {
     diagnostics: number;
     coldMs: number;
     runsMs: number[];
+    /** CPU time (user + system, all of the process's threads) of the same runs: what a busy machine cannot inflate */
+    coldCpuMs: number;
+    runsCpuMs: number[];
     /** the process with the generated input objects, before any compile */
     rssBeforeMiB: number;
     /** right after the first compile, garbage included */
@@ -35,7 +38,7 @@ interface Measured {
     peakRssMiB: number;
   };
   /** `spread`: how many of the table's Ingresses the requests go to */
-  match: { ingresses: number; spread: number; runsNs: number[]; hits: number }[];
+  match: { ingresses: number; spread: number; runsNs: number[]; runsCpuNs: number[]; hits: number }[];
 }
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
@@ -46,18 +49,27 @@ function measure(): Measured {
   gc();
   const rssBefore = process.memoryUsage().rss;
   const heapBefore = process.memoryUsage().heapUsed;
+  const cpuMs = (since: NodeJS.CpuUsage) => {
+    const d = process.cpuUsage(since);
+    return (d.user + d.system) / 1000;
+  };
   let t = performance.now();
+  let c = process.cpuUsage();
   let table: RouteTable = compileRoutes(snapshot);
   const coldMs = performance.now() - t;
+  const coldCpuMs = cpuMs(c);
   const rssFirst = process.memoryUsage().rss;
   gc();
   const rssFirstGc = process.memoryUsage().rss;
   let peak = rssFirst;
   const runsMs: number[] = [];
+  const runsCpuMs: number[] = [];
   for (let r = 0; r < BUILD_RUNS; r++) {
     t = performance.now();
+    c = process.cpuUsage();
     table = compileRoutes(snapshot);
     runsMs.push(performance.now() - t);
+    runsCpuMs.push(cpuMs(c));
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   gc();
@@ -76,17 +88,20 @@ function measure(): Measured {
     let hits = 0;
     for (const q of requests) if (matchRoute(sized, q.host, q.path) !== null) hits++;
     const runsNs: number[] = [];
+    const runsCpuNs: number[] = [];
     for (let r = 0; r < MATCH_RUNS; r++) {
       let sink = 0;
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < MATCH_ITERATIONS; k++) {
         const q = requests[k % MATCH_REQUESTS] as { host: string; path: string };
         if (matchRoute(sized, q.host, q.path) !== null) sink++;
       }
       runsNs.push(Number(process.hrtime.bigint() - t0) / MATCH_ITERATIONS);
+      runsCpuNs.push((cpuMs(c0) * 1e6) / MATCH_ITERATIONS);
       if (sink < 0) throw new Error("unreachable");
     }
-    match.push({ ingresses: size, spread, runsNs, hits: hits / requests.length });
+    match.push({ ingresses: size, spread, runsNs, runsCpuNs, hits: hits / requests.length });
   }
   return {
     build: {
@@ -95,6 +110,8 @@ function measure(): Measured {
       diagnostics: table.diagnostics.length,
       coldMs,
       runsMs,
+      coldCpuMs,
+      runsCpuMs,
       rssBeforeMiB: mib(rssBefore),
       rssFirstMiB: mib(rssFirst),
       rssFirstGcMiB: mib(rssFirstGc),
@@ -129,8 +146,9 @@ export const part: Part = {
   async run(ctx): Promise<PartOutput> {
     ctx.log(`compiling ${BUILD_SIZE} Ingresses × ${PATHS_PER_INGRESS} paths, ${BUILD_RUNS} runs; matching at ${MATCH_SIZES.join(", ")}`);
     const m = await measureInChild();
-    const buildMs = median(m.build.runsMs);
-    const cases = m.match.map((s) => ({ ...s, ns: median(s.runsNs) }));
+    const buildMs = median(m.build.runsCpuMs);
+    const buildWallMs = median(m.build.runsMs);
+    const cases = m.match.map((s) => ({ ...s, ns: median(s.runsCpuNs), wallNs: median(s.runsNs) }));
     const perSize = cases.filter((c) => c.spread === c.ingresses);
     const hot = cases.find((c) => c.spread !== c.ingresses);
     const smallest = perSize[0]?.ns ?? Number.NaN;
@@ -143,32 +161,40 @@ export const part: Part = {
       tables: [
         {
           caption: `Compiling ${fmt(m.build.ingresses)} Ingresses with ${fmt(m.build.paths)} paths (\`compileRoutes\` of @bollard/ingress, in-process, ${BUILD_RUNS} runs after a cold one):`,
-          columns: ["cold run", "median of runs", "min / max", "RSS: input only", "RSS after one build", "RSS after all runs (peak)", "live heap of the table"],
+          columns: ["", "cold run", "median of runs", "min / max", "RSS: input only", "RSS after one build", "RSS after all runs (peak)", "live heap of the table"],
           rows: [[
-            fmt(m.build.coldMs, "ms"),
+            "CPU time",
+            fmt(m.build.coldCpuMs, "ms"),
             fmt(buildMs, "ms"),
-            `${fmt(Math.min(...m.build.runsMs), "ms")} / ${fmt(Math.max(...m.build.runsMs), "ms")}`,
+            `${fmt(Math.min(...m.build.runsCpuMs), "ms")} / ${fmt(Math.max(...m.build.runsCpuMs), "ms")}`,
             fmt(m.build.rssBeforeMiB, "MiB"),
             fmt(m.build.rssFirstMiB, "MiB"),
             `${fmt(m.build.rssAfterMiB, "MiB")} (${fmt(m.build.peakRssMiB, "MiB")})`,
             fmt(m.build.heapTableMiB, "MiB"),
+          ], [
+            "wall time",
+            fmt(m.build.coldMs, "ms"),
+            fmt(buildWallMs, "ms"),
+            `${fmt(Math.min(...m.build.runsMs), "ms")} / ${fmt(Math.max(...m.build.runsMs), "ms")}`,
+            "", "", "", "",
           ]],
         },
         {
           caption: `Matching one request (\`matchRoute\`: host then path), ${fmt(MATCH_ITERATIONS)} lookups over ${fmt(MATCH_REQUESTS)} requests of the same mix at each size, median of ${MATCH_RUNS} runs:`,
-          columns: ["Ingresses in the table", "paths", "requests spread over", "ns per request", "runs (ns)", "requests that match a route"],
+          columns: ["Ingresses in the table", "paths", "requests spread over", "CPU ns per request", "runs (CPU ns)", "wall ns per request", "requests that match a route"],
           rows: cases.map((s) => [
             fmt(s.ingresses),
             fmt(s.ingresses * PATHS_PER_INGRESS),
             `${fmt(s.spread)} Ingresses`,
             fmt(s.ns),
-            s.runsNs.map((n) => n.toFixed(0)).join(", "),
+            s.runsCpuNs.map((n) => n.toFixed(0)).join(", "),
+            fmt(s.wallNs),
             `${Math.round(s.hits * 100)} %`,
           ]),
         },
       ],
       verdicts: [
-        { id: "5", what: "route table build, 10,000 Ingresses / 50,000 paths", target: "< 300 ms", measured: `${fmt(buildMs, "ms")} (median; cold ${fmt(m.build.coldMs, "ms")})`, met: buildMs < 300 },
+        { id: "5", what: "route table build, 10,000 Ingresses / 50,000 paths", target: "< 300 ms", measured: `${fmt(buildMs, "ms")} CPU time (median; cold ${fmt(m.build.coldCpuMs, "ms")}); wall ${fmt(buildWallMs, "ms")}`, met: buildMs < 300 },
         {
           id: "5",
           what: "RSS with the table built",
@@ -185,6 +211,7 @@ export const part: Part = {
         },
       ],
       notes: [
+        "Times are CPU time (user + system of the measuring process, from `process.cpuUsage()`), judged against the targets, with wall time beside them: this machine is shared, and while other work keeps its CPUs busy, wall time includes waiting for a CPU, which is not the compiler's cost. CPU time includes V8's GC helper threads.",
         "Ingresses: 90 % with an exact host, 9 % with a one-label wildcard host, 1 % host-less; five paths each (Prefix `/`, `/api`, `/api/v1/users`, Exact `/static/app.js`, ImplementationSpecific `/vN/items`), backends spread over 1,000 Services in 100 namespaces with 3 ready endpoints each.",
         "RSS is the whole Node process (runtime, the generated input objects and the table). \"Live heap of the table\" is the heap growth the retained table accounts for after a full GC. Back-to-back builds let V8 grow its heap before collecting, and the freed pages stay resident: that is the second RSS figure; a process that rebuilds on every change can cap it with `--max-old-space-size` (the live data is the small figure).",
         `Match time: the largest table costs ${flat.toFixed(2)}× the smallest when requests spread over all its Ingresses, but ${hotRatio.toFixed(2)}× when the same 10,000-Ingress table gets requests for only 100 of them. The lookup does the same work at every size (two hash lookups plus one per path segment); what grows with a uniform spread over 10,000 hosts is cache misses over a ${fmt(m.build.heapTableMiB, "MiB")} table, so the target is judged on the second figure.`,

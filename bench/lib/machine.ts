@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, release } from "node:os";
 import { ensureControlPlaneBinaries } from "@bollard/lab";
+import { repoRoot } from "./cluster.ts";
 import { NGINX } from "./nginx.ts";
 import { commandOutput } from "./proc.ts";
 
@@ -11,6 +12,8 @@ export interface Machine {
   memoryGiB: number;
   kernel: string;
   versions: Record<string, string>;
+  /** the commit measured, and the packages that had uncommitted changes (other work in progress) */
+  source: string;
 }
 
 export async function describeMachine(): Promise<Machine> {
@@ -23,6 +26,7 @@ export async function describeMachine(): Promise<Machine> {
     cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
     memoryGiB: Math.round((Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1024 / 1024) * 10) / 10,
     kernel: release(),
+    source: describeSource(),
     versions: {
       node: process.version,
       nginx: firstLine(commandOutput(NGINX, ["-v"])).replace(/^nginx version:\s*nginx\//, ""),
@@ -32,4 +36,15 @@ export async function describeMachine(): Promise<Machine> {
       arping: /ARPing ([\d.]+)/.exec(commandOutput("arping", ["--help"]))?.[1] ?? "unknown",
     },
   };
+}
+
+function describeSource(): string {
+  const commit = commandOutput("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]);
+  const dirty = new Set(
+    commandOutput("git", ["-C", repoRoot, "status", "--porcelain", "--", "packages"])
+      .split("\n")
+      .map((l) => /packages\/([^/]+)\//.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined),
+  );
+  return dirty.size === 0 ? `commit ${commit}` : `commit ${commit} with uncommitted changes in ${[...dirty].sort().map((p) => `packages/${p}`).join(", ")}`;
 }

@@ -45,6 +45,7 @@ export function renderReport(records: PartRecord[], order: string[]): string {
   ];
   if (latest !== undefined) {
     out.push("## Machine and versions", "", `- Machine: ${machineLine(latest.machine)}`, `- Versions: ${versionsLine(latest.machine)}`);
+    for (const r of sorted) out.push(`- \`${r.part}\` measured ${r.machine.source ?? "an unrecorded commit"}`);
     for (const r of sorted) {
       if (machineLine(r.machine) !== machineLine(latest.machine) || versionsLine(r.machine) !== versionsLine(latest.machine)) {
         out.push(`- \`${r.part}\` ran on: ${machineLine(r.machine)}; ${versionsLine(r.machine)}`);
