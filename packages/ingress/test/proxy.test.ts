@@ -52,6 +52,25 @@ describe("routing", () => {
     assert.equal(json<Echo>(r2).backend, "a");
   });
 
+  test("an encoded, dotted or doubled-slash path meets the route its plain path meets; the target goes upstream as sent", async () => {
+    for (const target of ["/%61pi/v1", "/x/../api", "/x/%2e%2e/api/", "/x%2F..%2Fapi", "//api", "/./api?q=/x/../y"]) {
+      const r = await send(port, { host: "foo.test", path: target });
+      assert.equal(r.status, 200, target);
+      assert.equal(json<Echo>(r).backend, "b", target);
+      assert.equal(json<Echo>(r).url, target);
+    }
+    // Decoded once: `%2561` is the text `%61`, not `a`.
+    assert.equal(json<Echo>(await send(port, { host: "foo.test", path: "/%2561pi" })).backend, "a");
+  });
+
+  test("a path that is not one → 400, never forwarded: malformed escape, encoded NUL, `..` above the root", async () => {
+    const before = a.requests + b.requests;
+    for (const target of ["/a%zz", "/a%4", "/a%00b", "/../api", "/api/../../x", "/%2e%2e/api"]) {
+      assert.equal((await send(port, { host: "foo.test", path: target })).status, 400, target);
+    }
+    assert.equal(a.requests + b.requests, before);
+  });
+
   test("no route → 404; a Service without ready endpoints → 503; a missing Service → 503", async () => {
     assert.equal((await send(port, { host: "other.test" })).status, 404);
     assert.equal((await send(port, { host: "foo.test", path: "/empty" })).status, 503);

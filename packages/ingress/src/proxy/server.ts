@@ -5,8 +5,8 @@ import { performance } from "node:perf_hooks";
 import { type Duplex, Transform } from "node:stream";
 import type { Logger } from "@bollard/core";
 import { emptyRouteTable } from "../router/compile.ts";
-import { matchRoute } from "../router/match.ts";
-import { requestHost } from "../router/paths.ts";
+import { matchNormalizedRoute } from "../router/match.ts";
+import { normalizePath, requestHost } from "../router/paths.ts";
 import type { Backend, Endpoint, Route, RouteTable } from "../router/table.ts";
 import { createCertificateStore } from "../tls/contexts.ts";
 import type { PemPair } from "../tls/default-certificate.ts";
@@ -139,9 +139,10 @@ export function createProxy(options: ProxyOptions): IngressProxy {
     // origin-form only: absolute-form is for forward proxies, and `*` has no route
     if (url.charCodeAt(0) !== 47 /* / */) return 400;
     const q = url.indexOf("?");
-    const found = matchRoute(table, head.host, q < 0 ? url : url.slice(0, q));
-    if (found === null) return 404;
-    return found;
+    // Matched on the normalised path (a broken one is 400, as nginx answers); forwarded exactly as sent.
+    const path = normalizePath(q < 0 ? url : url.slice(0, q));
+    if (path === null) return 400;
+    return matchNormalizedRoute(table, head.host, path) ?? 404;
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, secure: boolean): void {

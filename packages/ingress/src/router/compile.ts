@@ -2,7 +2,7 @@ import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress 
 import { compareByAge, type Ingress, type ObjectRef, refKey, refOf, type Secret, type Snapshot } from "../model/objects.ts";
 import { readKeyPair } from "../tls/key-pair.ts";
 import { indexBackends, resolveBackend } from "./backends.ts";
-import { canonicalPrefix, isValidRuleHost, pathSegments } from "./paths.ts";
+import { canonicalPrefix, isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
 import type { Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = "bollard.dev/ssl-redirect";
@@ -145,8 +145,15 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           report(ing, "error", "InvalidPath", `${field}.path`, `path "${path}" must start with "/"`);
           return;
         }
+        // Matched as requests are: decoded, dot elements resolved, slashes merged (the API already refuses
+        // such spellings in Exact and Prefix paths; ImplementationSpecific ones may still hold them).
+        const normalized = normalizePath(path);
+        if (normalized === null) {
+          report(ing, "error", "InvalidPath", `${field}.path`, `path "${path}" has a malformed %-escape, an encoded NUL or a ".." above the root`);
+          return;
+        }
         const exact = pathType === "Exact";
-        const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? path : canonicalPrefix(path)}`;
+        const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? normalized : canonicalPrefix(normalized)}`;
         const holder = claimed.get(claimKey);
         if (holder !== undefined) {
           report(ing, "warning", "RouteConflict", field, `host ${host ?? "*"} path ${path} (${pathType}) is held by Ingress ${refKey(holder.ingress)}`);
@@ -167,8 +174,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           rules = map.get(key) ?? newHost();
           map.set(key, rules);
         }
-        if (exact) rules.exact.set(path, route);
-        else insertPrefix(rules.prefix, pathSegments(path), route);
+        if (exact) rules.exact.set(normalized, route);
+        else insertPrefix(rules.prefix, pathSegments(normalized), route);
       });
     });
   }

@@ -1,15 +1,23 @@
-import { requestHost } from "./paths.ts";
+import { normalizePath, requestHost } from "./paths.ts";
 import type { HostRoutes, KeyPair, Route, RouteTable } from "./table.ts";
 
 /**
  * The route for a request: the host picks a set of rules first (exact host, else the one-label wildcard,
  * else the host-less rules), then the path picks within it (an Exact path, else the longest Prefix);
- * what no rule matches goes to the default backend, and without one the answer is null (404).
+ * what no rule matches goes to the default backend, and without one the answer is null (404). The path is
+ * the request target's path as sent (without the query); it is matched in its normalised form
+ * (`normalizePath`), and one that does not normalise matches nothing.
  * Cost: two hash lookups plus one per path segment, whatever the number of Ingresses.
  */
 export function matchRoute(table: RouteTable, hostHeader: string | undefined, path: string): Route | null {
+  const normalized = normalizePath(path);
+  return normalized === null ? null : matchNormalizedRoute(table, hostHeader, normalized);
+}
+
+/** `matchRoute` for a path already normalised (the proxy normalises first, to answer 400 to a broken path). */
+export function matchNormalizedRoute(table: RouteTable, hostHeader: string | undefined, normalizedPath: string): Route | null {
   const rules = hostRules(table, requestHost(hostHeader));
-  return (rules === null ? null : matchPath(rules, path)) ?? table.defaultRoute;
+  return (rules === null ? null : matchPath(rules, normalizedPath)) ?? table.defaultRoute;
 }
 
 function hostRules(table: RouteTable, host: string): HostRoutes | null {
@@ -23,8 +31,8 @@ function hostRules(table: RouteTable, host: string): HostRoutes | null {
   return table.anyHost;
 }
 
-/** `path` is the request target without its query. */
-export function matchPath(rules: HostRoutes, path: string): Route | null {
+/** `path` is a normalised request path. */
+function matchPath(rules: HostRoutes, path: string): Route | null {
   const exact = rules.exact.get(path);
   if (exact !== undefined) return exact; // an Exact match is at least as long as any Prefix match, and wins ties
   let node = rules.prefix;
