@@ -1,11 +1,12 @@
 // Membership over real UDP sockets on loopback (127.0.0.0/8 gives each member its own address).
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { after, describe, it } from "node:test";
 import { createLogger } from "@bollard/core";
 import { Registry } from "prom-client";
 import { type Membership, MembershipKeyError, startMembership } from "../src/membership/membership.ts";
-import { decodeHeartbeat, encodeHeartbeat, type Heartbeat, judgeHeartbeat, liveMembers } from "../src/membership/protocol.ts";
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat, judgeHeartbeat, liveMembers, recordHeartbeat, viewConverged } from "../src/membership/protocol.ts";
 
 const key = Buffer.from("0123456789abcdef0123456789abcdef");
 const logger = createLogger({ level: "warn", name: "membership-test" });
@@ -33,7 +34,7 @@ describe("heartbeat protocol", () => {
   });
 
   const context = { self: "node1", known: new Set(["node2", "node3"]), wallNow: 50_100, maxSkewMs: 5000 };
-  const previous = { incarnation: 1000, seq: 7, state: "ready" as const, heardAt: 0 };
+  const previous = { incarnation: 1000, seq: 7, state: "ready" as const, heardAt: 0, stateSince: 0 };
   const cases: Array<[string, Partial<Heartbeat>, typeof previous | undefined, string]> = [
     ["first heartbeat of a peer", {}, undefined, "accept"],
     ["next sequence number", { seq: 8 }, previous, "accept"],
@@ -52,16 +53,46 @@ describe("heartbeat protocol", () => {
     });
   }
 
-  it("counts ready peers heard within the dead timeout, and itself once ready", () => {
+  const record = (state: "joining" | "ready" | "leaving", heardAt: number, stateSince = heardAt) => ({ incarnation: 1, seq: 1, state, heardAt, stateSince });
+
+  it("counts ready peers heard within the dead timeout, and itself once converged", () => {
     const records = new Map([
-      ["fresh", { incarnation: 1, seq: 1, state: "ready" as const, heardAt: 1000 }],
-      ["silent", { incarnation: 1, seq: 1, state: "ready" as const, heardAt: 300 }],
-      ["joining", { incarnation: 1, seq: 1, state: "joining" as const, heardAt: 1000 }],
-      ["leaving", { incarnation: 1, seq: 1, state: "leaving" as const, heardAt: 1000 }],
+      ["fresh", record("ready", 1000)],
+      ["silent", record("ready", 300)],
+      ["joining", record("joining", 1000)],
+      ["leaving", record("leaving", 1000)],
     ]);
-    assert.deepEqual([...liveMembers(records, { self: "me", selfState: "ready", now: 1100, deadAfterMs: 600 })].sort(), ["fresh", "me"]);
-    assert.deepEqual([...liveMembers(records, { self: "me", selfState: "joining", now: 1100, deadAfterMs: 600 })], ["fresh"]);
+    assert.deepEqual([...liveMembers(records, { self: "me", selfConverged: true, now: 1100, deadAfterMs: 600 })].sort(), ["fresh", "me"]);
+    assert.deepEqual([...liveMembers(records, { self: "me", selfConverged: false, now: 1100, deadAfterMs: 600 })], ["fresh"]);
   });
+
+  it("keeps the time a peer entered its state across repeats, and resets it on a change or restart", () => {
+    const first = recordHeartbeat(undefined, { ...heartbeat, state: "joining" }, 100);
+    assert.equal(first.stateSince, 100);
+    const again = recordHeartbeat(first, { ...heartbeat, seq: 8, state: "joining" }, 250);
+    assert.deepEqual([again.heardAt, again.stateSince], [250, 100]);
+    assert.equal(recordHeartbeat(again, { ...heartbeat, seq: 9, state: "ready" }, 400).stateSince, 400);
+    assert.equal(recordHeartbeat(again, { ...heartbeat, incarnation: 2000, seq: 1, state: "joining" }, 500).stateSince, 500);
+  });
+
+  const convergedCases: Array<[string, Array<[string, ReturnType<typeof record>]>, boolean, boolean]> = [
+    // [what, records, silent peers' wait over, converged]
+    ["every peer ready", [["b", record("ready", 1000)], ["c", record("ready", 1000)]], false, true],
+    ["a peer still joining", [["b", record("joining", 1000, 900)], ["c", record("ready", 1000)]], false, false],
+    ["a joining peer fallen silent (dead)", [["b", record("joining", 300, 200)], ["c", record("ready", 1000)]], false, true],
+    ["a peer joining for longer than the limit (stuck)", [["b", record("joining", 1000, 1000 - 1400)], ["c", record("ready", 1000)]], false, true],
+    ["a leaving peer", [["b", record("leaving", 1000)], ["c", record("ready", 1000)]], false, true],
+    ["a peer heard once, long ago (dead)", [["b", record("ready", 100)], ["c", record("ready", 1000)]], false, true],
+    ["a peer never heard, within the wait", [["c", record("ready", 1000)]], false, false],
+    ["a peer never heard, after the wait", [["c", record("ready", 1000)]], true, true],
+    ["a peer never heard and one joining, after the wait", [["c", record("joining", 1000, 1000)]], true, false],
+  ];
+  for (const [what, entries, silentPeersWaitOver, converged] of convergedCases) {
+    it(`view converged with ${what}: ${converged}`, () => {
+      const context = { peers: ["b", "c"], now: 1100, deadAfterMs: 600, joiningLimitMs: 1350, silentPeersWaitOver };
+      assert.equal(viewConverged(new Map(entries), context), converged);
+    });
+  }
 });
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -91,7 +122,8 @@ describe("membership over UDP", () => {
   const start = async (node: string) => {
     const registry = new Registry();
     registries.set(node, registry);
-    const member = await startMembership({ nodeName: node, key, port, bindAddresses: [addresses.get(node) as string], logger, registry, onChange() {} });
+    // d is never a real member: do not wait the default 5 s for it at every start.
+    const member = await startMembership({ nodeName: node, key, port, bindAddresses: [addresses.get(node) as string], logger, registry, silentPeerGraceMs: 1000, onChange() {} });
     member.setPeers(addresses);
     members.push(member);
     return member;
@@ -167,5 +199,143 @@ describe("membership over UDP", () => {
     const c = await start("c");
     assert.equal(c.live().has("c"), false, "joining: not live yet");
     await waitFor("c to join", () => sorted(c.live()) === "a,b,c");
+  });
+});
+
+describe("membership at start-up", () => {
+  const port = 20_000 + Math.floor(Math.random() * 40_000);
+  const addresses = new Map([
+    ["a", "127.0.0.1"],
+    ["b", "127.0.0.2"],
+    ["stuck", "127.0.0.3"],
+  ]);
+  const members: Membership[] = [];
+  after(async () => {
+    await Promise.all(members.map((m) => m.close()));
+  });
+
+  /** Starts a member that records every live set it reports; `setPeers` is left to the caller. */
+  const start = async (node: string, options: { joinGraceMs?: number; joiningLimitMs?: number } = {}) => {
+    const views: string[] = [];
+    const member = await startMembership({
+      nodeName: node,
+      key,
+      port,
+      bindAddresses: [addresses.get(node) as string],
+      logger,
+      registry: new Registry(),
+      onChange(live) {
+        views.push(sorted(live));
+      },
+      ...options,
+    });
+    members.push(member);
+    return { member, views };
+  };
+  const closeAll = async () => {
+    await Promise.all(members.splice(0).map((m) => m.close()));
+  };
+
+  // The speaker's election counts exactly these sets: a set holding a node without its live peer is a
+  // moment in which that node would announce what the peer wins.
+  for (const [what, lagMs] of [
+    ["at the same moment", 0],
+    ["one 300 ms after the other (a slower process)", 300],
+    ["one 2 s after the other (a much slower process)", 2000],
+  ] as const) {
+    it(`two members started ${what} never count themselves without the other`, async () => {
+      const peers = new Map([...addresses].filter(([n]) => n !== "stuck"));
+      const a = await start("a");
+      const b = await start("b");
+      a.member.setPeers(peers);
+      if (lagMs > 0) await new Promise((resolve) => setTimeout(resolve, lagMs));
+      b.member.setPeers(peers);
+      await waitFor("both to see a and b", () => sorted(a.member.live()) === "a,b" && sorted(b.member.live()) === "a,b");
+      assert.ok(a.views.every((v) => v === "" || v === "b" || v === "a,b"), `a's views: ${a.views.join(" | ")}`);
+      assert.ok(b.views.every((v) => v === "" || v === "a" || v === "a,b"), `b's views: ${b.views.join(" | ")}`);
+      await closeAll();
+    });
+  }
+
+  it("a peer stuck in joining is waited for only up to the limit", async () => {
+    const peers = new Map([...addresses].filter(([n]) => n !== "b"));
+    const stuck = createSocket("udp4");
+    await new Promise<void>((resolve) => stuck.bind(0, "127.0.0.3", resolve));
+    let seq = 0;
+    const timer = setInterval(() => {
+      seq += 1;
+      stuck.send(encodeHeartbeat({ node: "stuck", incarnation: 1, seq, sentAt: Date.now(), state: "joining" }, key), port, "127.0.0.1");
+    }, 50);
+    try {
+      const a = await start("a", { joinGraceMs: 200, joiningLimitMs: 1500 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      a.member.setPeers(peers);
+      // Past its own grace, a still waits: its peer says it is joining.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(a.member.live().has("a"), false, "a waits for the joining peer");
+      await waitFor("a to stop waiting for the stuck peer", () => a.member.live().has("a"));
+      assert.equal(a.member.live().has("stuck"), false, "a peer that never got ready is not live");
+    } finally {
+      clearInterval(timer);
+      stuck.close();
+      await closeAll();
+    }
+  });
+});
+
+describe("membership when this process stalls", () => {
+  const port = 20_000 + Math.floor(Math.random() * 40_000);
+  let member: Membership | undefined;
+  let sender: ChildProcess | undefined;
+  after(async () => {
+    sender?.kill();
+    await member?.close();
+  });
+
+  it("does not count a peer dead that kept sending while this process was blocked", async () => {
+    const views: string[] = [];
+    member = await startMembership({
+      nodeName: "a",
+      key,
+      port,
+      bindAddresses: ["127.0.0.1"],
+      logger,
+      registry: new Registry(),
+      joinGraceMs: 100,
+      onChange(live) {
+        views.push(sorted(live));
+      },
+    });
+    member.setPeers(new Map([["a", "127.0.0.1"], ["b", "127.0.0.2"]]));
+    // b is another process, so it keeps sending while this one is blocked.
+    const protocol = new URL("../src/membership/protocol.ts", import.meta.url).href;
+    sender = spawn(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `import { createSocket } from "node:dgram";
+       import { encodeHeartbeat } from ${JSON.stringify(protocol)};
+       const socket = createSocket("udp4");
+       socket.bind(0, "127.0.0.2", () => {
+         let seq = 0;
+         setInterval(() => {
+           seq += 1;
+           socket.send(encodeHeartbeat({ node: "b", incarnation: 1, seq, sentAt: Date.now(), state: "ready" }, Buffer.from(${JSON.stringify(key.toString())})), ${port}, "127.0.0.1");
+         }, 100);
+       });`,
+    ], { stdio: "ignore" });
+    await waitFor("a to count b", () => sorted((member as Membership).live()) === "a,b");
+    const before = views.length;
+    // Three times the dead timeout without running the event loop, blocked in its check phase (as a
+    // long I/O callback would be), so that timers come before the I/O phase when it resumes.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 1800;
+        while (Date.now() < until) {}
+        resolve();
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(views.slice(before), [], "the live set did not change");
+    assert.equal(sorted(member.live()), "a,b");
   });
 });

@@ -1,12 +1,25 @@
 // Which speakers are alive: every speaker sends a signed UDP heartbeat to every other node each
 // `heartbeatMs` and counts a peer dead `deadAfterMs` after its last one. A starting speaker says
-// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, so it
-// never briefly believes it is alone and grabs every address; a stopping one says "leaving" so peers take over at once.
+// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, and then
+// counts itself only once its view has converged — no peer it hears is still joining, and every listed
+// peer has been heard or `silentPeerGraceMs` has passed — so it never briefly believes it is alone and
+// grabs every address; a stopping one says "leaving" so peers take over at once.
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { decodeHeartbeat, encodeHeartbeat, type HeartbeatRejection, judgeHeartbeat, liveMembers, type MemberState, type PeerRecord, type Verdict } from "./protocol.ts";
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  type HeartbeatRejection,
+  judgeHeartbeat,
+  liveMembers,
+  type MemberState,
+  type PeerRecord,
+  viewConverged,
+  recordHeartbeat,
+  type Verdict,
+} from "./protocol.ts";
 
 export const DEFAULT_MEMBERSHIP_PORT = 7946;
 
@@ -25,6 +38,13 @@ export interface MembershipOptions {
   heartbeatMs?: number;
   deadAfterMs?: number;
   joinGraceMs?: number;
+  /** A peer still joining after this long is not waited for (default joinGraceMs + deadAfterMs). */
+  joiningLimitMs?: number;
+  /**
+   * How long after learning its peers a starting node waits for one it has never heard (default 5 s):
+   * it may be a speaker started at the same time whose process is slower, or a dead node.
+   */
+  silentPeerGraceMs?: number;
   /** Clocks of nodes must agree this closely (default 5 s). */
   maxSkewMs?: number;
   logger: Logger;
@@ -36,6 +56,7 @@ export interface MembershipOptions {
 export interface Membership {
   /** Every other node and the address its speaker listens on (its InternalIP). */
   setPeers(peers: ReadonlyMap<string, string>): void;
+  /** Live speakers; this node is among them only once its view has converged. */
   live(): ReadonlySet<string>;
   /** Says "leaving" to every peer, then stops. */
   close(): Promise<void>;
@@ -47,6 +68,8 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   const heartbeatMs = options.heartbeatMs ?? 150;
   const deadAfterMs = options.deadAfterMs ?? 600;
   const joinGraceMs = options.joinGraceMs ?? deadAfterMs + heartbeatMs;
+  const joiningLimitMs = options.joiningLimitMs ?? joinGraceMs + deadAfterMs;
+  const silentPeerGraceMs = options.silentPeerGraceMs ?? 5000;
   const maxSkewMs = options.maxSkewMs ?? 5000;
   const log = logger.child({ component: "membership" });
   const registers = [options.registry];
@@ -61,6 +84,9 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   const incarnation = Date.now();
   let seq = 0;
   let selfState: MemberState = "joining";
+  /** Latched: once this node has counted itself, a peer that starts later does not make it doubt again. */
+  let converged = false;
+  let peersKnownAt: number | undefined;
   let peers: ReadonlyMap<string, string> = new Map();
   const records = new Map<string, PeerRecord>();
   let live: ReadonlySet<string> = new Set();
@@ -116,10 +142,11 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       return;
     }
     const { heartbeat } = decoded;
+    const previous = records.get(heartbeat.node);
     const verdict = judgeHeartbeat(heartbeat, {
       self: nodeName,
       known: new Set(peers.keys()),
-      previous: records.get(heartbeat.node),
+      previous,
       wallNow: Date.now(),
       maxSkewMs,
     });
@@ -128,13 +155,23 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       if (verdict !== "self") log.debug({ from, node: heartbeat.node, verdict }, "ignored heartbeat");
       return;
     }
-    records.set(heartbeat.node, { incarnation: heartbeat.incarnation, seq: heartbeat.seq, state: heartbeat.state, heardAt: monotonic() });
+    records.set(heartbeat.node, recordHeartbeat(previous, heartbeat, monotonic()));
     // A change to leaving or ready should count now, not at the next check.
     if (heartbeat.state !== "ready" || !live.has(heartbeat.node)) recompute();
   }
 
   function recompute(): void {
-    const next = liveMembers(records, { self: nodeName, selfState, now: monotonic(), deadAfterMs });
+    const now = monotonic();
+    if (!converged && selfState === "ready" && peersKnownAt !== undefined) {
+      const others = [...peers.keys()].filter((n) => n !== nodeName);
+      const silentPeersWaitOver = now - peersKnownAt >= silentPeerGraceMs;
+      if (viewConverged(records, { peers: others, now, deadAfterMs, joiningLimitMs, silentPeersWaitOver })) {
+        converged = true;
+        const neverHeard = others.filter((n) => !records.has(n));
+        log.info({ afterPeersKnownMs: Math.round(now - peersKnownAt), neverHeard }, "membership view converged; taking part in elections");
+      }
+    }
+    const next = liveMembers(records, { self: nodeName, selfConverged: converged, now, deadAfterMs });
     if (next.size === live.size && [...next].every((n) => live.has(n))) return;
     const joined = [...next].filter((n) => !live.has(n));
     const left = [...live].filter((n) => !next.has(n));
@@ -145,8 +182,11 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   }
 
   const heartbeat = setInterval(() => broadcast(selfState), heartbeatMs);
-  // Checking four times per heartbeat bounds detection at deadAfterMs + heartbeatMs / 4.
-  const check = setInterval(recompute, Math.max(10, Math.floor(heartbeatMs / 4)));
+  // Checking four times per heartbeat bounds detection at deadAfterMs + heartbeatMs / 4. The check
+  // runs after the loop's I/O phase (setImmediate): when this process was stalled (GC, a busy
+  // machine), timers fire before the datagrams that queued meanwhile are read, and judging then would
+  // count every peer dead for a moment and grab their addresses.
+  const check = setInterval(() => setImmediate(recompute), Math.max(10, Math.floor(heartbeatMs / 4)));
   // The grace counts from when the peers are first known: before that no heartbeat can be heard.
   let ready: NodeJS.Timeout | undefined;
 
@@ -155,6 +195,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       peers = new Map(next);
       for (const node of records.keys()) if (!peers.has(node)) records.delete(node);
       if (ready === undefined) {
+        peersKnownAt = monotonic();
         broadcast(selfState);
         ready = setTimeout(() => {
           selfState = "ready";

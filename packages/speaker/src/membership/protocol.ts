@@ -63,6 +63,20 @@ export interface PeerRecord {
   state: MemberState;
   /** Receiver's monotonic clock (ms) when the last accepted heartbeat arrived. */
   heardAt: number;
+  /** Receiver's monotonic clock (ms) when this incarnation was first heard in its current state. */
+  stateSince: number;
+}
+
+/** The record after accepting `heartbeat` at `now`: `stateSince` survives repeats of the same state. */
+export function recordHeartbeat(previous: PeerRecord | undefined, heartbeat: Heartbeat, now: number): PeerRecord {
+  const sameState = previous !== undefined && previous.incarnation === heartbeat.incarnation && previous.state === heartbeat.state;
+  return {
+    incarnation: heartbeat.incarnation,
+    seq: heartbeat.seq,
+    state: heartbeat.state,
+    heardAt: now,
+    stateSince: sameState ? previous.stateSince : now,
+  };
 }
 
 export type Verdict = "accept" | "replay" | "stale" | "self" | "unknown-node";
@@ -87,13 +101,37 @@ export function judgeHeartbeat(
   return "accept";
 }
 
-/** Nodes alive right now: heard from within `deadAfterMs` and ready; this node when it is ready. */
+/**
+ * Whether a node that has just become ready may trust its view enough to run an election. Without
+ * this, of two speakers started together the one whose grace ends first sees the other still joining,
+ * or has not heard it at all yet, believes it is alone and announces every address for a moment.
+ * So it waits while a peer it hears (within `deadAfterMs`) is still joining — unless the peer has been
+ * joining longer than `joiningLimitMs` (a stuck process) — and while a listed peer has never been heard,
+ * until `silentPeersWaitOver` (a peer that was heard and fell silent is dead, not starting).
+ */
+export function viewConverged(
+  records: ReadonlyMap<string, PeerRecord>,
+  context: { peers: Iterable<string>; now: number; deadAfterMs: number; joiningLimitMs: number; silentPeersWaitOver: boolean },
+): boolean {
+  for (const peer of context.peers) {
+    const record = records.get(peer);
+    if (record === undefined) {
+      if (!context.silentPeersWaitOver) return false;
+      continue;
+    }
+    if (record.state !== "joining" || context.now - record.heardAt > context.deadAfterMs) continue;
+    if (context.now - record.stateSince <= context.joiningLimitMs) return false;
+  }
+  return true;
+}
+
+/** Nodes alive right now: heard from within `deadAfterMs` and ready; this node once its view has converged. */
 export function liveMembers(
   records: ReadonlyMap<string, PeerRecord>,
-  context: { self: string; selfState: MemberState; now: number; deadAfterMs: number },
+  context: { self: string; selfConverged: boolean; now: number; deadAfterMs: number },
 ): Set<string> {
   const live = new Set<string>();
-  if (context.selfState === "ready") live.add(context.self);
+  if (context.selfConverged) live.add(context.self);
   for (const [node, record] of records) {
     if (record.state === "ready" && context.now - record.heardAt <= context.deadAfterMs) live.add(node);
   }

@@ -125,10 +125,12 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       registry,
       onChange(live) {
         const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
+        // Peers counted at the moment this node converges are no rejoin: it owns nothing yet.
+        const wasCounted = previousLive.has(nodeName);
         previousLive = new Set(live);
         schedule();
         // After a partition heals both sides announced; whoever keeps an address re-asserts it.
-        if (joined.length > 0) setImmediate(() => announcer.reannounce());
+        if (joined.length > 0 && wasCounted) setImmediate(() => announcer.reannounce());
       },
     });
 
@@ -140,7 +142,11 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       }
       membership.setPeers(peers);
     };
-    nodes.onChange(updatePeers);
+    // Peers are first set once every informer has synced: the join grace and the view's convergence
+    // count from a complete Node list.
+    nodes.onChange(() => {
+      if (inputs.every((i) => i.hasSynced())) updatePeers();
+    });
     for (const i of inputs) i.onChange(schedule);
 
     let announcedHere = new Map<string, Announcement[]>();
@@ -161,6 +167,9 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
         { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
       );
       reportConfigErrors(result.configErrors);
+      // Until its membership view has converged this node is no candidate, so it owns nothing; it also
+      // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
+      const converged = membership.live().has(nodeName);
       const mine = result.announcements.filter((a) => a.node === nodeName);
       const byIp = new Map<string, Announcement[]>();
       for (const a of mine) byIp.set(a.ip, [...(byIp.get(a.ip) ?? []), a]);
@@ -204,7 +213,7 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       }
       reportedFailures = failures;
       announcedHere = byService;
-      statusWriter.set(desired);
+      if (converged) statusWriter.set(desired);
     }
 
     function reportConfigErrors(errors: L2ConfigError[]): void {
@@ -216,7 +225,7 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       reportedConfigErrors = now;
     }
 
-    // Membership runs while the informers sync, so peers are known by the time the first election runs.
+    // Membership listens while the informers sync; peers are known by the time the first election runs.
     Promise.all(inputs.map((i) => i.synced)).then(
       () => {
         updatePeers();
