@@ -19,7 +19,6 @@ export {
   InvalidSelectorError,
 } from "./config/errors.ts";
 export { loadPools, type Pool, type PoolRange, type PoolsResult, type ServiceAllocation } from "./config/pools.ts";
-export { type LabelSelector, parseLabelSelector, selectorMatches } from "./config/selector.ts";
 export { type ExplainedService, explainAllocation } from "./explain/allocation.ts";
 export {
   ANNOTATION_ADDRESS_POOL,

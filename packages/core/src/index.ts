@@ -47,6 +47,15 @@ export {
 } from "./kube/informer.ts";
 export { type LeaderElection, type LeaderElectionOptions, runLeaderElection } from "./kube/leader.ts";
 export { isGone, isStatus, KubeApiError, type KubeRequest, KubeRequestError, kubeRequest } from "./kube/request.ts";
+export {
+  type Labels,
+  type LabelSelector,
+  parseLabelSelector,
+  type SelectorOperator,
+  type SelectorProblem,
+  type SelectorRequirement,
+  selectorMatches,
+} from "./labels/selector.ts";
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";

@@ -1,5 +1,4 @@
-import type { IPFamily } from "@bollard/core";
-import type { Labels } from "../config/selector.ts";
+import type { IPFamily, Labels } from "@bollard/core";
 
 export type IPFamilyPolicy = "SingleStack" | "PreferDualStack" | "RequireDualStack";
 

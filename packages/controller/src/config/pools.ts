@@ -1,5 +1,5 @@
 // IPAddressPool objects (plain JSON, as read from the API or from YAML) → validated pools.
-import { AddressParseError, type AddressRange, parseAddressRange } from "@bollard/core";
+import { AddressParseError, type AddressRange, type LabelSelector, parseAddressRange, parseLabelSelector } from "@bollard/core";
 import {
   AddressOverlapError,
   type ConfigError,
@@ -8,7 +8,6 @@ import {
   InvalidPoolFieldError,
   InvalidSelectorError,
 } from "./errors.ts";
-import { type LabelSelector, parseLabelSelector } from "./selector.ts";
 
 /** One entry of spec.addresses; `index` is its position there, for messages. */
 export type PoolRange = AddressRange & { index: number };

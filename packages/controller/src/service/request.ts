@@ -1,7 +1,6 @@
 // Kubernetes Service objects (plain JSON) → the allocator's ServiceRequest.
-import type { IPFamily } from "@bollard/core";
+import type { IPFamily, Labels } from "@bollard/core";
 import type { IPFamilyPolicy, ServicePort, ServiceRequest } from "../allocator/types.ts";
-import type { Labels } from "../config/selector.ts";
 
 export const ANNOTATION_ADDRESS_POOL = "metallb.io/address-pool";
 export const ANNOTATION_LOAD_BALANCER_IPS = "metallb.io/loadBalancerIPs";

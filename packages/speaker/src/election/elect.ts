@@ -1,16 +1,17 @@
 // The L2 election (MetalLB-compatible): for each Service address, every speaker computes the same
 // announcing node from the same snapshot, with no coordination beyond knowing who is alive.
 import { createHash } from "node:crypto";
-import { type AddressRange, formatIP, parseAddressRange, parseIP, rangeContains } from "@bollard/core";
-import { LabelSelectorError, matchesLabelSelector } from "./label-selector.ts";
-import type {
-  EndpointSliceObject,
-  IPAddressPoolObject,
-  L2AdvertisementObject,
-  LabelSelector,
-  NodeObject,
-  ServiceObject,
-} from "./objects.ts";
+import {
+  type AddressRange,
+  formatIP,
+  type LabelSelector,
+  parseAddressRange,
+  parseIP,
+  parseLabelSelector,
+  rangeContains,
+  selectorMatches,
+} from "@bollard/core";
+import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./objects.ts";
 
 export const EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -92,22 +93,23 @@ function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors
   for (const object of objects) {
     const { name, namespace = "" } = object.metadata;
     const spec = object.spec ?? {};
-    const advertisement: Advertisement = {
-      name,
-      poolNames: spec.ipAddressPools ?? [],
-      poolSelectors: spec.ipAddressPoolSelectors ?? [],
-      nodeSelectors: spec.nodeSelectors ?? [],
-      interfaces: spec.interfaces ?? [],
-    };
-    // Evaluate every selector once against nothing, so a bad operator is reported here and the
-    // advertisement left out, rather than throwing in the middle of an election.
-    try {
-      for (const selector of [...advertisement.poolSelectors, ...advertisement.nodeSelectors]) matchesLabelSelector(selector, {});
-      advertisements.push(advertisement);
-    } catch (err) {
-      if (!(err instanceof LabelSelectorError)) throw err;
-      errors.push({ kind: "L2Advertisement", namespace, name, message: err.message });
+    // Selectors are validated here, so a bad one leaves the advertisement out (as MetalLB refuses it)
+    // rather than failing in the middle of an election.
+    const problems: string[] = [];
+    const selectors = (field: "ipAddressPoolSelectors" | "nodeSelectors"): LabelSelector[] =>
+      (spec[field] ?? []).flatMap((raw, i) => {
+        const result = parseLabelSelector(raw);
+        if ("selector" in result) return [result.selector];
+        for (const problem of result.problems) problems.push(`spec.${field}[${i}]${problem.path === "" ? "" : `.${problem.path}`}: ${problem.message}`);
+        return [];
+      });
+    const poolSelectors = selectors("ipAddressPoolSelectors");
+    const nodeSelectors = selectors("nodeSelectors");
+    if (problems.length > 0) {
+      errors.push({ kind: "L2Advertisement", namespace, name, message: problems.join("; ") });
+      continue;
     }
+    advertisements.push({ name, poolNames: spec.ipAddressPools ?? [], poolSelectors, nodeSelectors, interfaces: spec.interfaces ?? [] });
   }
   return advertisements;
 }
@@ -115,13 +117,13 @@ function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors
 /** An advertisement naming neither pools nor pool selectors applies to every pool. */
 function selectsPool(advertisement: Advertisement, pool: Pool): boolean {
   if (advertisement.poolNames.length === 0 && advertisement.poolSelectors.length === 0) return true;
-  return advertisement.poolNames.includes(pool.name) || advertisement.poolSelectors.some((s) => matchesLabelSelector(s, pool.labels));
+  return advertisement.poolNames.includes(pool.name) || advertisement.poolSelectors.some((s) => selectorMatches(s, pool.labels));
 }
 
 /** An advertisement without node selectors applies to every node; otherwise any selector may match. */
 function selectsNode(advertisement: Advertisement, node: NodeObject): boolean {
   if (advertisement.nodeSelectors.length === 0) return true;
-  return advertisement.nodeSelectors.some((s) => matchesLabelSelector(s, node.metadata.labels));
+  return advertisement.nodeSelectors.some((s) => selectorMatches(s, node.metadata.labels ?? {}));
 }
 
 function isNetworkUnavailable(node: NodeObject): boolean {

@@ -1,5 +1,5 @@
-// Kubernetes label selectors (metav1.LabelSelector) as plain data: validated once when a pool is
-// loaded, then matched against label maps.
+// Kubernetes label selectors (metav1.LabelSelector) as plain data: validated once when the object
+// holding them (an IPAddressPool, an L2Advertisement) is read, then matched against label maps.
 
 export type Labels = Readonly<Record<string, string>>;
 
