@@ -1,25 +1,14 @@
 // `bollard explain allocation` run as users run it, over the allocator's fixture table.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { promisify } from "node:util";
+import { runBollard } from "./helpers.ts";
 
-const run = promisify(execFile);
-const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
 const fixtures = join(import.meta.dirname, "..", "..", "controller", "test", "fixtures", "allocation");
 
-async function explain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bollard, "explain", "allocation", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const explain = (args: string[]) => runBollard(["explain", "allocation", ...args]);
 
 describe("explain allocation over the allocator fixtures", () => {
   for (const file of readdirSync(fixtures).filter((name) => name.endsWith(".yaml")).sort()) {

@@ -1,25 +1,14 @@
 // `bollard explain announcer` run as users run it, over the speaker's election case table.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { promisify } from "node:util";
+import { runBollard } from "./helpers.ts";
 
-const run = promisify(execFile);
-const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
 const fixtures = join(import.meta.dirname, "..", "..", "speaker", "test", "fixtures", "election");
 
-async function explain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bollard, "explain", "announcer", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const explain = (args: string[]) => runBollard(["explain", "announcer", ...args]);
 
 interface Case {
   files: string[];

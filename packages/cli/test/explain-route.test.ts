@@ -1,25 +1,13 @@
 // `bollard explain route` run as users run it, over the same case table as the route compiler's tests.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { promisify } from "node:util";
 import { loadRouteCases } from "../../ingress/test/route-cases.ts";
+import { runBollard } from "./helpers.ts";
 
-const run = promisify(execFile);
-const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
-
-async function explain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bollard, "explain", "route", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const explain = (args: string[]) => runBollard(["explain", "route", ...args]);
 
 for (const c of loadRouteCases()) {
   describe(`explain route over ${c.name}`, () => {
