@@ -132,11 +132,29 @@ static void finalize_socket(napi_env env, void *data, void *hint) {
     free(s);
 }
 
-static int get_socket(napi_env env, napi_value value, packet_socket **out) {
+// The n arguments of a call on a socket handle (the handle first) into argv; the socket, or NULL after
+// throwing a TypeError saying `usage`.
+static packet_socket *socket_call(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *data;
-  if (napi_get_value_external(env, value, &data) != napi_ok || data == NULL) return 0;
-  *out = data;
-  return 1;
+  if (argc < n || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    throw_type(env, usage);
+    return NULL;
+  }
+  return data;
+}
+
+// The bytes of a Buffer argument; false after throwing a TypeError saying `not_buffer`.
+static bool buffer_arg(napi_env env, napi_value value, const char *not_buffer, void **data, size_t *len) {
+  bool is_buffer;
+  napi_is_buffer(env, value, &is_buffer);
+  if (!is_buffer) {
+    throw_type(env, not_buffer);
+    return false;
+  }
+  napi_get_buffer_info(env, value, data, len);
+  return true;
 }
 
 // open(ifindex, ethertype, filter: Buffer of struct sock_filter, onFrame(frame, packetType)) -> handle
@@ -148,12 +166,9 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   int32_t ifindex, ethertype;
   if (napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || ifindex <= 0) return throw_type(env, "ifindex must be a positive integer");
   if (napi_get_value_int32(env, argv[1], &ethertype) != napi_ok || ethertype <= 0 || ethertype > 0xffff) return throw_type(env, "ethertype must be 1..65535");
-  bool is_buffer;
-  napi_is_buffer(env, argv[2], &is_buffer);
-  if (!is_buffer) return throw_type(env, "filter must be a Buffer");
   void *filter_data;
   size_t filter_len;
-  napi_get_buffer_info(env, argv[2], &filter_data, &filter_len);
+  if (!buffer_arg(env, argv[2], "filter must be a Buffer", &filter_data, &filter_len)) return NULL;
   if (filter_len == 0 || filter_len % sizeof(struct sock_filter) != 0 || filter_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
     return throw_type(env, "filter must hold 1..4096 struct sock_filter (8 bytes each)");
   napi_valuetype cb_type;
@@ -220,18 +235,13 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
 
 // send(handle, frame: Buffer) -> bytes sent
 static napi_value packet_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  packet_socket *s;
-  if (argc < 2 || !get_socket(env, argv[0], &s)) return throw_type(env, "send(handle, frame) needs a socket handle");
+  packet_socket *s = socket_call(env, info, 2, argv, "send(handle, frame) needs a socket handle");
+  if (s == NULL) return NULL;
   if (s->closed) return throw_errno(env, "send", EBADF);
-  bool is_buffer;
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (!is_buffer) return throw_type(env, "frame must be a Buffer");
   void *data;
   size_t len;
-  napi_get_buffer_info(env, argv[1], &data, &len);
+  if (!buffer_arg(env, argv[1], "frame must be a Buffer", &data, &len)) return NULL;
   ssize_t n = send(s->fd, data, len, MSG_DONTWAIT);
   if (n < 0) return throw_errno(env, "send(AF_PACKET)", errno);
   napi_value result;
@@ -242,18 +252,14 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
 // setMembership(handle, mac: Buffer(6), join: boolean): (stop) receiving frames sent to this
 // multicast MAC, e.g. the solicited-node group of an IPv6 address the speaker answers for.
 static napi_value packet_set_membership(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  packet_socket *s;
-  if (argc < 3 || !get_socket(env, argv[0], &s)) return throw_type(env, "setMembership(handle, mac, join) needs a socket handle");
+  packet_socket *s = socket_call(env, info, 3, argv, "setMembership(handle, mac, join) needs a socket handle");
+  if (s == NULL) return NULL;
   if (s->closed) return throw_errno(env, "setMembership", EBADF);
   void *mac;
   size_t len;
-  bool is_buffer, join;
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (!is_buffer) return throw_type(env, "mac must be a Buffer");
-  napi_get_buffer_info(env, argv[1], &mac, &len);
+  bool join;
+  if (!buffer_arg(env, argv[1], "mac must be a Buffer", &mac, &len)) return NULL;
   if (len != 6) return throw_type(env, "mac must be 6 bytes");
   if (napi_get_value_bool(env, argv[2], &join) != napi_ok) return throw_type(env, "join must be a boolean");
   struct packet_mreq mreq = {0};
@@ -268,22 +274,18 @@ static napi_value packet_set_membership(napi_env env, napi_callback_info info) {
 }
 
 static napi_value packet_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  packet_socket *s;
-  if (argc < 1 || !get_socket(env, argv[0], &s)) return throw_type(env, "close(handle) needs a socket handle");
+  packet_socket *s = socket_call(env, info, 1, argv, "close(handle) needs a socket handle");
+  if (s == NULL) return NULL;
   close_socket(s);
   return NULL;
 }
 
 // ref/unref(handle): whether an open socket keeps the event loop alive.
 static napi_value packet_set_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  packet_socket *s;
-  if (argc < 2 || !get_socket(env, argv[0], &s)) return throw_type(env, "setRef(handle, ref) needs a socket handle");
+  packet_socket *s = socket_call(env, info, 2, argv, "setRef(handle, ref) needs a socket handle");
+  if (s == NULL) return NULL;
   bool ref;
   napi_get_value_bool(env, argv[1], &ref);
   if (s->closed) return NULL;
