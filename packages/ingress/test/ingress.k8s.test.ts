@@ -122,6 +122,7 @@ describe("bollard ingress against the API server", () => {
         "--bind-address", "127.0.0.1",
         "--http-port", String(ports.http),
         "--https-port", String(ports.https),
+        "--https-redirect-port", "8443",
         "--metrics-port", String(ports.metrics),
         "--shutdown-grace", "5",
       ],
@@ -196,9 +197,32 @@ describe("bollard ingress against the API server", () => {
     await eventually("certificate served", async () => assert.equal(await serverCertificate(ports.https, "web.test"), fp(v1.cert)));
     const redirect = await send(ports.http, { host: "web.test", path: "/x" });
     assert.equal(redirect.status, 308);
-    assert.equal(redirect.headers.location, "https://web.test/x");
+    assert.equal(redirect.headers.location, "https://web.test:8443/x"); // --https-redirect-port
     await api("PUT", `/api/v1/namespaces/${ns}/secrets/web-tls`, { apiVersion: "v1", kind: "Secret", metadata: { name: "web-tls" }, type: "kubernetes.io/tls", data: tlsData(v2) });
     await eventually("rotated certificate served", async () => assert.equal(await serverCertificate(ports.https, "web.test"), fp(v2.cert)));
+  });
+
+  test("a certificate not valid for a TLS host it is listed for: served anyway, and a Warning Event names host and Secret", async () => {
+    await api("POST", ingressPath, {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "uncovered" },
+      spec: {
+        ingressClassName: className,
+        tls: [{ hosts: ["uncovered.test"], secretName: "web-tls" }],
+        rules: [{ host: "uncovered.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "svc-a", port: { name: "http" } } } }] } }],
+      },
+    });
+    await eventually("Event recorded", async () => {
+      const list = await api<{ items: { reason?: string; note?: string; type?: string; regarding?: { name?: string; kind?: string } }[] }>("GET", `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      const ev = list.items.find((e) => e.regarding?.kind === "Ingress" && e.regarding.name === "uncovered" && e.reason === "CertificateHostMismatch");
+      assert.ok(ev, JSON.stringify(list.items.map((e) => [e.regarding?.name, e.reason])));
+      assert.equal(ev.type, "Warning");
+      assert.match(ev.note ?? "", /uncovered\.test/);
+      assert.match(ev.note ?? "", new RegExp(`${ns}/web-tls`));
+    });
+    const webTls = await serverCertificate(ports.https, "web.test");
+    await eventually("web-tls served for uncovered.test", async () => assert.equal(await serverCertificate(ports.https, "uncovered.test"), webTls));
   });
 
   test("an Ingress deleted → 404; metrics count requests", async () => {

@@ -110,6 +110,24 @@ describe("TLS", () => {
     assert.equal((await send(httpPort, { host: "other.test" })).status, 200);
   });
 
+  test("with httpsRedirectPort (`--https-redirect-port`), the redirect names that port, whatever port the client used", async () => {
+    const elsewhere = createProxy({ defaultCertificate, httpsRedirectPort: 8443 });
+    try {
+      const { httpPort: port } = await elsewhere.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+      elsewhere.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+      const r = await send(port, { host: "foo.test:8080", path: "/a?b" });
+      assert.equal(r.status, 308);
+      assert.equal(r.headers.location, "https://foo.test:8443/a?b");
+    } finally {
+      await elsewhere.shutdown(1000);
+    }
+  });
+
+  test("a certificate that is not valid for a host it is listed for is served for it anyway", async () => {
+    // optout.test lists foo-tls, whose only name is foo.test (the compiler reports CertificateHostMismatch).
+    assert.equal((await peerCertificate(httpsPort, "optout.test")).fingerprint256, fingerprintOf(fooV1.cert));
+  });
+
   test("a rotated Secret is served on the next handshake, with no restart", async () => {
     proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV2), tlsSecret("wild-tls", wild)]));
     assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV2.cert));

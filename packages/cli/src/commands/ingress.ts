@@ -12,6 +12,7 @@ const usage = `usage: bollard ingress [flags]
   --bind-address ADDR               address to listen on (default: all)
   --http-port N                     (default 80)
   --https-port N                    (default 443)
+  --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
   --metrics-port N                  /metrics, /healthz, /readyz (default 10254)
   --workers N                       proxy processes sharing the ports (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
@@ -32,6 +33,7 @@ export const command: Command = async (argv) => {
     "bind-address": { type: "string" },
     "http-port": { type: "string", default: "80" },
     "https-port": { type: "string", default: "443" },
+    "https-redirect-port": { type: "string", default: "443" },
     "metrics-port": { type: "string", default: "10254" },
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
@@ -78,6 +80,7 @@ export const command: Command = async (argv) => {
     maxBodySize: size("--max-body-size", v["max-body-size"]),
     shutdownGraceMs: seconds("--shutdown-grace", v["shutdown-grace"]),
     proxy: {
+      httpsRedirectPort: parsePort("--https-redirect-port", v["https-redirect-port"], 1),
       connectTimeout: seconds("--upstream-connect-timeout", v["upstream-connect-timeout"]),
       readTimeout: seconds("--upstream-read-timeout", v["upstream-read-timeout"]),
       headersTimeout: seconds("--client-header-timeout", v["client-header-timeout"]),

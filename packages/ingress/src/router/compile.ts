@@ -1,6 +1,6 @@
 import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
 import { compareByAge, type Ingress, type ObjectRef, refKey, refOf, type Secret, type Snapshot } from "../model/objects.ts";
-import { readKeyPair } from "../tls/key-pair.ts";
+import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { indexBackends, resolveBackend } from "./backends.ts";
 import { canonicalPrefix, isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
 import type { Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
@@ -95,6 +95,11 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         if (held === undefined) {
           map.set(key, pair);
           certOwner.set(host, ing);
+        }
+        // Served anyway, so the client names the problem (a wrong certificate) instead of meeting ours.
+        if (!certificateCovers(pair.dnsNames, host)) {
+          const names = pair.dnsNames.length > 0 ? pair.dnsNames.join(", ") : "no DNS name";
+          report(ing, "warning", "CertificateHostMismatch", tls.hosts?.length ? `${field}.hosts` : `${field}.secretName`, `the certificate in Secret ${refKey(pair.secret)} is not valid for ${host} (it names ${names}); it is served for ${host} anyway`);
         }
       }
     });

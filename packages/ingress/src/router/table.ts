@@ -52,6 +52,8 @@ export interface KeyPair {
   readonly key: string;
   /** sha256 over cert and key: equal ids mean the same pair */
   readonly id: string;
+  /** the certificate's DNS subjectAltNames, lower case (clients ignore the subject CN) */
+  readonly dnsNames: readonly string[];
 }
 
 export type DiagnosticReason =
@@ -64,6 +66,7 @@ export type DiagnosticReason =
   | "DefaultBackendConflict"
   | "SecretNotFound"
   | "InvalidCertificate"
+  | "CertificateHostMismatch"
   | "TLSConflict";
 
 /** A problem with one Ingress: reported as a Warning Event on it; never affects other Ingresses. */

@@ -28,7 +28,30 @@ export function readKeyPair(secret: Secret): KeyPair | { error: string } {
   }
   if (!x509.checkPrivateKey(privateKey)) return { error: `${where}: tls.key does not belong to the certificate in tls.crt` };
   const id = createHash("sha256").update(cert).update("\0").update(key).digest("hex");
-  return { secret: refOf(secret.metadata), cert, key, id };
+  return { secret: refOf(secret.metadata), cert, key, id, dnsNames: dnsNamesOf(x509) };
+}
+
+/** The DNS entries of a certificate's subjectAltName, lower case. */
+function dnsNamesOf(x509: X509Certificate): string[] {
+  // Node writes `DNS:a.com, DNS:*.b.com, IP Address:…`, quoting (JSON) a value that holds a separator.
+  const names: string[] = [];
+  for (const entry of (x509.subjectAltName ?? "").split(", ")) {
+    if (!entry.startsWith("DNS:")) continue;
+    const value = entry.slice(4);
+    names.push((value.startsWith('"') ? String(JSON.parse(value)) : value).toLowerCase());
+  }
+  return names;
+}
+
+/**
+ * Whether a certificate with these DNS names is valid for `host` (a TLS host of an Ingress, maybe itself a
+ * wildcard): an equal name, or a `*.` name standing for exactly the host's first label (RFC 6125 §6.4.3).
+ */
+export function certificateCovers(dnsNames: readonly string[], host: string): boolean {
+  const wanted = host.toLowerCase();
+  const dot = wanted.indexOf(".");
+  const parent = dot > 0 && !wanted.startsWith("*.") ? wanted.slice(dot + 1) : null;
+  return dnsNames.some((name) => name === wanted || (parent !== null && name.startsWith("*.") && name.slice(2) === parent));
 }
 
 function secretValue(secret: Secret, field: string): string | undefined {
