@@ -1,6 +1,9 @@
 // Keeps this node's `metallb.io/v1beta1` ServiceL2Status objects equal to what it announces: one per
 // Service, named from (node, Service) so a retry never duplicates one. `status.node` is immutable, so
 // objects are never moved between nodes: the old announcer deletes its own, the new one creates its own.
+// A node that dies cannot delete its own, so the new announcer of the Service removes them — but only
+// those the dead node left behind, never one written while this node already counted it dead: that
+// one comes from a node that is alive after all (a partition), and removing it again would fight it.
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createBackoff, type Informer, isStatus, kubeRequest, type Logger } from "@bollard/core";
@@ -12,7 +15,7 @@ export const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
 export interface ServiceL2Status {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  metadata: { name: string; namespace?: string; uid?: string; labels?: Record<string, string>; resourceVersion?: string };
   status?: { node?: string; serviceName?: string; serviceNamespace?: string; interfaces?: Array<{ name?: string }> };
 }
 
@@ -26,9 +29,44 @@ export function l2StatusName(node: string, serviceNamespace: string, serviceName
   return `l2-${createHash("sha256").update(`${node}/${serviceNamespace}/${serviceName}`).digest("hex").slice(0, 16)}`;
 }
 
+/** The node an object belongs to: its label, which is set on create (the status is written after). */
+export function l2StatusNode(object: ServiceL2Status): string | undefined {
+  return object.metadata.labels?.[NODE_LABEL] ?? object.status?.node;
+}
+
+function l2StatusService(object: ServiceL2Status): string {
+  const labels = object.metadata.labels ?? {};
+  return `${labels[SERVICE_NAMESPACE_LABEL] ?? object.status?.serviceNamespace}/${labels[SERVICE_NAME_LABEL] ?? object.status?.serviceName}`;
+}
+
+/**
+ * Objects the announcer of a Service removes: of a Service it announces (`namespace/name` in
+ * `announced`), naming a node that is neither this one nor live, and among `leftBehind` — the uids
+ * that existed when their node was last counted dead.
+ */
+export function orphanedL2Statuses(
+  objects: readonly ServiceL2Status[],
+  context: { self: string; live: ReadonlySet<string>; announced: ReadonlySet<string>; leftBehind: ReadonlySet<string> },
+): ServiceL2Status[] {
+  return objects.filter((object) => {
+    const node = l2StatusNode(object);
+    return (
+      node !== undefined &&
+      node !== context.self &&
+      !context.live.has(node) &&
+      object.metadata.uid !== undefined &&
+      context.leftBehind.has(object.metadata.uid) &&
+      context.announced.has(l2StatusService(object))
+    );
+  });
+}
+
 export interface L2StatusWriter {
-  /** Replaces the desired set; writes happen in the background, retried with backoff. */
-  set(desired: readonly DesiredL2Status[]): void;
+  /**
+   * Replaces the desired set of this node's objects and the other nodes' objects to remove; writes
+   * happen in the background, retried with backoff.
+   */
+  set(desired: readonly DesiredL2Status[], orphans?: readonly ServiceL2Status[]): void;
   /** Deletes every object of this node (on shutdown), bounded by `timeoutMs`. */
   clear(timeoutMs: number): Promise<void>;
 }
@@ -37,7 +75,7 @@ export function createL2StatusWriter(options: {
   kubeConfig: KubeConfig;
   namespace: string;
   node: string;
-  /** ServiceL2Status objects labelled with this node. */
+  /** The ServiceL2Status objects of the namespace, every node's. */
   existing: Informer<ServiceL2Status>;
   logger: Logger;
   signal: AbortSignal;
@@ -47,6 +85,8 @@ export function createL2StatusWriter(options: {
   const collection = `/apis/metallb.io/v1beta1/namespaces/${namespace}/servicel2statuses`;
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
   let desired = new Map<string, DesiredL2Status>();
+  let orphans: readonly ServiceL2Status[] = [];
+  const own = () => existing.list().filter((o) => o.metadata.labels?.[NODE_LABEL] === node);
   let running = false;
   let again = false;
   let retry: NodeJS.Timeout | undefined;
@@ -58,8 +98,8 @@ export function createL2StatusWriter(options: {
     interfaces: d.interfaces.map((name) => ({ name })),
   });
 
-  async function syncOnce(target: Map<string, DesiredL2Status>): Promise<void> {
-    const current = new Map(existing.list().map((o) => [o.metadata.name, o]));
+  async function syncOnce(target: Map<string, DesiredL2Status>, removeOrphans: readonly ServiceL2Status[]): Promise<void> {
+    const current = new Map(own().map((o) => [o.metadata.name, o]));
     for (const [name, d] of target) {
       const have = current.get(name);
       const status = statusOf(d);
@@ -105,6 +145,18 @@ export function createL2StatusWriter(options: {
       }
       log.debug({ name }, "ServiceL2Status deleted");
     }
+    const present = new Set(existing.list().map((o) => o.metadata.uid));
+    for (const orphan of removeOrphans) {
+      const { name, uid } = orphan.metadata;
+      if (!present.has(uid)) continue;
+      // The uid precondition: a node that came back may have re-created an object of the same name.
+      try {
+        await kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${name}`, body: { preconditions: { uid } }, signal });
+        log.info({ name, node: l2StatusNode(orphan), service: l2StatusService(orphan) }, "deleted the ServiceL2Status of a node that is gone");
+      } catch (err) {
+        if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
+      }
+    }
   }
 
   async function sync(): Promise<void> {
@@ -116,7 +168,7 @@ export function createL2StatusWriter(options: {
     try {
       do {
         again = false;
-        await syncOnce(desired);
+        await syncOnce(desired, orphans);
       } while (again && !signal.aborted);
       backoff.reset();
     } catch (err) {
@@ -136,15 +188,16 @@ export function createL2StatusWriter(options: {
   });
 
   return {
-    set(next) {
+    set(next, nextOrphans = []) {
       desired = new Map(next.map((d) => [l2StatusName(node, d.serviceNamespace, d.serviceName), d]));
+      orphans = nextOrphans;
       void sync();
     },
     async clear(timeoutMs) {
       clearTimeout(retry);
       const deadline = AbortSignal.timeout(timeoutMs);
       await Promise.allSettled(
-        existing.list().map((o) => kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${o.metadata.name}`, signal: deadline })),
+        own().map((o) => kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${o.metadata.name}`, signal: deadline })),
       );
     },
   };

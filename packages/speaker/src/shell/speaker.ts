@@ -20,7 +20,7 @@ import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metri
 import { type Announcement, electAnnouncers, type L2ConfigError } from "../election/elect.ts";
 import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "../election/objects.ts";
 import { startMembership } from "../membership/membership.ts";
-import { createL2StatusWriter, type DesiredL2Status, NODE_LABEL, type ServiceL2Status } from "./l2-status.ts";
+import { createL2StatusWriter, type DesiredL2Status, l2StatusNode, orphanedL2Statuses, type ServiceL2Status } from "./l2-status.ts";
 
 export interface SpeakerOptions {
   nodeName: string;
@@ -98,11 +98,9 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     const nodes = informer<NodeObject>("/api/v1/nodes");
     const pools = informer<IPAddressPoolObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/ipaddresspools`);
     const advertisements = informer<L2AdvertisementObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/l2advertisements`);
-    const statuses = informer<ServiceL2Status>(
-      `/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`,
-      `${NODE_LABEL}=${nodeName}`,
-    ) as Informer<ServiceL2Status>;
-    const inputs = [services, slices, nodes, pools, advertisements];
+    // Every node's, so that the announcer of a Service can remove what a dead node left behind.
+    const statuses = informer<ServiceL2Status>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`) as Informer<ServiceL2Status>;
+    const inputs = [services, slices, nodes, pools, advertisements, statuses];
     const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
     const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
     const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
@@ -117,6 +115,14 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       });
     };
     let previousLive = new Set<string>();
+    // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
+    const leftBehind = new Set<string>();
+    const noteLeftBehind = (gone: ReadonlySet<string>) => {
+      for (const object of statuses.list()) {
+        const node = l2StatusNode(object);
+        if (node !== undefined && gone.has(node) && object.metadata.uid !== undefined) leftBehind.add(object.metadata.uid);
+      }
+    };
     const membership = await startMembership({
       nodeName,
       key,
@@ -127,6 +133,11 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
         const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
         // Peers counted at the moment this node converges are no rejoin: it owns nothing yet.
         const wasCounted = previousLive.has(nodeName);
+        if (live.has(nodeName)) {
+          // On converging, every node not live is gone; afterwards, those that just left.
+          const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : statuses.list().map(l2StatusNode);
+          noteLeftBehind(new Set(gone.filter((n): n is string => n !== undefined && n !== nodeName && !live.has(n))));
+        }
         previousLive = new Set(live);
         schedule();
         // After a partition heals both sides announced; whoever keeps an address re-asserts it.
@@ -143,7 +154,7 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       membership.setPeers(peers);
     };
     // Peers are first set once every informer has synced: the join grace and the view's convergence
-    // count from a complete Node list.
+    // count from a complete Node list, and by then the ServiceL2Status objects of dead nodes are known.
     nodes.onChange(() => {
       if (inputs.every((i) => i.hasSynced())) updatePeers();
     });
@@ -213,7 +224,12 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       }
       reportedFailures = failures;
       announcedHere = byService;
-      if (converged) statusWriter.set(desired);
+      if (!converged) return;
+      const current = statuses.list();
+      const present = new Set(current.map((o) => o.metadata.uid));
+      for (const uid of leftBehind) if (!present.has(uid)) leftBehind.delete(uid);
+      const announced = new Set(desired.map((d) => `${d.serviceNamespace}/${d.serviceName}`));
+      statusWriter.set(desired, orphanedL2Statuses(current, { self: nodeName, live: membership.live(), announced, leftBehind }));
     }
 
     function reportConfigErrors(errors: L2ConfigError[]): void {
@@ -247,7 +263,7 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     announcedGauge.reset();
     await statusWriter.clear(2000);
     await events.flush();
-    for (const i of [...inputs, statuses]) i.stop();
+    for (const i of inputs) i.stop();
   } finally {
     await health.close();
   }

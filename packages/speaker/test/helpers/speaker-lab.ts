@@ -10,6 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { createInformer, createKubeConfig, createLogger, type Informer, kubeRequest } from "@bollard/core";
 import { type ControlPlane, createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, startControlPlane } from "@bollard/lab";
 import type { ServiceL2Status } from "../../src/shell/l2-status.ts";
@@ -48,6 +49,8 @@ export interface SpeakerLab {
   /** The node label of every ServiceL2Status created since the lab started, in order. */
   l2StatusCreators(): readonly string[];
   l2Statuses(): Promise<ServiceL2Status[]>;
+  /** The speaker's log lines (JSON) on a host, across its restarts, for assertion messages. */
+  logs(host: LabHost, message?: string): Array<Record<string, unknown>>;
   /** nodeAssigned Events on default/web, by the node their note names. */
   nodeAssignedEvents(): Promise<Map<string, number>>;
   close(): Promise<void>;
@@ -139,6 +142,7 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
     })();
 
     const speakers = new Map<string, ChildProcess>();
+    const logs = new Map<string, Array<Record<string, unknown>>>();
     const everyChild: ChildProcess[] = [];
     cleanups.push(async () => {
       await Promise.allSettled(everyChild.map((child) => stopProcess(child)));
@@ -164,10 +168,18 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
         "--metrics-port",
         String(METRICS_PORT),
         "--log-level",
-        "error",
+        "info",
         ...extraArgs,
       ]);
-      child.stdout?.on("data", (chunk: Buffer) => process.stderr.write(`[${host.name} speaker] ${chunk}`));
+      const lines = logs.get(host.name) ?? [];
+      logs.set(host.name, lines);
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          process.stderr.write(`[${host.name} speaker] ${line}\n`);
+        }
+      });
       speakers.set(host.name, child);
       everyChild.push(child);
     };
@@ -200,6 +212,7 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
         return sum;
       },
       garps: () => seen,
+      logs: (host, message) => (logs.get(host.name) ?? []).filter((l) => message === undefined || l.msg === message),
       l2StatusCreators: () => creators,
       async l2Statuses() {
         return (await api<{ items: ServiceL2Status[] }>("GET", STATUSES)).items;
