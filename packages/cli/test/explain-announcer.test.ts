@@ -62,6 +62,19 @@ describe("explain announcer input", () => {
     }
   });
 
+  test("kinds it does not read are skipped, even ones named like object properties", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-explain-announcer-"));
+    try {
+      writeFileSync(join(dir, "odd.yaml"), "kind: constructor\nmetadata: {name: a}\n---\nkind: toString\nmetadata: {name: b}\n");
+      const base = await explain(["-f", join(fixtures, "base")]);
+      const r = await explain(["-f", join(fixtures, "base"), "-f", dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), JSON.parse(base.stdout));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("an empty --live-nodes means no live speaker", async () => {
     const { code, stdout } = await explain(["-f", join(fixtures, "base"), "--live-nodes", ""]);
     assert.equal(code, 0);

@@ -1,6 +1,5 @@
 // Sorts a heap of Kubernetes objects (from YAML files or informers) into the election's inputs.
 import type { ElectionInput } from "./elect.ts";
-import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./objects.ts";
 
 /** An object without the fields every Kubernetes object has. */
 export class ObjectShapeError extends Error {
@@ -14,15 +13,17 @@ export class ObjectShapeError extends Error {
 
 type Objects = Omit<ElectionInput, "liveSpeakers">;
 
+const FIELDS = {
+  Node: "nodes",
+  Service: "services",
+  EndpointSlice: "endpointSlices",
+  IPAddressPool: "pools",
+  L2Advertisement: "advertisements",
+} as const satisfies Record<string, keyof Objects>;
+
 /** Groups objects by kind, keeping input order; `List` objects are unpacked, other kinds skipped. */
 export function groupObjects(objects: readonly unknown[]): Objects {
-  const grouped = {
-    nodes: [] as NodeObject[],
-    services: [] as ServiceObject[],
-    endpointSlices: [] as EndpointSliceObject[],
-    pools: [] as IPAddressPoolObject[],
-    advertisements: [] as L2AdvertisementObject[],
-  };
+  const grouped: Objects = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
   // Items of a typed list (EndpointSliceList) may omit their kind, as the API server sends them.
   const visit = (object: unknown, index: number, itemKind?: string) => {
     if (object === null || object === undefined) return; // an empty YAML document
@@ -36,25 +37,7 @@ export function groupObjects(objects: readonly unknown[]): Objects {
       return;
     }
     if (typeof metadata?.name !== "string") throw new ObjectShapeError(index, `${kind} has no metadata.name`);
-    switch (kind) {
-      case "Node":
-        grouped.nodes.push(object as NodeObject);
-        break;
-      case "Service":
-        grouped.services.push(object as ServiceObject);
-        break;
-      case "EndpointSlice":
-        grouped.endpointSlices.push(object as EndpointSliceObject);
-        break;
-      case "IPAddressPool":
-        grouped.pools.push(object as IPAddressPoolObject);
-        break;
-      case "L2Advertisement":
-        grouped.advertisements.push(object as L2AdvertisementObject);
-        break;
-      default:
-        break;
-    }
+    if (Object.hasOwn(FIELDS, kind)) (grouped[FIELDS[kind as keyof typeof FIELDS]] as unknown[]).push(object);
   };
   for (const [index, object] of objects.entries()) visit(object, index);
   return grouped;
