@@ -42,6 +42,18 @@ describe("explain route input", () => {
     }
   });
 
+  test("kinds it does not read are skipped, even ones named like object properties", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-explain-"));
+    try {
+      writeFileSync(join(dir, "odd.yaml"), "kind: constructor\nmetadata: {name: a}\n---\nkind: toString\nmetadata: {name: b}\n");
+      const r = await explain(["-f", paths.fixture, "-f", dir, "--url", "http://foo.com/aaa/x"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).service, "aaa");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("an invalid file exits 2 with the file named on stderr", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bollard-explain-"));
     try {

@@ -23,8 +23,8 @@ export function snapshotFromObjects(objects: readonly unknown[], source: string)
     if (!isRecord(meta) || typeof meta.name !== "string" || meta.name === "") {
       throw new ManifestError(source, `${obj.kind} (object ${i + 1}) has no metadata.name`);
     }
+    if (!Object.hasOwn(KINDS, obj.kind)) return;
     const field = KINDS[obj.kind as keyof typeof KINDS];
-    if (field === undefined) return;
     // The compiler reads these objects defensively; manifests are trusted only to be mappings with names.
     (snapshot[field] as unknown[]).push(obj);
   });
