@@ -108,7 +108,10 @@ export async function runIngress(options: IngressRunOptions): Promise<number> {
         });
     },
   });
-  const health = await startHealthServer({ port: options.metricsPort, host: options.bindAddress, registry, isReady: controller.isReady, logger });
+  // Ready = a route table is built AND the data plane serves it on bound listeners (so not while draining).
+  const dataPlaneReady = () => (proxy !== null ? proxy.http.listening && proxy.https.listening : (fleet?.isReady() ?? false));
+  const isReady = () => controller.isReady() && dataPlaneReady();
+  const health = await startHealthServer({ port: options.metricsPort, host: options.bindAddress, registry, isReady, logger });
 
   await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
   await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs)]);

@@ -29,7 +29,9 @@ process.on("message", async (msg: ToWorker) => {
       return;
     }
     case "snapshot":
-      proxy?.setTable(compileRoutes(msg.snapshot, msg.compile));
+      if (proxy === null) return;
+      proxy.setTable(compileRoutes(msg.snapshot, msg.compile));
+      send({ type: "applied" });
       return;
     case "shutdown":
       await proxy?.shutdown(msg.deadlineMs);

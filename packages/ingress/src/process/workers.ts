@@ -20,12 +20,14 @@ export type ToWorker =
   | { type: "snapshot"; snapshot: Snapshot; compile: CompileOptions }
   | { type: "shutdown"; deadlineMs: number };
 
-export type FromWorker = { type: "listening" } | { type: "fatal"; message: string };
+export type FromWorker = { type: "listening" } | { type: "applied" } | { type: "fatal"; message: string };
 
 export interface WorkerFleet {
   /** resolves when every worker listens; rejects if one cannot */
   listening: Promise<void>;
   send(snapshot: Snapshot, compile: CompileOptions): void;
+  /** every live worker listens and serves a route table (so none answers from an empty one); false once stopping */
+  isReady(): boolean;
   shutdown(deadlineMs: number): Promise<void>;
 }
 
@@ -35,6 +37,8 @@ export function startWorkers(count: number, config: WorkerConfig, logger: Logger
   let stopping = false;
   const backoff = createBackoff({ initialMs: 500, maxMs: 30_000 });
   const live = new Set<Worker>();
+  const listeningWorkers = new Set<Worker>();
+  const servingWorkers = new Set<Worker>();
   let pending = count;
   let resolveListening!: () => void;
   let rejectListening!: (err: Error) => void;
@@ -52,6 +56,8 @@ export function startWorkers(count: number, config: WorkerConfig, logger: Logger
       if (latest !== null) worker.send(latest);
     });
     worker.on("message", (msg: FromWorker) => {
+      if (msg.type === "listening") listeningWorkers.add(worker);
+      if (msg.type === "applied") servingWorkers.add(worker);
       if (msg.type === "listening" && first && --pending === 0) resolveListening();
       if (msg.type === "fatal") {
         logger.error({ worker: worker.process.pid, problem: msg.message }, "ingress worker failed");
@@ -60,6 +66,8 @@ export function startWorkers(count: number, config: WorkerConfig, logger: Logger
     });
     worker.on("exit", (code, signal) => {
       live.delete(worker);
+      listeningWorkers.delete(worker);
+      servingWorkers.delete(worker);
       if (stopping) return;
       const delay = backoff.next();
       logger.error({ worker: worker.process.pid, code, signal, restartInMs: Math.round(delay) }, "ingress worker exited; restarting it");
@@ -75,6 +83,11 @@ export function startWorkers(count: number, config: WorkerConfig, logger: Logger
     send(snapshot, compile) {
       latest = { type: "snapshot", snapshot, compile };
       for (const w of live) if (w.isConnected()) w.send(latest);
+    },
+    isReady() {
+      if (stopping || live.size === 0) return false;
+      for (const w of live) if (!listeningWorkers.has(w) || !servingWorkers.has(w)) return false;
+      return true;
     },
     async shutdown(deadlineMs) {
       stopping = true;
