@@ -1,7 +1,7 @@
 // `npm run bench [-- <part>...]`: runs the selected benchmark parts (all by default, in this order), writes
 // bench/results/<part>.json and regenerates docs/benchmarks.md. Not a test: nothing here is asserted.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeMachine } from "./lib/machine.ts";
@@ -22,6 +22,7 @@ const PARTS: Record<string, string> = {
   lab: "./lab.ts",
 };
 const ORDER = Object.keys(PARTS);
+const loadAverage = () => loadavg()[0] ?? Number.NaN;
 
 const args = process.argv.slice(2).filter((a) => a !== "--");
 if (args.includes("--help") || args.includes("-h")) {
@@ -56,6 +57,7 @@ for (const name of selected) {
   const scope = createScope();
   current = scope;
   const startedAt = new Date();
+  const loadStart = loadAverage();
   const log = (line: string) => process.stdout.write(`[${name}] ${line}\n`);
   log(`${part.title}`);
   let record: PartRecord;
@@ -83,6 +85,7 @@ for (const name of selected) {
     current = undefined;
   }
   record.durationS = (Date.now() - startedAt.getTime()) / 1000;
+  record.load = { start: loadStart, end: loadAverage() };
   await writeFile(join(resultsDir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
   if (record.error === undefined && process.env.BENCH_KEEP !== "1") await rm(dir, { recursive: true, force: true });
   else log(`scratch files kept in ${dir}`);
