@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createInformer, createKubeConfig, kubeRequest, runLeaderElection } from "../src/index.ts";
+import { createInformer, createKubeConfig, KubeRequestError, kubeRequest, runLeaderElection } from "../src/index.ts";
+import { kubeAgents } from "../src/kube/request.ts";
 import { type ConfigMap, configMaps, createNamespace, eventually, putConfigMap, testLogger } from "./k8s-helpers.ts";
 
 type PrivateControlPlane = {
@@ -52,6 +53,23 @@ describe("surviving an API-server restart", () => {
   after(async () => {
     stop.abort();
     await cp?.stop();
+  });
+
+  it("requests: a kept-alive connection dies with the server; while it is down requests fail typed, and the first request after it is back succeeds on a new connection", async () => {
+    const own = createKubeConfig({ kubeconfig: cp.kubeconfigPath });
+    const sockets = new Set<unknown>();
+    kubeAgents(own).requests.on("keylog", (_line: Buffer, socket: unknown) => sockets.add(socket));
+    const get = () => kubeRequest<{ metadata: { name: string } }>(own, { path: `/api/v1/namespaces/${ns}`, timeoutMs: 10_000 });
+    for (let i = 0; i < 5; i++) await get();
+    assert.equal(sockets.size, 1);
+
+    await stopApiServer();
+    await assert.rejects(get(), KubeRequestError);
+    await startApiServer();
+    assert.equal((await get()).metadata.name, ns);
+    assert.equal(sockets.size, 2, "one new connection after the restart");
+    for (let i = 0; i < 5; i++) await get();
+    assert.equal(sockets.size, 2);
   });
 
   it("informer: keeps the last state while the server is down, relists on 410 with DELETED for what vanished, then one RESYNC", async () => {

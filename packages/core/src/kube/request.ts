@@ -40,6 +40,43 @@ export function isStatus(error: unknown, status: number): boolean {
   return error instanceof KubeApiError && error.status === status;
 }
 
+/** Connections to one API server for ordinary requests: more requests than this wait for a free one. */
+export const MAX_REQUEST_CONNECTIONS = 32;
+/**
+ * We close an idle connection after this long ourselves, so that a new request seldom meets a
+ * connection the server is just closing for being idle.
+ */
+const IDLE_CONNECTION_MS = 30_000;
+
+/**
+ * The connections of one KubeConfig: kept-alive ones for requests, so a request does not pay a
+ * TLS handshake, and separate ones for watches, which hold a connection each for minutes and so
+ * must never take the places of requests.
+ */
+export type KubeAgents = { requests: http.Agent; watches: http.Agent };
+
+const agentsByConfig = new WeakMap<KubeConfig, KubeAgents>();
+
+export function kubeAgents(kubeConfig: KubeConfig): KubeAgents {
+  let agents = agentsByConfig.get(kubeConfig);
+  if (agents === undefined) {
+    const Agent = kubeConfig.getCurrentCluster()?.server.startsWith("http:") ? http.Agent : https.Agent;
+    agents = {
+      requests: new Agent({
+        keepAlive: true,
+        maxSockets: MAX_REQUEST_CONNECTIONS,
+        maxFreeSockets: MAX_REQUEST_CONNECTIONS,
+        timeout: IDLE_CONNECTION_MS,
+        // The most recently used connection first: a quiet period lets the others time out.
+        scheduling: "lifo",
+      }),
+      watches: new Agent({ keepAlive: false }),
+    };
+    agentsByConfig.set(kubeConfig, agents);
+  }
+  return agents;
+}
+
 export type KubeRequest = {
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** URL path from the API root, e.g. /apis/coordination.k8s.io/v1/namespaces/x/leases/y. */
@@ -61,7 +98,7 @@ export async function kubeRequest<T>(kubeConfig: KubeConfig, request: KubeReques
   const signal = withTimeout(request.signal, request.timeoutMs ?? 30_000);
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
   const headers: Record<string, string> = body === undefined ? {} : { "content-type": request.contentType ?? "application/json" };
-  const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal);
+  const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal, "requests");
   let text: string;
   try {
     text = await readAll(res);
@@ -85,7 +122,7 @@ export async function kubeWatch(
   onEvent: (event: WatchLine) => void,
 ): Promise<void> {
   const query = { ...request.query, watch: true };
-  const res = await open(kubeConfig, "GET", request.path, query, {}, undefined, request.signal);
+  const res = await open(kubeConfig, "GET", request.path, query, {}, undefined, request.signal, "watches");
   if (res.statusCode !== 200) {
     throw statusError("GET", request.path, res.statusCode ?? 0, await readAll(res).catch(() => ""));
   }
@@ -147,6 +184,7 @@ async function open(
   headers: Record<string, string>,
   body: string | undefined,
   signal: AbortSignal | undefined,
+  use: keyof KubeAgents,
 ): Promise<http.IncomingMessage> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new KubeConfigError("kubeconfig has no current cluster");
@@ -154,10 +192,15 @@ async function open(
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
+  // Authentication is applied afresh on every request (exec plugins and token files refresh it);
+  // only the connection is reused. The TLS settings stay in the request options: Node's agent
+  // pools connections by them, so a rotated client certificate or CA gets a connection of its own.
   const options: https.RequestOptions = { method, headers: { accept: "application/json", ...headers } };
   await kubeConfig.applyToHTTPSOptions(options);
   const plain = url.protocol === "http:";
-  if (plain) delete options.agent;
+  // A proxy agent from client-node is kept as it is; otherwise client-node's agent (one per
+  // cluster and user, without keep-alive) gives way to ours.
+  if (cluster.proxyUrl === undefined || cluster.proxyUrl === "") options.agent = kubeAgents(kubeConfig)[use];
   return new Promise((resolve, reject) => {
     const req = (plain ? http : https).request(url, { ...options, ...(signal ? { signal } : {}) }, resolve);
     req.on("error", (error) => reject(new KubeRequestError(method, path, error)));
