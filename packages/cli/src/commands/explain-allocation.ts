@@ -1,7 +1,7 @@
 // `bollard explain allocation -f PATH [-f PATH …]`: which address each LoadBalancer Service would get,
 // answered from manifests on disk by the controller's own allocator.
 import { explainAllocation } from "@bollard/controller";
-import { ManifestError, readManifests } from "@bollard/core";
+import { readManifests } from "@bollard/core";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
 const usage = "usage: bollard explain allocation -f PATH [-f PATH …]";
@@ -18,16 +18,7 @@ export const command: Command = async (argv) => {
     return 0;
   }
   if (!values.file?.length) throw new CliUsageError(`-f PATH is required\n${usage}`);
-  let objects: unknown[];
-  try {
-    objects = (await readManifests(values.file)).flatMap((file) => file.objects);
-  } catch (err) {
-    if (err instanceof ManifestError) {
-      process.stderr.write(`bollard explain allocation: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const objects = (await readManifests(values.file)).flatMap((file) => file.objects);
   const result = explainAllocation(objects);
   if ("errors" in result) {
     const lines = result.errors.map((error) => `  ${error.message}`).join("\n");

@@ -36,23 +36,15 @@ export const command: Command = async (argv) => {
         );
 
   const grouped: Omit<ElectionInput, "liveSpeakers"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
-  try {
-    for (const file of await readManifests(values.file)) {
-      let objects: ReturnType<typeof groupObjects>;
-      try {
-        objects = groupObjects(file.objects);
-      } catch (err) {
-        if (err instanceof ObjectShapeError) throw new ManifestError(file.path, err.message);
-        throw err;
-      }
-      for (const key of Object.keys(grouped) as Array<keyof typeof grouped>) (grouped[key] as unknown[]).push(...objects[key]);
+  for (const file of await readManifests(values.file)) {
+    let objects: ReturnType<typeof groupObjects>;
+    try {
+      objects = groupObjects(file.objects);
+    } catch (err) {
+      if (err instanceof ObjectShapeError) throw new ManifestError(file.path, err.message);
+      throw err;
     }
-  } catch (err) {
-    if (err instanceof ManifestError) {
-      process.stderr.write(`bollard explain announcer: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    for (const key of Object.keys(grouped) as Array<keyof typeof grouped>) (grouped[key] as unknown[]).push(...objects[key]);
   }
   const result = electAnnouncers({ ...grouped, liveSpeakers }, { ignoreExcludeLB: values["ignore-exclude-lb"] ?? false, loadBalancerClass: null });
   for (const error of result.configErrors) {

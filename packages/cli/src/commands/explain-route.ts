@@ -1,7 +1,7 @@
 // `bollard explain route -f PATH [-f PATH …] --url URL`: which Ingress route serves a URL, answered from
 // manifests on disk by the same compiler and matcher the proxy uses.
-import { ManifestError, readManifests } from "@bollard/core";
-import { compileRoutes, describeMatch, matchRoute, mergeSnapshots, type Snapshot, snapshotFromObjects } from "@bollard/ingress";
+import { readManifests } from "@bollard/core";
+import { compileRoutes, describeMatch, matchRoute, mergeSnapshots, snapshotFromObjects } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
 const usage = "usage: bollard explain route -f PATH [-f PATH …] --url URL";
@@ -26,16 +26,7 @@ export const command: Command = async (argv) => {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliUsageError(`--url must be http:// or https://, not ${url.protocol}`);
 
-  let snapshot: Snapshot;
-  try {
-    snapshot = mergeSnapshots((await readManifests(values.file)).map((file) => snapshotFromObjects(file.objects, file.path)));
-  } catch (err) {
-    if (err instanceof ManifestError) {
-      process.stderr.write(`bollard explain route: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const snapshot = mergeSnapshots((await readManifests(values.file)).map((file) => snapshotFromObjects(file.objects, file.path)));
   const table = compileRoutes(snapshot);
   process.stdout.write(`${JSON.stringify(describeMatch(matchRoute(table, url.host, url.pathname)))}\n`);
   return 0;

@@ -1,5 +1,6 @@
 // `bollard explain route|allocation|announcer`: each question lives in ./explain-<what>.ts and is loaded on
 // demand, so one never pays for the others' dependencies.
+import { ManifestError } from "@bollard/core";
 import { CliUsageError, type Command } from "../command.ts";
 
 const questions = ["route", "allocation", "announcer"] as const;
@@ -14,5 +15,14 @@ export const command: Command = async (argv) => {
     throw new CliUsageError(`unknown question "${what}" (expected ${questions.join(", ")})`);
   }
   const { command: explain } = (await import(`./explain-${what}.ts`)) as { command: Command };
-  return explain(rest);
+  try {
+    return await explain(rest);
+  } catch (err) {
+    // Manifests that cannot be read are bad input, like bad flags: one line naming the file, exit 2.
+    if (err instanceof ManifestError) {
+      process.stderr.write(`bollard explain ${what}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
 };
