@@ -3,12 +3,15 @@
 // tests, running at the same time, never touch its Services.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { createInformer, createLogger } from "@bollard/core";
 import {
   type ControllerProcess,
+  type EventJSON,
   ips,
   kube,
   metricValue,
   startController,
+  type ServiceJSON,
   suffix,
   type TestNamespace,
   testNamespace,
@@ -83,6 +86,83 @@ describe("bollard controller against the API server", () => {
       );
       await ns.createService("next", { lbClass });
       assert.deepEqual(ips(await allocated(ns, "next")), ["192.168.67.240"]);
+    });
+  });
+
+  test("a burst of Services created at once: each gets one distinct address, written once", async () => {
+    await withController("ctl-burst", async (ns, lbClass, controller) => {
+      await ns.createPool("p", { addresses: ["10.90.0.0/26"] });
+      const names = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+      await Promise.all(names.map((name) => ns.createService(name, { lbClass })));
+      const byName = await waitFor("40 Services with addresses and the pool annotation", async () => {
+        const services = (await ns.listServices()).filter((s) => names.includes(s.metadata.name));
+        const done = services.filter((s) => ips(s).length > 0 && s.metadata.annotations?.["metallb.io/ip-allocated-from-pool"] === "p");
+        return done.length === names.length ? new Map(done.map((s) => [s.metadata.name, ips(s)])) : undefined;
+      });
+      const all = [...byName.values()].flat();
+      assert.equal(all.length, 40, "one address each");
+      assert.equal(new Set(all).size, 40, "no address given twice");
+      assert.ok(all.every((ip) => /^10\.90\.0\.([0-9]|[1-5][0-9]|6[0-3])$/.test(ip)), "all from the pool");
+      await waitFor("pool status to count 40", async () => ((await ns.getPool("p")).status?.assignedIPv4 === 40 ? true : undefined));
+      const events = await ns.events();
+      for (const name of names) {
+        const allocatedEvents = events.filter((e) => e.regarding.name === name && e.reason === "IPAllocated");
+        assert.equal(allocatedEvents.length, 1, `${name}: one IPAllocated Event`);
+        assert.equal((allocatedEvents[0] as EventJSON & { series?: unknown }).series, undefined, `${name}: allocated once, not repeatedly`);
+      }
+      assert.equal(events.filter((e) => e.reason === "ClearAssignment").length, 0);
+      assert.equal(metricValue(await controller.metrics(), 'bollard_controller_allocations_total{pool="p"}'), 40);
+    });
+  });
+
+  test("quick successive changes: a Service ends with the last address asked for, and no address is ever in two statuses", async () => {
+    await withController("ctl-quick", async (ns, lbClass) => {
+      await ns.createPool("p", { addresses: ["10.91.0.0/28"] });
+      // Every status change in the namespace, in the API server's order.
+      const held = new Map<string, string[]>();
+      const doubles: string[] = [];
+      const stop = new AbortController();
+      const watch = createInformer<ServiceJSON & { apiVersion?: string; kind?: string }>({
+        kubeConfig: config,
+        path: `/api/v1/namespaces/${ns.namespace}/services`,
+        logger: createLogger({ name: "ctl-test", level: "silent" }),
+        signal: stop.signal,
+      });
+      watch.onChange((event) => {
+        if (event.object === undefined) return;
+        held.set(event.object.metadata.name, event.type === "DELETED" ? [] : ips(event.object));
+        const owners = new Map<string, string>();
+        for (const [name, addresses] of held) {
+          for (const ip of addresses) {
+            const other = owners.get(ip);
+            if (other !== undefined) doubles.push(`${ip}: ${other} and ${name}`);
+            owners.set(ip, name);
+          }
+        }
+      });
+      try {
+        await watch.synced;
+        await ns.createService("mover", { lbClass });
+        assert.deepEqual(ips(await allocated(ns, "mover")), ["10.91.0.0"]);
+        for (const last of [3, 4, 5, 6, 7]) {
+          await ns.patchService("mover", { metadata: { annotations: { "metallb.io/loadBalancerIPs": `10.91.0.${last}` } } });
+        }
+        await waitFor("mover at 10.91.0.7", async () => (ips(await ns.getService("mover"))[0] === "10.91.0.7" ? true : undefined));
+
+        // Mover gives 10.91.0.7 up (no LoadBalancer any more) while a newcomer asks for it.
+        await Promise.all([
+          ns.patchService("mover", { spec: { type: "ClusterIP", loadBalancerClass: null } }),
+          ns.createService("taker", { lbClass, annotations: { "metallb.io/loadBalancerIPs": "10.91.0.7" } }),
+        ]);
+        assert.deepEqual(ips(await allocated(ns, "taker")), ["10.91.0.7"]);
+        await waitFor("the watch to see taker's address", async () => (held.get("taker")?.[0] === "10.91.0.7" ? true : undefined));
+        assert.deepEqual(ips(await ns.getService("mover")), []);
+        assert.deepEqual(doubles, []);
+        assert.equal((await ns.getService("mover")).metadata.annotations?.["metallb.io/ip-allocated-from-pool"], undefined);
+      } finally {
+        stop.abort();
+        watch.stop();
+      }
     });
   });
 

@@ -2,6 +2,7 @@
 // written to Service statuses, annotations, Events and pool statuses. Only the Lease holder writes.
 import { createHash } from "node:crypto";
 import {
+  type Backoff,
   createBackoff,
   createEventRecorder,
   createInformer,
@@ -28,10 +29,19 @@ import {
 } from "../service/request.ts";
 import { createControllerMetrics } from "./metrics.ts";
 import { creationTimestamp, type NamespaceResource, type PoolCondition, type PoolResource, type PoolStatus, type ServiceResource } from "./resources.ts";
+import { createWriter } from "./writer.ts";
 
 const LEGACY_ALLOCATED_FROM_POOL = "metallb.universe.tf/ip-allocated-from-pool";
 const MERGE_PATCH = "application/merge-patch+json";
 const POOL_API = "metallb.io/v1beta1";
+/** Writes in flight at once; below core's connection cap, so the Lease and Events always find a connection. */
+const WRITE_CONCURRENCY = 16;
+/**
+ * Changes arriving within this long of the last plan (or within the last plan's own duration, if
+ * longer) wait and are planned together in one pass: a burst costs a few plans, not one per change.
+ * A change after a quiet spell is planned at once.
+ */
+const COALESCE_MS = 5;
 
 export type ControllerOptions = {
   kubeConfig: KubeConfig;
@@ -93,8 +103,10 @@ export function runController(options: ControllerOptions): Controller {
       } catch {
         return; // stopped before the first list
       }
-      const term = createTerm({ ...options, logger, metrics, events, services, namespaces, pools });
+      const term = createTerm({ ...options, logger, metrics, events, services, namespaces, pools, signal: leaderSignal, markDirty });
       const backoff = createBackoff({ initialMs: 200, maxMs: 30_000 });
+      let lastPassStart = Number.NEGATIVE_INFINITY;
+      let lastPassMs = 0;
       dirty = true;
       while (!leaderSignal.aborted) {
         if (!dirty) {
@@ -105,18 +117,25 @@ export function runController(options: ControllerOptions): Controller {
           wake = undefined;
           continue;
         }
+        const wait = lastPassStart + Math.max(COALESCE_MS, lastPassMs) - performance.now();
+        if (wait > 0) {
+          await sleep(wait, leaderSignal);
+          continue;
+        }
         dirty = false;
+        lastPassStart = performance.now();
         try {
-          await term.reconcile(leaderSignal);
+          term.reconcile();
           backoff.reset();
         } catch (error) {
-          if (leaderSignal.aborted) break;
           const delay = backoff.next();
-          logger.warn({ err: error, retryInMs: Math.round(delay) }, "reconcile failed; retrying");
+          logger.error({ err: error, retryInMs: Math.round(delay) }, "reconcile failed; retrying");
           dirty = true;
           await sleep(delay, leaderSignal);
         }
+        lastPassMs = performance.now() - lastPassStart;
       }
+      await term.settled();
       await events.flush();
     },
     onStoppedLeading: () => metrics.leader.set(0),
@@ -133,6 +152,8 @@ export function runController(options: ControllerOptions): Controller {
 }
 
 type TermContext = ControllerOptions & {
+  /** Asks for another planning pass. */
+  markDirty: () => void;
   metrics: ReturnType<typeof createControllerMetrics>;
   events: EventRecorder;
   services: { list(): ServiceResource[] };
@@ -140,18 +161,40 @@ type TermContext = ControllerOptions & {
   pools: { list(): PoolResource[] };
 };
 
-/** A write that has not shown up in the informer yet: what we wrote, and the version it made. */
-type Written = { uid: string; resourceVersion: bigint; ips: string[] };
+/**
+ * What a Service should look like after our write: its addresses (undefined: leave the status
+ * alone) and the pool annotation (undefined: none, and no legacy one either).
+ */
+type Desired = { uid: string; ips: readonly string[] | undefined; pool: string | undefined };
+
+/** A write submitted and not finished; `started` once the writer has begun it. */
+type PendingWrite = Desired & { key: string; started: boolean };
 
 /**
  * One leadership term. Its memory (last good configuration, writes in flight, problems already
  * reported) starts empty, so a replica that becomes leader again trusts only what the API shows.
+ *
+ * A pass plans every Service at once from the informers' snapshot and hands what differs to the
+ * writer, which applies it with bounded concurrency while the next passes go on. A pass counts a
+ * submitted write as done (the addresses it gives are held), and an address a write takes from one
+ * Service is given to another only once that write has landed.
  */
 function createTerm(context: TermContext) {
-  const { kubeConfig, lbClass, logger, metrics, events } = context;
+  const { kubeConfig, lbClass, logger, metrics, events, signal, markDirty } = context;
   let lastGood: Pool[] | undefined;
   let reportedConfig: string | undefined;
-  const written = new Map<string, Written>();
+  /** The copies our own writes returned, until the informer shows the same or newer. */
+  const writtenServices = new Map<string, ServiceResource>();
+  const writtenPools = new Map<string, PoolResource>();
+  const pending = new Map<string, PendingWrite>();
+  /** Address → the pending write that takes it away from its Service. */
+  const releasing = new Map<string, PendingWrite>();
+  /** Objects whose last write failed: not written again before `at`. */
+  const retries = new Map<string, { backoff: Backoff; at: number }>();
+  const writer = createWriter({ concurrency: WRITE_CONCURRENCY, signal });
+  /** The latest pass's pool statuses, written once the writer has nothing else to do. */
+  let poolStatuses: { pools: PoolResource[]; usage: PoolUsage[]; problems: Map<string, string[]> } | undefined;
+  let poolStatusesQueued = false;
   const reportedFailures = new Map<string, string>();
   const reportedDeprecations = new Set<string>();
 
@@ -171,93 +214,169 @@ function createTerm(context: TermContext) {
   });
   const servicePath = (service: ServiceResource) =>
     `/api/v1/namespaces/${encodeURIComponent(service.metadata?.namespace ?? "")}/services/${encodeURIComponent(service.metadata?.name ?? "")}`;
+  const poolKey = (pool: PoolResource) => `IPAddressPool ${pool.metadata?.name ?? ""}`;
 
-  /** The addresses a Service holds: its status, unless our own newer write has not arrived yet. */
-  function heldIPs(service: ServiceResource): string[] {
-    const key = serviceKey(service);
-    const entry = written.get(key);
-    if (entry !== undefined && entry.uid === service.metadata?.uid) {
-      const seen = resourceVersionOf(service);
-      if (seen !== undefined && seen < entry.resourceVersion) return entry.ips;
-    }
-    written.delete(key);
-    return currentIPs(service);
+  const newestService = (service: ServiceResource) => newest(writtenServices, serviceKey(service), service);
+
+  function pendingFor(service: ServiceResource): PendingWrite | undefined {
+    const entry = pending.get(serviceKey(service));
+    return entry !== undefined && entry.uid === service.metadata?.uid ? entry : undefined;
   }
 
-  async function writeStatus(service: ServiceResource, ips: string[], signal: AbortSignal): Promise<void> {
-    const body = {
-      // The uid makes the patch fail rather than land on a Service recreated under the same name.
-      metadata: { uid: service.metadata?.uid },
-      status: { loadBalancer: { ingress: ips.length > 0 ? ips.map((ip) => ({ ip })) : null } },
-    };
+  /** The addresses a Service holds: what our pending write gives it, else the newest copy's status. */
+  function heldIPs(service: ServiceResource): string[] {
+    const ips = pendingFor(service)?.ips;
+    return ips !== undefined ? [...ips] : currentIPs(newestService(service));
+  }
+
+  /** True when the Service already is, or a pending write will make it, as desired. */
+  function isCurrent(service: ServiceResource, desired: Desired): boolean {
+    const entry = pendingFor(service);
+    if (entry !== undefined) return sameOptionalList(entry.ips, desired.ips) && entry.pool === desired.pool;
+    const current = newestService(service);
+    const annotations = current.metadata?.annotations ?? {};
+    return (
+      sameOptionalList(currentIPs(current), desired.ips) &&
+      annotations[ANNOTATION_ALLOCATED_FROM_POOL] === desired.pool &&
+      !Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL)
+    );
+  }
+
+  function retryLater(key: string): boolean {
+    const retry = retries.get(key);
+    return retry !== undefined && performance.now() < retry.at;
+  }
+
+  function writeFailed(key: string, error: unknown): void {
+    // Deleted, or replaced by an object of another uid: the informer will say so and we re-plan.
+    if (isStatus(error, 404) || isStatus(error, 409)) return;
+    logger.warn({ err: error, object: key }, "write failed");
+    const retry = retries.get(key) ?? { backoff: createBackoff({ initialMs: 200, maxMs: 30_000 }), at: 0 };
+    const delay = retry.backoff.next();
+    retry.at = performance.now() + delay;
+    retries.set(key, retry);
+    void sleep(delay, signal).then((elapsed) => elapsed && markDirty());
+  }
+
+  async function patchService(service: ServiceResource, subresource: "" | "/status", body: Record<string, unknown>, writeSignal: AbortSignal): Promise<ServiceResource> {
     const updated = await kubeRequest<ServiceResource>(kubeConfig, {
       method: "PATCH",
-      path: `${servicePath(service)}/status`,
+      path: `${servicePath(service)}${subresource}`,
       contentType: MERGE_PATCH,
-      body,
-      signal,
+      // The uid makes the patch fail rather than land on a Service recreated under the same name.
+      body: { ...body, metadata: { ...(body.metadata as object | undefined), uid: service.metadata?.uid } },
+      signal: writeSignal,
     });
-    const version = resourceVersionOf(updated);
-    if (version !== undefined) written.set(serviceKey(service), { uid: service.metadata?.uid ?? "", resourceVersion: version, ips });
+    writtenServices.set(serviceKey(service), updated);
+    return updated;
   }
 
-  async function writePoolAnnotation(service: ServiceResource, pool: string | undefined, signal: AbortSignal): Promise<void> {
-    const annotations = service.metadata?.annotations ?? {};
-    const legacy = Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL);
-    if (annotations[ANNOTATION_ALLOCATED_FROM_POOL] === pool && !legacy) return;
-    await kubeRequest(kubeConfig, {
-      method: "PATCH",
-      path: servicePath(service),
-      contentType: MERGE_PATCH,
-      body: {
-        metadata: {
-          uid: service.metadata?.uid,
-          annotations: { [ANNOTATION_ALLOCATED_FROM_POOL]: pool ?? null, ...(legacy ? { [LEGACY_ALLOCATED_FROM_POOL]: null } : {}) },
-        },
-      },
-      signal,
-    });
-  }
-
-  async function applyOutcome(service: ServiceResource, outcome: ServiceOutcome, held: string[], signal: AbortSignal): Promise<void> {
-    const ref = serviceRef(service);
-    const log = logger.child({ service: outcome.key });
-    if (outcome.cleared !== undefined) {
-      log.info({ ips: held, reason: outcome.cleared }, "clearing assignment");
-      events.record(ref, "Normal", "ClearAssignment", `cleared ${held.join(",")}: ${outcome.cleared}; allocating anew`);
-    }
-    if (!sameList(outcome.ips, held)) {
-      await writeStatus(service, outcome.ips, signal);
-      if (outcome.ips.length > 0) {
-        log.info({ ips: outcome.ips, pool: outcome.pool }, "address allocated");
-        events.record(ref, "Normal", "IPAllocated", `Assigned IP ${JSON.stringify(outcome.ips)} from pool "${outcome.pool}"`);
-        metrics.allocations.inc({ pool: outcome.pool ?? "" });
+  /**
+   * Makes the Service as desired: status first, then the pool annotation. `onClear` says why
+   * addresses are taken away, just before they are.
+   */
+  async function writeService(service: ServiceResource, desired: Desired, onClear: ((held: string[]) => void) | undefined, writeSignal: AbortSignal): Promise<void> {
+    let current = newestService(service);
+    const held = currentIPs(current);
+    if (desired.ips !== undefined && !sameList(desired.ips, held)) {
+      if (held.length > 0) onClear?.(held);
+      const ips = desired.ips;
+      current = await patchService(current, "/status", { status: { loadBalancer: { ingress: ips.length > 0 ? ips.map((ip) => ({ ip })) : null } } }, writeSignal);
+      if (ips.length > 0) {
+        logger.info({ service: serviceKey(service), ips, pool: desired.pool }, "address allocated");
+        events.record(serviceRef(service), "Normal", "IPAllocated", `Assigned IP ${JSON.stringify(ips)} from pool "${desired.pool}"`);
+        metrics.allocations.inc({ pool: desired.pool ?? "" });
       }
     }
-    await writePoolAnnotation(service, outcome.ips.length > 0 ? outcome.pool : undefined, signal);
+    const annotations = current.metadata?.annotations ?? {};
+    const legacy = Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL);
+    if (annotations[ANNOTATION_ALLOCATED_FROM_POOL] === desired.pool && !legacy) return;
+    await patchService(
+      current,
+      "",
+      { metadata: { annotations: { [ANNOTATION_ALLOCATED_FROM_POOL]: desired.pool ?? null, ...(legacy ? { [LEGACY_ALLOCATED_FROM_POOL]: null } : {}) } } },
+      writeSignal,
+    );
+  }
+
+  /** Hands the write to the writer; until it is done, passes count the Service as desired. */
+  function submitService(service: ServiceResource, desired: Desired, onClear?: (held: string[]) => void): void {
+    const key = serviceKey(service);
+    const replaced = pending.get(key);
+    if (replaced !== undefined && !replaced.started) forgetReleases(replaced);
+    const entry: PendingWrite = { ...desired, key, started: false };
+    pending.set(key, entry);
+    const freed = desired.ips === undefined ? [] : currentIPs(newestService(service)).filter((ip) => !desired.ips?.includes(ip));
+    for (const ip of freed) releasing.set(ip, entry);
+    writer.submit(key, async (writeSignal) => {
+      entry.started = true;
+      try {
+        await writeService(service, desired, onClear, writeSignal);
+        retries.delete(key);
+      } catch (error) {
+        if (!writeSignal.aborted) writeFailed(key, error);
+      } finally {
+        if (pending.get(key) === entry) pending.delete(key);
+        forgetReleases(entry);
+        // Whoever waits for a freed address is planned again now.
+        if (freed.length > 0) markDirty();
+      }
+    });
+  }
+
+  function forgetReleases(entry: PendingWrite): void {
+    for (const [ip, by] of releasing) if (by === entry) releasing.delete(ip);
+  }
+
+  /** An address is free for `key` unless another Service's pending write is still taking it away. */
+  const releasedByOther = (ip: string, key: string) => {
+    const by = releasing.get(ip);
+    return by !== undefined && by.key !== key;
+  };
+
+  function applyOutcome(service: ServiceResource, outcome: ServiceOutcome): void {
+    const ref = serviceRef(service);
     const uid = service.metadata?.uid ?? outcome.key;
     if (outcome.failure !== undefined) {
       const message = `${outcome.failure.reason}: ${outcome.failure.message}`;
       if (reportedFailures.get(uid) !== message) {
         reportedFailures.set(uid, message);
-        log.warn({ reason: outcome.failure.reason }, outcome.failure.message);
+        logger.warn({ service: outcome.key, reason: outcome.failure.reason }, outcome.failure.message);
         events.record(ref, "Warning", "AllocationFailed", message);
         metrics.failures.inc({ reason: outcome.failure.reason });
       }
     } else {
       reportedFailures.delete(uid);
     }
+    const desired: Desired = { uid: service.metadata?.uid ?? "", ips: outcome.ips, pool: outcome.ips.length > 0 ? outcome.pool : undefined };
+    if (isCurrent(service, desired) || retryLater(outcome.key)) return;
+    if (outcome.ips.some((ip) => releasedByOther(ip, outcome.key))) return;
+    const reason = outcome.cleared;
+    submitService(
+      service,
+      desired,
+      reason === undefined
+        ? undefined
+        : (held) => {
+            logger.info({ service: outcome.key, ips: held, reason }, "clearing assignment");
+            events.record(ref, "Normal", "ClearAssignment", `cleared ${held.join(",")}: ${reason}; allocating anew`);
+          },
+    );
   }
 
-  /** A Service we gave addresses to that is no longer ours (type changed): free them. */
-  async function releaseService(service: ServiceResource, signal: AbortSignal): Promise<void> {
-    const held = heldIPs(service);
-    if (service.spec?.type !== "LoadBalancer" && held.length > 0) {
-      logger.info({ service: serviceKey(service), ips: held }, "not a LoadBalancer any more; clearing assignment");
+  /** A Service we gave addresses to that is no longer ours: drop our annotation, and free its addresses if it is no LoadBalancer. */
+  function releaseService(service: ServiceResource): void {
+    const key = serviceKey(service);
+    const annotations = newestService(service).metadata?.annotations ?? {};
+    const ours = Object.hasOwn(annotations, ANNOTATION_ALLOCATED_FROM_POOL) || Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL);
+    if (!ours && pendingFor(service) === undefined) return;
+    const clear = service.spec?.type !== "LoadBalancer" && heldIPs(service).length > 0;
+    const desired: Desired = { uid: service.metadata?.uid ?? "", ips: clear ? [] : undefined, pool: undefined };
+    if (isCurrent(service, desired) || retryLater(key)) return;
+    submitService(service, desired, (held) => {
+      logger.info({ service: key, ips: held }, "not a LoadBalancer any more; clearing assignment");
       events.record(serviceRef(service), "Normal", "ClearAssignment", `cleared ${held.join(",")}: not a LoadBalancer Service any more`);
-      await writeStatus(service, [], signal);
-    }
-    await writePoolAnnotation(service, undefined, signal);
+    });
   }
 
   function reportConfig(errors: { pools: string[]; message: string; field: string; pool: string }[], poolObjects: PoolResource[]): void {
@@ -277,7 +396,8 @@ function createTerm(context: TermContext) {
     }
   }
 
-  async function writePoolStatus(pool: PoolResource, usage: PoolUsage | undefined, problems: string[], signal: AbortSignal): Promise<void> {
+  /** The status a pool should have, or undefined when it has it already. */
+  function desiredPoolStatus(pool: PoolResource, usage: PoolUsage | undefined, problems: string[]): PoolStatus | undefined {
     const current = pool.status ?? {};
     const valid = problems.length === 0;
     const previous = current.conditions?.find((condition) => condition.type === "ConfigValid");
@@ -312,13 +432,49 @@ function createTerm(context: TermContext) {
       previous.reason === condition.reason &&
       previous.message === condition.message &&
       previous.observedGeneration === condition.observedGeneration;
-    if (unchanged) return;
-    const path = `/apis/${POOL_API}/namespaces/${encodeURIComponent(pool.metadata?.namespace ?? "")}/ipaddresspools/${encodeURIComponent(pool.metadata?.name ?? "")}/status`;
-    await kubeRequest(kubeConfig, { method: "PATCH", path, contentType: MERGE_PATCH, body: { metadata: { uid: pool.metadata?.uid }, status: desired }, signal });
+    return unchanged ? undefined : desired;
+  }
+
+  /**
+   * Pool statuses report the plan, so they are written after the Services' writes: once the writer
+   * has nothing else to do, from the latest pass.
+   */
+  function queuePoolStatuses(): void {
+    if (poolStatusesQueued) return;
+    poolStatusesQueued = true;
+    void writer.idle().then(() => {
+      poolStatusesQueued = false;
+      if (signal.aborted || poolStatuses === undefined) return;
+      const { pools, usage, problems } = poolStatuses;
+      for (const seen of pools) {
+        const key = poolKey(seen);
+        const pool = newest(writtenPools, key, seen);
+        const name = pool.metadata?.name ?? "";
+        const status = desiredPoolStatus(pool, usage.find((u) => u.pool === name), problems.get(name) ?? []);
+        if (status === undefined || retryLater(key)) continue;
+        const path = `/apis/${POOL_API}/namespaces/${encodeURIComponent(pool.metadata?.namespace ?? "")}/ipaddresspools/${encodeURIComponent(name)}/status`;
+        writer.submit(key, async (writeSignal) => {
+          try {
+            const updated = await kubeRequest<PoolResource>(kubeConfig, {
+              method: "PATCH",
+              path,
+              contentType: MERGE_PATCH,
+              body: { metadata: { uid: pool.metadata?.uid }, status },
+              signal: writeSignal,
+            });
+            writtenPools.set(key, updated);
+            retries.delete(key);
+          } catch (error) {
+            if (!writeSignal.aborted) writeFailed(key, error);
+          }
+        });
+      }
+    });
   }
 
   return {
-    async reconcile(signal: AbortSignal): Promise<void> {
+    /** One planning pass: decides, and submits what differs; never waits for a write. */
+    reconcile(): void {
       const poolObjects = context.pools.list().sort((a, b) => compare(a.metadata?.name ?? "", b.metadata?.name ?? ""));
       const config = loadPools(poolObjects);
       const problems = new Map<string, string[]>();
@@ -335,19 +491,12 @@ function createTerm(context: TermContext) {
       }
       metrics.configLoaded.set(lastGood !== undefined ? 1 : 0);
 
-      const failures: unknown[] = [];
-      const attempt = async (what: string, write: () => Promise<void>) => {
-        try {
-          await write();
-        } catch (error) {
-          if (signal.aborted) throw error;
-          if (isStatus(error, 404)) return; // deleted meanwhile; the informer will say so
-          logger.warn({ err: error, object: what }, "write failed");
-          failures.push(error);
-        }
-      };
-
       const all = context.services.list();
+      // Writes that free addresses are submitted before writes that take addresses, so that
+      // the guard in applyOutcome sees every address being given up in this pass.
+      for (const service of all) {
+        if (!isHandledLoadBalancer(service, lbClass)) releaseService(service);
+      }
       let usage: PoolUsage[] = [];
       if (lastGood !== undefined) {
         const handled = all
@@ -363,6 +512,7 @@ function createTerm(context: TermContext) {
         });
         const plan = planAllocations(lastGood, states);
         usage = plan.usage;
+        const taking: number[] = [];
         for (const [i, service] of handled.entries()) {
           const outcome = plan.outcomes[i] as ServiceOutcome;
           const uid = service.metadata?.uid ?? outcome.key;
@@ -372,33 +522,46 @@ function createTerm(context: TermContext) {
             const replacement = `metallb.io/${annotation.slice(annotation.indexOf("/") + 1)}`;
             events.record(serviceRef(service), "Warning", "DeprecatedAnnotation", `${annotation} is deprecated; use ${replacement}`);
           }
-          await attempt(outcome.key, () => applyOutcome(service, outcome, states[i]?.currentIPs as string[], signal));
+          const held = states[i]?.currentIPs ?? [];
+          if (outcome.ips.some((ip) => !held.includes(ip))) taking.push(i);
+          else applyOutcome(service, outcome);
         }
+        for (const i of taking) applyOutcome(handled[i] as ServiceResource, plan.outcomes[i] as ServiceOutcome);
       }
-      for (const service of all) {
-        if (isHandledLoadBalancer(service, lbClass)) continue;
-        const annotations = service.metadata?.annotations ?? {};
-        if (!Object.hasOwn(annotations, ANNOTATION_ALLOCATED_FROM_POOL) && !Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL)) continue;
-        await attempt(serviceKey(service), () => releaseService(service, signal));
-      }
-      for (const pool of poolObjects) {
-        const name = pool.metadata?.name ?? "";
-        const poolUsage = usage.find((u) => u.pool === name);
-        await attempt(`IPAddressPool ${name}`, () => writePoolStatus(pool, poolUsage, problems.get(name) ?? [], signal));
-      }
+      poolStatuses = { pools: poolObjects, usage, problems };
+      queuePoolStatuses();
       metrics.setUsage(usage);
       forgetDeleted(all);
-      if (failures.length > 0) throw new AggregateError(failures, `${failures.length} write(s) failed`);
     },
+    /** Resolves once the writes of this term are over (they abort with the term's signal). */
+    settled: () => writer.idle(),
   };
 
   function forgetDeleted(all: ServiceResource[]): void {
     const uids = new Set(all.map((service) => service.metadata?.uid ?? ""));
     const keys = new Set(all.map(serviceKey));
-    for (const key of written.keys()) if (!keys.has(key)) written.delete(key);
+    for (const key of writtenServices.keys()) if (!keys.has(key)) writtenServices.delete(key);
+    for (const key of retries.keys()) if (!key.startsWith("IPAddressPool ") && !keys.has(key)) retries.delete(key);
     for (const uid of reportedFailures.keys()) if (!uids.has(uid)) reportedFailures.delete(uid);
     for (const entry of reportedDeprecations) if (!uids.has(entry.slice(0, entry.indexOf("/")))) reportedDeprecations.delete(entry);
   }
+}
+
+/**
+ * The newer of what the informer shows and what our own last write returned. resourceVersions are
+ * opaque to clients in principle; every API server stores etcd revisions in them, and comparing
+ * them is the only way to tell our own write from an older cached copy.
+ */
+function newest<T extends { metadata?: { uid?: string; resourceVersion?: string } }>(written: Map<string, T>, key: string, seen: T): T {
+  const mine = written.get(key);
+  if (mine === undefined) return seen;
+  if (mine.metadata?.uid === seen.metadata?.uid) {
+    const ours = resourceVersionOf(mine);
+    const theirs = resourceVersionOf(seen);
+    if (ours !== undefined && theirs !== undefined && ours > theirs) return mine;
+  }
+  written.delete(key);
+  return seen;
 }
 
 function compare(a: string, b: string): number {
@@ -409,10 +572,11 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/**
- * resourceVersions are opaque to clients in principle; every API server stores etcd revisions in
- * them, and comparing them is the only way to tell our own write from an older cached copy.
- */
+/** `desired` undefined means "whatever it is". */
+function sameOptionalList(current: readonly string[] | undefined, desired: readonly string[] | undefined): boolean {
+  return desired === undefined || (current !== undefined && sameList(current, desired));
+}
+
 function resourceVersionOf(object: { metadata?: { resourceVersion?: string } }): bigint | undefined {
   const version = object.metadata?.resourceVersion;
   return version !== undefined && /^[0-9]+$/.test(version) ? BigInt(version) : undefined;
