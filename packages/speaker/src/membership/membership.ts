@@ -22,6 +22,7 @@ import {
 } from "./protocol.ts";
 
 export const DEFAULT_MEMBERSHIP_PORT = 7946;
+const DROPPED_LOG_INTERVAL_MS = 10_000;
 
 /** The membership key is missing or too short to be a secret. */
 export class MembershipKeyError extends Error {
@@ -134,11 +135,25 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
 
   const count = (result: Verdict | HeartbeatRejection) => received.inc({ result });
 
+  // Anyone on the LAN can send junk or forgeries at line rate: each kind of drop is logged (at debug)
+  // at most once per interval, with how many were dropped meanwhile; the counter has every one.
+  const lastLogged = new Map<string, { at: number; suppressed: number }>();
+  const logDropped = (kind: Verdict | HeartbeatRejection, fields: Record<string, unknown>, message: string) => {
+    const now = monotonic();
+    const last = lastLogged.get(kind);
+    if (last !== undefined && now - last.at < DROPPED_LOG_INTERVAL_MS) {
+      last.suppressed += 1;
+      return;
+    }
+    log.debug({ ...fields, suppressedSinceLast: last?.suppressed ?? 0 }, message);
+    lastLogged.set(kind, { at: now, suppressed: 0 });
+  };
+
   function receive(packet: Buffer, from: string): void {
     const decoded = decodeHeartbeat(packet, key);
     if (!decoded.ok) {
       count(decoded.reason);
-      log.debug({ from, reason: decoded.reason }, "dropped membership packet");
+      logDropped(decoded.reason, { from, reason: decoded.reason }, "dropped membership packet");
       return;
     }
     const { heartbeat } = decoded;
@@ -152,7 +167,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     });
     count(verdict);
     if (verdict !== "accept") {
-      if (verdict !== "self") log.debug({ from, node: heartbeat.node, verdict }, "ignored heartbeat");
+      if (verdict !== "self") logDropped(verdict, { from, node: heartbeat.node, verdict }, "ignored heartbeat");
       return;
     }
     records.set(heartbeat.node, recordHeartbeat(previous, heartbeat, monotonic()));
