@@ -396,7 +396,7 @@ describe("membership messages from the wire", () => {
     const tap = await udpSocket("127.0.0.3", port);
     tap.on("message", (packet) => captured.push(packet));
     const a = await start("a");
-    const b = await start("b");
+    await start("b");
     await waitFor("a to count b", () => sorted(a.member.live()) === "a,b");
     await waitFor("a heartbeat of b on the wire", () => captured.length > 0);
     const packet = captured.at(-1) as Buffer;
@@ -424,7 +424,7 @@ describe("membership messages from the wire", () => {
     const tap = sockets[0] as ReturnType<typeof createSocket>;
     tap.removeAllListeners("message");
     tap.on("message", (packet) => captured.push(packet));
-    const b = await start("b");
+    await start("b");
     await waitFor("a heartbeat of b on the wire", () => captured.length > 0);
     await stop("b");
     const packet = captured[0] as Buffer;
