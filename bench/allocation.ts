@@ -192,13 +192,19 @@ export const part: Part = {
       notes: [
         "A Service's creationTimestamp has one-second resolution, so latency is measured on this machine's monotonic clock: from the 201 of its create to the arrival of the first watch event whose status has an address (the watch starts from the list's resourceVersion, so none is missed).",
         "In the burst, creates keep arriving while the controller works, so per-Service latency includes the queue behind the Services created before it; \"one at a time\" is the latency of a lone change.",
-        `Why the burst misses the target: the controller reconciles level-triggered and applies each Service's outcome one after another, awaiting two PATCHes per new Service (status, then the pool annotation), so a Service created behind N others waits for their 2N round trips: ${fmt(writes)} writes in ${fmt(total / 1000, "s")}, of which the API server spent ${fmt(writeS, "s")} serving them (${fmt((writeS / Math.max(1, writes)) * 1000, "ms")} each); the controller was ${fmt(100 - controllerLoad.cpuPercent)} % idle.`,
+        `The burst's writes: ${fmt(writes)} PATCHes in ${fmt(total / 1000, "s")}, on which the API server spent ${fmt(writeS, "s")} in all (${fmt((writeS / Math.max(1, writes)) * 1000, "ms")} each, several in flight at once when their sum exceeds the burst); the controller used ${fmt(controllerLoad.cpuPercent)} % of a core.`,
         ...(profile === undefined
           ? []
-          : [
-              `The profile says where each round trip's client-side time goes: ${fmt(profile.byArea.find((a) => a.area === "Node.js tls")?.percent ?? 0)} % of the controller's busy time is in Node's TLS code (\`TLSSocket._start\`, \`SecureContext\`, \`setKey\`): every request opens a new TLS connection with a new SecureContext, because @bollard/core's \`kubeRequest\` takes a fresh \`https.Agent\` from client-node's \`KubeConfig.applyToHTTPSOptions\` on each call (no keep-alive). Busy time by area: ${profile.byArea.slice(0, 6).map((a) => `${a.area} ${fmt(a.percent)} %`).join(", ")}.`,
-            ]),
-        "What would close the gap: one keep-alive `https.Agent` per KubeConfig in `kubeRequest` (removes a TLS handshake from every write), and writing the statuses of new Services with bounded concurrency (e.g. 16 in flight) instead of one after another, with the annotation folded into the same pass.",
+          : [(() => {
+              const tls = profile.byArea.find((a) => a.area === "Node.js tls")?.percent ?? 0;
+              const ours = profile.byArea.filter((a) => a.area.startsWith("@bollard/")).reduce((sum, a) => sum + a.percent, 0);
+              const frames = profile.top.filter((f) => f.frame.includes("@bollard/")).slice(0, 5).map((f) => `\`${f.frame.split(" (")[0]}\``).join(", ");
+              const areas = profile.byArea.slice(0, 6).map((a) => `${a.area} ${fmt(a.percent)} %`).join(", ");
+              if (profile.idlePercent >= 50) {
+                return `Why the burst misses the target, from the profile: the controller is ${fmt(profile.idlePercent)} % idle, so it waits on the API server rather than computing${tls >= 10 ? `; ${fmt(tls)} % of its busy time is in Node's TLS code (a new TLS connection per request)` : ""}. Busy time by area: ${areas}. What would close the gap: more writes in flight and fewer per Service (status and annotation in one pass).`;
+              }
+              return `Why the burst misses the target, from the profile: the controller is busy ${fmt(100 - profile.idlePercent)} % of the time, ${fmt(ours)} % of it in Bollard's own code — the top frames are the planning pass (${frames}) — and ${fmt(profile.gcPercent)} % of wall time in GC. Each planning pass looks at every LoadBalancer Service, and during a burst passes follow one another as Services keep arriving, so the work per new Service grows with the number already there. Busy time by area: ${areas}. What would close the gap: plan incrementally (only the Services that changed, against an index of held addresses kept between passes) instead of re-planning all of them per pass.`;
+            })()]),
         `Every address was distinct: ${unique ? "yes" : "**no**"} (${addresses.size} addresses for ${addressedAt.size} Services). The pool is 198.18.0.0/20 (documentation range; no traffic is sent).`,
       ],
       data: { burstLatency, pacedLatency, total, createdAll: burst.createdAll - burst.start, controllerLoad, statusPatches: burst.statusPatches, servicePatches: burst.servicePatches, profile },
