@@ -42,14 +42,6 @@ export const part: Part = {
     };
     const created = await kube.call("POST", `/apis/metallb.io/v1beta1/namespaces/${CONFIG_NAMESPACE}/ipaddresspools`, pool);
     if (created.status !== 201) throw new Error(`IPAddressPool: ${created.status}`);
-    // The control plane's own service range is a /24; a ServiceCIDR makes room for the ClusterIPs of 1,100 Services.
-    const cidr = await kube.call("POST", "/apis/networking.k8s.io/v1/servicecidrs", {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "ServiceCIDR",
-      metadata: { name: "bench" },
-      spec: { cidrs: ["10.96.0.0/20"] },
-    });
-    if (cidr.status !== 201) throw new Error(`ServiceCIDR: ${cidr.status} ${JSON.stringify(cidr.body)}`);
 
     const controllerArgs = ["controller", "--kubeconfig", cp.kubeconfigPath, "--config-namespace", CONFIG_NAMESPACE, "--metrics-port", "0", "--log-level", "warn"];
     let controller = startBollard(ctx.scope, "controller", controllerArgs, join(ctx.dir, "controller.log"));
