@@ -2,7 +2,7 @@
 // the lab's supervisor crashed, leaving no namespace, process or file behind.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,10 +23,14 @@ async function netnsOf(id: string): Promise<string[]> {
 
 describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
   it("comes up in the background, runs commands in the client, and goes down after its supervisor crashed", async () => {
+    // A lab this command did not start (a test's, a benchmark's): `lab down` must leave it alone.
+    const foreign = join(labRoot, "f00f");
+    await mkdir(foreign, { recursive: true });
+    await writeFile(join(foreign, "state.json"), JSON.stringify({ id: "f00f", dir: foreign, nodes: 1, kubeconfig: "", kubectl: "", pids: [], client: "", startedAt: "" }));
     const up = await cli(["lab", "up", "--nodes", "1"]);
     assert.match(up.stdout, /lab [0-9a-f]{4} is up/);
     process.env.BOLLARD_LAB_ROOT = labRoot;
-    const [state] = await readLabStates(labRoot);
+    const state = (await readLabStates(labRoot)).find((s) => s.id !== "f00f");
     assert.ok(state, "lab up wrote its state");
     try {
       assert.deepEqual((await netnsOf(state.id)).map((l) => l.split(" ")[0]).sort(), [
@@ -48,7 +52,8 @@ describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
       await cli(["lab", "down"]);
     }
     assert.deepEqual(await netnsOf(state.id), []);
-    assert.deepEqual(await readdir(labRoot), [], "no file left behind");
+    assert.deepEqual(await readdir(labRoot), ["f00f"], "no file of the lab left behind, and the other lab untouched");
+    await rm(labRoot, { recursive: true, force: true });
     const link = await run("ip", ["link", "show", `bl${state.id}`]).catch((e: { code: number }) => e);
     assert.ok("code" in link && link.code !== 0, "the host's lab interface is gone");
   });

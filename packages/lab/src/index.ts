@@ -7,7 +7,7 @@ export {
 } from "./control-plane/control-plane.ts";
 export { type ControlPlaneBinaries, ControlPlaneBuildError, ensureControlPlaneBinaries } from "./control-plane/binaries.ts";
 export { execIn, ip, LabCommandError, run, type RunResult, spawnIn } from "./network/exec.ts";
-export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, LabSetupError } from "./network/topology.ts";
+export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, LabSetupError, newLabId } from "./network/topology.ts";
 export {
   BACKEND_PORT,
   CONFIG_NAMESPACE,

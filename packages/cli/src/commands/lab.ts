@@ -7,6 +7,7 @@ import { createLogger, onShutdown } from "@bollard/core";
 import {
   LAB_ROOT,
   type LabState,
+  newLabId,
   readLabStates,
   runKubeProxy,
   startBackend,
@@ -21,14 +22,15 @@ const usage = `usage: bollard lab <command>
 
   up [--nodes N]                       build the lab in the background: control plane, node1..N and client
                                        network namespaces, controller, speakers, ingresses, sample backends
-  down [--id ID]                       remove every namespace, process and file a lab made (all labs by default)
+  down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
+                                       started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
   status                               list running labs
   control-plane --kubeconfig FILE      start only etcd + kube-apiserver in the foreground; write an admin
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N]                      the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID]            the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -62,6 +64,7 @@ export const command: Command = async (argv) => {
 };
 
 const say = (line: string) => process.stderr.write(`bollard lab: ${line}\n`);
+const UP = "bollard lab up";
 
 function nodeCount(value: string | undefined): number {
   const n = Number(value ?? "2");
@@ -70,9 +73,14 @@ function nodeCount(value: string | undefined): number {
 }
 
 async function runForeground(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ready-file": { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, id: { type: "string" }, "ready-file": { type: "string" } });
   const shutdown = onShutdown();
-  const lab = await startLab({ nodes: nodeCount(values.nodes), log: say });
+  const lab = await startLab({
+    nodes: nodeCount(values.nodes),
+    log: say,
+    startedBy: UP,
+    ...(values.id ? { id: values.id } : {}),
+  });
   say(`ready: lab ${lab.id}, kubeconfig ${lab.kubeconfigPath}`);
   if (values["ready-file"]) {
     // Written whole and renamed, so the waiting `lab up` never reads half of it.
@@ -104,7 +112,9 @@ async function up(argv: string[]): Promise<number> {
   const readyFile = join(LAB_ROOT, `.ready-${token}`);
   const logPath = join(LAB_ROOT, `up-${token}.log`);
   const out = openSync(logPath, "a");
-  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ready-file", readyFile], {
+  // The id is chosen here so that a failed start can be cleaned up without touching any other lab.
+  const id = newLabId();
+  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--id", id, "--ready-file", readyFile], {
     detached: true,
     stdio: ["ignore", out, out],
   });
@@ -120,9 +130,9 @@ async function up(argv: string[]): Promise<number> {
     const lines = log.split("\n").filter(Boolean);
     for (const line of lines.slice(printed)) process.stderr.write(`${line}\n`);
     printed = lines.length;
-    const id = await readFile(readyFile, "utf8").catch(() => "");
-    if (id !== "") {
-      const state = JSON.parse(await readFile(join(LAB_ROOT, id, "state.json"), "utf8")) as LabState;
+    const ready = await readFile(readyFile, "utf8").catch(() => "");
+    if (ready !== "") {
+      const state = JSON.parse(await readFile(join(LAB_ROOT, ready, "state.json"), "utf8")) as LabState;
       // The supervisor keeps logging to the same file; inside the lab's directory, `lab down` removes it.
       await rename(logPath, join(state.dir, "supervisor.log"));
       await rm(readyFile, { force: true });
@@ -141,7 +151,7 @@ async function up(argv: string[]): Promise<number> {
     if (exited !== null) {
       say(`the lab failed to start (exit ${exited}); its log is ${logPath}`);
       await rm(readyFile, { force: true });
-      await teardownStrays();
+      await teardownStrays(LAB_ROOT, id);
       return 1;
     }
     await sleep(200);
@@ -150,7 +160,7 @@ async function up(argv: string[]): Promise<number> {
 
 async function pickLab(id: string | undefined): Promise<LabState> {
   const states = await readLabStates();
-  const chosen = id === undefined ? states : states.filter((s) => s.id === id);
+  const chosen = id === undefined ? states.filter((s) => s.startedBy === UP) : states.filter((s) => s.id === id);
   if (chosen.length === 1) return chosen[0] as LabState;
   throw new CliUsageError(
     chosen.length === 0 ? `no running lab${id ? ` with id ${id}` : ""}` : `several labs run (${states.map((s) => s.id).join(", ")}): pass --id`,
@@ -158,13 +168,15 @@ async function pickLab(id: string | undefined): Promise<LabState> {
 }
 
 async function down(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { id: { type: "string" } });
-  const states = (await readLabStates()).filter((s) => values.id === undefined || s.id === values.id);
+  const { values } = parseFlags(argv, { id: { type: "string" }, all: { type: "boolean" } });
+  const states = (await readLabStates()).filter((s) =>
+    values.id !== undefined ? s.id === values.id : values.all || s.startedBy === UP,
+  );
   for (const state of states) {
     say(`removing lab ${state.id}`);
     await teardownLab(state);
   }
-  if (values.id === undefined) {
+  if (values.all) {
     for (const ns of await teardownStrays()) say(`removed stray namespace ${ns}`);
   }
   return 0;

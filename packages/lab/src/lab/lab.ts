@@ -28,6 +28,8 @@ export interface LabOptions {
   id?: string;
   /** Progress lines for people. */
   log?: (line: string) => void;
+  /** Recorded in the state: `bollard lab down` removes only labs `bollard lab up` started (tests start their own). */
+  startedBy?: string;
 }
 
 export interface LabState {
@@ -39,6 +41,7 @@ export interface LabState {
   pids: number[];
   client: string;
   startedAt: string;
+  startedBy?: string;
 }
 
 export interface Lab {
@@ -205,6 +208,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
       client: network.client.netns,
       startedAt: new Date().toISOString(),
+      ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
     };
     await writeFile(join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
 

@@ -54,10 +54,14 @@ export async function teardownLab(state: LabState): Promise<void> {
   await rm(state.dir, { recursive: true, force: true });
 }
 
-/** Lab namespaces without a state file (a crash during `up`): stop the processes inside them, delete them. */
-export async function teardownStrays(root = LAB_ROOT): Promise<string[]> {
+/**
+ * Lab namespaces (all of them, or one lab's) whose lab has no state file — a crash during start-up: stop the
+ * processes inside them and delete them.
+ */
+export async function teardownStrays(root = LAB_ROOT, onlyId?: string): Promise<string[]> {
   const removed: string[] = [];
   for (const ns of await listLabNamespaces()) {
+    if (onlyId !== undefined && !ns.startsWith(`bollard-${onlyId}-`)) continue;
     const pids = (await ip(["netns", "pids", ns], { allowFailure: true })).stdout
       .split("\n")
       .map((l) => Number.parseInt(l, 10))
