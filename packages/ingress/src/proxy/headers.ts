@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { realClientAddress, type TrustedProxies, unmapIPv4 } from "./trust.ts";
 
 // RFC 9110 §7.6.1 connection-specific fields, plus ones undici must not be handed (it frames the body and
@@ -23,8 +23,12 @@ const FORWARDED = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-
 
 /** What routing and forwarding need from a request's header lines, read in one pass. */
 export interface RequestHead {
+  /** `Host`, or HTTP/2's `:authority` */
   host: string | undefined;
+  /** `Host` header lines (two are refused) */
   hostCount: number;
+  /** an HTTP/2 request without a `Host` line: upstream (HTTP/1.1) needs one made from `:authority` */
+  hostFromAuthority: boolean;
   forwardedFor: string | undefined;
   forwardedProto: string | undefined;
   forwardedHost: string | undefined;
@@ -42,6 +46,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
   const head: RequestHead = {
     host: undefined,
     hostCount: 0,
+    hostFromAuthority: false,
     forwardedFor: undefined,
     forwardedProto: undefined,
     forwardedHost: undefined,
@@ -57,8 +62,17 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
     const value = raw[i + 1] as string;
     switch (name) {
       case "host":
-        head.host ??= value;
+        if (head.hostFromAuthority) {
+          head.host = value;
+          head.hostFromAuthority = false;
+        } else head.host ??= value;
         head.hostCount++;
+        break;
+      case ":authority":
+        if (head.host === undefined) {
+          head.host = value;
+          head.hostFromAuthority = true;
+        }
         break;
       case "x-forwarded-for":
         head.forwardedFor = head.forwardedFor === undefined ? value : `${head.forwardedFor}, ${value}`;
@@ -109,19 +123,30 @@ export interface ForwardContext {
  * forwarding ones (Host kept as sent), then X-Forwarded-*, X-Real-IP and X-Request-ID. `upgrade` keeps the
  * Connection/Upgrade pair for protocol switches.
  */
-export function upstreamHeaders(req: IncomingMessage, head: RequestHead, ctx: ForwardContext, upgrade = false): string[] {
+export function upstreamHeaders(req: { rawHeaders: string[] }, head: RequestHead, ctx: ForwardContext, upgrade = false): string[] {
   const raw = req.rawHeaders;
   const out: string[] = [];
   const peer = unmapIPv4(ctx.peer);
   const trusted = ctx.trusted.has(peer);
   const dropped = head.connectionTokens;
+  if (head.hostFromAuthority && head.host !== undefined) out.push("host", head.host);
+  let cookies: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    // HTTP/2 pseudo-headers (`:method`, `:path`, …) are not headers for an HTTP/1.1 upstream.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || FORWARDED.has(lower) || lower === "x-request-id") continue;
     if (dropped.length > 0 && dropped.includes(lower)) continue;
+    if (lower === "cookie") {
+      // HTTP/2 may split Cookie into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+      if (cookies === null) cookies = [];
+      cookies.push(raw[i + 1] as string);
+      continue;
+    }
     out.push(name, raw[i + 1] as string);
   }
+  if (cookies !== null) out.push("cookie", cookies.join("; "));
   if (trusted && head.forwardedFor !== undefined) out.push("x-forwarded-for", `${head.forwardedFor}, ${peer}`);
   else out.push("x-forwarded-for", peer);
   out.push("x-forwarded-proto", (trusted && head.forwardedProto) || (ctx.secure ? "https" : "http"));

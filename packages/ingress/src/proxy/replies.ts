@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 
 const TEXT = {
@@ -12,12 +13,12 @@ const TEXT = {
 
 export type ReplyStatus = keyof typeof TEXT;
 
-/** A short plain-text answer of the proxy's own. `close` when the request body was not read. */
-export function reply(res: ServerResponse, status: ReplyStatus, close = false): void {
+/** A short plain-text answer of the proxy's own. `close` when the request body was not read (HTTP/1.1 only). */
+export function reply(res: ServerResponse | Http2ServerResponse, status: ReplyStatus, close = false): void {
   const body = `${TEXT[status]}\n`;
   const headers: Record<string, string | number> = { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) };
   if (close) headers.connection = "close";
-  res.writeHead(status, headers).end(body);
+  (res as ServerResponse).writeHead(status, headers).end(body);
 }
 
 /** The same on a raw socket (an Upgrade request has no ServerResponse); the connection is closed after. */
