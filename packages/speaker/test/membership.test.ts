@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { createLogger } from "@bollard/core";
 import { Registry } from "prom-client";
 import { type Membership, MembershipKeyError, startMembership } from "../src/membership/membership.ts";
-import { decodeHeartbeat, encodeHeartbeat, type Heartbeat, judgeHeartbeat, liveMembers, recordHeartbeat, viewConverged } from "../src/membership/protocol.ts";
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat, judgeHeartbeat, liveMembers, mayBecomeReady, recordHeartbeat, viewConverged } from "../src/membership/protocol.ts";
 
 const key = Buffer.from("0123456789abcdef0123456789abcdef");
 const logger = createLogger({ level: "warn", name: "membership-test" });
@@ -77,22 +77,31 @@ describe("heartbeat protocol", () => {
     assert.equal(recordHeartbeat(again, { ...heartbeat, incarnation: 2000, seq: 1, state: "joining" }, 500).stateSince, 500);
   });
 
-  const convergedCases: Array<[string, Array<[string, ReturnType<typeof record>]>, boolean, boolean]> = [
-    // [what, records, silent peers' wait over, converged]
-    ["every peer ready", [["b", record("ready", 1000)], ["c", record("ready", 1000)]], false, true],
-    ["a peer still joining", [["b", record("joining", 1000, 900)], ["c", record("ready", 1000)]], false, false],
-    ["a joining peer fallen silent (dead)", [["b", record("joining", 300, 200)], ["c", record("ready", 1000)]], false, true],
-    ["a peer joining for longer than the limit (stuck)", [["b", record("joining", 1000, 1000 - 1400)], ["c", record("ready", 1000)]], false, true],
-    ["a leaving peer", [["b", record("leaving", 1000)], ["c", record("ready", 1000)]], false, true],
-    ["a peer heard once, long ago (dead)", [["b", record("ready", 100)], ["c", record("ready", 1000)]], false, true],
-    ["a peer never heard, within the wait", [["c", record("ready", 1000)]], false, false],
-    ["a peer never heard, after the wait", [["c", record("ready", 1000)]], true, true],
-    ["a peer never heard and one joining, after the wait", [["c", record("joining", 1000, 1000)]], true, false],
+  const readyCases: Array<[string, string[], { graceOver: boolean; silentPeersWaitOver: boolean }, boolean]> = [
+    // [what, peers heard, timers, may say ready]
+    ["every peer heard, grace not over", ["b", "c"], { graceOver: false, silentPeersWaitOver: false }, false],
+    ["every peer heard, grace over", ["b", "c"], { graceOver: true, silentPeersWaitOver: false }, true],
+    ["a peer never heard, within the wait", ["c"], { graceOver: true, silentPeersWaitOver: false }, false],
+    ["a peer never heard, after the wait", ["c"], { graceOver: true, silentPeersWaitOver: true }, true],
   ];
-  for (const [what, entries, silentPeersWaitOver, converged] of convergedCases) {
+  for (const [what, heard, timers, ready] of readyCases) {
+    it(`may become ready with ${what}: ${ready}`, () => {
+      const records = new Map(heard.map((n) => [n, record("ready", 1000)] as const));
+      assert.equal(mayBecomeReady(records, { peers: ["b", "c"], ...timers }), ready);
+    });
+  }
+
+  const convergedCases: Array<[string, Array<[string, ReturnType<typeof record>]>, boolean]> = [
+    ["every peer ready", [["b", record("ready", 1000)], ["c", record("ready", 1000)]], true],
+    ["a peer still joining", [["b", record("joining", 1000, 900)], ["c", record("ready", 1000)]], false],
+    ["a joining peer fallen silent (dead)", [["b", record("joining", 300, 200)], ["c", record("ready", 1000)]], true],
+    ["a peer joining for longer than the limit (stuck)", [["b", record("joining", 1000, 1000 - 1400)], ["c", record("ready", 1000)]], true],
+    ["a leaving peer", [["b", record("leaving", 1000)], ["c", record("ready", 1000)]], true],
+    ["a peer heard once, long ago (dead)", [["b", record("ready", 100)], ["c", record("ready", 1000)]], true],
+  ];
+  for (const [what, entries, converged] of convergedCases) {
     it(`view converged with ${what}: ${converged}`, () => {
-      const context = { peers: ["b", "c"], now: 1100, deadAfterMs: 600, joiningLimitMs: 1350, silentPeersWaitOver };
-      assert.equal(viewConverged(new Map(entries), context), converged);
+      assert.equal(viewConverged(new Map(entries), { now: 1100, deadAfterMs: 600, joiningLimitMs: 1350 }), converged);
     });
   }
 });
@@ -210,6 +219,8 @@ describe("membership at start-up", () => {
     ["a", "127.0.0.1"],
     ["b", "127.0.0.2"],
     ["stuck", "127.0.0.3"],
+    // A node whose speaker never runs.
+    ["gone", "127.0.0.4"],
   ]);
   const members: Membership[] = [];
   after(async () => {
@@ -217,7 +228,7 @@ describe("membership at start-up", () => {
   });
 
   /** Starts a member that records every live set it reports; `setPeers` is left to the caller. */
-  const start = async (node: string, options: { joinGraceMs?: number; joiningLimitMs?: number } = {}) => {
+  const start = async (node: string, options: { joinGraceMs?: number; joiningLimitMs?: number; silentPeerGraceMs?: number } = {}) => {
     const views: string[] = [];
     const member = await startMembership({
       nodeName: node,
@@ -246,7 +257,7 @@ describe("membership at start-up", () => {
     ["one 2 s after the other (a much slower process)", 2000],
   ] as const) {
     it(`two members started ${what} never count themselves without the other`, async () => {
-      const peers = new Map([...addresses].filter(([n]) => n !== "stuck"));
+      const peers = new Map([...addresses].filter(([n]) => n === "a" || n === "b"));
       const a = await start("a");
       const b = await start("b");
       a.member.setPeers(peers);
@@ -259,8 +270,24 @@ describe("membership at start-up", () => {
     });
   }
 
+  it("a member that has not heard every peer stays joining, and uncounted by the others, until the wait is over", async () => {
+    const peers = new Map([...addresses].filter(([n]) => n !== "stuck"));
+    const b = await start("b", { silentPeerGraceMs: 300 });
+    b.member.setPeers(peers);
+    await waitFor("b to count itself, alone", () => sorted(b.member.live()) === "b");
+    const a = await start("a", { silentPeerGraceMs: 2000 });
+    a.member.setPeers(peers);
+    // Past its join grace a has heard b but never "gone": it stays joining, so b does not hand it anything.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.equal(sorted(b.member.live()), "b", "b does not count a yet");
+    assert.equal(sorted(a.member.live()), "b", "a does not count itself yet");
+    await waitFor("a to be ready after the wait", () => sorted(a.member.live()) === "a,b" && sorted(b.member.live()) === "a,b");
+    assert.ok(a.views.every((v) => v === "" || v === "b" || v === "a,b"), `a's views: ${a.views.join(" | ")}`);
+    await closeAll();
+  });
+
   it("a peer stuck in joining is waited for only up to the limit", async () => {
-    const peers = new Map([...addresses].filter(([n]) => n !== "b"));
+    const peers = new Map([...addresses].filter(([n]) => n === "a" || n === "stuck"));
     const stuck = createSocket("udp4");
     await new Promise<void>((resolve) => stuck.bind(0, "127.0.0.3", resolve));
     let seq = 0;

@@ -80,12 +80,15 @@ describe("bollard speaker in a lab", () => {
     }
   });
 
-  it("when the elected node dies, the other takes over, the client's entry follows and the dead node's ServiceL2Status goes", async () => {
+  it("when the elected node dies, the other takes over, the client's entry follows and the dead node's ServiceL2Status goes", async (t) => {
     assert.equal(await neighbourMac(lab.net.client.netns, lab.vip4), winner.mac, `the client has an entry to update\n${membershipHistory()}`);
     assert.deepEqual(await statusNodes(), [winner.name], membershipHistory());
+    const killedAt = Date.now();
     await lab.stopSpeaker(winner, "SIGKILL");
     // The client sends nothing: only the new announcer's gratuitous ARP can change the entry.
     await waitFor("the client's entry to move to the other node", async () => ((await neighbourMac(lab.net.client.netns, lab.vip4)) === other.mac ? true : undefined));
+    const takeover = lab.garps().find((g) => g.mac === other.mac && g.at >= killedAt);
+    t.diagnostic(`SIGKILL of ${winner.name} → first gratuitous ARP from ${other.name} seen by the client: ${takeover === undefined ? "none" : `${takeover.at - killedAt} ms`}`);
     assert.deepEqual([...new Set(await arping())], [other.mac]);
     // Nobody but the new announcer could remove the killed node's object.
     await waitFor("only the new announcer's ServiceL2Status", async () => ((await statusNodes()).join() === other.name ? true : undefined));

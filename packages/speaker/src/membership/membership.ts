@@ -1,9 +1,9 @@
 // Which speakers are alive: every speaker sends a signed UDP heartbeat to every other node each
 // `heartbeatMs` and counts a peer dead `deadAfterMs` after its last one. A starting speaker says
-// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, and then
-// counts itself only once its view has converged — no peer it hears is still joining, and every listed
-// peer has been heard or `silentPeerGraceMs` has passed — so it never briefly believes it is alone and
-// grabs every address; a stopping one says "leaving" so peers take over at once.
+// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, and longer
+// while a listed peer has never been heard (up to `silentPeerGraceMs`); then "ready", but it counts itself
+// only once no peer it hears is still joining (its view has converged). So it never briefly believes it is
+// alone and grabs every address; a stopping one says "leaving" so peers take over at once.
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
@@ -15,6 +15,7 @@ import {
   judgeHeartbeat,
   liveMembers,
   type MemberState,
+  mayBecomeReady,
   type PeerRecord,
   viewConverged,
   recordHeartbeat,
@@ -42,8 +43,8 @@ export interface MembershipOptions {
   /** A peer still joining after this long is not waited for (default joinGraceMs + deadAfterMs). */
   joiningLimitMs?: number;
   /**
-   * How long after learning its peers a starting node waits for one it has never heard (default 5 s):
-   * it may be a speaker started at the same time whose process is slower, or a dead node.
+   * How long after learning its peers a starting node stays joining while it has never heard one of them
+   * (default 5 s): that one may be a speaker started at the same time whose process is slower, or dead.
    */
   silentPeerGraceMs?: number;
   /** Clocks of nodes must agree this closely (default 5 s). */
@@ -177,14 +178,19 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
 
   function recompute(): void {
     const now = monotonic();
-    if (!converged && selfState === "ready" && peersKnownAt !== undefined) {
+    if (selfState === "joining" && peersKnownAt !== undefined) {
       const others = [...peers.keys()].filter((n) => n !== nodeName);
+      const graceOver = now - peersKnownAt >= joinGraceMs;
       const silentPeersWaitOver = now - peersKnownAt >= silentPeerGraceMs;
-      if (viewConverged(records, { peers: others, now, deadAfterMs, joiningLimitMs, silentPeersWaitOver })) {
-        converged = true;
-        const neverHeard = others.filter((n) => !records.has(n));
-        log.info({ afterPeersKnownMs: Math.round(now - peersKnownAt), neverHeard }, "membership view converged; taking part in elections");
+      if (mayBecomeReady(records, { peers: others, graceOver, silentPeersWaitOver })) {
+        selfState = "ready";
+        broadcast(selfState);
+        log.info({ afterPeersKnownMs: Math.round(now - peersKnownAt), neverHeard: others.filter((n) => !records.has(n)) }, "ready");
       }
+    }
+    if (!converged && selfState === "ready" && viewConverged(records, { now, deadAfterMs, joiningLimitMs })) {
+      converged = true;
+      log.info({ afterPeersKnownMs: Math.round(now - (peersKnownAt ?? now)) }, "membership view converged; taking part in elections");
     }
     const next = liveMembers(records, { self: nodeName, selfConverged: converged, now, deadAfterMs });
     if (next.size === live.size && [...next].every((n) => live.has(n))) return;
@@ -203,20 +209,17 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   // count every peer dead for a moment and grab their addresses.
   const check = setInterval(() => setImmediate(recompute), Math.max(10, Math.floor(heartbeatMs / 4)));
   // The grace counts from when the peers are first known: before that no heartbeat can be heard.
-  let ready: NodeJS.Timeout | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
 
   return {
     setPeers(next) {
       peers = new Map(next);
       for (const node of records.keys()) if (!peers.has(node)) records.delete(node);
-      if (ready === undefined) {
+      if (peersKnownAt === undefined) {
         peersKnownAt = monotonic();
         broadcast(selfState);
-        ready = setTimeout(() => {
-          selfState = "ready";
-          broadcast(selfState);
-          recompute();
-        }, joinGraceMs);
+        // The periodic check takes it from here; this one only makes the grace end on time.
+        graceTimer = setTimeout(recompute, joinGraceMs);
       }
       recompute();
     },
@@ -224,7 +227,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     async close() {
       clearInterval(heartbeat);
       clearInterval(check);
-      clearTimeout(ready);
+      clearTimeout(graceTimer);
       // Twice, as UDP may drop one; peers then drop this node without waiting for the timeout.
       broadcast("leaving");
       broadcast("leaving");

@@ -102,23 +102,27 @@ export function judgeHeartbeat(
 }
 
 /**
- * Whether a node that has just become ready may trust its view enough to run an election. Without
- * this, of two speakers started together the one whose grace ends first sees the other still joining,
- * or has not heard it at all yet, believes it is alone and announces every address for a moment.
- * So it waits while a peer it hears (within `deadAfterMs`) is still joining — unless the peer has been
- * joining longer than `joiningLimitMs` (a stuck process) — and while a listed peer has never been heard,
- * until `silentPeersWaitOver` (a peer that was heard and fell silent is dead, not starting).
+ * Whether a starting node may say it is ready (and so be counted by its peers): its join grace is over,
+ * and it has heard every listed peer — or waited `silentPeerGraceMs` for those it has not, which are dead or
+ * speakers started at the same time whose process is slower. Waiting here, still `joining`, costs nothing:
+ * its peers keep answering for what it would win.
  */
-export function viewConverged(
-  records: ReadonlyMap<string, PeerRecord>,
-  context: { peers: Iterable<string>; now: number; deadAfterMs: number; joiningLimitMs: number; silentPeersWaitOver: boolean },
-): boolean {
-  for (const peer of context.peers) {
-    const record = records.get(peer);
-    if (record === undefined) {
-      if (!context.silentPeersWaitOver) return false;
-      continue;
-    }
+export function mayBecomeReady(records: ReadonlyMap<string, PeerRecord>, context: { peers: Iterable<string>; graceOver: boolean; silentPeersWaitOver: boolean }): boolean {
+  if (!context.graceOver) return false;
+  if (context.silentPeersWaitOver) return true;
+  for (const peer of context.peers) if (!records.has(peer)) return false;
+  return true;
+}
+
+/**
+ * Whether a ready node may trust its view enough to count itself and run an election: no peer heard
+ * within `deadAfterMs` is still joining — unless it has been joining longer than `joiningLimitMs` (a stuck
+ * process). Without this, of two speakers started together the one that becomes ready first sees the other
+ * still joining, believes it is alone and announces every address for a moment. (Peers cannot wait for each
+ * other before saying ready: two starting together would wait forever.)
+ */
+export function viewConverged(records: ReadonlyMap<string, PeerRecord>, context: { now: number; deadAfterMs: number; joiningLimitMs: number }): boolean {
+  for (const record of records.values()) {
     if (record.state !== "joining" || context.now - record.heardAt > context.deadAfterMs) continue;
     if (context.now - record.stateSince <= context.joiningLimitMs) return false;
   }
