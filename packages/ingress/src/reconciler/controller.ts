@@ -23,7 +23,7 @@ export interface IngressControllerOptions {
   metrics?: IngressMetrics;
   /** receives every new table (and the snapshot it came from, for worker processes) */
   apply(table: RouteTable, snapshot: Snapshot): void;
-  /** bursts of changes within this window make one table (default 100 ms) */
+  /** changes within this window after a build make one table; a lone change is built at once (default 100 ms) */
   coalesceMs?: number;
 }
 
@@ -68,6 +68,7 @@ export function startIngressController(options: IngressControllerOptions): Ingre
 
   let table: RouteTable | null = null;
   let timer: NodeJS.Timeout | null = null;
+  let lastBuildAt = Number.NEGATIVE_INFINITY;
   let resolveReady!: () => void;
   const ready = new Promise<void>((resolve) => {
     resolveReady = resolve;
@@ -87,6 +88,7 @@ export function startIngressController(options: IngressControllerOptions): Ingre
   function rebuild(): void {
     timer = null;
     if (signal.aborted || !informers.every((i) => i.hasSynced())) return;
+    lastBuildAt = performance.now();
     const next = snapshotNow();
     try {
       const compiled = compileRoutes(next, {
@@ -109,8 +111,13 @@ export function startIngressController(options: IngressControllerOptions): Ingre
     }
   }
 
+  // A lone change is built at once (on the next turn of the event loop, so the events of one watch chunk go
+  // together); changes within the window after a build wait for the window to close, so a burst makes one
+  // table rather than hundreds.
   function schedule(): void {
-    if (timer === null && !signal.aborted) timer = setTimeout(rebuild, options.coalesceMs ?? 100);
+    if (timer !== null || signal.aborted) return;
+    const wait = Math.max(0, lastBuildAt + (options.coalesceMs ?? 100) - performance.now());
+    timer = setTimeout(rebuild, wait);
   }
 
   function reportProblems(diagnostics: readonly Diagnostic[]): void {
