@@ -3,7 +3,7 @@
 // tests, running at the same time, never touch its Services.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { createInformer, createLogger } from "@bollard/core";
+import { createInformer, createLogger, isStatus, kubeRequest } from "@bollard/core";
 import {
   type ControllerProcess,
   type EventJSON,
@@ -163,6 +163,69 @@ describe("bollard controller against the API server", () => {
         stop.abort();
         watch.stop();
       }
+    });
+  });
+
+  test("an address taken from one Service goes to another only once the API shows it gone, even while the freeing write fails", async () => {
+    await withController("ctl-handover", async (ns, lbClass, controller) => {
+      await ns.createPool("p", { addresses: ["10.92.0.0/28"] });
+      await ns.createService("giver", { lbClass, annotations: { "metallb.io/loadBalancerIPs": "10.92.0.5" } });
+      assert.deepEqual(ips(await allocated(ns, "giver")), ["10.92.0.5"]);
+
+      // An admission policy refuses any status of giver without 10.92.0.5, so the controller's
+      // write that moves giver to another address fails (and is retried) until the policy goes.
+      const policy = `bollard-test-${ns.namespace}`;
+      const admission = "/apis/admissionregistration.k8s.io/v1";
+      await kubeRequest(config, {
+        method: "POST",
+        path: `${admission}/validatingadmissionpolicies`,
+        body: {
+          metadata: { name: policy },
+          spec: {
+            failurePolicy: "Fail",
+            matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["services/status"] }] },
+            validations: [
+              {
+                expression: `object.metadata.namespace != "${ns.namespace}" || object.metadata.name != "giver" || (has(object.status.loadBalancer.ingress) && object.status.loadBalancer.ingress.exists(i, has(i.ip) && i.ip == "10.92.0.5"))`,
+                message: "giver keeps its address (test policy)",
+              },
+            ],
+          },
+        },
+      });
+      const binding = { metadata: { name: policy }, spec: { policyName: policy, validationActions: ["Deny"] } };
+      await kubeRequest(config, { method: "POST", path: `${admission}/validatingadmissionpolicybindings`, body: binding });
+      try {
+        // The policy is in force once it refuses a status write that changes nothing else (a dry run).
+        await waitFor("the admission policy to apply", async () => {
+          try {
+            await kubeRequest(config, {
+              method: "PATCH",
+              path: `/api/v1/namespaces/${ns.namespace}/services/giver/status`,
+              query: { dryRun: "All" },
+              contentType: "application/merge-patch+json",
+              body: { status: { loadBalancer: { ingress: null } } },
+            });
+            return undefined;
+          } catch (error) {
+            return isStatus(error, 422) || isStatus(error, 403) ? true : undefined;
+          }
+        });
+
+        await ns.patchService("giver", { metadata: { annotations: { "metallb.io/loadBalancerIPs": "10.92.0.6" } } });
+        await ns.createService("taker", { lbClass, annotations: { "metallb.io/loadBalancerIPs": "10.92.0.5" } });
+        const failures = () => controller.logs.filter((l) => l.msg === "write failed" && l.object === `${ns.namespace}/giver`).length;
+        const seen = failures();
+        // Each retry of giver's write follows a plan that also saw taker.
+        await waitFor("two more failed writes of giver", async () => (failures() >= seen + 2 ? true : undefined));
+        assert.deepEqual(ips(await ns.getService("giver")), ["10.92.0.5"]);
+        assert.deepEqual(ips(await ns.getService("taker")), [], "taker waits while giver still shows the address");
+      } finally {
+        await kubeRequest(config, { method: "DELETE", path: `${admission}/validatingadmissionpolicybindings/${policy}` }).catch(() => {});
+        await kubeRequest(config, { method: "DELETE", path: `${admission}/validatingadmissionpolicies/${policy}` }).catch(() => {});
+      }
+      assert.deepEqual(ips(await allocated(ns, "taker")), ["10.92.0.5"]);
+      assert.deepEqual(ips(await ns.getService("giver")), ["10.92.0.6"]);
     });
   });
 

@@ -186,17 +186,14 @@ type TermContext = ControllerOptions & {
  */
 type Desired = { uid: string; ips: readonly string[] | undefined; pool: string | undefined };
 
-/** A write submitted and not finished; `started` once the writer has begun it. */
-type PendingWrite = Desired & { key: string; started: boolean };
-
 /**
  * One leadership term. Its memory (last good configuration, writes in flight, problems already
  * reported) starts empty, so a replica that becomes leader again trusts only what the API shows.
  *
  * A pass plans every Service at once from the informers' snapshot and hands what differs to the
  * writer, which applies it with bounded concurrency while the next passes go on. A pass counts a
- * submitted write as done (the addresses it gives are held), and an address a write takes from one
- * Service is given to another only once that write has landed.
+ * submitted write as done (the addresses it gives are held), and an address taken from one Service
+ * is given to another only once the API shows it gone from the first.
  */
 function createTerm(context: TermContext) {
   const { kubeConfig, lbClass, logger, metrics, events, signal, markDirty } = context;
@@ -205,9 +202,8 @@ function createTerm(context: TermContext) {
   /** The copies our own writes returned, until the informer shows the same or newer. */
   const writtenServices = new Map<string, ServiceResource>();
   const writtenPools = new Map<string, PoolResource>();
-  const pending = new Map<string, PendingWrite>();
-  /** Address → the pending write that takes it away from its Service. */
-  const releasing = new Map<string, PendingWrite>();
+  /** Writes submitted and not finished, by Service key. */
+  const pending = new Map<string, Desired>();
   /** Objects whose last write failed: not written again before `at`. */
   const retries = new Map<string, { backoff: Backoff; at: number }>();
   const writer = createWriter({ concurrency: WRITE_CONCURRENCY, signal });
@@ -252,7 +248,7 @@ function createTerm(context: TermContext) {
     return built;
   }
 
-  function pendingFor(service: ServiceResource): PendingWrite | undefined {
+  function pendingFor(service: ServiceResource): Desired | undefined {
     const entry = pending.get(serviceKey(service));
     return entry !== undefined && entry.uid === service.metadata?.uid ? entry : undefined;
   }
@@ -336,14 +332,10 @@ function createTerm(context: TermContext) {
   /** Hands the write to the writer; until it is done, passes count the Service as desired. */
   function submitService(service: ServiceResource, desired: Desired, onClear?: (held: string[]) => void): void {
     const key = serviceKey(service);
-    const replaced = pending.get(key);
-    if (replaced !== undefined && !replaced.started) forgetReleases(replaced);
-    const entry: PendingWrite = { ...desired, key, started: false };
+    const entry: Desired = { ...desired };
     pending.set(key, entry);
-    const freed = desired.ips === undefined ? [] : currentIPs(newestService(service)).filter((ip) => !desired.ips?.includes(ip));
-    for (const ip of freed) releasing.set(ip, entry);
+    const frees = desired.ips !== undefined && currentIPs(newestService(service)).some((ip) => !desired.ips?.includes(ip));
     writer.submit(key, async (writeSignal) => {
-      entry.started = true;
       try {
         await writeService(service, desired, onClear, writeSignal);
         retries.delete(key);
@@ -351,24 +343,24 @@ function createTerm(context: TermContext) {
         if (!writeSignal.aborted) writeFailed(key, error);
       } finally {
         if (pending.get(key) === entry) pending.delete(key);
-        forgetReleases(entry);
-        // Whoever waits for a freed address is planned again now.
-        if (freed.length > 0) markDirty();
+        // Whoever waits for a freed address is planned again now (the write's own watch event
+        // is an echo and plans nothing).
+        if (frees) markDirty();
       }
     });
   }
 
-  function forgetReleases(entry: PendingWrite): void {
-    for (const [ip, by] of releasing) if (by === entry) releasing.delete(ip);
+  /**
+   * Notes, in `leaving`, the addresses the API still shows on a Service although we are taking
+   * them away (`keeps` undefined: we leave its addresses alone).
+   */
+  function noteLeaving(leaving: Map<string, string>, service: ServiceResource, keeps: readonly string[] | undefined): void {
+    if (keeps === undefined) return;
+    for (const ip of currentIPs(newestService(service))) if (!keeps.includes(ip)) leaving.set(ip, serviceKey(service));
   }
 
-  /** An address is free for `key` unless another Service's pending write is still taking it away. */
-  const releasedByOther = (ip: string, key: string) => {
-    const by = releasing.get(ip);
-    return by !== undefined && by.key !== key;
-  };
-
-  function applyOutcome(service: ServiceResource, outcome: ServiceOutcome): void {
+  /** `leaving`: address → the Service it is being taken from; nobody else gets it before that is done. */
+  function applyOutcome(service: ServiceResource, outcome: ServiceOutcome, leaving: Map<string, string>): void {
     const ref = serviceRef(service);
     const uid = service.metadata?.uid ?? outcome.key;
     if (outcome.failure !== undefined) {
@@ -384,7 +376,7 @@ function createTerm(context: TermContext) {
     }
     const desired: Desired = { uid: service.metadata?.uid ?? "", ips: outcome.ips, pool: outcome.ips.length > 0 ? outcome.pool : undefined };
     if (isCurrent(service, desired) || retryLater(outcome.key)) return;
-    if (outcome.ips.some((ip) => releasedByOther(ip, outcome.key))) return;
+    if (outcome.ips.some((ip) => (leaving.get(ip) ?? outcome.key) !== outcome.key)) return;
     const reason = outcome.cleared;
     submitService(
       service,
@@ -399,13 +391,14 @@ function createTerm(context: TermContext) {
   }
 
   /** A Service we gave addresses to that is no longer ours: drop our annotation, and free its addresses if it is no LoadBalancer. */
-  function releaseService(service: ServiceResource): void {
+  function releaseService(service: ServiceResource, leaving: Map<string, string>): void {
     const key = serviceKey(service);
     const annotations = newestService(service).metadata?.annotations ?? {};
     const ours = Object.hasOwn(annotations, ANNOTATION_ALLOCATED_FROM_POOL) || Object.hasOwn(annotations, LEGACY_ALLOCATED_FROM_POOL);
     if (!ours && pendingFor(service) === undefined) return;
     const clear = service.spec?.type !== "LoadBalancer" && heldIPs(service).length > 0;
     const desired: Desired = { uid: service.metadata?.uid ?? "", ips: clear ? [] : undefined, pool: undefined };
+    noteLeaving(leaving, service, desired.ips);
     if (isCurrent(service, desired) || retryLater(key)) return;
     submitService(service, desired, (held) => {
       logger.info({ service: key, ips: held }, "not a LoadBalancer any more; clearing assignment");
@@ -530,10 +523,9 @@ function createTerm(context: TermContext) {
       metrics.configLoaded.set(lastGood !== undefined ? 1 : 0);
 
       const all = context.services.list();
-      // Writes that free addresses are submitted before writes that take addresses, so that
-      // the guard in applyOutcome sees every address being given up in this pass.
+      const leaving = new Map<string, string>();
       for (const service of all) {
-        if (!isHandledLoadBalancer(service, lbClass)) releaseService(service);
+        if (!isHandledLoadBalancer(service, lbClass)) releaseService(service, leaving);
       }
       let usage: PoolUsage[] = [];
       if (lastGood !== undefined) {
@@ -550,7 +542,7 @@ function createTerm(context: TermContext) {
         });
         const plan = planAllocations(lastGood, states);
         usage = plan.usage;
-        const taking: number[] = [];
+        for (const [i, service] of handled.entries()) noteLeaving(leaving, service, (plan.outcomes[i] as ServiceOutcome).ips);
         for (const [i, service] of handled.entries()) {
           const outcome = plan.outcomes[i] as ServiceOutcome;
           const uid = service.metadata?.uid ?? outcome.key;
@@ -560,11 +552,8 @@ function createTerm(context: TermContext) {
             const replacement = `metallb.io/${annotation.slice(annotation.indexOf("/") + 1)}`;
             events.record(serviceRef(service), "Warning", "DeprecatedAnnotation", `${annotation} is deprecated; use ${replacement}`);
           }
-          const held = states[i]?.currentIPs ?? [];
-          if (outcome.ips.some((ip) => !held.includes(ip))) taking.push(i);
-          else applyOutcome(service, outcome);
+          applyOutcome(service, outcome, leaving);
         }
-        for (const i of taking) applyOutcome(handled[i] as ServiceResource, plan.outcomes[i] as ServiceOutcome);
       }
       poolStatuses = { pools: poolObjects, usage, problems };
       queuePoolStatuses();
