@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { after, before, describe, test } from "node:test";
@@ -15,35 +14,13 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { generateSelfSignedCertificate } from "../src/index.ts";
 import { send } from "./helpers/client.ts";
 import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
+import { eventually, freePort } from "./helpers/wait.ts";
 
 const kubeconfigPath = process.env.BOLLARD_KUBECONFIG;
 const suffix = randomBytes(3).toString("hex");
 const ns = `ingress-${suffix}`;
 const className = `bollard-${suffix}`;
 const bollard = join(import.meta.dirname, "..", "..", "cli", "bin", "bollard.ts");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Retries `check` until it stops throwing; the deadline only bounds a hung test, it is not a timing claim. */
-async function eventually<T>(what: string, check: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      return await check();
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message ?? last}`);
-}
 
 function serverCertificate(port: number, servername: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -5,40 +5,18 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { createKubeConfig, kubeRequest } from "@bollard/core";
 import { send } from "./helpers/client.ts";
 import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
+import { eventually, freePort } from "./helpers/wait.ts";
 
 const kubeconfigPath = process.env.BOLLARD_KUBECONFIG;
 const suffix = randomBytes(3).toString("hex");
 const bollard = join(import.meta.dirname, "..", "..", "cli", "bin", "bollard.ts");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Retries `check` until it stops throwing; the deadline only bounds a hung test, it is not a timing claim. */
-async function eventually<T>(what: string, check: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      return await check();
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message ?? last}`);
-}
 
 function startIngress(kubeconfig: string, namespace: string) {
   return Promise.all([freePort(), freePort(), freePort()]).then(([http, https, metrics]) => {

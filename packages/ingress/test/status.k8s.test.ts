@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { createEventRecorder, createKubeConfig, createLogger, kubeRequest } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CONTROLLER_NAME, type IngressController, startIngressController } from "../src/index.ts";
+import { eventually } from "./helpers/wait.ts";
 
 type PrivateControlPlane = { kubeconfigPath: string; stop(): Promise<void> };
 type IngressStatus = { metadata: { resourceVersion: string }; status?: { loadBalancer?: { ingress?: { ip?: string }[] } } };
@@ -16,21 +17,6 @@ type IngressStatus = { metadata: { resourceVersion: string }; status?: { loadBal
 const suffix = randomBytes(3).toString("hex");
 const ns = `status-${suffix}`;
 const ourClass = "bollard";
-
-/** Retries `check` until it stops throwing; the deadline only bounds a hung test, it is not a timing claim. */
-async function eventually<T>(what: string, check: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      return await check();
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message ?? last}`);
-}
 
 describe("Ingress status", () => {
   let cp: PrivateControlPlane;

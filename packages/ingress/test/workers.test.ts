@@ -2,21 +2,13 @@
 // listens AND has compiled a route table (a worker without one would answer 404 to everything), and stops
 // being ready when it stops.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createLogger } from "@bollard/core";
 import { generateDefaultCertificate } from "../src/index.ts";
 import { startWorkers, type WorkerFleet } from "../src/process/workers.ts";
 import { type Backend, snapshotOf, startBackend } from "./helpers/backends.ts";
 import { json, send } from "./helpers/client.ts";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from "./helpers/wait.ts";
 
 /** Retries `check` until it stops throwing; the deadline only bounds a hung test, it is not a timing claim. */
 async function eventually(what: string, check: () => void | Promise<void>, deadlineMs = 20_000): Promise<void> {
