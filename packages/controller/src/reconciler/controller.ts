@@ -205,7 +205,7 @@ function createTerm(context: TermContext) {
   /** Writes submitted and not finished, by Service key. */
   const pending = new Map<string, Desired>();
   /** Objects whose last write failed: not written again before `at`. */
-  const retries = new Map<string, { backoff: Backoff; at: number }>();
+  const retries = new Map<string, { backoff: Backoff; due: boolean }>();
   const writer = createWriter({ concurrency: WRITE_CONCURRENCY, signal });
   /** The latest pass's pool statuses, written once the writer has nothing else to do. */
   let poolStatuses: { pools: PoolResource[]; usage: PoolUsage[]; problems: Map<string, string[]> } | undefined;
@@ -274,18 +274,21 @@ function createTerm(context: TermContext) {
 
   function retryLater(key: string): boolean {
     const retry = retries.get(key);
-    return retry !== undefined && performance.now() < retry.at;
+    return retry !== undefined && !retry.due;
   }
 
   function writeFailed(key: string, error: unknown): void {
     // Deleted, or replaced by an object of another uid: the informer will say so and we re-plan.
     if (isStatus(error, 404) || isStatus(error, 409)) return;
     logger.warn({ err: error, object: key }, "write failed");
-    const retry = retries.get(key) ?? { backoff: createBackoff({ initialMs: 200, maxMs: 30_000 }), at: 0 };
-    const delay = retry.backoff.next();
-    retry.at = performance.now() + delay;
+    const retry = retries.get(key) ?? { backoff: createBackoff({ initialMs: 200, maxMs: 30_000 }), due: false };
+    retry.due = false;
     retries.set(key, retry);
-    void sleep(delay, signal).then((elapsed) => elapsed && markDirty());
+    void sleep(retry.backoff.next(), signal).then((elapsed) => {
+      if (!elapsed) return;
+      retry.due = true;
+      markDirty();
+    });
   }
 
   async function patchService(service: ServiceResource, subresource: "" | "/status", body: Record<string, unknown>, writeSignal: AbortSignal): Promise<ServiceResource> {
