@@ -204,7 +204,7 @@ function createTerm(context: TermContext) {
   const writtenPools = new Map<string, PoolResource>();
   /** Writes submitted and not finished, by Service key. */
   const pending = new Map<string, Desired>();
-  /** Objects whose last write failed: not written again before `at`. */
+  /** Objects whose last write failed: not written again until their backoff has passed (`due`). */
   const retries = new Map<string, { backoff: Backoff; due: boolean }>();
   const writer = createWriter({ concurrency: WRITE_CONCURRENCY, signal });
   /** The latest pass's pool statuses, written once the writer has nothing else to do. */
