@@ -6,12 +6,10 @@ export {
   startControlPlane,
 } from "./control-plane/control-plane.ts";
 export { type ControlPlaneBinaries, ControlPlaneBuildError, ensureControlPlaneBinaries } from "./control-plane/binaries.ts";
-export { execIn, ip, LabCommandError, run, type RunResult, spawnIn } from "./network/exec.ts";
+export { execIn, ip, LabCommandError, run, type RunResult } from "./network/exec.ts";
 export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, LabSetupError, newLabId } from "./network/topology.ts";
 export {
-  BACKEND_PORT,
   CONFIG_NAMESPACE,
-  INGRESS_SERVICE,
   LAB_ROOT,
   type Lab,
   type LabOptions,

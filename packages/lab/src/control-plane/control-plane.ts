@@ -1,8 +1,6 @@
 // A real control plane for tests and for people: etcd + kube-apiserver as processes on free ports, as
 // controller-runtime's envtest runs them. No kubelet, scheduler or controller-manager: tests create Nodes and
 // EndpointSlices themselves.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { createServer } from "node:net";
@@ -11,7 +9,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
 import { issueCertificate, generateRsaKeyPem, type KeyPair } from "./certs.ts";
+import { type LabProcess, spawnLabProcess } from "../lab/processes.ts";
 import { type ControlPlaneBinaries, ensureControlPlaneBinaries } from "./binaries.ts";
+
+const STOP_GRACE_MS = 10_000;
 
 export interface ControlPlaneOptions {
   /** Address kube-apiserver listens on; the lab uses an address its network namespaces can reach. */
@@ -77,28 +78,6 @@ async function tail(path: string, lines = 30): Promise<string> {
   }
 }
 
-// setpriv --pdeathsig makes the kernel stop our children if this process dies without cleaning up.
-const pdeathsig = existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", "--pdeathsig", "TERM", "--"] : [];
-
-function startProcess(binary: string, args: string[], logPath: string): ChildProcess {
-  const [cmd, ...prefix] = pdeathsig.length > 0 ? pdeathsig : [binary];
-  const argv = pdeathsig.length > 0 ? [...prefix, binary, ...args] : args;
-  const child = spawn(cmd as string, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  const log = createWriteStream(logPath, { flags: "a" });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return child;
-}
-
-async function stopProcess(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 function httpsGet(url: string, ca: string, cert?: KeyPair): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca, cert: cert?.certPem, key: cert?.keyPem, timeout: 2000 }, (res) => {
@@ -115,13 +94,8 @@ function httpsGet(url: string, ca: string, cert?: KeyPair): Promise<{ status: nu
   });
 }
 
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  child: ChildProcess,
-  logPath: string,
-  timeoutMs: number,
-): Promise<void> {
+async function waitFor(what: string, check: () => Promise<boolean>, proc: LabProcess, timeoutMs: number): Promise<void> {
+  const { child, logPath } = proc;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -173,19 +147,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const etcdPort = await freePort();
   const etcdPeerPort = await freePort();
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-  const etcdLog = join(dir, "etcd.log");
-  const apiLog = join(dir, "kube-apiserver.log");
   const apiPort = await freePort(connectHost);
   const server = `https://${connectHost.includes(":") ? `[${connectHost}]` : connectHost}:${apiPort}`;
 
-  let etcd: ChildProcess | undefined;
-  let apiServer: ChildProcess | undefined;
+  let etcd: LabProcess | undefined;
+  let apiServer: LabProcess | undefined;
 
   const startEtcd = async () => {
     const started = Date.now();
-    etcd = startProcess(
-      binaries.etcd,
-      [
+    etcd = spawnLabProcess({
+      name: "etcd",
+      command: binaries.etcd,
+      logDir: dir,
+      args: [
         `--data-dir=${join(dir, "etcd")}`,
         `--listen-client-urls=${etcdUrl}`,
         `--advertise-client-urls=${etcdUrl}`,
@@ -195,24 +169,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         "--unsafe-no-fsync",
         "--log-level=warn",
       ],
-      etcdLog,
-    );
-    const child = etcd;
+    });
+    const proc = etcd;
     await waitFor(
       "etcd",
       async () => (await fetch(`${etcdUrl}/health`).then((r) => r.json() as Promise<{ health?: string }>)).health === "true",
-      child,
-      etcdLog,
+      proc,
       readyTimeoutMs,
     );
-    log(`etcd ${etcdUrl} ready in ${Date.now() - started} ms (pid ${child.pid})`);
+    log(`etcd ${etcdUrl} ready in ${Date.now() - started} ms (pid ${proc.child.pid})`);
   };
 
   const startApiServer = async () => {
     const started = Date.now();
-    apiServer = startProcess(
-      binaries.kubeApiServer,
-      [
+    apiServer = spawnLabProcess({
+      name: "kube-apiserver",
+      command: binaries.kubeApiServer,
+      logDir: dir,
+      args: [
         `--etcd-servers=${etcdUrl}`,
         `--bind-address=${bindAddress}`,
         `--advertise-address=${isIP(connectHost) ? connectHost : "127.0.0.1"}`,
@@ -230,17 +204,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         "--profiling=false",
         "--v=1",
       ],
-      apiLog,
-    );
-    const child = apiServer;
-    await waitFor(
-      "kube-apiserver",
-      async () => (await httpsGet(`${server}/readyz`, ca.certPem, admin)).status === 200,
-      child,
-      apiLog,
-      readyTimeoutMs,
-    );
-    log(`kube-apiserver ${server} ready in ${Date.now() - started} ms (pid ${child.pid})`);
+    });
+    const proc = apiServer;
+    await waitFor("kube-apiserver", async () => (await httpsGet(`${server}/readyz`, ca.certPem, admin)).status === 200, proc, readyTimeoutMs);
+    log(`kube-apiserver ${server} ready in ${Date.now() - started} ms (pid ${proc.child.pid})`);
   };
 
   const kubeconfigPath = options.kubeconfigPath ?? join(dir, "kubeconfig");
@@ -260,8 +227,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     });
 
   const stop = async () => {
-    await stopProcess(apiServer);
-    await stopProcess(etcd);
+    await apiServer?.stop("SIGTERM", STOP_GRACE_MS);
+    await etcd?.stop("SIGTERM", STOP_GRACE_MS);
     if (ownDir) await rm(dir, { recursive: true, force: true });
   };
 
@@ -289,15 +256,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     caPem: ca.certPem,
     etcdUrl,
     get apiServerPid() {
-      return apiServer?.pid;
+      return apiServer?.child.pid;
     },
     get etcdPid() {
-      return etcd?.pid;
+      return etcd?.child.pid;
     },
-    stopApiServer: () => stopProcess(apiServer),
+    stopApiServer: async () => apiServer?.stop("SIGTERM", STOP_GRACE_MS),
     startApiServer,
     async restartApiServer() {
-      await stopProcess(apiServer);
+      await apiServer?.stop("SIGTERM", STOP_GRACE_MS);
       await startApiServer();
     },
     async writeTokenKubeconfig(path, token) {

@@ -18,10 +18,9 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..")
 const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
 export const LAB_ROOT = process.env.BOLLARD_LAB_ROOT ?? "/tmp/bollard-lab";
 export const CONFIG_NAMESPACE = INSTALL_NAMESPACE;
-export const INGRESS_SERVICE = "bollard-ingress";
 const INGRESS_HTTP_PORT = 8080;
 const INGRESS_HTTPS_PORT = 8443;
-export const BACKEND_PORT = 8000;
+const BACKEND_PORT = 8000;
 
 export interface LabOptions {
   nodes?: number;

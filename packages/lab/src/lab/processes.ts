@@ -1,7 +1,7 @@
 // Processes the lab starts: each logs to its own file, dies with the lab (setpriv --pdeathsig), and is
 // stopped by PID.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { join } from "node:path";
 
 export interface LabProcess {
@@ -25,6 +25,9 @@ export interface SpawnLabProcessOptions {
 }
 
 const NOBODY = "65534";
+// setpriv --pdeathsig makes the kernel stop our children if this process dies without cleaning up. Without
+// util-linux's setpriv the process still runs (for the control plane on a minimal machine), only without that net.
+const hasSetpriv = existsSync("/usr/bin/setpriv");
 
 export function spawnLabProcess(opts: SpawnLabProcessOptions): LabProcess {
   const setpriv = ["setpriv", "--pdeathsig", "TERM"];
@@ -34,7 +37,7 @@ export function spawnLabProcess(opts: SpawnLabProcessOptions): LabProcess {
       "--inh-caps", "-all,+net_raw", "--ambient-caps", "-all,+net_raw", "--bounding-set", "-all,+net_raw",
     );
   }
-  const argv = [...setpriv, "--", opts.command, ...opts.args];
+  const argv = hasSetpriv || opts.netRawOnly ? [...setpriv, "--", opts.command, ...opts.args] : [opts.command, ...opts.args];
   const [cmd, ...args] = opts.netns === undefined ? argv : ["ip", "netns", "exec", opts.netns, ...argv];
   const logPath = join(opts.logDir, `${opts.name}.log`);
   const log = createWriteStream(logPath, { flags: "a" });

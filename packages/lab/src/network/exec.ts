@@ -1,6 +1,6 @@
 // Running `ip`, `nft` and commands inside network namespaces. Arguments are passed as argv arrays, never
 // through a shell, so no name or address is ever interpreted as a command.
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { execFile } from "node:child_process";
 
 export class LabCommandError extends Error {
   override name = "LabCommandError";
@@ -38,8 +38,3 @@ export const ip = (args: string[], opts?: { allowFailure?: boolean }) => run("ip
 /** Runs a command inside network namespace `ns`. */
 export const execIn = (ns: string, cmd: string, args: string[], opts?: { input?: string; allowFailure?: boolean; timeoutMs?: number }) =>
   run("ip", ["netns", "exec", ns, cmd, ...args], opts);
-
-/** Starts a long-running process inside network namespace `ns`. */
-export function spawnIn(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-  return spawn("ip", ["netns", "exec", ns, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"], ...opts });
-}
