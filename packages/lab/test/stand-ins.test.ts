@@ -54,6 +54,13 @@ describe("compileNatRules", () => {
       want: [],
     },
     {
+      name: "ignores slices of a same-named Service in another namespace",
+      services: [svc()],
+      slices: [{ ...slice([{ ip: "10.251.1.11", node: "node1" }]), metadata: { namespace: "other", labels: { "kubernetes.io/service-name": "web" } } }],
+      node: "node1",
+      want: [],
+    },
+    {
       name: "matches IPv6 addresses with IPv6 slices",
       services: [svc({}, ["fd00:b011:1::200"])],
       slices: [slice([{ ip: "10.251.1.11", node: "node1" }]), slice([{ ip: "fd00:b011:1::b", node: "node1" }], "IPv6")],

@@ -18,7 +18,7 @@ export interface ServiceLike {
 }
 
 export interface EndpointSliceLike {
-  metadata: { labels?: Record<string, string> };
+  metadata: { namespace?: string; labels?: Record<string, string> };
   addressType: string;
   endpoints?: { addresses: string[]; nodeName?: string; conditions?: { ready?: boolean } }[];
   ports?: { name?: string; port?: number; protocol?: string }[];
@@ -42,7 +42,9 @@ export function compileNatRules(services: ServiceLike[], slices: EndpointSliceLi
     if (svc.spec.type !== "LoadBalancer") continue;
     const vips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip);
     const own = slices.filter(
-      (s) => s.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name && sliceNamespace(s, svc),
+      (s) =>
+        s.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name &&
+        (s.metadata.namespace === undefined || s.metadata.namespace === svc.metadata.namespace),
     );
     for (const vip of vips) {
       const family = vip.includes(":") ? 6 : 4;
@@ -67,12 +69,6 @@ export function compileNatRules(services: ServiceLike[], slices: EndpointSliceLi
     }
   }
   return rules.sort((a, b) => `${a.vip}:${a.port}`.localeCompare(`${b.vip}:${b.port}`));
-}
-
-// Slices carry their namespace in metadata; the Like type keeps only labels, so callers pass same-namespace slices.
-function sliceNamespace(slice: EndpointSliceLike, svc: ServiceLike): boolean {
-  const ns = (slice.metadata as { namespace?: string }).namespace;
-  return ns === undefined || ns === svc.metadata.namespace;
 }
 
 /** The whole table as one nft transaction: replaced atomically, so no packet sees half a ruleset. */
