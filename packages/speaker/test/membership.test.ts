@@ -425,8 +425,14 @@ describe("membership messages from the wire", () => {
     const a = await start("a");
     await start("b");
     await waitFor("a to count b", () => sorted(a.member.live()) === "a,b");
-    await waitFor("a heartbeat of b on the wire", () => captured.length > 0);
-    const packet = captured.at(-1) as Buffer;
+    // The tap hears both a and b, and b sends to each peer in turn, so the last datagram may be a's, or one of b's
+    // joining heartbeats: wait for a ready heartbeat from b rather than taking whatever arrived last.
+    const isReady = (p: Buffer) => {
+      const d = decodeHeartbeat(p, key);
+      return d.ok && d.heartbeat.node === "b" && d.heartbeat.state === "ready";
+    };
+    await waitFor("a ready heartbeat of b on the wire", () => captured.some(isReady));
+    const packet = captured.findLast(isReady) as Buffer;
     const decoded = decodeHeartbeat(packet, key);
     assert.ok(decoded.ok && decoded.heartbeat.node === "b" && decoded.heartbeat.state === "ready", "captured b's ready heartbeat");
 
@@ -452,9 +458,14 @@ describe("membership messages from the wire", () => {
     tap.removeAllListeners("message");
     tap.on("message", (packet) => captured.push(packet));
     await start("b");
-    await waitFor("a heartbeat of b on the wire", () => captured.length > 0);
+    // a is still running and heard by the tap too: take b's first datagram, not whichever came first.
+    const fromB = (p: Buffer) => {
+      const d = decodeHeartbeat(p, key);
+      return d.ok && d.heartbeat.node === "b";
+    };
+    await waitFor("a heartbeat of b on the wire", () => captured.some(fromB));
     await stop("b");
-    const packet = captured[0] as Buffer;
+    const packet = captured.find(fromB) as Buffer;
     // A fresh receiver (no high-water mark for b) whose clock window is 300 ms, after 600 ms.
     await stop("a");
     const fresh = await start("a", { maxSkewMs: 300 });
