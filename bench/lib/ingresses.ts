@@ -1,5 +1,6 @@
 // Generated Ingresses for the size benchmarks: many hosts (exact and one-label wildcard, a few host-less), five
 // paths each of every path type, backends spread over Services with ready endpoints.
+import { seededRandom } from "@bollard/core";
 import type { EndpointSlice, Ingress, IngressClass, Service, Snapshot } from "@bollard/ingress";
 
 export const NAMESPACES = 100;
@@ -82,15 +83,8 @@ export function benchSnapshot(ingresses: number): Snapshot {
  * at various depths, some a wildcard host, some a host-less path, some nothing (404).
  */
 export function benchRequests(ingresses: number, count: number, seed = 1): { host: string; path: string }[] {
-  // mulberry32: a small seeded generator whose low bits are as good as its high ones
-  let state = seed >>> 0;
-  const rand = (n: number) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const random = seededRandom(seed);
+  const rand = (n: number) => Math.floor(random() * n);
   const tails = ["", "/", "/index.html", "/api", "/api/v1/users/42", "/api/v2", "/static/app.js", "/v3/items/9/detail", "/a/b/c/d/e"];
   const requests: { host: string; path: string }[] = [];
   for (let r = 0; r < count; r++) {

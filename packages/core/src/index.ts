@@ -60,3 +60,4 @@ export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifec
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
 export { type ManifestFile, ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
+export { seededRandom } from "./random/seeded.ts";
