@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { createKubeConfig, isStatus, kubeRequest } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { generateSelfSignedCertificate } from "../src/index.ts";
-import { send } from "./helpers/client.ts";
+import { rawExchange, send, statusOf } from "./helpers/client.ts";
 import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
 
@@ -134,6 +134,13 @@ describe("bollard ingress against the API server", () => {
       const ing = await api<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>("GET", `${ingressPath}/web`);
       assert.deepEqual(ing.status?.loadBalancer?.ingress, [{ ip: "192.0.2.10" }]);
     });
+  });
+
+  test("`GET / HTTP/2.0` (the 18 bytes that used to stop it) → 505, and it keeps serving", async () => {
+    await eventually("served", async () => assert.equal(await bodyOf("web.test"), "200 b"));
+    assert.equal(statusOf(await rawExchange(ports.http, "GET / HTTP/2.0\r\n\r\n")), 505);
+    assert.equal(child.exitCode, null, output);
+    assert.equal(await bodyOf("web.test"), "200 b");
   });
 
   test("endpoints follow the EndpointSlice", async () => {

@@ -346,3 +346,33 @@ describe("upstream failures", () => {
     }
   });
 });
+
+describe("an unexpected exception inside the proxy", () => {
+  test("ends only its own request with a 500 (HTTP/1.1 and Upgrade); the process and other routes keep serving", async () => {
+    const backend = await startBackend("ok");
+    const { proxy, port } = await startProxy();
+    try {
+      const table = tableOf([{ name: "ok", routes: [{ host: "ok.test", service: "ok", ports: [backend.port] }] }]);
+      const good = table.exactHosts.get("ok.test")?.prefix.route;
+      assert.ok(good);
+      // A corrupt table entry stands in for a bug: once the table is in, reading the route's backend throws.
+      let armed = false;
+      const broken = Object.defineProperty({ ...good }, "backend", {
+        get() {
+          if (armed) throw new Error("corrupt route");
+          return good.backend;
+        },
+      });
+      const exactHosts = new Map(table.exactHosts).set("broken.test", { exact: new Map(), prefix: { route: broken, children: new Map() } });
+      proxy.setTable({ ...table, exactHosts });
+      armed = true;
+      assert.equal((await send(port, { host: "broken.test" })).status, 500);
+      const upgrade = await rawExchange(port, "GET / HTTP/1.1\r\nHost: broken.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      assert.equal(statusOf(upgrade), 500);
+      assert.equal((await send(port, { host: "ok.test" })).status, 200);
+    } finally {
+      await proxy.shutdown(1000);
+      await backend.close();
+    }
+  });
+});

@@ -17,6 +17,14 @@ const usage = `usage: bollard ingress [flags]
   --workers N                       proxy processes sharing the ports (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
+  --request-buffering on|off        read bodies up to --client-body-buffer-size before taking an upstream
+                                    connection (default on; off streams every body)
+  --client-body-buffer-size SIZE    (default 64k)
+  --client-body-timeout SEC         longest pause while a client sends its body → 408 (default 60)
+  --max-header-size SIZE            request line + headers (HTTP/2: header list) → 431 (default 16k)
+  --enable-underscores-in-headers   forward header names with "_" (default: dropped, as nginx)
+  --http2-max-concurrent-streams N  per connection (default 128)
+  --http2-max-resets-per-second N   streams a client may reset per connection before GOAWAY (default 100)
   --upstream-connect-timeout SEC    (default 5)
   --upstream-read-timeout SEC       (default 60)
   --client-header-timeout SEC       (default 60)
@@ -38,6 +46,13 @@ export const command: Command = async (argv) => {
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
     "max-body-size": { type: "string", default: "1m" },
+    "request-buffering": { type: "string", default: "on" },
+    "client-body-buffer-size": { type: "string", default: "64k" },
+    "client-body-timeout": { type: "string", default: "60" },
+    "max-header-size": { type: "string", default: "16k" },
+    "enable-underscores-in-headers": { type: "boolean", default: false },
+    "http2-max-concurrent-streams": { type: "string", default: "128" },
+    "http2-max-resets-per-second": { type: "string", default: "100" },
     "upstream-connect-timeout": { type: "string", default: "5" },
     "upstream-read-timeout": { type: "string", default: "60" },
     "client-header-timeout": { type: "string", default: "60" },
@@ -84,6 +99,12 @@ export const command: Command = async (argv) => {
       connectTimeout: seconds("--upstream-connect-timeout", v["upstream-connect-timeout"]),
       readTimeout: seconds("--upstream-read-timeout", v["upstream-read-timeout"]),
       headersTimeout: seconds("--client-header-timeout", v["client-header-timeout"]),
+      requestBufferSize: onOff("--request-buffering", v["request-buffering"]) ? size("--client-body-buffer-size", v["client-body-buffer-size"]) : 0,
+      clientBodyTimeout: seconds("--client-body-timeout", v["client-body-timeout"]),
+      maxHeaderSize: size("--max-header-size", v["max-header-size"]),
+      underscoresInHeaders: v["enable-underscores-in-headers"],
+      http2MaxConcurrentStreams: integer("--http2-max-concurrent-streams", v["http2-max-concurrent-streams"], 1, 2 ** 31 - 1),
+      http2MaxResetsPerSecond: integer("--http2-max-resets-per-second", v["http2-max-resets-per-second"], 1, 1_000_000),
     },
   });
 };
@@ -92,6 +113,12 @@ function integer(flag: string, value: string, min: number, max: number): number 
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) throw new CliUsageError(`${flag} "${value}" is not an integer in ${min}..${max}`);
   return n;
+}
+
+function onOff(flag: string, value: string): boolean {
+  if (value === "on" || value === "true") return true;
+  if (value === "off" || value === "false") return false;
+  throw new CliUsageError(`${flag} "${value}" is neither on nor off`);
 }
 
 function seconds(flag: string, value: string): number {

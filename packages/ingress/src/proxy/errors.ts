@@ -19,3 +19,13 @@ export const isReadTimeout = (err: unknown): boolean => {
   const code = errorCode(err);
   return code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
 };
+
+/** The client stopped sending its request body for longer than the client body timeout (→ 408). */
+export class BodyTimeoutError extends Error {
+  override name = "BodyTimeoutError";
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super(`no request body data for ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -27,6 +27,8 @@ export interface RequestHead {
   host: string | undefined;
   /** `Host` header lines (two are refused) */
   hostCount: number;
+  /** HTTP/2: a `Host` line that names another authority than `:authority` (refused, RFC 9113 §8.3.1) */
+  hostConflict: boolean;
   /** an HTTP/2 request without a `Host` line: upstream (HTTP/1.1) needs one made from `:authority` */
   hostFromAuthority: boolean;
   forwardedFor: string | undefined;
@@ -38,6 +40,8 @@ export interface RequestHead {
   contentLength: string | undefined;
   /** a Transfer-Encoding was sent (Node's parser only lets `chunked` last through) */
   chunked: boolean;
+  /** the Transfer-Encoding codings, lower-cased, in order (only `chunked` alone is accepted) */
+  transferCodings: string[];
   /** lower-cased names listed in `Connection`, which are hop-by-hop too */
   connectionTokens: string[];
 }
@@ -46,6 +50,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
   const head: RequestHead = {
     host: undefined,
     hostCount: 0,
+    hostConflict: false,
     hostFromAuthority: false,
     forwardedFor: undefined,
     forwardedProto: undefined,
@@ -55,8 +60,10 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
     upgrade: undefined,
     contentLength: undefined,
     chunked: false,
+    transferCodings: [],
     connectionTokens: [],
   };
+  let authority: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
@@ -69,6 +76,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
         head.hostCount++;
         break;
       case ":authority":
+        authority = value;
         if (head.host === undefined) {
           head.host = value;
           head.hostFromAuthority = true;
@@ -97,6 +105,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
         break;
       case "transfer-encoding":
         head.chunked = true;
+        for (const coding of value.split(",")) head.transferCodings.push(coding.trim().toLowerCase());
         break;
       case "connection":
         for (const token of value.split(",")) {
@@ -106,16 +115,32 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
         break;
     }
   }
+  if (authority !== undefined && head.hostCount > 0 && head.host !== undefined && head.host.toLowerCase() !== authority.toLowerCase()) head.hostConflict = true;
   return head;
 }
 
+/** Only `chunked`, alone, frames a request body we forward; other codings are not ours to undo (nginx: 501). */
+export const unsupportedTransferCoding = (head: RequestHead): boolean => head.chunked && (head.transferCodings.length !== 1 || head.transferCodings[0] !== "chunked");
+
+/** A header name with `_`: CGI/WSGI back ends read `X_Real_IP` as `X-Real-IP`, so it is dropped unless allowed. */
+export const hasUnderscore = (name: string): boolean => name.includes("_");
+
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** The client's X-Request-ID when it is a sane token, else a new one: the id logs and the upstream both see. */
+export const requestIdOf = (head: RequestHead): string => (head.requestId !== undefined && REQUEST_ID.test(head.requestId) ? head.requestId : randomUUID());
+
+// What `Connection: close, Host` must not strip: routing used Host, so the upstream has to see the same one.
+const NEVER_CONNECTION_TOKEN = new Set(["host"]);
 
 export interface ForwardContext {
   peer: string;
   secure: boolean;
   localPort: number;
   trusted: TrustedProxies;
+  requestId: string;
+  /** forward header names containing `_` (nginx: `underscores_in_headers`, off by default) */
+  underscoresInHeaders: boolean;
 }
 
 /**
@@ -137,7 +162,8 @@ export function upstreamHeaders(req: { rawHeaders: string[] }, head: RequestHead
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || FORWARDED.has(lower) || lower === "x-request-id") continue;
-    if (dropped.length > 0 && dropped.includes(lower)) continue;
+    if (dropped.length > 0 && dropped.includes(lower) && !NEVER_CONNECTION_TOKEN.has(lower)) continue;
+    if (!ctx.underscoresInHeaders && hasUnderscore(lower)) continue;
     if (lower === "cookie") {
       // HTTP/2 may split Cookie into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
       if (cookies === null) cookies = [];
@@ -154,7 +180,7 @@ export function upstreamHeaders(req: { rawHeaders: string[] }, head: RequestHead
   if (host !== undefined) out.push("x-forwarded-host", host);
   out.push("x-forwarded-port", (trusted && head.forwardedPort) || String(ctx.localPort));
   out.push("x-real-ip", realClientAddress(peer, head.forwardedFor, ctx.trusted));
-  out.push("x-request-id", head.requestId !== undefined && REQUEST_ID.test(head.requestId) ? head.requestId : randomUUID());
+  out.push("x-request-id", ctx.requestId);
   if (upgrade && head.upgrade !== undefined) out.push("connection", "upgrade", "upgrade", head.upgrade);
   return out;
 }

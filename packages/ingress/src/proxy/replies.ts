@@ -5,10 +5,15 @@ import type { Duplex } from "node:stream";
 const TEXT = {
   400: "400 bad request",
   404: "404 page not found",
+  408: "408 request timeout",
   413: "413 request entity too large",
+  431: "431 request header fields too large",
+  500: "500 internal server error",
+  501: "501 not implemented",
   502: "502 bad gateway",
   503: "503 service unavailable",
   504: "504 gateway timeout",
+  505: "505 http version not supported",
 } as const;
 
 export type ReplyStatus = keyof typeof TEXT;

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage, type Server, type ServerR
 import { constants as h2constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { type Duplex, Transform } from "node:stream";
+import type { Duplex } from "node:stream";
 import type { Logger } from "@bollard/core";
 import { emptyRouteTable } from "../router/compile.ts";
 import { matchNormalizedRoute } from "../router/match.ts";
@@ -10,9 +10,10 @@ import { normalizePath, requestHost } from "../router/paths.ts";
 import type { Backend, Endpoint, Route, RouteTable } from "../router/table.ts";
 import { createCertificateStore } from "../tls/contexts.ts";
 import type { PemPair } from "../tls/default-certificate.ts";
-import { BodyTooLargeError, errorCode, isConnectFailure, isReadTimeout } from "./errors.ts";
-import { downstreamHeaders, type ForwardContext, type RequestHead, readRequestHead, upstreamHeaders } from "./headers.ts";
+import { BodyTimeoutError, BodyTooLargeError, errorCode, isConnectFailure, isReadTimeout } from "./errors.ts";
+import { downstreamHeaders, type ForwardContext, type RequestHead, readRequestHead, requestIdOf, unsupportedTransferCoding, upstreamHeaders } from "./headers.ts";
 import { createPools } from "./pools.ts";
+import { type BodyPolicy, readRequestBody } from "./request-body.ts";
 import { type ReplyStatus, reply, replyRaw } from "./replies.ts";
 import { parseTrustedProxies } from "./trust.ts";
 
@@ -23,6 +24,19 @@ export interface ProxyOptions {
   trustedProxies?: readonly string[];
   /** request body limit in bytes → 413 (default 1 MiB, like ingress-nginx) */
   maxBodySize?: number;
+  /**
+   * bodies up to this many bytes are read whole before an upstream connection is taken, so slow clients hold
+   * no upstream connection (default 64 KiB; 0 streams every body: ingress-nginx's `proxy-request-buffering: off`)
+   */
+  requestBufferSize?: number;
+  /** longest silence between two reads of a request body, ms (default 60 s, nginx's client_body_timeout) → 408 */
+  clientBodyTimeout?: number;
+  /** forward header names containing `_` (default false: dropped, as nginx's `underscores_in_headers off`) */
+  underscoresInHeaders?: boolean;
+  /** HTTP/2 streams open at once on one connection (default 128, as nginx); more are refused */
+  http2MaxConcurrentStreams?: number;
+  /** HTTP/2 streams a client may reset per second on one connection (burst: 10 s worth); past it → GOAWAY */
+  http2MaxResetsPerSecond?: number;
   /** request line + headers limit in bytes → 431 (default 16 KiB) */
   maxHeaderSize?: number;
   /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
@@ -89,6 +103,13 @@ export function createProxy(options: ProxyOptions): IngressProxy {
   const trusted = parseTrustedProxies(options.trustedProxies ?? []);
   const observer = options.observer;
   const logger = options.logger;
+  const bodyPolicy: BodyPolicy = {
+    bufferSize: Math.min(options.requestBufferSize ?? 64 * 1024, maxBodySize),
+    maxBodySize,
+    idleTimeout: options.clientBodyTimeout ?? 60_000,
+  };
+  const underscoresInHeaders = options.underscoresInHeaders ?? false;
+  const resetsPerSecond = options.http2MaxResetsPerSecond ?? 100;
   const pools = createPools({ connectTimeout, readTimeout, keepAliveTimeout: options.upstreamKeepAliveTimeout ?? 4_000, connections: null });
   const certificates = createCertificateStore(options.defaultCertificate);
   const roundRobin = new WeakMap<Backend, number>();
@@ -108,7 +129,7 @@ export function createProxy(options: ProxyOptions): IngressProxy {
     // How often Node looks for connections past headersTimeout/requestTimeout.
     connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(headersTimeout / 4))),
   };
-  const http = createHttpServer(serverOptions, (req, res) => handleRequest(req, res, false));
+  const http = createHttpServer(serverOptions, (req, res) => guardRequest(req, res, false));
   // node:http2 hands connections that do not negotiate h2 to node:http's own connection handling, so HTTP/1.1
   // clients meet the same code (measured: no HTTP/1.1 throughput cost, see README).
   const https = createSecureServer(
@@ -117,7 +138,7 @@ export function createProxy(options: ProxyOptions): IngressProxy {
       allowHTTP1: true,
       // node:https turns Nagle off by default; node:http2 does not.
       noDelay: true,
-      settings: { maxHeaderListSize: serverOptions.maxHeaderSize },
+      settings: { maxHeaderListSize: serverOptions.maxHeaderSize, maxConcurrentStreams: options.http2MaxConcurrentStreams ?? 128 },
       cert: options.defaultCertificate.cert,
       key: options.defaultCertificate.key,
       SNICallback: (name, done) => {
@@ -128,10 +149,12 @@ export function createProxy(options: ProxyOptions): IngressProxy {
         }
       },
     },
-    (req: ClientRequest, res: ClientResponse) => handleRequest(req, res, true),
+    (req: ClientRequest, res: ClientResponse) => guardRequest(req, res, true),
   );
-  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(req, socket, head, false));
-  https.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(req, socket, head, true));
+  http.on("clientError", answerClientError);
+  https.on("clientError", answerClientError);
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => guardUpgrade(req, socket, head, false));
+  https.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => guardUpgrade(req, socket, head, true));
   const countConnection = (socket: Socket) => {
     observer?.connectionOpened();
     socket.once("close", () => observer?.connectionClosed());
@@ -148,7 +171,60 @@ export function createProxy(options: ProxyOptions): IngressProxy {
     // An idle HTTP/2 connection is closed like an idle keep-alive one (GOAWAY: open streams still finish).
     session.setTimeout(serverOptions.keepAliveTimeout, () => session.close());
     if (closing) session.close();
+    limitResets(session);
   });
+
+  /**
+   * Rapid reset (CVE-2023-44487): a client that opens and resets streams faster than the budget is sent GOAWAY
+   * (ENHANCE_YOUR_CALM) and cut off, so resets cannot make us dispatch upstream requests without end.
+   */
+  function limitResets(session: ServerHttp2Session): void {
+    const burst = resetsPerSecond * 10;
+    let tokens = burst;
+    let last = performance.now();
+    session.on("stream", (stream) => {
+      stream.once("aborted", () => {
+        const now = performance.now();
+        tokens = Math.min(burst, tokens + ((now - last) / 1000) * resetsPerSecond);
+        last = now;
+        if (--tokens >= 0 || session.destroyed) return;
+        logger?.warn({ peer: session.socket?.remoteAddress, resetsPerSecond }, "HTTP/2 client reset streams past its budget; closing the connection");
+        session.destroy(new Error("HTTP/2 stream reset budget exceeded"), h2constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      });
+    });
+  }
+
+  /**
+   * One request's handling must never end the process: an unexpected exception ends that request (500, or a cut
+   * connection once the answer has begun) and is logged with the request id.
+   */
+  function guardRequest(req: ClientRequest, res: ClientResponse, secure: boolean): void {
+    try {
+      handleRequest(req, res, secure);
+    } catch (err) {
+      failInternally(err, req, () => {
+        if (res.headersSent) res.destroy();
+        else reply(res, 500, req.httpVersionMajor !== 2);
+      });
+    }
+  }
+
+  function guardUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, secure: boolean): void {
+    try {
+      handleUpgrade(req, socket, early, secure);
+    } catch (err) {
+      failInternally(err, req, () => (socket.writable ? replyRaw(socket, 500) : socket.destroy()));
+    }
+  }
+
+  function failInternally(err: unknown, req: ClientRequest, answer: () => void): void {
+    logger?.error({ err, requestId: requestIdOf(readRequestHead(req.rawHeaders)), method: req.method, url: req.url }, "request failed inside the proxy");
+    try {
+      answer();
+    } catch {
+      req.socket?.destroy();
+    }
+  }
 
   function nextEndpoint(backend: Backend): Endpoint {
     const n = roundRobin.get(backend) ?? 0;
@@ -157,8 +233,14 @@ export function createProxy(options: ProxyOptions): IngressProxy {
   }
 
   /** Routes a request or says why not: the route, or the status to answer with. */
-  function route(table: RouteTable, req: ClientRequest, head: RequestHead): Route | ReplyStatus {
-    if (head.hostCount > 1) return 400;
+  function route(table: RouteTable, req: ClientRequest, head: RequestHead, h2: boolean): Route | ReplyStatus {
+    // Node's HTTP/1 parser reads any `HTTP/x.y`; only 1.0 and 1.1 are HTTP/1 (HTTP/2 arrives through ALPN).
+    if (!h2 && (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1)) return 505;
+    if (head.hostCount > 1 || head.hostConflict) return 400;
+    if (head.chunked && !h2) {
+      if (req.httpVersionMinor === 0) return 400; // HTTP/1.0 has no chunked coding
+      if (unsupportedTransferCoding(head)) return 501;
+    }
     const url = req.url ?? "";
     // origin-form only: absolute-form is for forward proxies, and `*` has no route
     if (url.charCodeAt(0) !== 47 /* / */) return 400;
@@ -173,16 +255,20 @@ export function createProxy(options: ProxyOptions): IngressProxy {
     const table = current; // this request's table, whatever is swapped in meanwhile
     const started = performance.now();
     // HTTP/2 forbids connection-specific headers (a `connection: close` would fail the response): a stream ends
-    // by itself, and shutting down sends GOAWAY instead.
-    const h2 = req.httpVersionMajor === 2;
+    // by itself, and shutting down sends GOAWAY instead. Only node:http2 requests have a stream: an HTTP/1
+    // request line may say `HTTP/2.0` too.
+    const h2 = (req as Http2ServerRequest).stream !== undefined;
     const head = readRequestHead(req.rawHeaders);
-    const routed = route(table, req, head);
+    const routed = route(table, req, head, h2);
     const found = typeof routed === "number" ? null : routed;
     let upstreamSeconds: number | null = null;
     inFlight++;
+    // Whether we ended the answer: `finish` and `writableFinished` cannot tell, as node:http2's compat response
+    // reports both for a stream the client reset before any answer.
+    const answered = () => res.writableEnded;
     res.once("close", () => {
       inFlight--;
-      const status = res.writableFinished ? res.statusCode : 499;
+      const status = answered() ? res.statusCode : 499;
       observer?.requestFinished({ route: found, status, seconds: (performance.now() - started) / 1000, upstreamSeconds });
     });
     if (closing && !h2) res.setHeader("connection", "close");
@@ -214,21 +300,36 @@ export function createProxy(options: ProxyOptions): IngressProxy {
     // HTTP/2 frames bodies itself: a request has one unless its headers ended the stream.
     const hasBody = head.contentLength !== undefined ? head.contentLength !== "0" : h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : head.chunked;
     const method = req.method ?? "GET";
-    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
+    const requestId = requestIdOf(head);
+    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted, requestId, underscoresInHeaders };
     const headers = upstreamHeaders(req, head, ctx);
     const abort = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const body = !hasBody ? null : head.contentLength !== undefined ? req : limitBody(req, maxBodySize);
+    const clientGone = () => {
+      if (!answered()) abort.abort(new Error("client went away"));
+    };
+    // (also a reset HTTP/2 stream: its upstream request is freed at once, even while its body is expected)
+    res.once("close", clientGone);
     const retryable = !hasBody && IDEMPOTENT.has(method) && backend.endpoints.length > 1;
+    const failed = (err: unknown, endpoint: Endpoint | null, upstreamStarted: number) => {
+      if (abort.signal.aborted) return; // the client left
+      if (upstreamSeconds === null && endpoint !== null) upstreamSeconds = (performance.now() - upstreamStarted) / 1000;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof BodyTooLargeError) return answer(413, true);
+      if (err instanceof BodyTimeoutError) return answer(408, true);
+      const status = isReadTimeout(err) ? 504 : 502;
+      logger?.warn({ code: errorCode(err), message: (err as Error).message, endpoint, ingress: routed.ingress, service: backend.service, requestId }, "upstream request failed");
+      answer(status, hasBody);
+    };
 
-    const attempt = (tries: number): void => {
+    const attempt = (body: Buffer | AsyncIterable<Buffer> | null, tries: number): void => {
       const endpoint = nextEndpoint(backend);
       const upstreamStarted = performance.now();
       pools
         .get(endpoint)
-        .stream({ path: req.url ?? "/", method: method as "GET", headers, body, signal: abort.signal, opaque: res }, ({ statusCode, headers: upstream }) => {
+        .stream({ path: req.url ?? "/", method: method as "GET", headers, body: body as Buffer, signal: abort.signal, opaque: res }, ({ statusCode, headers: upstream }) => {
           upstreamSeconds = (performance.now() - upstreamStarted) / 1000;
           const out = downstreamHeaders(upstream);
           if (closing && !h2) out.connection = "close";
@@ -236,32 +337,32 @@ export function createProxy(options: ProxyOptions): IngressProxy {
           return res as ServerResponse;
         })
         .catch((err: unknown) => {
-          if (abort.signal.aborted) return; // the client left
-          if (isConnectFailure(err) && retryable && tries < 2) {
-            logger?.debug({ err, endpoint, ingress: routed.ingress }, "upstream connect failed; trying another endpoint");
-            return attempt(tries + 1);
+          if (!abort.signal.aborted && isConnectFailure(err) && retryable && tries < 2) {
+            logger?.debug({ err, endpoint, ingress: routed.ingress, requestId }, "upstream connect failed; trying another endpoint");
+            return attempt(body, tries + 1);
           }
-          if (upstreamSeconds === null) upstreamSeconds = (performance.now() - upstreamStarted) / 1000;
-          if (res.headersSent) {
-            res.destroy();
-            return;
-          }
-          if (err instanceof BodyTooLargeError) {
-            answer(413, true);
-            return;
-          }
-          const status = isReadTimeout(err) ? 504 : 502;
-          logger?.warn({ code: errorCode(err), message: (err as Error).message, endpoint, ingress: routed.ingress, service: backend.service }, "upstream request failed");
-          answer(status, hasBody);
-        });
+          failed(err, endpoint, upstreamStarted);
+        })
+        .catch((err: unknown) => failInternally(err, req, () => res.destroy()));
     };
-    attempt(1);
+    if (!hasBody) {
+      attempt(null, 1);
+      return;
+    }
+    const declared = head.contentLength === undefined ? undefined : Number(head.contentLength);
+    readRequestBody(req as AsyncIterable<Buffer>, declared, bodyPolicy, abort.signal).then(
+      (body) => attempt(body, 1),
+      (err: unknown) => failed(err, null, 0),
+    );
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, secure: boolean): void {
     const table = current;
     const head = readRequestHead(req.rawHeaders);
-    const routed = route(table, req, head);
+    let routed = route(table, req, head, false);
+    // The bytes after an Upgrade request's head belong to the new protocol, so a declared body cannot be told
+    // apart from them: forwarding it would let a client smuggle a request onto the upstream connection.
+    if (typeof routed !== "number" && ((head.contentLength !== undefined && head.contentLength !== "0") || head.chunked)) routed = 400;
     const started = performance.now();
     let status = 0;
     const finish = () => observer?.requestFinished({ route: typeof routed === "number" ? null : routed, status, seconds: (performance.now() - started) / 1000, upstreamSeconds: null });
@@ -280,8 +381,10 @@ export function createProxy(options: ProxyOptions): IngressProxy {
       return;
     }
     const endpoint = nextEndpoint(routed.backend);
-    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted };
+    const ctx: ForwardContext = { peer: req.socket.remoteAddress ?? "", secure, localPort: req.socket.localPort ?? 0, trusted, requestId: requestIdOf(head), underscoresInHeaders };
     const upstream = httpRequest({
+      // A connection of its own, never reused: after the switch it belongs to this client alone.
+      agent: false,
       host: endpoint.host,
       port: endpoint.port,
       method: req.method,
@@ -379,6 +482,17 @@ export function createProxy(options: ProxyOptions): IngressProxy {
   };
 }
 
+/**
+ * What Node's HTTP/1 parser could not take. Node's own answer is 400 for all but oversized heads and timeouts;
+ * a version it cannot speak is 505 (as nginx answers).
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }): void {
+  const status = err.code === "HPE_INVALID_VERSION" ? 505 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  // Only when no answer has begun on this connection: a half-written response must not get a second one.
+  if (socket.writable && socket._httpMessage?.headersSent !== true) replyRaw(socket, status);
+  else socket.destroy(err);
+}
+
 /** The status line and header lines of an upstream response, for writing onto a raw client socket. */
 function rawHead(res: IncomingMessage, close = false): string {
   let out = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
@@ -390,20 +504,4 @@ function rawHead(res: IncomingMessage, close = false): string {
   }
   if (close) out += "connection: close\r\n";
   return `${out}\r\n`;
-}
-
-/** Passes a chunked body through, failing with BodyTooLargeError once it exceeds the limit. */
-function limitBody(req: ClientRequest, limit: number): Transform {
-  let seen = 0;
-  const limited = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > limit) {
-        req.unpipe(limited);
-        callback(new BodyTooLargeError(limit));
-      } else callback(null, chunk);
-    },
-  });
-  req.once("error", (err) => limited.destroy(err));
-  return req.pipe(limited);
 }

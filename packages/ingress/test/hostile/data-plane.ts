@@ -1,0 +1,88 @@
+// Starts the data plane under test in a process of its own and talks to it only through its listeners, so the
+// hostile-input suites judge behaviour on the wire (and survival, and memory) whatever implements it.
+// BOLLARD_DATA_PLANE picks the implementation; "node" (today's proxy) is the default.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface, type Interface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { ProxyOptions } from "../../src/index.ts";
+import type { IngressSpec } from "../helpers/backends.ts";
+
+/** Options every implementation takes (the proxy's, minus what only a process can hold). */
+export type DataPlaneOptions = Partial<Omit<ProxyOptions, "defaultCertificate" | "observer" | "logger">>;
+
+export interface DataPlane {
+  pid: number;
+  httpPort: number;
+  httpsPort: number;
+  /** Replaces the routes; resolves once they serve. */
+  setRoutes(ingresses: IngressSpec[]): Promise<void>;
+  /** still running? */
+  alive(): boolean;
+  /** resident set size, KiB */
+  rssKiB(): number;
+  /** what it wrote to stderr so far (a crash's stack, a log line) */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+const MAINS: Record<string, string> = {
+  node: fileURLToPath(new URL("./data-plane-main.ts", import.meta.url)),
+};
+
+export async function startDataPlane(options: DataPlaneOptions = {}): Promise<DataPlane> {
+  const kind = process.env.BOLLARD_DATA_PLANE ?? "node";
+  const main = MAINS[kind];
+  if (main === undefined) throw new Error(`BOLLARD_DATA_PLANE=${kind}: no such data plane (have: ${Object.keys(MAINS).join(", ")})`);
+  const child: ChildProcess = spawn(process.execPath, [main, JSON.stringify(options)], { stdio: ["pipe", "pipe", "pipe"] });
+  let err = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    err += c.toString("utf8");
+  });
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const lines: Interface = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const pending: ((line: string) => void)[] = [];
+  const queued: string[] = [];
+  lines.on("line", (line) => {
+    const waiter = pending.shift();
+    if (waiter !== undefined) waiter(line);
+    else queued.push(line);
+  });
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => {
+      const line = queued.shift();
+      if (line !== undefined) return resolve(line);
+      pending.push(resolve);
+      void exit.then(() => reject(new Error(`the data plane exited: ${err.slice(-2000)}`)));
+    });
+  const ports = JSON.parse(await nextLine()) as { httpPort: number; httpsPort: number };
+  return {
+    pid: child.pid as number,
+    httpPort: ports.httpPort,
+    httpsPort: ports.httpsPort,
+    async setRoutes(ingresses) {
+      child.stdin?.write(`${JSON.stringify(ingresses)}\n`);
+      const ack = await nextLine();
+      if (ack !== "applied") throw new Error(`the data plane answered ${JSON.stringify(ack)} to new routes`);
+    },
+    alive: () => !exited,
+    rssKiB() {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+    },
+    stderr: () => err,
+    async stop() {
+      if (exited) return;
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}
