@@ -119,7 +119,7 @@ function mutate(r: Random, text: string): string {
   return out;
 }
 
-test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, memory returns`, { timeout: 15 * 60_000 }, async () => {
+test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, memory returns`, { timeout: 15 * 60_000 }, async (t) => {
   const upstream = await startLoggingUpstream();
   // Short client timeouts, so that a request the fuzzer left unfinished ends soon.
   const plane = await startDataPlane({ headersTimeout: 1_000, requestTimeout: 2_000, keepAliveTimeout: 200, clientBodyTimeout: 500, upstreamKeepAliveTimeout: 200 });
@@ -129,6 +129,7 @@ test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-fo
     const inputs: string[] = [];
     for (let i = 0; i < TOTAL; i++) inputs.push(random() < 0.25 ? baseRequest(random, i) : mutate(random, baseRequest(random, i)));
     const bad: string[] = [];
+    const answers = new Map<string, number>();
     let rssAfterWarmUp = 0;
     const run = async (from: number, to: number) => {
       let next = from;
@@ -137,8 +138,10 @@ test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-fo
           const i = next++;
           const input = inputs[i] as string;
           const answer = await rawExchange(plane.httpPort, Buffer.from(input, "latin1"), 10_000);
-          if (answer === "") continue; // closed without a word: allowed for garbage
           const status = /^HTTP\/1\.1 (\d{3}) [^\r\n]*\r\n/.exec(answer.replace(INTERIM, ""));
+          const key = answer === "" ? "closed" : (status?.[1] ?? "ill-formed");
+          answers.set(key, (answers.get(key) ?? 0) + 1);
+          if (answer === "") continue; // closed without a word: allowed for garbage
           if (status === null || !ANSWERS.has(Number(status[1]))) bad.push(`#${i} (seed ${SEED}): ${JSON.stringify(input.slice(0, 300))} → ${JSON.stringify(answer.slice(0, 120))}`);
         }
       };
@@ -156,12 +159,14 @@ test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-fo
     assert.deepEqual(unrouted.slice(0, 5).map((h) => h.target), [], `the upstream parsed ${unrouted.length} requests the proxy never routed`);
     assert.equal(new Set(ids.flat()).size, upstream.heads.length, "two upstream requests carried one request id");
     assert.ok(upstream.targets.length <= 2 * TOTAL);
+    t.diagnostic(`answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}; upstream requests: ${upstream.heads.length}`);
     // Memory: back within 10 % of what it held after warming up, once the connections are gone.
     await eventually(
       "RSS returns within 10 % of its post-warm-up size",
       async () => {
         const now = plane.rssKiB();
         assert.ok(now <= rssAfterWarmUp * 1.1, `RSS ${now} KiB after the fuzz vs ${rssAfterWarmUp} KiB after warm-up`);
+        t.diagnostic(`RSS ${rssAfterWarmUp} KiB after ${WARM_UP} requests, ${now} KiB after ${TOTAL}`);
       },
       60_000,
     );
