@@ -8,7 +8,7 @@ const cases: { args: string[]; message: RegExp }[] = [
   { args: ["--request-buffering", "maybe"], message: /--request-buffering "maybe" is neither on nor off/ },
   { args: ["--client-body-buffer-size", "lots"], message: /--client-body-buffer-size "lots" is not a size/ },
   { args: ["--client-body-timeout", "0"], message: /--client-body-timeout "0" is not a positive number of seconds/ },
-  { args: ["--max-header-size", "-1"], message: /--max-header-size "-1" is not a size/ },
+  { args: ["--max-header-size", "16q"], message: /--max-header-size "16q" is not a size/ },
   { args: ["--http2-max-concurrent-streams", "0"], message: /--http2-max-concurrent-streams "0" is not an integer/ },
   { args: ["--http2-max-resets-per-second", "x"], message: /--http2-max-resets-per-second "x" is not an integer/ },
 ];
