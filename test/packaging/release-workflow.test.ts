@@ -38,6 +38,21 @@ describe("release workflow", () => {
     const script = steps.map((s) => s.run ?? "").join("\n");
     assert.match(script, /helm" push dist\/bollard-\*\.tgz "oci:\/\//);
     assert.match(script, /render\.sh[\s\S]*--set image\.digest=[\s\S]*--set speaker\.image\.digest=/);
-    assert.match(script, /npm sbom --sbom-format cyclonedx/);
+    assert.match(script, /npm sbom --sbom-format cyclonedx --omit dev/);
+  });
+
+  it("has versions that agree, and an SBOM step that works", () => {
+    const version = (file: string) => (JSON.parse(readFileSync(join(root, file), "utf8")) as { version: string }).version;
+    const appVersion = /^appVersion: "([^"]+)"$/m.exec(readFileSync(join(root, "deploy/helm/bollard/Chart.yaml"), "utf8"))?.[1];
+    assert.equal(version("package.json"), version("packages/cli/package.json"));
+    assert.equal(version("package.json"), appVersion);
+    const sbom = JSON.parse(run("npm", ["sbom", "--sbom-format", "cyclonedx", "--omit", "dev"])) as {
+      bomFormat: string;
+      components: { name: string }[];
+    };
+    assert.equal(sbom.bomFormat, "CycloneDX");
+    const names = sbom.components.map((c) => c.name);
+    for (const dependency of ["@kubernetes/client-node", "pino", "prom-client", "undici", "node-forge"]) assert.ok(names.includes(dependency), dependency);
+    for (const dev of ["typescript", "@biomejs/biome", "lerna", "node-gyp"]) assert.ok(!names.includes(dev), `dev dependency ${dev} in the SBOM`);
   });
 });
