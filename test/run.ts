@@ -2,7 +2,7 @@
 // kube-apiserver) when a selected file needs it, installs the CRDs, runs `node --test`, and stops everything —
 // also when the run fails or is interrupted.
 //
-//   node test/run.ts                 every test
+//   node test/run.ts                 every test but the image builds (*.image.test.ts: name them)
 //   node test/run.ts --unit          only tests that need neither the API server nor root networking
 //   node test/run.ts FILE...         the given files
 import { spawn, execFileSync } from "node:child_process";
@@ -16,12 +16,14 @@ const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");
 const explicit = args.filter((a) => !a.startsWith("--"));
 const needsControlPlane = (f: string) => /\.(k8s|lab)\.test\.ts$/.test(f);
-const needsRoot = (f: string) => /\.(netns|lab)\.test\.ts$/.test(f);
+const needsRoot = (f: string) => /\.(netns|lab|image)\.test\.ts$/.test(f);
+// Image builds take minutes: `*.image.test.ts` runs only when named (.ci/run runs it as a step of its own).
+const onlyWhenNamed = (f: string) => /\.image\.test\.ts$/.test(f);
 
 async function discover(): Promise<string[]> {
   const found: string[] = [];
   for await (const f of glob(["packages/*/test/**/*.test.ts", "test/**/*.test.ts"], { cwd: root })) {
-    if (!f.includes("node_modules")) found.push(f);
+    if (!f.includes("node_modules") && !onlyWhenNamed(f)) found.push(f);
   }
   return found.sort();
 }

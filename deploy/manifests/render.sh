@@ -4,6 +4,7 @@
 # The one non-default: the membership Secret is left out, because a key rendered here would be committed and
 # shared by every cluster installed from this file; users create their own (see the header).
 # Regenerate: bash deploy/manifests/render.sh > deploy/manifests/bollard.yaml
+# Extra arguments go to `helm template` (the release pins image digests with --set image.digest=…).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 helm="$(bash test/harness/install-helm.sh --print-path)"
@@ -29,4 +30,4 @@ metadata:
     pod-security.kubernetes.io/warn: privileged
 YAML
 "$helm" template bollard deploy/helm/bollard --namespace metallb-system --include-crds \
-  --set speaker.membershipSecret.create=false
+  --set speaker.membershipSecret.create=false "$@"

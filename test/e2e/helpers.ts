@@ -1,5 +1,5 @@
 // Small helpers shared by the end-to-end suites: polling, curl and arping from the client namespace, and an
-// independent oracle for the L2 election (DESIGN.md: candidates ordered by sha256(node + "#" + ip)).
+// independent oracle for the L2 election (docs/architecture.md: candidates ordered by sha256(node + "#" + ip)).
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lab } from "@bollard/lab";

@@ -76,6 +76,29 @@ describe("chart", () => {
     );
   });
 
+  it("names the published images, tagged with appVersion, pinned by digest when one is given", async () => {
+    const appVersion = /^appVersion: "?([^"\n]+)"?$/m.exec(await readFile(join(chartDir, "Chart.yaml"), "utf8"))?.[1];
+    assert.ok(appVersion);
+    const images = (manifests: Manifest[]) => ({
+      controller: (container(find(manifests, "Deployment", "bollard-controller")) as Container & { image: string }).image,
+      speaker: (container(find(manifests, "DaemonSet", "bollard-speaker")) as Container & { image: string }).image,
+    });
+    assert.deepEqual(images(parseManifests(template())), {
+      controller: `ghcr.io/bollard/bollard:${appVersion}`,
+      speaker: `ghcr.io/bollard/bollard-speaker:${appVersion}`,
+    });
+    const a = `sha256:${"a".repeat(64)}`;
+    const b = `sha256:${"b".repeat(64)}`;
+    assert.deepEqual(images(parseManifests(template({ set: [`image.digest=${a}`, `speaker.image.digest=${b}`] }))), {
+      controller: `ghcr.io/bollard/bollard:${appVersion}@${a}`,
+      speaker: `ghcr.io/bollard/bollard-speaker:${appVersion}@${b}`,
+    });
+    assert.throws(
+      () => template({ set: ["speaker.image.digest=latest"] }),
+      (err: unknown) => err instanceof CommandError && /speaker\.image\.digest/.test(err.stderr),
+    );
+  });
+
   it("ships the same CRDs as deploy/crds", async () => {
     const source = (await readdir(join(root, "deploy/crds"))).filter((f) => f.endsWith(".yaml")).sort();
     const copies = (await readdir(join(chartDir, "crds"))).filter((f) => f.endsWith(".yaml")).sort();

@@ -1,5 +1,6 @@
 // The `bollard` command: one module per subcommand under ./commands, loaded on demand so that
 // `bollard explain` never pays for the proxy or the AF_PACKET addon.
+import { readFileSync } from "node:fs";
 import { CliUsageError, type Command } from "./command.ts";
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
@@ -19,13 +20,23 @@ commands:
   explain      answer "which route / address / announcer" offline from manifests
   lab          a local control plane and network lab
 
-run 'bollard <command> --help' for its flags`;
+run 'bollard <command> --help' for its flags; 'bollard --version' prints the version`;
+
+/** The release version (the cli package's, equal to the chart's appVersion). */
+export function bollardVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(`${usage}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "version") {
+    process.stdout.write(`bollard ${bollardVersion()}\n`);
+    return 0;
   }
   const load = commands[name];
   if (load === undefined) {

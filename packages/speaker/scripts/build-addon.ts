@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 
 const packageDir = resolve(import.meta.dirname, "..");
 const require = createRequire(join(packageDir, "package.json"));
@@ -12,6 +12,18 @@ const require = createRequire(join(packageDir, "package.json"));
 // npm runs `install` on every `npm install` in the workspace (a binding.gyp would otherwise make it
 // run a bare `node-gyp rebuild`, which downloads headers); building once is enough there.
 if (process.argv.includes("--if-missing") && existsSync(join(packageDir, "build", "Release", "packet_socket.node"))) process.exit(0);
+
+// On a fresh machine `npm ci` comes before the C++ toolchain: there the install-time build steps aside, and
+// `npm test` / `npm run demo` build the addon after scripts/system-packages.sh has installed the toolchain.
+const missingTools = ["python3", "make", "g++"].filter(
+  (tool) => !(process.env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, tool))),
+);
+if (process.argv.includes("--if-missing") && missingTools.length > 0) {
+  process.stdout.write(
+    `build-addon: not built yet (no ${missingTools.join(", ")}); npm test and npm run demo install them and build it\n`,
+  );
+  process.exit(0);
+}
 
 function nodeDirCandidates(): string[] {
   const candidates: string[] = [];

@@ -49,12 +49,15 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* repository:tag, and @digest when one is set (the tag then only documents what the digest is). */}}
 {{- define "bollard.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- with .Values.image.digest }}@{{ . }}{{ end -}}
 {{- end -}}
 
 {{- define "bollard.speaker.image" -}}
 {{- printf "%s:%s" .Values.speaker.image.repository (.Values.speaker.image.tag | default .Values.image.tag | default .Chart.AppVersion) -}}
+{{- with .Values.speaker.image.digest }}@{{ . }}{{ end -}}
 {{- end -}}
 
 {{/* Pod identity from the downward API, used for leader election identities, Events and the Lease namespace. */}}
