@@ -59,5 +59,14 @@ export {
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
+export {
+  AddressOverlapError,
+  ConfigError,
+  DuplicatePoolError,
+  InvalidAddressError,
+  InvalidPoolFieldError,
+  InvalidSelectorError,
+} from "./pools/errors.ts";
+export { loadPools, type Pool, type PoolRange, type PoolsResult, poolContaining, type ServiceAllocation } from "./pools/pools.ts";
 export { type ManifestFile, ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
 export { seededRandom } from "./random/seeded.ts";

@@ -35,7 +35,7 @@ export const command: Command = async (argv) => {
             .filter((n) => n !== ""),
         );
 
-  const grouped: Omit<ElectionInput, "liveSpeakers"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
+  const grouped: Omit<ElectionInput, "liveSpeakers" | "lastGoodPools"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
   for (const file of await readManifests(values.file)) {
     let objects: ReturnType<typeof groupObjects>;
     try {

@@ -4,8 +4,7 @@
 // adds addresses (a plan builds a fresh one), so each range keeps a cursor below which every
 // address is taken: finding the lowest free address steps over used addresses once in all, and a
 // /64 costs what a /30 costs. Shareable addresses are found through an index by sharing key.
-import { AddressParseError, formatIP, type IPAddress, type IPFamily, parseIP, selectorMatches } from "@bollard/core";
-import type { Pool, PoolRange } from "../config/pools.ts";
+import { AddressParseError, formatIP, type IPAddress, type IPFamily, type Pool, type PoolRange, parseIP, selectorMatches } from "@bollard/core";
 import type { Allocation, AllocationFailure, FailureReason, PoolUsage, ServiceRequest } from "./types.ts";
 
 /**

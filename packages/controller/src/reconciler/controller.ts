@@ -12,6 +12,8 @@ import {
   type Labels,
   kubeRequest,
   type Logger,
+  loadPools,
+  type Pool,
   runLeaderElection,
   sleep,
   waitForSync,
@@ -20,7 +22,6 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { planAllocations, type ServiceState } from "../allocator/plan.ts";
 import type { PoolUsage, ServiceOutcome } from "../allocator/types.ts";
-import { loadPools, type Pool } from "../config/pools.ts";
 import {
   ANNOTATION_ALLOCATED_FROM_POOL,
   currentIPs,

@@ -12,6 +12,7 @@ import {
   type Informer,
   kubeRequest,
   type Logger,
+  type Pool,
   sleep,
   startHealthServer,
 } from "@bollard/core";
@@ -163,6 +164,8 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     let announcedHere = new Map<string, Announcement[]>();
     let reportedConfigErrors = new Set<string>();
     let reportedFailures = new Set<string>();
+    /** The last valid pool configuration, which serves while the current one is invalid (as in the controller). */
+    let lastGoodPools: readonly Pool[] = [];
 
     function reconcile(): void {
       if (signal.aborted || !inputs.every((i) => i.hasSynced())) return;
@@ -174,9 +177,11 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
           endpointSlices: slices.list(),
           pools: pools.list(),
           advertisements: advertisements.list(),
+          lastGoodPools,
         },
         { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
       );
+      if (result.pools !== null) lastGoodPools = result.pools;
       reportConfigErrors(result.configErrors);
       // Until its membership view has converged this node is no candidate, so it owns nothing; it also
       // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
@@ -236,7 +241,10 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       const now = new Set(errors.map((e) => `${e.kind}/${e.namespace}/${e.name}: ${e.message}`));
       for (const e of errors) {
         const id = `${e.kind}/${e.namespace}/${e.name}: ${e.message}`;
-        if (!reportedConfigErrors.has(id)) log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, "ignoring invalid configuration object");
+        if (!reportedConfigErrors.has(id)) {
+          const what = e.kind === "IPAddressPool" ? "invalid pool configuration, keeping the last good pools" : "ignoring invalid configuration object";
+          log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, what);
+        }
       }
       reportedConfigErrors = now;
     }
