@@ -30,6 +30,17 @@ export {
 } from "./health/server.ts";
 export { KubeConfigError, createKubeConfig } from "./kube/config.ts";
 export {
+  COMPONENT_TYPE_LABEL,
+  type ConfigurationCondition,
+  type ConfigurationReport,
+  type ConfigurationResult,
+  type ConfigurationStateWriter,
+  type ConfigurationStateWriterOptions,
+  configurationReport,
+  createConfigurationStateWriter,
+  NODE_NAME_LABEL,
+} from "./kube/configuration-state.ts";
+export {
   type EventRecorder,
   type EventRecorderOptions,
   type EventType,

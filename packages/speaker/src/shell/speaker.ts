@@ -4,7 +4,9 @@
 // the last known peers.
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
+  configurationReport,
   createBackoff,
+  createConfigurationStateWriter,
   createEventRecorder,
   createInformer,
   createKubeConfig,
@@ -104,6 +106,16 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     const inputs = [services, slices, nodes, pools, advertisements, statuses];
     const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
     const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
+    // MetalLB v0.16's ConfigurationState `speaker-<node>`: whether the pools and L2Advertisements this speaker reads are valid.
+    const configurationState = createConfigurationStateWriter({
+      kubeConfig,
+      namespace: options.configNamespace,
+      name: `speaker-${nodeName}`,
+      component: "speaker",
+      nodeName,
+      logger: log,
+      signal,
+    });
     const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
 
     let scheduled = false;
@@ -183,6 +195,12 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       );
       if (result.pools !== null) lastGoodPools = result.pools;
       reportConfigErrors(result.configErrors);
+      configurationState.report(
+        configurationReport(
+          "configReconcilerValid",
+          result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`),
+        ),
+      );
       // Until its membership view has converged this node is no candidate, so it owns nothing; it also
       // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
       const converged = membership.live().has(nodeName);
