@@ -121,7 +121,11 @@ describe("bollard controller against the API server", () => {
       assert.equal(new Set(all).size, 40, "no address given twice");
       assert.ok(all.every((ip) => /^10\.90\.0\.([0-9]|[1-5][0-9]|6[0-3])$/.test(ip)), "all from the pool");
       await waitFor("pool status to count 40", async () => ((await ns.getPool("p")).status?.assignedIPv4 === 40 ? true : undefined));
-      const events = await ns.events();
+      // Events are written from a rate-limited queue, after the statuses: wait for every Service's.
+      const events = await waitFor("an IPAllocated Event for each of the 40", async () => {
+        const listed = await ns.events();
+        return names.every((name) => listed.some((e) => e.regarding.name === name && e.reason === "IPAllocated")) ? listed : undefined;
+      });
       for (const name of names) {
         const allocatedEvents = events.filter((e) => e.regarding.name === name && e.reason === "IPAllocated");
         assert.equal(allocatedEvents.length, 1, `${name}: one IPAllocated Event`);
