@@ -131,7 +131,7 @@ describe("helm install and upgrade (private control plane)", () => {
   it("installs with defaults: CRDs from the chart, every workload, a generated membership key", () => {
     installNotes = helmOn(["install", "bollard", chartDir, "--namespace", ns, "--create-namespace"]);
     assert.match(installNotes, /STATUS: deployed/);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io"]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io", "crd/configurationstates.metallb.io"]);
     const names = kubectl(["get", "deployments,daemonsets,services,serviceaccounts", "-n", ns, "-o", "name"]);
     for (const want of [
       "deployment.apps/bollard-controller",
@@ -188,6 +188,9 @@ describe("helm install and upgrade (private control plane)", () => {
       ["list", "ipaddresspools.metallb.io", ns],
       ["watch", "ipaddresspools.metallb.io", ns],
       ["patch", "ipaddresspools.metallb.io", ns, "status"],
+      ["create", "configurationstates.metallb.io", ns],
+      ["get", "configurationstates.metallb.io", ns, undefined, "controller"],
+      ["patch", "configurationstates.metallb.io", ns, "status", "controller"],
       ["create", "events.events.k8s.io", "default"],
       ["patch", "events.events.k8s.io", ns],
       ["create", "leases.coordination.k8s.io", ns],
@@ -205,6 +208,9 @@ describe("helm install and upgrade (private control plane)", () => {
       ["create", "servicel2statuses.metallb.io", ns],
       ["patch", "servicel2statuses.metallb.io", ns, "status"],
       ["delete", "servicel2statuses.metallb.io", ns],
+      ["get", "configurationstates.metallb.io", ns, undefined, "speaker-node1"],
+      ["create", "configurationstates.metallb.io", ns],
+      ["patch", "configurationstates.metallb.io", ns, "status", "speaker-node1"],
       ["create", "events.events.k8s.io", "default"],
     ],
     [ingress]: [
@@ -256,6 +262,8 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "ipaddresspools.metallb.io", ns],
       ["watch", "ipaddresspools.metallb.io", "default"],
       ["update", "leases.coordination.k8s.io", ns, undefined, "bollard-ingress-bollard"],
+      ["patch", "configurationstates.metallb.io", ns, "status", "speaker-node1"],
+      ["delete", "configurationstates.metallb.io", ns, undefined, "controller"],
     ],
     [speaker]: [
       ...everyone,
@@ -270,6 +278,8 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "endpointslices.discovery.k8s.io", "default"],
       ["create", "servicel2statuses.metallb.io", "default"],
       ["update", "servicel2statuses.metallb.io", ns],
+      ["create", "configurationstates.metallb.io", "default"],
+      ["delete", "configurationstates.metallb.io", ns],
       ["create", "leases.coordination.k8s.io", ns],
     ],
     [ingress]: [

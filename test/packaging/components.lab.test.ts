@@ -229,6 +229,26 @@ spec:
     await eventually("a nodeAssigned Event", () =>
       json<EventList>(["get", "events.events.k8s.io", "-n", "demo"]).items.find((e) => e.reason === "nodeAssigned"), components);
 
+    // ConfigurationState (MetalLB v0.16), as `kubectl get configurationstates -A` lists them: the controller's and
+    // this node's speaker's are Valid; Invalid with the error while an overlapping pool exists; Valid once it is gone.
+    type State = { metadata: { name: string }; status?: { result?: string; errorSummary?: string } };
+    const stateOf = (name: string) => json<{ items: State[] }>(["get", "configurationstates", "-A"]).items.find((s) => s.metadata.name === name)?.status;
+    const stateNames = ["controller", `speaker-${node.name}`];
+    for (const name of stateNames) await eventually(`ConfigurationState ${name} Valid`, () => (stateOf(name)?.result === "Valid" ? true : undefined), components);
+    kubectl(["apply", "-f", "-"], `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: overlaps-lab, namespace: ${ns}}
+spec: {addresses: ["${network.poolRangeV4}"]}`);
+    for (const name of stateNames) {
+      const invalid = await eventually(`ConfigurationState ${name} Invalid`, () => {
+        const state = stateOf(name);
+        return state?.result === "Invalid" ? state : undefined;
+      }, components);
+      assert.match(invalid.errorSummary ?? "", /overlaps/);
+    }
+    kubectl(["delete", "ipaddresspool", "overlaps-lab", "-n", ns]);
+    for (const name of stateNames) await eventually(`ConfigurationState ${name} Valid again`, () => (stateOf(name)?.result === "Valid" ? true : undefined), components);
+
     // Ingress: serves the route (from outside, through the lab bridge) and publishes its own Service's address,
     // which the controller allocated, into the Ingress's status.
     const ingressIP = await eventually("an address for the chart's ingress Service", () =>

@@ -10,15 +10,6 @@ export type {
   ServicePort,
   ServiceRequest,
 } from "./allocator/types.ts";
-export {
-  AddressOverlapError,
-  ConfigError,
-  DuplicatePoolError,
-  InvalidAddressError,
-  InvalidPoolFieldError,
-  InvalidSelectorError,
-} from "./config/errors.ts";
-export { loadPools, type Pool, type PoolRange, type PoolsResult, type ServiceAllocation } from "./config/pools.ts";
 export { type ExplainedService, explainAllocation } from "./explain/allocation.ts";
 export {
   ANNOTATION_ADDRESS_POOL,

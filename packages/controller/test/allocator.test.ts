@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { formatIP, parseIP } from "@bollard/core";
-import { loadPools, type Pool, planAllocations, poolSize, type ServiceRequest } from "../src/index.ts";
+import { loadPools, type Pool } from "@bollard/core";
+import { planAllocations, poolSize, type ServiceRequest } from "../src/index.ts";
 
 function pools(specs: Record<string, unknown>[]): Pool[] {
   const result = loadPools(specs.map((spec, i) => ({ metadata: { name: `p${i}`, namespace: "ns" }, spec })));

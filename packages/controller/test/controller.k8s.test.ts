@@ -43,6 +43,23 @@ const event = (ns: TestNamespace, object: string, reason: string, note?: RegExp)
     (await ns.events()).find((e) => e.regarding.name === object && e.reason === reason && (note === undefined || note.test(e.note))),
   );
 
+type ConfigurationStateJSON = {
+  metadata: { labels?: Record<string, string> };
+  status?: { result?: string; errorSummary?: string; conditions?: { type: string; status: string; reason: string; message: string }[] };
+};
+
+/** The controller's ConfigurationState (MetalLB v0.16), once it shows `result`. */
+const configurationState = (ns: TestNamespace, result: "Valid" | "Invalid") =>
+  waitFor(`ConfigurationState controller to be ${result}`, async () => {
+    try {
+      const state = await kubeRequest<ConfigurationStateJSON>(config, { path: `/apis/metallb.io/v1beta1/namespaces/${ns.namespace}/configurationstates/controller` });
+      return state.status?.result === result ? state : undefined;
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  });
+
 describe("bollard controller against the API server", () => {
   before(() => {
     assert.ok(process.env.BOLLARD_KUBECONFIG, "BOLLARD_KUBECONFIG must be set (run through test/run.ts)");
@@ -104,7 +121,11 @@ describe("bollard controller against the API server", () => {
       assert.equal(new Set(all).size, 40, "no address given twice");
       assert.ok(all.every((ip) => /^10\.90\.0\.([0-9]|[1-5][0-9]|6[0-3])$/.test(ip)), "all from the pool");
       await waitFor("pool status to count 40", async () => ((await ns.getPool("p")).status?.assignedIPv4 === 40 ? true : undefined));
-      const events = await ns.events();
+      // Events are written from a rate-limited queue, after the statuses: wait for every Service's.
+      const events = await waitFor("an IPAllocated Event for each of the 40", async () => {
+        const listed = await ns.events();
+        return names.every((name) => listed.some((e) => e.regarding.name === name && e.reason === "IPAllocated")) ? listed : undefined;
+      });
       for (const name of names) {
         const allocatedEvents = events.filter((e) => e.regarding.name === name && e.reason === "IPAllocated");
         assert.equal(allocatedEvents.length, 1, `${name}: one IPAllocated Event`);
@@ -293,12 +314,19 @@ describe("bollard controller against the API server", () => {
     });
   });
 
-  test("invalid pool configuration → nothing changes; Event, condition, metric and log report it", async () => {
+  test("invalid pool configuration → nothing changes; Event, condition, ConfigurationState, metric and log report it", async () => {
     await withController("ctl-invalid", async (ns, lbClass, controller) => {
       await ns.createPool("a", { addresses: ["10.50.0.0/24"] });
       await ns.createService("web", { lbClass });
       const before = ips(await allocated(ns, "web"));
       assert.deepEqual(before, ["10.50.0.0"]);
+      const valid = await configurationState(ns, "Valid");
+      assert.equal(valid.metadata.labels?.["metallb.io/component-type"], "controller");
+      assert.equal(valid.status?.errorSummary ?? "", "");
+      assert.deepEqual(
+        valid.status?.conditions?.map(({ type, status, reason }) => ({ type, status, reason })),
+        [{ type: "poolReconcilerValid", status: "True", reason: "Reconciled" }],
+      );
 
       // An overlapping pool, and pool a moved to addresses that would strand web's address.
       await ns.createPool("b", { addresses: ["10.50.0.128/25"] });
@@ -313,6 +341,12 @@ describe("bollard controller against the API server", () => {
       assert.equal(condition.reason, "InvalidConfiguration");
       assert.match(condition.message, /overlaps/);
       assert.equal(metricValue(await controller.metrics(), "bollard_controller_config_stale"), 1);
+      const invalid = await configurationState(ns, "Invalid");
+      assert.match(invalid.status?.errorSummary ?? "", overlap);
+      const poolCondition = invalid.status?.conditions?.find((c) => c.type === "poolReconcilerValid");
+      assert.equal(poolCondition?.status, "False");
+      assert.equal(poolCondition?.reason, "ConfigError");
+      assert.match(poolCondition?.message ?? "", overlap);
       await waitFor("a warning log line naming the field", async () =>
         controller.logs.some((l) => l.level === 40 && l.pool === "a" && l.field === "spec.addresses[1]" && String(l.msg).includes("keeping the last good configuration"))
           ? true
@@ -332,6 +366,7 @@ describe("bollard controller against the API server", () => {
       await waitFor("ConfigValid=True on pool a", async () =>
         (await ns.getPool("a")).status?.conditions?.find((c) => c.type === "ConfigValid" && c.status === "True"),
       );
+      assert.equal((await configurationState(ns, "Valid")).status?.errorSummary ?? "", "");
       await ns.createService("late", { lbClass });
       assert.deepEqual(ips(await allocated(ns, "late")), ["10.60.0.0"]);
       assert.deepEqual(ips(await ns.getService("web")), before);

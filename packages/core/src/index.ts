@@ -30,6 +30,17 @@ export {
 } from "./health/server.ts";
 export { KubeConfigError, createKubeConfig } from "./kube/config.ts";
 export {
+  COMPONENT_TYPE_LABEL,
+  type ConfigurationCondition,
+  type ConfigurationReport,
+  type ConfigurationResult,
+  type ConfigurationStateWriter,
+  type ConfigurationStateWriterOptions,
+  configurationReport,
+  createConfigurationStateWriter,
+  NODE_NAME_LABEL,
+} from "./kube/configuration-state.ts";
+export {
   type EventRecorder,
   type EventRecorderOptions,
   type EventType,
@@ -59,5 +70,14 @@ export {
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
+export {
+  AddressOverlapError,
+  ConfigError,
+  DuplicatePoolError,
+  InvalidAddressError,
+  InvalidPoolFieldError,
+  InvalidSelectorError,
+} from "./pools/errors.ts";
+export { loadPools, type Pool, type PoolRange, type PoolsResult, poolContaining, type ServiceAllocation } from "./pools/pools.ts";
 export { type ManifestFile, ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
 export { seededRandom } from "./random/seeded.ts";

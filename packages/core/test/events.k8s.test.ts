@@ -48,6 +48,19 @@ describe("event recorder against the API server", () => {
     assert.equal(event.series, undefined);
   });
 
+  it("holds one object to 25 new Events (client-go's spam filter) while other objects still get theirs", async () => {
+    const recorder = createEventRecorder({ kubeConfig, component: "bollard.io/test", host: "node-a", logger: testLogger, writesPerSecond: 1000, burst: 1000 });
+    const noisy = { kind: "Service", apiVersion: "v1", namespace: ns, name: "noisy" };
+    for (let i = 0; i < 40; i++) recorder.record(noisy, "Warning", "AllocationFailed", `attempt ${i}`);
+    recorder.record({ kind: "Service", apiVersion: "v1", namespace: ns, name: "quiet" }, "Warning", "AllocationFailed", "attempt 0");
+    await recorder.flush(60_000);
+    const events = await listEvents(ns);
+    const notes = events.filter((e) => e.regarding.name === "noisy").map((e) => e.note);
+    assert.equal(notes.length, 25);
+    assert.deepEqual(new Set(notes), new Set(Array.from({ length: 25 }, (_, i) => `attempt ${i}`)), "the first 25, in order of recording");
+    assert.equal(events.filter((e) => e.regarding.name === "quiet").length, 1);
+  });
+
   it("folds repeats into one Event's series instead of spamming, and keeps distinct messages apart", async () => {
     const recorder = createEventRecorder({ kubeConfig, component: "bollard.io/test", host: "node-a", logger: testLogger });
     const object = { kind: "Service", apiVersion: "v1", namespace: ns, name: "web" };

@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { loadPools } from "@bollard/core";
 import { parseAllDocuments } from "yaml";
-import { electAnnouncers } from "../src/election/elect.ts";
+import { type ElectionInput, electAnnouncers } from "../src/election/elect.ts";
 import { groupObjects } from "../src/election/snapshot.ts";
 
 const fixtures = join(import.meta.dirname, "fixtures", "election");
@@ -14,6 +15,8 @@ interface Case {
   description: string;
   files: string[];
   liveNodes?: string[];
+  /** Files whose IPAddressPools are the last good pool configuration (the shell's memory). */
+  lastGoodPoolFiles?: string[];
   ignoreExcludeLB?: boolean;
   expected: unknown[];
   expectedConfigErrors?: Array<{ kind: string; namespace: string; name: string }>;
@@ -29,8 +32,14 @@ describe("electAnnouncers", () => {
     const testCase = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as Case;
     it(`${name}: ${testCase.description}`, () => {
       const objects = groupObjects(readObjects(dir, testCase.files));
+      let lastGoodPools: ElectionInput["lastGoodPools"];
+      if (testCase.lastGoodPoolFiles !== undefined) {
+        const loaded = loadPools(groupObjects(readObjects(dir, testCase.lastGoodPoolFiles)).pools);
+        assert.ok("pools" in loaded, "the last good pools load");
+        lastGoodPools = loaded.pools;
+      }
       const result = electAnnouncers(
-        { ...objects, liveSpeakers: testCase.liveNodes ? new Set(testCase.liveNodes) : null },
+        { ...objects, liveSpeakers: testCase.liveNodes ? new Set(testCase.liveNodes) : null, lastGoodPools },
         { ignoreExcludeLB: testCase.ignoreExcludeLB ?? false, loadBalancerClass: null },
       );
       assert.deepEqual(result.announcements, testCase.expected);
@@ -39,6 +48,7 @@ describe("electAnnouncers", () => {
         testCase.expectedConfigErrors ?? [],
       );
       for (const error of result.configErrors) assert.match(error.message, /\S/);
+      assert.equal(result.pools === null, result.configErrors.some((e) => e.kind === "IPAddressPool"), "pools is null exactly when the pools are invalid");
     });
   }
 });

@@ -35,7 +35,7 @@ export const command: Command = async (argv) => {
             .filter((n) => n !== ""),
         );
 
-  const grouped: Omit<ElectionInput, "liveSpeakers"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
+  const grouped: Omit<ElectionInput, "liveSpeakers" | "lastGoodPools"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
   for (const file of await readManifests(values.file)) {
     let objects: ReturnType<typeof groupObjects>;
     try {
@@ -48,7 +48,9 @@ export const command: Command = async (argv) => {
   }
   const result = electAnnouncers({ ...grouped, liveSpeakers }, { ignoreExcludeLB: values["ignore-exclude-lb"] ?? false, loadBalancerClass: null });
   for (const error of result.configErrors) {
-    process.stderr.write(`bollard explain announcer: ignoring ${error.kind} ${error.namespace}/${error.name}: ${error.message}\n`);
+    // One bad pool invalidates every pool, as in the controller (the speaker keeps its last good pools; offline there are none).
+    const what = error.kind === "IPAddressPool" ? "invalid pool configuration, no pool used" : `ignoring ${error.kind} ${error.namespace}/${error.name}`;
+    process.stderr.write(`bollard explain announcer: ${what}: ${error.message}\n`);
   }
   const announcements = result.announcements.map(({ namespace, name, ip, node, reason }) =>
     node === null ? { namespace, name, ip, node, reason } : { namespace, name, ip, node },

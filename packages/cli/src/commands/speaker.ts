@@ -6,7 +6,7 @@ import { CliUsageError, type Command, createCommandLogger, parseFlags, parsePort
 const usage = `usage: bollard speaker --node-name NODE [flags]
 
   --node-name NODE            this node's name (default: env NODE_NAME)
-  --kubeconfig PATH           kubeconfig (default: in-cluster, then KUBECONFIG)
+  --kubeconfig PATH           kubeconfig (default: env KUBECONFIG, else in-cluster)
   --config-namespace NS       where IPAddressPools and L2Advertisements live (default: metallb-system)
   --memberlist-secret NS/NAME Secret whose data.secretkey authenticates membership
                               (default: memberlist in env POD_NAMESPACE or the config namespace)

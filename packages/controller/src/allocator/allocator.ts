@@ -4,12 +4,16 @@
 // adds addresses (a plan builds a fresh one), so each range keeps a cursor below which every
 // address is taken: finding the lowest free address steps over used addresses once in all, and a
 // /64 costs what a /30 costs. Shareable addresses are found through an index by sharing key.
-import { AddressParseError, formatIP, type IPAddress, type IPFamily, parseIP, selectorMatches } from "@bollard/core";
-import type { Pool, PoolRange } from "../config/pools.ts";
+import { AddressParseError, formatIP, type IPAddress, type IPFamily, type Pool, type PoolRange, parseIP, selectorMatches } from "@bollard/core";
 import type { Allocation, AllocationFailure, FailureReason, PoolUsage, ServiceRequest } from "./types.ts";
 
-/** How one Service uses an address: enough to decide whether another Service may share it. */
-type Holder = { key: string; sharingKey: string; local: boolean; selector: string; ports: Set<string> };
+/**
+ * How one Service uses an address: enough to decide whether another Service may share it.
+ * `backendKey` is MetalLB's: the Service's selector with externalTrafficPolicy Local, "" with
+ * Cluster — so Services sharing an address agree on where traffic may land, and a Local and a
+ * Cluster Service (with a selector) never share.
+ */
+type Holder = { key: string; sharingKey: string; backendKey: string; local: boolean; ports: Set<string> };
 
 type AddressUse = { pool: Pool; holders: Holder[] };
 
@@ -66,7 +70,10 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
       for (const port of holder.ports) {
         if (other.ports.has(port)) return `${ip} is shared with ${other.key}, which already uses port ${port}`;
       }
-      if ((holder.local || other.local) && holder.selector !== other.selector) {
+      if (holder.backendKey !== other.backendKey) {
+        if (holder.local !== other.local) {
+          return `${ip} is shared with ${other.key}; a Service with externalTrafficPolicy Local and one with Cluster never share an address`;
+        }
         return `${ip} is shared with ${other.key}; with externalTrafficPolicy Local both need the same selector`;
       }
     }
@@ -218,11 +225,11 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
       if (requested.addresses.length > 0) {
         const families = serviceFamilies(request, requested.addresses);
         if ("failure" in families) return families;
-        const misfit = familyMisfit(requested.addresses, families.families, request);
+        const misfit = requestMisfit(requested.addresses, families.families, request);
         if (misfit !== undefined) return failure("RequestedIPFamilyMismatch", `requested ${misfit}`);
         const checked = checkAddresses(request, holder, requested.addresses);
         if ("failure" in checked) return checked;
-        return { allocation: assign(checked.pool, sortByFamily(requested.addresses, families.families), holder) };
+        return { allocation: assign(checked.pool, ipv4First(requested.addresses), holder) };
       }
       const families = serviceFamilies(request, []);
       if ("failure" in families) return families;
@@ -240,7 +247,7 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
       }
       const picked = pick(candidates, families.families, request, holder);
       if (picked === undefined) return exhausted(candidates, families.families, request);
-      return { allocation: assign(picked.pool, picked.addresses, holder) };
+      return { allocation: assign(picked.pool, ipv4First(picked.addresses), holder) };
     },
 
     restore(request, ips) {
@@ -261,10 +268,12 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
       if (misfit !== undefined) return { cleared: misfit };
       const checked = checkAddresses(request, holder, addresses);
       if ("failure" in checked) return { cleared: checked.failure.message };
-      if ("addresses" in requested && requested.addresses.length > 0 && !sameAddresses(requested.addresses, addresses)) {
-        return { cleared: `the Service asks for ${requested.addresses.map(formatIP).join(",")}` };
+      if ("addresses" in requested && requested.addresses.length > 0) {
+        if (!sameAddresses(requested.addresses, addresses)) return { cleared: `the Service asks for ${requested.addresses.map(formatIP).join(",")}` };
+        const requestMisfitText = requestMisfit(requested.addresses, families.families, request);
+        if (requestMisfitText !== undefined) return { cleared: `requested ${requestMisfitText}` };
       }
-      const allocation = assign(checked.pool, sortByFamily(addresses, families.families), holder);
+      const allocation = assign(checked.pool, ipv4First(addresses), holder);
       // PreferDualStack holding one family: add the other from the same pool when it has one free,
       // keeping the address the Service already has.
       if (request.ipFamilyPolicy === "PreferDualStack" && families.families.length === 2 && addresses.length === 1) {
@@ -272,7 +281,7 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
         const extra = lowestAvailable(checked.pool, missing, holder);
         if (extra !== undefined) {
           assign(checked.pool, [extra], holder);
-          allocation.ips = sortByFamily([...addresses, extra], families.families).map(formatIP);
+          allocation.ips = ipv4First([...addresses, extra]).map(formatIP);
         }
       }
       // A malformed request does not cost the Service the address it has; it is reported instead.
@@ -304,6 +313,7 @@ export function createAllocator(pools: readonly Pool[]): Allocator {
 }
 
 function holderFor(request: ServiceRequest): Holder {
+  const local = request.externalTrafficPolicy === "Local";
   const selector = Object.entries(request.selector)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
@@ -311,8 +321,8 @@ function holderFor(request: ServiceRequest): Holder {
   return {
     key: request.key,
     sharingKey: request.sharingKey ?? "",
-    local: request.externalTrafficPolicy === "Local",
-    selector,
+    backendKey: local ? selector : "",
+    local,
     ports: new Set(request.ports.map((port) => `${port.protocol}/${port.port}`)),
   };
 }
@@ -377,12 +387,27 @@ function familyMisfit(addresses: IPAddress[], families: IPFamily[], request: Ser
   return undefined;
 }
 
+/**
+ * What is wrong with requested addresses beyond `familyMisfit`: a PreferDualStack Service with two
+ * cluster IP families must ask for one address of each, as MetalLB refuses a single-family request
+ * for it (the requested addresses' family must equal the Service's, and dual-stack is a family).
+ */
+function requestMisfit(addresses: IPAddress[], families: IPFamily[], request: ServiceRequest): string | undefined {
+  const misfit = familyMisfit(addresses, families, request);
+  if (misfit !== undefined) return misfit;
+  if (request.ipFamilyPolicy === "PreferDualStack" && new Set(request.ipFamilies).size === 2 && addresses.length < 2) {
+    return `${addresses.map(formatIP).join(",")}: a PreferDualStack Service with IPv4 and IPv6 cluster IPs needs one address of each family`;
+  }
+  return undefined;
+}
+
 function sameAddresses(a: IPAddress[], b: IPAddress[]): boolean {
   return a.length === b.length && a.every((x) => b.some((y) => y.family === x.family && y.value === x.value));
 }
 
-function sortByFamily(addresses: IPAddress[], families: IPFamily[]): IPAddress[] {
-  return [...addresses].sort((a, b) => families.indexOf(a.family) - families.indexOf(b.family));
+/** IPv4 before IPv6, whatever the order of spec.ipFamilies: the order MetalLB writes, and the first is the election's key. */
+function ipv4First(addresses: IPAddress[]): IPAddress[] {
+  return [...addresses].sort((a, b) => a.family - b.family);
 }
 
 /** Addresses of one family in a pool, less .0/.255 when the pool avoids them. */

@@ -1,4 +1,4 @@
-import type { Pool } from "../config/pools.ts";
+import type { Pool } from "@bollard/core";
 import { createAllocator } from "./allocator.ts";
 import type { PoolUsage, ServiceOutcome, ServiceRequest } from "./types.ts";
 

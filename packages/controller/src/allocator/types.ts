@@ -49,7 +49,7 @@ export type Allocation = { ips: string[]; pool: string };
 /** The decision for one Service in a plan. */
 export type ServiceOutcome = {
   key: string;
-  /** The addresses the Service should have, in family order of its spec; [] when none. */
+  /** The addresses the Service should have, IPv4 first (as MetalLB writes them); [] when none. */
   ips: string[];
   pool: string | undefined;
   /** Why the addresses it had (in its status) were taken away, if they were. */

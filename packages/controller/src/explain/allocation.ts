@@ -1,7 +1,6 @@
 // `bollard explain allocation`, as a pure function over objects read from manifests.
 import { planAllocations, type ServiceState } from "../allocator/plan.ts";
-import type { ConfigError } from "../config/errors.ts";
-import { loadPools } from "../config/pools.ts";
+import { type ConfigError, loadPools } from "@bollard/core";
 import { currentIPs, isHandledLoadBalancer, type ServiceObject, serviceRequest } from "../service/request.ts";
 
 export type ExplainedService = {

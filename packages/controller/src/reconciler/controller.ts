@@ -3,7 +3,10 @@
 import { createHash } from "node:crypto";
 import {
   type Backoff,
+  type ConfigurationStateWriter,
+  configurationReport,
   createBackoff,
+  createConfigurationStateWriter,
   createEventRecorder,
   createInformer,
   type EventRecorder,
@@ -12,6 +15,8 @@ import {
   type Labels,
   kubeRequest,
   type Logger,
+  loadPools,
+  type Pool,
   runLeaderElection,
   sleep,
   waitForSync,
@@ -20,7 +25,6 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { planAllocations, type ServiceState } from "../allocator/plan.ts";
 import type { PoolUsage, ServiceOutcome } from "../allocator/types.ts";
-import { loadPools, type Pool } from "../config/pools.ts";
 import {
   ANNOTATION_ALLOCATED_FROM_POOL,
   currentIPs,
@@ -115,7 +119,16 @@ export function runController(options: ControllerOptions): Controller {
       } catch {
         return; // stopped before the first list
       }
-      const term = createTerm({ ...options, logger, metrics, events, services, namespaces, pools, signal: leaderSignal, markDirty });
+      // MetalLB v0.16's ConfigurationState `controller`: written by the leader, which is the replica that reads the pools.
+      const configurationState = createConfigurationStateWriter({
+        kubeConfig,
+        namespace: configNamespace,
+        name: "controller",
+        component: "controller",
+        logger,
+        signal: leaderSignal,
+      });
+      const term = createTerm({ ...options, logger, metrics, events, services, namespaces, pools, signal: leaderSignal, markDirty, configurationState });
       isOwnEcho = term.isOwnEcho;
       const backoff = createBackoff({ initialMs: 200, maxMs: 30_000 });
       let lastPassEnd = Number.NEGATIVE_INFINITY;
@@ -178,6 +191,7 @@ type TermContext = ControllerOptions & {
   services: { list(): ServiceResource[] };
   namespaces: { get(namespace: string | undefined, name: string): NamespaceResource | undefined };
   pools: { list(): PoolResource[] };
+  configurationState: ConfigurationStateWriter;
 };
 
 /**
@@ -195,6 +209,9 @@ type Desired = { uid: string; ips: readonly string[] | undefined; pool: string |
  * submitted write as done (the addresses it gives are held), and an address taken from one Service
  * is given to another only once the API shows it gone from the first.
  */
+/** The controller's condition in its ConfigurationState, as MetalLB names it. */
+const POOL_CONDITION = "poolReconcilerValid";
+
 function createTerm(context: TermContext) {
   const { kubeConfig, lbClass, logger, metrics, events, signal, markDirty } = context;
   let lastGood: Pool[] | undefined;
@@ -523,6 +540,7 @@ function createTerm(context: TermContext) {
         reportConfig([], poolObjects);
         metrics.configStale.set(0);
       }
+      context.configurationState.report(configurationReport(POOL_CONDITION, "errors" in config ? config.errors.map((error) => error.message) : []));
       metrics.configLoaded.set(lastGood !== undefined ? 1 : 0);
 
       const all = context.services.list();

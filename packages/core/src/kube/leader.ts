@@ -95,7 +95,7 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
     const now = new Date();
     let current: Lease;
     try {
-      current = await kubeRequest<Lease>(kubeConfig, { path: leasePath, signal, timeoutMs });
+      current = await kubeRequest<Lease>(kubeConfig, { path: leasePath, signal, timeoutMs, connection: "leases" });
     } catch (error) {
       if (!isStatus(error, 404)) throw error;
       const created = await kubeRequest<Lease>(kubeConfig, {
@@ -103,6 +103,7 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
         path,
         signal,
         timeoutMs,
+        connection: "leases",
         body: {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
@@ -137,6 +138,7 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
         path: leasePath,
         signal,
         timeoutMs,
+        connection: "leases",
         body: { ...current, spec },
       });
       observe(updated);
@@ -164,6 +166,7 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
         method: "PUT",
         path: leasePath,
         timeoutMs: renewDeadlineMs,
+        connection: "leases",
         body: {
           ...lease,
           spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(new Date()) },

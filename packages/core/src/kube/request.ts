@@ -50,10 +50,11 @@ const IDLE_CONNECTION_MS = 30_000;
 
 /**
  * The connections of one KubeConfig: kept-alive ones for requests, so a request does not pay a
- * TLS handshake, and separate ones for watches, which hold a connection each for minutes and so
- * must never take the places of requests.
+ * TLS handshake; separate ones for watches, which hold a connection each for minutes and so
+ * must never take the places of requests; and one kept-alive connection for Lease renewals, so a
+ * burst of other writes (Events, statuses) can never queue a renewal behind it and cost the lease.
  */
-export type KubeAgents = { requests: http.Agent; watches: http.Agent };
+export type KubeAgents = { requests: http.Agent; watches: http.Agent; leases: http.Agent };
 
 const agentsByConfig = new WeakMap<KubeConfig, KubeAgents>();
 
@@ -71,6 +72,7 @@ export function kubeAgents(kubeConfig: KubeConfig): KubeAgents {
         scheduling: "lifo",
       }),
       watches: new Agent({ keepAlive: false }),
+      leases: new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: IDLE_CONNECTION_MS }),
     };
     agentsByConfig.set(kubeConfig, agents);
   }
@@ -87,6 +89,8 @@ export type KubeRequest = {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Which connections carry it: "requests" (default) or "leases", a connection of its own for leader election. */
+  connection?: "requests" | "leases";
 };
 
 /**
@@ -98,7 +102,7 @@ export async function kubeRequest<T>(kubeConfig: KubeConfig, request: KubeReques
   const signal = withTimeout(request.signal, request.timeoutMs ?? 30_000);
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
   const headers: Record<string, string> = body === undefined ? {} : { "content-type": request.contentType ?? "application/json" };
-  const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal, "requests");
+  const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal, request.connection ?? "requests");
   let text: string;
   try {
     text = await readAll(res);

@@ -3,7 +3,7 @@ import { compareByAge, type Ingress, type ObjectRef, refKey, refOf, type Secret,
 import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { indexBackends, resolveBackend } from "./backends.ts";
 import { canonicalPrefix, isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
-import type { Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
+import type { Backend, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = "bollard.dev/ssl-redirect";
 
@@ -111,6 +111,18 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   let anyHost: MutableHost | null = null;
   const claimed = new Map<string, Route>();
   let defaultRoute: Route | null = null;
+  const hostDefaults = new Map<MutableHost, Route>();
+  const hostRoutesOf = (host: string): MutableHost => {
+    const wildcard = host.startsWith("*.");
+    const map = wildcard ? wildcardHosts : exactHosts;
+    const key = wildcard ? host.slice(2) : host;
+    let rules = map.get(key);
+    if (rules === undefined) {
+      rules = newHost();
+      map.set(key, rules);
+    }
+    return rules;
+  };
 
   for (const ing of ours) {
     const ref = refOf(ing.metadata);
@@ -121,12 +133,18 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       return backend;
     };
 
-    if (ing.spec?.defaultBackend !== undefined) {
-      if (defaultRoute === null) {
-        const backend = backendOf(ing.spec.defaultBackend, "spec.defaultBackend");
-        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend, sslRedirect: false });
-      } else {
-        report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
+    // An Ingress's defaultBackend serves what its own hosts' rules do not match (ingress-nginx's scoping);
+    // the oldest one is also the cluster-wide default, for hosts no Ingress names and host-less rules.
+    const defaultSpec = ing.spec?.defaultBackend;
+    const ownHosts = ruleHosts(ing).length > 0;
+    // Resolved (and its problems reported) only where it serves: as the cluster-wide default, or for its own hosts.
+    const ownDefault: Backend | null =
+      defaultSpec !== undefined && (defaultRoute === null || ownHosts) ? backendOf(defaultSpec, "spec.defaultBackend") : null;
+    if (defaultSpec !== undefined) {
+      if (defaultRoute !== null) {
+        if (!ownHosts) report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
+      } else if (ownDefault !== null) {
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false });
       }
     }
 
@@ -136,6 +154,19 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (host !== null && !isValidRuleHost(host)) {
         report(ing, "error", "InvalidHost", `spec.rules[${r}].host`, `host "${rawHost}" is not a DNS name with at most one leading "*" label`);
         return;
+      }
+      // A named host is claimed even by a rule without paths (no `http`): its requests never fall to
+      // wildcard or host-less rules, and what its paths do not match goes to the oldest defaultBackend
+      // among the Ingresses that name it.
+      if (host !== null) {
+        const rules = hostRoutesOf(host);
+        const held = hostDefaults.get(rules);
+        if (ownDefault !== null && held === undefined) {
+          const sslRedirect = tlsHosts.has(host) && !optOut;
+          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect }));
+        } else if (ownDefault !== null && held !== undefined && held.ingress !== ref) {
+          report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
+        }
       }
       (rule.http?.paths ?? []).forEach((p, i) => {
         const field = `spec.rules[${r}].http.paths[${i}]`;
@@ -172,18 +203,15 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         if (host === null) {
           anyHost ??= newHost();
           rules = anyHost;
-        } else {
-          const wildcard = host.startsWith("*.");
-          const map = wildcard ? wildcardHosts : exactHosts;
-          const key = wildcard ? host.slice(2) : host;
-          rules = map.get(key) ?? newHost();
-          map.set(key, rules);
-        }
+        } else rules = hostRoutesOf(host);
         if (exact) rules.exact.set(normalized, route);
         else insertPrefix(rules.prefix, pathSegments(normalized), route);
       });
     });
   }
+
+  // A host's default sits at the root of its Prefix trie, below every rule: a `/` Prefix rule beats it.
+  for (const [rules, route] of hostDefaults) rules.prefix.route ??= route;
 
   let fallback: KeyPair | null = null;
   let defaultCertificateError: string | null = null;

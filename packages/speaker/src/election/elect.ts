@@ -1,16 +1,7 @@
 // The L2 election (MetalLB-compatible): for each Service address, every speaker computes the same
 // announcing node from the same snapshot, with no coordination beyond knowing who is alive.
 import { createHash } from "node:crypto";
-import {
-  type AddressRange,
-  formatIP,
-  type LabelSelector,
-  parseAddressRange,
-  parseIP,
-  parseLabelSelector,
-  rangeContains,
-  selectorMatches,
-} from "@bollard/core";
+import { formatIP, type LabelSelector, loadPools, type Pool, parseIP, parseLabelSelector, poolContaining, selectorMatches } from "@bollard/core";
 import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./objects.ts";
 
 export const EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -24,6 +15,12 @@ export interface ElectionInput {
   endpointSlices: readonly EndpointSliceObject[];
   pools: readonly IPAddressPoolObject[];
   advertisements: readonly L2AdvertisementObject[];
+  /**
+   * The pools of the last valid pool configuration, used while `pools` is invalid (as the controller keeps
+   * its last good configuration, so both keep agreeing on which pool holds an address). The shell keeps
+   * them from `ElectionResult.pools`; offline there are none.
+   */
+  lastGoodPools?: readonly Pool[];
 }
 
 export interface ElectionOptions {
@@ -58,12 +55,8 @@ export interface L2ConfigError {
 export interface ElectionResult {
   announcements: Announcement[];
   configErrors: L2ConfigError[];
-}
-
-interface Pool {
-  name: string;
-  labels: Record<string, string>;
-  ranges: AddressRange[];
+  /** The pools `pools` loaded to, or null when that configuration is invalid (then `lastGoodPools` served). */
+  pools: readonly Pool[] | null;
 }
 
 interface Advertisement {
@@ -71,21 +64,18 @@ interface Advertisement {
   poolNames: readonly string[];
   poolSelectors: readonly LabelSelector[];
   nodeSelectors: readonly LabelSelector[];
+  serviceSelectors: readonly LabelSelector[];
   interfaces: readonly string[];
 }
 
-function compilePools(objects: readonly IPAddressPoolObject[], errors: L2ConfigError[]): Pool[] {
-  const pools: Pool[] = [];
-  for (const object of objects) {
-    const { name, namespace = "" } = object.metadata;
-    try {
-      const ranges = (object.spec?.addresses ?? []).map((text) => parseAddressRange(text));
-      pools.push({ name, labels: object.metadata.labels ?? {}, ranges });
-    } catch (err) {
-      errors.push({ kind: "IPAddressPool", namespace, name, message: `spec.addresses: ${(err as Error).message}` });
-    }
+/** The one pool loader the controller uses too: all pools valid (no overlaps), or the errors. */
+function compilePools(input: ElectionInput, errors: L2ConfigError[]): { pools: readonly Pool[]; loaded: readonly Pool[] | null } {
+  const result = loadPools(input.pools);
+  if ("pools" in result) return { pools: result.pools, loaded: result.pools };
+  for (const error of result.errors) {
+    errors.push({ kind: "IPAddressPool", namespace: error.namespace, name: error.pool, message: error.message });
   }
-  return pools;
+  return { pools: input.lastGoodPools ?? [], loaded: null };
 }
 
 function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors: L2ConfigError[]): Advertisement[] {
@@ -96,7 +86,7 @@ function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors
     // Selectors are validated here, so a bad one leaves the advertisement out (as MetalLB refuses it)
     // rather than failing in the middle of an election.
     const problems: string[] = [];
-    const selectors = (field: "ipAddressPoolSelectors" | "nodeSelectors"): LabelSelector[] =>
+    const selectors = (field: "ipAddressPoolSelectors" | "nodeSelectors" | "serviceSelectors"): LabelSelector[] =>
       (spec[field] ?? []).flatMap((raw, i) => {
         const result = parseLabelSelector(raw);
         if ("selector" in result) return [result.selector];
@@ -105,11 +95,12 @@ function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors
       });
     const poolSelectors = selectors("ipAddressPoolSelectors");
     const nodeSelectors = selectors("nodeSelectors");
+    const serviceSelectors = selectors("serviceSelectors");
     if (problems.length > 0) {
       errors.push({ kind: "L2Advertisement", namespace, name, message: problems.join("; ") });
       continue;
     }
-    advertisements.push({ name, poolNames: spec.ipAddressPools ?? [], poolSelectors, nodeSelectors, interfaces: spec.interfaces ?? [] });
+    advertisements.push({ name, poolNames: spec.ipAddressPools ?? [], poolSelectors, nodeSelectors, serviceSelectors, interfaces: spec.interfaces ?? [] });
   }
   return advertisements;
 }
@@ -118,6 +109,12 @@ function compileAdvertisements(objects: readonly L2AdvertisementObject[], errors
 function selectsPool(advertisement: Advertisement, pool: Pool): boolean {
   if (advertisement.poolNames.length === 0 && advertisement.poolSelectors.length === 0) return true;
   return advertisement.poolNames.includes(pool.name) || advertisement.poolSelectors.some((s) => selectorMatches(s, pool.labels));
+}
+
+/** MetalLB v0.16's serviceSelectors: without any, every Service; otherwise any selector may match its labels. */
+function selectsService(advertisement: Advertisement, service: ServiceObject): boolean {
+  if (advertisement.serviceSelectors.length === 0) return true;
+  return advertisement.serviceSelectors.some((s) => selectorMatches(s, service.metadata.labels ?? {}));
 }
 
 /** An advertisement without node selectors applies to every node; otherwise any selector may match. */
@@ -153,7 +150,7 @@ function canonical(ip: string): string | null {
 /** Elects the announcing node of every (LoadBalancer Service, ingress IP), in input order. */
 export function electAnnouncers(input: ElectionInput, options: ElectionOptions): ElectionResult {
   const configErrors: L2ConfigError[] = [];
-  const pools = compilePools(input.pools, configErrors);
+  const { pools, loaded } = compilePools(input, configErrors);
   const advertisements = compileAdvertisements(input.advertisements, configErrors);
   const announcements: Announcement[] = [];
 
@@ -196,8 +193,7 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
         announcements.push(nobody(rawIp, `status.loadBalancer.ingress ip ${JSON.stringify(rawIp)} is not an IP address`));
         continue;
       }
-      const address = parseIP(ip);
-      const pool = pools.find((p) => p.ranges.some((r) => rangeContains(r, address)));
+      const pool = poolContaining(pools, parseIP(ip));
       if (pool === undefined) {
         announcements.push(nobody(ip, "no IPAddressPool contains the address"));
         continue;
@@ -205,6 +201,13 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
       const poolAdvertisements = advertisements.filter((a) => selectsPool(a, pool));
       if (poolAdvertisements.length === 0) {
         announcements.push(nobody(ip, `no L2Advertisement selects IPAddressPool ${JSON.stringify(pool.name)}`, pool.name));
+        continue;
+      }
+      // Only the advertisements whose serviceSelectors admit the Service count from here on: for the
+      // nodes that may announce and for the interfaces (MetalLB v0.16, which fixed its own election to do so).
+      const serviceAdvertisements = poolAdvertisements.filter((a) => selectsService(a, service));
+      if (serviceAdvertisements.length === 0) {
+        announcements.push(nobody(ip, `no L2Advertisement of IPAddressPool ${JSON.stringify(pool.name)} selects the Service (spec.serviceSelectors)`, pool.name));
         continue;
       }
       if (endpoints.length === 0) {
@@ -216,7 +219,7 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
           (input.liveSpeakers === null || input.liveSpeakers.has(node.metadata.name)) &&
           !isNetworkUnavailable(node) &&
           (options.ignoreExcludeLB || !Object.hasOwn(node.metadata.labels ?? {}, EXCLUDE_FROM_LB_LABEL)) &&
-          poolAdvertisements.some((a) => selectsNode(a, node)),
+          serviceAdvertisements.some((a) => selectsNode(a, node)),
       );
       if (eligible.length === 0) {
         announcements.push(nobody(ip, "no live speaker on a node that an L2Advertisement selects", pool.name));
@@ -235,12 +238,12 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
       );
       const winner = candidates[0] as string;
       const winnerNode = eligible.find((n) => n.metadata.name === winner) as NodeObject;
-      const winnerAdvertisements = poolAdvertisements.filter((a) => selectsNode(a, winnerNode));
+      const winnerAdvertisements = serviceAdvertisements.filter((a) => selectsNode(a, winnerNode));
       const interfaces = winnerAdvertisements.some((a) => a.interfaces.length === 0)
         ? "all"
         : [...new Set(winnerAdvertisements.flatMap((a) => a.interfaces))].sort();
       announcements.push({ namespace, name, ip, node: winner, pool: pool.name, candidates, interfaces });
     }
   }
-  return { announcements, configErrors };
+  return { announcements, configErrors, pools: loaded };
 }

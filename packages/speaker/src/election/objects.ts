@@ -43,6 +43,7 @@ export interface L2AdvertisementObject {
     ipAddressPools?: string[];
     ipAddressPoolSelectors?: LabelSelector[];
     nodeSelectors?: LabelSelector[];
+    serviceSelectors?: LabelSelector[];
     interfaces?: string[];
   };
 }

@@ -11,7 +11,7 @@ export class ObjectShapeError extends Error {
   }
 }
 
-type Objects = Omit<ElectionInput, "liveSpeakers">;
+type Objects = Omit<ElectionInput, "liveSpeakers" | "lastGoodPools">;
 
 const FIELDS = {
   Node: "nodes",

@@ -4,7 +4,9 @@
 // the last known peers.
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
+  configurationReport,
   createBackoff,
+  createConfigurationStateWriter,
   createEventRecorder,
   createInformer,
   createKubeConfig,
@@ -12,6 +14,7 @@ import {
   type Informer,
   kubeRequest,
   type Logger,
+  type Pool,
   sleep,
   startHealthServer,
 } from "@bollard/core";
@@ -103,6 +106,16 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     const inputs = [services, slices, nodes, pools, advertisements, statuses];
     const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
     const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
+    // MetalLB v0.16's ConfigurationState `speaker-<node>`: whether the pools and L2Advertisements this speaker reads are valid.
+    const configurationState = createConfigurationStateWriter({
+      kubeConfig,
+      namespace: options.configNamespace,
+      name: `speaker-${nodeName}`,
+      component: "speaker",
+      nodeName,
+      logger: log,
+      signal,
+    });
     const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
 
     let scheduled = false;
@@ -163,6 +176,8 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
     let announcedHere = new Map<string, Announcement[]>();
     let reportedConfigErrors = new Set<string>();
     let reportedFailures = new Set<string>();
+    /** The last valid pool configuration, which serves while the current one is invalid (as in the controller). */
+    let lastGoodPools: readonly Pool[] = [];
 
     function reconcile(): void {
       if (signal.aborted || !inputs.every((i) => i.hasSynced())) return;
@@ -174,10 +189,18 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
           endpointSlices: slices.list(),
           pools: pools.list(),
           advertisements: advertisements.list(),
+          lastGoodPools,
         },
         { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
       );
+      if (result.pools !== null) lastGoodPools = result.pools;
       reportConfigErrors(result.configErrors);
+      configurationState.report(
+        configurationReport(
+          "configReconcilerValid",
+          result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`),
+        ),
+      );
       // Until its membership view has converged this node is no candidate, so it owns nothing; it also
       // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
       const converged = membership.live().has(nodeName);
@@ -236,7 +259,10 @@ export async function runSpeaker(options: SpeakerOptions): Promise<void> {
       const now = new Set(errors.map((e) => `${e.kind}/${e.namespace}/${e.name}: ${e.message}`));
       for (const e of errors) {
         const id = `${e.kind}/${e.namespace}/${e.name}: ${e.message}`;
-        if (!reportedConfigErrors.has(id)) log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, "ignoring invalid configuration object");
+        if (!reportedConfigErrors.has(id)) {
+          const what = e.kind === "IPAddressPool" ? "invalid pool configuration, keeping the last good pools" : "ignoring invalid configuration object";
+          log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, what);
+        }
       }
       reportedConfigErrors = now;
     }

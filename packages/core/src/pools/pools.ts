@@ -1,5 +1,9 @@
-// IPAddressPool objects (plain JSON, as read from the API or from YAML) → validated pools.
-import { AddressParseError, type AddressRange, type LabelSelector, parseAddressRange, parseLabelSelector } from "@bollard/core";
+// IPAddressPool objects (plain JSON, as read from the API or from YAML) → validated pools. The one
+// reading of pools: the controller allocates from it and the speaker's election finds an address's pool
+// in it, so the two can never disagree about which pool holds an address.
+import { AddressParseError, type IPAddress } from "../address/ip.ts";
+import { type AddressRange, parseAddressRange, rangeContains } from "../address/range.ts";
+import { type LabelSelector, parseLabelSelector } from "../labels/selector.ts";
 import {
   AddressOverlapError,
   type ConfigError,
@@ -23,6 +27,8 @@ export type ServiceAllocation = {
 export type Pool = {
   name: string;
   namespace: string;
+  /** metadata.labels, which L2Advertisements' ipAddressPoolSelectors match. */
+  labels: Record<string, string>;
   /** In spec order, which is the order addresses are handed out in. */
   ranges: PoolRange[];
   autoAssign: boolean;
@@ -48,7 +54,8 @@ export function loadPools(objects: readonly unknown[]): PoolsResult {
     const metadata = isRecord(object) && isRecord(object.metadata) ? object.metadata : {};
     const name = typeof metadata.name === "string" ? metadata.name : `#${i}`;
     const namespace = typeof metadata.namespace === "string" ? metadata.namespace : "";
-    const pool = parsePool(name, namespace, isRecord(object) ? object.spec : undefined, errors);
+    const labels = isRecord(metadata.labels) ? stringValues(metadata.labels) : {};
+    const pool = parsePool(name, namespace, labels, isRecord(object) ? object.spec : undefined, errors);
     const previous = byName.get(name);
     if (previous !== undefined) {
       errors.push(new DuplicatePoolError(name, namespace, previous.namespace));
@@ -63,7 +70,16 @@ export function loadPools(objects: readonly unknown[]): PoolsResult {
   return errors.length > 0 ? { errors } : { pools };
 }
 
-function parsePool(name: string, namespace: string, spec: unknown, errors: ConfigError[]): Pool | undefined {
+/** The pool holding an address; loaded pools never overlap, so there is at most one. */
+export function poolContaining(pools: readonly Pool[], address: IPAddress): Pool | undefined {
+  return pools.find((pool) => pool.ranges.some((range) => rangeContains(range, address)));
+}
+
+function stringValues(record: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
+}
+
+function parsePool(name: string, namespace: string, labels: Record<string, string>, spec: unknown, errors: ConfigError[]): Pool | undefined {
   const before = errors.length;
   const fieldError = (field: string, reason: string) => errors.push(new InvalidPoolFieldError(name, namespace, field, reason));
   if (!isRecord(spec)) {
@@ -92,7 +108,7 @@ function parsePool(name: string, namespace: string, spec: unknown, errors: Confi
   const avoidBuggyIPs = optionalBoolean(spec.avoidBuggyIPs, false, "spec.avoidBuggyIPs", fieldError);
   const serviceAllocation = parseServiceAllocation(name, namespace, spec.serviceAllocation, errors);
   if (errors.length > before) return undefined;
-  return { name, namespace, ranges, autoAssign, avoidBuggyIPs, serviceAllocation };
+  return { name, namespace, labels, ranges, autoAssign, avoidBuggyIPs, serviceAllocation };
 }
 
 function optionalBoolean(value: unknown, fallback: boolean, field: string, fieldError: (field: string, reason: string) => void): boolean {

@@ -1,0 +1,142 @@
+// MetalLB v0.16's ConfigurationState (metallb.io/v1beta1): one status-only object per component — `controller`,
+// and `speaker-<node>` per speaker — saying whether the configuration it reads is Valid or Invalid, and why.
+// The writer keeps only the newest report and writes it when it differs from what was written last, so a
+// component may report on every pass.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createBackoff, sleep } from "../lifecycle/backoff.ts";
+import type { Logger } from "../log/logger.ts";
+import { isStatus, kubeRequest } from "./request.ts";
+
+export const COMPONENT_TYPE_LABEL = "metallb.io/component-type";
+export const NODE_NAME_LABEL = "metallb.io/node-name";
+const API = "/apis/metallb.io/v1beta1";
+
+export type ConfigurationResult = "Valid" | "Invalid" | "Unknown";
+
+/** One reconciler's verdict, written as a metav1.Condition (`<type>`, True when valid). */
+export type ConfigurationCondition = { type: string; valid: boolean; reason: string; message: string };
+
+export type ConfigurationReport = { result: ConfigurationResult; errorSummary: string; conditions: ConfigurationCondition[] };
+
+type Condition = { type: string; status: "True" | "False"; reason: string; message: string; lastTransitionTime: string };
+type ConfigurationStateStatus = { result?: string; errorSummary?: string; conditions?: Condition[] };
+
+export type ConfigurationStateWriterOptions = {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  /** `controller` or `speaker-<node>`, as MetalLB names them. */
+  name: string;
+  component: "controller" | "speaker";
+  /** The speaker's node (label `metallb.io/node-name`). */
+  nodeName?: string;
+  logger: Logger;
+  signal: AbortSignal;
+};
+
+export type ConfigurationStateWriter = {
+  /** Replaces the pending report; written as soon as the previous write is over. */
+  report(report: ConfigurationReport): void;
+  /** Resolves when nothing is pending or being written (for tests and shutdown). */
+  idle(): Promise<void>;
+};
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+/** The `controller` / `speaker-<node>` ConfigurationState report for a list of problems of one reconciler. */
+export function configurationReport(conditionType: string, problems: readonly string[]): ConfigurationReport {
+  const valid = problems.length === 0;
+  return {
+    result: valid ? "Valid" : "Invalid",
+    errorSummary: problems.join("; "),
+    conditions: [{ type: conditionType, valid, reason: valid ? "Reconciled" : "ConfigError", message: problems.join("; ") }],
+  };
+}
+
+export function createConfigurationStateWriter(options: ConfigurationStateWriterOptions): ConfigurationStateWriter {
+  const { kubeConfig, namespace, name, logger, signal } = options;
+  const path = `${API}/namespaces/${encodeURIComponent(namespace)}/configurationstates`;
+  const objectPath = `${path}/${encodeURIComponent(name)}`;
+  const labels: Record<string, string> = { [COMPONENT_TYPE_LABEL]: options.component };
+  if (options.nodeName !== undefined) labels[NODE_NAME_LABEL] = options.nodeName;
+  const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
+  let pending: ConfigurationReport | undefined;
+  let written: ConfigurationStateStatus | undefined;
+  let running: Promise<void> | undefined;
+
+  /** The status to write, keeping lastTransitionTime of conditions whose status did not change. */
+  function statusOf(report: ConfigurationReport, previous: ConfigurationStateStatus | undefined): ConfigurationStateStatus {
+    const conditions = report.conditions.map((c): Condition => {
+      const status = c.valid ? "True" : "False";
+      const before = previous?.conditions?.find((p) => p.type === c.type);
+      return { type: c.type, status, reason: c.reason, message: c.message, lastTransitionTime: before?.status === status ? before.lastTransitionTime : now() };
+    });
+    return { result: report.result, errorSummary: report.errorSummary, conditions };
+  }
+
+  const same = (a: ConfigurationStateStatus | undefined, b: ConfigurationStateStatus) =>
+    a !== undefined && JSON.stringify({ ...a, conditions: a.conditions?.map(({ lastTransitionTime: _, ...c }) => c) }) ===
+      JSON.stringify({ ...b, conditions: b.conditions?.map(({ lastTransitionTime: _, ...c }) => c) });
+
+  async function ensureObject(): Promise<ConfigurationStateStatus | undefined> {
+    try {
+      const object = await kubeRequest<{ status?: ConfigurationStateStatus }>(kubeConfig, { path: objectPath, signal });
+      return object.status;
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+    try {
+      await kubeRequest(kubeConfig, {
+        method: "POST",
+        path,
+        body: { apiVersion: "metallb.io/v1beta1", kind: "ConfigurationState", metadata: { name, namespace, labels } },
+        signal,
+      });
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+    return undefined;
+  }
+
+  async function drain(): Promise<void> {
+    while (pending !== undefined && !signal.aborted) {
+      const report = pending;
+      try {
+        const previous = written ?? (await ensureObject());
+        const status = statusOf(report, previous);
+        if (!same(previous, status)) {
+          // A merge patch of the status subresource replaces `conditions` whole: only ours are in it.
+          await kubeRequest(kubeConfig, { method: "PATCH", path: `${objectPath}/status`, contentType: "application/merge-patch+json", body: { status }, signal });
+        }
+        written = status;
+        if (pending === report) pending = undefined;
+        backoff.reset();
+      } catch (error) {
+        if (signal.aborted) return;
+        // The object may have been deleted under us: look again on the next try.
+        written = undefined;
+        const delay = backoff.next();
+        logger.warn({ configurationState: `${namespace}/${name}`, err: error, retryInMs: Math.round(delay) }, "writing ConfigurationState failed; retrying");
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  function kick(): void {
+    if (running !== undefined || signal.aborted) return;
+    running = drain().finally(() => {
+      running = undefined;
+      // A report that arrived as the loop ended must not wait for the next one.
+      if (pending !== undefined) kick();
+    });
+  }
+
+  return {
+    report(report) {
+      pending = report;
+      kick();
+    },
+    async idle() {
+      while (running !== undefined) await running;
+    },
+  };
+}
