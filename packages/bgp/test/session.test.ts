@@ -2,7 +2,7 @@
 // well-behaved speaker never sends. What other implementations make of us is in interop.netns.test.ts.
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { createServer, type Server, Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { BgpSession, decodeMessage, encodeMessage, FrameReader, type Message, type SessionState } from "@bollard/bgp";
 
