@@ -3,3 +3,14 @@ export type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, N
 export { groupObjects, ObjectShapeError } from "./election/snapshot.ts";
 export { runSpeaker, type SpeakerOptions, MemberlistSecretError } from "./shell/speaker.ts";
 export { DEFAULT_MEMBERSHIP_PORT } from "./membership/membership.ts";
+export {
+  type BgpAnnouncement,
+  type BgpAnnouncementInput,
+  type BgpAnnouncementOptions,
+  type BgpAnnouncementResult,
+  type BgpConfigError,
+  type BgpNotAnnounced,
+  planBgpAnnouncements,
+} from "./bgp/announce.ts";
+export type { BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "./bgp/objects.ts";
+export { groupBgpObjects } from "./bgp/snapshot.ts";
