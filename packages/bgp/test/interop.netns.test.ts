@@ -36,11 +36,11 @@ const until = async <T>(what: string, check: () => T | undefined | false, ms = 3
 };
 
 /** What each router's CLI reports for a prefix: next hop, communities, large communities, local-pref. */
-type Seen = { nextHop: string; communities: string[]; largeCommunities: string[]; localPref?: number; asPath: string };
+type Seen = { nextHop: string; communities: string[]; largeCommunities: string[]; localPref?: number; asPath: string; stale?: boolean };
 
 type Router = {
   name: string;
-  start(dir: string): ChildProcess;
+  start(dir: string, options?: { gracefulRestart?: boolean }): ChildProcess;
   /** The route as the router holds it, learnt from `from` (our eBGP or iBGP address); undefined if absent. */
   route(dir: string, prefix: string, from: string): Seen | undefined;
   sessionsUp(dir: string): number;
@@ -51,14 +51,14 @@ const IBGP = "10.77.0.3";
 
 const frr: Router = {
   name: "FRR",
-  start(dir) {
+  start(dir, options = {}) {
     const conf = join(dir, "bgpd.conf");
     execFileSync("sh", ["-c", `cat > ${conf}`], {
       input: `frr defaults traditional
 hostname router
 router bgp 64501
  bgp router-id 10.77.0.1
- no bgp ebgp-requires-policy
+${options.gracefulRestart ? " bgp graceful-restart\n bgp graceful-restart stalepath-time 60\n" : " bgp graceful-restart-disable\n"} no bgp ebgp-requires-policy
  no bgp default ipv4-unicast
  neighbor ${EBGP} remote-as 64500
  neighbor ${IBGP} remote-as 64501
@@ -86,6 +86,7 @@ router bgp 64501
       localPref: path.locPrf,
       // FRR writes an empty AS path (iBGP) as "Local".
       asPath: path.aspath?.string === "Local" ? "" : (path.aspath?.string ?? ""),
+      ...(path.stale ? { stale: true } : {}),
     };
   },
   sessionsUp(dir) {
@@ -204,8 +205,13 @@ class Speaker {
   send(command: object) {
     this.child.stdin?.write(`${JSON.stringify(command)}\n`);
   }
+  /** kill -9: no NOTIFICATION, the kernel just closes the connection. */
+  async crash() {
+    this.child.kill("SIGKILL");
+    await until("the speaker process to die", () => this.child.exitCode !== null || this.child.signalCode !== null, 10_000);
+  }
   async stop() {
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.send({ stop: true });
     await until("the speaker process to stop", () => this.child.exitCode !== null, 10_000).catch(() => this.child.kill("SIGKILL"));
   }
@@ -307,4 +313,48 @@ describe("interop with real routers (network namespaces)", () => {
       });
     });
   }
+  describe("graceful restart (RFC 4724) with FRR as helper", () => {
+    let dir: string;
+    let daemon: ChildProcess;
+    const speakers: Speaker[] = [];
+    const start = (restarting: boolean, gracefulRestart = true) => {
+      const speaker = new Speaker();
+      speakers.push(speaker);
+      speaker.send({ sessions: [{ ...session(EBGP, 64500), ...(gracefulRestart ? { gracefulRestart: { restartTime: 120, restarting } } : {}), routes: routes() }] });
+      return speaker;
+    };
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), "bgpi-frr-gr-"));
+      daemon = frr.start(dir, { gracefulRestart: true });
+    });
+    after(async () => {
+      for (const s of speakers) await s.stop();
+      daemon?.kill("SIGTERM");
+      await until("FRR to exit", () => daemon.exitCode !== null || daemon.signalCode !== null, 10_000).catch(() => daemon.kill("SIGKILL"));
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("without graceful restart, a killed speaker's routes go at once (the control)", async () => {
+      const speaker = start(false, false);
+      await until(`${V4} announced`, () => frr.route(dir, V4, EBGP));
+      await speaker.crash();
+      await until(`${V4} gone`, () => frr.route(dir, V4, EBGP) === undefined || undefined, 15_000);
+    });
+
+    it("keeps a killed speaker's routes (stale) until the restarted speaker is back, then refreshes them", async () => {
+      const first = start(false);
+      await until(`${V4} announced, not stale`, () => frr.route(dir, V4, EBGP)?.stale === undefined && frr.route(dir, V4, EBGP));
+      await first.crash();
+      await until("FRR to see the session drop", () => frr.sessionsUp(dir) === 0 || undefined, 15_000);
+      const stale = await until(`${V4} kept as stale`, () => frr.route(dir, V4, EBGP)?.stale && frr.route(dir, V4, EBGP));
+      assert.equal(stale.nextHop, EBGP);
+      assert.ok(frr.route(dir, V6, EBGP)?.stale, "the IPv6 route is kept too");
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.ok(frr.route(dir, V4, EBGP), "still there 3 s later");
+      start(true);
+      await until("the restarted session up", () => frr.sessionsUp(dir) === 1 || undefined);
+      await until(`${V4} refreshed (no longer stale)`, () => frr.route(dir, V4, EBGP) && frr.route(dir, V4, EBGP)?.stale === undefined);
+      assert.equal(frr.route(dir, V6, EBGP)?.stale, undefined);
+    });
+  });
 });
