@@ -4,17 +4,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BgpDecodeError, BgpEncodeError, decodeMessage, encodeMessage, FrameReader, type Message, type UpdateContext } from "@bollard/bgp";
+import { seededRandom } from "@bollard/core";
 
-/** mulberry32: small, fast, good enough to spread inputs; the point is reproducibility. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] as T };
 }
 
