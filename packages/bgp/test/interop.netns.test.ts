@@ -1,8 +1,10 @@
 // Our sessions against real routers nobody here wrote — FRR 8.4 (bgpd), BIRD 2.0 and GoBGP 3.10 from Debian —
 // in two network namespaces made for this test: `router` runs the daemon (AS 64501, 10.77.0.1, fd77::1),
 // `node` runs our speaker process with an eBGP session from 10.77.0.2 (AS 64500) and an iBGP session from
-// 10.77.0.3 (AS 64501, sourceAddress). Each router must show the IPv4 and IPv6 prefixes with the right next
-// hops, communities, large communities and (iBGP) local-pref, and lose them when we withdraw or stop.
+// 10.77.0.3 (AS 64501, sourceAddress), later a second eBGP session from 10.77.0.4 as a second node. Each router
+// must show the IPv4 and IPv6 prefixes with the right next hops, communities, large communities and (iBGP)
+// local-pref, two paths when two nodes announce (ECMP), and lose them when we withdraw or stop. Graceful
+// restart: with the router as helper, a kill -9'd speaker's routes stay until the restarted speaker is back.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -36,7 +38,7 @@ const until = async <T>(what: string, check: () => T | undefined | false, ms = 3
 };
 
 /** What each router's CLI reports for a prefix: next hop, communities, large communities, local-pref. */
-type Seen = { nextHop: string; communities: string[]; largeCommunities: string[]; localPref?: number; asPath: string; stale?: boolean };
+type Seen = { nextHop: string; communities: string[]; largeCommunities: string[]; localPref?: number; asPath: string; stale?: boolean; multipath?: boolean };
 
 type Router = {
   name: string;
@@ -48,6 +50,8 @@ type Router = {
 
 const EBGP = "10.77.0.2";
 const IBGP = "10.77.0.3";
+/** A second node's address (same AS as EBGP): its announcements of the same prefix make an ECMP pair. */
+const EBGP2 = "10.77.0.4";
 
 const frr: Router = {
   name: "FRR",
@@ -62,13 +66,18 @@ ${options.gracefulRestart ? " bgp graceful-restart\n bgp graceful-restart stalep
  no bgp default ipv4-unicast
  neighbor ${EBGP} remote-as 64500
  neighbor ${IBGP} remote-as 64501
+ neighbor ${EBGP2} remote-as 64500
  address-family ipv4 unicast
+  maximum-paths 8
   neighbor ${EBGP} activate
   neighbor ${IBGP} activate
+  neighbor ${EBGP2} activate
  exit-address-family
  address-family ipv6 unicast
+  maximum-paths 8
   neighbor ${EBGP} activate
   neighbor ${IBGP} activate
+  neighbor ${EBGP2} activate
  exit-address-family
 `,
     });
@@ -87,6 +96,7 @@ ${options.gracefulRestart ? " bgp graceful-restart\n bgp graceful-restart stalep
       // FRR writes an empty AS path (iBGP) as "Local".
       asPath: path.aspath?.string === "Local" ? "" : (path.aspath?.string ?? ""),
       ...(path.stale ? { stale: true } : {}),
+      ...(path.multipath ? { multipath: true } : {}),
     };
   },
   sessionsUp(dir) {
@@ -116,6 +126,12 @@ protocol bgp speaker_ibgp {
   ipv4 { import all; export none; };
   ipv6 { import all; export none; };
 }
+protocol bgp speaker_ebgp2 {
+  local 10.77.0.1 as 64501;
+  neighbor ${EBGP2} as 64500;
+  ipv4 { import all; export none; };
+  ipv6 { import all; export none; };
+}
 `,
     });
     return spawn("ip", ["netns", "exec", ROUTER_NS, "bird", "-f", "-c", conf, "-s", join(dir, "bird.ctl"), "-P", join(dir, "bird.pid")], { stdio: "ignore" });
@@ -123,7 +139,7 @@ protocol bgp speaker_ibgp {
   route(dir, prefix, from) {
     let out: string;
     try {
-      out = inRouter("birdc", ["-s", join(dir, "bird.ctl"), "show", "route", "for", prefix, "protocol", from === EBGP ? "speaker_ebgp" : "speaker_ibgp", "all"]);
+      out = inRouter("birdc", ["-s", join(dir, "bird.ctl"), "show", "route", "for", prefix, "protocol", { [EBGP]: "speaker_ebgp", [IBGP]: "speaker_ibgp", [EBGP2]: "speaker_ebgp2" }[from] as string, "all"]);
     } catch {
       // birdc exits non-zero for "Network not found"; it must still be BIRD answering (this throws if not).
       inRouter("birdc", ["-s", join(dir, "bird.ctl"), "show", "status"]);
@@ -143,7 +159,7 @@ protocol bgp speaker_ibgp {
   },
   sessionsUp(dir) {
     const out = inRouter("birdc", ["-s", join(dir, "bird.ctl"), "show", "protocols"]);
-    return out.split("\n").filter((l) => /^speaker_(ebgp|ibgp)\s.*Established/.test(l)).length;
+    return out.split("\n").filter((l) => /^speaker_\w+\s.*Established/.test(l)).length;
   },
 };
 
@@ -166,7 +182,7 @@ ${gr ? "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-t
       input: `[global.config]
   as = 64501
   router-id = "10.77.0.1"
-${neighbor(EBGP, 64500)}${neighbor(IBGP, 64501)}`,
+${neighbor(EBGP, 64500)}${neighbor(IBGP, 64501)}${neighbor(EBGP2, 64500)}`,
     });
     return spawn("ip", ["netns", "exec", ROUTER_NS, "gobgpd", "-f", conf, "--api-hosts", GOBGP_API, "-l", "warn"], { stdio: "ignore" });
   },
@@ -249,6 +265,7 @@ describe("interop with real routers (network namespaces)", () => {
     router(["addr", "add", "fd77::1/64", "dev", `bgpi${id}r`, "nodad"]);
     node(["addr", "add", `${EBGP}/24`, "dev", `bgpi${id}n`]);
     node(["addr", "add", `${IBGP}/24`, "dev", `bgpi${id}n`]);
+    node(["addr", "add", `${EBGP2}/24`, "dev", `bgpi${id}n`]);
     node(["addr", "add", "fd77::2/64", "dev", `bgpi${id}n`, "nodad"]);
     router(["link", "set", `bgpi${id}r`, "up"]);
     node(["link", "set", `bgpi${id}n`, "up"]);
@@ -275,7 +292,7 @@ describe("interop with real routers (network namespaces)", () => {
       });
 
       it("brings up an eBGP and an iBGP session (sourceAddress), IPv4 and IPv6 unicast over IPv4", async () => {
-        speaker.send({ sessions: [{ ...session(EBGP, 64500), routes: routes() }, { ...session(IBGP, 64501), peerAsn: "internal", routes: routes(250) }] });
+        speaker.send({ sessions: [{ ...session(EBGP, 64500), routes: routes() }, { ...session(IBGP, 64501), peerAsn: "internal", routes: routes(50) }] });
         await until("both sessions Established on our side", () => speaker.events.filter((e) => e.state === "Established").length === 2);
         await until(`${router.name} to see both sessions up`, () => router.sessionsUp(dir) === 2);
       });
@@ -293,15 +310,28 @@ describe("interop with real routers (network namespaces)", () => {
 
       it("holds the iBGP routes with our local-pref and an empty AS path", async () => {
         const v4 = await until(`${V4} from ${IBGP}`, () => router.route(dir, V4, IBGP));
-        assert.equal(v4.localPref, 250);
+        assert.equal(v4.localPref, 50);
         assert.equal(v4.nextHop, IBGP);
         assert.equal(v4.asPath, "");
         const v6 = await until(`${V6} from ${IBGP}`, () => router.route(dir, V6, IBGP));
-        assert.equal(v6.localPref, 250);
+        assert.equal(v6.localPref, 50);
+      });
+
+      it("holds two paths for a prefix two nodes announce (ECMP)", async () => {
+        speaker.send({ sessions: [{ ...session(EBGP2, 64500), routes: routes() }] });
+        await until(`${router.name} to see three sessions up`, () => router.sessionsUp(dir) === 3 || undefined);
+        const second = await until(`${V4} from ${EBGP2}`, () => router.route(dir, V4, EBGP2));
+        const first = router.route(dir, V4, EBGP);
+        assert.deepEqual([first?.nextHop, second.nextHop], [EBGP, EBGP2]);
+        if (router === frr) {
+          // FRR (maximum-paths 8) uses both eBGP paths (the iBGP path has local-pref 50, below their default 100).
+          assert.ok(first?.multipath || second.multipath, "FRR marks the second eBGP path multipath");
+        }
+        assert.ok(await until(`${V6} from ${EBGP2}`, () => router.route(dir, V6, EBGP2)));
       });
 
       it("loses a withdrawn prefix and keeps the other", async () => {
-        speaker.send({ routes: [routes().slice(1), routes(250)] });
+        speaker.send({ routes: [routes().slice(1), routes(50)] });
         await until(`${V4} withdrawn`, () => router.route(dir, V4, EBGP) === undefined || undefined);
         assert.ok(router.route(dir, V6, EBGP), "the IPv6 prefix stays");
       });
