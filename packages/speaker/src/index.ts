@@ -14,3 +14,4 @@ export {
 } from "./bgp/announce.ts";
 export type { BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "./bgp/objects.ts";
 export { groupBgpObjects } from "./bgp/snapshot.ts";
+export { BgpSocketError, bgpSocket, MAX_PASSWORD_BYTES, sessionTtl, setListenerPassword } from "./bgp/tcp-socket.ts";

@@ -38,10 +38,11 @@ export type SessionOptions = {
   /** Offer RFC 4724 graceful restart with this restart time; `restarting` after this speaker restarted. */
   gracefulRestart?: { restartTime: number; restarting: boolean };
   /**
-   * Called with every new socket before it connects or is used: where socket options Node cannot set are
-   * applied (TCP_MD5SIG for RFC 2385 passwords, IP_TTL for eBGP multi-hop) once a native addon provides them.
+   * Makes the unconnected socket to dial with: where options Node cannot set are applied before the SYN
+   * (TCP_MD5SIG for RFC 2385 passwords, the IP TTL for eBGP single- or multi-hop), by a native addon that
+   * creates the descriptor for `new Socket({fd})`. Default: a plain `new Socket()`.
    */
-  configureSocket?: (socket: Socket) => void;
+  createSocket?: (peerAddress: string) => Socket;
 };
 
 export type SessionEvents = {
@@ -199,7 +200,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   }
 
   private dial(): void {
-    const socket = new Socket();
+    const socket = this.options.createSocket?.(this.options.peerAddress) ?? new Socket();
     this.adopt(socket);
     socket.connect({
       host: this.options.peerAddress,
@@ -217,7 +218,6 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.reader = new FrameReader();
     this.context = { fourOctetAs: false, external: this.options.peerAsn !== "internal" && this.options.peerAsn !== this.options.localAsn };
     socket.setNoDelay(true);
-    this.options.configureSocket?.(socket);
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.on("data", (chunk: Buffer) => {
       if (this.socket !== socket) return;
