@@ -15,3 +15,4 @@ export {
 export type { BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "./bgp/objects.ts";
 export { groupBgpObjects } from "./bgp/snapshot.ts";
 export { BgpSocketError, bgpSocket, MAX_PASSWORD_BYTES, sessionTtl, setListenerPassword } from "./bgp/tcp-socket.ts";
+export { type NodeView, type PeerSession, parseDuration, peerSession, type SecretView } from "./bgp/peers.ts";

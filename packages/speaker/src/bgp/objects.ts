@@ -19,6 +19,10 @@ export interface BGPPeerObject {
     bfdProfile?: string;
     ebgpMultiHop?: boolean;
     enableGracefulRestart?: boolean;
+    interface?: string;
+    vrf?: string;
+    disableMP?: boolean;
+    dualStackAddressFamily?: boolean;
     nodeSelectors?: LabelSelector[];
   };
 }
