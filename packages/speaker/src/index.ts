@@ -16,3 +16,4 @@ export type { BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "./b
 export { groupBgpObjects } from "./bgp/snapshot.ts";
 export { BgpSocketError, bgpSocket, MAX_PASSWORD_BYTES, sessionTtl, setListenerPassword } from "./bgp/tcp-socket.ts";
 export { type NodeView, type PeerSession, parseDuration, peerSession, type SecretView } from "./bgp/peers.ts";
+export { BgpSessions, routesForNode } from "./bgp/sessions.ts";
