@@ -131,7 +131,7 @@ describe("helm install and upgrade (private control plane)", () => {
   it("installs with defaults: CRDs from the chart, every workload, a generated membership key", () => {
     installNotes = helmOn(["install", "bollard", chartDir, "--namespace", ns, "--create-namespace"]);
     assert.match(installNotes, /STATUS: deployed/);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io"]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io", "crd/bgppeers.metallb.io", "crd/bgpadvertisements.metallb.io", "crd/communities.metallb.io", "crd/bfdprofiles.metallb.io", "crd/servicebgpstatuses.metallb.io"]);
     const names = kubectl(["get", "deployments,daemonsets,services,serviceaccounts", "-n", ns, "-o", "name"]);
     for (const want of [
       "deployment.apps/bollard-controller",
@@ -205,6 +205,13 @@ describe("helm install and upgrade (private control plane)", () => {
       ["create", "servicel2statuses.metallb.io", ns],
       ["patch", "servicel2statuses.metallb.io", ns, "status"],
       ["delete", "servicel2statuses.metallb.io", ns],
+      ["watch", "bgppeers.metallb.io", ns],
+      ["list", "bgpadvertisements.metallb.io", ns],
+      ["watch", "communities.metallb.io", ns],
+      ["watch", "bfdprofiles.metallb.io", ns],
+      ["create", "servicebgpstatuses.metallb.io", ns],
+      ["patch", "servicebgpstatuses.metallb.io", ns, "status"],
+      ["delete", "servicebgpstatuses.metallb.io", ns],
       ["create", "events.events.k8s.io", "default"],
     ],
     [ingress]: [
@@ -270,6 +277,13 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "endpointslices.discovery.k8s.io", "default"],
       ["create", "servicel2statuses.metallb.io", "default"],
       ["update", "servicel2statuses.metallb.io", ns],
+      ["create", "bgppeers.metallb.io", ns],
+      ["update", "bgpadvertisements.metallb.io", ns],
+      ["patch", "bgppeers.metallb.io", ns, "status"],
+      ["delete", "communities.metallb.io", ns],
+      ["update", "bfdprofiles.metallb.io", ns],
+      ["update", "servicebgpstatuses.metallb.io", ns],
+      ["create", "servicebgpstatuses.metallb.io", "default"],
       ["create", "leases.coordination.k8s.io", ns],
     ],
     [ingress]: [
