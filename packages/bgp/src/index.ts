@@ -23,3 +23,5 @@ export {
 } from "./fsm/fsm.ts";
 export { DEFAULT_LOCAL_PREF, endOfRib, type OutboundContext, planUpdates, type Route, type UpdatePlan } from "./session/routes.ts";
 export { BgpSession, type SessionEvents, type SessionOptions } from "./session/session.ts";
+export { BFD_CONTROL_PORT, BFD_PACKET_LENGTH, BFD_STATES, BfdDiagnostic, type BfdPacket, type BfdState, decodeBfd, encodeBfd } from "./bfd/packet.ts";
+export { type BfdActions, type BfdConfig, type BfdEvent, type BfdSessionState, bfdStep, initialBfdState, packetToSend } from "./bfd/fsm.ts";
