@@ -25,3 +25,4 @@ export { DEFAULT_LOCAL_PREF, endOfRib, type OutboundContext, planUpdates, type R
 export { BgpSession, type SessionEvents, type SessionOptions } from "./session/session.ts";
 export { BFD_CONTROL_PORT, BFD_PACKET_LENGTH, BFD_STATES, BfdDiagnostic, type BfdPacket, type BfdState, decodeBfd, encodeBfd } from "./bfd/packet.ts";
 export { type BfdActions, type BfdConfig, type BfdEvent, type BfdSessionState, bfdStep, initialBfdState, packetToSend } from "./bfd/fsm.ts";
+export { BfdSession, type BfdSessionEvents, type BfdSessionOptions } from "./bfd/session.ts";
