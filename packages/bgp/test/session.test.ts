@@ -71,6 +71,14 @@ describe("BgpSession over loopback", () => {
     await router.stop();
   });
 
+  it("takes prefixes in canonical form and reports the ones that are not prefixes", () => {
+    const session = new BgpSession({ peerAddress: "127.0.0.1", localAsn: 64500, peerAsn: 64501, routerId: "10.0.0.2" });
+    const skipped: { prefix: string; reason: string }[][] = [];
+    session.on("skipped", (s) => skipped.push(s));
+    session.setRoutes([{ prefix: "10.0.0.1/33" }, { prefix: "fd00:0:0::1/128" }, { prefix: "router" }]);
+    assert.deepEqual(skipped.flat().map((s) => s.prefix), ["10.0.0.1/33", "router"]);
+  });
+
   it("sends LOCAL_PREF (default 100) to an internal peer", async () => {
     const router = new BgpSession({ peerAddress: "127.0.0.1", localAsn: 64500, peerAsn: "internal", routerId: "10.0.0.1", passive: true });
     const { server, port } = await listeningPeer(router);

@@ -3,7 +3,7 @@
 // what the peer announced (Adj-RIB-In), and turns a desired table of routes into UPDATEs.
 import { EventEmitter } from "node:events";
 import { isIPv4, Socket } from "node:net";
-import { type Prefix, parsePrefix } from "../message/address.ts";
+import { canonicalPrefix, type Prefix, parsePrefix } from "../message/address.ts";
 import { Afi, Safi } from "../message/constants.ts";
 import { decodeMessage } from "../message/decode.ts";
 import { encodeMessage } from "../message/encode.ts";
@@ -116,9 +116,23 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     await this.closed;
   }
 
-  /** The whole table this speaker wants the peer to have; sent as the difference once Established. */
+  /**
+   * The whole table this speaker wants the peer to have; sent as the difference once Established. Prefixes are
+   * taken in canonical form; one that is not a prefix is left out and reported in a `skipped` event.
+   */
   setRoutes(routes: Route[]): void {
-    this.desired = new Map(routes.map((r) => [r.prefix, r]));
+    const desired = new Map<Prefix, Route>();
+    const invalid: { prefix: Prefix; reason: string }[] = [];
+    for (const route of routes) {
+      try {
+        const prefix = canonicalPrefix(route.prefix);
+        desired.set(prefix, { ...route, prefix });
+      } catch (err) {
+        invalid.push({ prefix: route.prefix, reason: (err as Error).message });
+      }
+    }
+    this.desired = desired;
+    if (invalid.length > 0) this.emit("skipped", invalid);
     if (this.fsm.state === "Established") this.sync();
   }
 
