@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "packet_socket",
-      "sources": ["native/packet_socket.c"],
+      "sources": ["native/packet_socket.c", "native/tcp_socket.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -131,7 +131,7 @@ describe("helm install and upgrade (private control plane)", () => {
   it("installs with defaults: CRDs from the chart, every workload, a generated membership key", () => {
     installNotes = helmOn(["install", "bollard", chartDir, "--namespace", ns, "--create-namespace"]);
     assert.match(installNotes, /STATUS: deployed/);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io", "crd/configurationstates.metallb.io"]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io", "crd/configurationstates.metallb.io", "crd/bgppeers.metallb.io", "crd/bgpadvertisements.metallb.io", "crd/communities.metallb.io", "crd/bfdprofiles.metallb.io", "crd/servicebgpstatuses.metallb.io"]);
     const names = kubectl(["get", "deployments,daemonsets,services,serviceaccounts", "-n", ns, "-o", "name"]);
     for (const want of [
       "deployment.apps/bollard-controller",
@@ -211,6 +211,13 @@ describe("helm install and upgrade (private control plane)", () => {
       ["get", "configurationstates.metallb.io", ns, undefined, "speaker-node1"],
       ["create", "configurationstates.metallb.io", ns],
       ["patch", "configurationstates.metallb.io", ns, "status", "speaker-node1"],
+      ["watch", "bgppeers.metallb.io", ns],
+      ["list", "bgpadvertisements.metallb.io", ns],
+      ["watch", "communities.metallb.io", ns],
+      ["watch", "bfdprofiles.metallb.io", ns],
+      ["create", "servicebgpstatuses.metallb.io", ns],
+      ["patch", "servicebgpstatuses.metallb.io", ns, "status"],
+      ["delete", "servicebgpstatuses.metallb.io", ns],
       ["create", "events.events.k8s.io", "default"],
     ],
     [ingress]: [
@@ -280,6 +287,13 @@ describe("helm install and upgrade (private control plane)", () => {
       ["update", "servicel2statuses.metallb.io", ns],
       ["create", "configurationstates.metallb.io", "default"],
       ["delete", "configurationstates.metallb.io", ns],
+      ["create", "bgppeers.metallb.io", ns],
+      ["update", "bgpadvertisements.metallb.io", ns],
+      ["patch", "bgppeers.metallb.io", ns, "status"],
+      ["delete", "communities.metallb.io", ns],
+      ["update", "bfdprofiles.metallb.io", ns],
+      ["update", "servicebgpstatuses.metallb.io", ns],
+      ["create", "servicebgpstatuses.metallb.io", "default"],
       ["create", "leases.coordination.k8s.io", ns],
     ],
     [ingress]: [

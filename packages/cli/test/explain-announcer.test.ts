@@ -123,3 +123,29 @@ describe("explain announcer input", () => {
     assert.equal(JSON.parse(stdout).announcements[0].node, "node3");
   });
 });
+
+describe("explain announcer in BGP mode", () => {
+  test("says which nodes announce which prefix to which peers, with communities and local-pref", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-explain-bgp-"));
+    try {
+      writeFileSync(join(dir, "cluster.yaml"), readFileSync(join(import.meta.dirname, "..", "..", "speaker", "test", "fixtures", "bgp-announce", "cluster.yaml")));
+      writeFileSync(
+        join(dir, "advertisement.yaml"),
+        "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: rack-b, namespace: metallb-system}\nspec: {ipAddressPools: [public], aggregationLengthV6: 124, localPref: 150, communities: [no-export], nodeSelectors: [{matchLabels: {rack: b}}]}\n",
+      );
+      const { code, stdout, stderr } = await explain(["-f", dir]);
+      assert.equal(code, 0, stderr);
+      const out = JSON.parse(stdout) as { bgp: { announcements: unknown[]; notAnnounced: unknown[] } };
+      const common = { namespace: "default", name: "web", node: "node3", peer: "core", communities: ["65535:65281"], localPref: 150, advertisements: ["rack-b"] };
+      assert.deepEqual(out.bgp, {
+        announcements: [
+          { ...common, ip: "192.168.10.5", prefix: "192.168.10.5/32" },
+          { ...common, ip: "fd00:10::5", prefix: "fd00:10::/124" },
+        ],
+        notAnnounced: [],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

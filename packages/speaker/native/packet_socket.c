@@ -395,6 +395,8 @@ static napi_value list_interfaces(napi_env env, napi_callback_info info) {
   return list;
 }
 
+void register_tcp_socket(napi_env env, napi_value exports);  // native/tcp_socket.c
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, packet_open, NULL, NULL, NULL, napi_default, NULL},
@@ -405,6 +407,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  register_tcp_socket(env, exports);
   return exports;
 }
 

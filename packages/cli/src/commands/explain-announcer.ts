@@ -1,7 +1,9 @@
 // `bollard explain announcer -f PATH [-f PATH …] [--live-nodes n1,n2,…]`: which node announces each
-// Service address at layer 2, and why nobody does, from manifests on disk, by the speaker's election.
+// Service address at layer 2, and why nobody does, from manifests on disk, by the speaker's election. With
+// BGPPeers or BGPAdvertisements among the manifests, also which nodes announce which prefix to which peers over
+// BGP, with which communities and local-pref (the speaker's BGP announcement rules).
 import { ManifestError, readManifests } from "@bollard/core";
-import { type ElectionInput, electAnnouncers, groupObjects, ObjectShapeError } from "@bollard/speaker";
+import { type BgpAnnouncementInput, type ElectionInput, electAnnouncers, groupBgpObjects, groupObjects, ObjectShapeError, planBgpAnnouncements } from "@bollard/speaker";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 
 const usage = "usage: bollard explain announcer -f PATH [-f PATH …] [--live-nodes n1,n2,…] [--ignore-exclude-lb]";
@@ -17,7 +19,8 @@ export const command: Command = async (argv) => {
     process.stdout.write(
       `${usage}\n` +
         "  -f PATH              a YAML/JSON file or a directory of them (repeatable): Nodes, Services,\n" +
-        "                       EndpointSlices, IPAddressPools, L2Advertisements\n" +
+        "                       EndpointSlices, IPAddressPools, L2Advertisements; BGPPeers,\n" +
+        "                       BGPAdvertisements, Communities for BGP mode\n" +
         "  --live-nodes LIST    nodes whose speaker is alive, comma-separated (default: every Node)\n" +
         "  --ignore-exclude-lb  let nodes labelled exclude-from-external-load-balancers announce\n",
     );
@@ -36,7 +39,9 @@ export const command: Command = async (argv) => {
         );
 
   const grouped: Omit<ElectionInput, "liveSpeakers" | "lastGoodPools"> = { nodes: [], services: [], endpointSlices: [], pools: [], advertisements: [] };
+  const all: unknown[] = [];
   for (const file of await readManifests(values.file)) {
+    all.push(...file.objects);
     let objects: ReturnType<typeof groupObjects>;
     try {
       objects = groupObjects(file.objects);
@@ -55,6 +60,27 @@ export const command: Command = async (argv) => {
   const announcements = result.announcements.map(({ namespace, name, ip, node, reason }) =>
     node === null ? { namespace, name, ip, node, reason } : { namespace, name, ip, node },
   );
-  process.stdout.write(`${JSON.stringify({ announcements })}\n`);
+  const bgpInput: BgpAnnouncementInput = groupBgpObjects(all);
+  if (bgpInput.peers.length === 0 && bgpInput.advertisements.length === 0) {
+    process.stdout.write(`${JSON.stringify({ announcements })}\n`);
+    return 0;
+  }
+  const bgp = planBgpAnnouncements(bgpInput, { ignoreExcludeLB: values["ignore-exclude-lb"] ?? false, loadBalancerClass: null });
+  for (const error of bgp.configErrors) {
+    process.stderr.write(`bollard explain announcer: ignoring ${error.kind} ${error.namespace}/${error.name}: ${error.message}\n`);
+  }
+  const formatCommunity = (n: number) => `${Math.floor(n / 65536)}:${n % 65536}`;
+  const bgpAnnouncements = bgp.announcements.map(({ namespace, name, ip, prefix, node, peer, communities, largeCommunities, localPref, advertisements }) => ({
+    namespace,
+    name,
+    ip,
+    prefix,
+    node,
+    peer,
+    communities: [...communities.map(formatCommunity), ...largeCommunities.map((c) => `large:${c.join(":")}`)],
+    ...(localPref !== undefined ? { localPref } : {}),
+    advertisements,
+  }));
+  process.stdout.write(`${JSON.stringify({ announcements, bgp: { announcements: bgpAnnouncements, notAnnounced: bgp.notAnnounced } })}\n`);
   return 0;
 };
