@@ -6,7 +6,7 @@ import type { Message, Update } from "../src/membership/gossip.ts";
 import { type DatagramHeader, decodeDatagram, encodeDatagram, encodedUpdateSize, judgeDatagram, MAX_DATAGRAM, PIGGYBACK_BUDGET } from "../src/membership/wire.ts";
 
 const key = Buffer.from("0123456789abcdef0123456789abcdef");
-const header: DatagramHeader = { sender: "node-1", session: 1_764_633_600_000, seq: 7, sentAt: 1_764_633_650_123 };
+const header: DatagramHeader = { sender: "node-1", receiver: "node-9", session: 1_764_633_600_000, seq: 7, sentAt: 1_764_633_650_123 };
 const updates: Update[] = [
   { kind: "alive", node: "node-2", incarnation: 1_764_633_600_001, ready: true },
   { kind: "alive", node: "node-3", incarnation: 5, ready: false },
@@ -62,7 +62,7 @@ describe("membership datagrams", () => {
       full.push(update);
       used += encodedUpdateSize(update);
     }
-    const packet = encodeDatagram({ header: { ...header, sender: long }, message: { type: "ping", seq: 1, target: long, updates: full } }, key);
+    const packet = encodeDatagram({ header: { ...header, sender: long, receiver: long }, message: { type: "ping", seq: 1, target: long, updates: full } }, key);
     assert.ok(packet.length <= MAX_DATAGRAM, `${packet.length} bytes`);
     assert.equal(decodeDatagram(packet, key).ok, true);
   });
@@ -109,7 +109,7 @@ describe("membership datagrams", () => {
   // Signed with the right key (a peer with a bug, or a newer version): still never trusted.
   const good = encodeDatagram({ header, message: { type: "gossip", updates: updates.slice(0, 1) } }, key);
   const body = good.subarray(0, good.length - 32);
-  const typeAt = 4 + 1 + header.sender.length + 8 + 4 + 8;
+  const typeAt = 4 + 1 + header.sender.length + 1 + header.receiver.length + 8 + 4 + 8;
   const withByte = (at: number, value: number) => {
     const b = Buffer.from(body);
     b[at] = value;
@@ -124,7 +124,7 @@ describe("membership datagrams", () => {
     ["an unknown message type", withByte(typeAt, 9)],
     ["an unknown update kind", withByte(typeAt + 3, 3)],
     ["readiness other than 0 or 1", withByte(body.length - 1, 2)],
-    ["a fractional session", withDouble(4 + 1 + header.sender.length, 1.5)],
+    ["a fractional session", withDouble(4 + 1 + header.sender.length + 1 + header.receiver.length, 1.5)],
     ["a negative incarnation", withDouble(typeAt + 3 + 1 + 1 + "node-2".length, -1)],
     ["an incarnation that is not a number", withDouble(typeAt + 3 + 1 + 1 + "node-2".length, Number.NaN)],
     ["an upper-case name", Buffer.from(body.toString("latin1").replace("node-2", "NODE-2"), "latin1")],
@@ -138,7 +138,7 @@ describe("membership datagrams", () => {
   }
 
   const context = { self: "node-1", known: new Set(["node-2", "node-3"]), wallNow: 50_100, maxSkewMs: 5000 };
-  const from2: DatagramHeader = { sender: "node-2", session: 1000, seq: 7, sentAt: 50_000 };
+  const from2: DatagramHeader = { sender: "node-2", receiver: "node-1", session: 1000, seq: 7, sentAt: 50_000 };
   const previous = { session: 1000, seq: 7 };
   const cases: Array<[string, Partial<DatagramHeader>, typeof previous | undefined, string]> = [
     ["first datagram of a peer", {}, undefined, "accept"],
@@ -152,6 +152,7 @@ describe("membership datagrams", () => {
     ["sent 6 s in the future", { sentAt: 56_200 }, undefined, "stale"],
     ["our own name", { sender: "node-1" }, undefined, "self"],
     ["a node without a Node object", { sender: "intruder" }, undefined, "unknown-node"],
+    ["meant for another member (captured and played to this one)", { receiver: "node-3", seq: 99 }, previous, "misdirected"],
   ];
   for (const [what, change, prev, verdict] of cases) {
     it(`${what}: ${verdict}`, () => {

@@ -83,7 +83,10 @@ export interface GossipConfig {
   random(): number;
 }
 
-export const DEFAULT_GOSSIP_TIMING = {
+/** The protocol's knobs; the rest of the configuration is how sizes are measured and where randomness comes from. */
+export type GossipTiming = Omit<GossipConfig, "maxPiggybackBytes" | "updateSize" | "random">;
+
+export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   probeIntervalMs: 200,
   probeTimeoutMs: 80,
   indirectProbes: 3,
@@ -100,7 +103,7 @@ export const DEFAULT_GOSSIP_TIMING = {
   silentPeerGraceMs: 5000,
   joiningLimitMs: 1500,
   stallMs: 250,
-} as const;
+};
 
 export interface Member {
   incarnation: number;
@@ -151,7 +154,11 @@ export interface GossipState {
   /** Latched: once this member counts itself, a later joiner does not make it doubt again. */
   converged: boolean;
   peers: Set<string>;
+  /** `peers` as an array, for sampling. */
+  peerList: string[];
   members: Map<string, Member>;
+  /** Members with a running suspicion (the only ones whose timers need looking at). */
+  suspects: Set<string>;
   peersKnownAt: number | undefined;
   localHealth: number;
   seq: number;
@@ -163,7 +170,8 @@ export interface GossipState {
   nextReconnectAt: number;
   nextSyncAt: number;
   relays: Map<number, Relay>;
-  queue: Pending[];
+  /** Updates waiting to be sent, at most one per member, least recently sent first. */
+  queue: Map<string, Pending>;
   lastTickAt: number | undefined;
 }
 
@@ -181,7 +189,9 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     phase: "joining",
     converged: false,
     peers: new Set(),
+    peerList: [],
     members: new Map(),
+    suspects: new Set(),
     peersKnownAt: undefined,
     localHealth: 0,
     seq: 0,
@@ -193,7 +203,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextReconnectAt: now,
     nextSyncAt: now,
     relays: new Map(),
-    queue: [],
+    queue: new Map(),
     lastTickAt: undefined,
   };
 }
@@ -211,9 +221,14 @@ export function liveMembers(state: GossipState): Set<string> {
 /** The whole cluster, this member excluded; members no longer listed are forgotten. */
 export function setPeers(state: GossipState, names: Iterable<string>, now: number): Step {
   const step: Step = { send: [], notes: [] };
-  state.peers = new Set([...names].filter((n) => n !== state.self));
-  for (const name of state.members.keys()) if (!state.peers.has(name)) state.members.delete(name);
-  state.queue = state.queue.filter((p) => p.update.node === state.self || state.peers.has(p.update.node));
+  state.peerList = [...new Set(names)].filter((n) => n !== state.self);
+  state.peers = new Set(state.peerList);
+  for (const name of state.members.keys()) {
+    if (state.peers.has(name)) continue;
+    state.members.delete(name);
+    state.suspects.delete(name);
+  }
+  for (const node of state.queue.keys()) if (node !== state.self && !state.peers.has(node)) state.queue.delete(node);
   if (state.peersKnownAt === undefined) {
     state.peersKnownAt = now;
     enqueue(state, selfAlive(state));
@@ -226,19 +241,23 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
 /** Timers: call at `nextDeadline(state)` at the latest (after reading the datagrams waiting). */
 export function tick(state: GossipState, now: number): Step {
   const step: Step = { send: [], notes: [] };
-  const { config } = state;
-  if (state.lastTickAt !== undefined && now - state.lastTickAt > config.stallMs) {
-    // This process did not run (GC, CPU starvation, SIGSTOP): what it did not see in time is no
-    // evidence about anybody else, so every deadline moves by the gap.
-    const gap = now - state.lastTickAt;
-    shiftDeadlines(state, gap);
-    state.localHealth = Math.min(config.maxLocalHealth, state.localHealth + 1);
-    step.notes.push({ kind: "stalled", ms: Math.round(gap) });
-  }
-  state.lastTickAt = now;
+  observeTime(state, now, step);
   if (state.phase === "leaving") return step;
   advance(state, now, step);
   return step;
+}
+
+function observeTime(state: GossipState, now: number, step: Step): void {
+  if (state.lastTickAt !== undefined && now - state.lastTickAt > state.config.stallMs) {
+    // This process did not run (GC, CPU starvation, SIGSTOP): what it did not see in time is no
+    // evidence about anybody else, so every deadline moves by the gap. Whatever runs first after the
+    // stall (a timer, or a datagram that waited) notices it.
+    const gap = now - state.lastTickAt;
+    shiftDeadlines(state, gap);
+    state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
+    step.notes.push({ kind: "stalled", ms: Math.round(gap) });
+  }
+  state.lastTickAt = now;
 }
 
 /** The next time `tick` has something to do. */
@@ -246,8 +265,17 @@ export function nextDeadline(state: GossipState): number {
   let next = Math.min(state.nextProbeAt, state.nextGossipAt, state.nextReconnectAt);
   if (state.probe !== undefined) next = Math.min(next, state.probe.indirectSent ? state.probe.deadline : state.probe.timeoutAt);
   for (const relay of state.relays.values()) next = Math.min(next, relay.nackAt);
-  for (const m of state.members.values()) if (m.suspicion !== undefined) next = Math.min(next, m.suspicion.startedAt + suspicionTimeout(m.suspicion));
-  if (state.phase === "joining" && state.peersKnownAt !== undefined) next = Math.min(next, state.nextSyncAt, state.peersKnownAt + state.config.joinGraceMs);
+  for (const name of state.suspects) {
+    const suspicion = state.members.get(name)?.suspicion;
+    if (suspicion !== undefined) next = Math.min(next, suspicion.startedAt + suspicionTimeout(suspicion));
+  }
+  if (state.phase === "joining" && state.peersKnownAt !== undefined) {
+    const { joinGraceMs, silentPeerGraceMs } = state.config;
+    // Only the waits not yet over (once over, the next tick acts on them).
+    const last = state.lastTickAt ?? Number.NEGATIVE_INFINITY;
+    for (const at of [state.peersKnownAt + joinGraceMs, state.peersKnownAt + silentPeerGraceMs]) if (at > last) next = Math.min(next, at);
+    if (state.members.size < state.peers.size) next = Math.min(next, state.nextSyncAt);
+  }
   return next;
 }
 
@@ -255,6 +283,7 @@ export function nextDeadline(state: GossipState): number {
 export function receive(state: GossipState, from: string, message: Message, now: number): Step {
   const step: Step = { send: [], notes: [] };
   if (state.phase === "leaving" || !state.peers.has(from)) return step;
+  observeTime(state, now, step);
   const spread = message.type !== "state";
   for (const update of message.updates) apply(state, update, now, step, spread);
   switch (message.type) {
@@ -299,7 +328,7 @@ export function leave(state: GossipState, now: number): Step {
   const step: Step = { send: [], notes: [] };
   state.phase = "leaving";
   const left: Update = { kind: "dead", node: state.self, incarnation: state.incarnation, from: state.self };
-  const targets = pickRandom(state, upMembers(state), state.config.gossipFanout * 2);
+  const targets = sampleUp(state, state.config.gossipFanout * 2, undefined);
   for (let round = 0; round < 2; round++) for (const to of targets) step.send.push({ to, message: { type: "gossip", updates: [left] } });
   state.lastTickAt = now;
   return step;
@@ -312,8 +341,9 @@ function advance(state: GossipState, now: number, step: Step): void {
   if (state.peersKnownAt === undefined) return;
   progressJoin(state, now, step);
 
-  for (const [name, m] of state.members) {
-    if (m.suspicion !== undefined && now - m.suspicion.startedAt >= suspicionTimeout(m.suspicion)) {
+  for (const name of [...state.suspects]) {
+    const m = state.members.get(name);
+    if (m?.suspicion !== undefined && now - m.suspicion.startedAt >= suspicionTimeout(m.suspicion)) {
       apply(state, { kind: "dead", node: name, incarnation: m.incarnation, from: state.self }, now, step);
     }
   }
@@ -327,7 +357,7 @@ function advance(state: GossipState, now: number, step: Step): void {
   const probe = state.probe;
   if (probe !== undefined && !probe.indirectSent && now >= probe.timeoutAt) {
     probe.indirectSent = true;
-    const helpers = pickRandom(state, upMembers(state).filter((n) => n !== probe.target), config.indirectProbes);
+    const helpers = sampleUp(state, config.indirectProbes, probe.target);
     probe.expectedNacks = helpers.length;
     for (const helper of helpers) reply(state, helper, { type: "ping-req", seq: probe.seq, target: probe.target }, step);
   }
@@ -364,11 +394,7 @@ function advance(state: GossipState, now: number, step: Step): void {
 
   if (now >= state.nextReconnectAt) {
     state.nextReconnectAt = now + config.reconnectIntervalMs;
-    const down = [...state.peers].filter((n) => {
-      const m = state.members.get(n);
-      return m === undefined || m.status === "dead";
-    });
-    const [target] = pickRandom(state, down, 1);
+    const target = sampleDown(state);
     // An ack is not awaited: the ping carries what this member believes about the target (it refutes
     // that if it is alive) and this member's own record (so the target learns it is alive too).
     if (target !== undefined) reply(state, target, { type: "ping", seq: nextSeq(state), target }, step);
@@ -376,8 +402,8 @@ function advance(state: GossipState, now: number, step: Step): void {
 
   if (now >= state.nextGossipAt) {
     state.nextGossipAt = now + config.gossipIntervalMs;
-    if (state.queue.length > 0) {
-      for (const to of pickRandom(state, upMembers(state), config.gossipFanout)) {
+    if (state.queue.size > 0) {
+      for (const to of sampleUp(state, config.gossipFanout, undefined)) {
         const updates = piggyback(state, []);
         if (updates.length > 0) step.send.push({ to, message: { type: "gossip", updates } });
       }
@@ -389,15 +415,16 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
   const { config } = state;
   const knownAt = state.peersKnownAt as number;
   if (state.phase === "joining") {
-    const neverHeard = [...state.peers].filter((n) => !state.members.has(n));
+    // Members are only ever peers, so the counts tell whether every peer has been heard of.
+    const allHeard = state.members.size === state.peers.size;
     const graceOver = now - knownAt >= config.joinGraceMs;
-    if (graceOver && (neverHeard.length === 0 || now - knownAt >= config.silentPeerGraceMs)) {
+    if (graceOver && (allHeard || now - knownAt >= config.silentPeerGraceMs)) {
       state.phase = "ready";
       // A new incarnation, so that "ready" overrides every "joining" record of this member.
       state.incarnation += 1;
       enqueue(state, selfAlive(state));
-      step.notes.push({ kind: "ready", neverHeard });
-    } else if (neverHeard.length > 0 && now >= state.nextSyncAt) {
+      step.notes.push({ kind: "ready", neverHeard: state.peerList.filter((n) => !state.members.has(n)) });
+    } else if (!allHeard && now >= state.nextSyncAt) {
       // A lost answer (or a first choice that was down): ask another member.
       sendSync(state, now, step, 1);
     }
@@ -407,7 +434,10 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
     // alone (or nearly) and announce what that peer will win: it waits, up to `joiningLimitMs`.
     let waiting = false;
     for (const m of state.members.values()) {
-      if (isUp(m) && !m.ready && now - (m.joiningSince ?? now) <= config.joiningLimitMs) waiting = true;
+      if (isUp(m) && !m.ready && now - (m.joiningSince ?? now) <= config.joiningLimitMs) {
+        waiting = true;
+        break;
+      }
     }
     if (!waiting) {
       state.converged = true;
@@ -418,10 +448,9 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
 
 function sendSync(state: GossipState, now: number, step: Step, count: number): void {
   state.nextSyncAt = now + state.config.syncRetryMs;
-  const candidates = [...state.peers];
-  const known = candidates.filter((n) => isUp(state.members.get(n)));
   // Prefer members known to be up; at first none is known, so any peer.
-  for (const to of pickRandom(state, known.length > 0 ? known : candidates, count)) {
+  const up = sampleUp(state, count, undefined);
+  for (const to of up.length > 0 ? up : shuffle(state, state.peerList).slice(0, count)) {
     step.send.push({ to, message: { type: "sync", updates: [selfAlive(state)] } });
   }
 }
@@ -446,6 +475,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m !== undefined && update.incarnation <= m.incarnation) return;
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
+      state.suspects.delete(update.node);
       if (m === undefined || m.status !== "alive" || m.ready !== update.ready) step.notes.push({ kind: "alive", node: update.node, incarnation: update.incarnation });
       enqueue(state, update);
       return;
@@ -461,17 +491,19 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
         }
         return;
       }
-      const alive = upMembers(state).length;
-      const minMs = state.config.suspicionMult * Math.max(1, Math.log10(Math.max(1, alive + 1))) * state.config.probeIntervalMs;
+      // N is the cluster as the Node objects list it: an upper bound of the members alive.
+      const others = state.peers.size;
+      const minMs = state.config.suspicionMult * Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs;
       m.incarnation = update.incarnation;
       m.status = "suspect";
+      state.suspects.add(update.node);
       m.suspicion = {
         startedAt: now,
         confirmers: new Set([update.from]),
         minMs,
         maxMs: minMs * state.config.suspicionMaxMult,
         // Members other than the suspect and this one that could confirm.
-        expected: Math.max(0, Math.min(state.config.suspicionConfirmations, alive - 2)),
+        expected: Math.max(0, Math.min(state.config.suspicionConfirmations, others - 2)),
       };
       step.notes.push({ kind: "suspect", node: update.node, incarnation: update.incarnation, from: update.from });
       enqueue(state, update);
@@ -483,6 +515,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
       const status: MemberStatus = update.from === update.node ? "left" : "dead";
       state.members.set(update.node, { incarnation: update.incarnation, status, ready: m?.ready ?? false, joiningSince: undefined, suspicion: undefined });
+      state.suspects.delete(update.node);
       if (state.probe?.target === update.node) state.probe = undefined;
       step.notes.push({ kind: status, node: update.node, incarnation: update.incarnation, from: update.from });
       enqueue(state, update);
@@ -507,9 +540,10 @@ export function retransmitLimit(config: Pick<GossipConfig, "retransmitMult">, me
 const enqueue = enqueueUpdate;
 
 function enqueueUpdate(state: GossipState, update: Update): void {
-  // A newer update about a member replaces an older one still waiting to go out.
-  state.queue = state.queue.filter((p) => p.update.node !== update.node || (update.kind === "suspect" && p.update.kind === "suspect" && p.update.from !== update.from && p.update.incarnation === update.incarnation));
-  state.queue.push({ update, transmits: 0 });
+  // A newer update about a member replaces the one still waiting to go out (a confirmation of a
+  // suspicion replaces the previous one: receivers collect the confirmers over time).
+  state.queue.delete(update.node);
+  state.queue.set(update.node, { update, transmits: 0 });
 }
 
 /** Updates to piggyback on a message: `first` (what the receiver most needs), then the least sent first. */
@@ -518,18 +552,24 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   const out = [...first];
   let budget = config.maxPiggybackBytes - first.reduce((sum, u) => sum + config.updateSize(u), 0);
   const limit = retransmitLimit(config, state.peers.size + 1);
-  state.queue.sort((a, b) => a.transmits - b.transmits);
-  const keep: Pending[] = [];
-  for (const pending of state.queue) {
+  // The queue is in order of last sending (a sent update goes to the back), so its front holds the
+  // updates sent least recently; an update too big for what is left of the budget waits its turn.
+  const taken: Array<[string, Pending]> = [];
+  for (const [node, pending] of state.queue) {
+    if (budget < MIN_UPDATE_BYTES) break;
     const size = config.updateSize(pending.update);
-    if (size <= budget && !out.some((u) => sameUpdate(u, pending.update))) {
+    if (size > budget) continue;
+    if (!first.some((u) => sameUpdate(u, pending.update))) {
       out.push(pending.update);
       budget -= size;
-      pending.transmits += 1;
     }
-    if (pending.transmits < limit) keep.push(pending);
+    taken.push([node, pending]);
   }
-  state.queue = keep;
+  for (const [node, pending] of taken) {
+    state.queue.delete(node);
+    pending.transmits += 1;
+    if (pending.transmits < limit) state.queue.set(node, pending);
+  }
   return out;
 }
 
@@ -593,6 +633,40 @@ function chunks(state: GossipState, updates: Update[]): Update[][] {
 
 const selfAlive = (state: GossipState): Update => ({ kind: "alive", node: state.self, incarnation: state.incarnation, ready: state.phase === "ready" });
 
+/** Smaller than any update's encoding: once the budget is below it, nothing more fits. */
+const MIN_UPDATE_BYTES = 11;
+
+/**
+ * Up to `count` distinct random members that are up (not `except`): drawn from the peer list and
+ * kept when up, so it costs O(count) when most are up; falls back to a scan when few are.
+ */
+function sampleUp(state: GossipState, count: number, except: string | undefined): string[] {
+  const picked = new Set<string>();
+  const list = state.peerList;
+  for (let tries = 0; tries < count * 4 && picked.size < count && list.length > 0; tries++) {
+    const name = list[Math.floor(state.config.random() * list.length)] as string;
+    if (name !== except && isUp(state.members.get(name))) picked.add(name);
+  }
+  if (picked.size < count) {
+    for (const name of shuffle(state, upMembers(state))) {
+      if (picked.size >= count) break;
+      if (name !== except) picked.add(name);
+    }
+  }
+  return [...picked];
+}
+
+/** A random member that is dead or never heard of, if a few draws find one (they are rare). */
+function sampleDown(state: GossipState): string | undefined {
+  const list = state.peerList;
+  for (let tries = 0; tries < 8 && list.length > 0; tries++) {
+    const name = list[Math.floor(state.config.random() * list.length)] as string;
+    const m = state.members.get(name);
+    if (m === undefined || m.status === "dead") return name;
+  }
+  return undefined;
+}
+
 function upMembers(state: GossipState): string[] {
   const out: string[] = [];
   for (const [name, m] of state.members) if (isUp(m)) out.push(name);
@@ -610,10 +684,6 @@ function nextProbeTarget(state: GossipState): string | undefined {
     state.probeIndex = 0;
   }
   return undefined;
-}
-
-function pickRandom(state: GossipState, from: string[], count: number): string[] {
-  return shuffle(state, from).slice(0, count);
 }
 
 function shuffle(state: GossipState, from: string[]): string[] {

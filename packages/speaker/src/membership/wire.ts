@@ -1,13 +1,14 @@
 // The membership datagram, with no sockets or clocks. Binary, versioned by its magic, authenticated:
 //
-//   "BLM2" | sender (u8 length + name) | session u64 (f64) | datagram seq u32 | sentAt (f64 ms since the epoch)
+//   "BLM2" | sender (u8 length + name) | receiver (name) | session (f64) | datagram seq u32 | sentAt (f64 ms since the epoch)
 //   | message type u8 | [probe seq u32] [target name] | u16 update count | updates… | HMAC-SHA256(key, all before)
 //   update: kind u8 | node name | incarnation (f64) | alive: ready u8 — suspect, dead: from name
 //
 // Only holders of the shared key can make one; the signature is checked before anything is parsed.
 // Replays are refused by a per-sender (session, seq) high-water mark — session is the sender's start time,
 // so it grows across restarts — and by a freshness window on `sentAt`, which bounds replay to a receiver
-// that has no high-water mark yet (it just started) to that window.
+// that has no high-water mark yet (it just started) to that window. Each datagram names its receiver, so one
+// captured on its way to one member cannot be played to another (whose mark for the sender may be lower).
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Message, Update } from "./gossip.ts";
 
@@ -23,6 +24,8 @@ const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export interface DatagramHeader {
   sender: string;
+  /** The member it is meant for. */
+  receiver: string;
   /** The sender's start time (ms since the epoch). */
   session: number;
   /** Grows by one per datagram within a session. */
@@ -46,7 +49,7 @@ export function encodedUpdateSize(update: Update): number {
 }
 
 /** Bytes left for piggybacked updates in a datagram whose names are as long as names can be. */
-export const PIGGYBACK_BUDGET = MAX_DATAGRAM - (MAGIC.length + (1 + MAX_NAME) + 8 + 4 + 8 + 1 + 4 + (1 + MAX_NAME) + 2 + MAC_LENGTH);
+export const PIGGYBACK_BUDGET = MAX_DATAGRAM - (MAGIC.length + 2 * (1 + MAX_NAME) + 8 + 4 + 8 + 1 + 4 + (1 + MAX_NAME) + 2 + MAC_LENGTH);
 
 /** A node name the wire can carry (a DNS subdomain, as Node names are). */
 export function isNodeName(name: string): boolean {
@@ -55,7 +58,7 @@ export function isNodeName(name: string): boolean {
 
 export function encodeDatagram(datagram: Datagram, key: Buffer): Buffer {
   const { header, message } = datagram;
-  const parts: Buffer[] = [MAGIC, name(header.sender), f64(header.session), u32(header.seq), f64(header.sentAt), u8(MESSAGE_TYPES.indexOf(message.type))];
+  const parts: Buffer[] = [MAGIC, name(header.sender), name(header.receiver), f64(header.session), u32(header.seq), f64(header.sentAt), u8(MESSAGE_TYPES.indexOf(message.type))];
   if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") parts.push(u32(message.seq));
   if (message.type === "ping" || message.type === "ping-req") parts.push(name(message.target));
   parts.push(u16(message.updates.length));
@@ -77,7 +80,7 @@ export function decodeDatagram(packet: Buffer, key: Buffer): { ok: true; datagra
   if (!timingSafeEqual(createHmac("sha256", key).update(signed).digest(), mac)) return { ok: false, reason: "bad-signature" };
   try {
     const reader = new Reader(signed, MAGIC.length);
-    const header: DatagramHeader = { sender: reader.name(), session: reader.integer(), seq: reader.u32(), sentAt: reader.integer() };
+    const header: DatagramHeader = { sender: reader.name(), receiver: reader.name(), session: reader.integer(), seq: reader.u32(), sentAt: reader.integer() };
     const type = MESSAGE_TYPES[reader.u8()];
     if (type === undefined) return { ok: false, reason: "malformed" };
     const seq = type === "ping" || type === "ping-req" || type === "ack" || type === "nack" ? reader.u32() : 0;
@@ -110,7 +113,7 @@ export function decodeDatagram(packet: Buffer, key: Buffer): { ok: true; datagra
   }
 }
 
-export type Verdict = "accept" | "replay" | "stale" | "self" | "unknown-node";
+export type Verdict = "accept" | "replay" | "stale" | "self" | "unknown-node" | "misdirected";
 
 export interface SenderMark {
   session: number;
@@ -128,6 +131,7 @@ export function judgeDatagram(
 ): Verdict {
   if (header.sender === context.self) return "self";
   if (!context.known.has(header.sender)) return "unknown-node";
+  if (header.receiver !== context.self) return "misdirected";
   if (Math.abs(context.wallNow - header.sentAt) > context.maxSkewMs) return "stale";
   const previous = context.previous;
   if (previous !== undefined) {
