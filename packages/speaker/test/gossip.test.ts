@@ -331,7 +331,8 @@ describe("gossip rules", () => {
     const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
     // The process was stopped for 2 s: the ack is read (I/O first) and then the late timer runs.
     const late = tick(a, 2000);
-    assert.deepEqual(late.notes.filter((n) => n.kind === "stalled"), [{ kind: "stalled", ms: 2000 }]);
+    // Late by 2 s less the wait the last step expected (the direct probe's timeout).
+    assert.deepEqual(late.notes.filter((n) => n.kind === "stalled"), [{ kind: "stalled", ms: 2000 - DEFAULT_GOSSIP_TIMING.probeTimeoutMs }]);
     assert.equal(a.members.get(ping.to)?.status, "alive");
     assert.equal(a.localHealth, 1, "a stall worsens local health");
     receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 2001);
@@ -360,10 +361,13 @@ describe("gossip rules", () => {
     assert.ok(liveMembers(a).has("b"));
   });
 
-  it("nextDeadline is never later than the next gossip round", () => {
+  it("wakes for the next gossip round only while an update waits to be sent", () => {
     const a = member("a", ["b", "c"]);
-    tick(a, 0);
-    assert.ok(nextDeadline(a) <= DEFAULT_GOSSIP_TIMING.gossipIntervalMs);
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 1);
+    assert.equal(nextDeadline(a), DEFAULT_GOSSIP_TIMING.probeIntervalMs, "idle: the next probe");
+    receive(a, "b", { type: "gossip", updates: [alive("c", 7)] }, 10);
+    assert.ok(nextDeadline(a) <= 10 + DEFAULT_GOSSIP_TIMING.gossipIntervalMs, "news: the next gossip round");
   });
 });
 

@@ -173,6 +173,8 @@ export interface GossipState {
   /** Updates waiting to be sent, at most one per member, least recently sent first. */
   queue: Map<string, Pending>;
   lastTickAt: number | undefined;
+  /** `nextDeadline` when the last step ended: being woken much later than this is a stall. */
+  expectedBy: number | undefined;
 }
 
 export interface Step {
@@ -205,6 +207,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     relays: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
+    expectedBy: undefined,
   };
 }
 
@@ -235,6 +238,7 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
     sendSync(state, now, step, Math.min(3, state.peers.size));
   }
   advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
   return step;
 }
 
@@ -244,25 +248,29 @@ export function tick(state: GossipState, now: number): Step {
   observeTime(state, now, step);
   if (state.phase === "leaving") return step;
   advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
   return step;
 }
 
 function observeTime(state: GossipState, now: number, step: Step): void {
-  if (state.lastTickAt !== undefined && now - state.lastTickAt > state.config.stallMs) {
-    // This process did not run (GC, CPU starvation, SIGSTOP): what it did not see in time is no
-    // evidence about anybody else, so every deadline moves by the gap. Whatever runs first after the
-    // stall (a timer, or a datagram that waited) notices it.
-    const gap = now - state.lastTickAt;
+  if (state.expectedBy !== undefined && now - state.expectedBy > state.config.stallMs) {
+    // This process did not run when it should have (GC, CPU starvation, SIGSTOP): what it did not see in
+    // time is no evidence about anybody else, so every deadline moves by the delay. Whatever runs first
+    // after the stall (a timer, or a datagram that waited) notices it.
+    const gap = now - state.expectedBy;
     shiftDeadlines(state, gap);
     state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
     step.notes.push({ kind: "stalled", ms: Math.round(gap) });
   }
   state.lastTickAt = now;
+  state.expectedBy = undefined;
 }
 
 /** The next time `tick` has something to do. */
 export function nextDeadline(state: GossipState): number {
-  let next = Math.min(state.nextProbeAt, state.nextGossipAt, state.nextReconnectAt);
+  // Gossip rounds only while something waits to be sent: an idle member wakes for its probes only.
+  let next = Math.min(state.nextProbeAt, state.nextReconnectAt);
+  if (state.queue.size > 0) next = Math.min(next, state.nextGossipAt);
   if (state.probe !== undefined) next = Math.min(next, state.probe.indirectSent ? state.probe.deadline : state.probe.timeoutAt);
   for (const relay of state.relays.values()) next = Math.min(next, relay.nackAt);
   for (const name of state.suspects) {
@@ -276,6 +284,7 @@ export function nextDeadline(state: GossipState): number {
     for (const at of [state.peersKnownAt + joinGraceMs, state.peersKnownAt + silentPeerGraceMs]) if (at > last) next = Math.min(next, at);
     if (state.members.size < state.peers.size) next = Math.min(next, state.nextSyncAt);
   }
+  if (state.phase === "ready" && !state.converged) next = Math.min(next, state.nextSyncAt);
   return next;
 }
 
@@ -320,6 +329,7 @@ export function receive(state: GossipState, from: string, message: Message, now:
       break;
   }
   advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
   return step;
 }
 
@@ -432,14 +442,19 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
   if (state.phase === "ready" && !state.converged) {
     // Counting itself while a peer it hears is still joining would make this member believe it is
     // alone (or nearly) and announce what that peer will win: it waits, up to `joiningLimitMs`.
-    let waiting = false;
-    for (const m of state.members.values()) {
+    const waitingFor: string[] = [];
+    for (const [name, m] of state.members) {
       if (isUp(m) && !m.ready && now - (m.joiningSince ?? now) <= config.joiningLimitMs) {
-        waiting = true;
-        break;
+        waitingFor.push(name);
+        if (waitingFor.length >= 3) break;
       }
     }
-    if (!waiting) {
+    if (waitingFor.length > 0 && now >= state.nextSyncAt) {
+      // A peer may be ready by now and this member missed the news: ask it (its ack carries its record).
+      state.nextSyncAt = now + config.probeIntervalMs;
+      for (const to of waitingFor) reply(state, to, { type: "ping", seq: nextSeq(state), target: to }, step, [selfAlive(state)]);
+    }
+    if (waitingFor.length === 0) {
       state.converged = true;
       step.notes.push({ kind: "converged" });
     }

@@ -58,16 +58,28 @@ export function isNodeName(name: string): boolean {
 
 export function encodeDatagram(datagram: Datagram, key: Buffer): Buffer {
   const { header, message } = datagram;
-  const parts: Buffer[] = [MAGIC, name(header.sender), name(header.receiver), f64(header.session), u32(header.seq), f64(header.sentAt), u8(MESSAGE_TYPES.indexOf(message.type))];
-  if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") parts.push(u32(message.seq));
-  if (message.type === "ping" || message.type === "ping-req") parts.push(name(message.target));
-  parts.push(u16(message.updates.length));
+  // One buffer written in place: this runs for every datagram sent.
+  const w = new Writer(MAX_DATAGRAM);
+  w.bytes(MAGIC);
+  w.name(header.sender);
+  w.name(header.receiver);
+  w.f64(header.session);
+  w.u32(header.seq);
+  w.f64(header.sentAt);
+  w.u8(MESSAGE_TYPES.indexOf(message.type));
+  if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") w.u32(message.seq);
+  if (message.type === "ping" || message.type === "ping-req") w.name(message.target);
+  w.u16(message.updates.length);
   for (const update of message.updates) {
-    parts.push(u8(UPDATE_KINDS.indexOf(update.kind)), name(update.node), f64(update.incarnation));
-    parts.push(update.kind === "alive" ? u8(update.ready ? 1 : 0) : name(update.from));
+    w.u8(UPDATE_KINDS.indexOf(update.kind));
+    w.name(update.node);
+    w.f64(update.incarnation);
+    if (update.kind === "alive") w.u8(update.ready ? 1 : 0);
+    else w.name(update.from);
   }
-  const signed = Buffer.concat(parts);
-  return Buffer.concat([signed, createHmac("sha256", key).update(signed).digest()]);
+  const signed = w.buffer.subarray(0, w.offset);
+  createHmac("sha256", key).update(signed).digest().copy(w.buffer, w.offset);
+  return w.buffer.subarray(0, w.offset + MAC_LENGTH);
 }
 
 export function decodeDatagram(packet: Buffer, key: Buffer): { ok: true; datagram: Datagram } | { ok: false; reason: DatagramRejection } {
@@ -184,24 +196,37 @@ class Reader {
   }
 }
 
-const u8 = (n: number) => Buffer.of(n);
-const u16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-};
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const f64 = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(n);
-  return b;
-};
-function name(value: string): Buffer {
-  if (!isNodeName(value)) throw new RangeError(`not a node name: ${JSON.stringify(value)}`);
-  const bytes = Buffer.from(value);
-  return Buffer.concat([u8(bytes.length), bytes]);
+class Writer {
+  readonly buffer: Buffer;
+  offset = 0;
+  constructor(size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+  private room(n: number): number {
+    if (this.offset + n > this.buffer.length - MAC_LENGTH) throw new RangeError(`a membership datagram is limited to ${MAX_DATAGRAM} bytes`);
+    const at = this.offset;
+    this.offset += n;
+    return at;
+  }
+  bytes(b: Buffer): void {
+    b.copy(this.buffer, this.room(b.length));
+  }
+  u8(n: number): void {
+    this.buffer.writeUInt8(n, this.room(1));
+  }
+  u16(n: number): void {
+    this.buffer.writeUInt16BE(n, this.room(2));
+  }
+  u32(n: number): void {
+    this.buffer.writeUInt32BE(n, this.room(4));
+  }
+  f64(n: number): void {
+    this.buffer.writeDoubleBE(n, this.room(8));
+  }
+  name(value: string): void {
+    if (!isNodeName(value)) throw new RangeError(`not a node name: ${JSON.stringify(value)}`);
+    const length = Buffer.byteLength(value);
+    this.u8(length);
+    this.buffer.write(value, this.room(length), "latin1");
+  }
 }
