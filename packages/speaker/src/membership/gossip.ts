@@ -47,7 +47,7 @@ export type Note =
 export interface GossipConfig {
   /** Probe period T (one member probed per period), stretched by local health. */
   probeIntervalMs: number;
-  /** How long the direct ping may go unanswered before k members are asked to try, stretched by local health. */
+  /** How long the direct ping may go unanswered before it is sent again and k members are asked to try, stretched by local health. */
   probeTimeoutMs: number;
   /** k: members asked to probe indirectly. */
   indirectProbes: number;
@@ -370,6 +370,8 @@ function advance(state: GossipState, now: number, step: Step): void {
     const helpers = sampleUp(state, config.indirectProbes, probe.target);
     probe.expectedNacks = helpers.length;
     for (const helper of helpers) reply(state, helper, { type: "ping-req", seq: probe.seq, target: probe.target }, step);
+    // And once more directly: with a lossy network most unanswered pings were merely lost.
+    reply(state, probe.target, { type: "ping", seq: probe.seq, target: probe.target }, step, [selfAlive(state)]);
   }
   if (probe !== undefined && now >= probe.deadline) {
     state.probe = undefined;
