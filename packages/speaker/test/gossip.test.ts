@@ -148,7 +148,7 @@ describe("gossip rules", () => {
     ["alive(2) ← suspect(1): refuted already", alive("b", 2), { kind: "suspect", node: "b", incarnation: 1, from: "c" }, "alive 2"],
     ["suspect(1) ← alive(1): needs a higher incarnation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "suspect 1"],
     ["suspect(1) ← alive(2): refutation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
-    ["alive(1) ← dead(1)", alive("b", 1), { kind: "dead", node: "b", incarnation: 1, from: "c" }, "dead 1"],
+    ["alive(1) ← dead(1): another's verdict on a member not even suspected here", alive("b", 1), { kind: "dead", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
     ["suspect(1) ← dead(1)", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 1, from: "c" }, "dead 1"],
     ["dead(1) ← alive(1)", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "dead 1"],
     ["dead(1) ← alive(2): back", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
@@ -170,6 +170,18 @@ describe("gossip rules", () => {
       assert.equal(m === undefined ? "unknown" : `${m.status} ${m.incarnation}`, expected);
     });
   }
+
+  it("takes another member's death verdict on a member it had not suspected for a suspicion, and tells the member", () => {
+    // After a partition heals, the other side's "dead" can arrive before the refutation: no flap.
+    const a = member("a", ["b", "c"]);
+    const { send } = receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 10);
+    assert.equal(a.members.get("b")?.status, "suspect");
+    assert.ok(liveMembers(a).has("b"), "a suspect still counts");
+    const buddy = send.find((o) => o.to === "b" && o.message.type === "ping") as Outgoing;
+    assert.deepEqual(buddy.message.updates[0], { kind: "suspect", node: "b", incarnation: 1, from: "a" });
+    receive(a, "b", { type: "ack", seq: (buddy.message as { seq: number }).seq, updates: [alive("b", 2)] }, 11);
+    assert.equal(a.members.get("b")?.status, "alive");
+  });
 
   it("refutes a suspicion or death about itself with a higher incarnation, sent on the next message", () => {
     const a = member("a", ["b", "c"]);

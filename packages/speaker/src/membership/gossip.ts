@@ -529,6 +529,14 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       return;
     }
     case "dead": {
+      if (m !== undefined && m.status === "alive" && update.from !== update.node && update.from !== state.self && update.incarnation >= m.incarnation) {
+        // Another member's verdict about one this member believes alive (it has not even suspected it):
+        // after a partition heals, the other side's stale "dead" arrives before the refutation can. Suspect it
+        // instead, as this member's own suspicion (so the suspect is told at once and refutes); a member truly
+        // dead is declared dead here too when the suspicion runs out.
+        apply(state, { kind: "suspect", node: update.node, incarnation: update.incarnation, from: state.self }, now, step, spread);
+        return;
+      }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
       const status: MemberStatus = update.from === update.node ? "left" : "dead";
       state.members.set(update.node, { incarnation: update.incarnation, status, ready: m?.ready ?? false, joiningSince: undefined, suspicion: undefined });
