@@ -20,6 +20,7 @@ const PARTS: Record<string, string> = {
   allocation: "./allocation.ts",
   propagation: "./propagation.ts",
   lab: "./lab.ts",
+  membership: "./membership.ts",
 };
 const ORDER = Object.keys(PARTS);
 const loadAverage = () => loadavg()[0] ?? Number.NaN;
