@@ -19,18 +19,8 @@ import {
   tick,
   type Update,
 } from "../src/membership/gossip.ts";
+import { seeded, VirtualCluster } from "./helpers/virtual-cluster.ts";
 
-/** A seeded PRNG (mulberry32), so every run of a test sees the same choices. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const config = (overrides: Partial<GossipConfig> = {}): GossipConfig => ({
   ...DEFAULT_GOSSIP_TIMING,
@@ -385,106 +375,91 @@ describe("gossip rules", () => {
   });
 });
 
-/** Cores of a whole cluster on a virtual clock; datagrams take 1 ms and are dropped as `drop` says. */
-class VirtualCluster {
-  readonly states = new Map<string, GossipState>();
-  readonly down = new Set<string>();
-  now = 0;
-  private inFlight: Array<{ at: number; from: string; to: string; message: Message }> = [];
-  drop: (from: string, to: string) => boolean = () => false;
-  readonly deaths: Array<{ at: number; observer: string; node: string }> = [];
-
-  constructor(names: string[], seed: number, overrides: Partial<GossipConfig> = {}) {
-    const random = seeded(seed);
-    for (const name of names) this.states.set(name, createGossip(config({ random, stallMs: DEFAULT_GOSSIP_TIMING.stallMs, ...overrides }), name, 1000, 0));
-  }
-
-  start(name: string): void {
-    this.route(name, setPeers(this.states.get(name) as GossipState, this.states.keys(), this.now));
-  }
-
-  route(from: string, step: { send: Outgoing[]; notes: Array<{ kind: string }> }): void {
-    for (const note of step.notes) if (note.kind === "dead") this.deaths.push({ at: this.now, observer: from, node: (note as unknown as { node: string }).node });
-    for (const o of step.send) if (!this.drop(from, o.to)) this.inFlight.push({ at: this.now + 1, from, to: o.to, message: o.message });
-  }
-
-  run(untilMs: number, observe: () => void = () => {}): void {
-    while (this.now < untilMs) {
-      observe();
-      this.now += 1;
-      const due = this.inFlight.filter((m) => m.at <= this.now);
-      this.inFlight = this.inFlight.filter((m) => m.at > this.now);
-      for (const m of due) if (!this.down.has(m.to)) this.route(m.to, receive(this.states.get(m.to) as GossipState, m.from, m.message, this.now));
-      for (const [name, state] of this.states) {
-        if (this.down.has(name) || state.peersKnownAt === undefined) continue;
-        if (nextDeadline(state) <= this.now) this.route(name, tick(state, this.now));
-      }
-    }
-  }
-
-  live(name: string): string {
-    return [...liveMembers(this.states.get(name) as GossipState)].sort().join(",");
-  }
-}
-
 describe("gossip clusters on a virtual clock", () => {
   const names = Array.from({ length: 24 }, (_, i) => `n${String(i).padStart(2, "0")}`);
   const everyone = names.join(",");
-
-  it("members started together converge, and none ever counts itself without the others it has heard", () => {
-    const cluster = new VirtualCluster(names, 7);
-    for (const n of names) cluster.start(n);
+  const cluster = (seed: number) => {
+    const c = new VirtualCluster(names, { seed });
+    const deaths: Array<{ at: number; observer: string; node: string }> = [];
     const firstCounted = new Map<string, string>();
-    cluster.run(3000, () => {
-      for (const n of names) if (!firstCounted.has(n) && cluster.live(n).includes(n)) firstCounted.set(n, cluster.live(n));
-    });
+    c.onNote = (member, note, at) => {
+      if (note.kind === "dead") deaths.push({ at, observer: member, node: note.node });
+      if (note.kind === "converged") firstCounted.set(member, c.live(member));
+    };
+    for (const n of names) c.start(n);
+    return { c, deaths, firstCounted };
+  };
+
+  it("members started together converge, and none counts itself before it counts every other", () => {
+    const { c, firstCounted } = cluster(7);
+    c.run(3000);
     for (const n of names) assert.equal(firstCounted.get(n), everyone, `${n} counted itself first with ${firstCounted.get(n)}`);
-    for (const n of names) assert.equal(cluster.live(n), everyone, `${n}: ${JSON.stringify([...(cluster.states.get(n) as GossipState).members].filter(([, m]) => m.status !== "alive" || !m.ready))}`);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
   });
 
   it("a dead member is declared dead by every other within 1.5 s, with 5 % loss and no false death", () => {
-    const cluster = new VirtualCluster(names, 11);
+    const { c, deaths } = cluster(11);
     const random = seeded(99);
-    cluster.drop = () => random() < 0.05;
-    for (const n of names) cluster.start(n);
-    cluster.run(3000);
-    for (const n of names) assert.equal(cluster.live(n), everyone, n);
-    cluster.down.add("n05");
-    const killedAt = cluster.now;
-    cluster.run(killedAt + 5000);
+    c.drop = () => random() < 0.05;
+    c.run(3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+    c.kill("n05");
+    const killedAt = c.now;
+    c.run(killedAt + 5000);
     const others = names.filter((n) => n !== "n05");
-    for (const n of others) assert.equal(cluster.live(n), others.join(","), n);
-    const detected = others.map((o) => (cluster.deaths.find((d) => d.observer === o && d.node === "n05")?.at ?? Number.POSITIVE_INFINITY) - killedAt);
-    const falseDeaths = cluster.deaths.filter((d) => d.node !== "n05");
-    assert.deepEqual(falseDeaths, [], "no member but the dead one was declared dead");
+    for (const n of others) assert.equal(c.live(n), others.join(","), n);
+    const detected = others.map((o) => (deaths.find((d) => d.observer === o && d.node === "n05")?.at ?? Number.POSITIVE_INFINITY) - killedAt);
+    assert.deepEqual(
+      deaths.filter((d) => d.node !== "n05"),
+      [],
+      "no member but the dead one was declared dead",
+    );
     assert.ok(Math.max(...detected) < 1500, `detection ms: ${detected.sort((x, y) => x - y).join(" ")}`);
   });
 
+  it("a member paused for 2 s is declared dead, and counted again once when it resumes and refutes", () => {
+    const { c } = cluster(19);
+    const changes: string[] = [];
+    c.run(3000);
+    const previous = new Map(names.map((n) => [n, c.live(n).includes("n07")]));
+    const observe = c.onNote;
+    c.onNote = (member, note, at) => {
+      observe(member, note, at);
+      const has = c.live(member).includes("n07");
+      if (member !== "n07" && has !== previous.get(member)) {
+        changes.push(`${member}:${has ? "in" : "out"}`);
+        previous.set(member, has);
+      }
+    };
+    c.pause("n07");
+    c.run(c.now + 2000);
+    c.resume("n07");
+    c.run(c.now + 3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+    for (const n of names.filter((x) => x !== "n07")) assert.deepEqual(changes.filter((x) => x.startsWith(`${n}:`)), [`${n}:out`, `${n}:in`], n);
+  });
+
   it("a partition: each side declares the other dead, and after healing every member counts everyone again", () => {
-    const cluster = new VirtualCluster(names, 13);
-    for (const n of names) cluster.start(n);
-    cluster.run(3000);
+    const { c } = cluster(13);
+    c.run(3000);
     const left = new Set(names.slice(0, 10));
-    cluster.drop = (from, to) => left.has(from) !== left.has(to);
+    c.drop = (from, to) => left.has(from) !== left.has(to);
     // Local health climbs on both sides (helpers across the cut send no nack), so probing slows down:
     // the other side is declared dead within seconds, not within one suspicion.
-    cluster.run(18_000);
-    assert.equal(cluster.live("n00"), names.slice(0, 10).join(","));
-    assert.equal(cluster.live("n20"), names.slice(10).join(","));
-    cluster.drop = () => false;
-    const healedAt = cluster.now;
-    cluster.run(healedAt + 3000);
-    for (const n of names) assert.equal(cluster.live(n), everyone, n);
+    c.run(18_000);
+    assert.equal(c.live("n00"), names.slice(0, 10).join(","));
+    assert.equal(c.live("n20"), names.slice(10).join(","));
+    c.drop = () => false;
+    c.run(c.now + 3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
   });
 
   it("a member that leaves is dropped by every other at once", () => {
-    const cluster = new VirtualCluster(names, 17);
-    for (const n of names) cluster.start(n);
-    cluster.run(3000);
-    const step = leave(cluster.states.get("n03") as GossipState, cluster.now);
-    cluster.route("n03", step);
-    cluster.down.add("n03");
-    cluster.run(cluster.now + 300);
-    for (const n of names.filter((x) => x !== "n03")) assert.equal(cluster.live(n).includes("n03"), false, n);
+    const { c } = cluster(17);
+    c.run(3000);
+    c.route("n03", leave(c.state("n03"), c.now));
+    c.kill("n03");
+    c.run(c.now + 300);
+    for (const n of names.filter((x) => x !== "n03")) assert.equal(c.live(n).includes("n03"), false, n);
   });
 });

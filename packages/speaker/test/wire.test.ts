@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import type { Message, Update } from "../src/membership/gossip.ts";
-import { type DatagramHeader, decodeDatagram, encodeDatagram, encodedUpdateSize, judgeDatagram, MAX_DATAGRAM, PIGGYBACK_BUDGET } from "../src/membership/wire.ts";
+import { type DatagramHeader, datagramSize, decodeDatagram, encodeDatagram, encodedUpdateSize, judgeDatagram, MAX_DATAGRAM, PIGGYBACK_BUDGET } from "../src/membership/wire.ts";
 
 const key = Buffer.from("0123456789abcdef0123456789abcdef");
 const header: DatagramHeader = { sender: "node-1", receiver: "node-9", session: 1_764_633_600_000, seq: 7, sentAt: 1_764_633_650_123 };
@@ -42,6 +42,7 @@ describe("membership datagrams", () => {
     it(`round-trips a ${message.type} with ${message.updates.length} updates`, () => {
       const packet = encodeDatagram({ header, message }, key);
       assert.deepEqual(decodeDatagram(packet, key), { ok: true, datagram: { header, message } });
+      assert.equal(datagramSize(header.sender, header.receiver, message), packet.length, "datagramSize");
     });
   }
 

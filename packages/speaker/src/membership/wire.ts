@@ -48,6 +48,15 @@ export function encodedUpdateSize(update: Update): number {
   return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from));
 }
 
+/** Bytes of the whole datagram `encodeDatagram` makes for this message (for accounting without encoding). */
+export function datagramSize(sender: string, receiver: string, message: Message): number {
+  let size = MAGIC.length + nameSize(sender) + nameSize(receiver) + 8 + 4 + 8 + 1 + 2 + MAC_LENGTH;
+  if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") size += 4;
+  if (message.type === "ping" || message.type === "ping-req") size += nameSize(message.target);
+  for (const update of message.updates) size += encodedUpdateSize(update);
+  return size;
+}
+
 /** Bytes left for piggybacked updates in a datagram whose names are as long as names can be. */
 export const PIGGYBACK_BUDGET = MAX_DATAGRAM - (MAGIC.length + 2 * (1 + MAX_NAME) + 8 + 4 + 8 + 1 + 4 + (1 + MAX_NAME) + 2 + MAC_LENGTH);
 
