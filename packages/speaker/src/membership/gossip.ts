@@ -353,7 +353,8 @@ function advance(state: GossipState, now: number, step: Step): void {
 
   for (const name of [...state.suspects]) {
     const m = state.members.get(name);
-    if (m?.suspicion !== undefined && now - m.suspicion.startedAt >= suspicionTimeout(m.suspicion)) {
+    // The same sum nextDeadline computes: with a difference instead, rounding could leave it never due.
+    if (m?.suspicion !== undefined && now >= m.suspicion.startedAt + suspicionTimeout(m.suspicion)) {
       apply(state, { kind: "dead", node: name, incarnation: m.incarnation, from: state.self }, now, step);
     }
   }
@@ -429,8 +430,8 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
   if (state.phase === "joining") {
     // Members are only ever peers, so the counts tell whether every peer has been heard of.
     const allHeard = state.members.size === state.peers.size;
-    const graceOver = now - knownAt >= config.joinGraceMs;
-    if (graceOver && (allHeard || now - knownAt >= config.silentPeerGraceMs)) {
+    const graceOver = now >= knownAt + config.joinGraceMs;
+    if (graceOver && (allHeard || now >= knownAt + config.silentPeerGraceMs)) {
       state.phase = "ready";
       // A new incarnation, so that "ready" overrides every "joining" record of this member.
       state.incarnation += 1;

@@ -91,10 +91,18 @@ export class VirtualCluster {
   }
 
   run(untilMs: number): void {
+    let sameInstant = 0;
     for (;;) {
       const event = this.heap[0];
       if (event === undefined || event.at > untilMs) break;
       this.pop();
+      sameInstant = event.at === this.now ? sameInstant + 1 : 0;
+      // A core whose next deadline never moves past now would spin here forever: that is a bug in it.
+      if (sameInstant > 1_000_000) {
+        const s = this.state(event.member);
+        const detail = { probe: s.probe, nextProbeAt: s.nextProbeAt, nextGossipAt: s.nextGossipAt, queue: s.queue.size, nextReconnectAt: s.nextReconnectAt, relays: [...s.relays.values()], suspects: [...s.suspects].map((n) => s.members.get(n)), phase: s.phase, converged: s.converged };
+        throw new Error(`a core keeps waking at ${this.now} ms: ${event.member}, next deadline ${nextDeadline(s)}: ${JSON.stringify(detail)}`);
+      }
       this.now = event.at;
       if (this.down.has(event.member)) {
         if (event.message !== undefined) this.held.get(event.member)?.push(event);
