@@ -8,6 +8,7 @@ import type { Part, PartOutput, Table, Verdict } from "./lib/part.ts";
 import { fmt, median, percentile } from "./lib/stats.ts";
 
 const SIMULATION = fileURLToPath(new URL("../packages/speaker/test/helpers/membership-sim.ts", import.meta.url));
+const VIRTUAL = fileURLToPath(new URL("../packages/speaker/test/helpers/virtual-sim.ts", import.meta.url));
 /** Cluster sizes, smallest first: where the targets stop holding on this machine shows. */
 const SIZES = (process.env.BENCH_MEMBERSHIP_SIZES ?? "100,300,1000").split(",").map(Number);
 const WORKERS = Number(process.env.BENCH_MEMBERSHIP_WORKERS ?? 4);
@@ -30,33 +31,60 @@ interface SimulationResult {
   loadAverage: number[];
 }
 
+interface VirtualResult {
+  members: number;
+  startupMs: number | null;
+  sentBytesPerSecond: number[];
+  killDetectionMs: Array<number | null>;
+  pauseDetectionMs: Array<number | null>;
+  pauseRejoinMs: Array<number | null>;
+  pauseMostLeaves: number;
+  pauseMostJoins: number;
+  partitionHealMs: number | null;
+  falseDeaths: unknown[];
+}
+
+/** Runs a simulation program to its end; its last stdout line is the JSON result. */
+async function runProgram<T>(ctx: Parameters<Part["run"]>[0], args: string[]): Promise<T | undefined> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  ctx.scope.defer(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().trim().split("\n")) ctx.log(`  ${line.slice(0, 300)}`);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) {
+    ctx.log(`${args.join(" ")} exited with ${code}`);
+    return undefined;
+  }
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string) as T;
+}
+
 export const part: Part = {
   name: "membership",
   title: "#17 Gossip membership at scale (simulation)",
   async run(ctx): Promise<PartOutput> {
     const commands: string[] = [];
+    const virtual: VirtualResult[] = [];
+    for (const members of SIZES) {
+      const args = [VIRTUAL, "--members", String(members), "--loss", "5", "--seed", "1"];
+      commands.push(`npx node packages/speaker/test/helpers/virtual-sim.ts ${args.slice(1).join(" ")}`);
+      ctx.log(`${members} members on a virtual clock`);
+      const result = await runProgram<VirtualResult>(ctx, args);
+      if (result !== undefined) virtual.push(result);
+    }
     const results: SimulationResult[] = [];
     for (const members of SIZES) {
       const args = [SIMULATION, "--members", String(members), "--workers", String(WORKERS), "--loss", "5", "--pause-ms", "2000", "--partition-ms", "5000", "--steady-ms", "10000", "--phase-timeout-ms", "60000"];
       commands.push(`sudo npx node ${["packages/speaker/test/helpers/membership-sim.ts", ...args.slice(1)].join(" ")}`);
-      ctx.log(`${members} members`);
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-      ctx.scope.defer(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      });
-      let stdout = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        for (const line of chunk.toString().trim().split("\n")) ctx.log(`  ${line.slice(0, 300)}`);
-      });
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-      if (code !== 0) {
-        ctx.log(`simulation of ${members} members exited with ${code}`);
-        continue;
-      }
-      results.push(JSON.parse(stdout.trim().split("\n").at(-1) as string) as SimulationResult);
+      ctx.log(`${members} members over real UDP`);
+      const result = await runProgram<SimulationResult>(ctx, args);
+      if (result !== undefined) results.push(result);
     }
 
     const known = (values: Array<number | null>) => values.filter((v): v is number => v !== null);
@@ -99,6 +127,21 @@ export const part: Part = {
         `${r.stalls.length} (longest ${fmt(Math.max(0, ...r.stalls.map((s) => s.ms)))} ms)`,
       ]),
     };
+    const virtualTable: Table = {
+      caption: "The protocol alone: the same scenario on a virtual clock (no CPU limits, 1 ms per datagram, 5 % loss, seed 1)",
+      columns: ["members", "start-up ms", "kill detected p50 / p99 ms", "2 s pause detected p50 / p99 ms", "rejoin p50 ms", "pause: most drops / rejoins", "partition healed ms", "false deaths", "bytes/s sent per node p50 / max"],
+      rows: virtual.map((r) => [
+        String(r.members),
+        r.startupMs === null ? "not converged" : fmt(r.startupMs),
+        `${ms(r.killDetectionMs, 50)} / ${ms(r.killDetectionMs, 99)}`,
+        `${ms(r.pauseDetectionMs, 50)} / ${ms(r.pauseDetectionMs, 99)}`,
+        ms(r.pauseRejoinMs, 50),
+        `${r.pauseMostLeaves} / ${r.pauseMostJoins}`,
+        r.partitionHealMs === null ? "not healed" : fmt(r.partitionHealMs),
+        String(r.falseDeaths.length),
+        `${fmt(median(r.sentBytesPerSecond))} / ${fmt(Math.max(...r.sentBytesPerSecond))}`,
+      ]),
+    };
     const largest = results.at(-1);
     const verdicts: Verdict[] = [];
     if (largest !== undefined) {
@@ -121,14 +164,14 @@ export const part: Part = {
     }
     return {
       commands,
-      tables: [table],
+      tables: [virtualTable, table],
       verdicts,
       notes: [
         "Every member is a real `startMembership` (the speaker's code) bound to its own 127.x address in a network namespace created for the run; the killed and the paused member have a process each, the partitioned minority (10 %) another, the rest share the other processes.",
         "A process stall is a gap of more than 250 ms in the process's own 50 ms timer: the machine did not run it. A member whose process stalled for about a second is rightly dropped by its peers (its answers would come from the native thread once liveness moves there); such deaths are listed apart from false ones.",
         "Detection is per observer: from SIGKILL (or SIGSTOP) until that member's live set no longer holds the victim.",
       ],
-      data: results,
+      data: { virtual, results },
     };
   },
 };
