@@ -139,7 +139,8 @@ describe("gossip rules", () => {
     ["suspect(1) ← alive(1): needs a higher incarnation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "suspect 1"],
     ["suspect(1) ← alive(2): refutation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
     ["alive(1) ← dead(1): another's verdict on a member not even suspected here", alive("b", 1), { kind: "dead", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
-    ["suspect(1) ← dead(1)", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 1, from: "c" }, "dead 1"],
+    ["suspect(1) ← dead(1) from another, before the suspicion's minimum: a confirmation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
+    ["suspect(1) ← dead(2) from another: newer", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 2, from: "c" }, "dead 2"],
     ["dead(1) ← alive(1)", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "dead 1"],
     ["dead(1) ← alive(2): back", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
     ["dead(1) ← suspect(2)", { kind: "dead", node: "b", incarnation: 1, from: "c" }, { kind: "suspect", node: "b", incarnation: 2, from: "c" }, "dead 1"],
@@ -171,6 +172,25 @@ describe("gossip rules", () => {
     assert.deepEqual(buddy.message.updates[0], { kind: "suspect", node: "b", incarnation: 1, from: "a" });
     receive(a, "b", { type: "ack", seq: (buddy.message as { seq: number }).seq, updates: [alive("b", 2)] }, 11);
     assert.equal(a.members.get("b")?.status, "alive");
+  });
+
+  it("agrees with another member's death verdict once its own suspicion has lasted its minimum", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
+    const minMs = a.members.get("b")?.suspicion?.minMs as number;
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs - 1);
+    assert.equal(a.members.get("b")?.status, "suspect");
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs);
+    assert.equal(a.members.get("b")?.status, "dead");
+  });
+
+  it("tells a member it believes dead, when that one speaks, what it believes (at most once per period)", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 1000);
+    const first = receive(a, "b", { type: "gossip", updates: [] }, 1001).send.filter((o) => o.to === "b" && o.message.type === "ping");
+    assert.deepEqual(first[0]?.message.updates[0], { kind: "dead", node: "b", incarnation: 1, from: "a" });
+    assert.deepEqual(receive(a, "b", { type: "gossip", updates: [] }, 1002).send.filter((o) => o.to === "b" && o.message.type === "ping"), []);
   });
 
   it("refutes a suspicion or death about itself with a higher incarnation, sent on the next message", () => {

@@ -170,6 +170,8 @@ export interface GossipState {
   nextReconnectAt: number;
   nextSyncAt: number;
   relays: Map<number, Relay>;
+  /** When a member believed dead was last told so after it spoke. */
+  nudged: Map<string, number>;
   /** Updates waiting to be sent, at most one per member, least recently sent first. */
   queue: Map<string, Pending>;
   lastTickAt: number | undefined;
@@ -205,6 +207,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextReconnectAt: now,
     nextSyncAt: now,
     relays: new Map(),
+    nudged: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
     expectedBy: undefined,
@@ -293,6 +296,13 @@ export function receive(state: GossipState, from: string, message: Message, now:
   const step: Step = { send: [], notes: [] };
   if (state.phase === "leaving" || !state.peers.has(from)) return step;
   observeTime(state, now, step);
+  const sender = state.members.get(from);
+  if (sender?.status === "dead" && message.type !== "ping" && now >= (state.nudged.get(from) ?? Number.NEGATIVE_INFINITY) + state.config.probeIntervalMs) {
+    // A member believed dead is talking (a partition healed): tell it so, and it refutes. (A ping is
+    // answered with an ack that says the same.)
+    state.nudged.set(from, now);
+    reply(state, from, { type: "ping", seq: nextSeq(state), target: from }, step);
+  }
   const spread = message.type !== "state";
   for (const update of message.updates) apply(state, update, now, step, spread);
   switch (message.type) {
@@ -530,13 +540,20 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       return;
     }
     case "dead": {
-      if (m !== undefined && m.status === "alive" && update.from !== update.node && update.from !== state.self && update.incarnation >= m.incarnation) {
-        // Another member's verdict about one this member believes alive (it has not even suspected it):
-        // after a partition heals, the other side's stale "dead" arrives before the refutation can. Suspect it
-        // instead, as this member's own suspicion (so the suspect is told at once and refutes); a member truly
-        // dead is declared dead here too when the suspicion runs out.
-        apply(state, { kind: "suspect", node: update.node, incarnation: update.incarnation, from: state.self }, now, step, spread);
-        return;
+      if (m !== undefined && update.from !== update.node && update.from !== state.self && update.incarnation === m.incarnation) {
+        // Another member's verdict, about a member this one has not suspected for long: after a partition
+        // heals, the other side's stale "dead" arrives before the refutation can. Suspect it instead, as this
+        // member's own suspicion (so the suspect is told at once and refutes), or count the verdict as a
+        // confirmation of the running suspicion until that has lasted its minimum; a member truly dead is
+        // declared dead here too when this member's own timer runs out.
+        if (m.status === "alive") {
+          apply(state, { kind: "suspect", node: update.node, incarnation: update.incarnation, from: state.self }, now, step, spread);
+          return;
+        }
+        if (m.status === "suspect" && m.suspicion !== undefined && now < m.suspicion.startedAt + m.suspicion.minMs) {
+          m.suspicion.confirmers.add(update.from);
+          return;
+        }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
       const status: MemberStatus = update.from === update.node ? "left" : "dead";
