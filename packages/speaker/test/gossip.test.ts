@@ -19,14 +19,15 @@ import {
   tick,
   type Update,
 } from "../src/membership/gossip.ts";
-import { seeded, VirtualCluster } from "./helpers/virtual-cluster.ts";
+import { seededRandom } from "@bollard/core";
+import { VirtualCluster } from "./helpers/virtual-cluster.ts";
 
 
 const config = (overrides: Partial<GossipConfig> = {}): GossipConfig => ({
   ...DEFAULT_GOSSIP_TIMING,
   maxPiggybackBytes: 1000,
   updateSize: (u) => 16 + u.node.length + ("from" in u ? u.from.length : 0),
-  random: seeded(1),
+  random: seededRandom(1),
   stallMs: Number.POSITIVE_INFINITY,
   ...overrides,
 });
@@ -419,7 +420,7 @@ describe("gossip clusters on a virtual clock", () => {
 
   it("a dead member is declared dead by every other within 1.5 s, with 5 % loss and no false death", () => {
     const { c, deaths } = cluster(11);
-    const random = seeded(99);
+    const random = seededRandom(99);
     c.drop = () => random() < 0.05;
     c.run(3000);
     for (const n of names) assert.equal(c.live(n), everyone, n);

@@ -1,6 +1,7 @@
 // Gossip cores of a whole cluster on a virtual clock, event by event: a datagram takes `latencyMs`, is
 // dropped as `drop` says, and each core runs at its own next deadline. No sockets and no CPU limits, so it
 // measures the protocol alone (the real-UDP simulation, membership-sim.ts, measures it on a real machine).
+import { seededRandom } from "@bollard/core";
 import {
   createGossip,
   DEFAULT_GOSSIP_TIMING,
@@ -16,18 +17,6 @@ import {
   tick,
 } from "../../src/membership/gossip.ts";
 import { datagramSize, encodedUpdateSize, PIGGYBACK_BUDGET } from "../../src/membership/wire.ts";
-
-/** A seeded PRNG (mulberry32), so every run sees the same choices. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Event {
   at: number;
@@ -55,7 +44,7 @@ export class VirtualCluster {
   private readonly latencyMs: number;
 
   constructor(names: string[], options: { seed: number; latencyMs?: number; config?: Partial<GossipConfig> }) {
-    const random = seeded(options.seed);
+    const random = seededRandom(options.seed);
     this.latencyMs = options.latencyMs ?? 1;
     for (const name of names) {
       const config: GossipConfig = { ...DEFAULT_GOSSIP_TIMING, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random, ...options.config };

@@ -3,7 +3,8 @@
 // a 5 s partition of 10 % of the members. Prints JSON.
 //   node virtual-sim.ts --members 1000 [--loss 5] [--seed 1]
 import { fileURLToPath } from "node:url";
-import { seeded, VirtualCluster } from "./virtual-cluster.ts";
+import { seededRandom } from "@bollard/core";
+import { VirtualCluster } from "./virtual-cluster.ts";
 
 export interface VirtualSimResult {
   members: number;
@@ -29,7 +30,7 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
   const PAUSED = names[1] as string;
   const minority = new Set(names.slice(2, 2 + Math.max(1, Math.round(options.members * 0.1))));
   const c = new VirtualCluster(names, { seed: options.seed });
-  const random = seeded(options.seed + 1);
+  const random = seededRandom(options.seed + 1);
   const deaths: Array<{ at: number; observer: string; node: string }> = [];
   const has = new Map<string, Map<string, boolean>>();
   const leaves = new Map<string, number>();
