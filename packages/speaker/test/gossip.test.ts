@@ -208,19 +208,19 @@ describe("gossip rules", () => {
     assert.equal(a.incarnation, before + 2, "an old suspicion needs no refutation");
   });
 
-  // [alive members, confirmations (suspecters beyond the first), timeout ms] with T = 200, α = 1, max 4×
+  // [other members, confirmations (suspecters beyond the first), timeout ms] with T = 200, α = 1, at least 200 ms, max 4×
   const timeouts: Array<[number, number, number]> = [
     [1, 0, 200], // two members: nobody could confirm, the minimum at once
     [9, 0, 800], // 10 members: min 200 ms, max 800 ms
     [9, 1, 800 - 600 * (Math.log(2) / Math.log(3))],
     [9, 2, 200],
     [9, 5, 200],
-    [999, 0, 4 * 200 * 3],
-    [999, 2, 200 * 3],
+    [999, 0, 4 * 3 * 200],
+    [999, 2, 3 * 200],
   ];
   for (const [up, confirmations, expected] of timeouts) {
     it(`a suspicion among ${up + 1} members with ${confirmations} confirmations lasts ${Math.round(expected)} ms`, () => {
-      const minMs = DEFAULT_GOSSIP_TIMING.suspicionMult * Math.max(1, Math.log10(up + 1)) * DEFAULT_GOSSIP_TIMING.probeIntervalMs;
+      const minMs = Math.max(DEFAULT_GOSSIP_TIMING.suspicionMinMs, DEFAULT_GOSSIP_TIMING.suspicionMult * Math.max(1, Math.log10(up + 1)) * DEFAULT_GOSSIP_TIMING.probeIntervalMs);
       const confirmers = new Set(Array.from({ length: confirmations + 1 }, (_, i) => `n${i}`));
       const s = { confirmers, minMs, maxMs: minMs * DEFAULT_GOSSIP_TIMING.suspicionMaxMult, expected: Math.max(0, Math.min(DEFAULT_GOSSIP_TIMING.suspicionConfirmations, up - 2)) };
       assert.ok(Math.abs(suspicionTimeout(s) - expected) < 1e-6, `${suspicionTimeout(s)}`);

@@ -56,8 +56,9 @@ export interface GossipConfig {
   gossipFanout: number;
   /** λ: each update is sent λ·ceil(log10(N + 1)) times by every member that learns it. */
   retransmitMult: number;
-  /** α: a suspicion lasts at least α·max(1, log10 N)·T ... */
+  /** α: a suspicion lasts at least α·max(1, log10 N)·T, and never less than `suspicionMinMs` ... */
   suspicionMult: number;
+  suspicionMinMs: number;
   /** ... and at most this many times that, when nobody confirms it. */
   suspicionMaxMult: number;
   /** Independent confirmations after which a suspicion lasts only its minimum. */
@@ -94,6 +95,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   gossipFanout: 3,
   retransmitMult: 4,
   suspicionMult: 1,
+  suspicionMinMs: 200,
   suspicionMaxMult: 4,
   suspicionConfirmations: 2,
   maxLocalHealth: 8,
@@ -521,7 +523,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       }
       // N is the cluster as the Node objects list it: an upper bound of the members alive.
       const others = state.peers.size;
-      const minMs = state.config.suspicionMult * Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs;
+      const minMs = Math.max(state.config.suspicionMinMs, state.config.suspicionMult * Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs);
       m.incarnation = update.incarnation;
       m.status = "suspect";
       state.suspects.add(update.node);
