@@ -14,7 +14,8 @@ describe("membership simulation", () => {
       pauseMs: 2000,
       partitionMs: 3000,
       steadyMs: 3000,
-      phaseTimeoutMs: 30_000,
+      // Generous: on a busy machine Node processes take a minute to start; nothing here is about speed.
+      phaseTimeoutMs: 60_000,
       log: (line) => t.diagnostic(line),
     });
     const sorted = (values: Array<number | null>) => values.map((v) => (v === null ? "never" : String(v))).join(" ");

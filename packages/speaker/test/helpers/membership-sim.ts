@@ -169,7 +169,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       return true;
     };
     const everyone = () => members.length;
-    await waitUntil("every process to start", () => allStartedAt > 0, options.phaseTimeoutMs * 2);
+    if (!(await waitUntil("every process to start", () => allStartedAt > 0, options.phaseTimeoutMs * 2))) {
+      throw new Error(`only ${started} of ${children.length} member processes started within ${(options.phaseTimeoutMs * 2) / 1000} s: the machine is too busy to simulate`);
+    }
     const processStartMs = allStartedAt - startedAt;
     const converged = await waitUntil("every member to count every member", () => members.every(([name]) => sizes.get(name) === everyone()));
     const startupMs = converged ? Date.now() - allStartedAt : null;

@@ -4,6 +4,7 @@
 //   node virtual-sim.ts --members 1000 [--loss 5] [--seed 1]
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "@bollard/core";
+import { DEFAULT_GOSSIP_TIMING, type GossipConfig, type GossipTiming } from "../../src/membership/gossip.ts";
 import { VirtualCluster } from "./virtual-cluster.ts";
 
 export interface VirtualSimResult {
@@ -24,12 +25,12 @@ const progress = (what: string, at: number) => {
   if (process.env.BOLLARD_SIM_PROGRESS) process.stderr.write(`${what} at ${at} (cpu ${Math.round(process.cpuUsage().user / 1000)} ms)\n`);
 };
 
-export function runVirtualSimulation(options: { members: number; lossPercent: number; seed: number }): VirtualSimResult {
+export function runVirtualSimulation(options: { members: number; lossPercent: number; seed: number; config?: Partial<GossipConfig> }): VirtualSimResult {
   const names = Array.from({ length: options.members }, (_, i) => `member-${i}`);
   const KILLED = names[0] as string;
   const PAUSED = names[1] as string;
   const minority = new Set(names.slice(2, 2 + Math.max(1, Math.round(options.members * 0.1))));
-  const c = new VirtualCluster(names, { seed: options.seed });
+  const c = new VirtualCluster(names, { seed: options.seed, ...(options.config === undefined ? {} : { config: options.config }) });
   const random = seededRandom(options.seed + 1);
   const deaths: Array<{ at: number; observer: string; node: string }> = [];
   const has = new Map<string, Map<string, boolean>>();
@@ -140,6 +141,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const at = args.indexOf(`--${name}`);
     return at >= 0 ? Number(args[at + 1]) : fallback;
   };
-  const result = runVirtualSimulation({ members: flag("members", 100), lossPercent: flag("loss", 5), seed: flag("seed", 1) });
+  // --probe-interval-ms and the like override the protocol's defaults, to try other settings.
+  const config: Partial<GossipConfig> = {};
+  for (const key of Object.keys(DEFAULT_GOSSIP_TIMING) as Array<keyof GossipTiming>) {
+    const flagName = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (args.includes(`--${flagName}`)) config[key] = flag(flagName, DEFAULT_GOSSIP_TIMING[key]);
+  }
+  const result = runVirtualSimulation({ members: flag("members", 100), lossPercent: flag("loss", 5), seed: flag("seed", 1), config });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
