@@ -21,6 +21,7 @@ const PARTS: Record<string, string> = {
   propagation: "./propagation.ts",
   lab: "./lab.ts",
   image: "./image.ts",
+  membership: "./membership.ts",
 };
 const ORDER = Object.keys(PARTS);
 const loadAverage = () => loadavg()[0] ?? Number.NaN;

@@ -1,26 +1,27 @@
-// Which speakers are alive: every speaker sends a signed UDP heartbeat to every other node each
-// `heartbeatMs` and counts a peer dead `deadAfterMs` after its last one. A starting speaker says
-// "joining" for `joinGraceMs` after it learns its peers, long enough to hear every live one, and longer
-// while a listed peer has never been heard (up to `silentPeerGraceMs`); then "ready", but it counts itself
-// only once no peer it hears is still joining (its view has converged). So it never briefly believes it is
-// alone and grabs every address; a stopping one says "leaving" so peers take over at once.
+// Which speakers are alive, over UDP: the gossip core (gossip.ts) decides, this shell owns the sockets,
+// the clock and the timer, signs and checks datagrams (wire.ts), and tells the speaker when the live set
+// changes. Each member probes one other per period and gossips what changed to a few, so per-node traffic
+// grows with log N, not N. A starting speaker says "joining" until it has the cluster's view, then "ready",
+// but counts itself only once no peer it hears is still joining (its view has converged); a stopping one
+// says it left so its peers take over at once.
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
-  decodeHeartbeat,
-  encodeHeartbeat,
-  type HeartbeatRejection,
-  judgeHeartbeat,
+  createGossip,
+  DEFAULT_GOSSIP_TIMING,
+  type GossipState,
+  type GossipTiming,
+  leave,
   liveMembers,
-  type MemberState,
-  mayBecomeReady,
-  type PeerRecord,
-  viewConverged,
-  recordHeartbeat,
-  type Verdict,
-} from "./protocol.ts";
+  nextDeadline,
+  receive,
+  type Step,
+  setPeers,
+  tick,
+} from "./gossip.ts";
+import { type DatagramRejection, decodeDatagram, encodeDatagram, encodedUpdateSize, isNodeName, judgeDatagram, PIGGYBACK_BUDGET, type SenderMark, type Verdict } from "./wire.ts";
 
 export const DEFAULT_MEMBERSHIP_PORT = 7946;
 const DROPPED_LOG_INTERVAL_MS = 10_000;
@@ -30,23 +31,18 @@ export class MembershipKeyError extends Error {
   override name = "MembershipKeyError";
 }
 
-export interface MembershipOptions {
+/** This node's name cannot be carried by the membership protocol (it is not a DNS subdomain). */
+export class MembershipNameError extends Error {
+  override name = "MembershipNameError";
+}
+
+export interface MembershipOptions extends Partial<GossipTiming> {
   nodeName: string;
   /** Shared secret (≥ 16 bytes) from the memberlist Secret. */
   key: Buffer;
   port: number;
   /** Addresses to listen on (default: 0.0.0.0 and ::). */
   bindAddresses?: string[];
-  heartbeatMs?: number;
-  deadAfterMs?: number;
-  joinGraceMs?: number;
-  /** A peer still joining after this long is not waited for (default joinGraceMs + deadAfterMs). */
-  joiningLimitMs?: number;
-  /**
-   * How long after learning its peers a starting node stays joining while it has never heard one of them
-   * (default 5 s): that one may be a speaker started at the same time whose process is slower, or dead.
-   */
-  silentPeerGraceMs?: number;
   /** Clocks of nodes must agree this closely (default 5 s). */
   maxSkewMs?: number;
   logger: Logger;
@@ -56,43 +52,52 @@ export interface MembershipOptions {
 }
 
 export interface Membership {
-  /** Every other node and the address its speaker listens on (its InternalIP). */
+  /** Every node of the cluster and the address its speaker listens on (its InternalIP). */
   setPeers(peers: ReadonlyMap<string, string>): void;
   /** Live speakers; this node is among them only once its view has converged. */
   live(): ReadonlySet<string>;
-  /** Says "leaving" to every peer, then stops. */
+  /** Says it is leaving to a few peers (they spread it), then stops. */
   close(): Promise<void>;
 }
 
 export async function startMembership(options: MembershipOptions): Promise<Membership> {
   const { nodeName, key, port, logger } = options;
   if (key.length < 16) throw new MembershipKeyError(`the membership key has ${key.length} bytes; at least 16 are needed`);
-  const heartbeatMs = options.heartbeatMs ?? 150;
-  const deadAfterMs = options.deadAfterMs ?? 600;
-  const joinGraceMs = options.joinGraceMs ?? deadAfterMs + heartbeatMs;
-  const joiningLimitMs = options.joiningLimitMs ?? joinGraceMs + deadAfterMs;
-  const silentPeerGraceMs = options.silentPeerGraceMs ?? 5000;
+  if (!isNodeName(nodeName)) throw new MembershipNameError(`node name ${JSON.stringify(nodeName)} is not a DNS subdomain of at most 253 characters`);
   const maxSkewMs = options.maxSkewMs ?? 5000;
+  const timing: GossipTiming = { ...DEFAULT_GOSSIP_TIMING };
+  for (const name of Object.keys(timing) as Array<keyof GossipTiming>) {
+    const value = options[name];
+    if (value !== undefined) timing[name] = value;
+  }
   const log = logger.child({ component: "membership" });
   const registers = [options.registry];
   const membersGauge = new Gauge({ name: "bollard_speaker_members", help: "Live speakers as this node sees them, itself included", registers });
   const received = new Counter({
     name: "bollard_speaker_membership_messages_received_total",
-    help: "Membership heartbeats received, by what became of them",
+    help: "Membership datagrams received, by what became of them",
     labelNames: ["result"],
     registers,
   });
+  const bytes = new Counter({ name: "bollard_speaker_membership_bytes_total", help: "Membership datagram bytes (UDP payload)", labelNames: ["direction"], registers });
+  const changes = new Counter({
+    name: "bollard_speaker_membership_events_total",
+    help: "What this node concluded: suspect, dead, left, alive, refuted (it was suspected), stalled (its own process did not run)",
+    labelNames: ["kind"],
+    registers,
+  });
+  const health = new Gauge({ name: "bollard_speaker_membership_local_health", help: "Lifeguard local health (0 healthy; probe timing is stretched by it + 1)", registers });
 
-  const incarnation = Date.now();
-  let seq = 0;
-  let selfState: MemberState = "joining";
-  /** Latched: once this node has counted itself, a peer that starts later does not make it doubt again. */
-  let converged = false;
-  let peersKnownAt: number | undefined;
-  let peers: ReadonlyMap<string, string> = new Map();
-  const records = new Map<string, PeerRecord>();
-  let live: ReadonlySet<string> = new Set();
+  // The start time: it grows across restarts, so it serves as the first incarnation and the session
+  // whose datagram numbers peers keep a mark of.
+  const session = Date.now();
+  let datagramSeq = 0;
   const monotonic = () => performance.now();
+  const state: GossipState = createGossip({ ...timing, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random: Math.random }, nodeName, session, monotonic());
+  let peers: ReadonlyMap<string, string> = new Map();
+  const marks = new Map<string, SenderMark>();
+  let live: ReadonlySet<string> = new Set();
+  let closed = false;
 
   const sockets: Socket[] = [];
   for (const address of options.bindAddresses ?? ["0.0.0.0", "::"]) {
@@ -115,31 +120,97 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       for (const s of sockets) s.close();
       throw err;
     }
-    socket.on("message", (packet, remote) => receive(packet, remote.address));
+    socket.on("message", (packet) => onDatagram(packet));
     socket.on("error", (err) => log.warn({ err }, "membership socket error"));
     sockets.push(socket);
   }
-  log.info({ port, addresses: options.bindAddresses ?? ["0.0.0.0", "::"], heartbeatMs, deadAfterMs }, "membership listening");
+  log.info({ port, addresses: options.bindAddresses ?? ["0.0.0.0", "::"], probeIntervalMs: timing.probeIntervalMs }, "membership listening");
 
   const socketFor = (address: string) => sockets.find((s) => (isIPv4(address) ? s.address().family === "IPv4" : s.address().family === "IPv6"));
 
-  const broadcast = (state: MemberState) => {
-    seq += 1;
-    const packet = encodeHeartbeat({ node: nodeName, incarnation, seq, sentAt: Date.now(), state }, key);
-    for (const [node, address] of peers) {
-      if (node === nodeName) continue;
+  function run(step: Step): void {
+    for (const { to, message } of step.send) {
+      const address = peers.get(to);
+      if (address === undefined) continue;
+      datagramSeq += 1;
+      const packet = encodeDatagram({ header: { sender: nodeName, receiver: to, session, seq: datagramSeq, sentAt: Date.now() }, message }, key);
+      bytes.inc({ direction: "sent" }, packet.length);
       socketFor(address)?.send(packet, port, address, (err) => {
-        if (err) log.debug({ err, node, address }, "heartbeat not sent");
+        if (err) log.debug({ err, node: to, address }, "membership datagram not sent");
       });
     }
-  };
+    let liveMayChange = false;
+    for (const note of step.notes) {
+      switch (note.kind) {
+        case "ready":
+          log.info({ afterPeersKnownMs: Math.round(monotonic() - (state.peersKnownAt ?? monotonic())), neverHeard: note.neverHeard.slice(0, 20), neverHeardCount: note.neverHeard.length }, "ready");
+          break;
+        case "converged":
+          liveMayChange = true;
+          log.info({ afterPeersKnownMs: Math.round(monotonic() - (state.peersKnownAt ?? monotonic())) }, "membership view converged; taking part in elections");
+          break;
+        case "stalled":
+          changes.inc({ kind: note.kind });
+          log.warn({ ms: note.ms }, "this process did not run for a while; membership deadlines moved by as much");
+          break;
+        case "refuted":
+          changes.inc({ kind: note.kind });
+          log.info({ incarnation: note.incarnation, from: note.from }, "refuted a suspicion about this node");
+          break;
+        case "suspect":
+          changes.inc({ kind: note.kind });
+          log.debug({ node: note.node, incarnation: note.incarnation, from: note.from }, "suspect");
+          break;
+        default:
+          liveMayChange = true;
+          changes.inc({ kind: note.kind });
+          log.debug({ node: note.node, incarnation: note.incarnation, from: note.from }, note.kind);
+      }
+    }
+    if (liveMayChange) recompute();
+    health.set(state.localHealth);
+    arm();
+  }
 
-  const count = (result: Verdict | HeartbeatRejection) => received.inc({ result });
+  function recompute(): void {
+    const next = liveMembers(state);
+    if (next.size === live.size && [...next].every((n) => live.has(n))) return;
+    const joined = [...next].filter((n) => !live.has(n));
+    const left = [...live].filter((n) => !next.has(n));
+    live = next;
+    membersGauge.set(next.size);
+    log.info({ joined, left, members: next.size <= 50 ? [...next].sort() : undefined, count: next.size }, "membership changed");
+    options.onChange(next);
+  }
+
+  // One timer, armed for the core's next deadline. It runs the core after the loop's I/O phase
+  // (setImmediate): after a stall, the datagrams that queued meanwhile are read before any deadline is judged.
+  let timer: NodeJS.Timeout | undefined;
+  let armedFor = Number.POSITIVE_INFINITY;
+  function arm(): void {
+    if (closed || state.peersKnownAt === undefined) return;
+    const at = nextDeadline(state);
+    if (timer !== undefined && at >= armedFor) return;
+    clearTimeout(timer);
+    armedFor = at;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        armedFor = Number.POSITIVE_INFINITY;
+        setImmediate(() => {
+          if (!closed) run(tick(state, monotonic()));
+        });
+      },
+      Math.max(0, at - monotonic()),
+    );
+  }
+
+  const count = (result: Verdict | DatagramRejection) => received.inc({ result });
 
   // Anyone on the LAN can send junk or forgeries at line rate: each kind of drop is logged (at debug)
   // at most once per interval, with how many were dropped meanwhile; the counter has every one.
   const lastLogged = new Map<string, { at: number; suppressed: number }>();
-  const logDropped = (kind: Verdict | HeartbeatRejection, fields: Record<string, unknown>, message: string) => {
+  const logDropped = (kind: Verdict | DatagramRejection, fields: Record<string, unknown>, message: string) => {
     const now = monotonic();
     const last = lastLogged.get(kind);
     if (last !== undefined && now - last.at < DROPPED_LOG_INTERVAL_MS) {
@@ -150,87 +221,45 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     lastLogged.set(kind, { at: now, suppressed: 0 });
   };
 
-  function receive(packet: Buffer, from: string): void {
-    const decoded = decodeHeartbeat(packet, key);
+  function onDatagram(packet: Buffer): void {
+    if (closed) return;
+    bytes.inc({ direction: "received" }, packet.length);
+    const decoded = decodeDatagram(packet, key);
     if (!decoded.ok) {
       count(decoded.reason);
-      logDropped(decoded.reason, { from, reason: decoded.reason }, "dropped membership packet");
+      logDropped(decoded.reason, { reason: decoded.reason }, "dropped membership packet");
       return;
     }
-    const { heartbeat } = decoded;
-    const previous = records.get(heartbeat.node);
-    const verdict = judgeHeartbeat(heartbeat, {
-      self: nodeName,
-      known: new Set(peers.keys()),
-      previous,
-      wallNow: Date.now(),
-      maxSkewMs,
-    });
+    const { header, message } = decoded.datagram;
+    const verdict = judgeDatagram(header, { self: nodeName, known: state.peers, previous: marks.get(header.sender), wallNow: Date.now(), maxSkewMs });
     count(verdict);
     if (verdict !== "accept") {
-      if (verdict !== "self") logDropped(verdict, { from, node: heartbeat.node, verdict }, "ignored heartbeat");
+      if (verdict !== "self") logDropped(verdict, { node: header.sender, verdict }, "ignored membership datagram");
       return;
     }
-    records.set(heartbeat.node, recordHeartbeat(previous, heartbeat, monotonic()));
-    // A change to leaving or ready should count now, not at the next check.
-    if (heartbeat.state !== "ready" || !live.has(heartbeat.node)) recompute();
+    marks.set(header.sender, { session: header.session, seq: header.seq });
+    run(receive(state, header.sender, message, monotonic()));
   }
-
-  function recompute(): void {
-    const now = monotonic();
-    if (selfState === "joining" && peersKnownAt !== undefined) {
-      const others = [...peers.keys()].filter((n) => n !== nodeName);
-      const graceOver = now - peersKnownAt >= joinGraceMs;
-      const silentPeersWaitOver = now - peersKnownAt >= silentPeerGraceMs;
-      if (mayBecomeReady(records, { peers: others, graceOver, silentPeersWaitOver })) {
-        selfState = "ready";
-        broadcast(selfState);
-        log.info({ afterPeersKnownMs: Math.round(now - peersKnownAt), neverHeard: others.filter((n) => !records.has(n)) }, "ready");
-      }
-    }
-    if (!converged && selfState === "ready" && viewConverged(records, { now, deadAfterMs, joiningLimitMs })) {
-      converged = true;
-      log.info({ afterPeersKnownMs: Math.round(now - (peersKnownAt ?? now)) }, "membership view converged; taking part in elections");
-    }
-    const next = liveMembers(records, { self: nodeName, selfConverged: converged, now, deadAfterMs });
-    if (next.size === live.size && [...next].every((n) => live.has(n))) return;
-    const joined = [...next].filter((n) => !live.has(n));
-    const left = [...live].filter((n) => !next.has(n));
-    live = next;
-    membersGauge.set(next.size);
-    log.info({ joined, left, members: [...next].sort() }, "membership changed");
-    options.onChange(next);
-  }
-
-  const heartbeat = setInterval(() => broadcast(selfState), heartbeatMs);
-  // Checking four times per heartbeat bounds detection at deadAfterMs + heartbeatMs / 4. The check
-  // runs after the loop's I/O phase (setImmediate): when this process was stalled (GC, a busy
-  // machine), timers fire before the datagrams that queued meanwhile are read, and judging then would
-  // count every peer dead for a moment and grab their addresses.
-  const check = setInterval(() => setImmediate(recompute), Math.max(10, Math.floor(heartbeatMs / 4)));
-  // The grace counts from when the peers are first known: before that no heartbeat can be heard.
-  let graceTimer: NodeJS.Timeout | undefined;
 
   return {
     setPeers(next) {
-      peers = new Map(next);
-      for (const node of records.keys()) if (!peers.has(node)) records.delete(node);
-      if (peersKnownAt === undefined) {
-        peersKnownAt = monotonic();
-        broadcast(selfState);
-        // The periodic check takes it from here; this one only makes the grace end on time.
-        graceTimer = setTimeout(recompute, joinGraceMs);
+      const valid = new Map<string, string>();
+      for (const [name, address] of next) {
+        if (isNodeName(name)) valid.set(name, address);
+        else log.warn({ node: name }, "ignoring a node whose name the membership protocol cannot carry");
       }
+      peers = valid;
+      for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
+      run(setPeers(state, valid.keys(), monotonic()));
       recompute();
     },
     live: () => live,
     async close() {
-      clearInterval(heartbeat);
-      clearInterval(check);
-      clearTimeout(graceTimer);
-      // Twice, as UDP may drop one; peers then drop this node without waiting for the timeout.
-      broadcast("leaving");
-      broadcast("leaving");
+      if (closed) return;
+      const step = leave(state, monotonic());
+      run(step);
+      closed = true;
+      clearTimeout(timer);
       await new Promise((resolve) => setTimeout(resolve, 20));
       await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },

@@ -1,0 +1,177 @@
+// #17 membership at scale: the speaker's gossip membership simulated with N real members (real UDP on
+// loopback addresses in a namespace of their own, a few processes), 5 % of datagrams dropped, a member killed,
+// one paused for 2 s (SIGSTOP) and a partition; detection times, false deaths and bytes per node, by N.
+// The simulation itself is packages/speaker/test/helpers/membership-sim.ts (its small-N run is a test).
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Part, PartOutput, Table, Verdict } from "./lib/part.ts";
+import { fmt, median, percentile } from "./lib/stats.ts";
+
+const SIMULATION = fileURLToPath(new URL("../packages/speaker/test/helpers/membership-sim.ts", import.meta.url));
+const VIRTUAL = fileURLToPath(new URL("../packages/speaker/test/helpers/virtual-sim.ts", import.meta.url));
+/** Cluster sizes, smallest first: where the targets stop holding on this machine shows. */
+const SIZES = (process.env.BENCH_MEMBERSHIP_SIZES ?? "100,300,1000").split(",").map(Number);
+const WORKERS = Number(process.env.BENCH_MEMBERSHIP_WORKERS ?? 4);
+
+interface SimulationResult {
+  members: number;
+  processes: number;
+  processStartMs: number;
+  startupMs: number | null;
+  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; cpuCores: number };
+  killDetectionMs: Array<number | null>;
+  pauseDetectionMs: Array<number | null>;
+  pauseRejoinMs: Array<number | null>;
+  pauseMostLeaves: number;
+  pauseMostJoins: number;
+  partitionHealMs: number | null;
+  falseDeaths: unknown[];
+  stalledDeaths: unknown[];
+  stalls: Array<{ ms: number }>;
+  loadAverage: number[];
+}
+
+interface VirtualResult {
+  members: number;
+  startupMs: number | null;
+  sentBytesPerSecond: number[];
+  killDetectionMs: Array<number | null>;
+  pauseDetectionMs: Array<number | null>;
+  pauseRejoinMs: Array<number | null>;
+  pauseMostLeaves: number;
+  pauseMostJoins: number;
+  partitionHealMs: number | null;
+  falseDeaths: unknown[];
+}
+
+/** Runs a simulation program to its end; its last stdout line is the JSON result. */
+async function runProgram<T>(ctx: Parameters<Part["run"]>[0], args: string[]): Promise<T | undefined> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  ctx.scope.defer(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().trim().split("\n")) ctx.log(`  ${line.slice(0, 300)}`);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) {
+    ctx.log(`${args.join(" ")} exited with ${code}`);
+    return undefined;
+  }
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string) as T;
+}
+
+export const part: Part = {
+  name: "membership",
+  title: "#17 Gossip membership at scale (simulation)",
+  async run(ctx): Promise<PartOutput> {
+    const commands: string[] = [];
+    const virtual: VirtualResult[] = [];
+    for (const members of SIZES) {
+      const args = [VIRTUAL, "--members", String(members), "--loss", "5", "--seed", "1"];
+      commands.push(`npx node packages/speaker/test/helpers/virtual-sim.ts ${args.slice(1).join(" ")}`);
+      ctx.log(`${members} members on a virtual clock`);
+      const result = await runProgram<VirtualResult>(ctx, args);
+      if (result !== undefined) virtual.push(result);
+    }
+    const results: SimulationResult[] = [];
+    for (const members of SIZES) {
+      const args = [SIMULATION, "--members", String(members), "--workers", String(WORKERS), "--loss", "5", "--pause-ms", "2000", "--partition-ms", "5000", "--steady-ms", "10000", "--phase-timeout-ms", "60000"];
+      commands.push(`sudo npx node ${["packages/speaker/test/helpers/membership-sim.ts", ...args.slice(1)].join(" ")}`);
+      ctx.log(`${members} members over real UDP`);
+      const result = await runProgram<SimulationResult>(ctx, args);
+      if (result !== undefined) results.push(result);
+    }
+
+    const known = (values: Array<number | null>) => values.filter((v): v is number => v !== null);
+    const ms = (values: Array<number | null>, p: number) => {
+      const k = known(values);
+      const missing = values.length - k.length;
+      return `${fmt(percentile(k, p))}${missing > 0 ? ` (${missing} never)` : ""}`;
+    };
+    const kB = (v: number) => fmt(v / 1000);
+    const table: Table = {
+      caption: "Per cluster size, 5 % of membership datagrams dropped (nft), on this machine's 2 shared CPUs",
+      columns: [
+        "members (processes)",
+        "start-up ms",
+        "kill detected p50 / p99 ms",
+        "2 s pause detected p50 / p99 ms",
+        "rejoin after SIGCONT p50 ms",
+        "pause: most drops / rejoins per member",
+        "partition healed ms",
+        "false deaths",
+        "deaths of stalled members",
+        "kB/s sent per node p50 / max",
+        "kB/s received p50 / max",
+        "CPU cores used",
+        "process stalls > 250 ms",
+      ],
+      rows: results.map((r) => [
+        `${r.members} (${r.processes})`,
+        r.startupMs === null ? "not converged" : fmt(r.startupMs),
+        `${ms(r.killDetectionMs, 50)} / ${ms(r.killDetectionMs, 99)}`,
+        `${ms(r.pauseDetectionMs, 50)} / ${ms(r.pauseDetectionMs, 99)}`,
+        ms(r.pauseRejoinMs, 50),
+        `${r.pauseMostLeaves} / ${r.pauseMostJoins}`,
+        r.partitionHealMs === null ? "not healed" : fmt(r.partitionHealMs),
+        String(r.falseDeaths.length),
+        String(r.stalledDeaths.length),
+        `${kB(median(r.steady.sentBytesPerSecond))} / ${kB(Math.max(...r.steady.sentBytesPerSecond))}`,
+        `${kB(median(r.steady.receivedBytesPerSecond))} / ${kB(Math.max(...r.steady.receivedBytesPerSecond))}`,
+        fmt(r.steady.cpuCores),
+        `${r.stalls.length} (longest ${fmt(Math.max(0, ...r.stalls.map((s) => s.ms)))} ms)`,
+      ]),
+    };
+    const virtualTable: Table = {
+      caption: "The protocol alone: the same scenario on a virtual clock (no CPU limits, 1 ms per datagram, 5 % loss, seed 1)",
+      columns: ["members", "start-up ms", "kill detected p50 / p99 ms", "2 s pause detected p50 / p99 ms", "rejoin p50 ms", "pause: most drops / rejoins", "partition healed ms", "false deaths", "bytes/s sent per node p50 / max"],
+      rows: virtual.map((r) => [
+        String(r.members),
+        r.startupMs === null ? "not converged" : fmt(r.startupMs),
+        `${ms(r.killDetectionMs, 50)} / ${ms(r.killDetectionMs, 99)}`,
+        `${ms(r.pauseDetectionMs, 50)} / ${ms(r.pauseDetectionMs, 99)}`,
+        ms(r.pauseRejoinMs, 50),
+        `${r.pauseMostLeaves} / ${r.pauseMostJoins}`,
+        r.partitionHealMs === null ? "not healed" : fmt(r.partitionHealMs),
+        String(r.falseDeaths.length),
+        `${fmt(median(r.sentBytesPerSecond))} / ${fmt(Math.max(...r.sentBytesPerSecond))}`,
+      ]),
+    };
+    const largest = results.at(-1);
+    const verdicts: Verdict[] = [];
+    if (largest !== undefined) {
+      const kill = known(largest.killDetectionMs);
+      const complete = kill.length === largest.killDetectionMs.length;
+      const sent = Math.max(...largest.steady.sentBytesPerSecond, ...largest.steady.receivedBytesPerSecond);
+      verdicts.push(
+        { id: "17.1", what: `killed member detected by all, p50 (${largest.members} members)`, target: "< 1 s", measured: `${fmt(percentile(kill, 50))} ms`, met: complete && percentile(kill, 50) < 1000 },
+        { id: "17.2", what: `killed member detected by all, p99 (${largest.members} members)`, target: "< 2 s", measured: `${fmt(percentile(kill, 99))} ms`, met: complete && percentile(kill, 99) < 2000 },
+        { id: "17.3", what: `false deaths at 5 % loss (${largest.members} members)`, target: "0", measured: `${largest.falseDeaths.length} (+ ${largest.stalledDeaths.length} of members whose process stalled)`, met: largest.falseDeaths.length === 0 && largest.stalledDeaths.length === 0 },
+        { id: "17.4", what: `membership traffic per node, most of any node (${largest.members} members)`, target: "≤ 10 kB/s", measured: `${kB(sent)} kB/s`, met: sent <= 10_000 },
+        {
+          id: "17.5",
+          what: "member paused 2 s: dropped, and taken back, at most once each",
+          target: "once each way",
+          measured: `${largest.pauseMostLeaves} / ${largest.pauseMostJoins}`,
+          met: largest.pauseMostLeaves === 1 && largest.pauseMostJoins === 1,
+        },
+      );
+    }
+    return {
+      commands,
+      tables: [virtualTable, table],
+      verdicts,
+      notes: [
+        "Every member is a real `startMembership` (the speaker's code) bound to its own 127.x address in a network namespace created for the run; the killed and the paused member have a process each, the partitioned minority (10 %) another, the rest share the other processes.",
+        "A process stall is a gap of more than 250 ms in the process's own 50 ms timer: the machine did not run it. A member whose process stalled for about a second is rightly dropped by its peers (its answers would come from the native thread once liveness moves there); such deaths are listed apart from false ones.",
+        "Detection is per observer: from SIGKILL (or SIGSTOP) until that member's live set no longer holds the victim.",
+      ],
+      data: { virtual, results },
+    };
+  },
+};

@@ -1,0 +1,767 @@
+// The membership protocol as a pure state machine: SWIM failure detection (direct probe, indirect probe
+// through k members, suspicion before death), Lifeguard's refinements (local health stretches this node's
+// own probe timing when it is the slow one; a suspicion times out sooner the more members independently
+// confirm it; the suspect is told at once so it can refute) and piggybacked dissemination, each update
+// sent λ·log10(N) times. No sockets, clocks or timers: every function takes `now` (a monotonic ms clock),
+// mutates the state it is given and returns the messages to send. Randomness comes from `config.random`,
+// so a seeded source makes every run repeatable.
+//
+// The members are the cluster's Node objects (the speaker learns them from the API), so nobody has to be
+// told about a peer to probe it; a node whose speaker never ran is "unknown" and never counted.
+
+export type MemberStatus = "alive" | "suspect" | "dead" | "left";
+
+/** What one member says about another (or itself); carried piggyback on every message. */
+export type Update =
+  /** `ready: false` while the member is still joining: its peers do not count it yet. */
+  | { kind: "alive"; node: string; incarnation: number; ready: boolean }
+  | { kind: "suspect"; node: string; incarnation: number; from: string }
+  /** `from === node`: the member left on its own. */
+  | { kind: "dead"; node: string; incarnation: number; from: string };
+
+export type Message =
+  | { type: "ping"; seq: number; target: string; updates: Update[] }
+  /** Asks the receiver to ping `target` and pass the ack back (or a nack when none comes). */
+  | { type: "ping-req"; seq: number; target: string; updates: Update[] }
+  | { type: "ack"; seq: number; updates: Update[] }
+  | { type: "nack"; seq: number; updates: Update[] }
+  /** A joining member asks for the receiver's whole view ... */
+  | { type: "sync"; updates: Update[] }
+  /** ... which comes back in `state` messages: applied, not spread further (it is nobody's news). */
+  | { type: "state"; updates: Update[] }
+  | { type: "gossip"; updates: Update[] };
+
+export interface Outgoing {
+  to: string;
+  message: Message;
+}
+
+/** What happened, for logs and metrics; the live set is read with `liveMembers`. */
+export type Note =
+  | { kind: "suspect" | "dead" | "left" | "alive"; node: string; incarnation: number; from?: string }
+  | { kind: "refuted"; incarnation: number; from: string }
+  | { kind: "ready"; neverHeard: string[] }
+  | { kind: "converged" }
+  | { kind: "stalled"; ms: number };
+
+export interface GossipConfig {
+  /** Probe period T (one member probed per period), stretched by local health. */
+  probeIntervalMs: number;
+  /** How long the direct ping may go unanswered before it is sent again and k members are asked to try, stretched by local health. */
+  probeTimeoutMs: number;
+  /** k: members asked to probe indirectly. */
+  indirectProbes: number;
+  /** Pending updates go to `gossipFanout` random members every `gossipIntervalMs`. */
+  gossipIntervalMs: number;
+  gossipFanout: number;
+  /** λ: each update is sent λ·ceil(log10(N + 1)) times by every member that learns it. */
+  retransmitMult: number;
+  /** α: a suspicion lasts at least α·max(1, log10 N)·T, and never less than `suspicionMinMs` ... */
+  suspicionMult: number;
+  suspicionMinMs: number;
+  /** ... and at most this many times that, when nobody confirms it. */
+  suspicionMaxMult: number;
+  /** Independent confirmations after which a suspicion lasts only its minimum. */
+  suspicionConfirmations: number;
+  /** Lifeguard's S: local health ranges 0..S, probe timing is multiplied by (health + 1). */
+  maxLocalHealth: number;
+  /** A member that is dead, or never heard, is pinged every this often, so a healed partition rejoins. */
+  reconnectIntervalMs: number;
+  /** A joining member that has not heard of every peer asks another member for its view this often. */
+  syncRetryMs: number;
+  /** A starting member stays joining at least this long after it learns its peers. */
+  joinGraceMs: number;
+  /** ... and while some peer is unknown to it, up to this long. */
+  silentPeerGraceMs: number;
+  /** A peer that has been joining longer than this is not waited for before this member counts itself. */
+  joiningLimitMs: number;
+  /** A gap between two ticks longer than this is this process stalling: deadlines move by the gap. */
+  stallMs: number;
+  /** Bytes of piggybacked updates per message, measured with `updateSize`. */
+  maxPiggybackBytes: number;
+  updateSize(update: Update): number;
+  /** A uniform number in [0, 1). */
+  random(): number;
+}
+
+/** The protocol's knobs; the rest of the configuration is how sizes are measured and where randomness comes from. */
+export type GossipTiming = Omit<GossipConfig, "maxPiggybackBytes" | "updateSize" | "random">;
+
+export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
+  probeIntervalMs: 200,
+  probeTimeoutMs: 80,
+  indirectProbes: 3,
+  gossipIntervalMs: 50,
+  gossipFanout: 3,
+  retransmitMult: 4,
+  suspicionMult: 1,
+  suspicionMinMs: 200,
+  suspicionMaxMult: 4,
+  suspicionConfirmations: 2,
+  maxLocalHealth: 8,
+  reconnectIntervalMs: 500,
+  syncRetryMs: 1000,
+  joinGraceMs: 500,
+  silentPeerGraceMs: 5000,
+  joiningLimitMs: 1500,
+  stallMs: 250,
+};
+
+export interface Member {
+  incarnation: number;
+  status: MemberStatus;
+  ready: boolean;
+  /** When this member was first seen joining at this incarnation (for `joiningLimitMs`). */
+  joiningSince: number | undefined;
+  suspicion: Suspicion | undefined;
+}
+
+interface Suspicion {
+  startedAt: number;
+  confirmers: Set<string>;
+  minMs: number;
+  maxMs: number;
+  expected: number;
+}
+
+interface Probe {
+  seq: number;
+  target: string;
+  startedAt: number;
+  timeoutAt: number;
+  deadline: number;
+  indirectSent: boolean;
+  expectedNacks: number;
+  nacks: number;
+}
+
+interface Relay {
+  origin: string;
+  originSeq: number;
+  nackAt: number;
+}
+
+interface Pending {
+  update: Update;
+  transmits: number;
+}
+
+export type Phase = "joining" | "ready" | "leaving";
+
+export interface GossipState {
+  readonly config: GossipConfig;
+  readonly self: string;
+  incarnation: number;
+  phase: Phase;
+  /** Latched: once this member counts itself, a later joiner does not make it doubt again. */
+  converged: boolean;
+  peers: Set<string>;
+  /** `peers` as an array, for sampling. */
+  peerList: string[];
+  members: Map<string, Member>;
+  /** Members with a running suspicion (the only ones whose timers need looking at). */
+  suspects: Set<string>;
+  peersKnownAt: number | undefined;
+  localHealth: number;
+  seq: number;
+  probe: Probe | undefined;
+  probeOrder: string[];
+  probeIndex: number;
+  nextProbeAt: number;
+  nextGossipAt: number;
+  nextReconnectAt: number;
+  nextSyncAt: number;
+  relays: Map<number, Relay>;
+  /** When a member believed dead was last told so after it spoke. */
+  nudged: Map<string, number>;
+  /** Updates waiting to be sent, at most one per member, least recently sent first. */
+  queue: Map<string, Pending>;
+  lastTickAt: number | undefined;
+  /** `nextDeadline` when the last step ended: being woken much later than this is a stall. */
+  expectedBy: number | undefined;
+}
+
+export interface Step {
+  send: Outgoing[];
+  notes: Note[];
+}
+
+/** `incarnation` must grow across restarts of this member: the shell uses its start time. */
+export function createGossip(config: GossipConfig, self: string, incarnation: number, now: number): GossipState {
+  return {
+    config,
+    self,
+    incarnation,
+    phase: "joining",
+    converged: false,
+    peers: new Set(),
+    peerList: [],
+    members: new Map(),
+    suspects: new Set(),
+    peersKnownAt: undefined,
+    localHealth: 0,
+    seq: 0,
+    probe: undefined,
+    probeOrder: [],
+    probeIndex: 0,
+    nextProbeAt: now,
+    nextGossipAt: now,
+    nextReconnectAt: now,
+    nextSyncAt: now,
+    relays: new Map(),
+    nudged: new Map(),
+    queue: new Map(),
+    lastTickAt: undefined,
+    expectedBy: undefined,
+  };
+}
+
+const isUp = (m: Member | undefined): m is Member => m !== undefined && (m.status === "alive" || m.status === "suspect");
+
+/** The members counted right now: alive or suspect and ready; this member once its view has converged. */
+export function liveMembers(state: GossipState): Set<string> {
+  const live = new Set<string>();
+  if (state.converged && state.phase !== "leaving") live.add(state.self);
+  for (const [name, m] of state.members) if (isUp(m) && m.ready) live.add(name);
+  return live;
+}
+
+/** The whole cluster, this member excluded; members no longer listed are forgotten. */
+export function setPeers(state: GossipState, names: Iterable<string>, now: number): Step {
+  const step: Step = { send: [], notes: [] };
+  state.peerList = [...new Set(names)].filter((n) => n !== state.self);
+  state.peers = new Set(state.peerList);
+  for (const name of state.members.keys()) {
+    if (state.peers.has(name)) continue;
+    state.members.delete(name);
+    state.suspects.delete(name);
+  }
+  for (const node of state.queue.keys()) if (node !== state.self && !state.peers.has(node)) state.queue.delete(node);
+  if (state.peersKnownAt === undefined) {
+    state.peersKnownAt = now;
+    enqueue(state, selfAlive(state));
+    sendSync(state, now, step, Math.min(3, state.peers.size));
+  }
+  advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
+  return step;
+}
+
+/** Timers: call at `nextDeadline(state)` at the latest (after reading the datagrams waiting). */
+export function tick(state: GossipState, now: number): Step {
+  const step: Step = { send: [], notes: [] };
+  observeTime(state, now, step);
+  if (state.phase === "leaving") return step;
+  advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
+  return step;
+}
+
+function observeTime(state: GossipState, now: number, step: Step): void {
+  if (state.expectedBy !== undefined && now - state.expectedBy > state.config.stallMs) {
+    // This process did not run when it should have (GC, CPU starvation, SIGSTOP): what it did not see in
+    // time is no evidence about anybody else, so every deadline moves by the delay. Whatever runs first
+    // after the stall (a timer, or a datagram that waited) notices it.
+    const gap = now - state.expectedBy;
+    shiftDeadlines(state, gap);
+    state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
+    step.notes.push({ kind: "stalled", ms: Math.round(gap) });
+  }
+  state.lastTickAt = now;
+  state.expectedBy = undefined;
+}
+
+/** The next time `tick` has something to do. */
+export function nextDeadline(state: GossipState): number {
+  // Gossip rounds only while something waits to be sent: an idle member wakes for its probes only.
+  let next = Math.min(state.nextProbeAt, state.nextReconnectAt);
+  if (state.queue.size > 0) next = Math.min(next, state.nextGossipAt);
+  if (state.probe !== undefined) next = Math.min(next, state.probe.indirectSent ? state.probe.deadline : state.probe.timeoutAt);
+  for (const relay of state.relays.values()) next = Math.min(next, relay.nackAt);
+  for (const name of state.suspects) {
+    const suspicion = state.members.get(name)?.suspicion;
+    if (suspicion !== undefined) next = Math.min(next, suspicion.startedAt + suspicionTimeout(suspicion));
+  }
+  if (state.phase === "joining" && state.peersKnownAt !== undefined) {
+    const { joinGraceMs, silentPeerGraceMs } = state.config;
+    // Only the waits not yet over (once over, the next tick acts on them).
+    const last = state.lastTickAt ?? Number.NEGATIVE_INFINITY;
+    for (const at of [state.peersKnownAt + joinGraceMs, state.peersKnownAt + silentPeerGraceMs]) if (at > last) next = Math.min(next, at);
+    if (state.members.size < state.peers.size) next = Math.min(next, state.nextSyncAt);
+  }
+  if (state.phase === "ready" && !state.converged) next = Math.min(next, state.nextSyncAt);
+  return next;
+}
+
+/** A message from `from` (already authenticated and checked against replay by the wire layer). */
+export function receive(state: GossipState, from: string, message: Message, now: number): Step {
+  const step: Step = { send: [], notes: [] };
+  if (state.phase === "leaving" || !state.peers.has(from)) return step;
+  observeTime(state, now, step);
+  const sender = state.members.get(from);
+  if (sender?.status === "dead" && message.type !== "ping" && now >= (state.nudged.get(from) ?? Number.NEGATIVE_INFINITY) + state.config.probeIntervalMs) {
+    // A member believed dead is talking (a partition healed): tell it so, and it refutes. (A ping is
+    // answered with an ack that says the same.)
+    state.nudged.set(from, now);
+    reply(state, from, { type: "ping", seq: nextSeq(state), target: from }, step);
+  }
+  const spread = message.type !== "state";
+  for (const update of message.updates) apply(state, update, now, step, spread);
+  switch (message.type) {
+    case "ping":
+      // The ack carries this member's own record, so a pinger that has none (a joiner) learns it.
+      if (message.target === state.self) reply(state, from, { type: "ack", seq: message.seq }, step, [selfAlive(state)]);
+      break;
+    case "ping-req": {
+      if (!state.peers.has(message.target) || message.target === state.self) break;
+      const seq = nextSeq(state);
+      state.relays.set(seq, { origin: from, originSeq: message.seq, nackAt: now + scaled(state, state.config.probeTimeoutMs) });
+      reply(state, message.target, { type: "ping", seq, target: message.target }, step);
+      break;
+    }
+    case "ack": {
+      const relay = state.relays.get(message.seq);
+      if (relay !== undefined) {
+        state.relays.delete(message.seq);
+        reply(state, relay.origin, { type: "ack", seq: relay.originSeq }, step);
+      } else if (state.probe !== undefined && state.probe.seq === message.seq) {
+        state.probe = undefined;
+        state.localHealth = Math.max(0, state.localHealth - 1);
+      }
+      break;
+    }
+    case "nack":
+      if (state.probe !== undefined && state.probe.seq === message.seq) state.probe.nacks += 1;
+      break;
+    case "sync":
+      for (const chunk of chunks(state, viewAsUpdates(state))) step.send.push({ to: from, message: { type: "state", updates: chunk } });
+      break;
+    case "state":
+    case "gossip":
+      break;
+  }
+  advance(state, now, step);
+  state.expectedBy = nextDeadline(state);
+  return step;
+}
+
+/** Says this member is leaving, to a few members twice (they spread it); afterwards it ignores everything. */
+export function leave(state: GossipState, now: number): Step {
+  const step: Step = { send: [], notes: [] };
+  state.phase = "leaving";
+  const left: Update = { kind: "dead", node: state.self, incarnation: state.incarnation, from: state.self };
+  const targets = sampleUp(state, state.config.gossipFanout * 2, undefined);
+  for (let round = 0; round < 2; round++) for (const to of targets) step.send.push({ to, message: { type: "gossip", updates: [left] } });
+  state.lastTickAt = now;
+  return step;
+}
+
+// --- the rules --------------------------------------------------------------------------------------
+
+function advance(state: GossipState, now: number, step: Step): void {
+  const { config } = state;
+  if (state.peersKnownAt === undefined) return;
+  progressJoin(state, now, step);
+
+  for (const name of [...state.suspects]) {
+    const m = state.members.get(name);
+    // The same sum nextDeadline computes: with a difference instead, rounding could leave it never due.
+    if (m?.suspicion !== undefined && now >= m.suspicion.startedAt + suspicionTimeout(m.suspicion)) {
+      apply(state, { kind: "dead", node: name, incarnation: m.incarnation, from: state.self }, now, step);
+    }
+  }
+
+  for (const [seq, relay] of state.relays) {
+    if (now < relay.nackAt) continue;
+    state.relays.delete(seq);
+    reply(state, relay.origin, { type: "nack", seq: relay.originSeq }, step);
+  }
+
+  const probe = state.probe;
+  if (probe !== undefined && !probe.indirectSent && now >= probe.timeoutAt) {
+    probe.indirectSent = true;
+    const helpers = sampleUp(state, config.indirectProbes, probe.target);
+    probe.expectedNacks = helpers.length;
+    for (const helper of helpers) reply(state, helper, { type: "ping-req", seq: probe.seq, target: probe.target }, step);
+    // And once more directly: with a lossy network most unanswered pings were merely lost.
+    reply(state, probe.target, { type: "ping", seq: probe.seq, target: probe.target }, step, [selfAlive(state)]);
+  }
+  if (probe !== undefined && now >= probe.deadline) {
+    state.probe = undefined;
+    // Lifeguard: a helper that sent neither ack nor nack suggests this member is the one not hearing.
+    const missed = probe.expectedNacks > 0 ? probe.expectedNacks - probe.nacks : 1;
+    state.localHealth = Math.min(config.maxLocalHealth, state.localHealth + Math.max(0, missed));
+    const m = state.members.get(probe.target);
+    // Suspecting a member already suspected at this incarnation confirms the suspicion.
+    if (isUp(m)) {
+      apply(state, { kind: "suspect", node: probe.target, incarnation: m.incarnation, from: state.self }, now, step);
+    }
+  }
+  if (state.probe === undefined && now >= state.nextProbeAt) {
+    state.nextProbeAt = now + scaled(state, config.probeIntervalMs);
+    const target = nextProbeTarget(state);
+    if (target !== undefined) {
+      const seq = nextSeq(state);
+      state.probe = {
+        seq,
+        target,
+        startedAt: now,
+        timeoutAt: now + scaled(state, config.probeTimeoutMs),
+        deadline: now + scaled(state, config.probeIntervalMs),
+        indirectSent: false,
+        expectedNacks: 0,
+        nacks: 0,
+      };
+      // Its own record rides along, so a member that missed an update about this one is put right.
+      reply(state, target, { type: "ping", seq, target }, step, [selfAlive(state)]);
+    }
+  }
+
+  if (now >= state.nextReconnectAt) {
+    state.nextReconnectAt = now + config.reconnectIntervalMs;
+    const target = sampleDown(state);
+    // An ack is not awaited: the ping carries what this member believes about the target (it refutes
+    // that if it is alive) and this member's own record (so the target learns it is alive too).
+    if (target !== undefined) reply(state, target, { type: "ping", seq: nextSeq(state), target }, step);
+  }
+
+  if (now >= state.nextGossipAt) {
+    state.nextGossipAt = now + config.gossipIntervalMs;
+    if (state.queue.size > 0) {
+      for (const to of sampleUp(state, config.gossipFanout, undefined)) {
+        const updates = piggyback(state, []);
+        if (updates.length > 0) step.send.push({ to, message: { type: "gossip", updates } });
+      }
+    }
+  }
+}
+
+function progressJoin(state: GossipState, now: number, step: Step): void {
+  const { config } = state;
+  const knownAt = state.peersKnownAt as number;
+  if (state.phase === "joining") {
+    // Members are only ever peers, so the counts tell whether every peer has been heard of.
+    const allHeard = state.members.size === state.peers.size;
+    const graceOver = now >= knownAt + config.joinGraceMs;
+    if (graceOver && (allHeard || now >= knownAt + config.silentPeerGraceMs)) {
+      state.phase = "ready";
+      // A new incarnation, so that "ready" overrides every "joining" record of this member.
+      state.incarnation += 1;
+      enqueue(state, selfAlive(state));
+      step.notes.push({ kind: "ready", neverHeard: state.peerList.filter((n) => !state.members.has(n)) });
+    } else if (!allHeard && now >= state.nextSyncAt) {
+      // A lost answer (or a first choice that was down): ask another member.
+      sendSync(state, now, step, 1);
+    }
+  }
+  if (state.phase === "ready" && !state.converged) {
+    // Counting itself while a peer it hears is still joining would make this member believe it is
+    // alone (or nearly) and announce what that peer will win: it waits, up to `joiningLimitMs`.
+    const waitingFor: string[] = [];
+    for (const [name, m] of state.members) {
+      if (isUp(m) && !m.ready && now - (m.joiningSince ?? now) <= config.joiningLimitMs) {
+        waitingFor.push(name);
+        if (waitingFor.length >= 3) break;
+      }
+    }
+    if (waitingFor.length > 0 && now >= state.nextSyncAt) {
+      // A peer may be ready by now and this member missed the news: ask it (its ack carries its record).
+      state.nextSyncAt = now + config.probeIntervalMs;
+      for (const to of waitingFor) reply(state, to, { type: "ping", seq: nextSeq(state), target: to }, step, [selfAlive(state)]);
+    }
+    if (waitingFor.length === 0) {
+      state.converged = true;
+      step.notes.push({ kind: "converged" });
+    }
+  }
+}
+
+function sendSync(state: GossipState, now: number, step: Step, count: number): void {
+  state.nextSyncAt = now + state.config.syncRetryMs;
+  // Prefer members known to be up; at first none is known, so any peer.
+  const up = sampleUp(state, count, undefined);
+  for (const to of up.length > 0 ? up : shuffle(state, state.peerList).slice(0, count)) {
+    step.send.push({ to, message: { type: "sync", updates: [selfAlive(state)] } });
+  }
+}
+
+/** Applies one update under SWIM's precedence: higher incarnation wins; at equal incarnation dead > suspect > alive. */
+function apply(state: GossipState, update: Update, now: number, step: Step, spread = true): void {
+  const enqueue = spread ? enqueueUpdate : () => {};
+  if (update.node === state.self) {
+    if (update.kind !== "alive" && update.incarnation >= state.incarnation && state.phase !== "leaving") {
+      // Someone suspects (or declared dead) this member: refute with a higher incarnation.
+      state.incarnation = update.incarnation + 1;
+      state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
+      enqueueUpdate(state, selfAlive(state));
+      step.notes.push({ kind: "refuted", incarnation: state.incarnation, from: update.from });
+    }
+    return;
+  }
+  if (!state.peers.has(update.node)) return;
+  const m = state.members.get(update.node);
+  switch (update.kind) {
+    case "alive": {
+      if (m !== undefined && update.incarnation <= m.incarnation) return;
+      const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
+      state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
+      state.suspects.delete(update.node);
+      if (m === undefined || m.status !== "alive" || m.ready !== update.ready) step.notes.push({ kind: "alive", node: update.node, incarnation: update.incarnation });
+      enqueue(state, update);
+      return;
+    }
+    case "suspect": {
+      if (m === undefined || m.status === "dead" || m.status === "left" || update.incarnation < m.incarnation) return;
+      if (m.status === "suspect" && update.incarnation === m.incarnation) {
+        const suspicion = m.suspicion as Suspicion;
+        if (!suspicion.confirmers.has(update.from)) {
+          suspicion.confirmers.add(update.from);
+          // Confirmations are spread too, so every member's timer shortens.
+          enqueue(state, update);
+        }
+        return;
+      }
+      // N is the cluster as the Node objects list it: an upper bound of the members alive.
+      const others = state.peers.size;
+      const minMs = Math.max(state.config.suspicionMinMs, state.config.suspicionMult * Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs);
+      m.incarnation = update.incarnation;
+      m.status = "suspect";
+      state.suspects.add(update.node);
+      m.suspicion = {
+        startedAt: now,
+        confirmers: new Set([update.from]),
+        minMs,
+        maxMs: minMs * state.config.suspicionMaxMult,
+        // Members other than the suspect and this one that could confirm.
+        expected: Math.max(0, Math.min(state.config.suspicionConfirmations, others - 2)),
+      };
+      step.notes.push({ kind: "suspect", node: update.node, incarnation: update.incarnation, from: update.from });
+      enqueue(state, update);
+      // The buddy system: tell the suspect now, so that it refutes before anyone's timer runs out.
+      if (update.from === state.self) reply(state, update.node, { type: "ping", seq: nextSeq(state), target: update.node }, step);
+      return;
+    }
+    case "dead": {
+      if (m !== undefined && update.from !== update.node && update.from !== state.self && update.incarnation === m.incarnation) {
+        // Another member's verdict, about a member this one has not suspected for long: after a partition
+        // heals, the other side's stale "dead" arrives before the refutation can. Suspect it instead, as this
+        // member's own suspicion (so the suspect is told at once and refutes), or count the verdict as a
+        // confirmation of the running suspicion until that has lasted its minimum; a member truly dead is
+        // declared dead here too when this member's own timer runs out.
+        if (m.status === "alive") {
+          apply(state, { kind: "suspect", node: update.node, incarnation: update.incarnation, from: state.self }, now, step, spread);
+          return;
+        }
+        if (m.status === "suspect" && m.suspicion !== undefined && now < m.suspicion.startedAt + m.suspicion.minMs) {
+          m.suspicion.confirmers.add(update.from);
+          return;
+        }
+      }
+      if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
+      const status: MemberStatus = update.from === update.node ? "left" : "dead";
+      state.members.set(update.node, { incarnation: update.incarnation, status, ready: m?.ready ?? false, joiningSince: undefined, suspicion: undefined });
+      state.suspects.delete(update.node);
+      if (state.probe?.target === update.node) state.probe = undefined;
+      step.notes.push({ kind: status, node: update.node, incarnation: update.incarnation, from: update.from });
+      enqueue(state, update);
+      return;
+    }
+  }
+}
+
+/** Remaining time of a suspicion (Lifeguard): from max toward min as log(confirmations + 1) / log(expected + 1). */
+export function suspicionTimeout(s: { confirmers: Set<string>; minMs: number; maxMs: number; expected: number }): number {
+  if (s.expected <= 0) return s.minMs;
+  const confirmations = Math.min(s.confirmers.size - 1, s.expected);
+  const fraction = Math.log(confirmations + 1) / Math.log(s.expected + 1);
+  return Math.max(s.minMs, s.maxMs - (s.maxMs - s.minMs) * fraction);
+}
+
+/** The maximum number of times an update is sent by each member: λ·ceil(log10(N + 1)). */
+export function retransmitLimit(config: Pick<GossipConfig, "retransmitMult">, members: number): number {
+  return config.retransmitMult * Math.max(1, Math.ceil(Math.log10(members + 1)));
+}
+
+const enqueue = enqueueUpdate;
+
+function enqueueUpdate(state: GossipState, update: Update): void {
+  // A newer update about a member replaces the one still waiting to go out (a confirmation of a
+  // suspicion replaces the previous one: receivers collect the confirmers over time).
+  state.queue.delete(update.node);
+  state.queue.set(update.node, { update, transmits: 0 });
+}
+
+/** Updates to piggyback on a message: `first` (what the receiver most needs), then the least sent first. */
+function piggyback(state: GossipState, first: Update[]): Update[] {
+  const { config } = state;
+  const out = [...first];
+  let budget = config.maxPiggybackBytes - first.reduce((sum, u) => sum + config.updateSize(u), 0);
+  const limit = retransmitLimit(config, state.peers.size + 1);
+  // The queue is in order of last sending (a sent update goes to the back), so its front holds the
+  // updates sent least recently; an update too big for what is left of the budget waits its turn.
+  const taken: Array<[string, Pending]> = [];
+  for (const [node, pending] of state.queue) {
+    if (budget < MIN_UPDATE_BYTES) break;
+    const size = config.updateSize(pending.update);
+    if (size > budget) continue;
+    if (!first.some((u) => sameUpdate(u, pending.update))) {
+      out.push(pending.update);
+      budget -= size;
+    }
+    taken.push([node, pending]);
+  }
+  for (const [node, pending] of taken) {
+    state.queue.delete(node);
+    pending.transmits += 1;
+    if (pending.transmits < limit) state.queue.set(node, pending);
+  }
+  return out;
+}
+
+const sameUpdate = (a: Update, b: Update) => a.kind === b.kind && a.node === b.node && a.incarnation === b.incarnation;
+
+/** Sends `message` (updates filled in here) to `to`, with what `to` most needs to hear first. */
+function reply(state: GossipState, to: string, message: DistributiveOmit<Message, "updates">, step: Step, always: Update[] = []): void {
+  const first: Update[] = [...always];
+  const m = state.members.get(to);
+  if (m === undefined || m.status !== "alive") {
+    // `to` may believe this member dead (a partition), and this member believes `to` is not alive:
+    // say both, so either side refutes.
+    if (m !== undefined) first.push(recordAsUpdate(state, to, m));
+    if (always.length === 0) first.push(selfAlive(state));
+  }
+  step.send.push({ to, message: { ...message, updates: piggyback(state, first) } as Message });
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+function recordAsUpdate(state: GossipState, name: string, m: Member): Update {
+  switch (m.status) {
+    case "alive":
+      return { kind: "alive", node: name, incarnation: m.incarnation, ready: m.ready };
+    case "suspect":
+      return { kind: "suspect", node: name, incarnation: m.incarnation, from: state.self };
+    case "dead":
+      return { kind: "dead", node: name, incarnation: m.incarnation, from: state.self };
+    case "left":
+      return { kind: "dead", node: name, incarnation: m.incarnation, from: name };
+  }
+}
+
+/** This member's whole view, for a joining member: suspects as alive + suspect, so readiness is kept. */
+function viewAsUpdates(state: GossipState): Update[] {
+  const out: Update[] = [selfAlive(state)];
+  for (const [name, m] of state.members) {
+    if (m.status === "suspect") out.push({ kind: "alive", node: name, incarnation: m.incarnation, ready: m.ready });
+    out.push(recordAsUpdate(state, name, m));
+  }
+  return out;
+}
+
+function chunks(state: GossipState, updates: Update[]): Update[][] {
+  const out: Update[][] = [];
+  let current: Update[] = [];
+  let size = 0;
+  for (const u of updates) {
+    const s = state.config.updateSize(u);
+    if (current.length > 0 && size + s > state.config.maxPiggybackBytes) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(u);
+    size += s;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+const selfAlive = (state: GossipState): Update => ({ kind: "alive", node: state.self, incarnation: state.incarnation, ready: state.phase === "ready" });
+
+/** Smaller than any update's encoding: once the budget is below it, nothing more fits. */
+const MIN_UPDATE_BYTES = 11;
+
+/**
+ * Up to `count` distinct random members that are up (not `except`): drawn from the peer list and
+ * kept when up, so it costs O(count) when most are up; falls back to a scan when few are.
+ */
+function sampleUp(state: GossipState, count: number, except: string | undefined): string[] {
+  const picked = new Set<string>();
+  const list = state.peerList;
+  for (let tries = 0; tries < count * 4 && picked.size < count && list.length > 0; tries++) {
+    const name = list[Math.floor(state.config.random() * list.length)] as string;
+    if (name !== except && isUp(state.members.get(name))) picked.add(name);
+  }
+  if (picked.size < count) {
+    for (const name of shuffle(state, upMembers(state))) {
+      if (picked.size >= count) break;
+      if (name !== except) picked.add(name);
+    }
+  }
+  return [...picked];
+}
+
+/** A random member that is dead or never heard of, if a few draws find one (they are rare). */
+function sampleDown(state: GossipState): string | undefined {
+  const list = state.peerList;
+  for (let tries = 0; tries < 8 && list.length > 0; tries++) {
+    const name = list[Math.floor(state.config.random() * list.length)] as string;
+    const m = state.members.get(name);
+    if (m === undefined || m.status === "dead") return name;
+  }
+  return undefined;
+}
+
+function upMembers(state: GossipState): string[] {
+  const out: string[] = [];
+  for (const [name, m] of state.members) if (isUp(m)) out.push(name);
+  return out;
+}
+
+/** Round robin over a shuffled list of the members up, reshuffled at each pass (SWIM's bounded detection). */
+function nextProbeTarget(state: GossipState): string | undefined {
+  for (let tries = 0; tries < 2; tries++) {
+    while (state.probeIndex < state.probeOrder.length) {
+      const name = state.probeOrder[state.probeIndex++] as string;
+      if (isUp(state.members.get(name))) return name;
+    }
+    state.probeOrder = shuffle(state, upMembers(state));
+    state.probeIndex = 0;
+  }
+  return undefined;
+}
+
+function shuffle(state: GossipState, from: string[]): string[] {
+  const out = [...from];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(state.config.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as string, out[i] as string];
+  }
+  return out;
+}
+
+function nextSeq(state: GossipState): number {
+  state.seq = (state.seq + 1) % 0x1_0000_0000;
+  return state.seq;
+}
+
+function scaled(state: GossipState, ms: number): number {
+  return ms * (state.localHealth + 1);
+}
+
+function shiftDeadlines(state: GossipState, gap: number): void {
+  state.nextProbeAt += gap;
+  state.nextGossipAt += gap;
+  state.nextReconnectAt += gap;
+  state.nextSyncAt += gap;
+  if (state.peersKnownAt !== undefined) state.peersKnownAt += gap;
+  if (state.probe !== undefined) {
+    state.probe.timeoutAt += gap;
+    state.probe.deadline += gap;
+  }
+  for (const relay of state.relays.values()) relay.nackAt += gap;
+  for (const m of state.members.values()) {
+    if (m.suspicion !== undefined) m.suspicion.startedAt += gap;
+    if (m.joiningSince !== undefined) m.joiningSince += gap;
+  }
+}

@@ -1,0 +1,241 @@
+// The membership datagram, with no sockets or clocks. Binary, versioned by its magic, authenticated:
+//
+//   "BLM2" | sender (u8 length + name) | receiver (name) | session (f64) | datagram seq u32 | sentAt (f64 ms since the epoch)
+//   | message type u8 | [probe seq u32] [target name] | u16 update count | updates… | HMAC-SHA256(key, all before)
+//   update: kind u8 | node name | incarnation (f64) | alive: ready u8 — suspect, dead: from name
+//
+// Only holders of the shared key can make one; the signature is checked before anything is parsed.
+// Replays are refused by a per-sender (session, seq) high-water mark — session is the sender's start time,
+// so it grows across restarts — and by a freshness window on `sentAt`, which bounds replay to a receiver
+// that has no high-water mark yet (it just started) to that window. Each datagram names its receiver, so one
+// captured on its way to one member cannot be played to another (whose mark for the sender may be lower).
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Message, Update } from "./gossip.ts";
+
+const MAGIC = Buffer.from("BLM2");
+const MAC_LENGTH = 32;
+/** Below any LAN's MTU once IP and UDP headers are added. */
+export const MAX_DATAGRAM = 1400;
+const MAX_NAME = 253;
+
+const MESSAGE_TYPES = ["ping", "ping-req", "ack", "nack", "sync", "state", "gossip"] as const;
+const UPDATE_KINDS = ["alive", "suspect", "dead"] as const;
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export interface DatagramHeader {
+  sender: string;
+  /** The member it is meant for. */
+  receiver: string;
+  /** The sender's start time (ms since the epoch). */
+  session: number;
+  /** Grows by one per datagram within a session. */
+  seq: number;
+  /** The sender's wall clock when sent (ms since the epoch). */
+  sentAt: number;
+}
+
+export interface Datagram {
+  header: DatagramHeader;
+  message: Message;
+}
+
+export type DatagramRejection = "malformed" | "bad-signature";
+
+const nameSize = (name: string) => 1 + Buffer.byteLength(name);
+
+/** Bytes an update takes on the wire (the gossip core budgets piggybacked updates with it). */
+export function encodedUpdateSize(update: Update): number {
+  return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from));
+}
+
+/** Bytes of the whole datagram `encodeDatagram` makes for this message (for accounting without encoding). */
+export function datagramSize(sender: string, receiver: string, message: Message): number {
+  let size = MAGIC.length + nameSize(sender) + nameSize(receiver) + 8 + 4 + 8 + 1 + 2 + MAC_LENGTH;
+  if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") size += 4;
+  if (message.type === "ping" || message.type === "ping-req") size += nameSize(message.target);
+  for (const update of message.updates) size += encodedUpdateSize(update);
+  return size;
+}
+
+/** Bytes left for piggybacked updates in a datagram whose names are as long as names can be. */
+export const PIGGYBACK_BUDGET = MAX_DATAGRAM - (MAGIC.length + 2 * (1 + MAX_NAME) + 8 + 4 + 8 + 1 + 4 + (1 + MAX_NAME) + 2 + MAC_LENGTH);
+
+/** A node name the wire can carry (a DNS subdomain, as Node names are). */
+export function isNodeName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_NAME && NODE_NAME.test(name);
+}
+
+export function encodeDatagram(datagram: Datagram, key: Buffer): Buffer {
+  const { header, message } = datagram;
+  // One buffer written in place: this runs for every datagram sent.
+  const w = new Writer(MAX_DATAGRAM);
+  w.bytes(MAGIC);
+  w.name(header.sender);
+  w.name(header.receiver);
+  w.f64(header.session);
+  w.u32(header.seq);
+  w.f64(header.sentAt);
+  w.u8(MESSAGE_TYPES.indexOf(message.type));
+  if (message.type === "ping" || message.type === "ping-req" || message.type === "ack" || message.type === "nack") w.u32(message.seq);
+  if (message.type === "ping" || message.type === "ping-req") w.name(message.target);
+  w.u16(message.updates.length);
+  for (const update of message.updates) {
+    w.u8(UPDATE_KINDS.indexOf(update.kind));
+    w.name(update.node);
+    w.f64(update.incarnation);
+    if (update.kind === "alive") w.u8(update.ready ? 1 : 0);
+    else w.name(update.from);
+  }
+  const signed = w.buffer.subarray(0, w.offset);
+  createHmac("sha256", key).update(signed).digest().copy(w.buffer, w.offset);
+  return w.buffer.subarray(0, w.offset + MAC_LENGTH);
+}
+
+export function decodeDatagram(packet: Buffer, key: Buffer): { ok: true; datagram: Datagram } | { ok: false; reason: DatagramRejection } {
+  if (packet.length < MAGIC.length + MAC_LENGTH + 1 || packet.length > MAX_DATAGRAM || !packet.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return { ok: false, reason: "malformed" };
+  }
+  const signed = packet.subarray(0, packet.length - MAC_LENGTH);
+  const mac = packet.subarray(packet.length - MAC_LENGTH);
+  // The signature is checked before the body is parsed: nothing unauthenticated is interpreted.
+  if (!timingSafeEqual(createHmac("sha256", key).update(signed).digest(), mac)) return { ok: false, reason: "bad-signature" };
+  try {
+    const reader = new Reader(signed, MAGIC.length);
+    const header: DatagramHeader = { sender: reader.name(), receiver: reader.name(), session: reader.integer(), seq: reader.u32(), sentAt: reader.integer() };
+    const type = MESSAGE_TYPES[reader.u8()];
+    if (type === undefined) return { ok: false, reason: "malformed" };
+    const seq = type === "ping" || type === "ping-req" || type === "ack" || type === "nack" ? reader.u32() : 0;
+    const target = type === "ping" || type === "ping-req" ? reader.name() : "";
+    const count = reader.u16();
+    const updates: Update[] = [];
+    for (let i = 0; i < count; i++) {
+      const kind = UPDATE_KINDS[reader.u8()];
+      const node = reader.name();
+      const incarnation = reader.integer();
+      if (kind === "alive") {
+        const ready = reader.u8();
+        if (ready > 1) return { ok: false, reason: "malformed" };
+        updates.push({ kind, node, incarnation, ready: ready === 1 });
+      } else if (kind === "suspect" || kind === "dead") {
+        updates.push({ kind, node, incarnation, from: reader.name() });
+      } else {
+        return { ok: false, reason: "malformed" };
+      }
+    }
+    if (!reader.atEnd()) return { ok: false, reason: "malformed" };
+    let message: Message;
+    if (type === "ping" || type === "ping-req") message = { type, seq, target, updates };
+    else if (type === "ack" || type === "nack") message = { type, seq, updates };
+    else message = { type, updates };
+    return { ok: true, datagram: { header, message } };
+  } catch (err) {
+    if (err instanceof MalformedDatagram) return { ok: false, reason: "malformed" };
+    throw err;
+  }
+}
+
+export type Verdict = "accept" | "replay" | "stale" | "self" | "unknown-node" | "misdirected";
+
+export interface SenderMark {
+  session: number;
+  seq: number;
+}
+
+/**
+ * Whether to believe an authentic datagram. `wallNow` is this node's wall clock; clocks must agree within
+ * `maxSkewMs` (NTP), which also bounds how long a captured datagram could be replayed to a freshly
+ * restarted receiver that has no mark for its sender yet.
+ */
+export function judgeDatagram(
+  header: DatagramHeader,
+  context: { self: string; known: ReadonlySet<string>; previous: SenderMark | undefined; wallNow: number; maxSkewMs: number },
+): Verdict {
+  if (header.sender === context.self) return "self";
+  if (!context.known.has(header.sender)) return "unknown-node";
+  if (header.receiver !== context.self) return "misdirected";
+  if (Math.abs(context.wallNow - header.sentAt) > context.maxSkewMs) return "stale";
+  const previous = context.previous;
+  if (previous !== undefined) {
+    if (header.session < previous.session) return "replay";
+    if (header.session === previous.session && header.seq <= previous.seq) return "replay";
+  }
+  return "accept";
+}
+
+class MalformedDatagram extends Error {
+  override name = "MalformedDatagram";
+}
+
+class Reader {
+  private offset: number;
+  private readonly buffer: Buffer;
+  constructor(buffer: Buffer, offset: number) {
+    this.buffer = buffer;
+    this.offset = offset;
+  }
+  private take(n: number): number {
+    if (this.offset + n > this.buffer.length) throw new MalformedDatagram("truncated");
+    const at = this.offset;
+    this.offset += n;
+    return at;
+  }
+  u8(): number {
+    return this.buffer.readUInt8(this.take(1));
+  }
+  u16(): number {
+    return this.buffer.readUInt16BE(this.take(2));
+  }
+  u32(): number {
+    return this.buffer.readUInt32BE(this.take(4));
+  }
+  integer(): number {
+    const value = this.buffer.readDoubleBE(this.take(8));
+    if (!Number.isSafeInteger(value) || value < 0) throw new MalformedDatagram("not a non-negative integer");
+    return value;
+  }
+  name(): string {
+    const length = this.u8();
+    const at = this.take(length);
+    const value = this.buffer.toString("utf8", at, at + length);
+    if (!isNodeName(value)) throw new MalformedDatagram("not a node name");
+    return value;
+  }
+  atEnd(): boolean {
+    return this.offset === this.buffer.length;
+  }
+}
+
+class Writer {
+  readonly buffer: Buffer;
+  offset = 0;
+  constructor(size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+  private room(n: number): number {
+    if (this.offset + n > this.buffer.length - MAC_LENGTH) throw new RangeError(`a membership datagram is limited to ${MAX_DATAGRAM} bytes`);
+    const at = this.offset;
+    this.offset += n;
+    return at;
+  }
+  bytes(b: Buffer): void {
+    b.copy(this.buffer, this.room(b.length));
+  }
+  u8(n: number): void {
+    this.buffer.writeUInt8(n, this.room(1));
+  }
+  u16(n: number): void {
+    this.buffer.writeUInt16BE(n, this.room(2));
+  }
+  u32(n: number): void {
+    this.buffer.writeUInt32BE(n, this.room(4));
+  }
+  f64(n: number): void {
+    this.buffer.writeDoubleBE(n, this.room(8));
+  }
+  name(value: string): void {
+    if (!isNodeName(value)) throw new RangeError(`not a node name: ${JSON.stringify(value)}`);
+    const length = Buffer.byteLength(value);
+    this.u8(length);
+    this.buffer.write(value, this.room(length), "latin1");
+  }
+}

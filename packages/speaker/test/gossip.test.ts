@@ -1,0 +1,486 @@
+// The membership protocol core: its rules one by one (tables, hand-fed messages and a virtual clock),
+// then whole clusters of cores over a simulated network (seeded loss, a dead member, a partition).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  createGossip,
+  DEFAULT_GOSSIP_TIMING,
+  type GossipConfig,
+  type GossipState,
+  leave,
+  liveMembers,
+  type Message,
+  nextDeadline,
+  type Outgoing,
+  receive,
+  retransmitLimit,
+  setPeers,
+  suspicionTimeout,
+  tick,
+  type Update,
+} from "../src/membership/gossip.ts";
+import { seededRandom } from "@bollard/core";
+import { VirtualCluster } from "./helpers/virtual-cluster.ts";
+
+
+const config = (overrides: Partial<GossipConfig> = {}): GossipConfig => ({
+  ...DEFAULT_GOSSIP_TIMING,
+  maxPiggybackBytes: 1000,
+  updateSize: (u) => 16 + u.node.length + ("from" in u ? u.from.length : 0),
+  random: seededRandom(1),
+  stallMs: Number.POSITIVE_INFINITY,
+  ...overrides,
+});
+
+const alive = (node: string, incarnation: number, ready = true): Update => ({ kind: "alive", node, incarnation, ready });
+
+/**
+ * A member `self` among `peers`, past its join, knowing every peer alive and ready at incarnation 1, with
+ * nothing in flight. Ticks are hand-fed far apart, so stall detection is off unless a test sets it.
+ */
+function member(self: string, peers: string[], overrides: Partial<GossipConfig> = {}): GossipState {
+  const state = createGossip(config({ joinGraceMs: 0, stallMs: Number.POSITIVE_INFINITY, ...overrides }), self, 100, 0);
+  setPeers(state, [self, ...peers], 0);
+  receive(state, peers[0] as string, { type: "state", updates: peers.map((p) => alive(p, 1)) }, 0);
+  assert.equal(state.converged, true);
+  state.queue.clear();
+  state.probe = undefined;
+  state.relays.clear();
+  state.nextProbeAt = 0;
+  state.nextReconnectAt = Number.POSITIVE_INFINITY;
+  state.lastTickAt = undefined;
+  return state;
+}
+
+const sentTo = (out: Outgoing[], type: Message["type"]) => out.filter((o) => o.message.type === type).map((o) => o.to);
+
+describe("gossip rules", () => {
+  it("answers a ping addressed to it with an ack of the same sequence number carrying its own record first", () => {
+    const a = member("a", ["b", "c"]);
+    const { send } = receive(a, "b", { type: "ping", seq: 42, target: "a", updates: [] }, 10);
+    const ack = send.find((o) => o.message.type === "ack") as Outgoing;
+    assert.deepEqual(ack.to, "b");
+    assert.equal((ack.message as { seq: number }).seq, 42);
+    assert.deepEqual(ack.message.updates[0], alive("a", a.incarnation));
+    assert.deepEqual(sentTo(receive(a, "b", { type: "ping", seq: 43, target: "someone-else", updates: [] }, 11).send, "ack"), [], "no ack for another target");
+  });
+
+  it("ignores messages from names outside the cluster", () => {
+    const a = member("a", ["b"]);
+    assert.deepEqual(receive(a, "intruder", { type: "ping", seq: 1, target: "a", updates: [alive("b", 9)] }, 10).send, []);
+    assert.equal(a.members.get("b")?.incarnation, 1);
+  });
+
+  it("probes each member once per round, and an ack ends the probe with better local health", () => {
+    const a = member("a", ["b", "c", "d"]);
+    a.localHealth = 2;
+    const probed: string[] = [];
+    let now = 0;
+    for (let round = 0; round < 3; round++) {
+      now = Math.max(now, a.nextProbeAt);
+      const ping = tick(a, now).send.find((o) => o.message.type === "ping");
+      assert.ok(ping, `a probe in round ${round}`);
+      probed.push(ping.to);
+      receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, now + 1);
+      assert.equal(a.probe, undefined);
+      now += 1;
+    }
+    assert.deepEqual(probed.sort(), ["b", "c", "d"]);
+    assert.equal(a.localHealth, 0);
+  });
+
+  it("without an ack asks k members to probe, then suspects the target at the end of the period and tells it", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"], { indirectProbes: 3 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const target = ping.to;
+    assert.deepEqual(tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs - 1).send.filter((o) => o.message.type === "ping-req"), []);
+    const atTimeout = tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs).send;
+    const requests = atTimeout.filter((o) => o.message.type === "ping-req");
+    assert.equal(requests.length, 3);
+    assert.deepEqual(sentTo(atTimeout, "ping"), [target], "and the target is pinged once more");
+    assert.ok(requests.every((r) => r.to !== target && (r.message as { target: string }).target === target));
+    // One helper answers nack (it could not reach the target either), two say nothing.
+    receive(a, requests[0]?.to as string, { type: "nack", seq: (ping.message as { seq: number }).seq, updates: [] }, 100);
+    const end = tick(a, DEFAULT_GOSSIP_TIMING.probeIntervalMs);
+    assert.equal(a.members.get(target)?.status, "suspect");
+    assert.deepEqual(end.notes.filter((n) => n.kind === "suspect").map((n) => (n as { node: string }).node), [target]);
+    const buddy = end.send.find((o) => o.to === target && o.message.type === "ping");
+    assert.ok(buddy, "the suspect is pinged at once");
+    assert.deepEqual(buddy.message.updates[0], { kind: "suspect", node: target, incarnation: 1, from: "a" }, "with the suspicion first");
+    assert.equal(a.localHealth, 2, "two helpers sent neither ack nor nack: local health worsens by two");
+  });
+
+  it("an indirect ack ends the probe", () => {
+    const a = member("a", ["b", "c"], { indirectProbes: 1 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const [request] = tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs).send.filter((o) => o.message.type === "ping-req");
+    receive(a, request?.to as string, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 120);
+    tick(a, DEFAULT_GOSSIP_TIMING.probeIntervalMs);
+    assert.equal(a.members.get(ping.to)?.status, "alive");
+  });
+
+  it("relays a ping request: pings the target, passes its ack back, or a nack when none comes", () => {
+    const b = member("b", ["a", "c"]);
+    const relayed = receive(b, "a", { type: "ping-req", seq: 7, target: "c", updates: [] }, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    assert.equal(relayed.to, "c");
+    const back = receive(b, "c", { type: "ack", seq: (relayed.message as { seq: number }).seq, updates: [] }, 5).send;
+    assert.deepEqual(back.filter((o) => o.message.type === "ack").map((o) => [o.to, (o.message as { seq: number }).seq]), [["a", 7]]);
+
+    receive(b, "a", { type: "ping-req", seq: 8, target: "c", updates: [] }, 10);
+    const nack = tick(b, 10 + DEFAULT_GOSSIP_TIMING.probeTimeoutMs).send.filter((o) => o.message.type === "nack");
+    assert.deepEqual(nack.map((o) => [o.to, (o.message as { seq: number }).seq]), [["a", 8]]);
+  });
+
+  // [record held, update received, status and incarnation after]
+  const precedence: Array<[string, Update | undefined, Update, string]> = [
+    ["alive(1) ← alive(2)", alive("b", 1), alive("b", 2), "alive 2"],
+    ["alive(2) ← alive(1): older", alive("b", 2), alive("b", 1), "alive 2"],
+    ["alive(1) ← suspect(1)", alive("b", 1), { kind: "suspect", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
+    ["alive(2) ← suspect(1): refuted already", alive("b", 2), { kind: "suspect", node: "b", incarnation: 1, from: "c" }, "alive 2"],
+    ["suspect(1) ← alive(1): needs a higher incarnation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "suspect 1"],
+    ["suspect(1) ← alive(2): refutation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
+    ["alive(1) ← dead(1): another's verdict on a member not even suspected here", alive("b", 1), { kind: "dead", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
+    ["suspect(1) ← dead(1) from another, before the suspicion's minimum: a confirmation", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 1, from: "c" }, "suspect 1"],
+    ["suspect(1) ← dead(2) from another: newer", { kind: "suspect", node: "b", incarnation: 1, from: "c" }, { kind: "dead", node: "b", incarnation: 2, from: "c" }, "dead 2"],
+    ["dead(1) ← alive(1)", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 1), "dead 1"],
+    ["dead(1) ← alive(2): back", { kind: "dead", node: "b", incarnation: 1, from: "c" }, alive("b", 2), "alive 2"],
+    ["dead(1) ← suspect(2)", { kind: "dead", node: "b", incarnation: 1, from: "c" }, { kind: "suspect", node: "b", incarnation: 2, from: "c" }, "dead 1"],
+    ["alive(1) ← dead(1) from itself: left", alive("b", 1), { kind: "dead", node: "b", incarnation: 1, from: "b" }, "left 1"],
+    ["unknown ← suspect(1)", undefined, { kind: "suspect", node: "b", incarnation: 1, from: "c" }, "unknown"],
+    ["unknown ← dead(3)", undefined, { kind: "dead", node: "b", incarnation: 3, from: "c" }, "dead 3"],
+    ["unknown ← alive(3)", undefined, alive("b", 3), "alive 3"],
+  ];
+  for (const [what, held, update, expected] of precedence) {
+    it(`precedence ${what} → ${expected}`, () => {
+      const a = createGossip(config(), "a", 100, 0);
+      setPeers(a, ["a", "b", "c"], 0);
+      receive(a, "c", { type: "state", updates: [alive("c", 1)] }, 0);
+      if (held?.kind === "suspect") receive(a, "c", { type: "state", updates: [alive("b", held.incarnation), held] }, 0);
+      else if (held !== undefined) receive(a, "c", { type: "state", updates: [held] }, 0);
+      receive(a, "c", { type: "gossip", updates: [update] }, 1);
+      const m = a.members.get("b");
+      assert.equal(m === undefined ? "unknown" : `${m.status} ${m.incarnation}`, expected);
+    });
+  }
+
+  it("takes another member's death verdict on a member it had not suspected for a suspicion, and tells the member", () => {
+    // After a partition heals, the other side's "dead" can arrive before the refutation: no flap.
+    const a = member("a", ["b", "c"]);
+    const { send } = receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 10);
+    assert.equal(a.members.get("b")?.status, "suspect");
+    assert.ok(liveMembers(a).has("b"), "a suspect still counts");
+    const buddy = send.find((o) => o.to === "b" && o.message.type === "ping") as Outgoing;
+    assert.deepEqual(buddy.message.updates[0], { kind: "suspect", node: "b", incarnation: 1, from: "a" });
+    receive(a, "b", { type: "ack", seq: (buddy.message as { seq: number }).seq, updates: [alive("b", 2)] }, 11);
+    assert.equal(a.members.get("b")?.status, "alive");
+  });
+
+  it("agrees with another member's death verdict once its own suspicion has lasted its minimum", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
+    const minMs = a.members.get("b")?.suspicion?.minMs as number;
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs - 1);
+    assert.equal(a.members.get("b")?.status, "suspect");
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs);
+    assert.equal(a.members.get("b")?.status, "dead");
+  });
+
+  it("tells a member it believes dead, when that one speaks, what it believes (at most once per period)", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 1000);
+    const first = receive(a, "b", { type: "gossip", updates: [] }, 1001).send.filter((o) => o.to === "b" && o.message.type === "ping");
+    assert.deepEqual(first[0]?.message.updates[0], { kind: "dead", node: "b", incarnation: 1, from: "a" });
+    assert.deepEqual(receive(a, "b", { type: "gossip", updates: [] }, 1002).send.filter((o) => o.to === "b" && o.message.type === "ping"), []);
+  });
+
+  it("refutes a suspicion or death about itself with a higher incarnation, sent on the next message", () => {
+    const a = member("a", ["b", "c"]);
+    const before = a.incarnation;
+    const { notes } = receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: before, from: "b" }] }, 10);
+    assert.equal(a.incarnation, before + 1);
+    assert.deepEqual(notes.filter((n) => n.kind === "refuted"), [{ kind: "refuted", incarnation: before + 1, from: "b" }]);
+    const ack = receive(a, "c", { type: "ping", seq: 1, target: "a", updates: [] }, 11).send.find((o) => o.message.type === "ack");
+    assert.deepEqual(ack?.message.updates[0], alive("a", before + 1));
+    receive(a, "b", { type: "gossip", updates: [{ kind: "dead", node: "a", incarnation: before + 1, from: "b" }] }, 12);
+    assert.equal(a.incarnation, before + 2);
+    receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: before, from: "b" }] }, 13);
+    assert.equal(a.incarnation, before + 2, "an old suspicion needs no refutation");
+  });
+
+  // [other members, confirmations (suspecters beyond the first), timeout ms] with T = 200, α = 1, at least 200 ms, max 4×
+  const timeouts: Array<[number, number, number]> = [
+    [1, 0, 200], // two members: nobody could confirm, the minimum at once
+    [9, 0, 800], // 10 members: min 200 ms, max 800 ms
+    [9, 1, 800 - 600 * (Math.log(2) / Math.log(3))],
+    [9, 2, 200],
+    [9, 5, 200],
+    [999, 0, 4 * 3 * 200],
+    [999, 2, 3 * 200],
+  ];
+  for (const [up, confirmations, expected] of timeouts) {
+    it(`a suspicion among ${up + 1} members with ${confirmations} confirmations lasts ${Math.round(expected)} ms`, () => {
+      const minMs = Math.max(DEFAULT_GOSSIP_TIMING.suspicionMinMs, DEFAULT_GOSSIP_TIMING.suspicionMult * Math.max(1, Math.log10(up + 1)) * DEFAULT_GOSSIP_TIMING.probeIntervalMs);
+      const confirmers = new Set(Array.from({ length: confirmations + 1 }, (_, i) => `n${i}`));
+      const s = { confirmers, minMs, maxMs: minMs * DEFAULT_GOSSIP_TIMING.suspicionMaxMult, expected: Math.max(0, Math.min(DEFAULT_GOSSIP_TIMING.suspicionConfirmations, up - 2)) };
+      assert.ok(Math.abs(suspicionTimeout(s) - expected) < 1e-6, `${suspicionTimeout(s)}`);
+    });
+  }
+
+  it("confirmations from other members shorten a suspicion; it ends in death", () => {
+    const peers = Array.from({ length: 9 }, (_, i) => `p${i}`);
+    const a = member("a", peers);
+    a.nextProbeAt = Number.POSITIVE_INFINITY; // only the suspicion under test
+    receive(a, "p1", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p1" }] }, 1000);
+    assert.equal(tick(a, 1000 + 799).notes.some((n) => n.kind === "dead"), false);
+    receive(a, "p2", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p2" }] }, 1000 + 100);
+    receive(a, "p3", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p3" }] }, 1000 + 150);
+    // Two confirmations: the suspicion lasts its minimum (200 ms), long over.
+    const { notes } = tick(a, 1000 + 200);
+    assert.deepEqual(notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node), ["p0"]);
+    assert.equal(liveMembers(a).has("p0"), false);
+  });
+
+  it("sends each update λ·ceil(log10(N + 1)) times, then drops it", () => {
+    const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    const a = member("a", peers, { gossipFanout: 1 });
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    receive(a, "p1", { type: "gossip", updates: [alive("p0", 5)] }, 10);
+    const limit = retransmitLimit(DEFAULT_GOSSIP_TIMING, 21);
+    assert.equal(limit, 4 * 2);
+    let sent = 0;
+    for (let t = 10; t < 10 + 100 * DEFAULT_GOSSIP_TIMING.gossipIntervalMs; t += DEFAULT_GOSSIP_TIMING.gossipIntervalMs) {
+      a.probe = undefined;
+      a.nextProbeAt = Number.POSITIVE_INFINITY;
+      a.nextReconnectAt = Number.POSITIVE_INFINITY;
+      for (const o of tick(a, t).send) sent += o.message.updates.filter((u) => u.node === "p0" && u.incarnation === 5).length;
+    }
+    assert.equal(sent, limit);
+  });
+
+  it("fits piggybacked updates in the byte budget and keeps the rest for later", () => {
+    const peers = Array.from({ length: 50 }, (_, i) => `peer-${String(i).padStart(3, "0")}`);
+    const a = member("a", peers, { maxPiggybackBytes: 100, gossipFanout: 1 });
+    receive(a, "peer-000", { type: "gossip", updates: peers.map((p) => alive(p, 2)) }, 10);
+    const gossip = tick(a, 10 + DEFAULT_GOSSIP_TIMING.gossipIntervalMs).send.find((o) => o.message.type === "gossip") as Outgoing;
+    const size = gossip.message.updates.reduce((sum, u) => sum + a.config.updateSize(u), 0);
+    assert.ok(size <= 100 && size > 100 - 24, `${size} bytes`);
+    assert.ok(a.queue.size > 40);
+  });
+
+  it("a newer update about a member replaces the waiting one", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [alive("b", 2)] }, 1);
+    receive(a, "c", { type: "gossip", updates: [alive("b", 3)] }, 2);
+    assert.deepEqual(
+      [...a.queue.values()].map((p) => p.update),
+      [alive("b", 3)],
+    );
+  });
+
+  it("answers a sync with its whole view in state messages, which the joiner applies without spreading", () => {
+    const peers = Array.from({ length: 30 }, (_, i) => `peer-${i}`);
+    const b = member("b", ["joiner", ...peers], { maxPiggybackBytes: 200 });
+    const answer = receive(b, "joiner", { type: "sync", updates: [alive("joiner", 500, false)] }, 10).send.filter((o) => o.message.type === "state");
+    assert.ok(answer.length > 1, "chunked");
+    const joiner = createGossip(config(), "joiner", 500, 0);
+    setPeers(joiner, ["joiner", "b", ...peers], 0);
+    joiner.queue.clear();
+    for (const o of answer) receive(joiner, "b", o.message, 11);
+    assert.equal(joiner.members.size, 31);
+    assert.equal(joiner.queue.size, 0, "nothing of it is news");
+    assert.equal(b.members.get("joiner")?.ready, false, "the responder counts the joiner as joining");
+  });
+
+  it("a starting member syncs, stays joining for its grace, then says ready with a new incarnation", () => {
+    const a = createGossip(config({ joinGraceMs: 500 }), "a", 100, 0);
+    const first = setPeers(a, ["a", "b", "c"], 0);
+    assert.equal(sentTo(first.send, "sync").length, 2);
+    receive(a, "b", { type: "state", updates: [alive("b", 1), alive("c", 1)] }, 10);
+    assert.equal(tick(a, 499).notes.some((n) => n.kind === "ready"), false);
+    assert.equal(a.phase, "joining");
+    const { notes } = tick(a, 500);
+    assert.deepEqual(notes.filter((n) => n.kind === "ready" || n.kind === "converged"), [{ kind: "ready", neverHeard: [] }, { kind: "converged" }]);
+    assert.equal(a.incarnation, 101);
+    assert.deepEqual(liveMembers(a), new Set(["a", "b", "c"]));
+  });
+
+  it("stays joining while a peer was never heard of, asking again, up to the silent-peer wait", () => {
+    const a = createGossip(config({ joinGraceMs: 500, silentPeerGraceMs: 3000 }), "a", 100, 0);
+    setPeers(a, ["a", "b", "gone"], 0);
+    receive(a, "b", { type: "state", updates: [alive("b", 1)] }, 10);
+    const retry = tick(a, 1000);
+    assert.equal(a.phase, "joining");
+    assert.ok(sentTo(retry.send, "sync").length === 1, "asks another member");
+    tick(a, 2999);
+    assert.equal(a.phase, "joining");
+    assert.deepEqual(tick(a, 3000).notes.find((n) => n.kind === "ready"), { kind: "ready", neverHeard: ["gone"] });
+  });
+
+  it("a ready member does not count itself while a peer it hears is joining, up to the joining limit", () => {
+    const a = createGossip(config({ joinGraceMs: 0, joiningLimitMs: 1500 }), "a", 100, 0);
+    setPeers(a, ["a", "b"], 0);
+    receive(a, "b", { type: "state", updates: [alive("b", 1, false)] }, 0);
+    tick(a, 10);
+    assert.equal(a.phase, "ready");
+    assert.equal(a.converged, false);
+    assert.deepEqual(liveMembers(a), new Set());
+    receive(a, "b", { type: "gossip", updates: [alive("b", 2, true)] }, 300);
+    assert.deepEqual(liveMembers(a), new Set(["a", "b"]), "b ready: a converged");
+
+    const c = createGossip(config({ joinGraceMs: 0, joiningLimitMs: 1500 }), "c", 100, 0);
+    setPeers(c, ["c", "stuck"], 0);
+    receive(c, "stuck", { type: "state", updates: [alive("stuck", 1, false)] }, 0);
+    c.nextProbeAt = Number.POSITIVE_INFINITY;
+    tick(c, 1500);
+    assert.equal(c.converged, false);
+    tick(c, 1501);
+    assert.deepEqual(liveMembers(c), new Set(["c"]), "a peer joining too long is not waited for, nor counted");
+  });
+
+  it("a leaving member tells a few members twice; they drop it at once and spread it", () => {
+    const a = member("a", ["b", "c"]);
+    const { send } = leave(a, 10);
+    assert.deepEqual(send.map((o) => o.to).sort(), ["b", "b", "c", "c"]);
+    assert.deepEqual(send[0]?.message.updates, [{ kind: "dead", node: "a", incarnation: a.incarnation, from: "a" }]);
+    assert.equal(liveMembers(a).has("a"), false);
+    const b = member("b", ["a", "c"]);
+    receive(b, "a", send[0]?.message as Message, 11);
+    assert.equal(b.members.get("a")?.status, "left");
+    assert.deepEqual(liveMembers(b), new Set(["b", "c"]));
+    assert.deepEqual(receive(a, "b", { type: "ping", seq: 1, target: "a", updates: [] }, 12).send, [], "a left member answers nothing");
+  });
+
+  it("a stalled tick moves every deadline by the gap instead of suspecting the member being probed", () => {
+    const a = member("a", ["b", "c"], { stallMs: 250 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    // The process was stopped for 2 s: the ack is read (I/O first) and then the late timer runs.
+    const late = tick(a, 2000);
+    // Late by 2 s less the wait the last step expected (the direct probe's timeout).
+    assert.deepEqual(late.notes.filter((n) => n.kind === "stalled"), [{ kind: "stalled", ms: 2000 - DEFAULT_GOSSIP_TIMING.probeTimeoutMs }]);
+    assert.equal(a.members.get(ping.to)?.status, "alive");
+    assert.equal(a.localHealth, 1, "a stall worsens local health");
+    receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 2001);
+    assert.equal(a.probe, undefined);
+  });
+
+  it("local health stretches the probe period and timeout", () => {
+    const a = member("a", ["b", "c"]);
+    a.localHealth = 3;
+    tick(a, 0);
+    assert.equal(a.nextProbeAt, 4 * DEFAULT_GOSSIP_TIMING.probeIntervalMs);
+    assert.equal(a.probe?.timeoutAt, 4 * DEFAULT_GOSSIP_TIMING.probeTimeoutMs);
+  });
+
+  it("pings a dead member now and then with what it believes, and the member's refutation brings it back", () => {
+    const a = member("a", ["b", "c"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 0);
+    a.nextReconnectAt = 500;
+    const ping = tick(a, 500).send.find((o) => o.to === "b" && o.message.type === "ping") as Outgoing;
+    assert.deepEqual(ping.message.updates.slice(0, 2), [{ kind: "dead", node: "b", incarnation: 1, from: "a" }, alive("a", a.incarnation)]);
+    const b = member("b", ["a", "c"]);
+    const ack = receive(b, "a", ping.message, 501).send.find((o) => o.message.type === "ack") as Outgoing;
+    assert.equal(b.incarnation, 101);
+    receive(a, "b", ack.message, 502);
+    assert.deepEqual(a.members.get("b")?.status, "alive");
+    assert.ok(liveMembers(a).has("b"));
+  });
+
+  it("wakes for the next gossip round only while an update waits to be sent", () => {
+    const a = member("a", ["b", "c"]);
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 1);
+    assert.equal(nextDeadline(a), DEFAULT_GOSSIP_TIMING.probeIntervalMs, "idle: the next probe");
+    receive(a, "b", { type: "gossip", updates: [alive("c", 7)] }, 10);
+    assert.ok(nextDeadline(a) <= 10 + DEFAULT_GOSSIP_TIMING.gossipIntervalMs, "news: the next gossip round");
+  });
+});
+
+describe("gossip clusters on a virtual clock", () => {
+  const names = Array.from({ length: 24 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+  const everyone = names.join(",");
+  const cluster = (seed: number) => {
+    const c = new VirtualCluster(names, { seed });
+    const deaths: Array<{ at: number; observer: string; node: string }> = [];
+    const firstCounted = new Map<string, string>();
+    c.onNote = (member, note, at) => {
+      if (note.kind === "dead") deaths.push({ at, observer: member, node: note.node });
+      if (note.kind === "converged") firstCounted.set(member, c.live(member));
+    };
+    for (const n of names) c.start(n);
+    return { c, deaths, firstCounted };
+  };
+
+  it("members started together converge, and none counts itself before it counts every other", () => {
+    const { c, firstCounted } = cluster(7);
+    c.run(3000);
+    for (const n of names) assert.equal(firstCounted.get(n), everyone, `${n} counted itself first with ${firstCounted.get(n)}`);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+  });
+
+  it("a dead member is declared dead by every other within 1.5 s, with 5 % loss and no false death", () => {
+    const { c, deaths } = cluster(11);
+    const random = seededRandom(99);
+    c.drop = () => random() < 0.05;
+    c.run(3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+    c.kill("n05");
+    const killedAt = c.now;
+    c.run(killedAt + 5000);
+    const others = names.filter((n) => n !== "n05");
+    for (const n of others) assert.equal(c.live(n), others.join(","), n);
+    const detected = others.map((o) => (deaths.find((d) => d.observer === o && d.node === "n05")?.at ?? Number.POSITIVE_INFINITY) - killedAt);
+    assert.deepEqual(
+      deaths.filter((d) => d.node !== "n05"),
+      [],
+      "no member but the dead one was declared dead",
+    );
+    assert.ok(Math.max(...detected) < 1500, `detection ms: ${detected.sort((x, y) => x - y).join(" ")}`);
+  });
+
+  it("a member paused for 2 s is declared dead, and counted again once when it resumes and refutes", () => {
+    const { c } = cluster(19);
+    const changes: string[] = [];
+    c.run(3000);
+    const previous = new Map(names.map((n) => [n, c.live(n).includes("n07")]));
+    const observe = c.onNote;
+    c.onNote = (member, note, at) => {
+      observe(member, note, at);
+      const has = c.live(member).includes("n07");
+      if (member !== "n07" && has !== previous.get(member)) {
+        changes.push(`${member}:${has ? "in" : "out"}`);
+        previous.set(member, has);
+      }
+    };
+    c.pause("n07");
+    c.run(c.now + 2000);
+    c.resume("n07");
+    c.run(c.now + 3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+    for (const n of names.filter((x) => x !== "n07")) assert.deepEqual(changes.filter((x) => x.startsWith(`${n}:`)), [`${n}:out`, `${n}:in`], n);
+  });
+
+  it("a partition: each side declares the other dead, and after healing every member counts everyone again", () => {
+    const { c } = cluster(13);
+    c.run(3000);
+    const left = new Set(names.slice(0, 10));
+    c.drop = (from, to) => left.has(from) !== left.has(to);
+    // Local health climbs on both sides (helpers across the cut send no nack), so probing slows down:
+    // the other side is declared dead within seconds, not within one suspicion.
+    c.run(18_000);
+    assert.equal(c.live("n00"), names.slice(0, 10).join(","));
+    assert.equal(c.live("n20"), names.slice(10).join(","));
+    c.drop = () => false;
+    c.run(c.now + 3000);
+    for (const n of names) assert.equal(c.live(n), everyone, n);
+  });
+
+  it("a member that leaves is dropped by every other at once", () => {
+    const { c } = cluster(17);
+    c.run(3000);
+    c.route("n03", leave(c.state("n03"), c.now));
+    c.kill("n03");
+    c.run(c.now + 300);
+    for (const n of names.filter((x) => x !== "n03")) assert.equal(c.live(n).includes("n03"), false, n);
+  });
+});

@@ -1,0 +1,75 @@
+// One process of the membership simulation (membership-sim.ts): hosts some members, each a real
+// `startMembership` on its own loopback address, and reports their live-set changes as JSON lines on stdout.
+// Usage: node membership-sim-worker.ts <config.json> <first index> <count>
+// stdin: "bytes" → one line with every hosted member's membership bytes; "stop" → members leave, process exits.
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { createLogger } from "@bollard/core";
+import { Registry } from "prom-client";
+import { type Membership, startMembership } from "../../src/membership/membership.ts";
+
+export interface SimConfig {
+  port: number;
+  key: string;
+  /** [name, address] of every member of the cluster. */
+  members: Array<[string, string]>;
+}
+
+const [configPath, firstArg, countArg] = process.argv.slice(2);
+const config = JSON.parse(readFileSync(configPath as string, "utf8")) as SimConfig;
+const first = Number(firstArg);
+const count = Number(countArg);
+const key = Buffer.from(config.key, "hex");
+const logger = createLogger({ name: "sim", level: "error", destination: process.stderr });
+const peers = new Map(config.members);
+const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
+
+const hosted: Array<{ name: string; membership: Membership; registry: Registry }> = [];
+for (const [name, address] of config.members.slice(first, first + count)) {
+  const registry = new Registry();
+  let previous = new Set<string>();
+  const membership = await startMembership({
+    nodeName: name,
+    key,
+    port: config.port,
+    bindAddresses: [address],
+    logger,
+    registry,
+    onChange(live) {
+      const joined = [...live].filter((n) => !previous.has(n));
+      const left = [...previous].filter((n) => !live.has(n));
+      previous = new Set(live);
+      // Start-up changes are many names at once: only their count matters there.
+      emit(joined.length + left.length <= 20 ? { type: "change", t: Date.now(), member: name, size: live.size, joined, left } : { type: "change", t: Date.now(), member: name, size: live.size });
+    },
+  });
+  hosted.push({ name, membership, registry });
+}
+for (const { membership } of hosted) membership.setPeers(peers);
+emit({ type: "started", t: Date.now(), count: hosted.length });
+
+// This process's own stalls (CPU starvation on a loaded machine): its members could answer nobody meanwhile,
+// so their peers may rightly count them dead. The driver tells these deaths from false ones.
+const LAG_INTERVAL_MS = 50;
+let lastBeat = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const lag = now - lastBeat - LAG_INTERVAL_MS;
+  lastBeat = now;
+  if (lag > 250) emit({ type: "stall", t: Date.now(), ms: Math.round(lag) });
+}, LAG_INTERVAL_MS);
+
+async function bytes(): Promise<void> {
+  const perMember: Array<[string, number, number]> = [];
+  for (const { name, registry } of hosted) {
+    const values = (await registry.getSingleMetric("bollard_speaker_membership_bytes_total")?.get())?.values ?? [];
+    const of = (direction: string) => values.find((v) => v.labels.direction === direction)?.value ?? 0;
+    perMember.push([name, of("sent"), of("received")]);
+  }
+  emit({ type: "bytes", t: Date.now(), perMember });
+}
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line === "bytes") void bytes();
+  if (line === "stop") void Promise.all(hosted.map((h) => h.membership.close())).then(() => process.exit(0));
+});

@@ -1,0 +1,355 @@
+// The membership simulation: N real members (startMembership, real UDP) on loopback addresses inside a
+// network namespace of their own, in a few processes, through: start-up, a steady window with packet loss
+// (nft drops a random share of membership datagrams), a member killed (SIGKILL of its process), a member
+// paused (SIGSTOP, then SIGCONT) and a partition (nft drops datagrams between a minority's addresses and the
+// rest), measuring detection times, false deaths and bytes per node. Needs root (ip netns, nft).
+// Used by membership-sim.netns.test.ts (small N) and bench/membership.ts (run as a program: prints JSON).
+//   node membership-sim.ts --members 1000 [--workers 4] [--loss 5] [--pause-ms 2000] [--partition-ms 5000]
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { SimConfig } from "./membership-sim-worker.ts";
+
+const run = promisify(execFile);
+const WORKER = fileURLToPath(new URL("./membership-sim-worker.ts", import.meta.url));
+const KILLED = "victim-killed";
+const PAUSED = "victim-paused";
+
+export interface SimulationOptions {
+  members: number;
+  /** Processes hosting the ordinary members (the minority and the two victims get their own). */
+  workers: number;
+  lossPercent: number;
+  pauseMs: number;
+  partitionMs: number;
+  steadyMs: number;
+  /** Longest wait for any phase to settle. */
+  phaseTimeoutMs: number;
+  log(line: string): void;
+}
+
+export interface Change {
+  t: number;
+  member: string;
+  size: number;
+  joined?: string[];
+  left?: string[];
+}
+
+export interface SimulationResult {
+  members: number;
+  processes: number;
+  lossPercent: number;
+  /** From spawning the processes until every member runs (loading Node and the code). */
+  processStartMs: number;
+  /** From every member running (its peers set) until every member counts every member (no loss yet). */
+  startupMs: number | null;
+  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; cpuCores: number };
+  /** Per observer: ms from SIGKILL until it no longer counts the killed member (null: not within the timeout). */
+  killDetectionMs: Array<number | null>;
+  /** Per observer: ms from SIGSTOP until it stops counting the paused member, and from SIGCONT until it counts it again. */
+  pauseDetectionMs: Array<number | null>;
+  pauseRejoinMs: Array<number | null>;
+  /** The most times one observer stopped (or started) counting the paused member during the pause phase. */
+  pauseMostLeaves: number;
+  pauseMostJoins: number;
+  /** From the partition's end until every member counts every member but the killed one. */
+  partitionHealMs: number | null;
+  /**
+   * Observers that stopped counting someone they had no reason to (not killed, not paused, not across an
+   * active partition), when that member's own process had not stalled either.
+   */
+  falseDeaths: Array<{ t: number; observer: string; node: string; phase: string }>;
+  /** The same, for members whose process had stalled (> 250 ms without running) within the 3 s before. */
+  stalledDeaths: Array<{ t: number; observer: string; node: string; phase: string; stallMs: number }>;
+  /** Stalls of the simulation's processes: how often the machine did not run them. */
+  stalls: Array<{ t: number; ms: number; members: number }>;
+  loadAverage: number[];
+}
+
+export async function runMembershipSimulation(options: SimulationOptions): Promise<SimulationResult> {
+  const { log } = options;
+  const netns = `gsp-sim-${process.pid}`;
+  const port = 7946;
+  const dir = await mkdtemp(join(tmpdir(), "bollard-gossip-sim-"));
+  const children: ChildProcess[] = [];
+  const minority = Math.max(1, Math.round(options.members * 0.1));
+  const ordinary = options.members - 2 - minority;
+  if (ordinary < 1) throw new Error("the simulation needs at least 4 members");
+  const address = (group: number, i: number) => `127.${group}.${(i >> 8) & 255}.${i & 255}`;
+  const members: Array<[string, string]> = [
+    [KILLED, "127.3.0.1"],
+    [PAUSED, "127.3.0.2"],
+    ...Array.from({ length: minority }, (_, i) => [`minority-${i}`, address(2, i + 1)] as [string, string]),
+    ...Array.from({ length: ordinary }, (_, i) => [`member-${i}`, address(1, i + 1)] as [string, string]),
+  ];
+  const config: SimConfig = { port, key: randomBytes(32).toString("hex"), members };
+  const configPath = join(dir, "config.json");
+  await writeFile(configPath, JSON.stringify(config));
+
+  const changes: Change[] = [];
+  const sizes = new Map<string, number>();
+  const bytesReplies: Array<(perMember: Array<[string, number, number]>) => void> = [];
+  let pendingBytes: Array<[string, number, number]> = [];
+  let bytesWaiting = 0;
+  let started = 0;
+  const stalls: Array<{ t: number; ms: number; hosted: Set<string> }> = [];
+  let allStartedAt = 0;
+
+  const nftScript = async (script: string) => {
+    const path = join(dir, `nft-${Date.now()}.nft`);
+    await writeFile(path, script);
+    await run("ip", ["netns", "exec", netns, "nft", "-f", path]);
+  };
+
+  await run("ip", ["netns", "add", netns]);
+  try {
+    await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+    await nftScript(`table inet gossip_sim {\n  chain output {\n    type filter hook output priority 0;\n  }\n}\n`);
+
+    const spawnWorker = (first: number, count: number) => {
+      const hosted = new Set(members.slice(first, first + count).map(([n]) => n));
+      const child = spawn("ip", ["netns", "exec", netns, process.execPath, WORKER, configPath, String(first), String(count)], { stdio: ["pipe", "pipe", "pipe"] });
+      children.push(child);
+      child.stderr?.on("data", (chunk: Buffer) => {
+        const text = chunk.toString().trim();
+        if (text !== "") log(`worker ${first}+${count}: ${text.slice(0, 500)}`);
+      });
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        let event: { type: string } & Record<string, unknown>;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          return;
+        }
+        if (event.type === "stall") {
+          stalls.push({ t: event.t as number, ms: event.ms as number, hosted });
+        } else if (event.type === "started") {
+          started += 1;
+          if (started === children.length) allStartedAt = Date.now();
+        } else if (event.type === "change") {
+          const change = event as unknown as Change;
+          changes.push(change);
+          sizes.set(change.member, change.size);
+        } else if (event.type === "bytes") {
+          pendingBytes.push(...(event.perMember as Array<[string, number, number]>));
+          bytesWaiting -= 1;
+          if (bytesWaiting === 0) {
+            const all = pendingBytes;
+            pendingBytes = [];
+            for (const reply of bytesReplies.splice(0)) reply(all);
+          }
+        }
+      });
+      return child;
+    };
+
+    const startedAt = Date.now();
+    const killedProcess = spawnWorker(0, 1);
+    const pausedProcess = spawnWorker(1, 1);
+    spawnWorker(2, minority);
+    const perWorker = Math.ceil(ordinary / options.workers);
+    for (let first = 2 + minority; first < members.length; first += perWorker) spawnWorker(first, Math.min(perWorker, members.length - first));
+    log(`${members.length} members in ${children.length} processes, namespace ${netns}`);
+
+    const waitUntil = async (what: string, condition: () => boolean, timeoutMs = options.phaseTimeoutMs): Promise<boolean> => {
+      const deadline = Date.now() + timeoutMs;
+      while (!condition()) {
+        if (Date.now() > deadline) {
+          log(`not within ${timeoutMs} ms: ${what}`);
+          return false;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return true;
+    };
+    const everyone = () => members.length;
+    if (!(await waitUntil("every process to start", () => allStartedAt > 0, options.phaseTimeoutMs * 2))) {
+      throw new Error(`only ${started} of ${children.length} member processes started within ${(options.phaseTimeoutMs * 2) / 1000} s: the machine is too busy to simulate`);
+    }
+    const processStartMs = allStartedAt - startedAt;
+    const converged = await waitUntil("every member to count every member", () => members.every(([name]) => sizes.get(name) === everyone()));
+    const startupMs = converged ? Date.now() - allStartedAt : null;
+    log(`start-up: ${startupMs ?? `not converged; members not counting everyone: ${members.filter(([n]) => sizes.get(n) !== everyone()).map(([n]) => `${n}=${sizes.get(n)}`).join(" ")}`} ms`);
+
+    // Loss from here on: a random share of membership datagrams is dropped on their way out.
+    if (options.lossPercent > 0) {
+      await nftScript(`add rule inet gossip_sim output udp dport ${port} numgen random mod 1000 < ${Math.round(options.lossPercent * 10)} drop\n`);
+    }
+    const phases: Array<{ name: string; from: number }> = [{ name: "steady", from: Date.now() }];
+
+    const readBytes = () =>
+      new Promise<Map<string, [number, number]>>((resolve) => {
+        bytesWaiting = children.filter((c) => c.exitCode === null && c.signalCode === null && c !== killedProcess).length;
+        bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r]) => [n, [s, r]]))));
+        for (const child of children) if (child !== killedProcess && child.exitCode === null) child.stdin?.write("bytes\n");
+      });
+    const cpuTicks = async () => {
+      let total = 0;
+      for (const child of children) {
+        try {
+          const stat = (await run("cat", [`/proc/${child.pid}/stat`])).stdout;
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          total += Number(fields[11]) + Number(fields[12]);
+        } catch {}
+      }
+      return total;
+    };
+    const bytesBefore = await readBytes();
+    const cpuBefore = await cpuTicks();
+    const steadyFrom = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, options.steadyMs));
+    const bytesAfter = await readBytes();
+    const cpuAfter = await cpuTicks();
+    const steadySeconds = (Date.now() - steadyFrom) / 1000;
+    const sent: number[] = [];
+    const received: number[] = [];
+    for (const [name, [s, r]] of bytesAfter) {
+      const before = bytesBefore.get(name);
+      if (before === undefined) continue;
+      sent.push((s - before[0]) / steadySeconds);
+      received.push((r - before[1]) / steadySeconds);
+    }
+    const cpuCores = (cpuAfter - cpuBefore) / 100 / steadySeconds;
+    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores`);
+
+    // A member killed.
+    const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
+    const leftAfter = (observer: string, node: string, since: number) => changes.find((c) => c.member === observer && c.t >= since && c.left?.includes(node))?.t;
+    const joinedAfter = (observer: string, node: string, since: number) => changes.find((c) => c.member === observer && c.t >= since && c.joined?.includes(node))?.t;
+    const killedAt = Date.now();
+    phases.push({ name: "kill", from: killedAt });
+    killedProcess.kill("SIGKILL");
+    await waitUntil("every member to stop counting the killed one", () => observersOf(KILLED).every((o) => leftAfter(o, KILLED, killedAt) !== undefined));
+    const killDetectionMs = observersOf(KILLED).map((o) => {
+      const t = leftAfter(o, KILLED, killedAt);
+      return t === undefined ? null : t - killedAt;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+
+    // A member paused for pauseMs.
+    const pausedAt = Date.now();
+    phases.push({ name: "pause", from: pausedAt });
+    pausedProcess.kill("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+    const resumedAt = Date.now();
+    pausedProcess.kill("SIGCONT");
+    await waitUntil("every member to count the paused one again", () => observersOf(PAUSED).every((o) => joinedAfter(o, PAUSED, resumedAt) !== undefined || leftAfter(o, PAUSED, pausedAt) === undefined));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const pauseDetectionMs = observersOf(PAUSED).map((o) => {
+      const t = leftAfter(o, PAUSED, pausedAt);
+      return t === undefined ? null : t - pausedAt;
+    });
+    const pauseRejoinMs = observersOf(PAUSED).map((o) => {
+      const t = joinedAfter(o, PAUSED, resumedAt);
+      return t === undefined ? null : t - resumedAt;
+    });
+    let pauseMostLeaves = 0;
+    let pauseMostJoins = 0;
+    for (const o of observersOf(PAUSED)) {
+      const mine = changes.filter((c) => c.member === o && c.t >= pausedAt);
+      pauseMostLeaves = Math.max(pauseMostLeaves, mine.filter((c) => c.left?.includes(PAUSED)).length);
+      pauseMostJoins = Math.max(pauseMostJoins, mine.filter((c) => c.joined?.includes(PAUSED)).length);
+    }
+
+    // A partition: the minority's addresses (127.2/16) and the rest cannot reach each other.
+    let partitionHealMs: number | null = null;
+    if (options.partitionMs > 0) {
+      const partitionedAt = Date.now();
+      phases.push({ name: "partition", from: partitionedAt });
+      await nftScript(
+        `add chain inet gossip_sim cut\nadd rule inet gossip_sim output jump cut\nadd rule inet gossip_sim cut ip saddr 127.2.0.0/16 ip daddr != 127.2.0.0/16 drop\nadd rule inet gossip_sim cut ip daddr 127.2.0.0/16 ip saddr != 127.2.0.0/16 drop\n`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, options.partitionMs));
+      await nftScript("flush chain inet gossip_sim cut\n");
+      const healedAt = Date.now();
+      phases.push({ name: "healed", from: healedAt });
+      const alive = members.length - 1;
+      const healed = await waitUntil("every member to count everyone again after the partition", () => observersOf(KILLED).every((o) => sizes.get(o) === alive));
+      partitionHealMs = healed ? Date.now() - healedAt : null;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+
+    const falseDeaths: SimulationResult["falseDeaths"] = [];
+    const stalledDeaths: SimulationResult["stalledDeaths"] = [];
+    // A stall is reported when it ends (t), having lasted ms.
+    const stallOf = (node: string, t: number) => stalls.filter((s) => s.hosted.has(node) && s.t >= t - 3000 && s.t - s.ms <= t).reduce((most, s) => Math.max(most, s.ms), 0);
+    const phaseAt = (t: number) => phases.filter((p) => p.from <= t).at(-1)?.name ?? "start-up";
+    for (const change of changes) {
+      if (change.t < phases[0]!.from) continue;
+      for (const node of change.left ?? []) {
+        const phase = phaseAt(change.t);
+        if (node === KILLED) continue;
+        if (node === PAUSED && change.t >= pausedAt && (phase === "pause" || phase === "partition" || phase === "healed")) {
+          // The first leave of the paused member per observer is expected; it is counted in pauseMostLeaves.
+          continue;
+        }
+        const acrossCut = (change.member.startsWith("minority-") !== node.startsWith("minority-"));
+        if (acrossCut && (phase === "partition" || phase === "healed")) continue;
+        const stallMs = stallOf(node, change.t);
+        if (stallMs > 0) stalledDeaths.push({ t: change.t, observer: change.member, node, phase, stallMs });
+        else falseDeaths.push({ t: change.t, observer: change.member, node, phase });
+      }
+    }
+
+    if (process.env.BOLLARD_SIM_DUMP) await writeFile(process.env.BOLLARD_SIM_DUMP, JSON.stringify({ phases, changes }));
+    for (const child of children) if (child.exitCode === null && child !== killedProcess) child.stdin?.write("stop\n");
+    await Promise.race([
+      Promise.all(children.filter((c) => c !== killedProcess).map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve))))),
+      new Promise((resolve) => setTimeout(resolve, 5000)),
+    ]);
+    return {
+      members: members.length,
+      processes: children.length,
+      processStartMs,
+      lossPercent: options.lossPercent,
+      startupMs,
+      steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, cpuCores },
+      killDetectionMs,
+      pauseDetectionMs,
+      pauseRejoinMs,
+      pauseMostLeaves,
+      pauseMostJoins,
+      partitionHealMs,
+      falseDeaths,
+      stalledDeaths,
+      stalls: stalls.map((s) => ({ t: s.t, ms: s.ms, members: s.hosted.size })),
+      loadAverage: loadavg(),
+    };
+  } finally {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        try {
+          process.kill(child.pid, "SIGCONT");
+          process.kill(child.pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    await run("ip", ["netns", "del", netns]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const flag = (name: string, fallback: number) => {
+    const at = args.indexOf(`--${name}`);
+    return at >= 0 ? Number(args[at + 1]) : fallback;
+  };
+  const result = await runMembershipSimulation({
+    members: flag("members", 100),
+    workers: flag("workers", 4),
+    lossPercent: flag("loss", 5),
+    pauseMs: flag("pause-ms", 2000),
+    partitionMs: flag("partition-ms", 5000),
+    steadyMs: flag("steady-ms", 10_000),
+    phaseTimeoutMs: flag("phase-timeout-ms", 30_000),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
