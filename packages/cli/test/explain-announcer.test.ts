@@ -115,12 +115,13 @@ describe("explain announcer input", () => {
     assert.match(stderr, /\/nonexistent\/bollard\.yaml/);
   });
 
-  test("a bad L2Advertisement is reported on stderr and skipped", async () => {
+  test("a bad L2Advertisement is reported on stderr and skipped; a bad pool invalidates the pool configuration, as MetalLB", async () => {
     const { code, stdout, stderr } = await explain(["-f", join(fixtures, "base"), "-f", join(fixtures, "bad-config", "objects.yaml")]);
     assert.equal(code, 0);
     assert.match(stderr, /ignoring L2Advertisement metallb-system\/typo/);
-    assert.match(stderr, /ignoring IPAddressPool metallb-system\/broken/);
-    assert.equal(JSON.parse(stdout).announcements[0].node, "node3");
+    assert.match(stderr, /invalid pool configuration, no pool used: pool "broken"/);
+    // Offline there is no last good configuration to keep, so no address is in a pool.
+    assert.deepEqual(JSON.parse(stdout).announcements[0], { namespace: "default", name: "web", ip: "192.168.1.240", node: null, reason: "no IPAddressPool contains the address" });
   });
 });
 
