@@ -1,0 +1,17 @@
+//! Bollard's ingress data plane: the snapshot TypeScript hands over, the one request matcher, and the HTTP
+//! proxy that executes it. The N-API surface (feature `node`) is in `node.rs`; everything else is plain Rust
+//! that `cargo test` exercises without Node.
+#![deny(unsafe_code)]
+
+pub mod metrics;
+pub mod outcome;
+pub mod paths;
+pub mod proxy;
+pub mod snapshot;
+pub mod table;
+pub mod tls;
+pub mod trust;
+
+#[cfg(feature = "node")]
+#[allow(unsafe_code)] // only what napi-derive generates; no hand-written unsafe
+mod node;

@@ -1,0 +1,274 @@
+//! The N-API surface: a `DataPlane` object per process. JavaScript hands it snapshots (JSON text of the
+//! contract in snapshot.rs), asks it what a request would get, starts and drains its listeners, and reads its
+//! counters. No JavaScript runs per request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::outcome::{decide, Outcome, RequestHead};
+use crate::paths;
+use crate::proxy::{bind, serve, ProxyConfig, Shared};
+use crate::snapshot::Snapshot;
+use crate::table::{SnapshotError, Table};
+use crate::tls::{certified_key, server_config, SniResolver};
+use crate::trust::TrustedProxies;
+use tokio_rustls::TlsAcceptor;
+
+#[napi(object)]
+pub struct DataPlaneOptions {
+    pub trusted_proxies: Vec<String>,
+    pub max_body_size: u32,
+    pub max_header_size: u32,
+    pub connect_timeout_ms: u32,
+    pub read_timeout_ms: u32,
+    pub headers_timeout_ms: u32,
+    pub upstream_keep_alive_timeout_ms: u32,
+    pub https_redirect_port: u32,
+    /// PEM: served to TLS clients whose SNI matches no certificate of the table (and to clients without SNI)
+    pub default_cert: String,
+    pub default_key: String,
+}
+
+#[napi(object)]
+pub struct ListenOptions {
+    pub host: String,
+    pub http_port: u32,
+    /// null: no HTTPS listener
+    pub https_port: Option<u32>,
+    /// runtime threads serving requests
+    pub workers: u32,
+}
+
+#[napi(object)]
+pub struct ListenResult {
+    pub http_port: u32,
+    pub https_port: Option<u32>,
+}
+
+/// A refused snapshot: the field at fault (a path into the snapshot) and why; null fields when accepted.
+#[napi(object)]
+pub struct SnapshotResult {
+    pub accepted: bool,
+    pub field: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What the proxy would do with a request: `status` set when it answers itself (400, 404, 503, 308),
+/// `route` (an index into the snapshot's routes) when a route matched, `location` for the 308.
+#[napi(object)]
+pub struct RequestOutcome {
+    pub status: Option<u32>,
+    pub route: Option<u32>,
+    pub location: Option<String>,
+}
+
+#[napi(object)]
+pub struct DataPlaneCounters {
+    pub requests: f64,
+    pub responses1xx: f64,
+    pub responses2xx: f64,
+    pub responses3xx: f64,
+    pub responses4xx: f64,
+    pub responses5xx: f64,
+    pub local_responses: f64,
+    pub upstream_retries: f64,
+    pub upstream_errors: f64,
+    pub upstream_timeouts: f64,
+    pub connections_opened: f64,
+    pub connections_closed: f64,
+    pub table_swaps: f64,
+    pub snapshots_refused: f64,
+}
+
+struct Running {
+    runtime: Runtime,
+    stop: watch::Sender<bool>,
+}
+
+#[napi]
+pub struct DataPlane {
+    shared: Arc<Shared>,
+    tls: Arc<rustls::ServerConfig>,
+    running: Arc<Mutex<Option<Running>>>,
+}
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(u64::from(v))
+}
+
+#[napi]
+impl DataPlane {
+    #[napi(constructor)]
+    pub fn new(options: DataPlaneOptions) -> Result<Self> {
+        let trusted = TrustedProxies::parse(&options.trusted_proxies).map_err(|m| Error::new(Status::InvalidArg, m))?;
+        let https_redirect_port = u16::try_from(options.https_redirect_port).map_err(|_| Error::new(Status::InvalidArg, "httpsRedirectPort is not a port"))?;
+        let config = ProxyConfig {
+            max_body_size: options.max_body_size as usize,
+            max_header_size: options.max_header_size as usize,
+            connect_timeout: ms(options.connect_timeout_ms),
+            read_timeout: ms(options.read_timeout_ms),
+            headers_timeout: ms(options.headers_timeout_ms),
+            upstream_keep_alive_timeout: ms(options.upstream_keep_alive_timeout_ms),
+            https_redirect_port,
+            trusted,
+        };
+        let default = certified_key(&options.default_cert, &options.default_key).map_err(|m| Error::new(Status::InvalidArg, format!("the default certificate: {m}")))?;
+        let shared = Arc::new(Shared::new(config));
+        let tls = server_config(SniResolver { table: shared.table.clone(), default });
+        Ok(DataPlane { shared, tls, running: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Validates a snapshot (JSON text) and swaps it in whole; a refused one changes nothing.
+    #[napi]
+    pub fn set_snapshot(&self, json: String) -> SnapshotResult {
+        let built = serde_json::from_str::<Snapshot>(&json).map_err(|e| SnapshotError { field: format!("(line {} column {})", e.line(), e.column()), message: e.to_string() }).and_then(Table::build);
+        match built {
+            Ok(table) => {
+                self.shared.table.store(Arc::new(table));
+                Metrics::inc(&self.shared.metrics.table_swaps);
+                SnapshotResult { accepted: true, field: None, message: None }
+            }
+            Err(e) => {
+                Metrics::inc(&self.shared.metrics.snapshots_refused);
+                SnapshotResult { accepted: false, field: Some(e.field), message: Some(e.message) }
+            }
+        }
+    }
+
+    /// What the proxy would answer to a request head: the same code the listener runs.
+    #[napi]
+    pub fn decide(&self, host: Option<Buffer>, host_count: u32, target: Buffer, secure: bool) -> RequestOutcome {
+        let table = self.shared.table.load();
+        let head = RequestHead { host: host.as_deref(), host_count: host_count as usize, target: &target, secure };
+        match decide(&table, &head, self.shared.config.https_redirect_port) {
+            Outcome::Status(s) => RequestOutcome { status: Some(u32::from(s)), route: None, location: None },
+            Outcome::Unavailable { route } => RequestOutcome { status: Some(503), route: Some(route as u32), location: None },
+            Outcome::Redirect { route, location } => RequestOutcome { status: Some(308), route: Some(route as u32), location: Some(location) },
+            Outcome::Forward { route } => RequestOutcome { status: None, route: Some(route as u32), location: None },
+        }
+    }
+
+    /// Only the route lookup (no status logic): the route index for a Host header and a path, null for none.
+    #[napi]
+    pub fn route_for(&self, host: Option<Buffer>, path: Buffer) -> Option<u32> {
+        let table = self.shared.table.load();
+        let normalized = paths::normalize_path(&path)?;
+        let host = host.as_deref().map(paths::request_host).unwrap_or_default();
+        table.match_route(&host, &normalized).map(|r| r as u32)
+    }
+
+    /// The certificate (index into the snapshot's certificates) for a TLS server name; null: the generated one.
+    #[napi]
+    pub fn certificate_for(&self, server_name: Option<String>) -> Option<u32> {
+        let table = self.shared.table.load();
+        let name = server_name.map(|n| paths::request_host(n.as_bytes())).unwrap_or_default();
+        table.match_certificate(&name).map(|c| c as u32)
+    }
+
+    /// Opens the listeners (plain HTTP, and HTTPS with h2 by ALPN) on a runtime of `workers` threads.
+    #[napi]
+    pub fn listen(&self, options: ListenOptions) -> Result<ListenResult> {
+        let mut running = self.running.lock().map_err(|_| Error::from_reason("data plane state poisoned"))?;
+        if running.is_some() {
+            return Err(Error::new(Status::GenericFailure, "the data plane is already listening"));
+        }
+        let ip: IpAddr = options.host.parse().map_err(|_| Error::new(Status::InvalidArg, format!("{:?} is not an IP address", options.host)))?;
+        let port = u16::try_from(options.http_port).map_err(|_| Error::new(Status::InvalidArg, "httpPort is not a port"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.workers.max(1) as usize)
+            .thread_name("bollard-dataplane")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::from_reason(format!("starting the runtime: {e}")))?;
+        let https_port = options.https_port.map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, "httpsPort is not a port"))).transpose()?;
+        let open = |port: u16| runtime.block_on(async { bind(SocketAddr::new(ip, port)) }).map_err(|e| Error::from_reason(format!("listening on {}: {e}", SocketAddr::new(ip, port))));
+        let listener = open(port)?;
+        let tls_listener = https_port.map(open).transpose()?;
+        let http_port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let bound_https = tls_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| u32::from(a.port()));
+        let (stop, stop_rx) = watch::channel(false);
+        runtime.spawn(serve(self.shared.clone(), listener, None, stop_rx.clone()));
+        if let Some(l) = tls_listener {
+            runtime.spawn(serve(self.shared.clone(), l, Some(TlsAcceptor::from(self.tls.clone())), stop_rx));
+        }
+        *running = Some(Running { runtime, stop });
+        Ok(ListenResult { http_port: u32::from(http_port), https_port: bound_https })
+    }
+
+    /// Stops accepting, lets open requests finish until the deadline, then cuts what is left.
+    #[napi]
+    pub fn shutdown(&self, deadline_ms: u32) -> AsyncTask<Drain> {
+        AsyncTask::new(Drain { shared: self.shared.clone(), running: self.running.clone(), deadline: ms(deadline_ms) })
+    }
+
+    #[napi]
+    pub fn counters(&self) -> DataPlaneCounters {
+        let m = &self.shared.metrics;
+        let g = |c| Metrics::get(c) as f64;
+        DataPlaneCounters {
+            requests: g(&m.requests),
+            responses1xx: g(&m.responses[0]),
+            responses2xx: g(&m.responses[1]),
+            responses3xx: g(&m.responses[2]),
+            responses4xx: g(&m.responses[3]),
+            responses5xx: g(&m.responses[4]),
+            local_responses: g(&m.local_responses),
+            upstream_retries: g(&m.upstream_retries),
+            upstream_errors: g(&m.upstream_errors),
+            upstream_timeouts: g(&m.upstream_timeouts),
+            connections_opened: g(&m.connections_opened),
+            connections_closed: g(&m.connections_closed),
+            table_swaps: g(&m.table_swaps),
+            snapshots_refused: g(&m.snapshots_refused),
+        }
+    }
+}
+
+pub struct Drain {
+    shared: Arc<Shared>,
+    running: Arc<Mutex<Option<Running>>>,
+    deadline: Duration,
+}
+
+impl Task for Drain {
+    type Output = ();
+    type JsValue = ();
+
+    // Runs on a libuv worker thread, never on the JavaScript thread.
+    fn compute(&mut self) -> Result<()> {
+        let Some(running) = self.running.lock().map_err(|_| Error::from_reason("data plane state poisoned"))?.take() else {
+            return Ok(());
+        };
+        let _ = running.stop.send(true);
+        let until = Instant::now() + self.deadline;
+        while self.shared.open_connections.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        running.runtime.shutdown_timeout(Duration::from_millis(100));
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The normal form a path is matched in (bytes), or null when it is not a path (400).
+#[napi]
+pub fn normalize_path(path: Buffer) -> Option<Buffer> {
+    paths::normalize_path(&path).map(|p| Buffer::from(p.into_owned()))
+}
+
+/// The snapshot contract version this build reads.
+#[napi]
+pub fn snapshot_version() -> u32 {
+    crate::snapshot::SNAPSHOT_VERSION
+}

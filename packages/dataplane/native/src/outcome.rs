@@ -1,0 +1,144 @@
+//! What the proxy does with a request, decided from its head alone: the one place that answers "which route,
+//! or which status". The proxy and `explain route` both ask here.
+
+use crate::paths::{normalize_path, request_host};
+use crate::table::Table;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// the proxy answers itself: 400 (bad target or Host), 404 (no route)
+    Status(u16),
+    /// 503: the route's backend has no endpoint
+    Unavailable { route: usize },
+    /// 308 to HTTPS: the route's host has TLS and the request came in plain
+    Redirect { route: usize, location: String },
+    /// forward to the route's backend
+    Forward { route: usize },
+}
+
+/// The request head as far as routing needs it.
+pub struct RequestHead<'a> {
+    /// the `Host` header (or HTTP/2 `:authority`), raw
+    pub host: Option<&'a [u8]>,
+    /// how many `Host` lines were sent (two are refused)
+    pub host_count: usize,
+    /// the request target as sent
+    pub target: &'a [u8],
+    /// came in over TLS
+    pub secure: bool,
+}
+
+/// `https_port`: the port named in redirects (443 is left out of the URL).
+pub fn decide(table: &Table, head: &RequestHead<'_>, https_port: u16) -> Outcome {
+    if head.host_count > 1 {
+        return Outcome::Status(400);
+    }
+    // origin-form only: absolute-form is for forward proxies, and `*` has no route
+    if head.target.first() != Some(&b'/') {
+        return Outcome::Status(400);
+    }
+    let path = match head.target.iter().position(|&b| b == b'?') {
+        Some(q) => &head.target[..q],
+        None => head.target,
+    };
+    // Matched on the normalised path (a broken one is 400, as nginx answers); forwarded exactly as sent.
+    let Some(normalized) = normalize_path(path) else {
+        return Outcome::Status(400);
+    };
+    let host = head.host.map(request_host).unwrap_or_default();
+    let Some(route) = table.match_route(&host, &normalized) else {
+        return Outcome::Status(404);
+    };
+    let r = &table.routes[route];
+    if !head.secure && r.policy.ssl_redirect && head.host.is_some() {
+        let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+        let location = format!("https://{}{port}{}", String::from_utf8_lossy(&host), String::from_utf8_lossy(head.target));
+        return Outcome::Redirect { route, location };
+    }
+    if table.backends[r.backend].endpoints.is_empty() {
+        return Outcome::Unavailable { route };
+    }
+    Outcome::Forward { route }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    fn table() -> Table {
+        let json = r#"{
+          "version": 1,
+          "routes": [
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": false}},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Exact", "backend": 1, "policy": {"sslRedirect": false}},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "*.foo.com", "path": "/", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": true}},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/x", "pathType": "ImplementationSpecific", "backend": 2, "policy": {"sslRedirect": false}}
+          ],
+          "defaultRoute": null,
+          "backends": [
+            {"namespace": "d", "service": "s", "port": 80, "endpoints": [{"host": "10.0.0.1", "port": 80}, {"host": "fd00::1", "port": 80}], "unavailable": null},
+            {"namespace": "d", "service": "t", "port": "http", "endpoints": [{"host": "10.0.0.2", "port": 8080}], "unavailable": null},
+            {"namespace": "d", "service": "u", "port": 80, "endpoints": [], "unavailable": "Service d/u not found"}
+          ],
+          "certificates": [],
+          "tls": {"hosts": [], "fallback": null}
+        }"#;
+        Table::build(serde_json::from_str::<Snapshot>(json).unwrap()).unwrap()
+    }
+
+    fn decide_on(t: &Table, host: &str, target: &str, secure: bool) -> Outcome {
+        decide(t, &RequestHead { host: Some(host.as_bytes()), host_count: 1, target: target.as_bytes(), secure }, 443)
+    }
+
+    #[test]
+    fn exact_beats_prefix_on_a_tie_and_longest_prefix_wins() {
+        let t = table();
+        assert_eq!(decide_on(&t, "foo.com", "/api", false), Outcome::Forward { route: 1 });
+        assert_eq!(decide_on(&t, "FOO.com:80", "/api/x?q=1", false), Outcome::Forward { route: 0 });
+        assert_eq!(decide_on(&t, "foo.com", "/apix", false), Outcome::Status(404));
+    }
+
+    #[test]
+    fn wildcard_redirects_plain_http_and_serves_tls() {
+        let t = table();
+        assert_eq!(decide_on(&t, "a.foo.com", "/p?q", false), Outcome::Redirect { route: 2, location: "https://a.foo.com/p?q".into() });
+        assert_eq!(decide_on(&t, "a.foo.com", "/p", true), Outcome::Forward { route: 2 });
+        assert_eq!(decide_on(&t, "a.b.foo.com", "/x/y", true), Outcome::Unavailable { route: 3 });
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_path_or_has_two_hosts() {
+        let t = table();
+        assert_eq!(decide_on(&t, "foo.com", "http://foo.com/api", false), Outcome::Status(400));
+        assert_eq!(decide_on(&t, "foo.com", "*", false), Outcome::Status(400));
+        assert_eq!(decide_on(&t, "foo.com", "/../api", false), Outcome::Status(400));
+        assert_eq!(decide_on(&t, "foo.com", "/foo%zz", false), Outcome::Status(400));
+        let two = RequestHead { host: Some(b"foo.com"), host_count: 2, target: b"/api", secure: false };
+        assert_eq!(decide(&t, &two, 443), Outcome::Status(400));
+    }
+
+    #[test]
+    fn round_robin_goes_through_every_endpoint() {
+        let t = table();
+        let b = &t.backends[0];
+        let seen: Vec<&str> = (0..4).map(|_| b.next_endpoint().unwrap().authority.as_str()).collect();
+        assert_eq!(seen, ["10.0.0.1:80", "[fd00::1]:80", "10.0.0.1:80", "[fd00::1]:80"]);
+    }
+
+    #[test]
+    fn refuses_a_snapshot_with_a_dangling_index_or_a_duplicate_route() {
+        let bad = r#"{"version": 1, "routes": [{"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/", "pathType": "Prefix", "backend": 3, "policy": {"sslRedirect": false}}],
+          "defaultRoute": null, "backends": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+        let err = Table::build(serde_json::from_str(bad).unwrap()).err().unwrap();
+        assert_eq!(err.field, "routes[0].backend");
+        let dup = r#"{"version": 1, "routes": [
+            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/a", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": false}},
+            {"ingress": {"namespace": "d", "name": "b"}, "host": null, "path": "/a/", "pathType": "ImplementationSpecific", "backend": 0, "policy": {"sslRedirect": false}}],
+          "defaultRoute": null, "backends": [{"namespace": "d", "service": "s", "port": 80, "endpoints": [], "unavailable": null}], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+        let err = Table::build(serde_json::from_str(dup).unwrap()).err().unwrap();
+        assert_eq!(err.field, "routes[1]");
+        let version = r#"{"version": 2, "routes": [], "defaultRoute": null, "backends": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+        assert_eq!(Table::build(serde_json::from_str(version).unwrap()).err().unwrap().field, "version");
+    }
+}

@@ -1,0 +1,413 @@
+//! The HTTP/1.1 reverse proxy: a hyper server per accepted connection on a tokio runtime of `workers`
+//! threads, forwarding to the matched backend's endpoints through a keep-alive client pool.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use hyper::body::Body as _;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, TRANSFER_ENCODING};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::metrics::Metrics;
+use crate::outcome::{decide, Outcome, RequestHead};
+use crate::table::Table;
+use crate::trust::TrustedProxies;
+
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub struct ProxyConfig {
+    /// request body limit → 413
+    pub max_body_size: usize,
+    /// request line + headers limit → 431
+    pub max_header_size: usize,
+    /// upstream connect timeout → another endpoint, then 502
+    pub connect_timeout: Duration,
+    /// from sending upstream to the response head (connecting included) → 504
+    pub read_timeout: Duration,
+    /// client must send its headers within this (also closes idle keep-alive connections)
+    pub headers_timeout: Duration,
+    /// idle upstream keep-alive connections are closed after this
+    pub upstream_keep_alive_timeout: Duration,
+    /// the port named in HTTP → HTTPS redirects
+    pub https_redirect_port: u16,
+    pub trusted: TrustedProxies,
+}
+
+/// What every connection of the data plane shares: the current table (swapped whole), the counters, the
+/// upstream pool.
+pub struct Shared {
+    pub table: Arc<ArcSwap<Table>>,
+    pub metrics: Metrics,
+    pub config: ProxyConfig,
+    client: Client<HttpConnector, Body>,
+    /// open client connections, for draining
+    pub open_connections: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(config: ProxyConfig) -> Shared {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(config.upstream_keep_alive_timeout)
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Shared { table: Arc::new(ArcSwap::from_pointee(Table::empty())), metrics: Metrics::default(), config, client, open_connections: AtomicUsize::new(0) }
+    }
+}
+
+/// Binds a listener with SO_REUSEADDR (a restarted proxy gets its port back at once). Needs a runtime context.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts until `stop` changes, then asks each connection to finish its request in flight and close.
+/// With `tls`, connections are TLS; those that negotiate `h2` by ALPN are served HTTP/2.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<bool>) {
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(_) => {
+                // out of file descriptors and the like: do not spin
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let tls = tls.clone();
+        Metrics::inc(&shared.metrics.connections_opened);
+        shared.open_connections.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let conn_info = Arc::new(ConnInfo { peer: peer.ip().to_canonical(), local_port, secure: tls.is_some() });
+            match tls {
+                None => serve_connection(&shared, TokioIo::new(stream), conn_info, false, stop).await,
+                Some(acceptor) => {
+                    // A client that does not finish its handshake in time is dropped, like one that sends no headers.
+                    if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
+                        let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        serve_connection(&shared, TokioIo::new(tls_stream), conn_info, h2, stop).await;
+                    }
+                }
+            }
+            Metrics::inc(&shared.metrics.connections_closed);
+            shared.open_connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn serve_connection<I>(shared: &Arc<Shared>, io: I, conn_info: Arc<ConnInfo>, h2: bool, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc_shared = shared.clone();
+    let service = service_fn(move |req| handle(svc_shared.clone(), conn_info.clone(), req));
+    if h2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .max_header_list_size(u32::try_from(shared.config.max_header_size).unwrap_or(u32::MAX))
+            // rapid reset (CVE-2023-44487): streams a client opens and resets at once count against this
+            .max_pending_accept_reset_streams(Some(20))
+            .max_local_error_reset_streams(Some(256))
+            .keep_alive_interval(None);
+        let conn = builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    } else {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.config.headers_timeout)
+            .max_buf_size(shared.config.max_header_size.max(8192))
+            .keep_alive(true);
+        let conn = builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+}
+
+/// HTTP/2 streams one client may have open at once.
+pub const MAX_CONCURRENT_STREAMS: u32 = 128;
+
+struct ConnInfo {
+    peer: IpAddr,
+    local_port: u16,
+    secure: bool,
+}
+
+// RFC 9110 §7.6.1 connection-specific fields, plus ones a proxy must not pass on.
+const HOP_BY_HOP: [&str; 11] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings", "expect"];
+// Set by us from what we saw; copied from the request only when the peer is a trusted proxy.
+const FORWARDED: [&str; 7] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "forwarded", "x-request-id"];
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "400 bad request",
+        404 => "404 page not found",
+        413 => "413 request entity too large",
+        502 => "502 bad gateway",
+        503 => "503 service unavailable",
+        504 => "504 gateway timeout",
+        _ => "error",
+    }
+}
+
+/// A short plain-text answer of the proxy's own; `close` when the request body was not read.
+fn reply(shared: &Shared, status: u16, close: bool) -> Response<Body> {
+    let body = format!("{}\n", reason(status));
+    let mut res = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if close {
+        res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    Metrics::inc(&shared.metrics.local_responses);
+    shared.metrics.response(status);
+    res
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let table = shared.table.load_full(); // this request's table, whatever is swapped in meanwhile
+    Metrics::inc(&shared.metrics.requests);
+    let headers = req.headers();
+    let uri = req.uri();
+    let h2 = req.version() == Version::HTTP_2;
+    let host_count = headers.get_all(HOST).iter().count();
+    // HTTP/2 names the host in `:authority` (a Host line, when sent, wins)
+    let authority = if h2 && host_count == 0 { uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
+    let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
+    // HTTP/1.1: origin-form only; absolute-form (scheme or authority) and `*` are refused by `decide`.
+    // HTTP/2 always carries scheme and authority beside the path.
+    let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
+    let head = RequestHead { host, host_count, target, secure: conn.secure };
+    // HTTP/1.1 closes the connection after an answer given before the body was read; HTTP/2 just ends the stream.
+    let close = !h2;
+    let route = match decide(&table, &head, shared.config.https_redirect_port) {
+        Outcome::Status(status) => return Ok(reply(&shared, status, close)),
+        Outcome::Unavailable { .. } => return Ok(reply(&shared, 503, close)),
+        Outcome::Redirect { location, .. } => {
+            let mut res = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+            *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            let value = HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+            res.headers_mut().insert(LOCATION, value);
+            res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            if close {
+                res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Metrics::inc(&shared.metrics.local_responses);
+            shared.metrics.response(308);
+            return Ok(res);
+        }
+        Outcome::Forward { route } => route,
+    };
+    let backend = &table.backends[table.routes[route].backend];
+
+    let content_length = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if content_length.is_some_and(|n| n > shared.config.max_body_size as u64) {
+        return Ok(reply(&shared, 413, close));
+    }
+    let has_body = match content_length {
+        Some(n) => n > 0,
+        None if h2 => !req.body().is_end_stream(),
+        None => headers.contains_key(TRANSFER_ENCODING),
+    };
+    let upstream_headers = upstream_headers(headers, authority, &conn, &shared.config.trusted);
+    let method = req.method().clone();
+    let path_and_query = String::from_utf8_lossy(target).into_owned();
+    let retryable = !has_body && is_idempotent(&method) && backend.endpoints.len() > 1;
+    let mut body = Some(if has_body { Limited::new(req.into_body(), shared.config.max_body_size).boxed_unsync() } else { Empty::new().map_err(|never| match never {}).boxed_unsync() });
+
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let Some(endpoint) = backend.next_endpoint() else {
+            return Ok(reply(&shared, 503, close));
+        };
+        let uri: Uri = match format!("http://{}{}", endpoint.authority, path_and_query).parse() {
+            Ok(u) => u,
+            Err(_) => return Ok(reply(&shared, 400, close)),
+        };
+        let mut upstream = Request::new(body.take().unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed_unsync()));
+        *upstream.method_mut() = method.clone();
+        *upstream.uri_mut() = uri;
+        *upstream.headers_mut() = upstream_headers.clone();
+        // The pooled client does not tell connecting from waiting, so the read timeout bounds both (the
+        // connector's own, shorter connect timeout still fails first, as a connect failure).
+        let sent = tokio::time::timeout(shared.config.read_timeout, shared.client.request(upstream)).await;
+        match sent {
+            Ok(Ok(res)) => {
+                let (mut parts, incoming) = res.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                shared.metrics.response(parts.status.as_u16());
+                return Ok(Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync()));
+            }
+            Ok(Err(err)) => {
+                if err.is_connect() && retryable && tries < 2 {
+                    Metrics::inc(&shared.metrics.upstream_retries);
+                    continue;
+                }
+                Metrics::inc(&shared.metrics.upstream_errors);
+                if caused_by_body_limit(&err) {
+                    return Ok(reply(&shared, 413, close));
+                }
+                return Ok(reply(&shared, 502, close && has_body));
+            }
+            Err(_elapsed) => {
+                Metrics::inc(&shared.metrics.upstream_timeouts);
+                return Ok(reply(&shared, 504, close && has_body));
+            }
+        }
+    }
+}
+
+fn caused_by_body_limit(err: &(dyn StdError + 'static)) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Names listed in `Connection` are hop-by-hop too.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in headers.get_all(CONNECTION) {
+        if let Ok(v) = value.to_str() {
+            for token in v.split(',') {
+                let t = token.trim().to_ascii_lowercase();
+                if !t.is_empty() && t != "close" && t != "keep-alive" && t != "upgrade" {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_tokens(headers) {
+        headers.remove(name.as_str());
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent), then X-Forwarded-*,
+/// X-Real-IP and X-Request-ID, believing the incoming forwarding headers only from a trusted peer.
+fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, trusted: &TrustedProxies) -> HeaderMap {
+    let dropped = connection_tokens(headers);
+    let mut out = HeaderMap::with_capacity(headers.len() + 7);
+    // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
+    if let Some(v) = authority.and_then(|a| HeaderValue::from_bytes(a).ok()) {
+        out.insert(HOST, v);
+    }
+    let mut cookies: Vec<&[u8]> = Vec::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || FORWARDED.contains(&n) || dropped.iter().any(|d| d == n) {
+            continue;
+        }
+        if name == COOKIE {
+            cookies.push(value.as_bytes());
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_bytes(&cookies.join(&b"; "[..])) {
+            out.insert(COOKIE, v);
+        }
+    }
+    let peer = conn.peer;
+    let is_trusted = trusted.has(peer);
+    let first = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let forwarded_for = {
+        let lines: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        if lines.is_empty() {
+            None
+        } else {
+            Some(lines.join(", "))
+        }
+    };
+    let peer_text = peer.to_string();
+    let xff = match (&forwarded_for, is_trusted) {
+        (Some(f), true) => format!("{f}, {peer_text}"),
+        _ => peer_text.clone(),
+    };
+    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set(&mut out, "x-forwarded-for", &xff);
+    let proto = first("x-forwarded-proto").filter(|_| is_trusted).unwrap_or(if conn.secure { "https" } else { "http" });
+    set(&mut out, "x-forwarded-proto", proto);
+    if let Some(host) = first("x-forwarded-host").filter(|_| is_trusted).map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
+        if let Ok(v) = HeaderValue::from_bytes(host) {
+            out.insert(HeaderName::from_static("x-forwarded-host"), v);
+        }
+    }
+    let port = conn.local_port.to_string();
+    set(&mut out, "x-forwarded-port", first("x-forwarded-port").filter(|_| is_trusted).unwrap_or(&port));
+    set(&mut out, "x-real-ip", &trusted.real_client_address(peer, forwarded_for.as_deref()));
+    let request_id = headers.get("x-request-id").map(|v| v.as_bytes()).filter(|v| !v.is_empty() && v.len() <= 200 && v.iter().all(|&c| (0x21..=0x7e).contains(&c)));
+    match request_id {
+        Some(id) => {
+            if let Ok(v) = HeaderValue::from_bytes(id) {
+                out.insert(HeaderName::from_static("x-request-id"), v);
+            }
+        }
+        None => set(&mut out, "x-request-id", &uuid::Uuid::new_v4().to_string()),
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! The snapshot: what TypeScript hands the data plane, as JSON. The contract is typed data only; nothing in
+//! it is ever parsed as configuration text. Mirrors packages/dataplane/src/snapshot.ts.
+
+use serde::Deserialize;
+
+/// The contract version this build understands; the TypeScript side sends it with every snapshot.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Snapshot {
+    pub version: u32,
+    pub routes: Vec<RouteSpec>,
+    /// index into `routes` of the route serving what no rule matches
+    pub default_route: Option<usize>,
+    pub backends: Vec<BackendSpec>,
+    pub certificates: Vec<CertificateSpec>,
+    pub tls: TlsSpec,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub enum PathType {
+    Exact,
+    Prefix,
+    ImplementationSpecific,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteSpec {
+    pub ingress: ObjectRef,
+    /// the rule's host as written (`*.foo.com` for a wildcard); None for host-less rules and the default route
+    pub host: Option<String>,
+    /// the rule's path as written; None only for the default route
+    pub path: Option<String>,
+    pub path_type: Option<PathType>,
+    /// index into `backends`
+    pub backend: usize,
+    pub policy: RoutePolicy,
+}
+
+/// What a route does besides forwarding. Every per-route behaviour (redirects, rewrites, header changes,
+/// allow-lists, rate limits…) is a typed field here that the data plane executes.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoutePolicy {
+    /// plain-HTTP requests get a 308 to HTTPS
+    pub ssl_redirect: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendSpec {
+    pub namespace: String,
+    pub service: Option<String>,
+    /// the Service port as the Ingress wrote it: a number or a name
+    pub port: Option<PortRef>,
+    pub endpoints: Vec<EndpointSpec>,
+    /// why there are no endpoints by configuration; None when fine
+    pub unavailable: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u32),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// an IP address or a DNS name (ExternalName Services)
+    pub host: String,
+    pub port: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateSpec {
+    pub secret: ObjectRef,
+    /// sha256 over cert and key, from the TypeScript side: equal ids are the same pair
+    pub id: String,
+    /// PEM, possibly a chain
+    pub cert: String,
+    /// PEM
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsSpec {
+    /// (host, index into `certificates`); wildcard hosts as `*.foo.com`
+    pub hosts: Vec<TlsHost>,
+    /// `--default-ssl-certificate`; None means the generated self-signed one
+    pub fallback: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsHost {
+    pub host: String,
+    pub certificate: usize,
+}

@@ -1,0 +1,289 @@
+//! The validated, immutable form of a snapshot that requests are matched against. Built once per swap.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustls::sign::CertifiedKey;
+
+use crate::paths::{is_valid_rule_host, normalize_path, segments};
+use crate::tls::certified_key;
+use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, RoutePolicy, Snapshot, SNAPSHOT_VERSION};
+
+/// Why a snapshot was refused: the field at fault (a JSON path into the snapshot) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> SnapshotError {
+    SnapshotError { field: field.into(), message: message.into() }
+}
+
+pub struct Route {
+    pub ingress: ObjectRef,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub path_type: Option<PathType>,
+    pub backend: usize,
+    pub policy: RoutePolicy,
+}
+
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// `host:port`, bracketed for IPv6: the upstream authority
+    pub authority: String,
+}
+
+pub struct Backend {
+    pub namespace: String,
+    pub service: Option<String>,
+    pub port: Option<PortRef>,
+    pub endpoints: Vec<Endpoint>,
+    next: AtomicUsize,
+}
+
+impl Backend {
+    /// Round-robin over the endpoints; None when there is none.
+    pub fn next_endpoint(&self) -> Option<&Endpoint> {
+        if self.endpoints.is_empty() {
+            return None;
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.endpoints.get(n % self.endpoints.len())
+    }
+}
+
+#[derive(Default)]
+struct PathNode {
+    route: Option<usize>,
+    children: HashMap<Vec<u8>, PathNode>,
+}
+
+/// The routes of one host: Exact paths by their normalised bytes, Prefix paths in a trie over elements.
+#[derive(Default)]
+pub struct HostRoutes {
+    exact: HashMap<Vec<u8>, usize>,
+    prefix: PathNode,
+}
+
+pub struct Certificate {
+    pub secret: ObjectRef,
+    pub id: String,
+    pub cert: String,
+    pub key: String,
+}
+
+pub struct Table {
+    pub routes: Vec<Route>,
+    pub backends: Vec<Backend>,
+    exact_hosts: HashMap<Vec<u8>, HostRoutes>,
+    /// `*.foo.com` keyed by `foo.com`
+    wildcard_hosts: HashMap<Vec<u8>, HostRoutes>,
+    any_host: Option<HostRoutes>,
+    default_route: Option<usize>,
+    pub certificates: Vec<Certificate>,
+    /// `certificates`, parsed for the TLS handshake
+    pub certified: Vec<Arc<CertifiedKey>>,
+    cert_exact: HashMap<Vec<u8>, usize>,
+    cert_wildcard: HashMap<Vec<u8>, usize>,
+    pub cert_fallback: Option<usize>,
+}
+
+impl Table {
+    pub fn empty() -> Table {
+        Table {
+            routes: Vec::new(),
+            backends: Vec::new(),
+            exact_hosts: HashMap::new(),
+            wildcard_hosts: HashMap::new(),
+            any_host: None,
+            default_route: None,
+            certificates: Vec::new(),
+            certified: Vec::new(),
+            cert_exact: HashMap::new(),
+            cert_wildcard: HashMap::new(),
+            cert_fallback: None,
+        }
+    }
+
+    /// Checks a snapshot completely and builds its lookup structures; any fault refuses the whole snapshot
+    /// (the caller keeps serving the previous table).
+    pub fn build(snapshot: Snapshot) -> Result<Table, SnapshotError> {
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(invalid("version", format!("snapshot version {} is not {SNAPSHOT_VERSION}, the version this data plane reads", snapshot.version)));
+        }
+        let backends = snapshot.backends.into_iter().enumerate().map(|(i, b)| backend_of(b, i)).collect::<Result<Vec<_>, _>>()?;
+        let mut table = Table { backends, ..Table::empty() };
+        let mut claimed: HashMap<(Option<String>, bool, Vec<u8>), usize> = HashMap::new();
+        for (i, spec) in snapshot.routes.into_iter().enumerate() {
+            let field = format!("routes[{i}]");
+            if spec.backend >= table.backends.len() {
+                return Err(invalid(format!("{field}.backend"), format!("backend {} does not exist ({} backends)", spec.backend, table.backends.len())));
+            }
+            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy };
+            if Some(i) == snapshot.default_route {
+                if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
+                    return Err(invalid(&field, "the default route has no host, path or pathType"));
+                }
+                table.routes.push(route);
+                continue;
+            }
+            let (Some(path), Some(path_type)) = (route.path.as_deref(), route.path_type) else {
+                return Err(invalid(&field, "a rule route needs a path and a pathType"));
+            };
+            let host = match route.host.as_deref() {
+                None => None,
+                Some(h) => {
+                    let lower = h.to_ascii_lowercase();
+                    if !is_valid_rule_host(&lower) {
+                        return Err(invalid(format!("{field}.host"), format!("host {h:?} is not a DNS name with at most one leading \"*\" label")));
+                    }
+                    Some(lower)
+                }
+            };
+            let Some(normalized) = normalize_path(path.as_bytes()) else {
+                return Err(invalid(format!("{field}.path"), format!("path {path:?} does not normalise (no leading \"/\", a malformed %-escape, an encoded NUL or a \"..\" above the root)")));
+            };
+            let exact = path_type == PathType::Exact;
+            let key: Vec<u8> = if exact { normalized.to_vec() } else { segments(&normalized).collect::<Vec<_>>().join(&b'/') };
+            if let Some(holder) = claimed.insert((host.clone(), exact, key), i) {
+                return Err(invalid(&field, format!("host {} path {path:?} is already routes[{holder}]: the compiler resolves conflicts before the data plane sees them", host.as_deref().unwrap_or("*"))));
+            }
+            let rules = match host {
+                None => table.any_host.get_or_insert_with(HostRoutes::default),
+                Some(h) => match h.strip_prefix("*.") {
+                    Some(suffix) => table.wildcard_hosts.entry(suffix.as_bytes().to_vec()).or_default(),
+                    None => table.exact_hosts.entry(h.into_bytes()).or_default(),
+                },
+            };
+            if exact {
+                rules.exact.insert(normalized.to_vec(), i);
+            } else {
+                let mut node = &mut rules.prefix;
+                for s in segments(&normalized) {
+                    node = node.children.entry(s.to_vec()).or_default();
+                }
+                node.route = Some(i);
+            }
+            table.routes.push(route);
+        }
+        if let Some(d) = snapshot.default_route {
+            if d >= table.routes.len() {
+                return Err(invalid("defaultRoute", format!("route {d} does not exist ({} routes)", table.routes.len())));
+            }
+            table.default_route = Some(d);
+        }
+        for (i, c) in snapshot.certificates.into_iter().enumerate() {
+            let certified = certified_key(&c.cert, &c.key).map_err(|m| invalid(format!("certificates[{i}]"), m))?;
+            table.certified.push(certified);
+            table.certificates.push(Certificate { secret: c.secret, id: c.id, cert: c.cert, key: c.key });
+        }
+        let certs = table.certificates.len();
+        for (i, t) in snapshot.tls.hosts.into_iter().enumerate() {
+            let lower = t.host.to_ascii_lowercase();
+            if !is_valid_rule_host(&lower) {
+                return Err(invalid(format!("tls.hosts[{i}].host"), format!("host {:?} is not a DNS name with at most one leading \"*\" label", t.host)));
+            }
+            if t.certificate >= certs {
+                return Err(invalid(format!("tls.hosts[{i}].certificate"), format!("certificate {} does not exist ({certs} certificates)", t.certificate)));
+            }
+            match lower.strip_prefix("*.") {
+                Some(suffix) => table.cert_wildcard.insert(suffix.as_bytes().to_vec(), t.certificate),
+                None => table.cert_exact.insert(lower.into_bytes(), t.certificate),
+            };
+        }
+        if let Some(f) = snapshot.tls.fallback {
+            if f >= certs {
+                return Err(invalid("tls.fallback", format!("certificate {f} does not exist ({certs} certificates)")));
+            }
+            table.cert_fallback = Some(f);
+        }
+        Ok(table)
+    }
+
+    /// The route for a normalised path on a (normalised) request host: exact host, else the one-label
+    /// wildcard, else the host-less rules; within them an Exact path, else the longest Prefix; else the
+    /// default route. None: 404.
+    pub fn match_route(&self, host: &[u8], path: &[u8]) -> Option<usize> {
+        self.host_rules(host).and_then(|rules| match_path(rules, path)).or(self.default_route)
+    }
+
+    fn host_rules(&self, host: &[u8]) -> Option<&HostRoutes> {
+        if let Some(rules) = self.exact_hosts.get(host) {
+            return Some(rules);
+        }
+        if let Some(dot) = host.iter().position(|&b| b == b'.') {
+            if dot > 0 {
+                if let Some(rules) = self.wildcard_hosts.get(&host[dot + 1..]) {
+                    return Some(rules);
+                }
+            }
+        }
+        self.any_host.as_ref()
+    }
+
+    /// The certificate for a TLS server name: exact host, else one-label wildcard, else the fallback.
+    pub fn match_certificate(&self, server_name: &[u8]) -> Option<usize> {
+        if !server_name.is_empty() {
+            if let Some(&c) = self.cert_exact.get(server_name) {
+                return Some(c);
+            }
+            if let Some(dot) = server_name.iter().position(|&b| b == b'.') {
+                if dot > 0 {
+                    if let Some(&c) = self.cert_wildcard.get(&server_name[dot + 1..]) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        self.cert_fallback
+    }
+}
+
+fn match_path(rules: &HostRoutes, path: &[u8]) -> Option<usize> {
+    if let Some(&exact) = rules.exact.get(path) {
+        return Some(exact); // an Exact match is at least as long as any Prefix match, and wins ties
+    }
+    let mut node = &rules.prefix;
+    let mut best = node.route;
+    for s in segments(path) {
+        match node.children.get(s) {
+            None => break,
+            Some(child) => {
+                node = child;
+                if node.route.is_some() {
+                    best = node.route;
+                }
+            }
+        }
+    }
+    best
+}
+
+fn backend_of(b: BackendSpec, i: usize) -> Result<Backend, SnapshotError> {
+    let mut endpoints = Vec::with_capacity(b.endpoints.len());
+    for (j, e) in b.endpoints.into_iter().enumerate() {
+        let field = format!("backends[{i}].endpoints[{j}]");
+        let port = u16::try_from(e.port).ok().filter(|&p| p > 0).ok_or_else(|| invalid(format!("{field}.port"), format!("port {} is not 1-65535", e.port)))?;
+        let valid_host = !e.host.is_empty() && e.host.len() <= 253 && e.host.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:_".contains(&c));
+        if !valid_host {
+            return Err(invalid(format!("{field}.host"), format!("{:?} is not an IP address or DNS name", e.host)));
+        }
+        let authority = if e.host.contains(':') { format!("[{}]:{port}", e.host) } else { format!("{}:{port}", e.host) };
+        endpoints.push(Endpoint { host: e.host, port, authority });
+    }
+    if b.unavailable.is_some() && !endpoints.is_empty() {
+        return Err(invalid(format!("backends[{i}].unavailable"), "a backend the configuration leaves without endpoints cannot list endpoints"));
+    }
+    Ok(Backend { namespace: b.namespace, service: b.service, port: b.port, endpoints, next: AtomicUsize::new(0) })
+}

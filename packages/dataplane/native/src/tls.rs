@@ -1,0 +1,54 @@
+//! TLS termination: certificates from the snapshot (and the generated default), chosen by SNI per handshake
+//! from the table in service, so a rotated Secret is served on the next handshake without reopening anything.
+
+use std::io::BufReader;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::paths::request_host;
+use crate::table::Table;
+
+/// A certificate chain and key from PEM text; Err says what is wrong with it.
+pub fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
+    let chain = rustls_pemfile::certs(&mut BufReader::new(cert_pem.as_bytes())).collect::<Result<Vec<_>, _>>().map_err(|e| format!("cert is not PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("cert holds no CERTIFICATE block".into());
+    }
+    let key = rustls_pemfile::private_key(&mut BufReader::new(key_pem.as_bytes())).map_err(|e| format!("key is not PEM: {e}"))?.ok_or("key holds no private key block")?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| format!("key is not usable: {e}"))?;
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// SNI → the table's certificate (exact host, one-label wildcard, `--default-ssl-certificate`), else the
+/// generated default.
+pub struct SniResolver {
+    pub table: Arc<ArcSwap<Table>>,
+    pub default: Arc<CertifiedKey>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SniResolver")
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let table = self.table.load();
+        let name = hello.server_name().map(|n| request_host(n.as_bytes())).unwrap_or_default();
+        Some(table.match_certificate(&name).and_then(|i| table.certified.get(i).cloned()).unwrap_or_else(|| self.default.clone()))
+    }
+}
+
+pub fn server_config(resolver: SniResolver) -> Arc<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}

@@ -1,0 +1,119 @@
+import { emptyRouteTable, type KeyPair, type PemPair, type Route, type RouteTable } from "@bollard/ingress";
+import { loadNative, type NativeCounters, type NativeDataPlane } from "./native.ts";
+import { SNAPSHOT_VERSION, snapshotFromTable, type TableSnapshot } from "./snapshot.ts";
+
+/** The native side refused a snapshot; it keeps serving the previous one. */
+export class InvalidSnapshotError extends Error {
+  override name = "InvalidSnapshotError";
+  /** the field at fault, a path into the snapshot (`routes[3].path`) */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`snapshot refused at ${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export interface DataPlaneOptions {
+  /** the certificate for TLS clients whose SNI matches nothing (and clients without SNI) */
+  defaultCertificate: PemPair;
+  /** CIDRs whose X-Forwarded-* headers are believed */
+  trustedProxies?: readonly string[];
+  /** request body limit in bytes → 413 (default 1 MiB) */
+  maxBodySize?: number;
+  /** request line + headers limit in bytes → 431 (default 16 KiB) */
+  maxHeaderSize?: number;
+  /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
+  connectTimeout?: number;
+  /** upstream silence before the response head, ms (default 60 s) → 504 */
+  readTimeout?: number;
+  /** client must send all headers within this, ms (default 60 s) */
+  headersTimeout?: number;
+  /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
+  upstreamKeepAliveTimeout?: number;
+  /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
+  httpsRedirectPort?: number;
+}
+
+/** What the data plane does with a request: its own answer (`status`), and/or the route it matched. */
+export interface Decision {
+  /** 400, 404, 503, 308 when the proxy answers itself; null when it forwards */
+  status: number | null;
+  route: Route | null;
+  /** the 308's Location */
+  location: string | null;
+}
+
+export interface DataPlane {
+  /** Validates the table's snapshot natively and swaps it in whole; throws InvalidSnapshotError, changing nothing. */
+  setTable(table: RouteTable): void;
+  /** What the proxy answers to a request head (`target`: the request target as sent, bytes). */
+  decide(request: { host: string | Buffer | null; target: string | Buffer; secure?: boolean; hostCount?: number }): Decision;
+  /** Only the route lookup for a Host header and a path (as `matchRoute`): null is a 404. */
+  routeFor(host: string | null, path: string | Buffer): Route | null;
+  /** The certificate for a TLS server name; null: the generated default. */
+  certificateFor(serverName: string | null): KeyPair | null;
+  /** Opens the listeners (HTTPS: h2 by ALPN, else HTTP/1.1; null: none); `workers` runtime threads serve them. */
+  listen(options: { host?: string; httpPort: number; httpsPort?: number | null; workers?: number }): { httpPort: number; httpsPort: number | null };
+  /** Stops accepting, lets open requests finish until the deadline, then closes what is left. */
+  shutdown(deadlineMs: number): Promise<void>;
+  /** Counters kept natively (read at scrape time, no per-request JavaScript). */
+  counters(): NativeCounters;
+}
+
+const MiB = 1024 * 1024;
+const bytes = (v: string | Buffer) => (typeof v === "string" ? Buffer.from(v, "utf8") : v);
+
+export function createDataPlane(options: DataPlaneOptions): DataPlane {
+  const native = loadNative();
+  if (native.snapshotVersion() !== SNAPSHOT_VERSION) {
+    throw new Error(`the native data plane reads snapshot version ${native.snapshotVersion()}, this code writes ${SNAPSHOT_VERSION}: rebuild it (npm run build:dataplane)`);
+  }
+  const plane: NativeDataPlane = new native.DataPlane({
+    trustedProxies: [...(options.trustedProxies ?? [])],
+    maxBodySize: options.maxBodySize ?? MiB,
+    maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+    connectTimeoutMs: options.connectTimeout ?? 5_000,
+    readTimeoutMs: options.readTimeout ?? 60_000,
+    headersTimeoutMs: options.headersTimeout ?? 60_000,
+    upstreamKeepAliveTimeoutMs: options.upstreamKeepAliveTimeout ?? 4_000,
+    httpsRedirectPort: options.httpsRedirectPort ?? 443,
+    defaultCert: options.defaultCertificate.cert,
+    defaultKey: options.defaultCertificate.key,
+  });
+  // The objects the current snapshot's indexes stand for.
+  let current: TableSnapshot = { snapshot: snapshotFromTable(emptyRouteTable()).snapshot, routes: [], certificates: [] };
+
+  return {
+    setTable(table) {
+      const next = snapshotFromTable(table);
+      const result = plane.setSnapshot(JSON.stringify(next.snapshot));
+      if (!result.accepted) throw new InvalidSnapshotError(result.field ?? "", result.message ?? "");
+      current = next;
+    },
+    decide({ host, target, secure = false, hostCount }) {
+      const seen = current;
+      const outcome = plane.decide(host === null ? null : bytes(host), hostCount ?? (host === null ? 0 : 1), bytes(target), secure);
+      // (napi-rs leaves None fields out: undefined, not null)
+      return { status: outcome.status ?? null, route: outcome.route == null ? null : (seen.routes[outcome.route] ?? null), location: outcome.location ?? null };
+    },
+    routeFor(host, path) {
+      const seen = current;
+      const i = plane.routeFor(host === null ? null : bytes(host), bytes(path));
+      return i == null ? null : (seen.routes[i] ?? null);
+    },
+    certificateFor(serverName) {
+      const i = plane.certificateFor(serverName);
+      return i == null ? null : (current.certificates[i] ?? null);
+    },
+    listen({ host = "0.0.0.0", httpPort, httpsPort = null, workers = 1 }) {
+      // (napi-rs reads an absent optional field as undefined, never null)
+      const ports = plane.listen({ host, httpPort, workers, ...(httpsPort === null ? {} : { httpsPort }) });
+      return { httpPort: ports.httpPort, httpsPort: ports.httpsPort ?? null };
+    },
+    shutdown: (deadlineMs) => plane.shutdown(deadlineMs),
+    counters() {
+      const { responses1Xx, responses2Xx, responses3Xx, responses4Xx, responses5Xx, ...rest } = plane.counters();
+      return { ...rest, responses1xx: responses1Xx, responses2xx: responses2Xx, responses3xx: responses3Xx, responses4xx: responses4Xx, responses5xx: responses5Xx };
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export { createDataPlane, type DataPlane, type DataPlaneOptions, type Decision, InvalidSnapshotError } from "./data-plane.ts";
+export { DataPlaneNotBuiltError, loadNative, type NativeCounters } from "./native.ts";
+export { type DataPlaneSnapshot, type RoutePolicy, SNAPSHOT_VERSION, type SnapshotBackend, type SnapshotCertificate, type SnapshotRoute, snapshotFromTable, type TableSnapshot } from "./snapshot.ts";

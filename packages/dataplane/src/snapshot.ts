@@ -1,0 +1,138 @@
+// The snapshot: the one thing TypeScript hands the native data plane. Typed data only — hosts, paths,
+// backends with endpoints, certificates and per-route policy — validated again on the native side
+// (native/src/snapshot.rs mirrors these types) and swapped in whole.
+import type { Backend, KeyPair, ObjectRef, PathNode, Route, RoutePathType, RouteTable } from "@bollard/ingress";
+
+/** Bumped whenever a field changes meaning; the native side refuses other versions. */
+export const SNAPSHOT_VERSION = 1;
+
+export interface DataPlaneSnapshot {
+  version: typeof SNAPSHOT_VERSION;
+  routes: SnapshotRoute[];
+  /** index into `routes` of the Ingress `defaultBackend` route; null: 404 for what no rule matches */
+  defaultRoute: number | null;
+  backends: SnapshotBackend[];
+  certificates: SnapshotCertificate[];
+  tls: {
+    /** SNI → certificate; wildcard hosts as `*.foo.com` */
+    hosts: { host: string; certificate: number }[];
+    /** `--default-ssl-certificate`; null means the generated self-signed one */
+    fallback: number | null;
+  };
+}
+
+export interface SnapshotRoute {
+  ingress: { namespace: string; name: string };
+  /** the rule's host as written (`*.foo.com` for a wildcard); null for host-less rules and the default route */
+  host: string | null;
+  /** the rule's path as written; the native side normalises it as it normalises requests */
+  path: string | null;
+  pathType: RoutePathType | null;
+  /** index into `backends` */
+  backend: number;
+  policy: RoutePolicy;
+}
+
+/**
+ * What a route does besides forwarding. Per-route behaviours (redirects, rewrites, header changes,
+ * allow-lists, auth sub-requests, CORS, rate limits, canaries, affinity) are added here as typed fields the
+ * native side executes — never as text another program parses.
+ */
+export interface RoutePolicy {
+  /** plain-HTTP requests get a 308 to HTTPS */
+  sslRedirect: boolean;
+}
+
+export interface SnapshotBackend {
+  namespace: string;
+  service: string | null;
+  port: number | string | null;
+  /** ready endpoints (IP or DNS name, port); empty means 503 */
+  endpoints: { host: string; port: number }[];
+  unavailable: string | null;
+}
+
+export interface SnapshotCertificate {
+  secret: { namespace: string; name: string };
+  id: string;
+  /** PEM, possibly a chain */
+  cert: string;
+  /** PEM */
+  key: string;
+}
+
+/** A snapshot and the table objects its indexes stand for (to read answers back as the compiler's objects). */
+export interface TableSnapshot {
+  snapshot: DataPlaneSnapshot;
+  routes: readonly Route[];
+  certificates: readonly KeyPair[];
+}
+
+/** The snapshot of a compiled route table. Pure; each Route, Backend and KeyPair appears once. */
+export function snapshotFromTable(table: RouteTable): TableSnapshot {
+  const routes: Route[] = [];
+  const routeIndex = new Map<Route, number>();
+  const backends: Backend[] = [];
+  const backendIndex = new Map<Backend, number>();
+  const addRoute = (route: Route): number => {
+    let i = routeIndex.get(route);
+    if (i === undefined) {
+      i = routes.push(route) - 1;
+      routeIndex.set(route, i);
+      if (!backendIndex.has(route.backend)) backendIndex.set(route.backend, backends.push(route.backend) - 1);
+    }
+    return i;
+  };
+  const addHost = (rules: { exact: ReadonlyMap<string, Route>; prefix: PathNode }) => {
+    for (const route of rules.exact.values()) addRoute(route);
+    const walk = (node: PathNode) => {
+      if (node.route !== null) addRoute(node.route);
+      for (const child of node.children.values()) walk(child);
+    };
+    walk(rules.prefix);
+  };
+  for (const rules of table.exactHosts.values()) addHost(rules);
+  for (const rules of table.wildcardHosts.values()) addHost(rules);
+  if (table.anyHost !== null) addHost(table.anyHost);
+  const defaultRoute = table.defaultRoute === null ? null : addRoute(table.defaultRoute);
+
+  const certificates: KeyPair[] = [];
+  const certificateIndex = new Map<string, number>();
+  const addCertificate = (pair: KeyPair): number => {
+    let i = certificateIndex.get(pair.id);
+    if (i === undefined) {
+      i = certificates.push(pair) - 1;
+      certificateIndex.set(pair.id, i);
+    }
+    return i;
+  };
+  const tlsHosts: { host: string; certificate: number }[] = [];
+  for (const [host, pair] of table.certificates.exactHosts) tlsHosts.push({ host, certificate: addCertificate(pair) });
+  for (const [suffix, pair] of table.certificates.wildcardHosts) tlsHosts.push({ host: `*.${suffix}`, certificate: addCertificate(pair) });
+  const fallback = table.certificates.fallback === null ? null : addCertificate(table.certificates.fallback);
+
+  const snapshot: DataPlaneSnapshot = {
+    version: SNAPSHOT_VERSION,
+    routes: routes.map((r) => ({
+      ingress: refOf(r.ingress),
+      host: r.host,
+      path: r.path,
+      pathType: r.pathType,
+      backend: backendIndex.get(r.backend) as number,
+      policy: { sslRedirect: r.sslRedirect },
+    })),
+    defaultRoute,
+    backends: backends.map((b) => ({
+      namespace: b.namespace,
+      service: b.service,
+      port: b.port,
+      endpoints: b.endpoints.map((e) => ({ host: e.host, port: e.port })),
+      unavailable: b.unavailable,
+    })),
+    certificates: certificates.map((c) => ({ secret: refOf(c.secret), id: c.id, cert: c.cert, key: c.key })),
+    tls: { hosts: tlsHosts, fallback },
+  };
+  return { snapshot, routes, certificates };
+}
+
+const refOf = (ref: ObjectRef) => ({ namespace: ref.namespace, name: ref.name });
