@@ -17,6 +17,7 @@ const reportPath = resolve(here, "../docs/benchmarks.md");
 const PARTS: Record<string, string> = {
   routes: "./routes.ts",
   proxy: "./proxy.ts",
+  dataplane: "./dataplane.ts",
   allocation: "./allocation.ts",
   propagation: "./propagation.ts",
   lab: "./lab.ts",
