@@ -8,6 +8,11 @@ export const SNAPSHOT_VERSION = 1;
 
 export interface DataPlaneSnapshot {
   version: typeof SNAPSHOT_VERSION;
+  /**
+   * every host that has rules, also those without paths (a named host is claimed: its requests never fall to
+   * wildcard or host-less rules); lower case, wildcards as `*.foo.com`
+   */
+  hosts: string[];
   routes: SnapshotRoute[];
   /** index into `routes` of the Ingress `defaultBackend` route; null: 404 for what no rule matches */
   defaultRoute: number | null;
@@ -25,7 +30,10 @@ export interface SnapshotRoute {
   ingress: { namespace: string; name: string };
   /** the rule's host as written (`*.foo.com` for a wildcard); null for host-less rules and the default route */
   host: string | null;
-  /** the rule's path as written; the native side normalises it as it normalises requests */
+  /**
+   * the rule's path as written (the native side normalises it as it normalises requests); null with a null
+   * pathType for the default route and for a host's default (its Ingress's defaultBackend, below its rules)
+   */
   path: string | null;
   pathType: RoutePathType | null;
   /** index into `backends` */
@@ -113,6 +121,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
 
   const snapshot: DataPlaneSnapshot = {
     version: SNAPSHOT_VERSION,
+    hosts: [...table.exactHosts.keys(), ...[...table.wildcardHosts.keys()].map((suffix) => `*.${suffix}`)],
     routes: routes.map((r) => ({
       ingress: refOf(r.ingress),
       host: r.host,

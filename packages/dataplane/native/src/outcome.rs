@@ -81,7 +81,7 @@ mod tests {
             {"namespace": "d", "service": "t", "port": "http", "endpoints": [{"host": "10.0.0.2", "port": 8080}], "unavailable": null},
             {"namespace": "d", "service": "u", "port": 80, "endpoints": [], "unavailable": "Service d/u not found"}
           ],
-          "certificates": [],
+          "hosts": ["foo.com", "*.foo.com"], "certificates": [],
           "tls": {"hosts": [], "fallback": null}
         }"#;
         Table::build(serde_json::from_str::<Snapshot>(json).unwrap()).unwrap()
@@ -129,16 +129,16 @@ mod tests {
     #[test]
     fn refuses_a_snapshot_with_a_dangling_index_or_a_duplicate_route() {
         let bad = r#"{"version": 1, "routes": [{"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/", "pathType": "Prefix", "backend": 3, "policy": {"sslRedirect": false}}],
-          "defaultRoute": null, "backends": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+          "defaultRoute": null, "backends": [], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         let err = Table::build(serde_json::from_str(bad).unwrap()).err().unwrap();
         assert_eq!(err.field, "routes[0].backend");
         let dup = r#"{"version": 1, "routes": [
             {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/a", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": false}},
             {"ingress": {"namespace": "d", "name": "b"}, "host": null, "path": "/a/", "pathType": "ImplementationSpecific", "backend": 0, "policy": {"sslRedirect": false}}],
-          "defaultRoute": null, "backends": [{"namespace": "d", "service": "s", "port": 80, "endpoints": [], "unavailable": null}], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+          "defaultRoute": null, "backends": [{"namespace": "d", "service": "s", "port": 80, "endpoints": [], "unavailable": null}], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         let err = Table::build(serde_json::from_str(dup).unwrap()).err().unwrap();
         assert_eq!(err.field, "routes[1]");
-        let version = r#"{"version": 2, "routes": [], "defaultRoute": null, "backends": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+        let version = r#"{"version": 2, "routes": [], "defaultRoute": null, "backends": [], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         assert_eq!(Table::build(serde_json::from_str(version).unwrap()).err().unwrap().field, "version");
     }
 }

@@ -10,6 +10,9 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Snapshot {
     pub version: u32,
+    /// every host that has rules, also those without paths (such a host is claimed: its requests never fall
+    /// to wildcard or host-less rules); lower case, wildcards as `*.foo.com`
+    pub hosts: Vec<String>,
     pub routes: Vec<RouteSpec>,
     /// index into `routes` of the route serving what no rule matches
     pub default_route: Option<usize>,
@@ -38,7 +41,8 @@ pub struct RouteSpec {
     pub ingress: ObjectRef,
     /// the rule's host as written (`*.foo.com` for a wildcard); None for host-less rules and the default route
     pub host: Option<String>,
-    /// the rule's path as written; None only for the default route
+    /// the rule's path as written; None for the default route and a host's default route (an Ingress
+    /// `defaultBackend` serving what that host's rules do not match)
     pub path: Option<String>,
     pub path_type: Option<PathType>,
     /// index into `backends`

@@ -74,6 +74,8 @@ struct PathNode {
 pub struct HostRoutes {
     exact: HashMap<Vec<u8>, usize>,
     prefix: PathNode,
+    /// the host's default route: what its rules do not match (a `/` Prefix rule beats it)
+    default: Option<usize>,
 }
 
 pub struct Certificate {
@@ -124,6 +126,16 @@ impl Table {
         }
         let backends = snapshot.backends.into_iter().enumerate().map(|(i, b)| backend_of(b, i)).collect::<Result<Vec<_>, _>>()?;
         let mut table = Table { backends, ..Table::empty() };
+        for (i, h) in snapshot.hosts.iter().enumerate() {
+            let lower = h.to_ascii_lowercase();
+            if !is_valid_rule_host(&lower) {
+                return Err(invalid(format!("hosts[{i}]"), format!("host {h:?} is not a DNS name with at most one leading \"*\" label")));
+            }
+            match lower.strip_prefix("*.") {
+                Some(suffix) => table.wildcard_hosts.entry(suffix.as_bytes().to_vec()).or_default(),
+                None => table.exact_hosts.entry(lower.into_bytes()).or_default(),
+            };
+        }
         let mut claimed: HashMap<(Option<String>, bool, Vec<u8>), usize> = HashMap::new();
         for (i, spec) in snapshot.routes.into_iter().enumerate() {
             let field = format!("routes[{i}]");
@@ -134,6 +146,24 @@ impl Table {
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
                     return Err(invalid(&field, "the default route has no host, path or pathType"));
+                }
+                table.routes.push(route);
+                continue;
+            }
+            if route.path.is_none() && route.path_type.is_none() {
+                let Some(h) = route.host.as_deref() else {
+                    return Err(invalid(&field, "a route without host and path is the default route, and defaultRoute does not name it"));
+                };
+                let lower = h.to_ascii_lowercase();
+                let rules = match lower.strip_prefix("*.") {
+                    Some(suffix) => table.wildcard_hosts.get_mut(suffix.as_bytes()),
+                    None => table.exact_hosts.get_mut(lower.as_bytes()),
+                };
+                let Some(rules) = rules else {
+                    return Err(invalid(format!("{field}.host"), format!("host {h:?} has a default route but is not in hosts")));
+                };
+                if let Some(holder) = rules.default.replace(i) {
+                    return Err(invalid(&field, format!("host {h:?} already has its default route, routes[{holder}]")));
                 }
                 table.routes.push(route);
                 continue;
@@ -255,7 +285,7 @@ fn match_path(rules: &HostRoutes, path: &[u8]) -> Option<usize> {
         return Some(exact); // an Exact match is at least as long as any Prefix match, and wins ties
     }
     let mut node = &rules.prefix;
-    let mut best = node.route;
+    let mut best = node.route.or(rules.default);
     for s in segments(path) {
         match node.children.get(s) {
             None => break,
