@@ -28,6 +28,8 @@ export interface DataPlane {
 
 const MAINS: Record<string, string> = {
   node: fileURLToPath(new URL("./data-plane-main.ts", import.meta.url)),
+  // the Rust data plane (packages/dataplane, built by `npm run build:dataplane`); not yet the default
+  native: fileURLToPath(new URL("../../../dataplane/test/hostile-main.ts", import.meta.url)),
 };
 
 export async function startDataPlane(options: DataPlaneOptions = {}): Promise<DataPlane> {
