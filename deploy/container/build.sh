@@ -111,6 +111,7 @@ chmod 1777 "$context/extra/tmp"
 # step that could use it (npm ci) is offline against the npm cache the host's `npm ci` filled.
 npm_cache="$(npm config get cache)"
 build_args=(--isolation chroot --network host --pull=never --timestamp "$SOURCE_DATE_EPOCH" --layers
+  --build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
   -v "$npm_cache:/npm-cache" -f deploy/container/Containerfile)
 images=(bollard "bollard-speaker")
 targets=(bollard speaker)
