@@ -16,11 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { echo "image: $*" >&2; }
 
-no_cache=false
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --no-cache) no_cache=true ;;
+    --no-cache) ;; # every build is uncached (see build_args); kept for scripts that pass it
     --out) out="$2"; shift ;;
     *) say "unknown argument $1"; exit 2 ;;
   esac
@@ -110,8 +109,9 @@ chmod 1777 "$context/extra/tmp"
 # chroot isolation: no OCI runtime and no cgroups are needed to build; the network is the host's, though the only
 # step that could use it (npm ci) is offline against the npm cache the host's `npm ci` filled.
 npm_cache="$(npm config get cache)"
-build_args=(--isolation chroot --network host --pull=never --timestamp "$SOURCE_DATE_EPOCH" --layers
-  --build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+# No layer cache: buildah 1.28 keys cached layers on neither --timestamp nor the build's labels, and picked layers
+# stamped with an older commit's time — every build starts from the cached root file systems instead.
+build_args=(--isolation chroot --network host --pull=never --timestamp "$SOURCE_DATE_EPOCH" --layers=false
   -v "$npm_cache:/npm-cache" -f deploy/container/Containerfile)
 images=(bollard "bollard-speaker")
 targets=(bollard speaker)
@@ -121,10 +121,7 @@ for i in 0 1; do
   started=$SECONDS
   say "buildah build --target ${targets[$i]} -t $name (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH, $tree)"
   previous="$(buildah images --quiet --no-trunc "$name" 2>/dev/null || true)"
-  # --no-cache: the first target rebuilds every layer; the second reuses only what the first just built.
-  fresh=()
-  if $no_cache && [ "$i" = 0 ]; then fresh=(--no-cache); fi
-  buildah build --quiet "${build_args[@]}" "${fresh[@]}" --target "${targets[$i]}" -t "$name" "$context" >/dev/null
+  buildah build --quiet "${build_args[@]}" --target "${targets[$i]}" -t "$name" "$context" >/dev/null
   # The image this build replaced under the same name: removed, so rebuilds do not pile up in local storage.
   if [ -n "$previous" ] && [ "$previous" != "$(buildah images --quiet --no-trunc "$name")" ]; then
     buildah rmi "$previous" >/dev/null 2>&1 || true
