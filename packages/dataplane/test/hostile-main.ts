@@ -12,6 +12,12 @@ const ports = plane.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: 0, worke
 process.stdout.write(`${JSON.stringify(ports)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === "") continue;
+  if (line === "gc") {
+    (globalThis as { gc?: () => void }).gc?.();
+    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+    process.stdout.write(`collected ${JSON.stringify({ heapUsed, external, arrayBuffers })}\n`);
+    continue;
+  }
   plane.setTable(tableOf(JSON.parse(line) as IngressSpec[]));
   process.stdout.write("applied\n");
 }

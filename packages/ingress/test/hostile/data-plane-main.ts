@@ -1,6 +1,6 @@
 // A data plane in a process of its own, for tests that judge it from outside: argv[2] is its options (JSON);
 // it prints `{"httpPort":…,"httpsPort":…}` once listening, then reads route specs (one JSON IngressSpec[] per
-// line) from stdin and prints `applied` after each. A crash is the process's exit, its memory its own RSS.
+// line) from stdin and prints `applied` after each, or `gc` (prints `collected`). A crash is the process's exit, its memory its own RSS.
 import { createInterface } from "node:readline";
 import { createLogger } from "@bollard/core";
 import { createProxy, generateDefaultCertificate, type ProxyOptions } from "../../src/index.ts";
@@ -13,6 +13,13 @@ const ports = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: 0 
 process.stdout.write(`${JSON.stringify(ports)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === "") continue;
+  if (line === "gc") {
+    // A full collection before memory is measured (node runs with --expose-gc), so that RSS compares live data.
+    (globalThis as { gc?: () => void }).gc?.();
+    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+    process.stdout.write(`collected ${JSON.stringify({ heapUsed, external, arrayBuffers })}\n`);
+    continue;
+  }
   proxy.setTable(tableOf(JSON.parse(line) as IngressSpec[]));
   process.stdout.write("applied\n");
 }

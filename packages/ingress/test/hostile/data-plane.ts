@@ -21,6 +21,9 @@ export interface DataPlane {
   alive(): boolean;
   /** resident set size, KiB */
   rssKiB(): number;
+  /** Asks for a full garbage collection (where the implementation has one), so RSS compares live data; returns
+   * what the implementation says of its memory then (free text). */
+  collect(): Promise<string>;
   /** what it wrote to stderr so far (a crash's stack, a log line) */
   stderr(): string;
   stop(): Promise<void>;
@@ -36,7 +39,7 @@ export async function startDataPlane(options: DataPlaneOptions = {}): Promise<Da
   const kind = process.env.BOLLARD_DATA_PLANE ?? "node";
   const main = MAINS[kind];
   if (main === undefined) throw new Error(`BOLLARD_DATA_PLANE=${kind}: no such data plane (have: ${Object.keys(MAINS).join(", ")})`);
-  const child: ChildProcess = spawn(process.execPath, [main, JSON.stringify(options)], { stdio: ["pipe", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, ["--expose-gc", main, JSON.stringify(options)], { stdio: ["pipe", "pipe", "pipe"] });
   let err = "";
   child.stderr?.on("data", (c: Buffer) => {
     err += c.toString("utf8");
@@ -72,6 +75,12 @@ export async function startDataPlane(options: DataPlaneOptions = {}): Promise<Da
       child.stdin?.write(`${JSON.stringify(ingresses)}\n`);
       const ack = await nextLine();
       if (ack !== "applied") throw new Error(`the data plane answered ${JSON.stringify(ack)} to new routes`);
+    },
+    async collect() {
+      child.stdin?.write("gc\n");
+      const ack = await nextLine();
+      if (!ack.startsWith("collected")) throw new Error(`the data plane answered ${JSON.stringify(ack)} to gc`);
+      return ack.slice("collected".length).trim();
     },
     alive: () => !exited,
     rssKiB() {
