@@ -14,10 +14,12 @@ process.stdout.write(`${JSON.stringify(ports)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === "") continue;
   if (line === "gc") {
-    // A full collection before memory is measured (node runs with --expose-gc), so that RSS compares live data.
-    (globalThis as { gc?: () => void }).gc?.();
-    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
-    process.stdout.write(`collected ${JSON.stringify({ heapUsed, external, arrayBuffers })}\n`);
+    // A last-resort collection before memory is measured (node runs with --expose-gc): what V8 does under memory
+    // pressure — a full collection that also shrinks the young generation and returns pooled pages — so that RSS
+    // compares what the process holds, not how far V8's heap happened to have grown.
+    (globalThis as { gc?: (options: object) => void }).gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+    const { heapUsed, heapTotal, external, arrayBuffers, rss } = process.memoryUsage();
+    process.stdout.write(`collected ${JSON.stringify({ heapUsed, heapTotal, external, arrayBuffers, rss })}\n`);
     continue;
   }
   proxy.setTable(tableOf(JSON.parse(line) as IngressSpec[]));

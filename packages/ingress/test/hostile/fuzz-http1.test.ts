@@ -2,7 +2,7 @@
 // data plane in its own process: it must survive, answer every one with a well-formed status line it means
 // (never 500: that is a bug caught by the guard), never let the upstream parse a request it did not route
 // (requests hide in header values and bodies; every routed one carries the proxy's X-Request-ID), and give its
-// memory back afterwards (the live heap asserted, RSS reported).
+// memory back afterwards: RSS within 10 % of what it was after warming up, and the live heap too.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { seededRandom } from "@bollard/core";
@@ -122,7 +122,7 @@ function mutate(r: Random, text: string): string {
   return out;
 }
 
-test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, the heap returns`, { timeout: 15 * 60_000 }, async (t) => {
+test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, memory returns`, { timeout: 15 * 60_000 }, async (t) => {
   const upstream = await startLoggingUpstream();
   // Short client timeouts, so that a request the fuzzer left unfinished ends soon.
   const plane = await startDataPlane({ headersTimeout: 1_000, requestTimeout: 2_000, keepAliveTimeout: 200, clientBodyTimeout: 500, upstreamKeepAliveTimeout: 200 });
@@ -163,20 +163,25 @@ test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-fo
     assert.equal(new Set(ids.flat()).size, upstream.heads.length, "two upstream requests carried one request id");
     assert.ok(upstream.targets.length <= 2 * (WARM_UP + TOTAL));
     t.diagnostic(`answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}; upstream requests: ${upstream.heads.length}`);
-    // Memory: the live heap back within 10 % of what it held after warming up (both after a full collection),
-    // once the connections are gone. RSS is reported beside it, not asserted: V8 keeps pages it grew into under
-    // load, and RSS after the same run varied by more than 10 % on the shared test machine.
-    const live = (report: string) => (JSON.parse(report) as { heapUsed: number }).heapUsed;
-    const heapAfter = await eventually(
-      "the live heap returns within 10 % of its post-warm-up size",
+    // Memory, once the connections are gone: RSS back within 10 % of what it was after warming up, and the live
+    // heap too. Both points are measured after the data plane's collection (a last-resort one for V8, which also
+    // hands back the pages its heap grew into under load: without it RSS swung from -20 % to +29 % between runs
+    // with the live heap flat). Retried for a while: closed connections are freed only once their timers fire.
+    const memory = (report: string) => JSON.parse(report) as { heapUsed?: number };
+    const after = await eventually(
+      "RSS and the live heap return within 10 % of their post-warm-up size",
       async () => {
-        const heap = await plane.collect();
-        assert.ok(live(heap) <= live(heapAfterWarmUp) * 1.1, `live heap ${heap} after the fuzz vs ${heapAfterWarmUp} after warm-up`);
-        return heap;
+        const report = await plane.collect();
+        const rss = plane.rssKiB();
+        assert.ok(rss <= rssAfterWarmUp * 1.1, `RSS ${rss} KiB after the fuzz vs ${rssAfterWarmUp} KiB after warm-up (${report} vs ${heapAfterWarmUp})`);
+        const heap = memory(report).heapUsed;
+        const heapBefore = memory(heapAfterWarmUp).heapUsed;
+        if (heap !== undefined && heapBefore !== undefined) assert.ok(heap <= heapBefore * 1.1, `live heap ${report} after the fuzz vs ${heapAfterWarmUp} after warm-up`);
+        return { rss, report };
       },
       60_000,
     );
-    t.diagnostic(`RSS ${rssAfterWarmUp} KiB after ${WARM_UP} warm-up requests, ${plane.rssKiB()} KiB after ${TOTAL} more; heap ${heapAfterWarmUp} → ${heapAfter}`);
+    t.diagnostic(`RSS ${rssAfterWarmUp} KiB after ${WARM_UP} warm-up requests, ${after.rss} KiB after ${TOTAL} more; ${heapAfterWarmUp} → ${after.report}`);
   } finally {
     await plane.stop();
     await upstream.close();
