@@ -258,6 +258,9 @@ describe("helm install and upgrade (private control plane)", () => {
     ["update", "leases.coordination.k8s.io", "kube-system", undefined, "kube-scheduler"],
     ["create", "customresourcedefinitions.apiextensions.k8s.io", ""],
     ["create", "mutatingwebhookconfigurations.admissionregistration.k8s.io", ""],
+    // Only with metrics.secure (below).
+    ["create", "tokenreviews.authentication.k8s.io", ""],
+    ["create", "subjectaccessreviews.authorization.k8s.io", ""],
   ];
   const denied: Record<string, Row[]> = {
     [controller]: [
@@ -338,6 +341,29 @@ describe("helm install and upgrade (private control plane)", () => {
     const answers = review(cp, checks);
     const excess = checks.flatMap((c, i) => (answers[i]?.allowed ? [`${describeCheck(c)}: ${answers[i]?.reason}`] : []));
     assert.deepEqual(excess, []);
+  });
+
+  it("with metrics.secure, lets each component create TokenReviews and SubjectAccessReviews, and nothing more", () => {
+    const out = helmOn(["upgrade", "bollard", chartDir, "--namespace", ns, "--reuse-values", "--set", "metrics.secure=true"]);
+    assert.match(out, /STATUS: deployed/);
+    try {
+      const reviews = [controller, speaker, ingress].flatMap((sa): Check[] => [
+        { sa, verb: "create", resource: "tokenreviews.authentication.k8s.io", namespace: "" },
+        { sa, verb: "create", resource: "subjectaccessreviews.authorization.k8s.io", namespace: "" },
+      ]);
+      const missing = reviews.filter((_, i) => !review(cp, reviews)[i]?.allowed).map(describeCheck);
+      assert.deepEqual(missing, []);
+      const more = [controller, speaker, ingress].flatMap((sa): Check[] => [
+        { sa, verb: "get", resource: "tokenreviews.authentication.k8s.io", namespace: "" },
+        { sa, verb: "create", resource: "localsubjectaccessreviews.authorization.k8s.io", namespace: ns },
+      ]);
+      const answers = review(cp, more);
+      assert.deepEqual(more.filter((_, i) => answers[i]?.allowed).map(describeCheck), []);
+      const args = kubectl(["get", "deployment", "bollard-controller", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0].args}"]);
+      assert.match(args, /--metrics-secure/);
+    } finally {
+      helmOn(["upgrade", "bollard", chartDir, "--namespace", ns, "--reuse-values", "--set", "metrics.secure=false"]);
+    }
   });
 
   it("agrees with kubectl auth can-i", () => {

@@ -22,6 +22,7 @@ const everyOption = [
   "speaker.garpRefreshSeconds=30",
   "speaker.ignoreExcludeLB=true",
   "logLevel=debug",
+  "metrics.secure=true",
 ];
 
 type Container = {
@@ -180,7 +181,33 @@ describe("chart", () => {
     assert.equal(service.loadBalancerClass, "bollard.dev/lb", "the ingress's own Service must be handled by this controller");
     assert.equal(manifests.filter((m) => m.kind === "ServiceMonitor").length, 1);
 
+    // metrics.secure: HTTPS probes, --metrics-secure, and only the two review verbs added to each ServiceAccount.
+    const reviewRules = (all: Manifest[], sa: string) =>
+      rulesOf(all, sa).filter(({ rule }) => (rule.resources ?? []).some((r) => r === "tokenreviews" || r === "subjectaccessreviews"));
+    for (const workload of [controller, find(manifests, "DaemonSet", "bollard-speaker"), ingress]) {
+      const c = container(workload) as Container & { livenessProbe: { httpGet: { scheme?: string } }; readinessProbe: { httpGet: { scheme?: string } } };
+      assert.ok(c.args.includes("--metrics-secure"), workload.metadata.name);
+      assert.equal(c.livenessProbe.httpGet.scheme, "HTTPS");
+      assert.equal(c.readinessProbe.httpGet.scheme, "HTTPS");
+      const sa = podSpec(workload).serviceAccountName;
+      assert.deepEqual(
+        reviewRules(manifests, sa).map(({ scope, rule }) => [scope, rule.apiGroups, rule.resources, rule.verbs]),
+        [
+          ["cluster", ["authentication.k8s.io"], ["tokenreviews"], ["create"]],
+          ["cluster", ["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]],
+        ],
+        sa,
+      );
+    }
+    const reader = find(manifests, "ClusterRole", "bollard-metrics-reader") as Manifest & { rules: unknown[] };
+    assert.deepEqual(reader.rules, [{ nonResourceURLs: ["/metrics"], verbs: ["get"] }]);
+    const monitor = find(manifests, "ServiceMonitor", "bollard").spec as { endpoints: { scheme?: string; bearerTokenFile?: string }[] };
+    assert.equal(monitor.endpoints[0]?.scheme, "https");
+    assert.ok(monitor.endpoints[0]?.bearerTokenFile);
+
     const defaults = parseManifests(template());
+    for (const sa of ["bollard-controller", "bollard-speaker", "bollard-ingress"]) assert.deepEqual(reviewRules(defaults, sa), [], sa);
+    assert.ok(!container(find(defaults, "Deployment", "bollard-controller")).args.includes("--metrics-secure"));
     assert.equal(find(defaults, "Deployment", "bollard-ingress").kind, "Deployment");
     assert.equal(find(defaults, "IngressClass", "bollard").metadata.annotations, undefined);
     assert.equal(defaults.filter((m) => m.kind === "ServiceMonitor").length, 0);

@@ -23,9 +23,17 @@ export {
   rangesOverlap,
 } from "./address/range.ts";
 export {
+  type AuthorizationResult,
+  createRequestAuthorizer,
+  type RequestAuthorizer,
+  type RequestAuthorizerOptions,
+} from "./health/authorize.ts";
+export {
   createMetricsRegistry,
   type HealthServer,
   type HealthServerOptions,
+  type MetricsSource,
+  type SecureMetrics,
   startHealthServer,
 } from "./health/server.ts";
 export { KubeConfigError, createKubeConfig } from "./kube/config.ts";
@@ -68,6 +76,7 @@ export {
   selectorMatches,
 } from "./labels/selector.ts";
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
+export type { ComponentContext, RunningComponent } from "./lifecycle/component.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
 export {
@@ -81,3 +90,4 @@ export {
 export { loadPools, type Pool, type PoolRange, type PoolsResult, poolContaining, type ServiceAllocation } from "./pools/pools.ts";
 export { type ManifestFile, ManifestError, parseManifests, readManifests } from "./manifests/read.ts";
 export { seededRandom } from "./random/seeded.ts";
+export { generateSelfSignedCertificate, type PemPair } from "./tls/self-signed.ts";

@@ -1,19 +1,20 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
 import { DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
+import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
+
+const METRICS_PORT = 10254;
 
 const usage = `usage: bollard ingress [flags]
 
-  --kubeconfig PATH                 kubeconfig (default: $KUBECONFIG, else in-cluster)
   --ingress-class NAME              class name for the legacy kubernetes.io/ingress.class annotation (default ${DEFAULT_CLASS_NAME})
   --watch-namespace NS              only this namespace (default: all)
   --publish-service NS/NAME         copy this Service's load-balancer addresses into Ingress status
   --default-ssl-certificate NS/NAME kubernetes.io/tls Secret served when SNI matches no Ingress
-  --bind-address ADDR               address to listen on (default: all)
+  --bind-address ADDR               address to listen on, the metrics server's too (default: all)
   --http-port N                     (default 80)
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
-  --metrics-port N                  /metrics, /healthz, /readyz (default 10254)
   --workers N                       proxy processes sharing the ports (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
@@ -29,11 +30,11 @@ const usage = `usage: bollard ingress [flags]
   --upstream-read-timeout SEC       (default 60)
   --client-header-timeout SEC       (default 60)
   --shutdown-grace SEC              time in-flight requests get on SIGTERM (default 30)
-  --log-level LEVEL                 fatal|error|warn|info|debug|trace (default info)`;
+${componentUsage(METRICS_PORT, 36)}`;
 
 export const command: Command = async (argv) => {
   const { values: v } = parseFlags(argv, {
-    kubeconfig: { type: "string" },
+    ...componentFlags(METRICS_PORT),
     "ingress-class": { type: "string", default: DEFAULT_CLASS_NAME },
     "watch-namespace": { type: "string" },
     "publish-service": { type: "string" },
@@ -42,7 +43,6 @@ export const command: Command = async (argv) => {
     "http-port": { type: "string", default: "80" },
     "https-port": { type: "string", default: "443" },
     "https-redirect-port": { type: "string", default: "443" },
-    "metrics-port": { type: "string", default: "10254" },
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
     "max-body-size": { type: "string", default: "1m" },
@@ -57,7 +57,6 @@ export const command: Command = async (argv) => {
     "upstream-read-timeout": { type: "string", default: "60" },
     "client-header-timeout": { type: "string", default: "60" },
     "shutdown-grace": { type: "string", default: "30" },
-    "log-level": { type: "string", default: "info" },
     help: { type: "boolean", short: "h" },
   });
   if (v.help) {
@@ -79,8 +78,7 @@ export const command: Command = async (argv) => {
       throw err;
     }
   };
-  return runIngress({
-    kubeconfig: v.kubeconfig,
+  const options = {
     ingressClass: v["ingress-class"],
     watchNamespace: v["watch-namespace"],
     publishService: ref("--publish-service", v["publish-service"]),
@@ -88,9 +86,7 @@ export const command: Command = async (argv) => {
     bindAddress: v["bind-address"],
     httpPort: parsePort("--http-port", v["http-port"]),
     httpsPort: parsePort("--https-port", v["https-port"]),
-    metricsPort: parsePort("--metrics-port", v["metrics-port"]),
     workers: integer("--workers", v.workers, 1, 256),
-    logLevel: v["log-level"],
     trustedProxies,
     maxBodySize: size("--max-body-size", v["max-body-size"]),
     shutdownGraceMs: seconds("--shutdown-grace", v["shutdown-grace"]),
@@ -106,7 +102,9 @@ export const command: Command = async (argv) => {
       http2MaxConcurrentStreams: integer("--http2-max-concurrent-streams", v["http2-max-concurrent-streams"], 1, 2 ** 31 - 1),
       http2MaxResetsPerSecond: integer("--http2-max-resets-per-second", v["http2-max-resets-per-second"], 1, 1_000_000),
     },
-  });
+  };
+  const { logger, start } = prepareComponent({ name: "bollard-ingress", values: v, ...(v["bind-address"] === undefined ? {} : { metricsHost: v["bind-address"] }) });
+  return start((context) => runIngress({ ...options, logLevel: logger.level }, context));
 };
 
 function integer(flag: string, value: string, min: number, max: number): number {

@@ -1,12 +1,13 @@
 // `bollard speaker --node-name NODE`: announce this node's share of LoadBalancer addresses at layer 2.
-import { onShutdown } from "@bollard/core";
 import { DEFAULT_MEMBERSHIP_PORT, runSpeaker } from "@bollard/speaker";
-import { CliUsageError, type Command, createCommandLogger, parseFlags, parsePort } from "../command.ts";
+import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
+import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
+
+const METRICS_PORT = 7472;
 
 const usage = `usage: bollard speaker --node-name NODE [flags]
 
   --node-name NODE            this node's name (default: env NODE_NAME)
-  --kubeconfig PATH           kubeconfig (default: env KUBECONFIG, else in-cluster)
   --config-namespace NS       where IPAddressPools and L2Advertisements live (default: metallb-system)
   --memberlist-secret NS/NAME Secret whose data.secretkey authenticates membership
                               (default: memberlist in env POD_NAMESPACE or the config namespace)
@@ -15,8 +16,7 @@ const usage = `usage: bollard speaker --node-name NODE [flags]
   --ignore-exclude-lb         let nodes labelled exclude-from-external-load-balancers announce
   --load-balancer-class NAME  serve Services with this spec.loadBalancerClass (default: those with none)
   --garp-refresh DURATION     re-send gratuitous ARP/NA this often, e.g. 30s (default: 0, never)
-  --log-level LEVEL           fatal, error, warn, info, debug, trace (default: info)
-  --metrics-port PORT         /metrics, /healthz, /readyz (default: 7472; 0 picks a free port)`;
+${componentUsage(METRICS_PORT, 30)}`;
 
 /** "30s", "500ms", "2m" or plain seconds ("30") → milliseconds. */
 function parseDuration(flag: string, text: string): number {
@@ -28,8 +28,8 @@ function parseDuration(flag: string, text: string): number {
 
 export const command: Command = async (argv) => {
   const { values } = parseFlags(argv, {
+    ...componentFlags(METRICS_PORT),
     "node-name": { type: "string" },
-    kubeconfig: { type: "string" },
     "config-namespace": { type: "string", default: "metallb-system" },
     "memberlist-secret": { type: "string" },
     // The Helm chart's spellings of the same two flags.
@@ -40,8 +40,6 @@ export const command: Command = async (argv) => {
     "ignore-exclude-lb": { type: "boolean", default: false },
     "load-balancer-class": { type: "string" },
     "garp-refresh": { type: "string", default: "0" },
-    "log-level": { type: "string" },
-    "metrics-port": { type: "string", default: "7472" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -58,34 +56,26 @@ export const command: Command = async (argv) => {
   if (!secretNamespace || !secretName) throw new CliUsageError(`--memberlist-secret "${secretFlag}" is not NAMESPACE/NAME`);
   const portFlag = values["bind-port"] ?? values["membership-port"];
   const bindPort = portFlag === undefined ? DEFAULT_MEMBERSHIP_PORT : parsePort("--bind-port", portFlag, 1);
-  const metricsPort = parsePort("--metrics-port", values["metrics-port"]);
   const garpRefreshMs = parseDuration("--garp-refresh", values["garp-refresh"]);
   const interfaces = values.interfaces
     ?.split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
 
-  const logger = createCommandLogger("bollard-speaker", values["log-level"]);
-  const shutdown = onShutdown((signal) => logger.info({ signal }, "shutting down"));
-  try {
-    await runSpeaker({
-      nodeName,
-      ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
-      configNamespace,
-      memberlistSecret: { namespace: secretNamespace, name: secretName },
-      bindPort,
-      interfaces: interfaces === undefined || interfaces.length === 0 ? null : interfaces,
-      ignoreExcludeLB: values["ignore-exclude-lb"],
-      loadBalancerClass: values["load-balancer-class"] ?? null,
-      garpRefreshMs,
-      metricsPort,
-      logger,
-      signal: shutdown.signal,
-    });
-  } catch (err) {
-    if (shutdown.signal.aborted) return 0;
-    logger.fatal({ err }, "speaker failed");
-    return 1;
-  }
-  return 0;
+  const { start } = prepareComponent({ name: "bollard-speaker", values });
+  return start((context) =>
+    runSpeaker(
+      {
+        nodeName,
+        configNamespace,
+        memberlistSecret: { namespace: secretNamespace, name: secretName },
+        bindPort,
+        interfaces: interfaces === undefined || interfaces.length === 0 ? null : interfaces,
+        ignoreExcludeLB: values["ignore-exclude-lb"],
+        loadBalancerClass: values["load-balancer-class"] ?? null,
+        garpRefreshMs,
+      },
+      context,
+    ),
+  );
 };

@@ -1,7 +1,10 @@
-import { createServer } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { Logger } from "../log/logger.ts";
+import type { PemPair } from "../tls/self-signed.ts";
+import type { RequestAuthorizer } from "./authorize.ts";
 
 /** A prom-client registry with the process's default metrics (CPU, memory, event loop, GC). */
 export function createMetricsRegistry(options: { prefix?: string } = {}): Registry {
@@ -10,30 +13,51 @@ export function createMetricsRegistry(options: { prefix?: string } = {}): Regist
   return registry;
 }
 
+/** What /metrics serves: a prom-client Registry, or anything that renders like one. */
+export type MetricsSource = Pick<Registry, "contentType" | "metrics">;
+
+/**
+ * HTTPS, and /metrics only for callers the API server authorises (a bearer token whose user may `get` the
+ * non-resource URL /metrics) — as MetalLB v0.16 serves its metrics. /healthz and /readyz stay open: the kubelet's
+ * probes carry no token, and they say only "ok".
+ */
+export type SecureMetrics = { certificate: PemPair; authorize: RequestAuthorizer };
+
 export type HealthServerOptions = {
   /** 0 picks a free port; the chosen one is in the result. */
   port: number;
   host?: string;
-  registry: Registry;
+  registry: MetricsSource;
   isReady: () => boolean;
   isHealthy?: () => boolean;
   logger: Logger;
+  /** Absent: plain HTTP, no authorisation (the lab's and MetalLB v0.15's way). */
+  secure?: SecureMetrics;
 };
 
-export type HealthServer = { port: number; close(): Promise<void> };
+export type HealthServer = { port: number; secure: boolean; close(): Promise<void> };
 
 /** Serves /metrics, /healthz and /readyz (200 "ok" or 503), for Prometheus and the kubelet. */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
-  const { registry, isReady, logger } = options;
+  const { registry, isReady, logger, secure } = options;
   const isHealthy = options.isHealthy ?? (() => true);
-  const server = createServer(async (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] as string;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
     try {
       if (path === "/metrics") {
+        if (secure !== undefined) {
+          const decision = await secure.authorize(req.headers.authorization, path, "get");
+          if (decision.status !== 200) {
+            if (decision.status === 500) logger.warn({ path, reason: decision.message }, "metrics request not reviewed");
+            const headers = { "content-type": "text/plain", ...(decision.status === 401 ? { "www-authenticate": 'Bearer realm="metrics"' } : {}) };
+            res.writeHead(decision.status, headers).end(`${decision.message}\n`);
+            return;
+          }
+        }
         const body = await registry.metrics();
         res.writeHead(200, { "content-type": registry.contentType }).end(body);
       } else if (path === "/healthz" || path === "/readyz") {
@@ -47,7 +71,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
-  });
+  };
+  const server = secure === undefined ? createHttpServer(handle) : createHttpsServer({ cert: secure.certificate.cert, key: secure.certificate.key }, handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host ?? "0.0.0.0", () => {
@@ -56,9 +81,10 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     });
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, host: options.host ?? "0.0.0.0" }, "health server listening");
+  logger.info({ port, host: options.host ?? "0.0.0.0", secure: secure !== undefined }, "health server listening");
   return {
     port,
+    secure: secure !== undefined,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -1,8 +1,8 @@
-// `bollard ingress`: wires the control plane (informers → compiler), the data plane (proxy, in this process
-// or in `--workers` processes), the health/metrics server and shutdown.
+// `bollard ingress`: wires the control plane (informers → compiler) and the data plane (proxy, in this process
+// or in `--workers` processes). The KubeConfig, metrics server and shutdown signal come from the command.
 import { hostname } from "node:os";
-import { AggregatorRegistry, Registry } from "prom-client";
-import { createEventRecorder, createKubeConfig, createLogger, createMetricsRegistry, onShutdown, startHealthServer } from "@bollard/core";
+import { AggregatorRegistry } from "prom-client";
+import { type ComponentContext, createEventRecorder, type MetricsSource, type RunningComponent } from "@bollard/core";
 import { CONTROLLER_NAME } from "../model/ingress-class.ts";
 import type { ObjectRef } from "../model/objects.ts";
 import { createProxy, type IngressProxy, type ProxyOptions } from "../proxy/server.ts";
@@ -12,7 +12,6 @@ import { generateDefaultCertificate } from "../tls/default-certificate.ts";
 import { startWorkers, type WorkerFleet } from "./workers.ts";
 
 export interface IngressRunOptions {
-  kubeconfig?: string;
   ingressClass: string;
   watchNamespace?: string;
   publishService?: ObjectRef;
@@ -20,8 +19,8 @@ export interface IngressRunOptions {
   bindAddress?: string;
   httpPort: number;
   httpsPort: number;
-  metricsPort: number;
   workers: number;
+  /** The worker processes' log level (this process logs through the context's logger). */
   logLevel: string;
   trustedProxies: string[];
   maxBodySize: number;
@@ -32,11 +31,14 @@ export interface IngressRunOptions {
   proxy?: Partial<Omit<ProxyOptions, "defaultCertificate" | "observer" | "logger">>;
 }
 
-/** Runs until SIGTERM/SIGINT; resolves with the exit code. */
-export async function runIngress(options: IngressRunOptions): Promise<number> {
-  const logger = createLogger({ name: "bollard-ingress", level: options.logLevel });
-  const stop = onShutdown((signal) => logger.info({ signal }, "shutting down"));
-  const kubeConfig = createKubeConfig(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {});
+/** The proxy (or its worker processes) could not listen on the HTTP/HTTPS ports. */
+export class ProxyListenError extends Error {
+  override name = "ProxyListenError";
+}
+
+/** Listens, then serves until `context.signal`; rejects with ProxyListenError if the ports cannot be had. */
+export async function runIngress(options: IngressRunOptions, context: ComponentContext): Promise<RunningComponent> {
+  const { kubeConfig, logger, signal } = context;
   const defaultCertificate = generateDefaultCertificate();
   const proxyOptions: ProxyOptions = {
     ...options.proxy,
@@ -48,36 +50,29 @@ export async function runIngress(options: IngressRunOptions): Promise<number> {
 
   let proxy: IngressProxy | null = null;
   let fleet: WorkerFleet | null = null;
-  let registry: Registry;
-  let configMetrics: IngressMetrics;
+  let metrics: MetricsSource | undefined;
+  const configMetrics: IngressMetrics = createConfigMetrics(context.registry);
   if (options.workers > 1) {
-    // This process only watches the API; its registry adds the workers' request metrics on each scrape.
+    // This process only watches the API; /metrics adds the workers' request metrics on each scrape.
     const aggregator = new AggregatorRegistry();
-    const own = createMetricsRegistry();
-    registry = new (class extends Registry {
-      override async metrics() {
-        return `${await own.metrics()}\n${await aggregator.clusterMetrics()}`;
-      }
-    })();
-    configMetrics = createConfigMetrics(own);
+    metrics = {
+      contentType: context.registry.contentType,
+      metrics: async () => `${await context.registry.metrics()}\n${await aggregator.clusterMetrics()}`,
+    };
     fleet = startWorkers(options.workers, { proxy: proxyOptions, listen, logLevel: options.logLevel }, logger);
     try {
       await fleet.listening;
     } catch (err) {
-      logger.error({ err }, "workers could not listen");
       await fleet.shutdown(0);
-      return 1;
+      throw new ProxyListenError(`workers could not listen: ${(err as Error).message}`, { cause: err });
     }
   } else {
-    registry = createMetricsRegistry();
-    configMetrics = createConfigMetrics(registry);
-    proxy = createProxy({ ...proxyOptions, logger, observer: createProxyMetrics(registry) });
+    proxy = createProxy({ ...proxyOptions, logger, observer: createProxyMetrics(context.registry) });
     try {
       const ports = await proxy.listen(listen);
       logger.info(ports, "proxy listening");
     } catch (err) {
-      logger.error({ err }, "proxy could not listen");
-      return 1;
+      throw new ProxyListenError(`proxy could not listen: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -85,7 +80,7 @@ export async function runIngress(options: IngressRunOptions): Promise<number> {
   const controller = startIngressController({
     kubeConfig,
     logger,
-    signal: stop.signal,
+    signal,
     ingressClass: options.ingressClass,
     controllerName: CONTROLLER_NAME,
     watchNamespace: options.watchNamespace,
@@ -111,13 +106,14 @@ export async function runIngress(options: IngressRunOptions): Promise<number> {
   // Ready = a route table is built AND the data plane serves it on bound listeners (so not while draining).
   const dataPlaneReady = () => (proxy !== null ? proxy.http.listening && proxy.https.listening : (fleet?.isReady() ?? false));
   const isReady = () => controller.isReady() && dataPlaneReady();
-  const health = await startHealthServer({ port: options.metricsPort, host: options.bindAddress, registry, isReady, logger });
-
-  await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
-  await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs)]);
-  await controller.done;
-  await events.flush();
-  await health.close();
-  logger.info("stopped");
-  return 0;
+  const done = (async () => {
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs)]);
+    await controller.done;
+    await events.flush();
+  })();
+  return { isReady, done, ...(metrics === undefined ? {} : { metrics }) };
 }

@@ -4,19 +4,17 @@
 // the last known peers.
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
+  type ComponentContext,
   configurationReport,
   createBackoff,
   createConfigurationStateWriter,
   createEventRecorder,
   createInformer,
-  createKubeConfig,
-  createMetricsRegistry,
   type Informer,
   kubeRequest,
-  type Logger,
   type Pool,
+  type RunningComponent,
   sleep,
-  startHealthServer,
 } from "@bollard/core";
 import { type AnnounceOutcome, createAnnouncer, type OwnedAddress } from "../announcer/announcer.ts";
 import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metrics.ts";
@@ -27,7 +25,6 @@ import { createL2StatusWriter, type DesiredL2Status, l2StatusNode, orphanedL2Sta
 
 export interface SpeakerOptions {
   nodeName: string;
-  kubeconfig?: string;
   configNamespace: string;
   memberlistSecret: { namespace: string; name: string };
   bindPort: number;
@@ -36,9 +33,6 @@ export interface SpeakerOptions {
   ignoreExcludeLB: boolean;
   loadBalancerClass: string | null;
   garpRefreshMs: number;
-  metricsPort: number;
-  logger: Logger;
-  signal: AbortSignal;
 }
 
 /** The memberlist Secret exists but has no usable `secretkey`. */
@@ -49,23 +43,23 @@ export class MemberlistSecretError extends Error {
 const MEMBERLIST_SECRET_KEY = "secretkey";
 
 /** Reads the membership key, retrying (the Secret may be created after the DaemonSet). */
-async function readMemberlistKey(kubeConfig: KubeConfig, options: SpeakerOptions): Promise<Buffer> {
+async function readMemberlistKey(kubeConfig: KubeConfig, options: SpeakerOptions, context: ComponentContext): Promise<Buffer> {
   const { namespace, name } = options.memberlistSecret;
   const backoff = createBackoff({ initialMs: 500, maxMs: 10_000 });
   for (;;) {
     try {
       const secret = await kubeRequest<{ data?: Record<string, string> }>(kubeConfig, {
         path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
-        signal: options.signal,
+        signal: context.signal,
       });
       const encoded = secret.data?.[MEMBERLIST_SECRET_KEY];
       if (encoded === undefined) throw new MemberlistSecretError(`Secret ${namespace}/${name} has no data.${MEMBERLIST_SECRET_KEY}`);
       return Buffer.from(encoded, "base64");
     } catch (err) {
-      if (options.signal.aborted) throw err;
+      if (context.signal.aborted) throw err;
       const delay = backoff.next();
-      options.logger.warn({ err, secret: `${namespace}/${name}`, retryInMs: Math.round(delay) }, "cannot read the memberlist Secret yet");
-      await sleep(delay, options.signal);
+      context.logger.warn({ err, secret: `${namespace}/${name}`, retryInMs: Math.round(delay) }, "cannot read the memberlist Secret yet");
+      await sleep(delay, context.signal);
     }
   }
 }
@@ -82,215 +76,216 @@ function restrictInterfaces(fromAdvertisement: "all" | string[], flag: string[] 
   return fromAdvertisement.filter((name) => flag.includes(name));
 }
 
-export async function runSpeaker(options: SpeakerOptions): Promise<void> {
-  const { nodeName, logger, signal } = options;
-  const log = logger.child({ node: nodeName });
-  const kubeConfig = createKubeConfig(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig });
-  const registry = createMetricsRegistry();
+/** Starts the speaker; ready once its informers have synced, `done` once it has left after `context.signal`. */
+export function runSpeaker(options: SpeakerOptions, context: ComponentContext): RunningComponent {
+  let ready = false;
+  const done = serve(options, context, (value) => {
+    ready = value;
+  });
+  return { isReady: () => ready, done };
+}
+
+async function serve(options: SpeakerOptions, context: ComponentContext, setReady: (ready: boolean) => void): Promise<void> {
+  const { nodeName } = options;
+  const { kubeConfig, registry, signal } = context;
+  const log = context.logger.child({ node: nodeName });
   const announcerMetrics = createAnnouncerMetrics(registry);
   const announcedGauge = createAnnouncedGauge(registry);
+  const key = await readMemberlistKey(kubeConfig, options, context);
+  const informer = <T extends { metadata?: unknown }>(path: string, labelSelector?: string) =>
+    createInformer<T & { metadata: { name: string } }>({ kubeConfig, path, logger: log, signal, ...(labelSelector ? { labelSelector } : {}) });
+  const services = informer<ServiceObject>("/api/v1/services");
+  const slices = informer<EndpointSliceObject>("/apis/discovery.k8s.io/v1/endpointslices");
+  const nodes = informer<NodeObject>("/api/v1/nodes");
+  const pools = informer<IPAddressPoolObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/ipaddresspools`);
+  const advertisements = informer<L2AdvertisementObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/l2advertisements`);
+  // Every node's, so that the announcer of a Service can remove what a dead node left behind.
+  const statuses = informer<ServiceL2Status>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`) as Informer<ServiceL2Status>;
+  const inputs = [services, slices, nodes, pools, advertisements, statuses];
+  const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
+  const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
+  // MetalLB v0.16's ConfigurationState `speaker-<node>`: whether the pools and L2Advertisements this speaker reads are valid.
+  const configurationState = createConfigurationStateWriter({
+    kubeConfig,
+    namespace: options.configNamespace,
+    name: `speaker-${nodeName}`,
+    component: "speaker",
+    nodeName,
+    logger: log,
+    signal,
+  });
+  const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
 
-  let ready = false;
-  const health = await startHealthServer({ port: options.metricsPort, registry, isReady: () => ready, logger: log });
-  try {
-    const key = await readMemberlistKey(kubeConfig, options);
-    const informer = <T extends { metadata?: unknown }>(path: string, labelSelector?: string) =>
-      createInformer<T & { metadata: { name: string } }>({ kubeConfig, path, logger: log, signal, ...(labelSelector ? { labelSelector } : {}) });
-    const services = informer<ServiceObject>("/api/v1/services");
-    const slices = informer<EndpointSliceObject>("/apis/discovery.k8s.io/v1/endpointslices");
-    const nodes = informer<NodeObject>("/api/v1/nodes");
-    const pools = informer<IPAddressPoolObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/ipaddresspools`);
-    const advertisements = informer<L2AdvertisementObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/l2advertisements`);
-    // Every node's, so that the announcer of a Service can remove what a dead node left behind.
-    const statuses = informer<ServiceL2Status>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`) as Informer<ServiceL2Status>;
-    const inputs = [services, slices, nodes, pools, advertisements, statuses];
-    const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
-    const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
-    // MetalLB v0.16's ConfigurationState `speaker-<node>`: whether the pools and L2Advertisements this speaker reads are valid.
-    const configurationState = createConfigurationStateWriter({
-      kubeConfig,
-      namespace: options.configNamespace,
-      name: `speaker-${nodeName}`,
-      component: "speaker",
-      nodeName,
-      logger: log,
-      signal,
+  let scheduled = false;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      reconcile();
     });
-    const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
-
-    let scheduled = false;
-    const schedule = () => {
-      if (scheduled) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        reconcile();
-      });
-    };
-    let previousLive = new Set<string>();
-    // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
-    const leftBehind = new Set<string>();
-    const noteLeftBehind = (gone: ReadonlySet<string>) => {
-      for (const object of statuses.list()) {
-        const node = l2StatusNode(object);
-        if (node !== undefined && gone.has(node) && object.metadata.uid !== undefined) leftBehind.add(object.metadata.uid);
-      }
-    };
-    const membership = await startMembership({
-      nodeName,
-      key,
-      port: options.bindPort,
-      logger: log,
-      registry,
-      onChange(live) {
-        const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
-        // Peers counted at the moment this node converges are no rejoin: it owns nothing yet.
-        const wasCounted = previousLive.has(nodeName);
-        if (live.has(nodeName)) {
-          // On converging, every node not live is gone; afterwards, those that just left.
-          const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : statuses.list().map(l2StatusNode);
-          noteLeftBehind(new Set(gone.filter((n): n is string => n !== undefined && n !== nodeName && !live.has(n))));
-        }
-        previousLive = new Set(live);
-        schedule();
-        // After a partition heals both sides announced; whoever keeps an address re-asserts it.
-        if (joined.length > 0 && wasCounted) setImmediate(() => announcer.reannounce());
-      },
-    });
-
-    const updatePeers = () => {
-      const peers = new Map<string, string>();
-      for (const node of nodes.list()) {
-        const address = internalAddress(node);
-        if (address !== undefined) peers.set(node.metadata.name, address);
-      }
-      membership.setPeers(peers);
-    };
-    // Peers are first set once every informer has synced: the join grace and the view's convergence
-    // count from a complete Node list, and by then the ServiceL2Status objects of dead nodes are known.
-    nodes.onChange(() => {
-      if (inputs.every((i) => i.hasSynced())) updatePeers();
-    });
-    for (const i of inputs) i.onChange(schedule);
-
-    let announcedHere = new Map<string, Announcement[]>();
-    let reportedConfigErrors = new Set<string>();
-    let reportedFailures = new Set<string>();
-    /** The last valid pool configuration, which serves while the current one is invalid (as in the controller). */
-    let lastGoodPools: readonly Pool[] = [];
-
-    function reconcile(): void {
-      if (signal.aborted || !inputs.every((i) => i.hasSynced())) return;
-      const result = electAnnouncers(
-        {
-          nodes: nodes.list(),
-          liveSpeakers: membership.live(),
-          services: services.list(),
-          endpointSlices: slices.list(),
-          pools: pools.list(),
-          advertisements: advertisements.list(),
-          lastGoodPools,
-        },
-        { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
-      );
-      if (result.pools !== null) lastGoodPools = result.pools;
-      reportConfigErrors(result.configErrors);
-      configurationState.report(
-        configurationReport(
-          "configReconcilerValid",
-          result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`),
-        ),
-      );
-      // Until its membership view has converged this node is no candidate, so it owns nothing; it also
-      // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
-      const converged = membership.live().has(nodeName);
-      const mine = result.announcements.filter((a) => a.node === nodeName);
-      const byIp = new Map<string, Announcement[]>();
-      for (const a of mine) byIp.set(a.ip, [...(byIp.get(a.ip) ?? []), a]);
-      const owned: OwnedAddress[] = [...byIp].map(([ip, list]) => {
-        const interfaces = list.some((a) => a.interfaces === "all") ? "all" : [...new Set(list.flatMap((a) => a.interfaces as string[]))];
-        return { ip, service: list.map((a) => `${a.namespace}/${a.name}`).join(","), interfaces: restrictInterfaces(interfaces, options.interfaces) };
-      });
-      const outcomes = announcer.setOwned(owned);
-      const outcomeByIp = new Map(outcomes.map((o) => [o.ip, o]));
-
-      const byService = new Map<string, Announcement[]>();
-      for (const a of mine) byService.set(`${a.namespace}/${a.name}`, [...(byService.get(`${a.namespace}/${a.name}`) ?? []), a]);
-      announcedGauge.reset();
-      const desired: DesiredL2Status[] = [];
-      const failures = new Set<string>();
-      for (const [serviceKey, list] of byService) {
-        const [first] = list as [Announcement];
-        const serviceObject = services.get(first.namespace, first.name);
-        const involved = { kind: "Service", apiVersion: "v1", namespace: first.namespace, name: first.name, uid: (serviceObject?.metadata as { uid?: string } | undefined)?.uid };
-        const interfaces = new Set<string>();
-        for (const a of list) {
-          const outcome = outcomeByIp.get(a.ip) as AnnounceOutcome | undefined;
-          if (outcome === undefined || outcome.interfaces.length === 0) {
-            const failure = `${serviceKey}/${a.ip}`;
-            failures.add(failure);
-            if (!reportedFailures.has(failure)) {
-              const why = (outcome?.verdicts ?? []).map((v) => (v.eligible ? v.name : `${v.name}: ${v.reason}`)).join("; ") || "no eligible interface";
-              events.record(involved, "Warning", "announceFailed", `cannot announce ${a.ip} from node "${nodeName}" with protocol "layer2": ${why}`);
-              log.warn({ service: serviceKey, ip: a.ip, why }, "announce failed");
-            }
-            continue;
-          }
-          for (const name of outcome.interfaces) interfaces.add(name);
-          announcedGauge.set({ service: serviceKey, ip: a.ip, node: nodeName }, 1);
-        }
-        if (interfaces.size === 0) continue;
-        desired.push({ serviceNamespace: first.namespace, serviceName: first.name, interfaces: [...interfaces].sort() });
-        if (!announcedHere.has(serviceKey)) {
-          events.record(involved, "Normal", "nodeAssigned", `announcing from node "${nodeName}" with protocol "layer2"`);
-        }
-      }
-      reportedFailures = failures;
-      announcedHere = byService;
-      if (!converged) return;
-      const current = statuses.list();
-      const present = new Set(current.map((o) => o.metadata.uid));
-      for (const uid of leftBehind) if (!present.has(uid)) leftBehind.delete(uid);
-      const announced = new Set(desired.map((d) => `${d.serviceNamespace}/${d.serviceName}`));
-      statusWriter.set(desired, orphanedL2Statuses(current, { self: nodeName, live: membership.live(), announced, leftBehind }));
+  };
+  let previousLive = new Set<string>();
+  // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
+  const leftBehind = new Set<string>();
+  const noteLeftBehind = (gone: ReadonlySet<string>) => {
+    for (const object of statuses.list()) {
+      const node = l2StatusNode(object);
+      if (node !== undefined && gone.has(node) && object.metadata.uid !== undefined) leftBehind.add(object.metadata.uid);
     }
-
-    function reportConfigErrors(errors: L2ConfigError[]): void {
-      const now = new Set(errors.map((e) => `${e.kind}/${e.namespace}/${e.name}: ${e.message}`));
-      for (const e of errors) {
-        const id = `${e.kind}/${e.namespace}/${e.name}: ${e.message}`;
-        if (!reportedConfigErrors.has(id)) {
-          const what = e.kind === "IPAddressPool" ? "invalid pool configuration, keeping the last good pools" : "ignoring invalid configuration object";
-          log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, what);
-        }
+  };
+  const membership = await startMembership({
+    nodeName,
+    key,
+    port: options.bindPort,
+    logger: log,
+    registry,
+    onChange(live) {
+      const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
+      // Peers counted at the moment this node converges are no rejoin: it owns nothing yet.
+      const wasCounted = previousLive.has(nodeName);
+      if (live.has(nodeName)) {
+        // On converging, every node not live is gone; afterwards, those that just left.
+        const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : statuses.list().map(l2StatusNode);
+        noteLeftBehind(new Set(gone.filter((n): n is string => n !== undefined && n !== nodeName && !live.has(n))));
       }
-      reportedConfigErrors = now;
-    }
+      previousLive = new Set(live);
+      schedule();
+      // After a partition heals both sides announced; whoever keeps an address re-asserts it.
+      if (joined.length > 0 && wasCounted) setImmediate(() => announcer.reannounce());
+    },
+  });
 
-    // Membership listens while the informers sync; peers are known by the time the first election runs.
-    Promise.all(inputs.map((i) => i.synced)).then(
-      () => {
-        updatePeers();
-        ready = true;
-        log.info("informers synced");
-        schedule();
+  const updatePeers = () => {
+    const peers = new Map<string, string>();
+    for (const node of nodes.list()) {
+      const address = internalAddress(node);
+      if (address !== undefined) peers.set(node.metadata.name, address);
+    }
+    membership.setPeers(peers);
+  };
+  // Peers are first set once every informer has synced: the join grace and the view's convergence
+  // count from a complete Node list, and by then the ServiceL2Status objects of dead nodes are known.
+  nodes.onChange(() => {
+    if (inputs.every((i) => i.hasSynced())) updatePeers();
+  });
+  for (const i of inputs) i.onChange(schedule);
+
+  let announcedHere = new Map<string, Announcement[]>();
+  let reportedConfigErrors = new Set<string>();
+  let reportedFailures = new Set<string>();
+  /** The last valid pool configuration, which serves while the current one is invalid (as in the controller). */
+  let lastGoodPools: readonly Pool[] = [];
+
+  function reconcile(): void {
+    if (signal.aborted || !inputs.every((i) => i.hasSynced())) return;
+    const result = electAnnouncers(
+      {
+        nodes: nodes.list(),
+        liveSpeakers: membership.live(),
+        services: services.list(),
+        endpointSlices: slices.list(),
+        pools: pools.list(),
+        advertisements: advertisements.list(),
+        lastGoodPools,
       },
-      () => {},
+      { ignoreExcludeLB: options.ignoreExcludeLB, loadBalancerClass: options.loadBalancerClass },
     );
-
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener("abort", () => resolve(), { once: true });
+    if (result.pools !== null) lastGoodPools = result.pools;
+    reportConfigErrors(result.configErrors);
+    configurationState.report(
+      configurationReport(
+        "configReconcilerValid",
+        result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`),
+      ),
+    );
+    // Until its membership view has converged this node is no candidate, so it owns nothing; it also
+    // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
+    const converged = membership.live().has(nodeName);
+    const mine = result.announcements.filter((a) => a.node === nodeName);
+    const byIp = new Map<string, Announcement[]>();
+    for (const a of mine) byIp.set(a.ip, [...(byIp.get(a.ip) ?? []), a]);
+    const owned: OwnedAddress[] = [...byIp].map(([ip, list]) => {
+      const interfaces = list.some((a) => a.interfaces === "all") ? "all" : [...new Set(list.flatMap((a) => a.interfaces as string[]))];
+      return { ip, service: list.map((a) => `${a.namespace}/${a.name}`).join(","), interfaces: restrictInterfaces(interfaces, options.interfaces) };
     });
-    log.info("stopping: leaving the membership and giving addresses up");
-    ready = false;
-    await membership.close();
-    announcer.close();
+    const outcomes = announcer.setOwned(owned);
+    const outcomeByIp = new Map(outcomes.map((o) => [o.ip, o]));
+
+    const byService = new Map<string, Announcement[]>();
+    for (const a of mine) byService.set(`${a.namespace}/${a.name}`, [...(byService.get(`${a.namespace}/${a.name}`) ?? []), a]);
     announcedGauge.reset();
-    await statusWriter.clear(2000);
-    await events.flush();
-    for (const i of inputs) i.stop();
-  } finally {
-    await health.close();
+    const desired: DesiredL2Status[] = [];
+    const failures = new Set<string>();
+    for (const [serviceKey, list] of byService) {
+      const [first] = list as [Announcement];
+      const serviceObject = services.get(first.namespace, first.name);
+      const involved = { kind: "Service", apiVersion: "v1", namespace: first.namespace, name: first.name, uid: (serviceObject?.metadata as { uid?: string } | undefined)?.uid };
+      const interfaces = new Set<string>();
+      for (const a of list) {
+        const outcome = outcomeByIp.get(a.ip) as AnnounceOutcome | undefined;
+        if (outcome === undefined || outcome.interfaces.length === 0) {
+          const failure = `${serviceKey}/${a.ip}`;
+          failures.add(failure);
+          if (!reportedFailures.has(failure)) {
+            const why = (outcome?.verdicts ?? []).map((v) => (v.eligible ? v.name : `${v.name}: ${v.reason}`)).join("; ") || "no eligible interface";
+            events.record(involved, "Warning", "announceFailed", `cannot announce ${a.ip} from node "${nodeName}" with protocol "layer2": ${why}`);
+            log.warn({ service: serviceKey, ip: a.ip, why }, "announce failed");
+          }
+          continue;
+        }
+        for (const name of outcome.interfaces) interfaces.add(name);
+        announcedGauge.set({ service: serviceKey, ip: a.ip, node: nodeName }, 1);
+      }
+      if (interfaces.size === 0) continue;
+      desired.push({ serviceNamespace: first.namespace, serviceName: first.name, interfaces: [...interfaces].sort() });
+      if (!announcedHere.has(serviceKey)) {
+        events.record(involved, "Normal", "nodeAssigned", `announcing from node "${nodeName}" with protocol "layer2"`);
+      }
+    }
+    reportedFailures = failures;
+    announcedHere = byService;
+    if (!converged) return;
+    const current = statuses.list();
+    const present = new Set(current.map((o) => o.metadata.uid));
+    for (const uid of leftBehind) if (!present.has(uid)) leftBehind.delete(uid);
+    const announced = new Set(desired.map((d) => `${d.serviceNamespace}/${d.serviceName}`));
+    statusWriter.set(desired, orphanedL2Statuses(current, { self: nodeName, live: membership.live(), announced, leftBehind }));
   }
+
+  function reportConfigErrors(errors: L2ConfigError[]): void {
+    const now = new Set(errors.map((e) => `${e.kind}/${e.namespace}/${e.name}: ${e.message}`));
+    for (const e of errors) {
+      const id = `${e.kind}/${e.namespace}/${e.name}: ${e.message}`;
+      if (!reportedConfigErrors.has(id)) {
+        const what = e.kind === "IPAddressPool" ? "invalid pool configuration, keeping the last good pools" : "ignoring invalid configuration object";
+        log.error({ kind: e.kind, object: `${e.namespace}/${e.name}`, reason: e.message }, what);
+      }
+    }
+    reportedConfigErrors = now;
+  }
+
+  // Membership listens while the informers sync; peers are known by the time the first election runs.
+  Promise.all(inputs.map((i) => i.synced)).then(
+    () => {
+      updatePeers();
+      setReady(true);
+      log.info("informers synced");
+      schedule();
+    },
+    () => {},
+  );
+
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  log.info("stopping: leaving the membership and giving addresses up");
+  setReady(false);
+  await membership.close();
+  announcer.close();
+  announcedGauge.reset();
+  await statusWriter.clear(2000);
+  await events.flush();
+  for (const i of inputs) i.stop();
 }
