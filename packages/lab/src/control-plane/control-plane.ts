@@ -13,6 +13,8 @@ import { type LabProcess, spawnLabProcess } from "../lab/processes.ts";
 import { type ControlPlaneBinaries, ensureControlPlaneBinaries } from "./binaries.ts";
 
 const STOP_GRACE_MS = 10_000;
+/** The Service CIDRs, IPv4 first (the cluster's default family), then IPv6 (a /108 is the most an IPv6 range may have). */
+export const SERVICE_CIDRS = ["10.96.0.0/12", "fd00:10:96::/108"] as const;
 
 export interface ControlPlaneOptions {
   /** Address kube-apiserver listens on; the lab uses an address its network namespaces can reach. */
@@ -199,7 +201,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
         `--service-account-key-file=${files.saPub}`,
         `--service-account-signing-key-file=${files.saKey}`,
-        "--service-cluster-ip-range=10.96.0.0/12",
+        // IPv4 and IPv6, as a dual-stack cluster serves them: without the second range the API server refuses every
+        // IPv6 and RequireDualStack Service before a controller could see it.
+        `--service-cluster-ip-range=${SERVICE_CIDRS.join(",")}`,
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
