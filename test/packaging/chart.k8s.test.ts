@@ -48,6 +48,10 @@ describe("chart on the shared API server (server-side dry run)", () => {
         `configNamespace=${config}`,
         "controller.replicas=2",
         "speaker.garpRefreshSeconds=30",
+        "metrics.secure=true",
+        // The test API server is dual-stack: it accepts a RequireDualStack Service.
+        "ingress.service.ipFamilyPolicy=RequireDualStack",
+        "ingress.service.ipFamilies={IPv4,IPv6}",
       ],
     ],
   ] as const) {

@@ -23,6 +23,8 @@ const everyOption = [
   "speaker.ignoreExcludeLB=true",
   "logLevel=debug",
   "metrics.secure=true",
+  "ingress.service.ipFamilyPolicy=RequireDualStack",
+  "ingress.service.ipFamilies={IPv4,IPv6}",
 ];
 
 type Container = {
@@ -176,7 +178,9 @@ describe("chart", () => {
     const ingressClass = find(manifests, "IngressClass", "edge");
     assert.equal((ingressClass.spec as { controller: string }).controller, "bollard.dev/ingress-controller");
     assert.equal(ingressClass.metadata.annotations?.["ingressclass.kubernetes.io/is-default-class"], "true");
-    const service = find(manifests, "Service", "bollard-ingress").spec as { type: string; loadBalancerClass?: string };
+    const service = find(manifests, "Service", "bollard-ingress").spec as { type: string; loadBalancerClass?: string; ipFamilyPolicy?: string; ipFamilies?: string[] };
+    assert.equal(service.ipFamilyPolicy, "RequireDualStack");
+    assert.deepEqual(service.ipFamilies, ["IPv4", "IPv6"]);
     assert.equal(service.type, "LoadBalancer");
     assert.equal(service.loadBalancerClass, "bollard.dev/lb", "the ingress's own Service must be handled by this controller");
     assert.equal(manifests.filter((m) => m.kind === "ServiceMonitor").length, 1);

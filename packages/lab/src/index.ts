@@ -16,7 +16,7 @@ export {
   type LabState,
   startLab,
 } from "./lab/lab.ts";
-export { labPoolManifest } from "./lab/pool.ts";
+export { LAB_IP_FAMILIES, type LabIPFamily, labPoolManifest } from "./lab/pool.ts";
 export { isProcessAlive } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
 export { startBackend } from "./lab/backend.ts";

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, onShutdown } from "@bollard/core";
 import {
+  LAB_IP_FAMILIES,
   LAB_ROOT,
+  type LabIPFamily,
   type LabState,
   newLabId,
   readLabStates,
@@ -20,8 +22,10 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N]                       build the lab in the background: control plane, node1..N and client
-                                       network namespaces, controller, speakers, ingresses, sample backends
+  up [--nodes N] [--ip-family F]       build the lab in the background: control plane, node1..N and client
+                                       network namespaces, controller, speakers, ingresses, sample backends;
+                                       F: ipv4 (default), ipv6 or dual — the ingress Service's families
+                                       (dual: RequireDualStack) and the pods' endpoints
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
@@ -30,7 +34,7 @@ const usage = `usage: bollard lab <command>
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID]            the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--ip-family F]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -72,11 +76,20 @@ function nodeCount(value: string | undefined): number {
   return n;
 }
 
+function ipFamily(value: string | undefined): LabIPFamily {
+  const family = value ?? "ipv4";
+  if (!(LAB_IP_FAMILIES as readonly string[]).includes(family)) {
+    throw new CliUsageError(`--ip-family must be one of ${LAB_IP_FAMILIES.join(", ")}, got ${value}`);
+  }
+  return family as LabIPFamily;
+}
+
 async function runForeground(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, id: { type: "string" }, "ready-file": { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, id: { type: "string" }, "ready-file": { type: "string" }, "ip-family": { type: "string" } });
   const shutdown = onShutdown();
   const lab = await startLab({
     nodes: nodeCount(values.nodes),
+    ipFamily: ipFamily(values["ip-family"]),
     log: say,
     startedBy: UP,
     ...(values.id ? { id: values.id } : {}),
@@ -94,8 +107,9 @@ async function runForeground(argv: string[]): Promise<number> {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" } });
   const nodes = nodeCount(values.nodes);
+  const family = ipFamily(values["ip-family"]);
   if (process.getuid?.() !== 0) {
     say("the lab needs root (it creates network namespaces)");
     return 1;
@@ -114,7 +128,7 @@ async function up(argv: string[]): Promise<number> {
   const out = openSync(logPath, "a");
   // The id is chosen here so that a failed start can be cleaned up without touching any other lab.
   const id = newLabId();
-  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--id", id, "--ready-file", readyFile], {
+  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile], {
     detached: true,
     stdio: ["ignore", out, out],
   });
@@ -138,10 +152,13 @@ async function up(argv: string[]): Promise<number> {
       await rm(readyFile, { force: true });
       process.stdout.write(
         [
-          `lab ${state.id} is up (${state.nodes} nodes + client). Try:`,
+          `lab ${state.id} is up (${state.nodes} nodes + client, ${state.ipFamily ?? "ipv4"}). Try:`,
           `  export KUBECONFIG=${state.kubeconfig}`,
           `  ${state.kubectl} get nodes`,
-          `  bollard lab exec client -- curl -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/`,
+          ...(state.ipFamily !== "ipv6" ? ["  bollard lab exec client -- curl -4 -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/"] : []),
+          ...(state.ipFamily === "ipv6" || state.ipFamily === "dual"
+            ? ["  bollard lab exec client -- curl -6 -s --resolve 'demo.local:80:[<EXTERNAL-IPv6>]' http://demo.local/"]
+            : []),
           "  bollard lab down",
           "",
         ].join("\n"),
@@ -183,7 +200,7 @@ async function down(argv: string[]): Promise<number> {
 }
 
 async function status(): Promise<number> {
-  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
+  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\t${s.ipFamily ?? "ipv4"}\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
   return 0;
 }
 

@@ -12,6 +12,7 @@ import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
+import type { LabIPFamily } from "./pool.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -24,6 +25,11 @@ const BACKEND_PORT = 8000;
 
 export interface LabOptions {
   nodes?: number;
+  /**
+   * The address families of the ingress's Service, the lab pods' endpoints and (for labPoolManifest) the pool:
+   * ipv4 (default), ipv6, or dual (RequireDualStack, IPv4 first). Every host has both addresses either way.
+   */
+  ipFamily?: LabIPFamily;
   id?: string;
   /** Progress lines for people. */
   log?: (line: string) => void;
@@ -35,6 +41,7 @@ export interface LabState {
   id: string;
   dir: string;
   nodes: number;
+  ipFamily: LabIPFamily;
   kubeconfig: string;
   kubectl: string;
   pids: number[];
@@ -45,6 +52,7 @@ export interface LabState {
 
 export interface Lab {
   id: string;
+  ipFamily: LabIPFamily;
   dir: string;
   network: LabNetwork;
   controlPlane: ControlPlane;
@@ -63,6 +71,8 @@ export interface Lab {
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const say = opts.log ?? (() => {});
   const nodeCount = opts.nodes ?? 2;
+  const ipFamily = opts.ipFamily ?? "ipv4";
+  const families = { v4: ipFamily !== "ipv6", v6: ipFamily !== "ipv4" };
   const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}) });
   const dir = join(LAB_ROOT, network.id);
   const logDir = join(dir, "logs");
@@ -108,18 +118,25 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const installation = await step("install Bollard: kubectl apply -f deploy/manifests/bollard.yaml + its membership Secret", () =>
       installBollard({ manifestPath: join(repoRoot, "deploy/manifests/bollard.yaml"), controlPlane: cp, kubectl, dir }),
     );
+    if (ipFamily !== "ipv4") {
+      await step(`the ingress's Service as ${ipFamily === "dual" ? "RequireDualStack (IPv4, IPv6)" : "IPv6"}, as a chart user would set it`, () =>
+        setServiceFamilies(kubeConfig, INSTALL_NAMESPACE, "bollard-ingress", ipFamily),
+      );
+    }
     await step("mark IngressClass bollard the default class", () =>
       kubectl(["annotate", "ingressclass", "bollard", "ingressclass.kubernetes.io/is-default-class=true"]),
     );
     await step("Node objects, as kubelets would register them", () => registerNodes(kubeConfig, network.nodes));
 
     const pods: LabPod[] = [];
-    for (const node of network.nodes) {
+    // One lab pod per address family: the EndpointSlice stand-in writes a slice per family.
+    const podIPs = (node: LabHost) => [...(families.v4 ? [node.ipv4] : []), ...(families.v6 ? [node.ipv6] : [])];
+    for (const node of network.nodes) for (const podIP of podIPs(node)) {
       pods.push({
         name: `bollard-ingress-${node.name}`,
         namespace: INSTALL_NAMESPACE,
         nodeName: node.name,
-        ip: node.ipv4,
+        ip: podIP,
         labels: installation.ingress.podLabels,
         ports: [
           { name: "http", port: INGRESS_HTTP_PORT },
@@ -131,7 +148,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         name: `demo-${node.name}`,
         namespace: "default",
         nodeName: node.name,
-        ip: node.ipv4,
+        ip: podIP,
         labels: { app: "demo" },
         ports: [{ name: "http", port: BACKEND_PORT }],
         ready: true,
@@ -192,7 +209,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             name: `${host.name}-demo`,
             netns: host.netns,
             command: node,
-            args: [bollardBin, "lab", "backend", "--name", `demo-${host.name}`, "--listen", `0.0.0.0:${BACKEND_PORT}`],
+            // "::" takes IPv4 too (as IPv4-mapped addresses).
+            args: [bollardBin, "lab", "backend", "--name", `demo-${host.name}`, "--listen", `${families.v6 ? "::" : "0.0.0.0"}:${BACKEND_PORT}`],
             logDir,
           }),
         );
@@ -202,6 +220,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       id: network.id,
       dir,
       nodes: nodeCount,
+      ipFamily,
       kubeconfig: cp.kubeconfigPath,
       kubectl: cp.binaries.kubectl,
       pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
@@ -213,6 +232,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
 
     return {
       id: network.id,
+      ipFamily,
       dir,
       network,
       controlPlane: cp,
@@ -242,6 +262,32 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await down().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Re-creates a Service with the lab's families (before the controller runs, so it never had an address): its first
+ * family cannot be changed in place, and a chart user would have set them from the start.
+ */
+async function setServiceFamilies(kubeConfig: KubeConfig, namespace: string, name: string, ipFamily: LabIPFamily): Promise<void> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`;
+  type ServiceObject = { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+  const service = await kubeRequest<ServiceObject>(kubeConfig, { path: `${path}/${encodeURIComponent(name)}` });
+  const { clusterIP: _clusterIP, clusterIPs: _clusterIPs, ipFamilies: _families, ipFamilyPolicy: _policy, ...spec } = service.spec;
+  const { name: keptName, labels, annotations } = service.metadata;
+  await kubeRequest(kubeConfig, { method: "DELETE", path: `${path}/${encodeURIComponent(name)}` });
+  await kubeRequest(kubeConfig, {
+    method: "POST",
+    path,
+    body: {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: keptName, labels, annotations },
+      spec: {
+        ...spec,
+        ...(ipFamily === "dual" ? { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] } : { ipFamilyPolicy: "SingleStack", ipFamilies: ["IPv6"] }),
+      },
+    },
+  });
 }
 
 async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<void> {
