@@ -3,7 +3,7 @@
 // tests, running at the same time, never touch its Services.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { createInformer, createLogger, isStatus, kubeRequest } from "@bollard/core";
+import { createInformer, createLogger, isStatus, kubeRequest, resources, typedResource } from "@bollard/core";
 import {
   type ControllerProcess,
   type EventJSON,
@@ -143,9 +143,10 @@ describe("bollard controller against the API server", () => {
       const held = new Map<string, string[]>();
       const doubles: string[] = [];
       const stop = new AbortController();
-      const watch = createInformer<ServiceJSON & { apiVersion?: string; kind?: string }>({
+      const watch = createInformer({
         kubeConfig: config,
-        path: `/api/v1/namespaces/${ns.namespace}/services`,
+        resource: typedResource<ServiceJSON>(resources.services),
+        namespace: ns.namespace,
         logger: createLogger({ name: "ctl-test", level: "silent" }),
         signal: stop.signal,
       });

@@ -64,6 +64,16 @@ export {
   objectKey,
   waitForSync,
 } from "./kube/informer.ts";
+export {
+  type ApiObject,
+  type ResourceLocation,
+  ResourcePathError,
+  type ResourceType,
+  resourcePath,
+  resources,
+  resourceType,
+  typedResource,
+} from "./kube/resources.ts";
 export { type LeaderElection, type LeaderElectionOptions, runLeaderElection } from "./kube/leader.ts";
 export { isGone, isStatus, KubeApiError, type KubeRequest, KubeRequestError, kubeRequest } from "./kube/request.ts";
 export {

@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createInformer, createLogger, type InformerEvent, InformerStoppedError, kubeRequest, waitForSync } from "../src/index.ts";
+import {
+  createInformer,
+  createLogger,
+  type InformerEvent,
+  InformerStoppedError,
+  kubeRequest,
+  resources,
+  resourceType,
+  typedResource,
+  waitForSync,
+} from "../src/index.ts";
 import {
   type ConfigMap,
   configMaps,
@@ -13,6 +23,8 @@ import {
   testKubeConfig,
   testLogger,
 } from "./k8s-helpers.ts";
+
+const configMapType = typedResource<ConfigMap>(resources.configMaps);
 
 describe("informer against the API server", () => {
   let kubeConfig: KubeConfig;
@@ -31,7 +43,7 @@ describe("informer against the API server", () => {
   it("lists what exists, then follows adds, modifications and deletes in order", async () => {
     await putConfigMap(kubeConfig, ns, "first", { v: "1" });
     await putConfigMap(kubeConfig, ns, "second", { v: "1" });
-    const informer = createInformer<ConfigMap>({ kubeConfig, path: configMaps(ns), logger: testLogger, signal: stop.signal });
+    const informer = createInformer<ConfigMap>({ kubeConfig, resource: configMapType, namespace: ns, logger: testLogger, signal: stop.signal });
     const events: string[] = [];
     informer.onChange((event) => events.push(`${event.type} ${event.object?.metadata?.name} ${event.object?.data?.v}`));
     assert.equal(informer.hasSynced(), false);
@@ -69,7 +81,8 @@ describe("informer against the API server", () => {
     assert.ok(firstPage.metadata.continue, "the server splits this list into pages, so the informer must follow them");
     const informer = createInformer<ConfigMap>({
       kubeConfig,
-      path: configMaps(ns),
+      resource: configMapType,
+      namespace: ns,
       labelSelector: "tier=even",
       pageSize: 2,
       logger: testLogger,
@@ -89,7 +102,7 @@ describe("informer against the API server", () => {
   it("filters by field selector on a cluster-scoped collection", async () => {
     const informer = createInformer({
       kubeConfig,
-      path: "/api/v1/namespaces",
+      resource: resources.namespaces,
       fieldSelector: `metadata.name=${ns}`,
       logger: testLogger,
       signal: stop.signal,
@@ -101,7 +114,7 @@ describe("informer against the API server", () => {
   });
 
   it("delivers to every listener, survives one that throws, and honours unsubscribe", async () => {
-    const informer = createInformer<ConfigMap>({ kubeConfig, path: configMaps(ns), labelSelector: "listeners=yes", logger: testLogger, signal: stop.signal });
+    const informer = createInformer<ConfigMap>({ kubeConfig, resource: configMapType, namespace: ns, labelSelector: "listeners=yes", logger: testLogger, signal: stop.signal });
     await informer.synced;
     const a: InformerEvent<ConfigMap>[] = [];
     const b: InformerEvent<ConfigMap>[] = [];
@@ -121,8 +134,8 @@ describe("informer against the API server", () => {
   });
 
   it("waits for several informers with waitForSync", async () => {
-    const one = createInformer({ kubeConfig, path: configMaps(ns), logger: testLogger, signal: stop.signal });
-    const two = createInformer({ kubeConfig, path: `/api/v1/namespaces/${ns}/secrets`, logger: testLogger, signal: stop.signal });
+    const one = createInformer({ kubeConfig, resource: configMapType, namespace: ns, logger: testLogger, signal: stop.signal });
+    const two = createInformer({ kubeConfig, resource: resources.secrets, namespace: ns, logger: testLogger, signal: stop.signal });
     await waitForSync(one, two);
     assert.ok(one.hasSynced() && two.hasSynced());
     one.stop();
@@ -138,7 +151,7 @@ describe("informer against the API server", () => {
     });
     const informer = createInformer({
       kubeConfig,
-      path: "/apis/example.invalid/v1/namespaces/x/things",
+      resource: resourceType("example.invalid", "v1", "things", true), namespace: "x",
       logger: createLogger({ name: "retry-test", level: "warn", destination: stream }),
       signal: controller.signal,
       backoff: { initialMs: 10, maxMs: 40 },

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createKubeConfig, createLogger, kubeRequest, type Logger, sleep } from "../src/index.ts";
+import { createKubeConfig, createLogger, kubeRequest, type Logger, resourcePath, resources, sleep } from "../src/index.ts";
 
 export function testKubeConfig(): KubeConfig {
   const path = process.env.BOLLARD_KUBECONFIG;
@@ -44,7 +44,7 @@ export type ConfigMap = {
 };
 
 export function configMaps(namespace: string) {
-  return `/api/v1/namespaces/${namespace}/configmaps`;
+  return resourcePath(resources.configMaps, { namespace });
 }
 
 export async function putConfigMap(kubeConfig: KubeConfig, namespace: string, name: string, data: Record<string, string>, labels?: Record<string, string>): Promise<ConfigMap> {

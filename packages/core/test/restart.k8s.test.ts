@@ -3,9 +3,11 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createInformer, createKubeConfig, KubeRequestError, kubeRequest, runLeaderElection } from "../src/index.ts";
+import { createInformer, createKubeConfig, KubeRequestError, kubeRequest, resources, runLeaderElection, typedResource } from "../src/index.ts";
 import { kubeAgents } from "../src/kube/request.ts";
-import { type ConfigMap, configMaps, createNamespace, eventually, putConfigMap, testLogger } from "./k8s-helpers.ts";
+import { type ConfigMap, createNamespace, eventually, putConfigMap, testLogger } from "./k8s-helpers.ts";
+
+const configMapType = typedResource<ConfigMap>(resources.configMaps);
 
 type PrivateControlPlane = {
   kubeconfigPath: string;
@@ -76,7 +78,8 @@ describe("surviving an API-server restart", () => {
     for (const name of ["keep-1", "vanish", "keep-2"]) await putConfigMap(kubeConfig, ns, name, { v: "1" });
     const informer = createInformer<ConfigMap>({
       kubeConfig,
-      path: configMaps(ns),
+      resource: configMapType,
+      namespace: ns,
       logger: testLogger,
       signal: stop.signal,
       backoff: { initialMs: 50, maxMs: 500 },
@@ -88,7 +91,7 @@ describe("surviving an API-server restart", () => {
     await stopApiServer();
     assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["keep-1", "keep-2", "vanish"]);
     assert.equal(informer.hasSynced(), true);
-    const late = createInformer<ConfigMap>({ kubeConfig, path: configMaps(ns), logger: testLogger, signal: stop.signal, backoff: { initialMs: 50, maxMs: 500 } });
+    const late = createInformer<ConfigMap>({ kubeConfig, resource: configMapType, namespace: ns, logger: testLogger, signal: stop.signal, backoff: { initialMs: 50, maxMs: 500 } });
 
     // While nobody can watch, an object disappears and history is compacted: the informer's
     // resourceVersion can no longer be resumed from, so the server must answer 410 Gone.

@@ -17,7 +17,10 @@ import {
   type Logger,
   loadPools,
   type Pool,
+  resourcePath,
+  resources,
   runLeaderElection,
+  typedResource,
   sleep,
   waitForSync,
 } from "@bollard/core";
@@ -82,11 +85,9 @@ export function runController(options: ControllerOptions): Controller {
   const logger = options.logger.child({ component: "controller" });
   const metrics = createControllerMetrics(options.registry);
   const events = createEventRecorder({ kubeConfig, component: "bollard.io/controller", logger });
-  const informer = <T extends object>(path: string) =>
-    createInformer<T & { metadata?: { name?: string; namespace?: string } }>({ kubeConfig, path, logger, signal });
-  const services = informer<ServiceResource>("/api/v1/services");
-  const namespaces = informer<NamespaceResource>("/api/v1/namespaces");
-  const pools = informer<PoolResource>(`/apis/${POOL_API}/namespaces/${encodeURIComponent(configNamespace)}/ipaddresspools`);
+  const services = createInformer({ kubeConfig, resource: typedResource<ServiceResource>(resources.services), logger, signal });
+  const namespaces = createInformer({ kubeConfig, resource: typedResource<NamespaceResource>(resources.namespaces), logger, signal });
+  const pools = createInformer({ kubeConfig, resource: typedResource<PoolResource>(resources.ipAddressPools), namespace: configNamespace, logger, signal });
 
   let wake: (() => void) | undefined;
   let dirty = true;
@@ -244,8 +245,12 @@ function createTerm(context: TermContext) {
     name: pool.metadata?.name ?? "",
     uid: pool.metadata?.uid,
   });
-  const servicePath = (service: ServiceResource) =>
-    `/api/v1/namespaces/${encodeURIComponent(service.metadata?.namespace ?? "")}/services/${encodeURIComponent(service.metadata?.name ?? "")}`;
+  const servicePath = (service: ServiceResource, subresource: "" | "/status") =>
+    resourcePath(resources.services, {
+      namespace: service.metadata?.namespace,
+      name: service.metadata?.name,
+      ...(subresource === "/status" ? { subresource: "status" } : {}),
+    });
   const poolKey = (pool: PoolResource) => `IPAddressPool ${pool.metadata?.name ?? ""}`;
 
   const newestService = (service: ServiceResource) => newest(writtenServices, serviceKey(service), service);
@@ -311,7 +316,7 @@ function createTerm(context: TermContext) {
   async function patchService(service: ServiceResource, subresource: "" | "/status", body: Record<string, unknown>, writeSignal: AbortSignal): Promise<ServiceResource> {
     const updated = await kubeRequest<ServiceResource>(kubeConfig, {
       method: "PATCH",
-      path: `${servicePath(service)}${subresource}`,
+      path: servicePath(service, subresource),
       contentType: MERGE_PATCH,
       // The uid makes the patch fail rather than land on a Service recreated under the same name.
       body: { ...body, metadata: { ...(body.metadata as object | undefined), uid: service.metadata?.uid } },
@@ -499,7 +504,7 @@ function createTerm(context: TermContext) {
         const name = pool.metadata?.name ?? "";
         const status = desiredPoolStatus(pool, usage.find((u) => u.pool === name), problems.get(name) ?? []);
         if (status === undefined || retryLater(key)) continue;
-        const path = `/apis/${POOL_API}/namespaces/${encodeURIComponent(pool.metadata?.namespace ?? "")}/ipaddresspools/${encodeURIComponent(name)}/status`;
+        const path = resourcePath(resources.ipAddressPools, { namespace: pool.metadata?.namespace, name, subresource: "status" });
         writer.submit(key, async (writeSignal) => {
           try {
             const updated = await kubeRequest<PoolResource>(kubeConfig, {

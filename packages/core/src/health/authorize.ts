@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { kubeRequest } from "../kube/request.ts";
+import { resourcePath, resources } from "../kube/resources.ts";
 
 /** 200: allowed; 401: no or bad token; 403: a user without the RBAC; 500: the API server could not be asked. */
 export type AuthorizationResult = { status: 200; user: string } | { status: 401 | 403 | 500; message: string };
@@ -43,7 +44,7 @@ export function createRequestAuthorizer(options: RequestAuthorizerOptions): Requ
   const decide = async (token: string, path: string, verb: string): Promise<AuthorizationResult> => {
     const review = await kubeRequest<TokenReview>(kubeConfig, {
       method: "POST",
-      path: "/apis/authentication.k8s.io/v1/tokenreviews",
+      path: resourcePath(resources.tokenReviews),
       body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
       timeoutMs,
     });
@@ -53,7 +54,7 @@ export function createRequestAuthorizer(options: RequestAuthorizerOptions): Requ
     }
     const access = await kubeRequest<SubjectAccessReview>(kubeConfig, {
       method: "POST",
-      path: "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+      path: resourcePath(resources.subjectAccessReviews),
       body: {
         apiVersion: "authorization.k8s.io/v1",
         kind: "SubjectAccessReview",

@@ -6,10 +6,10 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { createBackoff, sleep } from "../lifecycle/backoff.ts";
 import type { Logger } from "../log/logger.ts";
 import { isStatus, kubeRequest } from "./request.ts";
+import { resourcePath, resources } from "./resources.ts";
 
 export const COMPONENT_TYPE_LABEL = "metallb.io/component-type";
 export const NODE_NAME_LABEL = "metallb.io/node-name";
-const API = "/apis/metallb.io/v1beta1";
 
 export type ConfigurationResult = "Valid" | "Invalid" | "Unknown";
 
@@ -54,8 +54,8 @@ export function configurationReport(conditionType: string, problems: readonly st
 
 export function createConfigurationStateWriter(options: ConfigurationStateWriterOptions): ConfigurationStateWriter {
   const { kubeConfig, namespace, name, logger, signal } = options;
-  const path = `${API}/namespaces/${encodeURIComponent(namespace)}/configurationstates`;
-  const objectPath = `${path}/${encodeURIComponent(name)}`;
+  const path = resourcePath(resources.configurationStates, { namespace });
+  const objectPath = resourcePath(resources.configurationStates, { namespace, name });
   const labels: Record<string, string> = { [COMPONENT_TYPE_LABEL]: options.component };
   if (options.nodeName !== undefined) labels[NODE_NAME_LABEL] = options.nodeName;
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
@@ -105,7 +105,7 @@ export function createConfigurationStateWriter(options: ConfigurationStateWriter
         const status = statusOf(report, previous);
         if (!same(previous, status)) {
           // A merge patch of the status subresource replaces `conditions` whole: only ours are in it.
-          await kubeRequest(kubeConfig, { method: "PATCH", path: `${objectPath}/status`, contentType: "application/merge-patch+json", body: { status }, signal });
+          await kubeRequest(kubeConfig, { method: "PATCH", path: resourcePath(resources.configurationStates, { namespace, name, subresource: "status" }), contentType: "application/merge-patch+json", body: { status }, signal });
         }
         written = status;
         if (pending === report) pending = undefined;

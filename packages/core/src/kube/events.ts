@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../log/logger.ts";
 import { kubeRequest } from "./request.ts";
+import { resourcePath, resources } from "./resources.ts";
 
 export type InvolvedObject = { kind: string; apiVersion: string; namespace?: string; name: string; uid?: string };
 
@@ -145,7 +146,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   async function write(entry: Series): Promise<void> {
     entry.dirty = false;
     const seriesField = entry.count > 1 ? { series: { count: entry.count, lastObservedTime: microTime(entry.lastObserved) } } : {};
-    const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(entry.namespace)}/events`;
+    const path = resourcePath(resources.events, { namespace: entry.namespace });
     try {
       if (!entry.created) {
         await kubeRequest(kubeConfig, { method: "POST", path, body: { ...entry.body, ...seriesField } });
@@ -153,7 +154,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       } else {
         await kubeRequest(kubeConfig, {
           method: "PATCH",
-          path: `${path}/${encodeURIComponent(entry.name)}`,
+          path: resourcePath(resources.events, { namespace: entry.namespace, name: entry.name }),
           contentType: "application/merge-patch+json",
           body: seriesField,
         });

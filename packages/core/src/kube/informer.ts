@@ -1,14 +1,17 @@
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { createBackoff, sleep } from "../lifecycle/backoff.ts";
 import type { Logger } from "../log/logger.ts";
 import { isGone, KubeApiError, kubeRequest, kubeWatch } from "./request.ts";
+import { type ApiObject, type ResourceType, resourcePath } from "./resources.ts";
 
 export type InformerEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED" | "RESYNC"; object?: T };
 
-export type InformerOptions = {
+export type InformerOptions<T extends ApiObject = ApiObject> = {
   kubeConfig: KubeConfig;
-  /** Collection path, e.g. /api/v1/services or /apis/metallb.io/v1beta1/namespaces/ns/ipaddresspools. */
-  path: string;
+  /** What to list and watch, e.g. `resources.services`; the informer's objects are its `T`. */
+  resource: ResourceType<T>;
+  /** Only this namespace (namespaced types); absent: every namespace. */
+  namespace?: string | undefined;
   labelSelector?: string;
   fieldSelector?: string;
   logger: Logger;
@@ -46,7 +49,7 @@ export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-function keyOf(object: KubernetesObject): string {
+function keyOf(object: ApiObject): string {
   return objectKey(object.metadata?.namespace, object.metadata?.name ?? "");
 }
 
@@ -57,8 +60,9 @@ function keyOf(object: KubernetesObject): string {
  * emits one RESYNC. Failures are retried with capped exponential backoff; the store keeps serving
  * the last good state meanwhile.
  */
-export function createInformer<T extends KubernetesObject>(options: InformerOptions): Informer<T> {
-  const { kubeConfig, path, logger: parentLogger } = options;
+export function createInformer<T extends ApiObject>(options: InformerOptions<T>): Informer<T> {
+  const { kubeConfig, logger: parentLogger } = options;
+  const path = resourcePath(options.resource, { namespace: options.namespace });
   const logger = parentLogger.child({ informer: path });
   const stopController = new AbortController();
   const signal = AbortSignal.any([options.signal, stopController.signal]);

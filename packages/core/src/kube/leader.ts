@@ -2,6 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { sleep } from "../lifecycle/backoff.ts";
 import type { Logger } from "../log/logger.ts";
 import { isStatus, kubeRequest } from "./request.ts";
+import { resourcePath, resources } from "./resources.ts";
 
 export type LeaderElectionOptions = {
   kubeConfig: KubeConfig;
@@ -71,8 +72,8 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
     );
   }
   const logger = options.logger.child({ lease: `${namespace}/${name}`, identity });
-  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  const leasePath = `${path}/${encodeURIComponent(name)}`;
+  const path = resourcePath(resources.leases, { namespace });
+  const leasePath = resourcePath(resources.leases, { namespace, name });
 
   let observed: Lease | undefined;
   let observedAt = 0; // our monotonic clock when `observed` last changed

@@ -1,6 +1,20 @@
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { createBackoff, createInformer, type EventRecorder, type Informer, isStatus, kubeRequest, type Logger, runLeaderElection, sleep } from "@bollard/core";
-import type { Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  type ApiObject,
+  createBackoff,
+  createInformer,
+  type EventRecorder,
+  type Informer,
+  isStatus,
+  kubeRequest,
+  type Logger,
+  resourcePath,
+  resources,
+  runLeaderElection,
+  sleep,
+  typedResource,
+} from "@bollard/core";
+import type { EndpointSlice, Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
 import { refKey } from "../model/objects.ts";
 import { compileRoutes } from "../router/compile.ts";
 import type { Diagnostic, RouteTable } from "../router/table.ts";
@@ -45,26 +59,32 @@ const INGRESS_REF = { kind: "Ingress", apiVersion: "networking.k8s.io/v1" };
  */
 export function startIngressController(options: IngressControllerOptions): IngressController {
   const { kubeConfig, logger, signal, watchNamespace } = options;
-  const inNamespace = (group: string, resource: string, ns = watchNamespace) => `${group}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ""}/${resource}`;
-  const informer = (path: string, extra: { fieldSelector?: string } = {}) => createInformer<KubernetesObject>({ kubeConfig, path, logger, signal, ...extra });
-
-  const ingresses = informer(inNamespace("/apis/networking.k8s.io/v1", "ingresses"));
-  const classes = informer("/apis/networking.k8s.io/v1/ingressclasses");
-  const services = informer(inNamespace("/api/v1", "services"));
-  const slices = informer(inNamespace("/apis/discovery.k8s.io/v1", "endpointslices"));
-  const secrets = informer(inNamespace("/api/v1", "secrets"), { fieldSelector: "type=kubernetes.io/tls" });
-  const informers: Informer<KubernetesObject>[] = [ingresses, classes, services, slices, secrets];
+  const common = { kubeConfig, logger, signal };
+  const watched = { ...common, namespace: watchNamespace };
+  const ingresses = createInformer({ ...watched, resource: typedResource<Ingress>(resources.ingresses) });
+  const classes = createInformer({ ...common, resource: typedResource<IngressClass>(resources.ingressClasses) });
+  const services = createInformer({ ...watched, resource: typedResource<Service>(resources.services) });
+  const slices = createInformer({ ...watched, resource: typedResource<EndpointSlice>(resources.endpointSlices) });
+  const secrets = createInformer({ ...watched, resource: typedResource<Secret>(resources.secrets), fieldSelector: "type=kubernetes.io/tls" });
+  const informers: Informer<ApiObject>[] = [ingresses, classes, services, slices, secrets];
   // Objects outside the watched namespace that flags name: one-object informers, nothing wider.
   const defaultCert = options.defaultCertificate;
   const defaultCertSecrets =
     defaultCert && watchNamespace && defaultCert.namespace !== watchNamespace
-      ? informer(inNamespace("/api/v1", "secrets", defaultCert.namespace), { fieldSelector: `type=kubernetes.io/tls,metadata.name=${defaultCert.name}` })
+      ? createInformer({
+          ...common,
+          resource: typedResource<Secret>(resources.secrets),
+          namespace: defaultCert.namespace,
+          fieldSelector: `type=kubernetes.io/tls,metadata.name=${defaultCert.name}`,
+        })
       : null;
   if (defaultCertSecrets) informers.push(defaultCertSecrets);
   const publish = options.publishService;
   // Who wrote an Ingress's status is how we tell our addresses from another controller's (metadata.managedFields).
   const fieldManager = `bollard-ingress-${options.ingressClass}`;
-  const publishInformer = publish ? informer(inNamespace("/api/v1", "services", publish.namespace), { fieldSelector: `metadata.name=${publish.name}` }) : null;
+  const publishInformer = publish
+    ? createInformer({ ...common, resource: typedResource<Service>(resources.services), namespace: publish.namespace, fieldSelector: `metadata.name=${publish.name}` })
+    : null;
 
   let table: RouteTable | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -78,11 +98,11 @@ export function startIngressController(options: IngressControllerOptions): Ingre
   let wakeStatus: () => void = () => {};
 
   const snapshotNow = (): Snapshot => ({
-    ingresses: ingresses.list() as unknown as Ingress[],
-    ingressClasses: classes.list() as unknown as IngressClass[],
-    services: services.list() as unknown as Service[],
-    endpointSlices: slices.list() as unknown as Snapshot["endpointSlices"],
-    secrets: [...secrets.list(), ...(defaultCertSecrets?.list() ?? [])] as unknown as Secret[],
+    ingresses: ingresses.list(),
+    ingressClasses: classes.list(),
+    services: services.list(),
+    endpointSlices: slices.list(),
+    secrets: [...secrets.list(), ...(defaultCertSecrets?.list() ?? [])],
   });
 
   function rebuild(): void {
@@ -149,14 +169,14 @@ export function startIngressController(options: IngressControllerOptions): Ingre
       });
       if (table !== null && publishInformer.hasSynced()) {
         const addresses = loadBalancerAddresses(publishInformer.get(publish.namespace, publish.name) as Service | undefined);
-        const updates = statusUpdates(ingresses.list() as unknown as Ingress[], table.ingresses, addresses, fieldManager);
+        const updates = statusUpdates(ingresses.list(), table.ingresses, addresses, fieldManager);
         let failed = false;
         for (const u of updates) {
           const clearing = u.addresses.length === 0;
           try {
             await kubeRequest(kubeConfig, {
               method: "PATCH",
-              path: `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(u.ingress.namespace)}/ingresses/${encodeURIComponent(u.ingress.name)}/status`,
+              path: resourcePath(resources.ingresses, { namespace: u.ingress.namespace, name: u.ingress.name, subresource: "status" }),
               query: { fieldManager },
               contentType: "application/merge-patch+json",
               body: {

@@ -1,6 +1,6 @@
 // Keeps the lab's EndpointSlices equal to desiredEndpointSlices(): watches Services, writes the difference.
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { createBackoff, createInformer, isStatus, kubeRequest, type Logger, waitForSync } from "@bollard/core";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createBackoff, createInformer, isStatus, kubeRequest, type Logger, resourcePath, resources, typedResource, waitForSync } from "@bollard/core";
 import { desiredEndpointSlices, type EndpointSlice, type LabPod, MANAGED_BY, type SelectorService } from "./slices.ts";
 
 export interface EndpointsController {
@@ -17,10 +17,10 @@ export async function startEndpointsController(opts: {
   pods: LabPod[];
 }): Promise<EndpointsController> {
   const common = { kubeConfig: opts.kubeConfig, logger: opts.logger, signal: opts.signal };
-  const services = createInformer<KubernetesObject & SelectorService>({ ...common, path: "/api/v1/services" });
-  const slices = createInformer<KubernetesObject & EndpointSlice>({
+  const services = createInformer({ ...common, resource: typedResource<SelectorService>(resources.services) });
+  const slices = createInformer({
     ...common,
-    path: "/apis/discovery.k8s.io/v1/endpointslices",
+    resource: typedResource<EndpointSlice>(resources.endpointSlices),
     labelSelector: `endpointslice.kubernetes.io/managed-by=${MANAGED_BY}`,
   });
   await waitForSync(services, slices);
@@ -33,14 +33,18 @@ export async function startEndpointsController(opts: {
     const desired = desiredEndpointSlices(services.list(), pods);
     const wanted = new Set(desired.map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
     for (const slice of desired) {
-      const base = `/apis/discovery.k8s.io/v1/namespaces/${slice.metadata.namespace}/endpointslices`;
+      const base = resourcePath(resources.endpointSlices, { namespace: slice.metadata.namespace });
       const current = slices.get(slice.metadata.namespace, slice.metadata.name);
       if (current && JSON.stringify([current.endpoints ?? [], current.ports ?? []]) === JSON.stringify([slice.endpoints, slice.ports])) continue;
       try {
         await kubeRequest(opts.kubeConfig, { method: "POST", path: base, body: slice });
       } catch (err) {
         if (!isStatus(err, 409)) throw err;
-        await kubeRequest(opts.kubeConfig, { method: "PUT", path: `${base}/${slice.metadata.name}`, body: slice });
+        await kubeRequest(opts.kubeConfig, {
+          method: "PUT",
+          path: resourcePath(resources.endpointSlices, { namespace: slice.metadata.namespace, name: slice.metadata.name }),
+          body: slice,
+        });
       }
     }
     for (const slice of slices.list()) {
@@ -48,7 +52,7 @@ export async function startEndpointsController(opts: {
       if (wanted.has(`${ns}/${slice.metadata?.name}`)) continue;
       await kubeRequest(opts.kubeConfig, {
         method: "DELETE",
-        path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/${slice.metadata?.name}`,
+        path: resourcePath(resources.endpointSlices, { namespace: ns, name: slice.metadata?.name }),
       }).catch((err) => {
         if (!isStatus(err, 404)) throw err;
       });

@@ -1,7 +1,6 @@
 // The kube-proxy stand-in's loop, run inside one node's network namespace: watch Services and EndpointSlices,
 // and whenever the compiled rules change, replace the node's nft table in one transaction.
-import type { KubernetesObject } from "@kubernetes/client-node";
-import { createBackoff, createInformer, createKubeConfig, type Logger, waitForSync } from "@bollard/core";
+import { createBackoff, createInformer, createKubeConfig, type Logger, resources, typedResource, waitForSync } from "@bollard/core";
 import { run } from "../network/exec.ts";
 import { compileNatRules, type EndpointSliceLike, renderNftRuleset, type ServiceLike } from "./rules.ts";
 
@@ -16,8 +15,8 @@ export interface KubeProxyOptions {
 export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
   const kubeConfig = createKubeConfig({ kubeconfig: opts.kubeconfig });
   const common = { kubeConfig, logger: opts.logger, signal: opts.signal };
-  const services = createInformer<KubernetesObject & ServiceLike>({ ...common, path: "/api/v1/services" });
-  const slices = createInformer<KubernetesObject & EndpointSliceLike>({ ...common, path: "/apis/discovery.k8s.io/v1/endpointslices" });
+  const services = createInformer({ ...common, resource: typedResource<ServiceLike>(resources.services) });
+  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceLike>(resources.endpointSlices) });
   await run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
   await waitForSync(services, slices);
   let applied = "";

@@ -4,7 +4,7 @@
 import { chmod, cp as copyDir, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createKubeConfig, createLogger, kubeRequest, type Logger } from "@bollard/core";
+import { createKubeConfig, createLogger, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
 import { startEndpointsController, type EndpointsController } from "../endpoints/controller.ts";
@@ -269,12 +269,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
  * family cannot be changed in place, and a chart user would have set them from the start.
  */
 async function setServiceFamilies(kubeConfig: KubeConfig, namespace: string, name: string, ipFamily: LabIPFamily): Promise<void> {
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`;
+  const path = resourcePath(resources.services, { namespace });
   type ServiceObject = { metadata: Record<string, unknown>; spec: Record<string, unknown> };
-  const service = await kubeRequest<ServiceObject>(kubeConfig, { path: `${path}/${encodeURIComponent(name)}` });
+  const service = await kubeRequest<ServiceObject>(kubeConfig, { path: resourcePath(resources.services, { namespace, name }) });
   const { clusterIP: _clusterIP, clusterIPs: _clusterIPs, ipFamilies: _families, ipFamilyPolicy: _policy, ...spec } = service.spec;
   const { name: keptName, labels, annotations } = service.metadata;
-  await kubeRequest(kubeConfig, { method: "DELETE", path: `${path}/${encodeURIComponent(name)}` });
+  await kubeRequest(kubeConfig, { method: "DELETE", path: resourcePath(resources.services, { namespace, name }) });
   await kubeRequest(kubeConfig, {
     method: "POST",
     path,
@@ -294,7 +294,7 @@ async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<
   for (const node of nodes) {
     await kubeRequest(kubeConfig, {
       method: "POST",
-      path: "/api/v1/nodes",
+      path: resourcePath(resources.nodes),
       body: {
         apiVersion: "v1",
         kind: "Node",
@@ -304,7 +304,7 @@ async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<
     const now = new Date().toISOString();
     await kubeRequest(kubeConfig, {
       method: "PATCH",
-      path: `/api/v1/nodes/${node.name}/status`,
+      path: resourcePath(resources.nodes, { name: node.name, subresource: "status" }),
       contentType: "application/merge-patch+json",
       body: {
         status: {

@@ -6,7 +6,7 @@
 // one comes from a node that is alive after all (a partition), and removing it again would fight it.
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createBackoff, type Informer, isStatus, kubeRequest, type Logger } from "@bollard/core";
+import { createBackoff, type Informer, isStatus, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
 
 export const NODE_LABEL = "metallb.io/node";
 export const SERVICE_NAME_LABEL = "metallb.io/service-name";
@@ -82,7 +82,9 @@ export function createL2StatusWriter(options: {
 }): L2StatusWriter {
   const { kubeConfig, namespace, node, existing, signal } = options;
   const log = options.logger.child({ component: "l2-status" });
-  const collection = `/apis/metallb.io/v1beta1/namespaces/${namespace}/servicel2statuses`;
+  const collection = resourcePath(resources.serviceL2Statuses, { namespace });
+  const objectPath = (name: string, subresource?: string) =>
+    resourcePath(resources.serviceL2Statuses, { namespace, name, ...(subresource === undefined ? {} : { subresource }) });
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
   let desired = new Map<string, DesiredL2Status>();
   let orphans: readonly ServiceL2Status[] = [];
@@ -129,7 +131,7 @@ export function createL2StatusWriter(options: {
       // status is a subresource: a create ignores it, so it is always written separately.
       await kubeRequest(kubeConfig, {
         method: "PATCH",
-        path: `${collection}/${name}/status`,
+        path: objectPath(name, "status"),
         contentType: "application/merge-patch+json",
         body: { status },
         signal,
@@ -139,7 +141,7 @@ export function createL2StatusWriter(options: {
     for (const name of current.keys()) {
       if (target.has(name)) continue;
       try {
-        await kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${name}`, signal });
+        await kubeRequest(kubeConfig, { method: "DELETE", path: objectPath(name), signal });
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -151,7 +153,7 @@ export function createL2StatusWriter(options: {
       if (!present.has(uid)) continue;
       // The uid precondition: a node that came back may have re-created an object of the same name.
       try {
-        await kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${name}`, body: { preconditions: { uid } }, signal });
+        await kubeRequest(kubeConfig, { method: "DELETE", path: objectPath(name), body: { preconditions: { uid } }, signal });
         log.info({ name, node: l2StatusNode(orphan), service: l2StatusService(orphan) }, "deleted the ServiceL2Status of a node that is gone");
       } catch (err) {
         if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
@@ -197,7 +199,7 @@ export function createL2StatusWriter(options: {
       clearTimeout(retry);
       const deadline = AbortSignal.timeout(timeoutMs);
       await Promise.allSettled(
-        own().map((o) => kubeRequest(kubeConfig, { method: "DELETE", path: `${collection}/${o.metadata.name}`, signal: deadline })),
+        own().map((o) => kubeRequest(kubeConfig, { method: "DELETE", path: objectPath(o.metadata.name), signal: deadline })),
       );
     },
   };

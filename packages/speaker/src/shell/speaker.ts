@@ -10,11 +10,13 @@ import {
   createConfigurationStateWriter,
   createEventRecorder,
   createInformer,
-  type Informer,
   kubeRequest,
   type Pool,
   type RunningComponent,
+  resourcePath,
+  resources,
   sleep,
+  typedResource,
 } from "@bollard/core";
 import { type AnnounceOutcome, createAnnouncer, type OwnedAddress } from "../announcer/announcer.ts";
 import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metrics.ts";
@@ -49,7 +51,7 @@ async function readMemberlistKey(kubeConfig: KubeConfig, options: SpeakerOptions
   for (;;) {
     try {
       const secret = await kubeRequest<{ data?: Record<string, string> }>(kubeConfig, {
-        path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+        path: resourcePath(resources.secrets, { namespace, name }),
         signal: context.signal,
       });
       const encoded = secret.data?.[MEMBERLIST_SECRET_KEY];
@@ -92,15 +94,15 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   const announcerMetrics = createAnnouncerMetrics(registry);
   const announcedGauge = createAnnouncedGauge(registry);
   const key = await readMemberlistKey(kubeConfig, options, context);
-  const informer = <T extends { metadata?: unknown }>(path: string, labelSelector?: string) =>
-    createInformer<T & { metadata: { name: string } }>({ kubeConfig, path, logger: log, signal, ...(labelSelector ? { labelSelector } : {}) });
-  const services = informer<ServiceObject>("/api/v1/services");
-  const slices = informer<EndpointSliceObject>("/apis/discovery.k8s.io/v1/endpointslices");
-  const nodes = informer<NodeObject>("/api/v1/nodes");
-  const pools = informer<IPAddressPoolObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/ipaddresspools`);
-  const advertisements = informer<L2AdvertisementObject>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/l2advertisements`);
+  const common = { kubeConfig, logger: log, signal };
+  const inConfig = { ...common, namespace: options.configNamespace };
+  const services = createInformer({ ...common, resource: typedResource<ServiceObject>(resources.services) });
+  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceObject>(resources.endpointSlices) });
+  const nodes = createInformer({ ...common, resource: typedResource<NodeObject>(resources.nodes) });
+  const pools = createInformer({ ...inConfig, resource: typedResource<IPAddressPoolObject>(resources.ipAddressPools) });
+  const advertisements = createInformer({ ...inConfig, resource: typedResource<L2AdvertisementObject>(resources.l2Advertisements) });
   // Every node's, so that the announcer of a Service can remove what a dead node left behind.
-  const statuses = informer<ServiceL2Status>(`/apis/metallb.io/v1beta1/namespaces/${options.configNamespace}/servicel2statuses`) as Informer<ServiceL2Status>;
+  const statuses = createInformer({ ...inConfig, resource: typedResource<ServiceL2Status>(resources.serviceL2Statuses) });
   const inputs = [services, slices, nodes, pools, advertisements, statuses];
   const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
   const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });

@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { createInformer, createKubeConfig, createLogger, type Informer, kubeRequest } from "@bollard/core";
+import { createInformer, createKubeConfig, createLogger, type Informer, kubeRequest, resourcePath, resources, typedResource } from "@bollard/core";
 import { type ControlPlane, createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, startControlPlane } from "@bollard/lab";
 import type { ServiceL2Status } from "../../src/shell/l2-status.ts";
 import { lineReader, NET_RAW_ONLY, spawnInNetns, stopProcess } from "./netns.ts";
@@ -22,7 +22,7 @@ const garpCapture = join(import.meta.dirname, "garp-capture.ts");
 export const NS = "metallb-system";
 /** Each speaker has its own namespace, so all use the default port; the test reads it over the lab bridge. */
 const METRICS_PORT = 7472;
-const STATUSES = `/apis/metallb.io/v1beta1/namespaces/${NS}/servicel2statuses`;
+const STATUSES = resourcePath(resources.serviceL2Statuses, { namespace: NS });
 
 export interface GarpSeen {
   mac: string;
@@ -117,12 +117,13 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
     const watching = new AbortController();
     cleanups.push(() => watching.abort());
     const creators: string[] = [];
-    const statuses: Informer<ServiceL2Status> = createInformer<ServiceL2Status & { metadata: { name: string } }>({
+    const statuses: Informer<ServiceL2Status> = createInformer({
       kubeConfig,
-      path: STATUSES,
+      resource: typedResource<ServiceL2Status>(resources.serviceL2Statuses),
+      namespace: NS,
       logger: createLogger({ name: "speaker-lab", level: "silent" }),
       signal: watching.signal,
-    }) as Informer<ServiceL2Status>;
+    });
     cleanups.push(() => statuses.stop());
     statuses.onChange((event) => {
       if (event.type === "ADDED" && event.object !== undefined) creators.push(event.object.metadata.labels?.["metallb.io/node"] ?? "?");
