@@ -21,6 +21,7 @@ const PARTS: Record<string, string> = {
   allocation: "./allocation.ts",
   propagation: "./propagation.ts",
   lab: "./lab.ts",
+  "lab-path": "./lab-path.ts",
   image: "./image.ts",
   membership: "./membership.ts",
 };
