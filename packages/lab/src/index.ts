@@ -13,9 +13,13 @@ export {
   LAB_ROOT,
   type Lab,
   type LabOptions,
+  type LabRuntime,
+  LAB_RUNTIMES,
   type LabState,
+  defaultLabRuntime,
   startLab,
 } from "./lab/lab.ts";
+export { type ContainerSecurity, LabImageMissingError, SERVICE_ACCOUNT_MOUNT, securityFlags } from "./lab/containers.ts";
 export { labPoolManifest } from "./lab/pool.ts";
 export { isProcessAlive } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";

@@ -6,6 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, onShutdown } from "@bollard/core";
 import {
   LAB_ROOT,
+  LAB_RUNTIMES,
+  type LabRuntime,
   type LabState,
   newLabId,
   readLabStates,
@@ -20,8 +22,10 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N]                       build the lab in the background: control plane, node1..N and client
-                                       network namespaces, controller, speakers, ingresses, sample backends
+  up [--nodes N] [--runtime R]         build the lab in the background: control plane, node1..N and client
+                                       network namespaces, controller, speakers, ingresses, sample backends;
+                                       R = process (the sources, default) or podman (the images of
+                                       'npm run image', with the chart's security context)
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
@@ -30,7 +34,7 @@ const usage = `usage: bollard lab <command>
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID]            the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--runtime R]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -66,6 +70,12 @@ export const command: Command = async (argv) => {
 const say = (line: string) => process.stderr.write(`bollard lab: ${line}\n`);
 const UP = "bollard lab up";
 
+function labRuntime(value: string | undefined): LabRuntime | undefined {
+  if (value === undefined) return undefined;
+  if (!(LAB_RUNTIMES as readonly string[]).includes(value)) throw new CliUsageError(`--runtime must be one of ${LAB_RUNTIMES.join(", ")}, got ${value}`);
+  return value as LabRuntime;
+}
+
 function nodeCount(value: string | undefined): number {
   const n = Number(value ?? "2");
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new CliUsageError(`--nodes must be a whole number from 1 to 50, got ${value}`);
@@ -73,10 +83,17 @@ function nodeCount(value: string | undefined): number {
 }
 
 async function runForeground(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, id: { type: "string" }, "ready-file": { type: "string" } });
+  const { values } = parseFlags(argv, {
+    nodes: { type: "string" },
+    id: { type: "string" },
+    "ready-file": { type: "string" },
+    runtime: { type: "string" },
+  });
+  const runtime = labRuntime(values.runtime);
   const shutdown = onShutdown();
   const lab = await startLab({
     nodes: nodeCount(values.nodes),
+    ...(runtime ? { runtime } : {}),
     log: say,
     startedBy: UP,
     ...(values.id ? { id: values.id } : {}),
@@ -94,16 +111,19 @@ async function runForeground(argv: string[]): Promise<number> {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, runtime: { type: "string" } });
   const nodes = nodeCount(values.nodes);
+  const runtime = labRuntime(values.runtime);
   if (process.getuid?.() !== 0) {
     say("the lab needs root (it creates network namespaces)");
     return 1;
   }
-  for (const tool of ["ip", "nft", "setpriv"]) {
+  const tools: [string, string][] = [["ip", "iproute2"], ["nft", "nftables"], ["setpriv", "util-linux"]];
+  if (runtime === "podman") tools.push(["podman", "podman"], ["runc", "runc"]);
+  for (const [tool] of tools) {
     const found = await new Promise<boolean>((resolve) => spawn("sh", ["-c", `command -v ${tool}`]).once("exit", (c) => resolve(c === 0)));
     if (!found) {
-      say(`missing tool: ${tool} (install iproute2, nftables and util-linux)`);
+      say(`missing tool: ${tool} (install ${tools.map(([, p]) => p).join(", ")})`);
       return 1;
     }
   }
@@ -114,7 +134,7 @@ async function up(argv: string[]): Promise<number> {
   const out = openSync(logPath, "a");
   // The id is chosen here so that a failed start can be cleaned up without touching any other lab.
   const id = newLabId();
-  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--id", id, "--ready-file", readyFile], {
+  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : [])], {
     detached: true,
     stdio: ["ignore", out, out],
   });
@@ -138,7 +158,7 @@ async function up(argv: string[]): Promise<number> {
       await rm(readyFile, { force: true });
       process.stdout.write(
         [
-          `lab ${state.id} is up (${state.nodes} nodes + client). Try:`,
+          `lab ${state.id} is up (${state.nodes} nodes + client; components: ${state.runtime === "podman" ? "podman containers" : "processes"}). Try:`,
           `  export KUBECONFIG=${state.kubeconfig}`,
           `  ${state.kubectl} get nodes`,
           `  bollard lab exec client -- curl -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/`,
@@ -183,7 +203,7 @@ async function down(argv: string[]): Promise<number> {
 }
 
 async function status(): Promise<number> {
-  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
+  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\t${s.runtime ?? "process"}\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
   return 0;
 }
 

@@ -12,6 +12,7 @@ import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
+import { checkImages, removeContainers, spawnLabContainer, writeServiceAccountDir } from "./containers.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -22,8 +23,28 @@ const INGRESS_HTTP_PORT = 8080;
 const INGRESS_HTTPS_PORT = 8443;
 const BACKEND_PORT = 8000;
 
+/**
+ * How the lab runs Bollard's controller, speakers and ingresses: `process` — the repository's sources under the
+ * pinned Node, each with the workload's user and capabilities (setpriv); `podman` — the workloads' images from
+ * this machine's container storage (`npm run image`), with the chart's security context.
+ */
+export type LabRuntime = "process" | "podman";
+export const LAB_RUNTIMES: readonly LabRuntime[] = ["process", "podman"];
+
+/** BOLLARD_LAB_RUNTIME=podman runs any lab (and so any lab test) from the images. */
+export function defaultLabRuntime(): LabRuntime {
+  const fromEnv = process.env.BOLLARD_LAB_RUNTIME;
+  if (fromEnv === undefined || fromEnv === "") return "process";
+  if (!(LAB_RUNTIMES as readonly string[]).includes(fromEnv)) {
+    throw new LabSetupError("options", new Error(`BOLLARD_LAB_RUNTIME must be one of ${LAB_RUNTIMES.join(", ")}, got ${fromEnv}`));
+  }
+  return fromEnv as LabRuntime;
+}
+
 export interface LabOptions {
   nodes?: number;
+  /** `process` unless BOLLARD_LAB_RUNTIME says otherwise. */
+  runtime?: LabRuntime;
   id?: string;
   /** Progress lines for people. */
   log?: (line: string) => void;
@@ -37,7 +58,10 @@ export interface LabState {
   nodes: number;
   kubeconfig: string;
   kubectl: string;
+  runtime: LabRuntime;
   pids: number[];
+  /** podman containers (`--runtime podman`), removed by name on `lab down`. */
+  containers: string[];
   client: string;
   startedAt: string;
   startedBy?: string;
@@ -47,6 +71,7 @@ export interface Lab {
   id: string;
   dir: string;
   network: LabNetwork;
+  runtime: LabRuntime;
   controlPlane: ControlPlane;
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
@@ -63,6 +88,7 @@ export interface Lab {
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const say = opts.log ?? (() => {});
   const nodeCount = opts.nodes ?? 2;
+  const runtime = opts.runtime ?? defaultLabRuntime();
   const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}) });
   const dir = join(LAB_ROOT, network.id);
   const logDir = join(dir, "logs");
@@ -76,6 +102,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     abort.abort();
     endpoints?.stop();
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 3000)));
+    // Whatever a failed start left (a container whose `podman run` never got going), before its namespace goes.
+    await removeContainers(procs.flatMap((p) => (p.container ? [p.container] : [])));
     await controlPlane?.stop();
     await destroyLabNetwork(network.id, nodeCount);
     // For debugging a failed run: BOLLARD_LAB_KEEP_LOGS=DIR keeps the components' logs there.
@@ -144,24 +172,57 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const node = process.execPath;
     // What the chart's downward API gives each pod.
     const podEnv = (w: Workload, nodeName: string) => ({ NODE_NAME: nodeName, POD_NAMESPACE: INSTALL_NAMESPACE, POD_NAME: `${w.name}-${nodeName}` });
-    const workloadArgs = (w: Workload, nodeName: string) => [
-      ...expandArgs(w.args, podEnv(w, nodeName)),
-      `--kubeconfig=${installation.kubeconfigs[w.serviceAccount]}`,
-    ];
-    const startController = () =>
-      spawnLabProcess({
-        name: "controller",
+    if (runtime === "podman") {
+      await step(`podman: images ${[...new Set([installation.controller, installation.speaker, installation.ingress].map((w) => w.image))].join(", ")}`, () =>
+        checkImages([installation.controller.image, installation.speaker.image, installation.ingress.image]),
+      );
+    }
+    // What the kubelet mounts into each pod: its ServiceAccount's token, the cluster CA and the namespace; plus
+    // the API server's address as the kubernetes Service's environment variables.
+    const apiServer = new URL(cp.server);
+    const inCluster = { KUBERNETES_SERVICE_HOST: apiServer.hostname, KUBERNETES_SERVICE_PORT: apiServer.port || "443" };
+    const serviceAccountDirs: Record<string, string> = {};
+    if (runtime === "podman") {
+      for (const [account, token] of Object.entries(installation.tokens)) {
+        serviceAccountDirs[account] = await writeServiceAccountDir(join(dir, "serviceaccounts", account), token, cp.caPem, INSTALL_NAMESPACE);
+      }
+    }
+    /** One component: a process from the sources, or a container from the workload's image. */
+    const component = (c: { label: string; w: Workload; nodeName: string; netns?: string; extraArgs: string[]; netRawOnly?: boolean }) => {
+      const env = podEnv(c.w, c.nodeName);
+      const args = expandArgs(c.w.args, env);
+      if (runtime === "podman") {
+        return spawnLabContainer({
+          name: `bollard-${network.id}-${c.label}`,
+          label: c.label,
+          ...(c.netns ? { netns: c.netns } : {}),
+          image: c.w.image,
+          args: [...args, ...c.extraArgs],
+          env: { ...env, ...inCluster },
+          security: c.w.security,
+          serviceAccountDir: serviceAccountDirs[c.w.serviceAccount] as string,
+          logDir,
+        });
+      }
+      return spawnLabProcess({
+        name: c.label,
+        ...(c.netns ? { netns: c.netns } : {}),
         command: node,
-        // The chart's metrics port would collide on the host; the controller is the one process not in a node namespace.
-        args: [bollardBin, ...workloadArgs(installation.controller, "controller"), "--metrics-port=0"],
-        env: podEnv(installation.controller, "controller"),
+        args: [bollardBin, ...args, `--kubeconfig=${installation.kubeconfigs[c.w.serviceAccount]}`, ...c.extraArgs],
+        env,
         logDir,
+        ...(c.netRawOnly ? { netRawOnly: true } : {}),
       });
-    await step("bollard controller", async () => {
+    };
+    // The chart's metrics port would collide on the host; the controller is the one component not in a node
+    // namespace (a Deployment's pod network; under podman, the host's).
+    const startController = () => component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: ["--metrics-port=0"] });
+    await step(`bollard controller (${runtime})`, async () => {
       procs.push(startController());
     });
     for (const host of network.nodes) {
-      await step(`${host.name}: kube-proxy stand-in, speaker (nobody + CAP_NET_RAW), ingress, demo backend`, async () => {
+      const what = runtime === "podman" ? "speaker and ingress containers" : "speaker (nobody + CAP_NET_RAW), ingress";
+      await step(`${host.name}: kube-proxy stand-in, ${what}, demo backend`, async () => {
         procs.push(
           spawnLabProcess({
             name: `${host.name}-kube-proxy`,
@@ -170,24 +231,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             args: [bollardBin, "lab", "kube-proxy", "--kubeconfig", cp.kubeconfigPath, "--node-name", host.name, "--uplink", host.ifname],
             logDir,
           }),
-          spawnLabProcess({
-            name: `${host.name}-speaker`,
-            netns: host.netns,
-            command: node,
-            args: [bollardBin, ...workloadArgs(installation.speaker, host.name)],
-            env: podEnv(installation.speaker, host.name),
-            logDir,
-            netRawOnly: true,
-          }),
-          spawnLabProcess({
-            name: `${host.name}-ingress`,
-            netns: host.netns,
-            command: node,
-            // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
-            args: [bollardBin, ...workloadArgs(installation.ingress, host.name), "--workers=1"],
-            env: podEnv(installation.ingress, host.name),
-            logDir,
-          }),
+          component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true }),
+          // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
+          component({ label: `${host.name}-ingress`, w: installation.ingress, nodeName: host.name, netns: host.netns, extraArgs: ["--workers=1"] }),
           spawnLabProcess({
             name: `${host.name}-demo`,
             netns: host.netns,
@@ -204,7 +250,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       nodes: nodeCount,
       kubeconfig: cp.kubeconfigPath,
       kubectl: cp.binaries.kubectl,
+      runtime,
       pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
+      containers: procs.flatMap((p) => (p.container ? [p.container] : [])),
       client: network.client.netns,
       startedAt: new Date().toISOString(),
       ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
@@ -215,6 +263,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       id: network.id,
       dir,
       network,
+      runtime,
       controlPlane: cp,
       kubeConfig,
       kubeconfigPath: cp.kubeconfigPath,
