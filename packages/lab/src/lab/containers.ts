@@ -4,7 +4,8 @@
 // the lab node the pod is on (the speaker's DaemonSet uses hostNetwork; the lab runs the ingress there too).
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { run } from "../network/exec.ts";
 import type { LabProcess } from "./processes.ts";
@@ -131,4 +132,27 @@ export async function removeContainers(names: string[]): Promise<void> {
 export async function labContainers(id: string): Promise<string[]> {
   const res = await run("podman", ["ps", "--all", "--filter", `name=^bollard-${id}-`, "--format", "{{.Names}}"], { allowFailure: true });
   return res.code === 0 ? res.stdout.split("\n").filter((n) => n.startsWith(`bollard-${id}-`)) : [];
+}
+
+/**
+ * Waits until every container runs: `podman run` returns long before its container does on a loaded machine (tens
+ * of seconds here), and the lab is "up" only when its components are. A container whose `podman run` exited
+ * fails the wait with the end of its log.
+ */
+export async function waitForContainers(procs: LabProcess[], timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const waiting = new Set(procs.filter((p) => p.container !== undefined));
+  while (waiting.size > 0) {
+    for (const p of [...waiting]) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) {
+        const tail = (await readFile(p.logPath, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
+        throw new Error(`container ${p.container} exited (${p.child.exitCode ?? p.child.signalCode}): ${tail}`);
+      }
+      const state = await run("podman", ["inspect", "--format", "{{.State.Running}}", p.container as string], { allowFailure: true });
+      if (state.stdout.trim() === "true") waiting.delete(p);
+    }
+    if (waiting.size === 0) break;
+    if (Date.now() > deadline) throw new Error(`containers not running after ${timeoutMs} ms: ${[...waiting].map((p) => p.container).join(", ")}`);
+    await sleep(500);
+  }
 }

@@ -12,7 +12,7 @@ import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
-import { checkImages, removeContainers, spawnLabContainer, writeServiceAccountDir } from "./containers.ts";
+import { checkImages, removeContainers, spawnLabContainer, waitForContainers, writeServiceAccountDir } from "./containers.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -244,6 +244,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         );
       });
     }
+    if (runtime === "podman") await step("podman: every container running", () => waitForContainers(procs));
     const state: LabState = {
       id: network.id,
       dir,
