@@ -156,3 +156,26 @@ export async function waitForContainers(procs: LabProcess[], timeoutMs = 180_000
     await sleep(500);
   }
 }
+
+/** Waits until every URL answers 200 (a readiness probe); fails early if a component's process exits. */
+export async function waitForReady(urls: string[], procs: LabProcess[], timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const waiting = new Set(urls);
+  while (waiting.size > 0) {
+    const exited = procs.find((p) => p.container !== undefined && (p.child.exitCode !== null || p.child.signalCode !== null));
+    if (exited) throw new Error(`container ${exited.container} exited; its log is ${exited.logPath}`);
+    for (const url of [...waiting]) {
+      const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => {
+          void r.body?.cancel();
+          return r.status === 200;
+        },
+        () => false,
+      );
+      if (ok) waiting.delete(url);
+    }
+    if (waiting.size === 0) break;
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms: ${[...waiting].join(", ")}`);
+    await sleep(500);
+  }
+}

@@ -6,13 +6,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKubeConfig, createLogger, kubeRequest, type Logger } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type ControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
+import { type ControlPlane, freePort, startControlPlane } from "../control-plane/control-plane.ts";
 import { startEndpointsController, type EndpointsController } from "../endpoints/controller.ts";
 import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
-import { checkImages, removeContainers, spawnLabContainer, waitForContainers, writeServiceAccountDir } from "./containers.ts";
+import { checkImages, removeContainers, spawnLabContainer, waitForContainers, waitForReady, writeServiceAccountDir } from "./containers.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -216,7 +216,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     };
     // The chart's metrics port would collide on the host; the controller is the one component not in a node
     // namespace (a Deployment's pod network; under podman, the host's).
-    const startController = () => component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: ["--metrics-port=0"] });
+    // Under podman the lab waits for each component's /readyz (a kubelet's readiness probe), so the controller gets
+    // a free port it can be probed on.
+    const controllerMetricsPort = runtime === "podman" ? await freePort("127.0.0.1") : 0;
+    const startController = () =>
+      component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: [`--metrics-port=${controllerMetricsPort}`] });
     await step(`bollard controller (${runtime})`, async () => {
       procs.push(startController());
     });
@@ -244,7 +248,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         );
       });
     }
-    if (runtime === "podman") await step("podman: every container running", () => waitForContainers(procs));
+    if (runtime === "podman") {
+      await step("podman: every container running", () => waitForContainers(procs));
+      // Running is not ready: on a loaded machine node spends tens of seconds loading the application.
+      const probes = [`http://127.0.0.1:${controllerMetricsPort}/readyz`];
+      for (const host of network.nodes) {
+        for (const w of [installation.speaker, installation.ingress]) probes.push(`http://${host.ipv4}:${metricsPort(w)}/readyz`);
+      }
+      await step("podman: every component ready (/readyz)", () => waitForReady(probes, procs));
+    }
     const state: LabState = {
       id: network.id,
       dir,
@@ -292,6 +304,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await down().catch(() => {});
     throw err;
   }
+}
+
+/** The workload's `--metrics-port=N` (its /healthz and /readyz). */
+function metricsPort(w: Workload): number {
+  const arg = w.args.find((a) => a.startsWith("--metrics-port="));
+  const port = Number(arg?.slice("--metrics-port=".length));
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`${w.kind} ${w.name} has no --metrics-port argument to probe`);
+  return port;
 }
 
 async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<void> {
