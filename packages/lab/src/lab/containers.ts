@@ -157,13 +157,13 @@ export async function waitForContainers(procs: LabProcess[], timeoutMs = 180_000
   }
 }
 
-/** Waits until every URL answers 200 (a readiness probe); fails early if a component's process exits. */
+/** Waits until every URL answers 200 (a readiness probe); fails early if one of `procs` exits. */
 export async function waitForReady(urls: string[], procs: LabProcess[], timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const waiting = new Set(urls);
   while (waiting.size > 0) {
-    const exited = procs.find((p) => p.container !== undefined && (p.child.exitCode !== null || p.child.signalCode !== null));
-    if (exited) throw new Error(`container ${exited.container} exited; its log is ${exited.logPath}`);
+    const exited = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    if (exited) throw new Error(`${exited.container ?? exited.name} exited; its log is ${exited.logPath}`);
     for (const url of [...waiting]) {
       const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
         (r) => {

@@ -214,11 +214,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         ...(c.netRawOnly ? { netRawOnly: true } : {}),
       });
     };
-    // The chart's metrics port would collide on the host; the controller is the one component not in a node
-    // namespace (a Deployment's pod network; under podman, the host's).
-    // Under podman the lab waits for each component's /readyz (a kubelet's readiness probe), so the controller gets
-    // a free port it can be probed on.
-    const controllerMetricsPort = runtime === "podman" ? await freePort("127.0.0.1") : 0;
+    // The controller is the one component not in a node namespace (a Deployment's pod network; here the host's),
+    // where the chart's metrics port could collide: it gets a free port, on which its /readyz is probed.
+    const controllerMetricsPort = await freePort("127.0.0.1");
     const startController = () =>
       component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: [`--metrics-port=${controllerMetricsPort}`] });
     await step(`bollard controller (${runtime})`, async () => {
@@ -248,15 +246,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         );
       });
     }
-    if (runtime === "podman") {
-      await step("podman: every container running", () => waitForContainers(procs));
-      // Running is not ready: on a loaded machine node spends tens of seconds loading the application.
-      const probes = [`http://127.0.0.1:${controllerMetricsPort}/readyz`];
-      for (const host of network.nodes) {
-        for (const w of [installation.speaker, installation.ingress]) probes.push(`http://${host.ipv4}:${metricsPort(w)}/readyz`);
-      }
-      await step("podman: every component ready (/readyz)", () => waitForReady(probes, procs));
+    if (runtime === "podman") await step("podman: every container running", () => waitForContainers(procs));
+    // The lab is up when its components are ready (a kubelet's readiness probes): on a loaded machine node spends
+    // tens of seconds loading the application, and a story started before that timed out in its first step.
+    const probes = [`http://127.0.0.1:${controllerMetricsPort}/readyz`];
+    for (const host of network.nodes) {
+      for (const w of [installation.speaker, installation.ingress]) probes.push(`http://${host.ipv4}:${metricsPort(w)}/readyz`);
     }
+    await step("every component ready (/readyz)", () => waitForReady(probes, procs.filter((p) => !/-(kube-proxy|demo)$/.test(p.name))));
     const state: LabState = {
       id: network.id,
       dir,
