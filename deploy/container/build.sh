@@ -40,6 +40,21 @@ node_pkg="node_modules/node/node_modules/node-linux-$node_arch"
   say "the pinned Node is not installed ($node_pkg): run npm ci first"
   exit 1
 }
+# The Rust toolchain for the data plane (packages/dataplane): Debian bookworm ships no Rust >= 1.85, so the build
+# stage borrows the host's (rustup's, what `npm test` already needs), mounted read-only; the crate is compiled
+# inside the stage against its own glibc from the commit's sources, never copied from the host's build.
+cargo_bin="$(command -v cargo || true)"
+for candidate in "${CARGO:-}" "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do
+  [ -n "$cargo_bin" ] && break
+  [ -n "$candidate" ] && [ -x "$candidate" ] && cargo_bin="$candidate"
+done
+[ -n "$cargo_bin" ] || { say "cargo (Rust >= 1.85, e.g. from rustup) is needed to build the data plane into the image"; exit 1; }
+rust_sysroot="$(PATH="$(dirname "$cargo_bin"):$PATH" rustc --print sysroot)"
+rust_version="$("$rust_sysroot/bin/rustc" --version | cut -d' ' -f2)"
+case "$rust_version" in
+  1.[0-7][0-9].* | 1.8[0-4].*) say "Rust $rust_version is too old for the data plane (>= 1.85)"; exit 1 ;;
+esac
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' packages/cli/package.json)"
 registry="${BOLLARD_IMAGE_REGISTRY:-ghcr.io/bollard}"
 cache_root="${BOLLARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bollard}/image"
@@ -56,7 +71,7 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}"
 # Debian's packages only (mmdebstrap), cached by suite, architecture and package list: a cached tar is what makes
 # two builds byte-identical; delete it to take Debian's newest packages.
 suite=bookworm
-BUILD_PACKAGES=(python3 make g++ binutils libcap2-bin)   # the Rust data plane adds its toolchain here
+BUILD_PACKAGES=(python3 make g++ binutils libcap2-bin)   # g++ brings cc, the linker rustc calls
 RUNTIME_PACKAGES=(libc6 libstdc++6 libgcc-s1)           # what the pinned node links against
 rootfs() { # NAME VARIANT PACKAGE...
   local name="$1" variant="$2"
@@ -105,6 +120,11 @@ printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nnonroot:x:65532:65532:nonroot:/
 printf 'root:x:0:\nnonroot:x:65532:\n' > "$context/extra/etc/group"
 chmod 1777 "$context/extra/tmp"
 
+# The data plane's crates, fetched on the host into cargo's registry (a no-op when `npm run build:dataplane` already
+# did): the stage builds offline from there, as it runs `npm ci` offline from the npm cache.
+"$cargo_bin" fetch --locked --manifest-path packages/dataplane/native/Cargo.toml >&2
+mkdir -p "$cargo_home/registry" "$cache_root/native"
+
 # --- buildah ---------------------------------------------------------------------------------------------------
 # chroot isolation: no OCI runtime and no cgroups are needed to build; the network is the host's, though the only
 # step that could use it (npm ci) is offline against the npm cache the host's `npm ci` filled.
@@ -112,7 +132,8 @@ npm_cache="$(npm config get cache)"
 # No layer cache: buildah 1.28 keys cached layers on neither --timestamp nor the build's labels, and picked layers
 # stamped with an older commit's time — every build starts from the cached root file systems instead.
 build_args=(--isolation chroot --network host --pull=never --timestamp "$SOURCE_DATE_EPOCH" --layers=false
-  -v "$npm_cache:/npm-cache" -f deploy/container/Containerfile)
+  -v "$npm_cache:/npm-cache" -v "$rust_sysroot:/usr/local/rust:ro" -v "$cargo_home/registry:/cargo-home/registry"
+  -v "$cache_root/native:/native-cache" -f deploy/container/Containerfile)
 images=(bollard "bollard-speaker")
 targets=(bollard speaker)
 : > "$out/images.env.tmp"

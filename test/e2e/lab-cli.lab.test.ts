@@ -62,6 +62,9 @@ describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
     const failed = await run(process.execPath, [bollard, "lab", "up", "--nodes", "0"], { env }).catch((e: { code: number; stderr: string }) => e);
     assert.ok("code" in failed && failed.code === 2);
     assert.match(failed.stderr, /--nodes must be a whole number from 1 to 50/);
+    const runtime = await run(process.execPath, [bollard, "lab", "up", "--runtime", "docker"], { env }).catch((e: { code: number; stderr: string }) => e);
+    assert.ok("code" in runtime && runtime.code === 2);
+    assert.match(runtime.stderr, /--runtime must be one of process, podman, got docker/);
     const notRoot = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bollard, "lab", "up"], { env }).catch(
       (e: { code: number; stderr: string }) => e,
     );

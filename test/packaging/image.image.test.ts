@@ -4,10 +4,11 @@
 //   npx node test/run.ts test/packaging/image.image.test.ts
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { SNAPSHOT_VERSION } from "@bollard/dataplane";
 import { root } from "./helm.ts";
 
 type Built = { bollard: string; speaker: string; bollardDigest: string; speakerDigest: string; seconds: number; env: Record<string, string> };
@@ -48,6 +49,11 @@ try {
 } catch (err) {
   console.log("refused: " + err.message);
 }`;
+
+// Loads the Rust data plane's N-API module (built inside the image build) and calls into it.
+const dataPlaneProbe = `import { loadNative } from "/app/packages/dataplane/src/native.ts";
+const native = loadNative();
+console.log(JSON.stringify({ snapshotVersion: native.snapshotVersion(), dataPlane: typeof native.DataPlane, normalized: String(native.normalizePath(Buffer.from("/a/./b/../c"))) }));`;
 
 describe("the images", () => {
   const dirs = [mkdtempSync(join(tmpdir(), "bollard-image-a-")), mkdtempSync(join(tmpdir(), "bollard-image-b-"))];
@@ -98,6 +104,20 @@ describe("the images", () => {
       } finally {
         execFileSync("podman", ["image", "unmount", image]);
       }
+    }
+  });
+
+  it("carry the native data plane, built in the image build, and load it as 65532 on a read-only root", () => {
+    const loaded = podman(["--cap-drop=ALL", "--entrypoint", "/usr/local/bin/node", first.bollard, "--input-type=module", "-e", dataPlaneProbe]);
+    assert.equal(loaded.code, 0, loaded.out);
+    assert.deepEqual(JSON.parse(loaded.out), { snapshotVersion: SNAPSHOT_VERSION, dataPlane: "function", normalized: "/a/c" });
+    // The crate's sources stay out of the images: only the built module ships.
+    const mount = execFileSync("podman", ["image", "mount", first.bollard], { encoding: "utf8" }).trim();
+    try {
+      assert.ok(existsSync(join(mount, "app/packages/dataplane/build/dataplane.node")));
+      assert.ok(!existsSync(join(mount, "app/packages/dataplane/native")), "no Rust sources in the image");
+    } finally {
+      execFileSync("podman", ["image", "unmount", first.bollard]);
     }
   });
 

@@ -13,10 +13,14 @@ export {
   LAB_ROOT,
   type Lab,
   type LabOptions,
+  type LabRuntime,
+  LAB_RUNTIMES,
   type LabState,
+  defaultLabRuntime,
   startLab,
 } from "./lab/lab.ts";
 export { LAB_IP_FAMILIES, type LabIPFamily, labPoolManifest } from "./lab/pool.ts";
+export { type ContainerSecurity, LabImageMissingError, SERVICE_ACCOUNT_MOUNT, securityFlags } from "./lab/containers.ts";
 export { isProcessAlive } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
 export { startBackend } from "./lab/backend.ts";

@@ -8,6 +8,8 @@ import {
   LAB_IP_FAMILIES,
   LAB_ROOT,
   type LabIPFamily,
+  LAB_RUNTIMES,
+  type LabRuntime,
   type LabState,
   newLabId,
   readLabStates,
@@ -22,10 +24,13 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N] [--ip-family F]       build the lab in the background: control plane, node1..N and client
+  up [--nodes N] [--ip-family F] [--runtime R]
+                                       build the lab in the background: control plane, node1..N and client
                                        network namespaces, controller, speakers, ingresses, sample backends;
                                        F: ipv4 (default), ipv6 or dual — the ingress Service's families
-                                       (dual: RequireDualStack) and the pods' endpoints
+                                       (dual: RequireDualStack) and the pods' endpoints;
+                                       R = process (the sources, default) or podman (the images of
+                                       'npm run image', with the chart's security context)
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
@@ -34,7 +39,7 @@ const usage = `usage: bollard lab <command>
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID] [--ip-family F]  the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--ip-family F] [--runtime R]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -70,6 +75,12 @@ export const command: Command = async (argv) => {
 const say = (line: string) => process.stderr.write(`bollard lab: ${line}\n`);
 const UP = "bollard lab up";
 
+function labRuntime(value: string | undefined): LabRuntime | undefined {
+  if (value === undefined) return undefined;
+  if (!(LAB_RUNTIMES as readonly string[]).includes(value)) throw new CliUsageError(`--runtime must be one of ${LAB_RUNTIMES.join(", ")}, got ${value}`);
+  return value as LabRuntime;
+}
+
 function nodeCount(value: string | undefined): number {
   const n = Number(value ?? "2");
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new CliUsageError(`--nodes must be a whole number from 1 to 50, got ${value}`);
@@ -85,11 +96,19 @@ function ipFamily(value: string | undefined): LabIPFamily {
 }
 
 async function runForeground(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, id: { type: "string" }, "ready-file": { type: "string" }, "ip-family": { type: "string" } });
+  const { values } = parseFlags(argv, {
+    nodes: { type: "string" },
+    id: { type: "string" },
+    "ready-file": { type: "string" },
+    "ip-family": { type: "string" },
+    runtime: { type: "string" },
+  });
+  const runtime = labRuntime(values.runtime);
   const shutdown = onShutdown();
   const lab = await startLab({
     nodes: nodeCount(values.nodes),
     ipFamily: ipFamily(values["ip-family"]),
+    ...(runtime ? { runtime } : {}),
     log: say,
     startedBy: UP,
     ...(values.id ? { id: values.id } : {}),
@@ -107,17 +126,20 @@ async function runForeground(argv: string[]): Promise<number> {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" }, runtime: { type: "string" } });
   const nodes = nodeCount(values.nodes);
   const family = ipFamily(values["ip-family"]);
+  const runtime = labRuntime(values.runtime);
   if (process.getuid?.() !== 0) {
     say("the lab needs root (it creates network namespaces)");
     return 1;
   }
-  for (const tool of ["ip", "nft", "setpriv"]) {
+  const tools: [string, string][] = [["ip", "iproute2"], ["nft", "nftables"], ["setpriv", "util-linux"]];
+  if (runtime === "podman") tools.push(["podman", "podman"], ["runc", "runc"]);
+  for (const [tool] of tools) {
     const found = await new Promise<boolean>((resolve) => spawn("sh", ["-c", `command -v ${tool}`]).once("exit", (c) => resolve(c === 0)));
     if (!found) {
-      say(`missing tool: ${tool} (install iproute2, nftables and util-linux)`);
+      say(`missing tool: ${tool} (install ${tools.map(([, p]) => p).join(", ")})`);
       return 1;
     }
   }
@@ -128,7 +150,7 @@ async function up(argv: string[]): Promise<number> {
   const out = openSync(logPath, "a");
   // The id is chosen here so that a failed start can be cleaned up without touching any other lab.
   const id = newLabId();
-  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile], {
+  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : [])], {
     detached: true,
     stdio: ["ignore", out, out],
   });
@@ -152,7 +174,7 @@ async function up(argv: string[]): Promise<number> {
       await rm(readyFile, { force: true });
       process.stdout.write(
         [
-          `lab ${state.id} is up (${state.nodes} nodes + client, ${state.ipFamily ?? "ipv4"}). Try:`,
+          `lab ${state.id} is up (${state.nodes} nodes + client, ${state.ipFamily ?? "ipv4"}; components: ${state.runtime === "podman" ? "podman containers" : "processes"}). Try:`,
           `  export KUBECONFIG=${state.kubeconfig}`,
           `  ${state.kubectl} get nodes`,
           ...(state.ipFamily !== "ipv6" ? ["  bollard lab exec client -- curl -4 -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/"] : []),
@@ -200,7 +222,7 @@ async function down(argv: string[]): Promise<number> {
 }
 
 async function status(): Promise<number> {
-  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\t${s.ipFamily ?? "ipv4"}\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
+  for (const s of await readLabStates()) process.stdout.write(`${s.id}\t${s.nodes} nodes\t${s.ipFamily ?? "ipv4"}\t${s.runtime ?? "process"}\tkubeconfig ${s.kubeconfig}\tsince ${s.startedAt}\n`);
   return 0;
 }
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import YAML from "yaml";
 import type { ControlPlane } from "../control-plane/control-plane.ts";
 import type { RunResult } from "../network/exec.ts";
+import type { ContainerSecurity } from "./containers.ts";
 
 export const INSTALL_NAMESPACE = "metallb-system";
 export const MEMBERSHIP_SECRET = "bollard-membership";
@@ -19,6 +20,9 @@ export interface Workload {
   /** Container args with `$(VAR)` references left for the caller to expand, as the kubelet does. */
   args: string[];
   podLabels: Record<string, string>;
+  /** The container's image and security context, for `--runtime podman`. */
+  image: string;
+  security: ContainerSecurity;
 }
 
 export interface Installation {
@@ -27,12 +31,14 @@ export interface Installation {
   ingress: Workload;
   /** A kubeconfig per ServiceAccount, authenticating with its token; readable by the non-root speaker. */
   kubeconfigs: Record<string, string>;
+  /** Each ServiceAccount's token (TokenRequest), for the pods' mounted ServiceAccount volume. */
+  tokens: Record<string, string>;
 }
 
 type Manifest = {
   kind: string;
   metadata: { name: string };
-  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { args?: string[] }[] } } };
+  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { args?: string[]; image?: string; securityContext?: ContainerSecurity }[] } } };
 };
 
 export async function installBollard(opts: {
@@ -53,16 +59,28 @@ export async function installBollard(opts: {
   const workload = (kind: Workload["kind"], name: string): Workload => {
     const doc = docs.find((d) => d.kind === kind && d.metadata.name === name);
     const template = doc?.spec?.template;
-    const args = template?.spec?.containers?.[0]?.args;
+    const container = template?.spec?.containers?.[0];
+    const args = container?.args;
     const serviceAccount = template?.spec?.serviceAccountName;
-    if (!args || !serviceAccount) throw new Error(`${opts.manifestPath} has no ${kind} ${name} with args and a serviceAccountName`);
-    return { kind, name, serviceAccount, args, podLabels: template?.metadata?.labels ?? {} };
+    if (!args || !serviceAccount || !container?.image) {
+      throw new Error(`${opts.manifestPath} has no ${kind} ${name} with an image, args and a serviceAccountName`);
+    }
+    return {
+      kind,
+      name,
+      serviceAccount,
+      args,
+      podLabels: template?.metadata?.labels ?? {},
+      image: container.image,
+      security: container.securityContext ?? {},
+    };
   };
   const installation: Installation = {
     controller: workload("Deployment", "bollard-controller"),
     speaker: workload("DaemonSet", "bollard-speaker"),
     ingress: workload("Deployment", "bollard-ingress"),
     kubeconfigs: {},
+    tokens: {},
   };
   for (const w of [installation.controller, installation.speaker, installation.ingress]) {
     const token = (await opts.kubectl(["create", "token", w.serviceAccount, "-n", INSTALL_NAMESPACE, "--duration=48h"])).stdout.trim();
@@ -70,6 +88,7 @@ export async function installBollard(opts: {
     await opts.controlPlane.writeTokenKubeconfig(path, token);
     await chmod(path, 0o644);
     installation.kubeconfigs[w.serviceAccount] = path;
+    installation.tokens[w.serviceAccount] = token;
   }
   return installation;
 }

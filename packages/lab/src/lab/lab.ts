@@ -6,13 +6,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKubeConfig, createLogger, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type ControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
+import { type ControlPlane, freePort, startControlPlane } from "../control-plane/control-plane.ts";
 import { startEndpointsController, type EndpointsController } from "../endpoints/controller.ts";
 import type { LabPod } from "../endpoints/slices.ts";
 import { execIn, ip, run, type RunResult } from "../network/exec.ts";
 import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type LabNetwork } from "../network/topology.ts";
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
 import type { LabIPFamily } from "./pool.ts";
+import { checkImages, removeContainers, spawnLabContainer, waitForContainers, waitForReady, writeServiceAccountDir } from "./containers.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -23,6 +24,24 @@ const INGRESS_HTTP_PORT = 8080;
 const INGRESS_HTTPS_PORT = 8443;
 const BACKEND_PORT = 8000;
 
+/**
+ * How the lab runs Bollard's controller, speakers and ingresses: `process` — the repository's sources under the
+ * pinned Node, each with the workload's user and capabilities (setpriv); `podman` — the workloads' images from
+ * this machine's container storage (`npm run image`), with the chart's security context.
+ */
+export type LabRuntime = "process" | "podman";
+export const LAB_RUNTIMES: readonly LabRuntime[] = ["process", "podman"];
+
+/** BOLLARD_LAB_RUNTIME=podman runs any lab (and so any lab test) from the images. */
+export function defaultLabRuntime(): LabRuntime {
+  const fromEnv = process.env.BOLLARD_LAB_RUNTIME;
+  if (fromEnv === undefined || fromEnv === "") return "process";
+  if (!(LAB_RUNTIMES as readonly string[]).includes(fromEnv)) {
+    throw new LabSetupError("options", new Error(`BOLLARD_LAB_RUNTIME must be one of ${LAB_RUNTIMES.join(", ")}, got ${fromEnv}`));
+  }
+  return fromEnv as LabRuntime;
+}
+
 export interface LabOptions {
   nodes?: number;
   /**
@@ -30,6 +49,8 @@ export interface LabOptions {
    * ipv4 (default), ipv6, or dual (RequireDualStack, IPv4 first). Every host has both addresses either way.
    */
   ipFamily?: LabIPFamily;
+  /** `process` unless BOLLARD_LAB_RUNTIME says otherwise. */
+  runtime?: LabRuntime;
   id?: string;
   /** Progress lines for people. */
   log?: (line: string) => void;
@@ -44,7 +65,10 @@ export interface LabState {
   ipFamily: LabIPFamily;
   kubeconfig: string;
   kubectl: string;
+  runtime: LabRuntime;
   pids: number[];
+  /** podman containers (`--runtime podman`), removed by name on `lab down`. */
+  containers: string[];
   client: string;
   startedAt: string;
   startedBy?: string;
@@ -55,6 +79,7 @@ export interface Lab {
   ipFamily: LabIPFamily;
   dir: string;
   network: LabNetwork;
+  runtime: LabRuntime;
   controlPlane: ControlPlane;
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
@@ -73,6 +98,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const nodeCount = opts.nodes ?? 2;
   const ipFamily = opts.ipFamily ?? "ipv4";
   const families = { v4: ipFamily !== "ipv6", v6: ipFamily !== "ipv4" };
+  const runtime = opts.runtime ?? defaultLabRuntime();
   const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}) });
   const dir = join(LAB_ROOT, network.id);
   const logDir = join(dir, "logs");
@@ -86,6 +112,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     abort.abort();
     endpoints?.stop();
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 3000)));
+    // Whatever a failed start left (a container whose `podman run` never got going), before its namespace goes.
+    await removeContainers(procs.flatMap((p) => (p.container ? [p.container] : [])));
     await controlPlane?.stop();
     await destroyLabNetwork(network.id, nodeCount);
     // For debugging a failed run: BOLLARD_LAB_KEEP_LOGS=DIR keeps the components' logs there.
@@ -161,24 +189,59 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const node = process.execPath;
     // What the chart's downward API gives each pod.
     const podEnv = (w: Workload, nodeName: string) => ({ NODE_NAME: nodeName, POD_NAMESPACE: INSTALL_NAMESPACE, POD_NAME: `${w.name}-${nodeName}` });
-    const workloadArgs = (w: Workload, nodeName: string) => [
-      ...expandArgs(w.args, podEnv(w, nodeName)),
-      `--kubeconfig=${installation.kubeconfigs[w.serviceAccount]}`,
-    ];
-    const startController = () =>
-      spawnLabProcess({
-        name: "controller",
+    if (runtime === "podman") {
+      await step(`podman: images ${[...new Set([installation.controller, installation.speaker, installation.ingress].map((w) => w.image))].join(", ")}`, () =>
+        checkImages([installation.controller.image, installation.speaker.image, installation.ingress.image]),
+      );
+    }
+    // What the kubelet mounts into each pod: its ServiceAccount's token, the cluster CA and the namespace; plus
+    // the API server's address as the kubernetes Service's environment variables.
+    const apiServer = new URL(cp.server);
+    const inCluster = { KUBERNETES_SERVICE_HOST: apiServer.hostname, KUBERNETES_SERVICE_PORT: apiServer.port || "443" };
+    const serviceAccountDirs: Record<string, string> = {};
+    if (runtime === "podman") {
+      for (const [account, token] of Object.entries(installation.tokens)) {
+        serviceAccountDirs[account] = await writeServiceAccountDir(join(dir, "serviceaccounts", account), token, cp.caPem, INSTALL_NAMESPACE);
+      }
+    }
+    /** One component: a process from the sources, or a container from the workload's image. */
+    const component = (c: { label: string; w: Workload; nodeName: string; netns?: string; extraArgs: string[]; netRawOnly?: boolean }) => {
+      const env = podEnv(c.w, c.nodeName);
+      const args = expandArgs(c.w.args, env);
+      if (runtime === "podman") {
+        return spawnLabContainer({
+          name: `bollard-${network.id}-${c.label}`,
+          label: c.label,
+          ...(c.netns ? { netns: c.netns } : {}),
+          image: c.w.image,
+          args: [...args, ...c.extraArgs],
+          env: { ...env, ...inCluster },
+          security: c.w.security,
+          serviceAccountDir: serviceAccountDirs[c.w.serviceAccount] as string,
+          logDir,
+        });
+      }
+      return spawnLabProcess({
+        name: c.label,
+        ...(c.netns ? { netns: c.netns } : {}),
         command: node,
-        // The chart's metrics port would collide on the host; the controller is the one process not in a node namespace.
-        args: [bollardBin, ...workloadArgs(installation.controller, "controller"), "--metrics-port=0"],
-        env: podEnv(installation.controller, "controller"),
+        args: [bollardBin, ...args, `--kubeconfig=${installation.kubeconfigs[c.w.serviceAccount]}`, ...c.extraArgs],
+        env,
         logDir,
+        ...(c.netRawOnly ? { netRawOnly: true } : {}),
       });
-    await step("bollard controller", async () => {
+    };
+    // The controller is the one component not in a node namespace (a Deployment's pod network; here the host's),
+    // where the chart's metrics port could collide: it gets a free port, on which its /readyz is probed.
+    const controllerMetricsPort = await freePort("127.0.0.1");
+    const startController = () =>
+      component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: [`--metrics-port=${controllerMetricsPort}`] });
+    await step(`bollard controller (${runtime})`, async () => {
       procs.push(startController());
     });
     for (const host of network.nodes) {
-      await step(`${host.name}: kube-proxy stand-in, speaker (nobody + CAP_NET_RAW), ingress, demo backend`, async () => {
+      const what = runtime === "podman" ? "speaker and ingress containers" : "speaker (nobody + CAP_NET_RAW), ingress";
+      await step(`${host.name}: kube-proxy stand-in, ${what}, demo backend`, async () => {
         procs.push(
           spawnLabProcess({
             name: `${host.name}-kube-proxy`,
@@ -187,24 +250,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             args: [bollardBin, "lab", "kube-proxy", "--kubeconfig", cp.kubeconfigPath, "--node-name", host.name, "--uplink", host.ifname],
             logDir,
           }),
-          spawnLabProcess({
-            name: `${host.name}-speaker`,
-            netns: host.netns,
-            command: node,
-            args: [bollardBin, ...workloadArgs(installation.speaker, host.name)],
-            env: podEnv(installation.speaker, host.name),
-            logDir,
-            netRawOnly: true,
-          }),
-          spawnLabProcess({
-            name: `${host.name}-ingress`,
-            netns: host.netns,
-            command: node,
-            // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
-            args: [bollardBin, ...workloadArgs(installation.ingress, host.name), "--workers=1"],
-            env: podEnv(installation.ingress, host.name),
-            logDir,
-          }),
+          component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true }),
+          // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
+          component({ label: `${host.name}-ingress`, w: installation.ingress, nodeName: host.name, netns: host.netns, extraArgs: ["--workers=1"] }),
           spawnLabProcess({
             name: `${host.name}-demo`,
             netns: host.netns,
@@ -216,6 +264,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         );
       });
     }
+    if (runtime === "podman") await step("podman: every container running", () => waitForContainers(procs));
+    // The lab is up when its components are ready (a kubelet's readiness probes): on a loaded machine node spends
+    // tens of seconds loading the application, and a story started before that timed out in its first step.
+    const probes = [`http://127.0.0.1:${controllerMetricsPort}/readyz`];
+    for (const host of network.nodes) {
+      for (const w of [installation.speaker, installation.ingress]) probes.push(`http://${host.ipv4}:${metricsPort(w)}/readyz`);
+    }
+    await step("every component ready (/readyz)", () => waitForReady(probes, procs.filter((p) => !/-(kube-proxy|demo)$/.test(p.name))));
     const state: LabState = {
       id: network.id,
       dir,
@@ -223,7 +279,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       ipFamily,
       kubeconfig: cp.kubeconfigPath,
       kubectl: cp.binaries.kubectl,
+      runtime,
       pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
+      containers: procs.flatMap((p) => (p.container ? [p.container] : [])),
       client: network.client.netns,
       startedAt: new Date().toISOString(),
       ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
@@ -235,6 +293,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       ipFamily,
       dir,
       network,
+      runtime,
       controlPlane: cp,
       kubeConfig,
       kubeconfigPath: cp.kubeconfigPath,
@@ -288,6 +347,14 @@ async function setServiceFamilies(kubeConfig: KubeConfig, namespace: string, nam
       },
     },
   });
+}
+
+/** The workload's `--metrics-port=N` (its /healthz and /readyz). */
+function metricsPort(w: Workload): number {
+  const arg = w.args.find((a) => a.startsWith("--metrics-port="));
+  const port = Number(arg?.slice("--metrics-port=".length));
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`${w.kind} ${w.name} has no --metrics-port argument to probe`);
+  return port;
 }
 
 async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<void> {

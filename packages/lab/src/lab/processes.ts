@@ -9,6 +9,8 @@ export interface LabProcess {
   netns: string | undefined;
   child: ChildProcess;
   logPath: string;
+  /** The podman container the process is (`--runtime podman`); stop() goes through podman. */
+  container?: string;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
 

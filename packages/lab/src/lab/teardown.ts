@@ -2,9 +2,10 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ip } from "../network/exec.ts";
+import { ip, run } from "../network/exec.ts";
 import { destroyLabNetwork, listLabNamespaces } from "../network/topology.ts";
 import { LAB_ROOT, type LabState } from "./lab.ts";
+import { labContainers, removeContainers } from "./containers.ts";
 import { isProcessAlive } from "./processes.ts";
 
 export async function readLabStates(root = LAB_ROOT): Promise<LabState[]> {
@@ -50,6 +51,8 @@ export async function teardownLab(state: LabState): Promise<void> {
     for (let i = 0; i < 150 && isProcessAlive(supervisor); i++) await sleep(100);
   }
   await killPids(rest);
+  // podman's containers are not the lab's children (conmon holds them): removed by name, before their namespaces.
+  if (state.runtime === "podman") await removeContainers([...new Set([...(state.containers ?? []), ...(await labContainers(state.id))])]);
   await destroyLabNetwork(state.id, state.nodes);
   await rm(state.dir, { recursive: true, force: true });
 }
@@ -68,10 +71,19 @@ export async function teardownStrays(root = LAB_ROOT, onlyId?: string): Promise<
       .filter((n) => n > 0);
     await killPids(pids);
     const id = ns.split("-")[1] as string;
+    if (await hasPodman()) await removeContainers(await labContainers(id));
     await ip(["link", "del", `bl${id}`], { allowFailure: true });
     await ip(["netns", "del", ns], { allowFailure: true });
     await rm(join(root, id), { recursive: true, force: true });
     removed.push(ns);
   }
   return removed;
+}
+
+/** Labs of the process runtime leave no containers; a machine without podman has none to look for. */
+async function hasPodman(): Promise<boolean> {
+  return run("podman", ["--version"], { allowFailure: true }).then(
+    (r) => r.code === 0,
+    () => false,
+  );
 }
