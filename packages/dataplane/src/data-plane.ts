@@ -20,6 +20,17 @@ export interface DataPlaneOptions {
   trustedProxies?: readonly string[];
   /** request body limit in bytes → 413 (default 1 MiB) */
   maxBodySize?: number;
+  /**
+   * bodies up to this many bytes are read whole before an upstream connection is taken, so slow clients hold
+   * no upstream connection (default 64 KiB; 0 streams every body)
+   */
+  requestBufferSize?: number;
+  /** longest silence between two reads of a request body, ms (default 60 s) → 408 */
+  clientBodyTimeout?: number;
+  /** forward header names containing `_` (default false: dropped, as nginx's `underscores_in_headers off`) */
+  underscoresInHeaders?: boolean;
+  /** HTTP/2 streams open at once on one connection (default 128, as nginx); more are refused */
+  http2MaxConcurrentStreams?: number;
   /** request line + headers limit in bytes → 431 (default 16 KiB) */
   maxHeaderSize?: number;
   /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
@@ -56,6 +67,8 @@ export interface DataPlane {
   listen(options: { host?: string; httpPort: number; httpsPort?: number | null; workers?: number }): { httpPort: number; httpsPort: number | null };
   /** Stops accepting, lets open requests finish until the deadline, then closes what is left. */
   shutdown(deadlineMs: number): Promise<void>;
+  /** The listeners are bound and accepting: false before `listen` and from `shutdown` on (for /readyz). */
+  listening(): boolean;
   /** Counters kept natively (read at scrape time, no per-request JavaScript). */
   counters(): NativeCounters;
 }
@@ -72,6 +85,10 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     trustedProxies: [...(options.trustedProxies ?? [])],
     maxBodySize: options.maxBodySize ?? MiB,
     maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+    requestBufferSize: options.requestBufferSize ?? 64 * 1024,
+    clientBodyTimeoutMs: options.clientBodyTimeout ?? 60_000,
+    underscoresInHeaders: options.underscoresInHeaders ?? false,
+    http2MaxConcurrentStreams: options.http2MaxConcurrentStreams ?? 128,
     connectTimeoutMs: options.connectTimeout ?? 5_000,
     readTimeoutMs: options.readTimeout ?? 60_000,
     headersTimeoutMs: options.headersTimeout ?? 60_000,
@@ -111,6 +128,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       return { httpPort: ports.httpPort, httpsPort: ports.httpsPort ?? null };
     },
     shutdown: (deadlineMs) => plane.shutdown(deadlineMs),
+    listening: () => plane.listening(),
     counters() {
       const { responses1Xx, responses2Xx, responses3Xx, responses4Xx, responses5Xx, ...rest } = plane.counters();
       return { ...rest, responses1xx: responses1Xx, responses2xx: responses2Xx, responses3xx: responses3Xx, responses4xx: responses4Xx, responses5xx: responses5Xx };

@@ -55,6 +55,7 @@ export interface NativeDataPlane {
   certificateFor(serverName: string | null): number | null | undefined;
   listen(options: { host: string; httpPort: number; httpsPort?: number; workers: number }): { httpPort: number; httpsPort?: number };
   shutdown(deadlineMs: number): Promise<void>;
+  listening(): boolean;
   counters(): RawCounters;
 }
 
@@ -63,6 +64,10 @@ export interface NativeModule {
     trustedProxies: string[];
     maxBodySize: number;
     maxHeaderSize: number;
+    requestBufferSize: number;
+    clientBodyTimeoutMs: number;
+    underscoresInHeaders: boolean;
+    http2MaxConcurrentStreams: number;
     connectTimeoutMs: number;
     readTimeoutMs: number;
     headersTimeoutMs: number;

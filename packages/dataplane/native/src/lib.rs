@@ -3,14 +3,18 @@
 //! that `cargo test` exercises without Node.
 #![deny(unsafe_code)]
 
+pub mod body;
+pub mod head;
 pub mod metrics;
 pub mod outcome;
 pub mod paths;
 pub mod proxy;
+pub mod rewind;
 pub mod snapshot;
 pub mod table;
 pub mod tls;
 pub mod trust;
+pub mod upgrade;
 
 #[cfg(feature = "node")]
 #[allow(unsafe_code)] // only what napi-derive generates; no hand-written unsafe

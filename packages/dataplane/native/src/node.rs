@@ -27,6 +27,10 @@ pub struct DataPlaneOptions {
     pub trusted_proxies: Vec<String>,
     pub max_body_size: u32,
     pub max_header_size: u32,
+    pub request_buffer_size: u32,
+    pub client_body_timeout_ms: u32,
+    pub underscores_in_headers: bool,
+    pub http2_max_concurrent_streams: u32,
     pub connect_timeout_ms: u32,
     pub read_timeout_ms: u32,
     pub headers_timeout_ms: u32,
@@ -113,6 +117,10 @@ impl DataPlane {
         let config = ProxyConfig {
             max_body_size: options.max_body_size as usize,
             max_header_size: options.max_header_size as usize,
+            request_buffer_size: options.request_buffer_size as usize,
+            client_body_timeout: ms(options.client_body_timeout_ms),
+            underscores_in_headers: options.underscores_in_headers,
+            http2_max_concurrent_streams: options.http2_max_concurrent_streams.max(1),
             connect_timeout: ms(options.connect_timeout_ms),
             read_timeout: ms(options.read_timeout_ms),
             headers_timeout: ms(options.headers_timeout_ms),
@@ -206,7 +214,19 @@ impl DataPlane {
     /// Stops accepting, lets open requests finish until the deadline, then cuts what is left.
     #[napi]
     pub fn shutdown(&self, deadline_ms: u32) -> AsyncTask<Drain> {
+        // Stop accepting now, so that `listening()` is false from here on (the drain itself runs off this thread).
+        if let Ok(running) = self.running.lock() {
+            if let Some(r) = running.as_ref() {
+                let _ = r.stop.send(true);
+            }
+        }
         AsyncTask::new(Drain { shared: self.shared.clone(), running: self.running.clone(), deadline: ms(deadline_ms) })
+    }
+
+    /// The listeners are bound and accepting (false before `listen` and from `shutdown` on).
+    #[napi]
+    pub fn listening(&self) -> bool {
+        self.running.lock().map(|r| r.as_ref().is_some_and(|r| !*r.stop.borrow())).unwrap_or(false)
     }
 
     #[napi]

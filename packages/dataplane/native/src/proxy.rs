@@ -11,20 +11,25 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::{read_ahead, ClientBody, ClientBodyError, ReadAhead};
+use crate::head::{connection_tokens, first_line, has_underscore, unsupported_transfer_coding, wants_upgrade, FirstLine};
 use crate::metrics::Metrics;
+use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
@@ -35,6 +40,14 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 pub struct ProxyConfig {
     /// request body limit → 413
     pub max_body_size: usize,
+    /// bodies up to this many bytes are read whole before an upstream connection is taken; 0 streams every body
+    pub request_buffer_size: usize,
+    /// longest silence between two reads of a request body → 408
+    pub client_body_timeout: Duration,
+    /// forward header names containing `_` (else dropped, as nginx's `underscores_in_headers off`)
+    pub underscores_in_headers: bool,
+    /// HTTP/2 streams open at once on one connection
+    pub http2_max_concurrent_streams: u32,
     /// request line + headers limit → 431
     pub max_header_size: usize,
     /// upstream connect timeout → another endpoint, then 502
@@ -109,12 +122,19 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
         tokio::spawn(async move {
             let conn_info = Arc::new(ConnInfo { peer: peer.ip().to_canonical(), local_port, secure: tls.is_some() });
             match tls {
-                None => serve_connection(&shared, TokioIo::new(stream), conn_info, false, stop).await,
+                None => {
+                    if let Some(io) = check_first_line(&shared, stream).await {
+                        serve_connection(&shared, TokioIo::new(io), conn_info, false, stop).await;
+                    }
+                }
                 Some(acceptor) => {
                     // A client that does not finish its handshake in time is dropped, like one that sends no headers.
                     if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
-                        let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        serve_connection(&shared, TokioIo::new(tls_stream), conn_info, h2, stop).await;
+                        if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            serve_connection(&shared, TokioIo::new(tls_stream), conn_info, true, stop).await;
+                        } else if let Some(io) = check_first_line(&shared, tls_stream).await {
+                            serve_connection(&shared, TokioIo::new(io), conn_info, false, stop).await;
+                        }
                     }
                 }
             }
@@ -122,6 +142,54 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
             shared.open_connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
+}
+
+/// Reads an HTTP/1 connection's first request line before hyper does: hyper answers a version it cannot speak
+/// (`GET / HTTP/2.0`) with 400, nginx and the Node plane with 505. The bytes read are handed on to hyper.
+/// (Later requests on a keep-alive connection are hyper's alone: an unknown version there gets its 400.)
+/// A client that sends no whole line within the headers timeout gets 408, one that sends nothing is closed.
+async fn check_first_line<S>(shared: &Shared, mut io: S) -> Option<Rewind<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = BytesMut::with_capacity(1024);
+    let deadline = tokio::time::Instant::now() + shared.config.headers_timeout;
+    loop {
+        match first_line(&buf) {
+            FirstLine::UnsupportedVersion => {
+                write_raw_reply(shared, &mut io, 505).await;
+                return None;
+            }
+            FirstLine::Other => break,
+            FirstLine::Incomplete if buf.len() >= shared.config.max_header_size => break,
+            FirstLine::Incomplete => {}
+        }
+        match tokio::time::timeout_at(deadline, io.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(_)) => {}
+            Err(_elapsed) => {
+                if !buf.is_empty() {
+                    write_raw_reply(shared, &mut io, 408).await;
+                }
+                return None;
+            }
+        }
+    }
+    Some(Rewind::new(buf.freeze(), io))
+}
+
+/// An answer of the proxy's own written on the raw connection, which is then closed.
+async fn write_raw_reply<S: AsyncWrite + Unpin>(shared: &Shared, io: &mut S, status: u16) {
+    let text = reason(status);
+    let body = format!("{text}\n");
+    let head = format!("HTTP/1.1 {status} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", &text[4..], body.len());
+    Metrics::inc(&shared.metrics.local_responses);
+    shared.metrics.response(status);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = io.write_all(format!("{head}{body}").as_bytes()).await;
+        let _ = io.shutdown().await;
+    })
+    .await;
 }
 
 async fn serve_connection<I>(shared: &Arc<Shared>, io: I, conn_info: Arc<ConnInfo>, h2: bool, mut stop: watch::Receiver<bool>)
@@ -134,7 +202,7 @@ where
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .max_concurrent_streams(shared.config.http2_max_concurrent_streams)
             .max_header_list_size(u32::try_from(shared.config.max_header_size).unwrap_or(u32::MAX))
             // rapid reset (CVE-2023-44487): streams a client opens and resets at once count against this
             .max_pending_accept_reset_streams(Some(20))
@@ -156,7 +224,8 @@ where
             .header_read_timeout(shared.config.headers_timeout)
             .max_buf_size(shared.config.max_header_size.max(8192))
             .keep_alive(true);
-        let conn = builder.serve_connection(io, service);
+        // (an upgraded connection leaves this future; its tunnel is counted and drained on its own)
+        let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
@@ -168,17 +237,17 @@ where
     }
 }
 
-/// HTTP/2 streams one client may have open at once.
+/// HTTP/2 streams one client may have open at once, unless configured otherwise (nginx's default).
 pub const MAX_CONCURRENT_STREAMS: u32 = 128;
 
-struct ConnInfo {
-    peer: IpAddr,
-    local_port: u16,
-    secure: bool,
+pub(crate) struct ConnInfo {
+    pub(crate) peer: IpAddr,
+    pub(crate) local_port: u16,
+    pub(crate) secure: bool,
 }
 
 // RFC 9110 §7.6.1 connection-specific fields, plus ones a proxy must not pass on.
-const HOP_BY_HOP: [&str; 11] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings", "expect"];
+pub(crate) const HOP_BY_HOP: [&str; 11] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings", "expect"];
 // Set by us from what we saw; copied from the request only when the peer is a trusted proxy.
 const FORWARDED: [&str; 7] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "forwarded", "x-request-id"];
 
@@ -186,16 +255,19 @@ fn reason(status: u16) -> &'static str {
     match status {
         400 => "400 bad request",
         404 => "404 page not found",
+        408 => "408 request timeout",
         413 => "413 request entity too large",
-        502 => "502 bad gateway",
+        431 => "431 request header fields too large",
+        501 => "501 not implemented",
         503 => "503 service unavailable",
         504 => "504 gateway timeout",
-        _ => "error",
+        505 => "505 http version not supported",
+        _ => "502 bad gateway",
     }
 }
 
 /// A short plain-text answer of the proxy's own; `close` when the request body was not read.
-fn reply(shared: &Shared, status: u16, close: bool) -> Response<Body> {
+pub(crate) fn reply(shared: &Shared, status: u16, close: bool) -> Response<Body> {
     let body = format!("{}\n", reason(status));
     let mut res = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -212,22 +284,37 @@ fn is_idempotent(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let table = shared.table.load_full(); // this request's table, whatever is swapped in meanwhile
     Metrics::inc(&shared.metrics.requests);
     let headers = req.headers();
     let uri = req.uri();
     let h2 = req.version() == Version::HTTP_2;
+    // HTTP/1.1 closes the connection after an answer given before the body was read; HTTP/2 just ends the stream.
+    let close = !h2;
     let host_count = headers.get_all(HOST).iter().count();
-    // HTTP/2 names the host in `:authority` (a Host line, when sent, wins)
-    let authority = if h2 && host_count == 0 { uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
+    // HTTP/2 names the host in `:authority`; a Host line beside it must name the same (RFC 9113 §8.3.1)
+    let authority = if h2 { uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
+    if let (Some(a), Some(h)) = (authority, headers.get(HOST)) {
+        if !h.as_bytes().eq_ignore_ascii_case(a) {
+            return Ok(reply(&shared, 400, close));
+        }
+    }
     let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
+    // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
+    let host_from_authority = if host_count == 0 { authority } else { None };
+    // CONNECT asks for a tunnel, which an ingress does not open (the Node plane closes such connections)
+    if req.method() == Method::CONNECT {
+        return Ok(reply(&shared, 400, close));
+    }
+    // (hyper itself refuses a Transfer-Encoding on HTTP/1.0, and one that does not end in chunked, with 400)
+    if !h2 && host_count <= 1 && unsupported_transfer_coding(headers) {
+        return Ok(reply(&shared, 501, close));
+    }
     // HTTP/1.1: origin-form only; absolute-form (scheme or authority) and `*` are refused by `decide`.
     // HTTP/2 always carries scheme and authority beside the path.
     let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
     let head = RequestHead { host, host_count, target, secure: conn.secure };
-    // HTTP/1.1 closes the connection after an answer given before the body was read; HTTP/2 just ends the stream.
-    let close = !h2;
     let route = match decide(&table, &head, shared.config.https_redirect_port) {
         Outcome::Status(status) => return Ok(reply(&shared, status, close)),
         Outcome::Unavailable { .. } => return Ok(reply(&shared, 503, close)),
@@ -247,21 +334,48 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>
         Outcome::Forward { route } => route,
     };
     let backend = &table.backends[table.routes[route].backend];
+    let path_and_query = String::from_utf8_lossy(target).into_owned();
+    let config = &shared.config;
+
+    if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
+        // The bytes after an Upgrade request's head belong to the new protocol, so a declared body cannot be told
+        // apart from them: forwarding it would let a client smuggle a request onto the upstream connection.
+        let declares_body = headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes().trim_ascii() != b"0") || headers.contains_key(hyper::header::TRANSFER_ENCODING);
+        if declares_body {
+            return Ok(reply(&shared, 400, true));
+        }
+        let protocol = headers.get(UPGRADE).cloned();
+        let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, protocol);
+        let method = req.method().clone();
+        let client = hyper::upgrade::on(&mut req);
+        return Ok(crate::upgrade::forward(&shared, backend, method, path_and_query, upstream_headers, client).await);
+    }
 
     let content_length = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if content_length.is_some_and(|n| n > shared.config.max_body_size as u64) {
+    if content_length.is_some_and(|n| n > config.max_body_size as u64) {
         return Ok(reply(&shared, 413, close));
     }
-    let has_body = match content_length {
-        Some(n) => n > 0,
-        None if h2 => !req.body().is_end_stream(),
-        None => headers.contains_key(TRANSFER_ENCODING),
-    };
-    let upstream_headers = upstream_headers(headers, authority, &conn, &shared.config.trusted);
+    let has_body = !req.body().is_end_stream();
+    let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, None);
     let method = req.method().clone();
-    let path_and_query = String::from_utf8_lossy(target).into_owned();
     let retryable = !has_body && is_idempotent(&method) && backend.endpoints.len() > 1;
-    let mut body = Some(if has_body { Limited::new(req.into_body(), shared.config.max_body_size).boxed_unsync() } else { Empty::new().map_err(|never| match never {}).boxed_unsync() });
+    let body = if !has_body {
+        empty_body()
+    } else {
+        let client_body = ClientBody::new(req.into_body(), config.max_body_size, config.client_body_timeout);
+        let buffer_size = config.request_buffer_size.min(config.max_body_size);
+        if buffer_size > 0 && content_length.is_none_or(|n| n <= buffer_size as u64) {
+            // read whole first, so that a slow client holds no upstream connection
+            match read_ahead(client_body, buffer_size).await {
+                Ok(ReadAhead::Whole(bytes)) => Full::new(bytes).map_err(|never| match never {}).boxed_unsync(),
+                Ok(ReadAhead::Streaming(rest)) => rest.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+                Err(e) => return Ok(reply(&shared, e.status(), close)),
+            }
+        } else {
+            client_body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()
+        }
+    };
+    let mut body = Some(body);
 
     let mut tries = 0;
     loop {
@@ -273,13 +387,13 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>
             Ok(u) => u,
             Err(_) => return Ok(reply(&shared, 400, close)),
         };
-        let mut upstream = Request::new(body.take().unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed_unsync()));
+        let mut upstream = Request::new(body.take().unwrap_or_else(empty_body));
         *upstream.method_mut() = method.clone();
         *upstream.uri_mut() = uri;
         *upstream.headers_mut() = upstream_headers.clone();
         // The pooled client does not tell connecting from waiting, so the read timeout bounds both (the
         // connector's own, shorter connect timeout still fails first, as a connect failure).
-        let sent = tokio::time::timeout(shared.config.read_timeout, shared.client.request(upstream)).await;
+        let sent = tokio::time::timeout(config.read_timeout, shared.client.request(upstream)).await;
         match sent {
             Ok(Ok(res)) => {
                 let (mut parts, incoming) = res.into_parts();
@@ -292,10 +406,11 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>
                     Metrics::inc(&shared.metrics.upstream_retries);
                     continue;
                 }
-                Metrics::inc(&shared.metrics.upstream_errors);
-                if caused_by_body_limit(&err) {
-                    return Ok(reply(&shared, 413, close));
+                // the client's body failed while streaming: too large, too slow, or broken
+                if let Some(status) = client_body_status(&err) {
+                    return Ok(reply(&shared, status, close));
                 }
+                Metrics::inc(&shared.metrics.upstream_errors);
                 return Ok(reply(&shared, 502, close && has_body));
             }
             Err(_elapsed) => {
@@ -306,34 +421,22 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>
     }
 }
 
-fn caused_by_body_limit(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn empty_body() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+fn client_body_status(err: &(dyn StdError + 'static)) -> Option<u16> {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
-        if e.is::<LengthLimitError>() {
-            return true;
+        if let Some(body_error) = e.downcast_ref::<ClientBodyError>() {
+            return Some(body_error.status());
         }
         source = e.source();
     }
-    false
+    None
 }
 
-/// Names listed in `Connection` are hop-by-hop too.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    let mut out = Vec::new();
-    for value in headers.get_all(CONNECTION) {
-        if let Ok(v) = value.to_str() {
-            for token in v.split(',') {
-                let t = token.trim().to_ascii_lowercase();
-                if !t.is_empty() && t != "close" && t != "keep-alive" && t != "upgrade" {
-                    out.push(t);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in connection_tokens(headers) {
         headers.remove(name.as_str());
     }
@@ -342,11 +445,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent), then X-Forwarded-*,
-/// X-Real-IP and X-Request-ID, believing the incoming forwarding headers only from a trusted peer.
-fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, trusted: &TrustedProxies) -> HeaderMap {
+/// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent; names with `_` only when
+/// allowed), then X-Forwarded-*, X-Real-IP and X-Request-ID, believing the incoming forwarding headers only from
+/// a trusted peer. `upgrade`: the protocol a switch asks for, sent on with `Connection: upgrade`.
+fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, upgrade: Option<HeaderValue>) -> HeaderMap {
+    let trusted = &config.trusted;
     let dropped = connection_tokens(headers);
-    let mut out = HeaderMap::with_capacity(headers.len() + 7);
+    let mut out = HeaderMap::with_capacity(headers.len() + 9);
     // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
     if let Some(v) = authority.and_then(|a| HeaderValue::from_bytes(a).ok()) {
         out.insert(HOST, v);
@@ -355,6 +460,9 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
     for (name, value) in headers {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n) || FORWARDED.contains(&n) || dropped.iter().any(|d| d == n) {
+            continue;
+        }
+        if !config.underscores_in_headers && has_underscore(n) {
             continue;
         }
         if name == COOKIE {
@@ -408,6 +516,10 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
             }
         }
         None => set(&mut out, "x-request-id", &uuid::Uuid::new_v4().to_string()),
+    }
+    if let Some(protocol) = upgrade {
+        out.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        out.insert(UPGRADE, protocol);
     }
     out
 }
