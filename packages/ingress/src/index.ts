@@ -8,7 +8,7 @@ export type * from "./router/table.ts";
 export { createProxy, type ListenOptions, type IngressProxy, type ProxyObserver, type ProxyOptions } from "./proxy/server.ts";
 export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";
 export { generateDefaultCertificate, generateSelfSignedCertificate, type PemPair } from "./tls/default-certificate.ts";
-export { type IngressRunOptions, ProxyListenError, runIngress } from "./process/run.ts";
+export { type DataPlaneFactory, type InjectedDataPlane, type IngressRunOptions, ProxyListenError, runIngress } from "./process/run.ts";
 export { type IngressController, type IngressControllerOptions, startIngressController } from "./reconciler/controller.ts";
 export { createConfigMetrics, createProxyMetrics, type IngressMetrics } from "./status/metrics.ts";
 export { loadBalancerAddresses, ObjectRefError, parseObjectRef, statusUpdates, type StatusUpdate } from "./status/publish.ts";

@@ -1,5 +1,6 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
-import { DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
+import { createDataPlane } from "@bollard/dataplane";
+import { type DataPlaneFactory, DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
 import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
 
@@ -15,7 +16,10 @@ const usage = `usage: bollard ingress [flags]
   --http-port N                     (default 80)
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
-  --workers N                       proxy processes sharing the ports (default 1)
+  --data-plane node|native          the proxy: Node's HTTP stack (default), or the Rust one built by
+                                    \`npm run build:dataplane\` (native: no per-request metrics yet, and
+                                    --http2-max-resets-per-second is not applied)
+  --workers N                       node: proxy processes sharing the ports; native: threads (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
   --request-buffering on|off        read bodies up to --client-body-buffer-size before taking an upstream
@@ -43,6 +47,7 @@ export const command: Command = async (argv) => {
     "http-port": { type: "string", default: "80" },
     "https-port": { type: "string", default: "443" },
     "https-redirect-port": { type: "string", default: "443" },
+    "data-plane": { type: "string", default: "node" },
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
     "max-body-size": { type: "string", default: "1m" },
@@ -69,6 +74,8 @@ export const command: Command = async (argv) => {
   } catch (err) {
     throw new CliUsageError(`--trusted-proxies: ${(err as Error).message}`);
   }
+  const dataPlane = v["data-plane"];
+  if (dataPlane !== "node" && dataPlane !== "native") throw new CliUsageError(`--data-plane "${dataPlane}" is neither node nor native`);
   const ref = (flag: string, value: string | undefined) => {
     if (value === undefined) return undefined;
     try {
@@ -90,6 +97,7 @@ export const command: Command = async (argv) => {
     trustedProxies,
     maxBodySize: size("--max-body-size", v["max-body-size"]),
     shutdownGraceMs: seconds("--shutdown-grace", v["shutdown-grace"]),
+    ...(dataPlane === "native" ? { dataPlane: startNativeDataPlane } : {}),
     proxy: {
       httpsRedirectPort: parsePort("--https-redirect-port", v["https-redirect-port"], 1),
       connectTimeout: seconds("--upstream-connect-timeout", v["upstream-connect-timeout"]),
@@ -105,6 +113,28 @@ export const command: Command = async (argv) => {
   };
   const { logger, start } = prepareComponent({ name: "bollard-ingress", values: v, ...(v["bind-address"] === undefined ? {} : { metricsHost: v["bind-address"] }) });
   return start((context) => runIngress({ ...options, logLevel: logger.level }, context));
+};
+
+/** The Rust data plane (@bollard/dataplane), given the options the Node proxy takes. */
+const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger) => {
+  const plane = createDataPlane({
+    defaultCertificate: options.defaultCertificate,
+    trustedProxies: options.trustedProxies,
+    maxBodySize: options.maxBodySize,
+    maxHeaderSize: options.maxHeaderSize,
+    requestBufferSize: options.requestBufferSize,
+    clientBodyTimeout: options.clientBodyTimeout,
+    underscoresInHeaders: options.underscoresInHeaders,
+    http2MaxConcurrentStreams: options.http2MaxConcurrentStreams,
+    connectTimeout: options.connectTimeout,
+    readTimeout: options.readTimeout,
+    headersTimeout: options.headersTimeout,
+    upstreamKeepAliveTimeout: options.upstreamKeepAliveTimeout,
+    httpsRedirectPort: options.httpsRedirectPort,
+  });
+  const ports = plane.listen({ host: listen.host ?? "0.0.0.0", httpPort: listen.httpPort, httpsPort: listen.httpsPort, workers: listen.workers });
+  logger.info({ ...ports, dataPlane: "native", threads: listen.workers }, "proxy listening");
+  return plane;
 };
 
 function integer(flag: string, value: string, min: number, max: number): number {

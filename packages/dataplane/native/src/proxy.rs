@@ -223,6 +223,8 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(shared.config.headers_timeout)
             .max_buf_size(shared.config.max_header_size.max(8192))
+            // a client that shuts its sending side after the request still gets the answer (as from Node and nginx)
+            .half_close(true)
             .keep_alive(true);
         // (an upgraded connection leaves this future; its tunnel is counted and drained on its own)
         let conn = builder.serve_connection(io, service).with_upgrades();

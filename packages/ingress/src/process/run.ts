@@ -2,10 +2,11 @@
 // or in `--workers` processes). The KubeConfig, metrics server and shutdown signal come from the command.
 import { hostname } from "node:os";
 import { AggregatorRegistry } from "prom-client";
-import { type ComponentContext, createEventRecorder, type MetricsSource, type RunningComponent } from "@bollard/core";
+import { type ComponentContext, createEventRecorder, type Logger, type MetricsSource, type RunningComponent } from "@bollard/core";
 import { CONTROLLER_NAME } from "../model/ingress-class.ts";
 import type { ObjectRef } from "../model/objects.ts";
-import { createProxy, type IngressProxy, type ProxyOptions } from "../proxy/server.ts";
+import { createProxy, type IngressProxy, type ListenOptions, type ProxyOptions } from "../proxy/server.ts";
+import type { RouteTable } from "../router/table.ts";
 import { startIngressController } from "../reconciler/controller.ts";
 import { createConfigMetrics, createProxyMetrics, type IngressMetrics } from "../status/metrics.ts";
 import { generateDefaultCertificate } from "../tls/default-certificate.ts";
@@ -29,7 +30,29 @@ export interface IngressRunOptions {
   /** Lease namespace (default: env POD_NAMESPACE, else the watched namespace, else "default") */
   electionNamespace?: string;
   proxy?: Partial<Omit<ProxyOptions, "defaultCertificate" | "observer" | "logger">>;
+  /** a data plane in place of the built-in Node proxy (`--data-plane native`); `workers` is then its threads */
+  dataPlane?: DataPlaneFactory;
 }
+
+/** A data plane serving the route tables this process compiles, listening once made. */
+export interface InjectedDataPlane {
+  /** Swaps in a new route table; throws when the plane refuses it (the previous one keeps serving). */
+  setTable(table: RouteTable): void;
+  /** listeners bound and accepting (false once shutdown began): half of /readyz */
+  listening(): boolean;
+  /** Stops accepting, lets requests in flight finish until the deadline, then cuts them. */
+  shutdown(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * Makes and starts a data plane; rejects when it cannot listen. Injected by the CLI: the native plane
+ * (@bollard/dataplane) depends on this package, so this package cannot depend on it.
+ */
+export type DataPlaneFactory = (
+  options: ProxyOptions,
+  listen: Omit<ListenOptions, "reusePort"> & { workers: number },
+  logger: Logger,
+) => Promise<InjectedDataPlane>;
 
 /** The proxy (or its worker processes) could not listen on the HTTP/HTTPS ports. */
 export class ProxyListenError extends Error {
@@ -50,9 +73,16 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
 
   let proxy: IngressProxy | null = null;
   let fleet: WorkerFleet | null = null;
+  let injected: InjectedDataPlane | null = null;
   let metrics: MetricsSource | undefined;
   const configMetrics: IngressMetrics = createConfigMetrics(context.registry);
-  if (options.workers > 1) {
+  if (options.dataPlane !== undefined) {
+    try {
+      injected = await options.dataPlane(proxyOptions, { ...listen, workers: options.workers }, logger);
+    } catch (err) {
+      throw new ProxyListenError(`the data plane could not start: ${(err as Error).message}`, { cause: err });
+    }
+  } else if (options.workers > 1) {
     // This process only watches the API; /metrics adds the workers' request metrics on each scrape.
     const aggregator = new AggregatorRegistry();
     metrics = {
@@ -94,7 +124,14 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
     events,
     metrics: configMetrics,
     apply(table, snapshot) {
-      if (proxy !== null) proxy.setTable(table);
+      if (injected !== null) {
+        try {
+          injected.setTable(table);
+        } catch (err) {
+          // (the compiler validates what it emits, so this is a bug between the two; the last table keeps serving)
+          logger.error({ err }, "the data plane refused the route table; it keeps serving the previous one");
+        }
+      } else if (proxy !== null) proxy.setTable(table);
       else
         fleet?.send(snapshot, {
           controllerName: CONTROLLER_NAME,
@@ -104,14 +141,14 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
     },
   });
   // Ready = a route table is built AND the data plane serves it on bound listeners (so not while draining).
-  const dataPlaneReady = () => (proxy !== null ? proxy.http.listening && proxy.https.listening : (fleet?.isReady() ?? false));
+  const dataPlaneReady = () => (injected !== null ? injected.listening() : proxy !== null ? proxy.http.listening && proxy.https.listening : (fleet?.isReady() ?? false));
   const isReady = () => controller.isReady() && dataPlaneReady();
   const done = (async () => {
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", () => resolve(), { once: true });
     });
-    await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs)]);
+    await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs), injected?.shutdown(options.shutdownGraceMs)]);
     await controller.done;
     await events.flush();
   })();

@@ -1,0 +1,133 @@
+// `bollard ingress --data-plane native` as a child process against the real API server: it becomes ready only
+// with its native listeners bound, routes an Ingress to a backend (reached through an EndpointSlice, in a
+// network namespace of the test's own: the API server refuses loopback addresses), follows a change, answers
+// hostile input itself, and on SIGTERM lets a request in flight finish before it exits 0 and closes its ports.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createKubeConfig, kubeRequest } from "@bollard/core";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { rawExchange, send, statusOf } from "../../ingress/test/helpers/client.ts";
+import { type BackendNamespace, createBackendNamespace } from "../../ingress/test/helpers/netns.ts";
+import { eventually, freePort } from "../../ingress/test/helpers/wait.ts";
+
+const kubeconfigPath = process.env.BOLLARD_KUBECONFIG;
+const suffix = randomBytes(3).toString("hex");
+const ns = `ingress-native-${suffix}`;
+const className = `native-${suffix}`;
+const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
+
+describe("bollard ingress --data-plane native against the API server", () => {
+  let kc: KubeConfig;
+  let backends: BackendNamespace;
+  let child: ChildProcess;
+  let output = "";
+  let ports: { http: number; https: number; metrics: number };
+  const api = <T = unknown>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown) => kubeRequest<T>(kc, { method, path, ...(body === undefined ? {} : { body }) });
+  const ingressPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`;
+  const ingress = (service: string) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name: "web", namespace: ns },
+    spec: { ingressClassName: className, rules: [{ host: "web.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }] },
+  });
+  const serviceWithSlice = async (name: string, backendPort: number) => {
+    await api("POST", `/api/v1/namespaces/${ns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name }, spec: { ports: [{ name: "http", port: 80 }] } });
+    await api("POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: `${name}-1`, labels: { "kubernetes.io/service-name": name } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: backendPort, protocol: "TCP" }],
+      endpoints: [{ addresses: [backends.address], conditions: { ready: true } }],
+    });
+  };
+  const answer = async (host: string) => {
+    const r = await send(ports.http, { host });
+    return `${r.status} ${r.status === 200 ? (JSON.parse(r.body.toString()) as { backend: string }).backend : ""}`.trim();
+  };
+
+  before(async () => {
+    assert.ok(kubeconfigPath, "BOLLARD_KUBECONFIG must point at the test control plane (run through test/run.ts)");
+    kc = createKubeConfig({ kubeconfig: kubeconfigPath });
+    backends = createBackendNamespace();
+    await backends.startBackend("a", 8081);
+    await backends.startBackend("b", 8082);
+    await api("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    await api("POST", "/apis/networking.k8s.io/v1/ingressclasses", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "IngressClass",
+      metadata: { name: className },
+      spec: { controller: "bollard.dev/ingress-controller" },
+    });
+    await serviceWithSlice("svc-a", 8081);
+    await serviceWithSlice("svc-b", 8082);
+    await api("POST", ingressPath, ingress("svc-a"));
+    ports = { http: await freePort(), https: await freePort(), metrics: await freePort() };
+    child = spawn(
+      process.execPath,
+      [
+        bollard, "ingress", "--data-plane", "native", "--workers", "2",
+        "--kubeconfig", kubeconfigPath, "--watch-namespace", ns, "--bind-address", "127.0.0.1",
+        "--http-port", String(ports.http), "--https-port", String(ports.https), "--metrics-port", String(ports.metrics),
+        "--shutdown-grace", "5",
+      ],
+      { env: { ...process.env, POD_NAMESPACE: ns, POD_NAME: `ingress-native-${suffix}` }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const collect = (c: Buffer) => {
+      output += c.toString();
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+    backends?.destroy();
+    if (kc) {
+      await api("DELETE", `/apis/networking.k8s.io/v1/ingressclasses/${className}`).catch(() => {});
+      await api("DELETE", `/api/v1/namespaces/${ns}`).catch(() => {});
+    }
+  });
+
+  test("ready once its native listeners serve the routes; an Ingress is routed, and a change is followed", async () => {
+    await eventually("readyz", async () => assert.equal((await send(ports.metrics, { path: "/readyz" })).status, 200, output.slice(-2000)));
+    assert.match(output, /"dataPlane":"native"/);
+    await eventually("routed", async () => assert.equal(await answer("web.test"), "200 a"));
+    assert.equal(await answer("other.test"), "404");
+    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
+    await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
+    await eventually("changed Ingress served", async () => assert.equal(await answer("web.test"), "200 b"));
+  });
+
+  test("`GET / HTTP/2.0` → 505, and it keeps serving", async () => {
+    assert.equal(statusOf(await rawExchange(ports.http, "GET / HTTP/2.0\r\n\r\n")), 505);
+    assert.equal(child.exitCode, null, output);
+    assert.equal(await answer("web.test"), "200 b");
+  });
+
+  test("SIGTERM: a request in flight finishes, then it exits 0 and its ports are closed", async () => {
+    // A POST whose body is half sent when SIGTERM arrives: draining lets it finish.
+    const socket = connect(ports.http, "127.0.0.1");
+    const reply: Buffer[] = [];
+    socket.on("data", (c: Buffer) => reply.push(c));
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write("POST /in-flight HTTP/1.1\r\nHost: web.test\r\nContent-Length: 10\r\n\r\n01234");
+    await new Promise((r) => setTimeout(r, 200));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    await eventually("not ready while draining", async () => {
+      const r = await send(ports.metrics, { path: "/readyz" }).catch(() => ({ status: 0 }));
+      assert.notEqual(r.status, 200);
+    });
+    socket.end("56789");
+    await closed;
+    assert.equal(statusOf(Buffer.concat(reply).toString("latin1")), 200, `${Buffer.concat(reply).toString("latin1")}\n${output.slice(-3000)}`);
+    assert.equal(await exited, 0, output.slice(-4000));
+    await assert.rejects(send(ports.http, { host: "web.test" }), /ECONNREFUSED/);
+  });
+});
