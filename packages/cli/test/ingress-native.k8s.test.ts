@@ -1,7 +1,7 @@
 // `bollard ingress --data-plane native` as a child process against the real API server: it becomes ready only
 // with its native listeners bound, routes an Ingress to a backend (reached through an EndpointSlice, in a
-// network namespace of the test's own: the API server refuses loopback addresses), follows a change, answers
-// hostile input itself, and on SIGTERM lets a request in flight finish before it exits 0 and closes its ports.
+// network namespace of the test's own: the API server refuses loopback addresses), follows a change, counts
+// requests into /metrics, answers hostile input itself, and on SIGTERM lets a request in flight finish before it exits 0 and closes its ports.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -101,6 +101,12 @@ describe("bollard ingress --data-plane native against the API server", () => {
     const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
     await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
     await eventually("changed Ingress served", async () => assert.equal(await answer("web.test"), "200 b"));
+    // counted natively, read into the registry at the scrape, under the Node plane's names
+    const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();
+    assert.match(metrics, new RegExp(`bollard_ingress_requests_total\\{ingress="${ns}/web",service="svc-a",status="2xx"\\} [1-9]`));
+    assert.match(metrics, new RegExp(`bollard_ingress_requests_total\\{ingress="${ns}/web",service="svc-b",status="2xx"\\} [1-9]`));
+    assert.match(metrics, /bollard_ingress_requests_total\{ingress="",service="",status="4xx"\} [1-9]/);
+    assert.match(metrics, /bollard_ingress_route_table_swaps_total [1-9]/);
   });
 
   test("`GET / HTTP/2.0` → 505, and it keeps serving", async () => {

@@ -1,5 +1,5 @@
 import { emptyRouteTable, type KeyPair, type PemPair, type Route, type RouteTable } from "@bollard/ingress";
-import { loadNative, type NativeCounters, type NativeDataPlane } from "./native.ts";
+import { loadNative, type NativeCounters, type NativeDataPlane, type RouteCount } from "./native.ts";
 import { SNAPSHOT_VERSION, snapshotFromTable, type TableSnapshot } from "./snapshot.ts";
 
 /** The native side refused a snapshot; it keeps serving the previous one. */
@@ -71,6 +71,10 @@ export interface DataPlane {
   listening(): boolean;
   /** Counters kept natively (read at scrape time, no per-request JavaScript). */
   counters(): NativeCounters;
+  /** Responses by Ingress, Service and status class (kept natively, read at scrape time). */
+  routeCounters(): RouteCount[];
+  /** Client connections open now. */
+  openConnections(): number;
 }
 
 const MiB = 1024 * 1024;
@@ -129,6 +133,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     },
     shutdown: (deadlineMs) => plane.shutdown(deadlineMs),
     listening: () => plane.listening(),
+    routeCounters: () => plane.routeCounters(),
+    openConnections: () => plane.openConnections(),
     counters() {
       const { responses1Xx, responses2Xx, responses3Xx, responses4Xx, responses5Xx, ...rest } = plane.counters();
       return { ...rest, responses1xx: responses1Xx, responses2xx: responses2Xx, responses3xx: responses3Xx, responses4xx: responses4Xx, responses5xx: responses5Xx };

@@ -31,6 +31,13 @@ export interface RawCounters extends Omit<NativeCounters, "responses1xx" | "resp
   responses5Xx: number;
 }
 
+/** Responses of one Ingress (`namespace/name`) and Service by status class (1xx … 5xx); "" for no route. */
+export interface RouteCount {
+  ingress: string;
+  service: string;
+  responses: number[];
+}
+
 export interface NativeCounters {
   requests: number;
   responses1xx: number;
@@ -57,6 +64,8 @@ export interface NativeDataPlane {
   shutdown(deadlineMs: number): Promise<void>;
   listening(): boolean;
   counters(): RawCounters;
+  routeCounters(): RouteCount[];
+  openConnections(): number;
 }
 
 export interface NativeModule {

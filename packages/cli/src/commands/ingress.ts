@@ -1,5 +1,5 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
-import { createDataPlane } from "@bollard/dataplane";
+import { createDataPlane, registerDataPlaneMetrics } from "@bollard/dataplane";
 import { type DataPlaneFactory, DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
 import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
@@ -17,7 +17,7 @@ const usage = `usage: bollard ingress [flags]
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
   --data-plane node|native          the proxy: Node's HTTP stack (default), or the Rust one built by
-                                    \`npm run build:dataplane\` (native: no per-request metrics yet, and
+                                    \`npm run build:dataplane\` (native: requests counted, not timed, and
                                     --http2-max-resets-per-second is not applied)
   --workers N                       node: proxy processes sharing the ports; native: threads (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
@@ -116,7 +116,7 @@ export const command: Command = async (argv) => {
 };
 
 /** The Rust data plane (@bollard/dataplane), given the options the Node proxy takes. */
-const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger) => {
+const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger, registry) => {
   const plane = createDataPlane({
     defaultCertificate: options.defaultCertificate,
     trustedProxies: options.trustedProxies,
@@ -132,6 +132,7 @@ const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger) =
     upstreamKeepAliveTimeout: options.upstreamKeepAliveTimeout,
     httpsRedirectPort: options.httpsRedirectPort,
   });
+  registerDataPlaneMetrics(plane, registry);
   const ports = plane.listen({ host: listen.host ?? "0.0.0.0", httpPort: listen.httpPort, httpsPort: listen.httpsPort, workers: listen.workers });
   logger.info({ ...ports, dataPlane: "native", threads: listen.workers }, "proxy listening");
   return plane;

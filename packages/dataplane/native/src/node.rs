@@ -92,6 +92,16 @@ pub struct DataPlaneCounters {
     pub snapshots_refused: f64,
 }
 
+/// Responses of one Ingress (`namespace/name`) and Service by status class; both empty for requests no route
+/// took.
+#[napi(object)]
+pub struct RouteCount {
+    pub ingress: String,
+    pub service: String,
+    /// 1xx … 5xx
+    pub responses: Vec<f64>,
+}
+
 struct Running {
     runtime: Runtime,
     stop: watch::Sender<bool>,
@@ -139,7 +149,8 @@ impl DataPlane {
     pub fn set_snapshot(&self, json: String) -> SnapshotResult {
         let built = serde_json::from_str::<Snapshot>(&json).map_err(|e| SnapshotError { field: format!("(line {} column {})", e.line(), e.column()), message: e.to_string() }).and_then(Table::build);
         match built {
-            Ok(table) => {
+            Ok(mut table) => {
+                self.shared.route_metrics.attach(&mut table);
                 self.shared.table.store(Arc::new(table));
                 Metrics::inc(&self.shared.metrics.table_swaps);
                 SnapshotResult { accepted: true, field: None, message: None }
@@ -227,6 +238,18 @@ impl DataPlane {
     #[napi]
     pub fn listening(&self) -> bool {
         self.running.lock().map(|r| r.as_ref().is_some_and(|r| !*r.stop.borrow())).unwrap_or(false)
+    }
+
+    /// Response counters by Ingress and Service (read at scrape time).
+    #[napi]
+    pub fn route_counters(&self) -> Vec<RouteCount> {
+        self.shared.route_metrics.read().into_iter().map(|(ingress, service, c)| RouteCount { ingress, service, responses: c.iter().map(|&n| n as f64).collect() }).collect()
+    }
+
+    /// Client connections open now.
+    #[napi]
+    pub fn open_connections(&self) -> u32 {
+        u32::try_from(self.shared.open_connections.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
     }
 
     #[napi]

@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::{read_ahead, ClientBody, ClientBodyError, ReadAhead};
 use crate::head::{connection_tokens, first_line, has_underscore, unsupported_transfer_coding, wants_upgrade, FirstLine};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
@@ -68,6 +68,7 @@ pub struct ProxyConfig {
 pub struct Shared {
     pub table: Arc<ArcSwap<Table>>,
     pub metrics: Metrics,
+    pub route_metrics: RouteMetrics,
     pub config: ProxyConfig,
     client: Client<HttpConnector, Body>,
     /// open client connections, for draining
@@ -84,7 +85,10 @@ impl Shared {
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(1024)
             .build(connector);
-        Shared { table: Arc::new(ArcSwap::from_pointee(Table::empty())), metrics: Metrics::default(), config, client, open_connections: AtomicUsize::new(0) }
+        let route_metrics = RouteMetrics::default();
+        let mut empty = Table::empty();
+        route_metrics.attach(&mut empty);
+        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, client, open_connections: AtomicUsize::new(0) }
     }
 }
 
@@ -286,9 +290,17 @@ fn is_idempotent(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let table = shared.table.load_full(); // this request's table, whatever is swapped in meanwhile
     Metrics::inc(&shared.metrics.requests);
+    let mut route = None;
+    let res = respond(&shared, &table, conn, req, &mut route).await;
+    table.counters.count(route, res.status().as_u16());
+    Ok(res)
+}
+
+/// The answer to one request; `matched` is set to the route it took, if any (for the counters).
+async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, matched: &mut Option<usize>) -> Response<Body> {
     let headers = req.headers();
     let uri = req.uri();
     let h2 = req.version() == Version::HTTP_2;
@@ -299,7 +311,7 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
     let authority = if h2 { uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
     if let (Some(a), Some(h)) = (authority, headers.get(HOST)) {
         if !h.as_bytes().eq_ignore_ascii_case(a) {
-            return Ok(reply(&shared, 400, close));
+            return reply(shared, 400, close);
         }
     }
     let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
@@ -307,20 +319,24 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
     let host_from_authority = if host_count == 0 { authority } else { None };
     // CONNECT asks for a tunnel, which an ingress does not open (the Node plane closes such connections)
     if req.method() == Method::CONNECT {
-        return Ok(reply(&shared, 400, close));
+        return reply(shared, 400, close);
     }
     // (hyper itself refuses a Transfer-Encoding on HTTP/1.0, and one that does not end in chunked, with 400)
     if !h2 && host_count <= 1 && unsupported_transfer_coding(headers) {
-        return Ok(reply(&shared, 501, close));
+        return reply(shared, 501, close);
     }
     // HTTP/1.1: origin-form only; absolute-form (scheme or authority) and `*` are refused by `decide`.
     // HTTP/2 always carries scheme and authority beside the path.
     let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
     let head = RequestHead { host, host_count, target, secure: conn.secure };
-    let route = match decide(&table, &head, shared.config.https_redirect_port) {
-        Outcome::Status(status) => return Ok(reply(&shared, status, close)),
-        Outcome::Unavailable { .. } => return Ok(reply(&shared, 503, close)),
-        Outcome::Redirect { location, .. } => {
+    let route = match decide(table, &head, shared.config.https_redirect_port) {
+        Outcome::Status(status) => return reply(shared, status, close),
+        Outcome::Unavailable { route } => {
+            *matched = Some(route);
+            return reply(shared, 503, close);
+        }
+        Outcome::Redirect { location, route } => {
+            *matched = Some(route);
             let mut res = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
             *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
             let value = HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/"));
@@ -331,10 +347,11 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
             }
             Metrics::inc(&shared.metrics.local_responses);
             shared.metrics.response(308);
-            return Ok(res);
+            return res;
         }
         Outcome::Forward { route } => route,
     };
+    *matched = Some(route);
     let backend = &table.backends[table.routes[route].backend];
     let path_and_query = String::from_utf8_lossy(target).into_owned();
     let config = &shared.config;
@@ -344,18 +361,18 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
         // apart from them: forwarding it would let a client smuggle a request onto the upstream connection.
         let declares_body = headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes().trim_ascii() != b"0") || headers.contains_key(hyper::header::TRANSFER_ENCODING);
         if declares_body {
-            return Ok(reply(&shared, 400, true));
+            return reply(shared, 400, true);
         }
         let protocol = headers.get(UPGRADE).cloned();
         let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, protocol);
         let method = req.method().clone();
         let client = hyper::upgrade::on(&mut req);
-        return Ok(crate::upgrade::forward(&shared, backend, method, path_and_query, upstream_headers, client).await);
+        return crate::upgrade::forward(shared, backend, method, path_and_query, upstream_headers, client).await;
     }
 
     let content_length = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > config.max_body_size as u64) {
-        return Ok(reply(&shared, 413, close));
+        return reply(shared, 413, close);
     }
     let has_body = !req.body().is_end_stream();
     let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, None);
@@ -371,7 +388,7 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
             match read_ahead(client_body, buffer_size).await {
                 Ok(ReadAhead::Whole(bytes)) => Full::new(bytes).map_err(|never| match never {}).boxed_unsync(),
                 Ok(ReadAhead::Streaming(rest)) => rest.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
-                Err(e) => return Ok(reply(&shared, e.status(), close)),
+                Err(e) => return reply(shared, e.status(), close),
             }
         } else {
             client_body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()
@@ -383,11 +400,11 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
     loop {
         tries += 1;
         let Some(endpoint) = backend.next_endpoint() else {
-            return Ok(reply(&shared, 503, close));
+            return reply(shared, 503, close);
         };
         let uri: Uri = match format!("http://{}{}", endpoint.authority, path_and_query).parse() {
             Ok(u) => u,
-            Err(_) => return Ok(reply(&shared, 400, close)),
+            Err(_) => return reply(shared, 400, close),
         };
         let mut upstream = Request::new(body.take().unwrap_or_else(empty_body));
         *upstream.method_mut() = method.clone();
@@ -401,7 +418,7 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
                 let (mut parts, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 shared.metrics.response(parts.status.as_u16());
-                return Ok(Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync()));
+                return Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
             }
             Ok(Err(err)) => {
                 if err.is_connect() && retryable && tries < 2 {
@@ -410,14 +427,14 @@ async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, mut req: Request<Incom
                 }
                 // the client's body failed while streaming: too large, too slow, or broken
                 if let Some(status) = client_body_status(&err) {
-                    return Ok(reply(&shared, status, close));
+                    return reply(shared, status, close);
                 }
                 Metrics::inc(&shared.metrics.upstream_errors);
-                return Ok(reply(&shared, 502, close && has_body));
+                return reply(shared, 502, close && has_body);
             }
             Err(_elapsed) => {
                 Metrics::inc(&shared.metrics.upstream_timeouts);
-                return Ok(reply(&shared, 504, close && has_body));
+                return reply(shared, 504, close && has_body);
             }
         }
     }

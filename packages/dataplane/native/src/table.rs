@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
 
+use crate::metrics::TableCounters;
 use crate::paths::{is_valid_rule_host, normalize_path, segments};
 use crate::tls::certified_key;
 use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, RoutePolicy, Snapshot, SNAPSHOT_VERSION};
@@ -99,6 +100,8 @@ pub struct Table {
     cert_exact: HashMap<Vec<u8>, usize>,
     cert_wildcard: HashMap<Vec<u8>, usize>,
     pub cert_fallback: Option<usize>,
+    /// responses counted per route (by Ingress and Service, kept across swaps); attached by `RouteMetrics`
+    pub counters: TableCounters,
 }
 
 impl Table {
@@ -115,6 +118,7 @@ impl Table {
             cert_exact: HashMap::new(),
             cert_wildcard: HashMap::new(),
             cert_fallback: None,
+            counters: TableCounters::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 import { hostname } from "node:os";
 import { AggregatorRegistry } from "prom-client";
 import { type ComponentContext, createEventRecorder, type Logger, type MetricsSource, type RunningComponent } from "@bollard/core";
+import type { Registry } from "prom-client";
 import { CONTROLLER_NAME } from "../model/ingress-class.ts";
 import type { ObjectRef } from "../model/objects.ts";
 import { createProxy, type IngressProxy, type ListenOptions, type ProxyOptions } from "../proxy/server.ts";
@@ -52,6 +53,8 @@ export type DataPlaneFactory = (
   options: ProxyOptions,
   listen: Omit<ListenOptions, "reusePort"> & { workers: number },
   logger: Logger,
+  /** where its request metrics go (the Node plane's names) */
+  registry: Registry,
 ) => Promise<InjectedDataPlane>;
 
 /** The proxy (or its worker processes) could not listen on the HTTP/HTTPS ports. */
@@ -78,7 +81,7 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
   const configMetrics: IngressMetrics = createConfigMetrics(context.registry);
   if (options.dataPlane !== undefined) {
     try {
-      injected = await options.dataPlane(proxyOptions, { ...listen, workers: options.workers }, logger);
+      injected = await options.dataPlane(proxyOptions, { ...listen, workers: options.workers }, logger, context.registry);
     } catch (err) {
       throw new ProxyListenError(`the data plane could not start: ${(err as Error).message}`, { cause: err });
     }
