@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "packet_socket",
-      "sources": ["native/packet_socket.c", "native/tcp_socket.c"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+      "sources": ["native/packet_socket.c", "native/tcp_socket.c", "native/liveness.c", "native/sha256.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-pthread"],
+      "libraries": ["-lpthread", "-lm"]
     }
   ]
 }

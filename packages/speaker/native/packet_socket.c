@@ -38,7 +38,7 @@ typedef struct {
   int finalized;    // JS is done with the struct
 } packet_socket;
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
+napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
   napi_value code, msg, error;
@@ -157,6 +157,37 @@ static bool buffer_arg(napi_env env, napi_value value, const char *not_buffer, v
   return true;
 }
 
+// An AF_PACKET socket on one interface for one ethertype, non-blocking, with `filter` attached before
+// bind (protocol 0 at creation: it receives nothing until bind, and bind happens after the filter is in)
+// and its own outgoing frames ignored. -1 with *err and *failed (the call) set on failure.
+// Shared with native/liveness.c, whose thread answers on such sockets.
+int open_packet_fd(int ifindex, int ethertype, const void *filter, size_t filter_len, int *err, const char **failed) {
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    *failed = "socket(AF_PACKET)";
+    return -1;
+  }
+  struct sock_fprog prog = {.len = (unsigned short)(filter_len / sizeof(struct sock_filter)), .filter = (struct sock_filter *)filter};
+  int one = 1;
+  struct sockaddr_ll addr = {0};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons((uint16_t)ethertype);
+  addr.sll_ifindex = ifindex;
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    *failed = "setsockopt(SO_ATTACH_FILTER)";
+  } else if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) {
+    *failed = "setsockopt(PACKET_IGNORE_OUTGOING)";
+  } else if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    *failed = "bind(AF_PACKET)";
+  } else {
+    return fd;
+  }
+  *err = errno;
+  close(fd);
+  return -1;
+}
+
 // open(ifindex, ethertype, filter: Buffer of struct sock_filter, onFrame(frame, packetType)) -> handle
 static napi_value packet_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -175,30 +206,10 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   napi_typeof(env, argv[3], &cb_type);
   if (cb_type != napi_function) return throw_type(env, "onFrame must be a function");
 
-  // Protocol 0: the socket receives nothing until bind, and bind happens after the filter is in.
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
-  struct sock_fprog prog = {.len = (unsigned short)(filter_len / sizeof(struct sock_filter)), .filter = filter_data};
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", err);
-  }
-  int one = 1;
-  if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "setsockopt(PACKET_IGNORE_OUTGOING)", err);
-  }
-  struct sockaddr_ll addr = {0};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons((uint16_t)ethertype);
-  addr.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind(AF_PACKET)", err);
-  }
+  int err;
+  const char *failed;
+  int fd = open_packet_fd(ifindex, ethertype, filter_data, filter_len, &err, &failed);
+  if (fd < 0) return throw_errno(env, failed, err);
 
   packet_socket *s = calloc(1, sizeof *s);
   if (s == NULL) {
@@ -396,6 +407,7 @@ static napi_value list_interfaces(napi_env env, napi_callback_info info) {
 }
 
 void register_tcp_socket(napi_env env, napi_value exports);  // native/tcp_socket.c
+void register_liveness(napi_env env, napi_value exports);    // native/liveness.c
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -408,6 +420,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   register_tcp_socket(env, exports);
+  register_liveness(env, exports);
   return exports;
 }
 

@@ -260,7 +260,7 @@ describe("membership when this process stalls", () => {
     await member?.close();
   });
 
-  it("does not count a peer dead that kept running while this process was blocked", async () => {
+  it("does not count a peer dead that kept running while this process was blocked, nor is counted dead by it", async () => {
     const views: string[] = [];
     const peers = new Map([
       ["a", "127.0.0.1"],
@@ -282,8 +282,8 @@ describe("membership when this process stalls", () => {
       },
     });
     member.setPeers(peers);
-    // b is a real member in another process, so it keeps running while this one is blocked (and takes
-    // this one for dead meanwhile: this one then refutes).
+    // b is a real member in another process, so it keeps running while this one is blocked; it prints
+    // every live set it has. This process's liveness thread acks b's pings meanwhile, so b keeps it.
     const membership = new URL("../src/membership/membership.ts", import.meta.url).href;
     const core = import.meta.resolve("@bollard/core");
     peer = spawn(
@@ -295,13 +295,18 @@ describe("membership when this process stalls", () => {
          import { createLogger } from ${JSON.stringify(core)};
          import { Registry } from "prom-client";
          const m = await startMembership({ nodeName: "b", key: Buffer.from(${JSON.stringify(key.toString())}), port: ${port},
-           bindAddresses: ["127.0.0.2"], logger: createLogger({ level: "warn", name: "b" }), registry: new Registry(), joinGraceMs: 100, onChange() {} });
+           bindAddresses: ["127.0.0.2"], logger: createLogger({ level: "warn", name: "b", destination: process.stderr }), registry: new Registry(), joinGraceMs: 100,
+           onChange(live) { process.stdout.write(JSON.stringify([...live].sort().join(",")) + "\\n"); } });
          m.setPeers(new Map(${JSON.stringify([...peers])}));
          setInterval(() => {}, 1000);`,
       ],
-      { stdio: "ignore", cwd: new URL("..", import.meta.url).pathname },
+      { stdio: ["ignore", "pipe", "ignore"], cwd: new URL("..", import.meta.url).pathname },
     );
+    const peerViews: string[] = [];
+    createInterface({ input: peer.stdout as NodeJS.ReadableStream }).on("line", (line) => peerViews.push(JSON.parse(line) as string));
     await waitFor("a to count b", () => sorted((member as Membership).live()) === "a,b");
+    await waitFor("b to count a", () => peerViews.at(-1) === "a,b");
+    const peerBefore = peerViews.length;
     const before = views.length;
     // Three seconds without running the event loop, blocked in its check phase (as a long I/O callback
     // would be), so that timers come before the I/O phase when it resumes.
@@ -315,6 +320,7 @@ describe("membership when this process stalls", () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(views.slice(before), [], "the live set did not change");
     assert.equal(sorted(member.live()), "a,b");
+    assert.deepEqual(peerViews.slice(peerBefore), [], "b's live set did not change: it never counted a dead");
   });
 });
 

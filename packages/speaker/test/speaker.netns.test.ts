@@ -80,6 +80,30 @@ describe("bollard speaker in a lab", () => {
     }
   });
 
+  it("keeps answering from the same node, alone, while the elected speaker's event loop is blocked for 2 s", async (t) => {
+    const statusesBefore = await statusNodes();
+    const garpsBefore = lab.garps().length;
+    const leftBefore = lab.logs(other, "membership changed").length;
+    const stalledBefore = lab.logs(winner, "test hook: blocking the event loop").length;
+    const otherAnswersBefore = await lab.metric(other, "bollard_speaker_layer2_responses_sent_total");
+    // arping from the client throughout: 30 requests 0.2 s apart (6 s), the block starting 1 s in.
+    const arpingRun = execIn(lab.net.client.netns, "arping", ["-c", "30", "-W", "0.2", "-w", "10", "-I", lab.net.client.ifname, lab.vip4], { allowFailure: true });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    lab.signalSpeaker(winner, "SIGUSR2");
+    const { stdout } = await arpingRun;
+    const macs = [...stdout.matchAll(/bytes from ([0-9a-f:]{17}) /gi)].map((m) => (m[1] as string).toLowerCase());
+    await waitFor("the winner to log the block", async () => (lab.logs(winner, "test hook: blocking the event loop").length > stalledBefore ? true : undefined));
+    const stalled = lab.logs(winner, "this process did not run for a while; membership deadlines moved by as much");
+    t.diagnostic(`${macs.length} of 30 ARP requests answered during the block; the winner's stall notes: ${stalled.map((l) => l.ms).join(", ")}`);
+    assert.deepEqual([...new Set(macs)], [winner.mac], "only the elected node answered");
+    assert.ok(macs.length >= 27, `${macs.length} of 30 requests answered`);
+    assert.equal(lab.garps().slice(garpsBefore).filter((g) => g.mac === other.mac).length, 0, "the other node sent no gratuitous ARP");
+    assert.equal(await lab.metric(other, "bollard_speaker_layer2_responses_sent_total"), otherAnswersBefore, "the other node answered nothing");
+    assert.deepEqual(lab.logs(other, "membership changed").slice(leftBefore), [], `the other node's view did not change\n${membershipHistory()}`);
+    assert.deepEqual(await statusNodes(), statusesBefore, "the ServiceL2Status did not move");
+    assert.equal(await neighbourMac(lab.net.client.netns, lab.vip4), winner.mac);
+  });
+
   it("when the elected node dies, the other takes over, the client's entry follows and the dead node's ServiceL2Status goes", async (t) => {
     assert.equal(await neighbourMac(lab.net.client.netns, lab.vip4), winner.mac, `the client has an entry to update\n${membershipHistory()}`);
     assert.deepEqual(await statusNodes(), [winner.name], membershipHistory());

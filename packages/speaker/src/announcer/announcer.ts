@@ -1,6 +1,7 @@
 // Holds the addresses this node announces and the per-interface responders that answer for them.
-// The owned state is one immutable value replaced by a single assignment; responders read it on every
-// frame, so the data plane never waits on the election or the API server.
+// The owned state is one immutable value replaced by a single assignment, and each responder's table in
+// the liveness thread is replaced right after it, so the answers never wait on the election, the API
+// server or the event loop.
 import type { Logger } from "@bollard/core";
 import { canonicalIP } from "../l2/address-bytes.ts";
 import { type LinkFacts, listLinks } from "../l2/packet-socket.ts";
@@ -112,7 +113,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
       for (const link of eligible) {
         if (!responders.has(link.name)) {
           try {
-            responders.set(link.name, openInterfaceResponder({ link, owned: () => state.get(link.name) ?? new Set(), metrics, logger: log }));
+            responders.set(link.name, openInterfaceResponder({ link, metrics, logger: log }));
           } catch (err) {
             log.error({ err, interface: link.name }, "cannot open packet sockets");
             verdicts.push({ name: link.name, eligible: false, reason: `packet socket: ${(err as Error).message}` });
@@ -128,7 +129,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
     }
 
     const previous = state;
-    state = next; // the swap: from here on responders answer exactly for `next`
+    state = next; // the swap, pushed to each interface's table in the liveness thread below
 
     for (const [name, responder] of responders) {
       const ips = next.get(name);
@@ -137,6 +138,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
         responders.delete(name);
         continue;
       }
+      responder.setOwned(ips);
       try {
         responder.setSolicitedNodeGroups([...ips].filter((ip) => ip.includes(":")));
       } catch (err) {
@@ -159,6 +161,10 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
     return outcomes;
   };
 
+  const syncMetrics = () => {
+    for (const responder of responders.values()) responder.syncMetrics();
+  };
+  metrics.collectors.add(syncMetrics);
   const rescan = setInterval(() => apply(wanted), options.rescanMs ?? 10_000);
   rescan.unref();
   const refresh =
@@ -177,6 +183,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
     close() {
       if (closed) return;
       closed = true;
+      metrics.collectors.delete(syncMetrics);
       clearInterval(rescan);
       if (refresh !== undefined) clearInterval(refresh);
       for (const ip of [...bursts.keys()]) stopBurst(ip);

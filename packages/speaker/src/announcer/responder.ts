@@ -1,54 +1,45 @@
 // Answers ARP requests and neighbor solicitations on one interface for the addresses it currently
-// owns there. It reads the owned set through a getter on every frame, so giving an address up (one
-// reference swap in the announcer) stops the answers at once.
+// owns there. The answering runs in the addon's liveness thread (native/liveness.c), from a table this
+// module replaces on every change (`setOwned`): a stalled event loop does not stop the answers, and
+// giving an address up (one table swap) stops them at once. Gratuitous frames are sent from here.
 import type { Logger } from "@bollard/core";
-import { macToBytes } from "../l2/address-bytes.ts";
-import { arpRequestFilter, neighborSolicitationFilter } from "../l2/bpf.ts";
-import {
-  ALL_NODES_IPV6,
-  ArpOperation,
-  BROADCAST_MAC,
-  decodeArpFrame,
-  decodeNdpFrame,
-  ETHERTYPE_ARP,
-  ETHERTYPE_IPV6,
-  encodeArpFrame,
-  encodeNdpFrame,
-  multicastMac,
-  solicitedNodeAddress,
-} from "../l2/frames.ts";
-import { type LinkFacts, openPacketSocket, type PacketSocket } from "../l2/packet-socket.ts";
+import { canonicalIP, macToBytes } from "../l2/address-bytes.ts";
+import { ALL_NODES_IPV6, ArpOperation, BROADCAST_MAC, encodeArpFrame, encodeNdpFrame, multicastMac, solicitedNodeAddress } from "../l2/frames.ts";
+import type { LinkFacts } from "../l2/packet-socket.ts";
+import { type NativeResponder, openNativeResponder } from "../liveness/liveness.ts";
 import type { AnnouncerMetrics } from "./metrics.ts";
 
 const ZERO_MAC = "00:00:00:00:00:00";
 
 export interface InterfaceResponder {
   readonly link: LinkFacts;
+  /** The addresses this interface answers for from now on. */
+  setOwned(ips: ReadonlySet<string>): void;
   /** Joins the solicited-node groups of these IPv6 addresses and leaves the others. */
   setSolicitedNodeGroups(ipv6Addresses: Iterable<string>): void;
   /** One gratuitous ARP (request + reply) or unsolicited NA with Override for `ip`. */
   sendGratuitous(ip: string): void;
+  /** Adds what the thread counted since the last call to the Prometheus counters. */
+  syncMetrics(): void;
   close(): void;
 }
 
 export interface ResponderOptions {
   link: LinkFacts;
-  /** The addresses this interface answers for right now. */
-  owned(): ReadonlySet<string>;
   metrics: AnnouncerMetrics;
   logger: Logger;
 }
 
 export function openInterfaceResponder(options: ResponderOptions): InterfaceResponder {
-  const { link, owned, metrics, logger } = options;
+  const { link, metrics, logger } = options;
   const mac = link.mac as string;
   const ifname = link.name;
   const log = logger.child({ interface: ifname });
-  const onError = (err: unknown) => log.error({ err }, "frame handler failed");
+  const native: NativeResponder = openNativeResponder(link.index, macToBytes(mac));
 
-  const send = (socket: PacketSocket, frame: Buffer): boolean => {
+  const send = (family: 4 | 6, frame: Buffer): boolean => {
     try {
-      socket.send(frame);
+      native.send(family, frame);
       return true;
     } catch (err) {
       metrics.sendErrors.inc({ interface: ifname });
@@ -57,87 +48,52 @@ export function openInterfaceResponder(options: ResponderOptions): InterfaceResp
     }
   };
 
-  const arp: PacketSocket = openPacketSocket({
-    ifindex: link.index,
-    ethertype: ETHERTYPE_ARP,
-    filter: arpRequestFilter,
-    onError,
-    onFrame(frame) {
-      const decoded = decodeArpFrame(frame);
-      if (!decoded.ok) {
-        metrics.malformedFrames.inc({ family: "4", reason: decoded.reason });
-        return;
-      }
-      const { ethernet, arp: request } = decoded.value;
-      if (request.operation !== ArpOperation.request) return;
-      metrics.requestsReceived.inc({ family: "4", interface: ifname });
-      if (ethernet.destination !== BROADCAST_MAC && ethernet.destination !== mac) return;
-      // Someone else's gratuitous ARP for the address is an announcement, not a question.
-      if (request.senderIp === request.targetIp) return;
-      if (!owned().has(request.targetIp)) return;
-      const reply = encodeArpFrame({
-        destination: request.senderMac,
-        source: mac,
-        arp: { operation: ArpOperation.reply, senderMac: mac, senderIp: request.targetIp, targetMac: request.senderMac, targetIp: request.senderIp },
-      });
-      if (send(arp, reply)) metrics.responsesSent.inc({ family: "4", interface: ifname, ip: request.targetIp });
-    },
-  });
-
-  let ndp: PacketSocket;
-  try {
-    ndp = openPacketSocket({
-      ifindex: link.index,
-      ethertype: ETHERTYPE_IPV6,
-      filter: neighborSolicitationFilter,
-      onError,
-      onFrame(frame) {
-        const decoded = decodeNdpFrame(frame);
-        if (!decoded.ok) {
-          metrics.malformedFrames.inc({ family: "6", reason: decoded.reason });
-          return;
-        }
-        const { ethernet, sourceIp, destinationIp, message } = decoded.value;
-        if (message.type !== "solicitation") return;
-        metrics.requestsReceived.inc({ family: "6", interface: ifname });
-        const { targetIp } = message;
-        if (!owned().has(targetIp)) return;
-        const group = solicitedNodeAddress(targetIp);
-        const toGroup = destinationIp === group && ethernet.destination === multicastMac(group);
-        const toUs = destinationIp === targetIp && ethernet.destination === mac;
-        if (!toGroup && !toUs) return;
-        // Duplicate address detection (from ::) is answered to all nodes, unsolicited (RFC 4861 §7.2.4).
-        const dad = sourceIp === "::";
-        const reply = encodeNdpFrame({
-          destination: dad ? multicastMac(ALL_NODES_IPV6) : (message.sourceLinkAddress ?? ethernet.source),
-          source: mac,
-          sourceIp: targetIp,
-          destinationIp: dad ? ALL_NODES_IPV6 : sourceIp,
-          message: { type: "advertisement", targetIp, router: false, solicited: !dad, override: true, targetLinkAddress: mac },
-        });
-        if (send(ndp, reply)) metrics.responsesSent.inc({ family: "6", interface: ifname, ip: targetIp });
-      },
-    });
-  } catch (err) {
-    arp.close();
-    throw err;
-  }
+  // The thread's counters only grow (per address: since it became owned); Prometheus gets the difference.
+  const seen = new Map<string, number>();
+  const addDelta = (key: string, now: number, inc: (by: number) => void) => {
+    const before = seen.get(key) ?? 0;
+    const by = now >= before ? now - before : now;
+    if (by > 0) inc(by);
+    seen.set(key, now);
+  };
+  let closed = false;
+  const syncMetrics = () => {
+    if (closed) return;
+    const counters = native.counters();
+    addDelta("requests4", counters.requests[0], (by) => metrics.requestsReceived.inc({ family: "4", interface: ifname }, by));
+    addDelta("requests6", counters.requests[1], (by) => metrics.requestsReceived.inc({ family: "6", interface: ifname }, by));
+    addDelta("sendErrors", counters.sendErrors, (by) => metrics.sendErrors.inc({ interface: ifname }, by));
+    for (const [family, reason, count] of counters.malformed) {
+      addDelta(`malformed/${family}/${reason}`, count, (by) => metrics.malformedFrames.inc({ family: String(family), reason }, by));
+    }
+    const owned = new Set<string>();
+    for (const [address, count] of counters.responses) {
+      const ip = canonicalIP(address) ?? address;
+      owned.add(`responses/${ip}`);
+      addDelta(`responses/${ip}`, count, (by) => metrics.responsesSent.inc({ family: ip.includes(":") ? "6" : "4", interface: ifname, ip }, by));
+    }
+    for (const key of seen.keys()) if (key.startsWith("responses/") && !owned.has(key)) seen.delete(key);
+  };
 
   const joined = new Set<string>();
 
   return {
     link,
+    setOwned(ips) {
+      syncMetrics(); // counts of addresses about to go are read before the table forgets them
+      native.setOwned(ips);
+    },
     setSolicitedNodeGroups(ipv6Addresses) {
       const wanted = new Set<string>();
       for (const ip of ipv6Addresses) wanted.add(multicastMac(solicitedNodeAddress(ip)));
       for (const group of wanted) {
         if (joined.has(group)) continue;
-        ndp.setMembership(macToBytes(group), true);
+        native.setMembership(macToBytes(group), true);
         joined.add(group);
       }
       for (const group of joined) {
         if (wanted.has(group)) continue;
-        ndp.setMembership(macToBytes(group), false);
+        native.setMembership(macToBytes(group), false);
         joined.delete(group);
       }
     },
@@ -150,7 +106,7 @@ export function openInterfaceResponder(options: ResponderOptions): InterfaceResp
           destinationIp: ALL_NODES_IPV6,
           message: { type: "advertisement", targetIp: ip, router: false, solicited: false, override: true, targetLinkAddress: mac },
         });
-        if (send(ndp, advertisement)) metrics.gratuitousSent.inc({ family: "6", interface: ifname, ip });
+        if (send(6, advertisement)) metrics.gratuitousSent.inc({ family: "6", interface: ifname, ip });
         return;
       }
       // Both forms: some hosts update their cache from the request, others only from a reply.
@@ -164,12 +120,14 @@ export function openInterfaceResponder(options: ResponderOptions): InterfaceResp
         source: mac,
         arp: { operation: ArpOperation.reply, senderMac: mac, senderIp: ip, targetMac: BROADCAST_MAC, targetIp: ip },
       });
-      if (send(arp, request)) metrics.gratuitousSent.inc({ family: "4", interface: ifname, ip });
-      if (send(arp, reply)) metrics.gratuitousSent.inc({ family: "4", interface: ifname, ip });
+      if (send(4, request)) metrics.gratuitousSent.inc({ family: "4", interface: ifname, ip });
+      if (send(4, reply)) metrics.gratuitousSent.inc({ family: "4", interface: ifname, ip });
     },
+    syncMetrics,
     close() {
-      arp.close();
-      ndp.close();
+      syncMetrics();
+      closed = true;
+      native.close();
     },
   };
 }

@@ -3,9 +3,9 @@
 // changes. Each member probes one other per period and gossips what changed to a few, so per-node traffic
 // grows with log N, not N. A starting speaker says "joining" until it has the cluster's view, then "ready",
 // but counts itself only once no peer it hears is still joining (its view has converged); a stopping one
-// says it left so its peers take over at once.
-import { createSocket, type Socket } from "node:dgram";
-import { isIPv4, isIPv6 } from "node:net";
+// says it left so its peers take over at once. The sockets belong to the addon's liveness thread, which
+// acks pings to this node itself (native/liveness.c), so a stalled event loop does not look like a death.
+import { isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
@@ -21,6 +21,7 @@ import {
   setPeers,
   tick,
 } from "./gossip.ts";
+import { type NativeMember, openNativeMember } from "../liveness/liveness.ts";
 import { type DatagramRejection, decodeDatagram, encodeDatagram, encodedUpdateSize, isNodeName, judgeDatagram, PIGGYBACK_BUDGET, type SenderMark, type Verdict } from "./wire.ts";
 
 export const DEFAULT_MEMBERSHIP_PORT = 7946;
@@ -79,7 +80,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     labelNames: ["result"],
     registers,
   });
-  const bytes = new Counter({ name: "bollard_speaker_membership_bytes_total", help: "Membership datagram bytes (UDP payload)", labelNames: ["direction"], registers });
+  const bytes = new Counter({
+    name: "bollard_speaker_membership_bytes_total",
+    help: "Membership datagram bytes (UDP payload), the liveness thread's acks included",
+    labelNames: ["direction"],
+    registers,
+    collect: () => countNativeAcks(),
+  });
   const changes = new Counter({
     name: "bollard_speaker_membership_events_total",
     help: "What this node concluded: suspect, dead, left, alive, refuted (it was suspected), stalled (its own process did not run)",
@@ -91,7 +98,6 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   // The start time: it grows across restarts, so it serves as the first incarnation and the session
   // whose datagram numbers peers keep a mark of.
   const session = Date.now();
-  let datagramSeq = 0;
   const monotonic = () => performance.now();
   const state: GossipState = createGossip({ ...timing, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random: Math.random }, nodeName, session, monotonic());
   let peers: ReadonlyMap<string, string> = new Map();
@@ -99,46 +105,57 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let live: ReadonlySet<string> = new Set();
   let closed = false;
 
-  const sockets: Socket[] = [];
+  // Pings the liveness thread acked already, by sender: their (probe sequence number) whose ack the core
+  // is about to make again; only an ack that carries news is still sent.
+  let ackedNatively: { from: string; seq: number } | undefined;
+  const native: NativeMember = openNativeMember({
+    self: nodeName,
+    key,
+    session,
+    maxSkewMs,
+    onDatagram: (packet, acked) => onDatagram(packet, acked),
+  });
+  const bound: string[] = [];
   for (const address of options.bindAddresses ?? ["0.0.0.0", "::"]) {
-    const socket = createSocket({ type: isIPv6(address) ? "udp6" : "udp4", ipv6Only: isIPv6(address), reuseAddr: false });
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once("error", reject);
-        socket.bind(port, address, () => {
-          socket.off("error", reject);
-          resolve();
-        });
-      });
+      native.bind(address, port);
+      bound.push(address);
     } catch (err) {
-      socket.close();
       // A node without IPv6 still has IPv4; one without any socket has no membership at all.
-      if (isIPv6(address) && sockets.length > 0) {
+      if (isIPv6(address) && bound.length > 0) {
         log.warn({ err, address }, "not listening on IPv6");
         continue;
       }
-      for (const s of sockets) s.close();
+      native.close();
       throw err;
     }
-    socket.on("message", (packet) => onDatagram(packet));
-    socket.on("error", (err) => log.warn({ err }, "membership socket error"));
-    sockets.push(socket);
   }
-  log.info({ port, addresses: options.bindAddresses ?? ["0.0.0.0", "::"], probeIntervalMs: timing.probeIntervalMs }, "membership listening");
-
-  const socketFor = (address: string) => sockets.find((s) => (isIPv4(address) ? s.address().family === "IPv4" : s.address().family === "IPv6"));
+  log.info({ port, addresses: bound, probeIntervalMs: timing.probeIntervalMs }, "membership listening");
+  let ackBytesCounted = 0;
+  function countNativeAcks(): void {
+    // (Nothing awaits between the counter's creation and `native`'s, so no scrape comes before it.)
+    const { ackBytes } = native.stats();
+    if (ackBytes > ackBytesCounted) bytes.inc({ direction: "sent" }, ackBytes - ackBytesCounted);
+    ackBytesCounted = ackBytes;
+  }
 
   function run(step: Step): void {
     for (const { to, message } of step.send) {
       const address = peers.get(to);
       if (address === undefined) continue;
-      datagramSeq += 1;
-      const packet = encodeDatagram({ header: { sender: nodeName, receiver: to, session, seq: datagramSeq, sentAt: Date.now() }, message }, key);
+      // The thread sent this ack (with this node's record) already; send it again only for the news.
+      if (message.type === "ack" && message.updates.length <= 1 && ackedNatively?.from === to && ackedNatively.seq === message.seq) continue;
+      // The thread numbers the datagram (in sequence with its own acks) and signs it again.
+      const packet = encodeDatagram({ header: { sender: nodeName, receiver: to, session, seq: 0, sentAt: Date.now() }, message }, key);
       bytes.inc({ direction: "sent" }, packet.length);
-      socketFor(address)?.send(packet, port, address, (err) => {
-        if (err) log.debug({ err, node: to, address }, "membership datagram not sent");
-      });
+      try {
+        native.send(packet, address, port);
+      } catch (err) {
+        log.debug({ err, node: to, address }, "membership datagram not sent");
+      }
     }
+    ackedNatively = undefined;
+    native.setSelf(state.incarnation, state.phase === "ready", state.phase !== "leaving" && state.peersKnownAt !== undefined);
     let liveMayChange = false;
     for (const note of step.notes) {
       switch (note.kind) {
@@ -221,7 +238,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     lastLogged.set(kind, { at: now, suppressed: 0 });
   };
 
-  function onDatagram(packet: Buffer): void {
+  function onDatagram(packet: Buffer, acked: boolean): void {
     if (closed) return;
     bytes.inc({ direction: "received" }, packet.length);
     const decoded = decodeDatagram(packet, key);
@@ -238,6 +255,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       return;
     }
     marks.set(header.sender, { session: header.session, seq: header.seq });
+    if (acked && message.type === "ping") ackedNatively = { from: header.sender, seq: message.seq };
     run(receive(state, header.sender, message, monotonic()));
   }
 
@@ -249,6 +267,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
         else log.warn({ node: name }, "ignoring a node whose name the membership protocol cannot carry");
       }
       peers = valid;
+      native.setPeers(valid, port);
       for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
       run(setPeers(state, valid.keys(), monotonic()));
       recompute();
@@ -260,8 +279,9 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       run(step);
       closed = true;
       clearTimeout(timer);
+      countNativeAcks();
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      native.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   createEventRecorder,
   createInformer,
   kubeRequest,
+  type Logger,
   type Pool,
   type RunningComponent,
   resourcePath,
@@ -78,6 +79,23 @@ function restrictInterfaces(fromAdvertisement: "all" | string[], flag: string[] 
   return fromAdvertisement.filter((name) => flag.includes(name));
 }
 
+/**
+ * Test hook, off unless BOLLARD_TEST_STALL_SIGNAL names a signal: on that signal this process's event
+ * loop is blocked for 2 s, as a long GC pause or a starved CPU share would block it. The lab tests use it
+ * to show that ARP/NDP answers and membership acks (the addon's liveness thread) go on meanwhile.
+ */
+function installStallHook(log: Logger, signal: AbortSignal): void {
+  const name = process.env.BOLLARD_TEST_STALL_SIGNAL;
+  if (name === undefined || name === "") return;
+  const stall = () => {
+    log.warn({ ms: 2000 }, "test hook: blocking the event loop");
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {}
+  };
+  process.on(name as NodeJS.Signals, stall);
+  signal.addEventListener("abort", () => process.off(name as NodeJS.Signals, stall), { once: true });
+}
+
 /** Starts the speaker; ready once its informers have synced, `done` once it has left after `context.signal`. */
 export function runSpeaker(options: SpeakerOptions, context: ComponentContext): RunningComponent {
   let ready = false;
@@ -91,6 +109,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   const { nodeName } = options;
   const { kubeConfig, registry, signal } = context;
   const log = context.logger.child({ node: nodeName });
+  installStallHook(log, signal);
   const announcerMetrics = createAnnouncerMetrics(registry);
   const announcedGauge = createAnnouncedGauge(registry);
   const key = await readMemberlistKey(kubeConfig, options, context);

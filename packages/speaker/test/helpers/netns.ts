@@ -15,8 +15,8 @@ export const NET_RAW_ONLY = [
   "--",
 ];
 
-export function spawnInNetns(netns: string, argv: string[]): ChildProcess {
-  const child = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: ["pipe", "pipe", "pipe"] });
+export function spawnInNetns(netns: string, argv: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: ["pipe", "pipe", "pipe"], env });
   child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[${netns}] ${chunk}`));
   return child;
 }

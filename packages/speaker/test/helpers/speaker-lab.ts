@@ -42,6 +42,8 @@ export interface SpeakerLab {
   /** Starts `bollard speaker` on these hosts, all spawned in the same tick. */
   startSpeakers(hosts: LabHost[], extraArgs?: string[]): void;
   stopSpeaker(host: LabHost, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal to a running speaker; SIGUSR2 blocks its event loop for 2 s (the stall test hook). */
+  signalSpeaker(host: LabHost, signal: NodeJS.Signals): void;
   /** Sum of a metric's samples on a host's speaker, over samples whose labels include `labels`. */
   metric(host: LabHost, name: string, labels?: Record<string, string>): Promise<number>;
   /** Gratuitous ARP the client's interface has seen since the lab started. */
@@ -171,7 +173,7 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
         "--log-level",
         "info",
         ...extraArgs,
-      ]);
+      ], { ...process.env, BOLLARD_TEST_STALL_SIGNAL: "SIGUSR2" });
       const lines = logs.get(host.name) ?? [];
       logs.set(host.name, lines);
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
@@ -199,6 +201,11 @@ export async function startSpeakerLab(): Promise<SpeakerLab> {
       async stopSpeaker(host, signal = "SIGTERM") {
         const child = speakers.get(host.name);
         if (child !== undefined) await stopProcess(child, signal);
+      },
+      signalSpeaker(host, signal) {
+        const child = speakers.get(host.name);
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) throw new Error(`no speaker runs on ${host.name}`);
+        child.kill(signal);
       },
       async metric(host, name, labels = {}) {
         const response = await fetch(`http://${host.ipv4}:${METRICS_PORT}/metrics`, { signal: AbortSignal.timeout(5000) });

@@ -1,0 +1,1206 @@
+// Liveness that does not depend on the JavaScript event loop. One thread per process (the "liveness
+// thread", started on first use) waits on every registered socket with epoll and:
+//  - answers ARP requests and IPv6 neighbor solicitations for the addresses an interface owns, from a
+//    table JavaScript replaces (responder_*);
+//  - answers membership pings addressed to this node with an ack, signed with the membership key
+//    (member_*), and hands every datagram to JavaScript, which runs the gossip protocol.
+// So a stalled event loop (GC, CPU starvation, a long callback) stops neither answers nor acks, while a
+// dead process stops both at once (the thread dies with it). A lease bounds how long the thread vouches
+// for a stalled process: JavaScript renews it (liveness_renew) every second; when it lapses (the event
+// loop has not run for that long: stuck, not slow) the thread stops acking and answering, exactly as if
+// the process had died, until JavaScript runs again.
+//
+// Thread safety, in one rule: every shared structure (the slot table, members, responders, their tables
+// and counters, the lease) is read or written only with `lock` held. JavaScript calls take it for the
+// few microseconds they touch shared state; the thread takes it after epoll_wait returns and holds it
+// while it handles that batch (at most BATCH frames per socket). epoll hands the thread a slot number and
+// generation, never a pointer, so an event for a socket that JavaScript closed meanwhile finds its slot
+// empty or reused (another generation) and is skipped: a closed object is never touched by the thread,
+// and JavaScript frees it in its finalizer. Datagrams reach JavaScript through a thread-safe function
+// (copied, queued without blocking; a full queue drops and counts). No JavaScript value is touched by the
+// thread.
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sha256.h"
+
+napi_value throw_errno(napi_env env, const char *what, int err);                                                     // packet_socket.c
+int open_packet_fd(int ifindex, int ethertype, const void *filter, size_t filter_len, int *err, const char **failed);  // packet_socket.c
+
+#define MAX_SLOTS 4096
+#define BATCH 64
+#define MAX_DATAGRAM 1400
+#define MAC_LENGTH 32
+#define MAX_NAME 253
+#define QUEUE_LIMIT 8192
+
+enum { SLOT_FREE, SLOT_MEMBER, SLOT_ARP, SLOT_NDP };
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int epoll_fd = -1;
+static struct {
+  uint32_t generation;
+  int kind;
+  void *object;
+} slots[MAX_SLOTS];
+// CLOCK_MONOTONIC ns until which the thread may vouch for this process; 0 until JavaScript renews it.
+static int64_t lease_until;
+
+static int64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static double wall_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return floor((double)t.tv_sec * 1000 + (double)t.tv_nsec / 1e6);
+}
+
+// ---------------------------------------------------------------- objects
+
+typedef struct {
+  char name[MAX_NAME + 1];
+  uint8_t name_len;
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  int has_mark;
+  double mark_session;
+  uint32_t mark_seq;
+} peer;
+
+typedef struct {
+  int fds[2];
+  int slot_of[2];
+  int nfds;
+  int closed;
+  hmac_sha256_key_pads key;
+  char self[MAX_NAME + 1];
+  uint8_t self_len;
+  double session;
+  uint32_t seq;  // the datagram sequence number of this session: JavaScript's sends and the thread's acks share it
+  double incarnation;
+  int ready;
+  int answering;  // JavaScript says pings may be acked (it has peers, it is not leaving)
+  double max_skew_ms;
+  peer *peers;  // sorted by name
+  size_t npeers;
+  napi_threadsafe_function deliver;
+  uint64_t acks_sent;
+  uint64_t ack_bytes;
+  uint64_t queue_drops;
+} member;
+
+typedef struct {
+  uint8_t ip[16];
+  uint64_t responses;
+} owned_ip;
+
+typedef struct {
+  size_t n4, n6;
+  owned_ip *v4, *v6;
+} owned_table;
+
+enum { MALFORMED_TRUNCATED, MALFORMED_INVALID, MALFORMED_UNSUPPORTED, MALFORMED_BAD_CHECKSUM, MALFORMED_KINDS };
+static const char *malformed_names[MALFORMED_KINDS] = {"truncated", "invalid", "unsupported", "bad-checksum"};
+
+typedef struct {
+  int ifindex;
+  uint8_t mac[6];
+  int arp_fd, ndp_fd;
+  int arp_slot, ndp_slot;
+  int closed;
+  owned_table owned;
+  uint64_t requests[2];  // [0] ARP, [1] NDP
+  uint64_t malformed[2][MALFORMED_KINDS];
+  uint64_t send_errors;
+} responder;
+
+// ---------------------------------------------------------------- the thread
+
+static void handle_member(member *m, int fd);
+static void handle_arp(responder *r);
+static void handle_ndp(responder *r);
+
+static void *run_thread(void *arg) {
+  (void)arg;
+  // Signals belong to the main thread (libuv's handlers); this thread only waits on sockets.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(epoll_fd, events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return NULL;
+    }
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < n; i++) {
+      uint32_t slot = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
+      if (slot >= MAX_SLOTS || slots[slot].generation != generation) continue;  // closed since
+      switch (slots[slot].kind) {
+        case SLOT_MEMBER: {
+          member *m = slots[slot].object;
+          for (int k = 0; k < m->nfds; k++)
+            if (m->slot_of[k] == (int)slot) handle_member(m, m->fds[k]);
+          break;
+        }
+        case SLOT_ARP: handle_arp(slots[slot].object); break;
+        case SLOT_NDP: handle_ndp(slots[slot].object); break;
+        default: break;
+      }
+    }
+    pthread_mutex_unlock(&lock);
+  }
+}
+
+// Starts the thread once. Called with `lock` held. 0 or an errno.
+static int ensure_thread(void) {
+  if (epoll_fd >= 0) return 0;
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return errno;
+  epoll_fd = fd;
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&thread, &attr, run_thread, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    close(fd);
+    epoll_fd = -1;
+    return rc;
+  }
+  return 0;
+}
+
+// Registers fd with the thread under a fresh slot. Called with `lock` held. The slot, or -1 with errno.
+static int add_slot(int fd, int kind, void *object) {
+  int err = ensure_thread();
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+  for (int slot = 0; slot < MAX_SLOTS; slot++) {
+    if (slots[slot].kind != SLOT_FREE) continue;
+    slots[slot].generation += 1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)slots[slot].generation << 32 | (uint32_t)slot};
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
+    slots[slot].kind = kind;
+    slots[slot].object = object;
+    return slot;
+  }
+  errno = EMFILE;
+  return -1;
+}
+
+// Called with `lock` held; the generation changes, so events already returned for it are skipped.
+static void remove_slot(int slot, int fd) {
+  if (slot < 0) return;
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+  slots[slot].kind = SLOT_FREE;
+  slots[slot].object = NULL;
+  slots[slot].generation += 1;
+}
+
+static int vouching(void) { return lease_until != 0 && monotonic_ns() < lease_until; }
+
+// ---------------------------------------------------------------- membership
+
+static void put_f64(uint8_t *p, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, 8);
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(bits >> (56 - 8 * i));
+}
+
+static double get_f64(const uint8_t *p) {
+  uint64_t bits = 0;
+  for (int i = 0; i < 8; i++) bits = bits << 8 | p[i];
+  double v;
+  memcpy(&v, &bits, 8);
+  return v;
+}
+
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static int constant_time_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+  uint8_t diff = 0;
+  for (size_t i = 0; i < n; i++) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+static int compare_name(const uint8_t *a, size_t a_len, const char *b, size_t b_len) {
+  size_t n = a_len < b_len ? a_len : b_len;
+  int c = memcmp(a, b, n);
+  if (c != 0) return c;
+  return a_len < b_len ? -1 : a_len > b_len;
+}
+
+static peer *find_peer(member *m, const uint8_t *name, size_t len) {
+  size_t lo = 0, hi = m->npeers;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = compare_name(name, len, m->peers[mid].name, m->peers[mid].name_len);
+    if (c == 0) return &m->peers[mid];
+    if (c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return NULL;
+}
+
+// Reads a length-prefixed name at *at; NULL if it runs past `end`.
+static const uint8_t *take_name(const uint8_t *buf, size_t *at, size_t end, uint8_t *len) {
+  if (*at + 1 > end) return NULL;
+  *len = buf[*at];
+  if (*len == 0 || *len > MAX_NAME || *at + 1 + *len > end) return NULL;
+  const uint8_t *name = buf + *at + 1;
+  *at += 1 + *len;
+  return name;
+}
+
+static int send_to_peer(member *m, const peer *p, const uint8_t *packet, size_t len) {
+  for (int k = 0; k < m->nfds; k++) {
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    if (getsockname(m->fds[k], (struct sockaddr *)&local, &local_len) == 0 && local.ss_family == p->addr.ss_family)
+      return (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (const struct sockaddr *)&p->addr, p->addr_len);
+  }
+  errno = EAFNOSUPPORT;
+  return -1;
+}
+
+// The datagram layout is wire.ts's: "BLM2" | sender | receiver | session f64 | seq u32 | sentAt f64 |
+// type u8 | [probe seq u32] [target] | u16 count | updates | HMAC-SHA256. Acks a ping to this node from a
+// known peer that is authentic, fresh and newer than the last ping acked from that peer. 1 if acked.
+static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
+  if (!m->answering || !vouching()) return 0;
+  if (len < 4 + MAC_LENGTH + 1 || len > MAX_DATAGRAM || memcmp(buf, "BLM2", 4) != 0) return 0;
+  uint8_t mac[32];
+  hmac_sha256(&m->key, buf, len - MAC_LENGTH, mac);
+  if (!constant_time_equal(mac, buf + len - MAC_LENGTH, MAC_LENGTH)) return 0;
+  size_t end = len - MAC_LENGTH, at = 4;
+  uint8_t sender_len, receiver_len, target_len;
+  const uint8_t *sender = take_name(buf, &at, end, &sender_len);
+  const uint8_t *receiver = sender ? take_name(buf, &at, end, &receiver_len) : NULL;
+  if (receiver == NULL || at + 8 + 4 + 8 + 1 + 4 > end) return 0;
+  double session = get_f64(buf + at);
+  uint32_t seq = get_u32(buf + at + 8);
+  double sent_at = get_f64(buf + at + 12);
+  uint8_t type = buf[at + 20];
+  uint32_t probe_seq = get_u32(buf + at + 21);
+  at += 25;
+  if (type != 0) return 0;  // only "ping"
+  const uint8_t *target = take_name(buf, &at, end, &target_len);
+  if (target == NULL) return 0;
+  if (compare_name(receiver, receiver_len, m->self, m->self_len) != 0 || compare_name(target, target_len, m->self, m->self_len) != 0) return 0;
+  if (!(fabs(wall_ms() - sent_at) <= m->max_skew_ms)) return 0;
+  peer *p = find_peer(m, sender, sender_len);
+  if (p == NULL) return 0;
+  if (p->has_mark && (session < p->mark_session || (session == p->mark_session && seq <= p->mark_seq))) return 0;  // a replay
+  p->has_mark = 1;
+  p->mark_session = session;
+  p->mark_seq = seq;
+
+  // The ack, with this node's own record (as the gossip core's ack carries it first).
+  uint8_t out[MAX_DATAGRAM];
+  size_t w = 0;
+  memcpy(out, "BLM2", 4);
+  w = 4;
+  out[w++] = m->self_len;
+  memcpy(out + w, m->self, m->self_len);
+  w += m->self_len;
+  out[w++] = sender_len;
+  memcpy(out + w, sender, sender_len);
+  w += sender_len;
+  put_f64(out + w, m->session);
+  put_u32(out + w + 8, ++m->seq);
+  put_f64(out + w + 12, wall_ms());
+  out[w + 20] = 2;  // "ack"
+  put_u32(out + w + 21, probe_seq);
+  out[w + 25] = 0;
+  out[w + 26] = 1;  // one update
+  w += 27;
+  out[w++] = 0;  // "alive"
+  out[w++] = m->self_len;
+  memcpy(out + w, m->self, m->self_len);
+  w += m->self_len;
+  put_f64(out + w, m->incarnation);
+  w += 8;
+  out[w++] = m->ready ? 1 : 0;
+  hmac_sha256(&m->key, out, w, out + w);
+  w += MAC_LENGTH;
+  if (send_to_peer(m, p, out, w) < 0) return 0;
+  m->acks_sent += 1;
+  m->ack_bytes += w;
+  return 1;
+}
+
+typedef struct {
+  size_t len;
+  int acked;
+  uint8_t bytes[];
+} delivery;
+
+static void handle_member(member *m, int fd) {
+  uint8_t buf[MAX_DATAGRAM + 1];
+  for (int i = 0; i < BATCH && !m->closed; i++) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) break;
+    int acked = maybe_ack(m, buf, (size_t)n);
+    delivery *d = malloc(sizeof *d + (size_t)n);
+    if (d == NULL) {
+      m->queue_drops += 1;
+      continue;
+    }
+    d->len = (size_t)n;
+    d->acked = acked;
+    memcpy(d->bytes, buf, (size_t)n);
+    if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
+      free(d);
+      m->queue_drops += 1;
+    }
+  }
+}
+
+// Runs on the JavaScript thread: onDatagram(packet, acked).
+static void call_deliver(napi_env env, napi_value callback, void *context, void *data) {
+  (void)context;
+  delivery *d = data;
+  if (env != NULL && callback != NULL) {
+    napi_value argv[2], global, result;
+    void *copy;
+    if (napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]) == napi_ok) {
+      napi_get_boolean(env, d->acked, &argv[1]);
+      napi_get_global(env, &global);
+      napi_call_function(env, global, callback, 2, argv, &result);
+    }
+  }
+  free(d);
+}
+
+static void close_member(member *m) {
+  pthread_mutex_lock(&lock);
+  if (m->closed) {
+    pthread_mutex_unlock(&lock);
+    return;
+  }
+  m->closed = 1;
+  for (int k = 0; k < m->nfds; k++) {
+    remove_slot(m->slot_of[k], m->fds[k]);
+    close(m->fds[k]);
+  }
+  m->nfds = 0;
+  pthread_mutex_unlock(&lock);
+  // The thread calls `deliver` only with the lock held and the member registered, so it never will again.
+  napi_release_threadsafe_function(m->deliver, napi_tsfn_release);
+}
+
+static void finalize_member(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  member *m = data;
+  close_member(m);
+  free(m->peers);
+  free(m);
+}
+
+static member *member_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc < n || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "expected a member handle and its arguments");
+    return NULL;
+  }
+  return data;
+}
+
+static int get_name(napi_env env, napi_value value, char *out, uint8_t *len) {
+  size_t n;
+  if (napi_get_value_string_latin1(env, value, out, MAX_NAME + 1, &n) != napi_ok || n == 0 || n > MAX_NAME) return 0;
+  *len = (uint8_t)n;
+  return 1;
+}
+
+// memberOpen(self, key: Buffer, session, maxSkewMs, onDatagram(packet, acked)) -> handle
+static napi_value member_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "memberOpen(self, key, session, maxSkewMs, onDatagram) needs 5 arguments");
+    return NULL;
+  }
+  member *m = calloc(1, sizeof *m);
+  if (m == NULL) return throw_errno(env, "calloc", ENOMEM);
+  void *key;
+  size_t key_len;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!get_name(env, argv[0], m->self, &m->self_len) || !is_buffer || napi_get_value_double(env, argv[2], &m->session) != napi_ok ||
+      napi_get_value_double(env, argv[3], &m->max_skew_ms) != napi_ok) {
+    free(m);
+    napi_throw_type_error(env, NULL, "memberOpen: self must be a node name, key a Buffer, session and maxSkewMs numbers");
+    return NULL;
+  }
+  napi_get_buffer_info(env, argv[1], &key, &key_len);
+  hmac_sha256_key(&m->key, key, key_len);
+  napi_value name;
+  napi_create_string_utf8(env, "bollard:membership", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[4], NULL, name, QUEUE_LIMIT, 1, NULL, NULL, NULL, call_deliver, &m->deliver) != napi_ok) {
+    free(m);
+    napi_throw_error(env, NULL, "memberOpen: cannot create the delivery queue");
+    return NULL;
+  }
+  napi_value handle;
+  napi_create_external(env, m, finalize_member, NULL, &handle);
+  return handle;
+}
+
+static int parse_address(const char *text, int port, struct sockaddr_storage *addr, socklen_t *len) {
+  memset(addr, 0, sizeof *addr);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+  if (inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    *len = sizeof *in4;
+    return 1;
+  }
+  if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *in6;
+    return 1;
+  }
+  return 0;
+}
+
+// memberBind(handle, address, port): one more UDP socket (at most two: IPv4 and IPv6).
+static napi_value member_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  member *m = member_arg(env, info, 3, argv);
+  if (m == NULL) return NULL;
+  char text[64];
+  int32_t port;
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  if (napi_get_value_string_utf8(env, argv[1], text, sizeof text, NULL) != napi_ok || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
+      !parse_address(text, port, &addr, &addr_len)) {
+    napi_throw_type_error(env, NULL, "memberBind(handle, address, port): an IP address and a port");
+    return NULL;
+  }
+  if (m->closed || m->nfds == 2) return throw_errno(env, "memberBind", EBADF);
+  int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(UDP)", errno);
+  int one = 1;
+  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&addr, addr_len) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind(UDP)", err);
+  }
+  pthread_mutex_lock(&lock);
+  int slot = add_slot(fd, SLOT_MEMBER, m);
+  int err = errno;
+  if (slot >= 0) {
+    m->fds[m->nfds] = fd;
+    m->slot_of[m->nfds] = slot;
+    m->nfds += 1;
+  }
+  pthread_mutex_unlock(&lock);
+  if (slot < 0) {
+    close(fd);
+    return throw_errno(env, "epoll_ctl", err);
+  }
+  return NULL;
+}
+
+static int compare_peers(const void *a, const void *b) {
+  const peer *x = a, *y = b;
+  return compare_name((const uint8_t *)x->name, x->name_len, y->name, y->name_len);
+}
+
+// memberSetPeers(handle, names: string[], addresses: string[], port): whom pings are acked from and
+// where acks go. Replay marks of peers that stay are kept.
+static napi_value member_set_peers(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  member *m = member_arg(env, info, 4, argv);
+  if (m == NULL) return NULL;
+  uint32_t n, n2;
+  int32_t port;
+  if (napi_get_array_length(env, argv[1], &n) != napi_ok || napi_get_array_length(env, argv[2], &n2) != napi_ok || n != n2 ||
+      napi_get_value_int32(env, argv[3], &port) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memberSetPeers(handle, names, addresses, port)");
+    return NULL;
+  }
+  peer *peers = calloc(n == 0 ? 1 : n, sizeof *peers);
+  if (peers == NULL) return throw_errno(env, "calloc", ENOMEM);
+  size_t count = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value name, address;
+    char text[64];
+    napi_get_element(env, argv[1], i, &name);
+    napi_get_element(env, argv[2], i, &address);
+    peer *p = &peers[count];
+    if (!get_name(env, name, p->name, &p->name_len) || napi_get_value_string_utf8(env, address, text, sizeof text, NULL) != napi_ok ||
+        !parse_address(text, port, &p->addr, &p->addr_len))
+      continue;  // JavaScript validated them; an address this cannot parse gets no native acks
+    count++;
+  }
+  qsort(peers, count, sizeof *peers, compare_peers);
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < count; i++) {
+    peer *old = find_peer(m, (const uint8_t *)peers[i].name, peers[i].name_len);
+    if (old != NULL && old->has_mark) {
+      peers[i].has_mark = 1;
+      peers[i].mark_session = old->mark_session;
+      peers[i].mark_seq = old->mark_seq;
+    }
+  }
+  peer *old = m->peers;
+  m->peers = peers;
+  m->npeers = count;
+  pthread_mutex_unlock(&lock);
+  free(old);
+  return NULL;
+}
+
+// memberSetSelf(handle, incarnation, ready, answering): this node's record, as acks carry it.
+static napi_value member_set_self(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  member *m = member_arg(env, info, 4, argv);
+  if (m == NULL) return NULL;
+  double incarnation;
+  bool ready, answering;
+  if (napi_get_value_double(env, argv[1], &incarnation) != napi_ok || napi_get_value_bool(env, argv[2], &ready) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &answering) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memberSetSelf(handle, incarnation, ready, answering)");
+    return NULL;
+  }
+  pthread_mutex_lock(&lock);
+  m->incarnation = incarnation;
+  m->ready = ready;
+  m->answering = answering;
+  pthread_mutex_unlock(&lock);
+  return NULL;
+}
+
+// memberSend(handle, packet, address, port): sends a datagram wire.ts encoded, after giving it the next
+// sequence number of the session and signing it again, so that JavaScript's datagrams and the thread's
+// acks leave in the order of their numbers (peers refuse a number at or below one they have seen).
+static napi_value member_send(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  member *m = member_arg(env, info, 4, argv);
+  if (m == NULL) return NULL;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  char text[64];
+  int32_t port;
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  if (!is_buffer || napi_get_value_string_utf8(env, argv[2], text, sizeof text, NULL) != napi_ok || napi_get_value_int32(env, argv[3], &port) != napi_ok ||
+      !parse_address(text, port, &addr, &addr_len)) {
+    napi_throw_type_error(env, NULL, "memberSend(handle, packet, address, port)");
+    return NULL;
+  }
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  uint8_t packet[MAX_DATAGRAM];
+  size_t at = 4;
+  uint8_t sender_len, receiver_len;
+  if (len > MAX_DATAGRAM || len < 4 + MAC_LENGTH) return throw_errno(env, "memberSend", EMSGSIZE);
+  memcpy(packet, data, len);
+  size_t end = len - MAC_LENGTH;
+  if (!take_name(packet, &at, end, &sender_len) || !take_name(packet, &at, end, &receiver_len) || at + 12 > end) return throw_errno(env, "memberSend", EINVAL);
+  pthread_mutex_lock(&lock);
+  if (m->closed) {
+    pthread_mutex_unlock(&lock);
+    return throw_errno(env, "memberSend", EBADF);
+  }
+  put_u32(packet + at + 8, ++m->seq);
+  hmac_sha256(&m->key, packet, end, packet + end);
+  int sent = -1, err = EAFNOSUPPORT;
+  for (int k = 0; k < m->nfds; k++) {
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    if (getsockname(m->fds[k], (struct sockaddr *)&local, &local_len) == 0 && local.ss_family == addr.ss_family) {
+      sent = (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (struct sockaddr *)&addr, addr_len);
+      err = errno;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  if (sent < 0) return throw_errno(env, "sendto(UDP)", err);
+  return NULL;
+}
+
+// memberStats(handle) -> {acksSent, ackBytes, queueDrops}
+static napi_value member_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  member *m = member_arg(env, info, 1, argv);
+  if (m == NULL) return NULL;
+  pthread_mutex_lock(&lock);
+  double acks = (double)m->acks_sent, ack_bytes = (double)m->ack_bytes, drops = (double)m->queue_drops;
+  pthread_mutex_unlock(&lock);
+  napi_value result, value;
+  napi_create_object(env, &result);
+  napi_create_double(env, acks, &value);
+  napi_set_named_property(env, result, "acksSent", value);
+  napi_create_double(env, ack_bytes, &value);
+  napi_set_named_property(env, result, "ackBytes", value);
+  napi_create_double(env, drops, &value);
+  napi_set_named_property(env, result, "queueDrops", value);
+  return result;
+}
+
+static napi_value member_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  member *m = member_arg(env, info, 1, argv);
+  if (m == NULL) return NULL;
+  close_member(m);
+  return NULL;
+}
+
+// ---------------------------------------------------------------- ARP and NDP
+
+static const uint8_t BROADCAST[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+static owned_ip *find_owned(owned_ip *list, size_t n, const uint8_t *ip, size_t len) {
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(list[i].ip, ip, len) == 0) return &list[i];
+  return NULL;
+}
+
+static int send_frame(responder *r, int fd, const uint8_t *frame, size_t len) {
+  if (send(fd, frame, len, MSG_DONTWAIT) < 0) {
+    r->send_errors += 1;
+    return 0;
+  }
+  return 1;
+}
+
+static void handle_arp(responder *r) {
+  uint8_t f[2048];
+  for (int i = 0; i < BATCH && !r->closed; i++) {
+    ssize_t n = recv(r->arp_fd, f, sizeof f, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) break;
+    if (n < 42) {
+      r->malformed[0][MALFORMED_TRUNCATED] += 1;
+      continue;
+    }
+    if (f[12] != 0x08 || f[13] != 0x06) continue;  // the filter passes only ARP
+    if (!(f[14] == 0 && f[15] == 1 && f[16] == 0x08 && f[17] == 0 && f[18] == 6 && f[19] == 4) || f[20] != 0 || (f[21] != 1 && f[21] != 2)) {
+      r->malformed[0][MALFORMED_UNSUPPORTED] += 1;
+      continue;
+    }
+    if (f[21] != 1) continue;  // a reply: nothing to answer
+    r->requests[0] += 1;
+    if (memcmp(f, BROADCAST, 6) != 0 && memcmp(f, r->mac, 6) != 0) continue;
+    const uint8_t *sender_mac = f + 22, *sender_ip = f + 28, *target_ip = f + 38;
+    if (memcmp(sender_ip, target_ip, 4) == 0) continue;  // someone else's gratuitous ARP: an announcement
+    if (!vouching()) continue;
+    owned_ip *owned = find_owned(r->owned.v4, r->owned.n4, target_ip, 4);
+    if (owned == NULL) continue;
+    uint8_t reply[60] = {0};
+    memcpy(reply, sender_mac, 6);
+    memcpy(reply + 6, r->mac, 6);
+    reply[12] = 0x08;
+    reply[13] = 0x06;
+    reply[15] = 1;
+    reply[16] = 0x08;
+    reply[18] = 6;
+    reply[19] = 4;
+    reply[21] = 2;
+    memcpy(reply + 22, r->mac, 6);
+    memcpy(reply + 28, target_ip, 4);
+    memcpy(reply + 32, sender_mac, 6);
+    memcpy(reply + 38, sender_ip, 4);
+    if (send_frame(r, r->arp_fd, reply, sizeof reply)) owned->responses += 1;
+  }
+}
+
+// The ICMPv6 checksum over the pseudo-header (RFC 4443 §2.3); 0 over a message whose checksum is right.
+static uint16_t icmpv6_checksum(const uint8_t *src, const uint8_t *dst, const uint8_t *icmp, size_t len) {
+  uint32_t sum = 0;
+  for (int i = 0; i < 16; i += 2) sum += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
+  sum += (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff) + 58;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t)(icmp[i] << 8 | icmp[i + 1]);
+  if (len & 1) sum += (uint32_t)icmp[len - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+static const uint8_t UNSPECIFIED[16] = {0};
+
+static void handle_ndp(responder *r) {
+  uint8_t f[2048];
+  for (int i = 0; i < BATCH && !r->closed; i++) {
+    ssize_t got = recv(r->ndp_fd, f, sizeof f, MSG_DONTWAIT | MSG_TRUNC);
+    if (got < 0) break;
+    size_t n = (size_t)got > sizeof f ? sizeof f : (size_t)got;
+    uint64_t *bad = r->malformed[1];
+    if (n < 78) {
+      bad[MALFORMED_TRUNCATED] += 1;
+      continue;
+    }
+    if (f[12] != 0x86 || f[13] != 0xdd) continue;  // the filter passes only IPv6
+    if (f[14] >> 4 != 6) {
+      bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    size_t payload = (size_t)f[18] << 8 | f[19];
+    uint8_t hop_limit = f[21];
+    if (f[20] != 58) {
+      bad[MALFORMED_UNSUPPORTED] += 1;
+      continue;
+    }
+    if (54 + payload > n) {
+      bad[MALFORMED_TRUNCATED] += 1;
+      continue;
+    }
+    if (payload < 24) {
+      bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    const uint8_t *src = f + 22, *dst = f + 38, *icmp = f + 54;
+    if (icmp[0] != 135 && icmp[0] != 136) {
+      bad[MALFORMED_UNSUPPORTED] += 1;
+      continue;
+    }
+    if (icmp[1] != 0 || hop_limit != 255) {
+      bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    if (icmpv6_checksum(src, dst, icmp, payload) != 0) {
+      bad[MALFORMED_BAD_CHECKSUM] += 1;
+      continue;
+    }
+    const uint8_t *target = icmp + 8;
+    if (target[0] == 0xff) {
+      bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    const uint8_t *source_link = NULL;
+    int broken = 0;
+    for (size_t at = 24; at < payload;) {
+      if (at + 2 > payload) {
+        broken = MALFORMED_TRUNCATED + 1;
+        break;
+      }
+      size_t option_len = (size_t)icmp[at + 1] * 8;
+      if (option_len == 0) {
+        broken = MALFORMED_INVALID + 1;
+        break;
+      }
+      if (at + option_len > payload) {
+        broken = MALFORMED_TRUNCATED + 1;
+        break;
+      }
+      if (option_len == 8 && icmp[at] == 1) source_link = icmp + at + 2;
+      at += option_len;
+    }
+    if (broken) {
+      bad[broken - 1] += 1;
+      continue;
+    }
+    int dad = memcmp(src, UNSPECIFIED, 16) == 0;
+    if (icmp[0] == 136) {  // an advertisement: checked as the decoder does, never answered
+      if ((icmp[4] & 0x40) && dst[0] == 0xff) bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    static const uint8_t solicited_prefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+    if (dad && (memcmp(dst, solicited_prefix, 13) != 0 || source_link != NULL)) {
+      bad[MALFORMED_INVALID] += 1;
+      continue;
+    }
+    r->requests[1] += 1;
+    if (!vouching()) continue;
+    owned_ip *owned = find_owned(r->owned.v6, r->owned.n6, target, 16);
+    if (owned == NULL) continue;
+    uint8_t group[16];
+    memcpy(group, solicited_prefix, 13);
+    memcpy(group + 13, target + 13, 3);
+    const uint8_t group_mac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
+    int to_group = memcmp(dst, group, 16) == 0 && memcmp(f, group_mac, 6) == 0;
+    int to_us = memcmp(dst, target, 16) == 0 && memcmp(f, r->mac, 6) == 0;
+    if (!to_group && !to_us) continue;
+    // Duplicate address detection (from ::) is answered to all nodes, unsolicited (RFC 4861 §7.2.4).
+    static const uint8_t all_nodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+    uint8_t reply[14 + 40 + 32] = {0};
+    memcpy(reply, dad ? all_nodes_mac : (source_link != NULL ? source_link : f + 6), 6);
+    memcpy(reply + 6, r->mac, 6);
+    reply[12] = 0x86;
+    reply[13] = 0xdd;
+    reply[14] = 0x60;
+    reply[19] = 32;
+    reply[20] = 58;
+    reply[21] = 255;
+    memcpy(reply + 22, target, 16);
+    memcpy(reply + 38, dad ? all_nodes : src, 16);
+    uint8_t *na = reply + 54;
+    na[0] = 136;
+    na[4] = (uint8_t)(0x20 | (dad ? 0 : 0x40));  // Override, and Solicited unless DAD
+    memcpy(na + 8, target, 16);
+    na[24] = 2;  // target link-layer address
+    na[25] = 1;
+    memcpy(na + 26, r->mac, 6);
+    uint16_t sum = icmpv6_checksum(reply + 22, reply + 38, na, 32);
+    na[2] = (uint8_t)(sum >> 8);
+    na[3] = (uint8_t)sum;
+    if (send_frame(r, r->ndp_fd, reply, sizeof reply)) owned->responses += 1;
+  }
+}
+
+static void close_responder(responder *r) {
+  pthread_mutex_lock(&lock);
+  if (!r->closed) {
+    r->closed = 1;
+    remove_slot(r->arp_slot, r->arp_fd);
+    remove_slot(r->ndp_slot, r->ndp_fd);
+    close(r->arp_fd);
+    close(r->ndp_fd);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+static void finalize_responder(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  responder *r = data;
+  close_responder(r);
+  free(r->owned.v4);
+  free(r->owned.v6);
+  free(r);
+}
+
+static responder *responder_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc < n || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "expected a responder handle and its arguments");
+    return NULL;
+  }
+  return data;
+}
+
+static int buffer_of(napi_env env, napi_value value, void **data, size_t *len) {
+  bool is_buffer = false;
+  napi_is_buffer(env, value, &is_buffer);
+  if (!is_buffer) return 0;
+  napi_get_buffer_info(env, value, data, len);
+  return 1;
+}
+
+// responderOpen(ifindex, mac: Buffer(6), arpFilter: Buffer, ndpFilter: Buffer) -> handle. Answers
+// nothing until responderSetOwned gives it addresses.
+static napi_value responder_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t ifindex;
+  void *mac, *arp_filter, *ndp_filter;
+  size_t mac_len, arp_len, ndp_len;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || ifindex <= 0 || !buffer_of(env, argv[1], &mac, &mac_len) || mac_len != 6 ||
+      !buffer_of(env, argv[2], &arp_filter, &arp_len) || !buffer_of(env, argv[3], &ndp_filter, &ndp_len) || arp_len == 0 || arp_len % 8 != 0 ||
+      ndp_len == 0 || ndp_len % 8 != 0) {
+    napi_throw_type_error(env, NULL, "responderOpen(ifindex, mac (6 bytes), arpFilter, ndpFilter (struct sock_filter[]))");
+    return NULL;
+  }
+  int err;
+  const char *failed;
+  int arp_fd = open_packet_fd(ifindex, 0x0806, arp_filter, arp_len, &err, &failed);
+  if (arp_fd < 0) return throw_errno(env, failed, err);
+  int ndp_fd = open_packet_fd(ifindex, 0x86dd, ndp_filter, ndp_len, &err, &failed);
+  if (ndp_fd < 0) {
+    close(arp_fd);
+    return throw_errno(env, failed, err);
+  }
+  responder *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    close(arp_fd);
+    close(ndp_fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  r->ifindex = ifindex;
+  memcpy(r->mac, mac, 6);
+  r->arp_fd = arp_fd;
+  r->ndp_fd = ndp_fd;
+  pthread_mutex_lock(&lock);
+  r->arp_slot = add_slot(arp_fd, SLOT_ARP, r);
+  err = errno;
+  r->ndp_slot = r->arp_slot < 0 ? -1 : add_slot(ndp_fd, SLOT_NDP, r);
+  if (r->ndp_slot < 0) err = errno;
+  if (r->ndp_slot < 0) {
+    remove_slot(r->arp_slot, arp_fd);
+    r->closed = 1;
+  }
+  pthread_mutex_unlock(&lock);
+  if (r->closed) {
+    close(arp_fd);
+    close(ndp_fd);
+    free(r);
+    return throw_errno(env, "epoll_ctl", err);
+  }
+  napi_value handle;
+  napi_create_external(env, r, finalize_responder, NULL, &handle);
+  return handle;
+}
+
+static owned_ip *copy_owned(const uint8_t *data, size_t count, size_t size) {
+  owned_ip *list = calloc(count == 0 ? 1 : count, sizeof *list);
+  if (list == NULL) return NULL;
+  for (size_t i = 0; i < count; i++) memcpy(list[i].ip, data + i * size, size);
+  return list;
+}
+
+// responderSetOwned(handle, ipv4: Buffer (4 bytes each), ipv6: Buffer (16 bytes each)): the addresses
+// this interface answers for from now on. Built off the lock, swapped under it; answer counts of the
+// addresses that stay are carried over.
+static napi_value responder_set_owned(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  responder *r = responder_arg(env, info, 3, argv);
+  if (r == NULL) return NULL;
+  void *v4, *v6;
+  size_t len4, len6;
+  if (!buffer_of(env, argv[1], &v4, &len4) || !buffer_of(env, argv[2], &v6, &len6) || len4 % 4 != 0 || len6 % 16 != 0) {
+    napi_throw_type_error(env, NULL, "responderSetOwned(handle, ipv4 (4 bytes each), ipv6 (16 bytes each))");
+    return NULL;
+  }
+  owned_table next = {.n4 = len4 / 4, .n6 = len6 / 16};
+  next.v4 = copy_owned(v4, next.n4, 4);
+  next.v6 = copy_owned(v6, next.n6, 16);
+  if (next.v4 == NULL || next.v6 == NULL) {
+    free(next.v4);
+    free(next.v6);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < next.n4; i++) {
+    owned_ip *old = find_owned(r->owned.v4, r->owned.n4, next.v4[i].ip, 4);
+    if (old != NULL) next.v4[i].responses = old->responses;
+  }
+  for (size_t i = 0; i < next.n6; i++) {
+    owned_ip *old = find_owned(r->owned.v6, r->owned.n6, next.v6[i].ip, 16);
+    if (old != NULL) next.v6[i].responses = old->responses;
+  }
+  owned_table previous = r->owned;
+  r->owned = next;
+  pthread_mutex_unlock(&lock);
+  free(previous.v4);
+  free(previous.v6);
+  return NULL;
+}
+
+// responderSend(handle, family: 4 | 6, frame): a gratuitous ARP or unsolicited NA, from JavaScript.
+static napi_value responder_send(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  responder *r = responder_arg(env, info, 3, argv);
+  if (r == NULL) return NULL;
+  int32_t family;
+  void *frame;
+  size_t len;
+  if (napi_get_value_int32(env, argv[1], &family) != napi_ok || (family != 4 && family != 6) || !buffer_of(env, argv[2], &frame, &len)) {
+    napi_throw_type_error(env, NULL, "responderSend(handle, 4 | 6, frame)");
+    return NULL;
+  }
+  pthread_mutex_lock(&lock);
+  int closed = r->closed;
+  ssize_t n = closed ? -1 : send(family == 4 ? r->arp_fd : r->ndp_fd, frame, len, MSG_DONTWAIT);
+  int err = closed ? EBADF : errno;
+  pthread_mutex_unlock(&lock);
+  if (n < 0) return throw_errno(env, "send(AF_PACKET)", err);
+  return NULL;
+}
+
+// responderSetMembership(handle, mac: Buffer(6), join): the NDP socket joins or leaves a multicast MAC
+// (a solicited-node group of an owned IPv6 address).
+static napi_value responder_set_membership(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  responder *r = responder_arg(env, info, 3, argv);
+  if (r == NULL) return NULL;
+  void *mac;
+  size_t len;
+  bool join;
+  if (!buffer_of(env, argv[1], &mac, &len) || len != 6 || napi_get_value_bool(env, argv[2], &join) != napi_ok) {
+    napi_throw_type_error(env, NULL, "responderSetMembership(handle, mac (6 bytes), join)");
+    return NULL;
+  }
+  struct packet_mreq mreq = {0};
+  mreq.mr_ifindex = r->ifindex;
+  mreq.mr_type = PACKET_MR_MULTICAST;
+  mreq.mr_alen = 6;
+  memcpy(mreq.mr_address, mac, 6);
+  pthread_mutex_lock(&lock);
+  int rc = r->closed ? -1 : setsockopt(r->ndp_fd, SOL_PACKET, join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mreq, sizeof mreq);
+  int err = r->closed ? EBADF : errno;
+  pthread_mutex_unlock(&lock);
+  if (rc < 0) return throw_errno(env, join ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)", err);
+  return NULL;
+}
+
+static void set_count(napi_env env, napi_value obj, const char *key, uint64_t v) {
+  napi_value value;
+  napi_create_double(env, (double)v, &value);
+  napi_set_named_property(env, obj, key, value);
+}
+
+// responderCounters(handle) -> {requests: [arp, ndp], sendErrors, malformed: [[family, reason, n]...],
+// responses: [[ip, n]...]} (counts since open; responses per address currently owned).
+static napi_value responder_counters(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  responder *r = responder_arg(env, info, 1, argv);
+  if (r == NULL) return NULL;
+  pthread_mutex_lock(&lock);
+  uint64_t requests[2] = {r->requests[0], r->requests[1]}, send_errors = r->send_errors, malformed[2][MALFORMED_KINDS];
+  memcpy(malformed, r->malformed, sizeof malformed);
+  size_t n = r->owned.n4 + r->owned.n6;
+  owned_ip *snapshot = calloc(n == 0 ? 1 : n, sizeof *snapshot);
+  if (snapshot != NULL) {
+    memcpy(snapshot, r->owned.v4, r->owned.n4 * sizeof *snapshot);
+    memcpy(snapshot + r->owned.n4, r->owned.v6, r->owned.n6 * sizeof *snapshot);
+  }
+  size_t n4 = r->owned.n4;
+  pthread_mutex_unlock(&lock);
+  if (snapshot == NULL) return throw_errno(env, "calloc", ENOMEM);
+  napi_value result, list, value;
+  napi_create_object(env, &result);
+  napi_create_array(env, &list);
+  for (int i = 0; i < 2; i++) {
+    napi_create_double(env, (double)requests[i], &value);
+    napi_set_element(env, list, (uint32_t)i, value);
+  }
+  napi_set_named_property(env, result, "requests", list);
+  set_count(env, result, "sendErrors", send_errors);
+  napi_create_array(env, &list);
+  uint32_t k = 0;
+  for (int family = 0; family < 2; family++) {
+    for (int kind = 0; kind < MALFORMED_KINDS; kind++) {
+      if (malformed[family][kind] == 0) continue;
+      napi_value entry, item;
+      napi_create_array(env, &entry);
+      napi_create_uint32(env, family == 0 ? 4 : 6, &item);
+      napi_set_element(env, entry, 0, item);
+      napi_create_string_utf8(env, malformed_names[kind], NAPI_AUTO_LENGTH, &item);
+      napi_set_element(env, entry, 1, item);
+      napi_create_double(env, (double)malformed[family][kind], &item);
+      napi_set_element(env, entry, 2, item);
+      napi_set_element(env, list, k++, entry);
+    }
+  }
+  napi_set_named_property(env, result, "malformed", list);
+  napi_create_array(env, &list);
+  for (size_t i = 0; i < n; i++) {
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(i < n4 ? AF_INET : AF_INET6, snapshot[i].ip, text, sizeof text);
+    napi_value entry, item;
+    napi_create_array(env, &entry);
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &item);
+    napi_set_element(env, entry, 0, item);
+    napi_create_double(env, (double)snapshot[i].responses, &item);
+    napi_set_element(env, entry, 1, item);
+    napi_set_element(env, list, (uint32_t)i, entry);
+  }
+  napi_set_named_property(env, result, "responses", list);
+  free(snapshot);
+  return result;
+}
+
+static napi_value responder_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  responder *r = responder_arg(env, info, 1, argv);
+  if (r == NULL) return NULL;
+  close_responder(r);
+  return NULL;
+}
+
+// ---------------------------------------------------------------- the lease
+
+// livenessRenew(ms): the thread may vouch for this process for `ms` more milliseconds (0: stop now).
+static napi_value liveness_renew(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  double ms;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &ms) != napi_ok || !(ms >= 0)) {
+    napi_throw_type_error(env, NULL, "livenessRenew(ms >= 0)");
+    return NULL;
+  }
+  int64_t until = ms == 0 ? 0 : monotonic_ns() + (int64_t)(ms * 1e6);
+  pthread_mutex_lock(&lock);
+  lease_until = until;
+  pthread_mutex_unlock(&lock);
+  return NULL;
+}
+
+// hmacSha256(key, data) -> Buffer: the thread's HMAC, for tests against node:crypto.
+static napi_value hmac_for_test(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *key, *data;
+  size_t key_len, len;
+  if (argc < 2 || !buffer_of(env, argv[0], &key, &key_len) || !buffer_of(env, argv[1], &data, &len)) {
+    napi_throw_type_error(env, NULL, "hmacSha256(key, data)");
+    return NULL;
+  }
+  hmac_sha256_key_pads pads;
+  hmac_sha256_key(&pads, key, key_len);
+  uint8_t out[32];
+  hmac_sha256(&pads, data, len, out);
+  napi_value result;
+  void *copy;
+  napi_create_buffer_copy(env, 32, out, &copy, &result);
+  return result;
+}
+
+void register_liveness(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"memberOpen", NULL, member_open, NULL, NULL, NULL, napi_default, NULL},
+      {"memberBind", NULL, member_bind, NULL, NULL, NULL, napi_default, NULL},
+      {"memberSetPeers", NULL, member_set_peers, NULL, NULL, NULL, napi_default, NULL},
+      {"memberSetSelf", NULL, member_set_self, NULL, NULL, NULL, napi_default, NULL},
+      {"memberSend", NULL, member_send, NULL, NULL, NULL, napi_default, NULL},
+      {"memberStats", NULL, member_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"memberClose", NULL, member_close, NULL, NULL, NULL, napi_default, NULL},
+      {"responderOpen", NULL, responder_open, NULL, NULL, NULL, napi_default, NULL},
+      {"responderSetOwned", NULL, responder_set_owned, NULL, NULL, NULL, napi_default, NULL},
+      {"responderSend", NULL, responder_send, NULL, NULL, NULL, napi_default, NULL},
+      {"responderSetMembership", NULL, responder_set_membership, NULL, NULL, NULL, napi_default, NULL},
+      {"responderCounters", NULL, responder_counters, NULL, NULL, NULL, napi_default, NULL},
+      {"responderClose", NULL, responder_close, NULL, NULL, NULL, napi_default, NULL},
+      {"livenessRenew", NULL, liveness_renew, NULL, NULL, NULL, napi_default, NULL},
+      {"hmacSha256", NULL, hmac_for_test, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

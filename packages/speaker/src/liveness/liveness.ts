@@ -1,0 +1,163 @@
+// Typed wrapper over the addon's liveness thread (native/liveness.c): ARP/NDP answers and membership
+// acks that keep going while the JavaScript event loop is stalled, and stop with the process.
+// JavaScript decides (which addresses, which peers, this node's record); the thread executes.
+import { createRequire } from "node:module";
+import { ipv4ToBytes, ipv6ToBytes } from "../l2/address-bytes.ts";
+import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "../l2/bpf.ts";
+import { AddonNotBuiltError, PacketSocketError } from "../l2/packet-socket.ts";
+
+interface LivenessAddon {
+  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer, acked: boolean) => void): unknown;
+  memberBind(handle: unknown, address: string, port: number): void;
+  memberSetPeers(handle: unknown, names: string[], addresses: string[], port: number): void;
+  memberSetSelf(handle: unknown, incarnation: number, ready: boolean, answering: boolean): void;
+  memberSend(handle: unknown, packet: Buffer, address: string, port: number): void;
+  memberStats(handle: unknown): { acksSent: number; ackBytes: number; queueDrops: number };
+  memberClose(handle: unknown): void;
+  responderOpen(ifindex: number, mac: Buffer, arpFilter: Buffer, ndpFilter: Buffer): unknown;
+  responderSetOwned(handle: unknown, ipv4: Buffer, ipv6: Buffer): void;
+  responderSend(handle: unknown, family: 4 | 6, frame: Buffer): void;
+  responderSetMembership(handle: unknown, mac: Buffer, join: boolean): void;
+  responderCounters(handle: unknown): NativeResponderCounters;
+  responderClose(handle: unknown): void;
+  livenessRenew(ms: number): void;
+  hmacSha256(key: Buffer, data: Buffer): Buffer;
+}
+
+export interface NativeResponderCounters {
+  /** [ARP requests, neighbor solicitations] received. */
+  requests: [number, number];
+  sendErrors: number;
+  /** [family, reason, count] of frames dropped as malformed. */
+  malformed: Array<[4 | 6, string, number]>;
+  /** [address, answers sent] for each address owned now (counted since it became owned). */
+  responses: Array<[string, number]>;
+}
+
+const addonPath = new URL("../../build/Release/packet_socket.node", import.meta.url).pathname;
+let loaded: LivenessAddon | undefined;
+function addon(): LivenessAddon {
+  if (loaded === undefined) {
+    try {
+      loaded = createRequire(import.meta.url)(addonPath) as LivenessAddon;
+    } catch (cause) {
+      throw new AddonNotBuiltError(addonPath, { cause });
+    }
+  }
+  return loaded;
+}
+
+/**
+ * How long the thread goes on vouching for this process after the event loop last ran. A loop stalled
+ * longer is stuck, not slow: the thread then stops acking and answering, as if the process had died,
+ * and peers take its addresses over. Renewed every second while the loop runs.
+ */
+export const LIVENESS_LEASE_MS = 10_000;
+const RENEW_EVERY_MS = 1000;
+let renewing: NodeJS.Timeout | undefined;
+function keepLease(): void {
+  addon().livenessRenew(LIVENESS_LEASE_MS);
+  if (renewing !== undefined) return;
+  renewing = setInterval(() => addon().livenessRenew(LIVENESS_LEASE_MS), RENEW_EVERY_MS);
+  renewing.unref();
+}
+
+/** HMAC-SHA256 as the thread computes it (for tests against node:crypto). */
+export function nativeHmacSha256(key: Buffer, data: Buffer): Buffer {
+  return addon().hmacSha256(key, data);
+}
+
+/** A membership endpoint: UDP sockets read by the thread, which acks pings to this node itself. */
+export interface NativeMember {
+  /** Listens on one more address (IPv4 or IPv6); throws a system error (EADDRINUSE, …). */
+  bind(address: string, port: number): void;
+  /** Peers whose pings are acked, and where the acks go. */
+  setPeers(peers: ReadonlyMap<string, string>, port: number): void;
+  /** This node's record as acks carry it; `answering` false stops the acks (not started, or leaving). */
+  setSelf(incarnation: number, ready: boolean, answering: boolean): void;
+  /** Sends a datagram `encodeDatagram` made: the thread numbers it in sequence with its acks and signs it again. */
+  send(packet: Buffer, address: string, port: number): void;
+  /** Acks the thread sent, their bytes, and datagrams dropped because the event loop's queue was full. */
+  stats(): { acksSent: number; ackBytes: number; queueDrops: number };
+  close(): void;
+}
+
+export function openNativeMember(options: {
+  self: string;
+  key: Buffer;
+  session: number;
+  maxSkewMs: number;
+  /** Every datagram received, in order; `acked` when the thread already answered it (a ping). */
+  onDatagram(packet: Buffer, acked: boolean): void;
+}): NativeMember {
+  const native = addon();
+  keepLease();
+  const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, options.onDatagram);
+  let closed = false;
+  return {
+    bind: (address, port) => native.memberBind(handle, address, port),
+    setPeers(peers, port) {
+      native.memberSetPeers(handle, [...peers.keys()], [...peers.values()], port);
+    },
+    setSelf: (incarnation, ready, answering) => native.memberSetSelf(handle, incarnation, ready, answering),
+    send: (packet, address, port) => native.memberSend(handle, packet, address, port),
+    stats: () => native.memberStats(handle),
+    close() {
+      if (closed) return;
+      closed = true;
+      native.memberClose(handle);
+    },
+  };
+}
+
+/** ARP and NDP answers on one interface, given by the thread from the owned table. */
+export interface NativeResponder {
+  /** The addresses (canonical text) this interface answers for from now on; replaces the previous set. */
+  setOwned(ips: Iterable<string>): void;
+  /** Sends a whole frame on the ARP (4) or IPv6 (6) socket: gratuitous ARP, unsolicited NA. */
+  send(family: 4 | 6, frame: Buffer): void;
+  setMembership(mac: Buffer, join: boolean): void;
+  counters(): NativeResponderCounters;
+  close(): void;
+}
+
+export function openNativeResponder(ifindex: number, mac: Buffer): NativeResponder {
+  const native = addon();
+  keepLease();
+  let handle: unknown;
+  try {
+    handle = native.responderOpen(ifindex, mac, encodeBpfProgram(arpRequestFilter), encodeBpfProgram(neighborSolicitationFilter));
+  } catch (cause) {
+    throw new PacketSocketError("open", ifindex, { cause });
+  }
+  let closed = false;
+  return {
+    setOwned(ips) {
+      const v4: Buffer[] = [];
+      const v6: Buffer[] = [];
+      for (const ip of ips) if (ip.includes(":")) v6.push(ipv6ToBytes(ip));
+        else v4.push(ipv4ToBytes(ip));
+      native.responderSetOwned(handle, Buffer.concat(v4), Buffer.concat(v6));
+    },
+    send(family, frame) {
+      try {
+        native.responderSend(handle, family, frame);
+      } catch (cause) {
+        throw new PacketSocketError("send", ifindex, { cause });
+      }
+    },
+    setMembership(mac, join) {
+      try {
+        native.responderSetMembership(handle, mac, join);
+      } catch (cause) {
+        throw new PacketSocketError(join ? "joinMulticast" : "leaveMulticast", ifindex, { cause });
+      }
+    },
+    counters: () => native.responderCounters(handle),
+    close() {
+      if (closed) return;
+      closed = true;
+      native.responderClose(handle);
+    },
+  };
+}
