@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -58,5 +60,34 @@ describe("createKubeConfig", () => {
     assert.throws(() => createKubeConfig(), (error: unknown) => {
       return error instanceof KubeConfigError && /not in a cluster/.test(error.message);
     });
+  });
+});
+
+describe("what loading @bollard/core costs", () => {
+  it("loads client-node's KubeConfig without its generated API or undici (60 MiB of RSS it would cost every process)", () => {
+    // A fresh process records every module URL it loads, then imports @bollard/core and reads a kubeconfig.
+    const script = `
+      import { registerHooks } from "node:module";
+      const loaded = [];
+      registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });
+      const { createKubeConfig } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)});
+      process.env.KUBECONFIG = process.argv[1];
+      createKubeConfig();
+      process.stdout.write(JSON.stringify(loaded));`;
+    const dir = mkdtempSync(join(tmpdir(), "bollard-kubeconfig-"));
+    try {
+      const file = join(dir, "config");
+      writeFileSync(file, config("one", "https://one.example:6443"));
+      const loaded = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script, file]).toString()) as string[];
+      assert.ok(loaded.some((url) => url.endsWith("/@kubernetes/client-node/dist/config.js")), "client-node's KubeConfig was loaded");
+      assert.deepEqual(
+        // (gen/rxjsStub.js is a few lines client-node's middleware needs)
+        loaded.filter((url) => (url.includes("/client-node/dist/gen/") && !url.endsWith("/gen/rxjsStub.js")) || url.includes("/node_modules/undici/")),
+        [],
+        "neither the generated API nor undici",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,32 @@
+import { registerHooks } from "node:module";
 import { delimiter } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+
+// client-node's KubeConfig (kubeconfig files, in-cluster config, auth plugins, proxies for node:https) is all
+// this project uses of it, but its module also imports, for functions the project never calls, the
+// generated API (`./gen/index.js`: every resource model and API class, for `makeApiClient`) and undici (for
+// `applyToFetchOptions`): together some 60 MiB of RSS in every process. Requests go through ./request.ts
+// with `applyToHTTPSOptions`, so those two imports of that one module are answered with stubs that throw if
+// ever called. (The ingress's own `undici` import is another module's and loads the real package.)
+const stub = (exports: string[]) =>
+  `data:text/javascript,${encodeURIComponent(
+    [
+      "const unavailable = () => { throw new Error('@bollard/core loads client-node without its generated API and undici: use kubeRequest'); };",
+      ...exports.map((name) => (name.endsWith("()") ? `export const ${name.slice(0, -2)} = unavailable;` : `export class ${name} { constructor() { unavailable(); } }`)),
+    ].join("\n"),
+  )}`;
+const STUBS: Record<string, string> = {
+  "./gen/index.js": stub(["createConfiguration()", "ServerConfiguration"]),
+  undici: stub(["Agent", "ProxyAgent"]),
+};
+registerHooks({
+  resolve(specifier, context, next) {
+    const url = STUBS[specifier];
+    if (url !== undefined && context.parentURL?.endsWith("/@kubernetes/client-node/dist/config.js")) return { url, format: "module", shortCircuit: true };
+    return next(specifier, context);
+  },
+});
+const { KubeConfig } = await import("@kubernetes/client-node/dist/config.js");
+type KubeConfig = InstanceType<typeof KubeConfig>;
 
 export class KubeConfigError extends Error {
   override name = "KubeConfigError";
