@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds MetalLB's speaker and controller from the Go module proxy into a per-user cache keyed by version, for
 # running beside Bollard's (benchmarks; not used by the tests yet).
-# v0.16.x requires github.com/metallb/frr-k8s v0.0.27, which the proxy does not serve: a wrapper module
-# replaces it with the served v0.0.21 (only the BGP/FRR-K8s mode uses it; L2 mode does not). If that build
-# fails, v0.15.2 (which `go install` builds as is) is built instead, and the script says so.
-# Usage: build-metallb.sh [--print-dir]   (version from env BOLLARD_METALLB_VERSION, default v0.16.2)
+# The default is v0.15.2, which builds as is. v0.16.x requires github.com/metallb/frr-k8s v0.0.27, which the
+# proxy does not serve (it lists v0.0.17, v0.0.18 and v0.0.21): with BOLLARD_METALLB_VERSION=v0.16.2 a wrapper
+# module replaces it with v0.0.21, but v0.16.2's frrk8s package uses AsPathPrependPrefixes, which v0.0.21 lacks,
+# so that build fails (checked here) and v0.15.2 is built instead, saying so.
+# Usage: build-metallb.sh [--print-dir]   (version from env BOLLARD_METALLB_VERSION, default v0.15.2)
 set -euo pipefail
 
-WANTED="${BOLLARD_METALLB_VERSION:-v0.16.2}"
+WANTED="${BOLLARD_METALLB_VERSION:-v0.15.2}"
 FALLBACK="v0.15.2"
 FRR_K8S_SERVED="v0.0.21"
 CACHE_ROOT="${BOLLARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bollard}"
