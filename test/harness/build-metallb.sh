@@ -25,9 +25,12 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
+work=""
+trap 'rm -rf "$work"' EXIT  # also when interrupted mid-build
+
 # build VERSION: 0 when $(out_for VERSION) holds speaker and controller.
 build() {
-  local version="$1" out work upstream_mod go_directive
+  local version="$1" out upstream_mod go_directive
   out="$(out_for "$version")"
   if cached "$version"; then
     log "MetalLB $version cached in $out"
