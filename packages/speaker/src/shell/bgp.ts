@@ -60,7 +60,7 @@ export interface BgpShell {
   stop(): Promise<void>;
 }
 
-type SecretEntry = { type?: string; data: Record<string, string> } | "missing" | "pending";
+type SecretEntry = { type?: string; data: Record<string, string> } | { error: string } | "pending";
 
 export function createBgpShell(o: BgpShellOptions): BgpShell {
   const ns = o.configNamespace;
@@ -138,8 +138,15 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
       secrets.set(key, { ...(secret.type ? { type: secret.type } : {}), data });
     } catch (err) {
       if (o.signal.aborted) return;
-      if (!isStatus(err, 404)) log.warn({ err, secret: key }, "cannot read a BGPPeer's passwordSecret");
-      if (isStatus(err, 404) || secrets.get(key) === "pending") secrets.set(key, "missing");
+      const previous = secrets.get(key);
+      if (isStatus(err, 404)) secrets.set(key, { error: `spec.passwordSecret: Secret ${key} not found` });
+      else if (isStatus(err, 403)) {
+        secrets.set(key, { error: `spec.passwordSecret: the speaker may not read Secret ${key}; list its name in the chart value speaker.bgpPasswordSecrets` });
+      } else {
+        // The API server is away: a password read before stays in use.
+        log.warn({ err, secret: key }, "cannot read a BGPPeer's passwordSecret");
+        if (previous === "pending" || previous === undefined) secrets.set(key, { error: `spec.passwordSecret: cannot read Secret ${key}: ${(err as Error).message}` });
+      }
     }
     o.schedule();
   };
@@ -149,7 +156,7 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
   refresh.unref();
   const secretView = (): SecretView => {
     const view = new Map<string, { type?: string; data: Record<string, string> }>();
-    for (const [key, entry] of secrets) if (typeof entry === "object") view.set(key, entry);
+    for (const [key, entry] of secrets) if (typeof entry === "object" && "data" in entry) view.set(key, entry);
     return view;
   };
 
@@ -215,7 +222,10 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
           if (key.startsWith(`${ns}/`) && !secrets.has(key)) void fetchSecret(key);
           if (secrets.get(key) === "pending") continue; // decided once the Secret is read
         }
-        let session = peerSession(peer, view, secretView(), ns, bfdProfiles.list());
+        let session: PeerSession | { error: string } = peerSession(peer, view, secretView(), ns, bfdProfiles.list());
+        const secretKey = secretName && !peer.spec?.password ? `${peer.spec?.passwordSecret?.namespace || ns}/${secretName}` : undefined;
+        const secretEntry = secretKey === undefined ? undefined : secrets.get(secretKey);
+        if ("error" in session && secretEntry !== undefined && typeof secretEntry === "object" && "error" in secretEntry) session = { error: secretEntry.error };
         if ("error" in session) {
           const previous = lastGoodSessions.get(name);
           problems.push({ kind: "BGPPeer", apiVersion: `metallb.io/${BGP_PEER_VERSION}`, name, message: session.error, keeping: previous !== undefined });
