@@ -28,3 +28,4 @@ export { runKubeProxy } from "./kube-proxy/run.ts";
 export { compileNatRules, renderNftRuleset } from "./kube-proxy/rules.ts";
 export { desiredEndpointSlices, type LabPod } from "./endpoints/slices.ts";
 export { issueCertificate, type KeyPair } from "./control-plane/certs.ts";
+export { type FrrNeighbor, FrrConfigError, type FrrRouter, type FrrRouterOptions, renderFrrConfig, startFrrRouter } from "./router/frr.ts";

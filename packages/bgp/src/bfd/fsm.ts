@@ -104,8 +104,9 @@ export function bfdStep(config: BfdConfig, s: BfdSessionState, event: BfdEvent):
       break;
     case "received": {
       const p = event.packet;
-      // §6.8.6: a zero Your Discriminator is only valid while we are Down/AdminDown; a wrong one is not ours.
-      if (p.yourDiscriminator === 0 ? s.state === "Init" || s.state === "Up" : p.yourDiscriminator !== config.myDiscriminator) {
+      // §6.8.6: a zero Your Discriminator is valid only in a packet whose State is Down or AdminDown (a peer that
+      // has just (re)created its session does not know ours yet); a nonzero one must be ours.
+      if (p.yourDiscriminator === 0 ? p.state !== "Down" && p.state !== "AdminDown" : p.yourDiscriminator !== config.myDiscriminator) {
         return { state: s, actions: { ...timers(config, s), sendNow: false } };
       }
       next = {

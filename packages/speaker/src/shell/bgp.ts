@@ -6,6 +6,8 @@
 // Bad configuration never withdraws anything: an invalid object keeps its last valid version in effect
 // (planWithLastGood), an invalid BGPPeer keeps its last valid session, and the problem is logged, recorded as
 // a Warning Event on the object and reported in the ConfigurationState.
+import { isIP } from "node:net";
+import type { Route } from "@bollard/bgp";
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
   createInformer,
@@ -62,6 +64,23 @@ export interface BgpShell {
 
 type SecretEntry = { type?: string; data: Record<string, string> } | { error: string } | "pending";
 
+/**
+ * The routes a session can carry: those of the families it offers (an IPv4 peer gets IPv4 prefixes unless
+ * dualStackAddressFamily). A prefix of the other family than the connection's needs a next hop of its own
+ * family: the node's address of that family, as MetalLB announces it.
+ */
+function routesFor(routes: Route[], session: PeerSession, node: NodeView): Route[] {
+  const families = new Set((session.options.families ?? []).map((f) => (f.afi === 1 ? 4 : 6)));
+  const connection = isIP(session.options.peerAddress);
+  return routes.flatMap((route) => {
+    const family = route.prefix.includes(":") ? 6 : 4;
+    if (!families.has(family)) return [];
+    if (family === connection) return [route];
+    const nextHop = node.addresses.find((a) => isIP(a) === family);
+    return nextHop === undefined ? [] : [{ ...route, nextHop }];
+  });
+}
+
 export function createBgpShell(o: BgpShellOptions): BgpShell {
   const ns = o.configNamespace;
   const log = o.logger.child({ component: "bgp" });
@@ -107,8 +126,8 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
         log.warn({ peer, address, state: to, diagnostic }, "BFD session down: resetting the BGP session");
         const object = peerObject(peer);
         if (object) o.events.record(involved(object), "Warning", "bfdSessionDown", `BFD session from node "${o.nodeName}" to ${address} went ${to} (diagnostic ${diagnostic}); the BGP session is reset`);
-      } else if (to === "Up") {
-        log.info({ peer, address }, "BFD session up");
+      } else {
+        log.info({ peer, address, from, to }, to === "Up" ? "BFD session up" : "BFD session state");
       }
     },
     onBfdError(peer, err) {
@@ -240,7 +259,7 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
           session = { ...session, options: { ...session.options, gracefulRestart: { ...session.options.gracefulRestart, restarting: true } } };
         }
         addressOf.set(name, session.options.peerAddress);
-        desired.set(name, { session, routes: routes.get(name) ?? [] });
+        desired.set(name, { session, routes: routesFor(routes.get(name) ?? [], session, view) });
       }
     }
     for (const name of lastGoodSessions.keys()) if (!peers.get(ns, name)) lastGoodSessions.delete(name);
