@@ -36,6 +36,8 @@ export interface FrrRouter {
   paths(prefix: string): Promise<{ nextHop: string; peer: string; bestpath: boolean; multipath: boolean }[]>;
   /** Neighbors whose BGP session is Established. */
   established(): Promise<string[]>;
+  /** The daemons' process ids. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -140,6 +142,7 @@ export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRout
         .map(([address]) => address)
         .sort();
     },
+    pids: () => children.map((c) => c.pid ?? 0).filter((p) => p > 0),
     stop,
   };
 }
