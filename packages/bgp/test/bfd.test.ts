@@ -113,8 +113,10 @@ describe("BFD state machine", () => {
   it("a peer that re-created its session (Down, Your Discriminator 0, a new My Discriminator) is heard (§6.8.6)", () => {
     // FRR does this when bgpd re-registers a session with its local address once BGP is up.
     const r = bfdStep(a, up(), { type: "received", packet: from("Down", { yourDiscriminator: 0, myDiscriminator: 4242 }) });
-    assert.deepEqual(r.actions.transition, { from: "Up", to: "Down", diagnostic: 3 });
+    assert.deepEqual(r.actions.transition, { from: "Up", to: "Down", diagnostic: 3, peerRestarted: true });
     assert.equal(r.state.remoteDiscriminator, 4242);
+    // The same session of the peer saying Down is a failure it saw, not a restart.
+    assert.deepEqual(bfdStep(a, up(), { type: "received", packet: from("Down") }).actions.transition, { from: "Up", to: "Down", diagnostic: 3 });
     const init = bfdStep(a, initialBfdState(), { type: "received", packet: from("Down", { myDiscriminator: 1 }) }).state;
     assert.equal(init.state, "Init");
     const again = bfdStep(a, init, { type: "received", packet: from("Down", { yourDiscriminator: 0, myDiscriminator: 4242 }) });

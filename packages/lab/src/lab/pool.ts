@@ -33,8 +33,9 @@ spec:
 
 /**
  * BGP mode's configuration as MetalLB documents it: a pool on a subnet of its own (10.253.x.0/24, which only the
- * router's BGP routes lead to), a BFDProfile, a BGPPeer for the lab router (IPv4, BFD, graceful restart) and a
- * BGPAdvertisement for the pool, as YAML for `kubectl apply -f -`.
+ * router's BGP routes lead to), a BFDProfile, a BGPPeer for the lab router (IPv4, BFD) and a BGPAdvertisement
+ * for the pool, as YAML for `kubectl apply -f -`. No graceful restart: with it the router keeps a crashed
+ * speaker's routes (that is its purpose), and the lab shows a dead speaker's routes going.
  */
 export function labBgpManifest(network: { prefixV4: string; router?: { ipv4: string } }): string {
   if (network.router === undefined) throw new Error("the lab has no router: start it with --bgp");
@@ -58,7 +59,6 @@ spec:
   peerASN: ${LAB_ROUTER_ASN}
   peerAddress: ${network.router.ipv4}
   bfdProfile: lab-fast
-  enableGracefulRestart: true
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement

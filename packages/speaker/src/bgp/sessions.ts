@@ -33,7 +33,7 @@ export type SessionHooks = {
   /** UPDATE messages went to the peer. */
   onUpdatesSent?: (peer: string, count: number) => void;
   /** The BFD session's state changed; a Down after Up has just taken the BGP session down. */
-  onBfdState?: (peer: string, change: { from: BfdState; to: BfdState; diagnostic: number }) => void;
+  onBfdState?: (peer: string, change: { from: BfdState; to: BfdState; diagnostic: number; peerRestarted?: true }) => void;
   /** The BFD session could not start (its address or port is taken, the address is not local). */
   onBfdError?: (peer: string, err: Error) => void;
 };
@@ -88,8 +88,9 @@ export class BgpSessions {
       bfd.on("state", (change) => {
         this.hooks.onBfdState?.(peer, change);
         // RFC 5882 §4.3: BFD Down means the path is gone; the BGP session follows at once instead of after
-        // its hold time. It is restarted and comes back when the peer answers again.
-        if (change.from === "Up" && change.to === "Down" && this.running.get(peer) === running) {
+        // its hold time. It is restarted and comes back when the peer answers again. Not when the peer merely
+        // re-created its BFD session (FRR does when BGP comes up): its packets show the path is alive.
+        if (change.from === "Up" && change.to === "Down" && !change.peerRestarted && this.running.get(peer) === running) {
           void session.stop().then(() => {
             if (this.running.get(peer) === running) session.start();
           });

@@ -118,10 +118,12 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
     onUpdatesSent(peer, count) {
       metrics.updatesSent.inc({ peer: addressOf.get(peer) ?? "?" }, count);
     },
-    onBfdState(peer, { from, to, diagnostic }) {
+    onBfdState(peer, { from, to, diagnostic, peerRestarted }) {
       const address = addressOf.get(peer) ?? "?";
       metrics.bfdSessionUp.set({ peer: address }, to === "Up" ? 1 : 0);
-      if (from === "Up" && to !== "Up") {
+      if (from === "Up" && to !== "Up" && peerRestarted) {
+        log.info({ peer, address }, "the peer re-created its BFD session; the BGP session stays");
+      } else if (from === "Up" && to !== "Up") {
         metrics.bfdSessionDownEvents.inc({ peer: address });
         log.warn({ peer, address, state: to, diagnostic }, "BFD session down: resetting the BGP session");
         const object = peerObject(peer);
