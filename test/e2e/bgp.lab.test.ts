@@ -114,6 +114,6 @@ describe("the user story in BGP mode (FRR)", { timeout: 600_000 }, () => {
     }, 10_000, 10);
     // Nothing else could have noticed within 10 s: the hold time is MetalLB's default, 90 s.
     const neighbor = JSON.parse((await lab.router?.vtysh("bgpd", `show bgp neighbors ${lost.ipv4} json`)) ?? "{}")[lost.ipv4] as { lastResetDueTo?: string } | undefined;
-    t.diagnostic(`link down on ${lost.name} → its next hop gone from the router's kernel route after ${Math.round(gone)} ms (BFD 100 ms × 3; FRR's last reset: ${neighbor?.lastResetDueTo ?? "?"})`);
+    t.diagnostic(`link down on ${lost.name} → its next hop gone from the router's kernel route after ${Math.round(gone)} ms (BFD 200 ms × 3; FRR's last reset: ${neighbor?.lastResetDueTo ?? "?"})`);
   });
 });

@@ -208,7 +208,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           routerId: r.ipv4,
           gracefulRestart: true,
           neighbors: [
-            ...network.nodes.map((n) => ({ address: n.ipv4, asn: LAB_NODE_ASN, bfd: { receiveMs: 100, transmitMs: 100, multiplier: 3 } })),
+            ...network.nodes.map((n) => ({ address: n.ipv4, asn: LAB_NODE_ASN, bfd: { receiveMs: 200, transmitMs: 200, multiplier: 3 } })),
             ...network.nodes.map((n) => ({ address: n.ipv6, asn: LAB_NODE_ASN })),
           ],
         }),

@@ -49,7 +49,7 @@ spec:
 apiVersion: metallb.io/v1beta1
 kind: BFDProfile
 metadata: {name: lab-fast, namespace: ${CONFIG_NAMESPACE}}
-spec: {receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}
+spec: {receiveInterval: 200, transmitInterval: 200, detectMultiplier: 3}
 ---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
