@@ -68,7 +68,7 @@ export const part: Part = {
         await waitUntil(`${label}: both next hops and sessions back`, ready, 180_000, 100);
         await sleep(1000);
         const ms = await loseNode(lab, vip, i % lab.network.nodes.length);
-        ctx.log(`${label} trial ${i + 1}: ${fmt(ms, " ms")}`);
+        ctx.log(`${label} trial ${i + 1}: ${fmt(ms, "ms")}`);
         samples.push(ms);
       }
       return samples;
@@ -81,10 +81,10 @@ export const part: Part = {
     await sleep(3000);
     const withoutBfd = await runTrials("without BFD", async () => (await both()) && (await established()));
 
-    const row = (label: string, s: number[]) => [label, String(s.length), fmt(median(s), " ms"), fmt(percentile(s, 90), " ms"), fmt(Math.max(...s), " ms")];
+    const row = (label: string, s: number[]) => [label, String(s.length), fmt(median(s), "ms"), fmt(percentile(s, 90), "ms"), fmt(Math.max(...s), "ms")];
     const verdicts: Verdict[] = [
-      { id: "bgp-bfd", what: "lost node's next hop gone at the router, BFD 200 ms × 3", target: "< 1 s", measured: `p50 ${fmt(median(withBfd), " ms")}, max ${fmt(Math.max(...withBfd), " ms")}`, met: Math.max(...withBfd) < 1000 },
-      { id: "bgp-hold", what: "the same without BFD, hold time 9 s", target: "(reference)", measured: `p50 ${fmt(median(withoutBfd), " ms")}`, met: null },
+      { id: "bgp-bfd", what: "lost node's next hop gone at the router, BFD 200 ms × 3", target: "< 1 s", measured: `p50 ${fmt(median(withBfd), "ms")}, max ${fmt(Math.max(...withBfd), "ms")}`, met: Math.max(...withBfd) < 1000 },
+      { id: "bgp-hold", what: "the same without BFD, hold time 9 s", target: "(reference)", measured: `p50 ${fmt(median(withoutBfd), "ms")}`, met: null },
     ];
     return {
       commands: ["sudo npm run bench -- bgp"],
