@@ -24,6 +24,7 @@ const PARTS: Record<string, string> = {
   "lab-path": "./lab-path.ts",
   image: "./image.ts",
   membership: "./membership.ts",
+  bgp: "./bgp.ts",
 };
 const ORDER = Object.keys(PARTS);
 const loadAverage = () => loadavg()[0] ?? Number.NaN;

@@ -21,6 +21,7 @@ const everyOption = [
   "controller.replicas=2",
   "speaker.garpRefreshSeconds=30",
   "speaker.ignoreExcludeLB=true",
+  "speaker.bgpPasswordSecrets={bgp-auth,bgp-auth-2}",
   "logLevel=debug",
   "metrics.secure=true",
   "ingress.service.ipFamilyPolicy=RequireDualStack",
@@ -236,9 +237,13 @@ describe("chart", () => {
       }
       const secretRules = (sa: string) => rulesOf(manifests, sa).filter(({ rule }) => rule.resources?.includes("secrets"));
       assert.deepEqual(secretRules("bollard-controller"), [], "the controller reads no Secret");
+      // The membership key, and the BGP password Secrets the values list (in the config namespace), by name.
       const speakerSecrets = secretRules("bollard-speaker");
-      assert.equal(speakerSecrets.length, 1);
-      assert.deepEqual(speakerSecrets[0]?.rule.resourceNames, ["bollard-membership"]);
+      const bgpPasswords = set.length === 0 ? [] : [{ scope: "namespace bollard-config", names: ["bgp-auth", "bgp-auth-2"] }];
+      assert.deepEqual(
+        speakerSecrets.map(({ scope, rule }) => ({ names: rule.resourceNames, verbs: rule.verbs, scope })).sort((a, b) => a.scope.localeCompare(b.scope)),
+        [...bgpPasswords.map(({ scope, names }) => ({ names, verbs: ["get"], scope })), { names: ["bollard-membership"], verbs: ["get"], scope: "namespace metallb-system" }].sort((a, b) => a.scope.localeCompare(b.scope)),
+      );
       for (const sa of ["bollard-controller", "bollard-speaker", "bollard-ingress"]) {
         for (const { scope, rule } of rulesOf(manifests, sa)) {
           if (!rule.verbs.some((v) => ["create", "update", "patch", "delete"].includes(v))) continue;

@@ -103,10 +103,25 @@ describe("BFD state machine", () => {
     assert.equal(r.actions.detectionMs, 5 * 100, "the peer's new, faster rate counts at once");
   });
 
-  it("ignores packets for another session or with a zero Your Discriminator once Up", () => {
+  it("ignores packets for another session, and a zero Your Discriminator in a packet that is not Down or AdminDown", () => {
     const s = up();
     assert.equal(bfdStep(a, s, { type: "received", packet: from("Down", { yourDiscriminator: 99 }) }).state, s);
-    assert.equal(bfdStep(a, s, { type: "received", packet: from("Down", { yourDiscriminator: 0 }) }).state, s);
+    assert.equal(bfdStep(a, s, { type: "received", packet: from("Up", { yourDiscriminator: 0 }) }).state, s);
+    assert.equal(bfdStep(a, s, { type: "received", packet: from("Init", { yourDiscriminator: 0 }) }).state, s);
+  });
+
+  it("a peer that re-created its session (Down, Your Discriminator 0, a new My Discriminator) is heard (§6.8.6)", () => {
+    // FRR does this when bgpd re-registers a session with its local address once BGP is up.
+    const r = bfdStep(a, up(), { type: "received", packet: from("Down", { yourDiscriminator: 0, myDiscriminator: 4242 }) });
+    assert.deepEqual(r.actions.transition, { from: "Up", to: "Down", diagnostic: 3, peerRestarted: true });
+    assert.equal(r.state.remoteDiscriminator, 4242);
+    // The same session of the peer saying Down is a failure it saw, not a restart.
+    assert.deepEqual(bfdStep(a, up(), { type: "received", packet: from("Down") }).actions.transition, { from: "Up", to: "Down", diagnostic: 3 });
+    const init = bfdStep(a, initialBfdState(), { type: "received", packet: from("Down", { myDiscriminator: 1 }) }).state;
+    assert.equal(init.state, "Init");
+    const again = bfdStep(a, init, { type: "received", packet: from("Down", { yourDiscriminator: 0, myDiscriminator: 4242 }) });
+    assert.equal(again.state.state, "Init");
+    assert.equal(packetToSend(a, again.state).yourDiscriminator, 4242, "our next packet names the new session");
   });
 
   it("AdminDown sends diagnostic 7 and stops transmitting; leaving it starts over from Down", () => {

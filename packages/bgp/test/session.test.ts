@@ -71,6 +71,33 @@ describe("BgpSession over loopback", () => {
     await router.stop();
   });
 
+  it("abandon() closes without a NOTIFICATION (graceful restart): the peer sees the connection end, no Cease", async () => {
+    const router = new BgpSession({ peerAddress: "127.0.0.1", localAsn: 64501, peerAsn: "external", routerId: "10.0.0.1", passive: true });
+    const { server, port } = await listeningPeer(router);
+    cleanup.push(() => server.close());
+    router.start();
+    cleanup.push(() => router.stop());
+    const speaker = new BgpSession({ peerAddress: "127.0.0.1", peerPort: port, localAsn: 64500, peerAsn: 64501, routerId: "10.0.0.2", gracefulRestart: { restartTime: 120, restarting: true } });
+    const sent: number[] = [];
+    speaker.on("sent", ({ updates }) => sent.push(updates));
+    speaker.setRoutes([{ prefix: "192.168.10.1/32" }]);
+    speaker.start();
+    await until("Established", () => speaker.state === "Established" && router.received.size === 1);
+    assert.equal(speaker.advertisedCount, 1);
+    assert.equal(speaker.pendingCount, 0);
+    assert.ok(sent.reduce((a, b) => a + b, 0) >= 3, `the route and an End-of-RIB per family were counted: ${sent}`);
+    const notifications: unknown[] = [];
+    router.on("notification", (n) => notifications.push(n));
+    const downs: unknown[] = [];
+    speaker.on("down", (d) => downs.push(d));
+    await speaker.abandon();
+    assert.equal(speaker.state, "Idle");
+    assert.equal(downs.length, 1);
+    await until("the router to notice", () => router.state !== "Established");
+    assert.deepEqual(notifications, [], "no NOTIFICATION either way");
+    assert.equal(speaker.pendingCount, 1, "the table is pending again");
+  });
+
   it("takes prefixes in canonical form and reports the ones that are not prefixes", () => {
     const session = new BgpSession({ peerAddress: "127.0.0.1", localAsn: 64500, peerAsn: 64501, routerId: "10.0.0.2" });
     const skipped: { prefix: string; reason: string }[][] = [];

@@ -7,10 +7,12 @@ export {
 } from "./control-plane/control-plane.ts";
 export { type ControlPlaneBinaries, ControlPlaneBuildError, ensureControlPlaneBinaries } from "./control-plane/binaries.ts";
 export { execIn, ip, LabCommandError, run, type RunResult } from "./network/exec.ts";
-export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, LabSetupError, newLabId } from "./network/topology.ts";
+export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, type LabRouter, LabSetupError, newLabId } from "./network/topology.ts";
 export {
   CONFIG_NAMESPACE,
+  LAB_NODE_ASN,
   LAB_ROOT,
+  LAB_ROUTER_ASN,
   type Lab,
   type LabOptions,
   type LabRuntime,
@@ -19,7 +21,7 @@ export {
   defaultLabRuntime,
   startLab,
 } from "./lab/lab.ts";
-export { LAB_IP_FAMILIES, type LabIPFamily, labPoolManifest } from "./lab/pool.ts";
+export { LAB_IP_FAMILIES, type LabIPFamily, labBgpManifest, labPoolManifest } from "./lab/pool.ts";
 export { type ContainerSecurity, LabImageMissingError, SERVICE_ACCOUNT_MOUNT, securityFlags } from "./lab/containers.ts";
 export { isProcessAlive } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
@@ -28,3 +30,4 @@ export { runKubeProxy } from "./kube-proxy/run.ts";
 export { compileNatRules, renderNftRuleset } from "./kube-proxy/rules.ts";
 export { desiredEndpointSlices, type LabPod } from "./endpoints/slices.ts";
 export { issueCertificate, type KeyPair } from "./control-plane/certs.ts";
+export { type FrrNeighbor, FrrConfigError, type FrrRouter, type FrrRouterOptions, renderFrrConfig, startFrrRouter } from "./router/frr.ts";

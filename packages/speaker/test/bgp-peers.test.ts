@@ -11,6 +11,11 @@ const secrets = new Map([
 ]);
 const peer = (spec: NonNullable<BGPPeerObject["spec"]>): BGPPeerObject => ({ metadata: { name: "p", namespace: "metallb-system" }, spec });
 const base = { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" };
+const profiles = [
+  { metadata: { name: "fast" }, spec: { receiveInterval: 100, transmitInterval: 50, detectMultiplier: 5, passiveMode: true } },
+  { metadata: { name: "default" } },
+  { metadata: { name: "echo" }, spec: { echoMode: true } },
+];
 
 describe("peerSession", () => {
   it("defaults: port 179, hold 90 s, the node's IPv4 address as router ID, the peer's family, TTL 1 for eBGP", () => {
@@ -66,13 +71,25 @@ describe("peerSession", () => {
     ["a missing Secret", { ...base, passwordSecret: { name: "nope" } }, /not found/],
     ["a Secret not of type basic-auth", { ...base, passwordSecret: { name: "opaque" } }, /basic-auth/],
     ["an unnumbered session", { ...base, interface: "eth1" }, /not supported/],
-    ["a BFD profile", { ...base, bfdProfile: "fast" }, /BFD/],
+    ["a BFD profile that does not exist", { ...base, bfdProfile: "missing" }, /BFDProfile missing not found/],
+    ["a BFD profile in echo mode", { ...base, bfdProfile: "echo" }, /echo mode/],
+    ["BFD with ebgpMultiHop", { ...base, bfdProfile: "fast", ebgpMultiHop: true }, /single-hop/],
+    ["a passwordSecret in another namespace", { ...base, passwordSecret: { name: "bgp-auth", namespace: "default" } }, /speaker's namespace/],
   ] as [string, NonNullable<BGPPeerObject["spec"]>, RegExp][]) {
     it(`refuses ${name}`, () => {
-      const result = peerSession(peer(spec), node, secrets, "metallb-system");
+      const result = peerSession(peer(spec), node, secrets, "metallb-system", profiles);
       assert.ok("error" in result && error.test(result.error), JSON.stringify(result));
     });
   }
+
+  it("a BFD profile: its intervals, multiplier and passive mode, run from the node's address of the peer's family", () => {
+    const fast = peerSession(peer({ ...base, bfdProfile: "fast" }), node, secrets, "metallb-system", profiles);
+    assert.deepEqual((fast as { bfd: unknown }).bfd, { localAddress: "10.0.0.11", desiredMinTxMs: 50, requiredMinRxMs: 100, detectMultiplier: 5, passive: true });
+    const defaults = peerSession(peer({ ...base, peerAddress: "fd00::1", bfdProfile: "default" }), node, secrets, "metallb-system", profiles);
+    assert.deepEqual((defaults as { bfd: unknown }).bfd, { localAddress: "fd00::11", desiredMinTxMs: 300, requiredMinRxMs: 300, detectMultiplier: 3, passive: false });
+    const sourced = peerSession(peer({ ...base, bfdProfile: "default", sourceAddress: "10.0.0.99" }), node, secrets, "metallb-system", profiles);
+    assert.equal((sourced as { bfd: { localAddress: string } }).bfd.localAddress, "10.0.0.99");
+  });
 
   it("refuses to guess a router ID on an IPv6-only node", () => {
     const result = peerSession(peer(base), { ...node, addresses: ["fd00::11"] }, secrets, "metallb-system");

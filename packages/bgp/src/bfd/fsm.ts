@@ -33,7 +33,7 @@ export type BfdEvent = { type: "received"; packet: BfdPacket } | { type: "detect
 
 export type BfdActions = {
   /** Set when the session changed state. */
-  transition?: { from: BfdState; to: BfdState; diagnostic: number };
+  transition?: { from: BfdState; to: BfdState; diagnostic: number; peerRestarted?: true };
   /** The periodic transmission interval now (ms; 0: do not transmit). */
   txIntervalMs: number;
   /** The detection time now (ms; 0: no detection timer), restarted by every accepted packet. */
@@ -87,6 +87,9 @@ function timers(config: BfdConfig, s: BfdSessionState): Pick<BfdActions, "txInte
 export function bfdStep(config: BfdConfig, s: BfdSessionState, event: BfdEvent): { state: BfdSessionState; actions: BfdActions } {
   let next: BfdSessionState = { ...s, answerFinal: false };
   let sendNow = false;
+  // A Down from a new session of the peer (it lost its state and knows not ours): the path is alive, since its
+  // packets arrive; a client may take that for no failure.
+  let peerRestarted = false;
   const move = (to: BfdState, diagnostic: number) => {
     next = { ...next, state: to, diagnostic };
     sendNow = true;
@@ -104,10 +107,12 @@ export function bfdStep(config: BfdConfig, s: BfdSessionState, event: BfdEvent):
       break;
     case "received": {
       const p = event.packet;
-      // §6.8.6: a zero Your Discriminator is only valid while we are Down/AdminDown; a wrong one is not ours.
-      if (p.yourDiscriminator === 0 ? s.state === "Init" || s.state === "Up" : p.yourDiscriminator !== config.myDiscriminator) {
+      // §6.8.6: a zero Your Discriminator is valid only in a packet whose State is Down or AdminDown (a peer that
+      // has just (re)created its session does not know ours yet); a nonzero one must be ours.
+      if (p.yourDiscriminator === 0 ? p.state !== "Down" && p.state !== "AdminDown" : p.yourDiscriminator !== config.myDiscriminator) {
         return { state: s, actions: { ...timers(config, s), sendNow: false } };
       }
+      peerRestarted = p.yourDiscriminator === 0 && s.remoteDiscriminator !== 0 && p.myDiscriminator !== s.remoteDiscriminator;
       next = {
         ...next,
         remoteDiscriminator: p.myDiscriminator,
@@ -134,6 +139,8 @@ export function bfdStep(config: BfdConfig, s: BfdSessionState, event: BfdEvent):
     }
   }
   const actions: BfdActions = { ...timers(config, next), sendNow };
-  if (next.state !== s.state) actions.transition = { from: s.state, to: next.state, diagnostic: next.diagnostic };
+  if (next.state !== s.state) {
+    actions.transition = { from: s.state, to: next.state, diagnostic: next.diagnostic, ...(peerRestarted ? { peerRestarted: true as const } : {}) };
+  }
   return { state: next, actions };
 }

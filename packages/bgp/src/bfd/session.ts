@@ -18,7 +18,8 @@ export type BfdSessionOptions = Omit<BfdConfig, "myDiscriminator"> & {
 };
 
 export type BfdSessionEvents = {
-  state: [{ from: BfdState; to: BfdState; diagnostic: number }];
+  /** peerRestarted: the peer's new session said Down (it lost its state; the path is alive). */
+  state: [{ from: BfdState; to: BfdState; diagnostic: number; peerRestarted?: true }];
   discarded: [{ reason: string }];
 };
 

@@ -55,6 +55,8 @@ export type SessionEvents = {
   update: [UpdateMessage];
   /** Routes that could not be announced to this peer, and why. */
   skipped: [{ prefix: Prefix; reason: string }[]];
+  /** UPDATE messages sent (announcements, withdrawals and End-of-RIB). */
+  sent: [{ updates: number }];
 };
 
 /** A BGP session to one peer; see SessionOptions. Start it, feed it routes, stop it. */
@@ -108,6 +110,40 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   start(): void {
     this.dispatch({ type: "ManualStart" });
+  }
+
+  /** Prefixes the peer has from us now (Adj-RIB-Out). */
+  get advertisedCount(): number {
+    return this.advertised.size;
+  }
+
+  /** Prefixes wanted but not yet sent: the whole table while the session is not Established. */
+  get pendingCount(): number {
+    let pending = 0;
+    for (const [prefix, route] of this.desired) if (this.advertised.get(prefix) !== JSON.stringify(route)) pending++;
+    return pending + [...this.advertised.keys()].filter((p) => !this.desired.has(p)).length;
+  }
+
+  /**
+   * Stops without a NOTIFICATION: the connection is just closed, as if this process had died, so a peer that
+   * agreed to graceful restart (RFC 4724) keeps our routes, marked stale, until we are back and send End-of-RIB.
+   * What a restarting speaker does on its way down; stop() is for taking the routes away.
+   */
+  async abandon(): Promise<void> {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    const from = this.fsm.state;
+    const socket = this.socket;
+    this.socket = undefined;
+    this.fsm = initialState();
+    socket?.destroy();
+    await this.closed;
+    if (from === "Established") {
+      this.received.clear();
+      this.advertised.clear();
+      this.emit("down", { reason: "abandoned for a graceful restart" });
+    }
+    if (from !== "Idle") this.emit("state", { from, to: "Idle" });
   }
 
   /** Sends Cease (Administrative Shutdown) if a session is up, closes the connection, and stops retrying. */
@@ -197,6 +233,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
         this.advertised.clear();
         this.sync();
         for (const family of this.negotiated?.families ?? []) this.send(endOfRib(family));
+        this.emit("sent", { updates: this.negotiated?.families.length ?? 0 });
         this.emit("established", this.negotiated as Negotiated);
         return;
       case "session-down":
@@ -365,6 +402,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     for (const prefix of withdraw) this.advertised.delete(prefix);
     for (const route of announce) if (!skipped.has(route.prefix)) this.advertised.set(route.prefix, JSON.stringify(route));
     if (plan.skipped.length > 0) this.emit("skipped", plan.skipped);
-    if (plan.updates.length > 0) this.dispatch({ type: "UpdateSent" });
+    if (plan.updates.length > 0) {
+      this.emit("sent", { updates: plan.updates.length });
+      this.dispatch({ type: "UpdateSent" });
+    }
   }
 }

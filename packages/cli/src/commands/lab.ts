@@ -24,22 +24,26 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N] [--ip-family F] [--runtime R]
+  up [--nodes N] [--ip-family F] [--runtime R] [--bgp frr]
                                        build the lab in the background: control plane, node1..N and client
                                        network namespaces, controller, speakers, ingresses, sample backends;
                                        F: ipv4 (default), ipv6 or dual — the ingress Service's families
                                        (dual: RequireDualStack) and the pods' endpoints;
                                        R = process (the sources, default) or podman (the images of
-                                       'npm run image', with the chart's security context)
+                                       'npm run image', with the chart's security context);
+                                       --bgp adds a router namespace running FRR (AS 64501) peered with
+                                       every node, and puts the client behind it
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
-  exec [--id ID] client|nodeN -- CMD   run CMD inside the client (outside the cluster) or a node
+  exec [--id ID] client|nodeN|router -- CMD
+                                       run CMD inside the client (outside the cluster), a node or the router
+                                       (for FRR, vtysh is pointed at the lab's daemons)
   status                               list running labs
   control-plane --kubeconfig FILE      start only etcd + kube-apiserver in the foreground; write an admin
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID] [--ip-family F] [--runtime R]  the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--ip-family F] [--runtime R] [--bgp frr]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -81,6 +85,12 @@ function labRuntime(value: string | undefined): LabRuntime | undefined {
   return value as LabRuntime;
 }
 
+function bgpDaemon(value: string | undefined): "frr" | undefined {
+  if (value === undefined) return undefined;
+  if (value !== "frr") throw new CliUsageError(`--bgp ${value}: only frr is supported so far (bird and gobgp are not yet)`);
+  return value;
+}
+
 function nodeCount(value: string | undefined): number {
   const n = Number(value ?? "2");
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new CliUsageError(`--nodes must be a whole number from 1 to 50, got ${value}`);
@@ -102,13 +112,16 @@ async function runForeground(argv: string[]): Promise<number> {
     "ready-file": { type: "string" },
     "ip-family": { type: "string" },
     runtime: { type: "string" },
+    bgp: { type: "string" },
   });
   const runtime = labRuntime(values.runtime);
   const shutdown = onShutdown();
+  const bgp = bgpDaemon(values.bgp);
   const lab = await startLab({
     nodes: nodeCount(values.nodes),
     ipFamily: ipFamily(values["ip-family"]),
     ...(runtime ? { runtime } : {}),
+    ...(bgp ? { bgp } : {}),
     log: say,
     startedBy: UP,
     ...(values.id ? { id: values.id } : {}),
@@ -126,10 +139,11 @@ async function runForeground(argv: string[]): Promise<number> {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" }, runtime: { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" }, runtime: { type: "string" }, bgp: { type: "string" } });
   const nodes = nodeCount(values.nodes);
   const family = ipFamily(values["ip-family"]);
   const runtime = labRuntime(values.runtime);
+  const bgp = bgpDaemon(values.bgp);
   if (process.getuid?.() !== 0) {
     say("the lab needs root (it creates network namespaces)");
     return 1;
@@ -150,10 +164,11 @@ async function up(argv: string[]): Promise<number> {
   const out = openSync(logPath, "a");
   // The id is chosen here so that a failed start can be cleaned up without touching any other lab.
   const id = newLabId();
-  const child = spawn(process.execPath, [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : [])], {
-    detached: true,
-    stdio: ["ignore", out, out],
-  });
+  const child = spawn(
+    process.execPath,
+    [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : []), ...(bgp ? ["--bgp", bgp] : [])],
+    { detached: true, stdio: ["ignore", out, out] },
+  );
   closeSync(out);
   child.unref();
   let exited: number | null = null;
@@ -177,6 +192,12 @@ async function up(argv: string[]): Promise<number> {
           `lab ${state.id} is up (${state.nodes} nodes + client, ${state.ipFamily ?? "ipv4"}; components: ${state.runtime === "podman" ? "podman containers" : "processes"}). Try:`,
           `  export KUBECONFIG=${state.kubeconfig}`,
           `  ${state.kubectl} get nodes`,
+          ...(state.router
+            ? [
+                "  bollard lab exec router -- vtysh -c 'show bgp summary'     # BGP mode: apply the pool, BGPPeer and",
+                "                                                             # BGPAdvertisement first (labBgpManifest)",
+              ]
+            : []),
           ...(state.ipFamily !== "ipv6" ? ["  bollard lab exec client -- curl -4 -s --resolve demo.local:80:<EXTERNAL-IP> http://demo.local/"] : []),
           ...(state.ipFamily === "ipv6" || state.ipFamily === "dual"
             ? ["  bollard lab exec client -- curl -6 -s --resolve 'demo.local:80:[<EXTERNAL-IPv6>]' http://demo.local/"]
@@ -228,13 +249,17 @@ async function status(): Promise<number> {
 
 async function exec(argv: string[]): Promise<number> {
   const dash = argv.indexOf("--");
-  if (dash < 0) throw new CliUsageError("usage: bollard lab exec [--id ID] client|nodeN -- CMD [ARGS…]");
+  const usageLine = "usage: bollard lab exec [--id ID] client|nodeN|router -- CMD [ARGS…]";
+  if (dash < 0) throw new CliUsageError(usageLine);
   const { values, positionals } = parseFlags(argv.slice(0, dash), { id: { type: "string" } }, true);
   const cmd = argv.slice(dash + 1);
   const host = positionals[0] ?? "client";
-  if (!/^(client|node\d+)$/.test(host) || cmd.length === 0) throw new CliUsageError("usage: bollard lab exec [--id ID] client|nodeN -- CMD [ARGS…]");
+  if (!/^(client|node\d+|router)$/.test(host) || cmd.length === 0) throw new CliUsageError(usageLine);
   const state = await pickLab(values.id);
-  const child = spawn("ip", ["netns", "exec", `bollard-${state.id}-${host}`, ...cmd], { stdio: "inherit" });
+  if (host === "router" && state.router === undefined) throw new CliUsageError(`lab ${state.id} has no router: start one with bollard lab up --bgp frr`);
+  // vtysh finds the lab's daemons only through their socket directory.
+  const argvIn = host === "router" && cmd[0] === "vtysh" && state.router ? ["vtysh", "--vty_socket", state.router.dir, ...cmd.slice(1)] : cmd;
+  const child = spawn("ip", ["netns", "exec", `bollard-${state.id}-${host}`, ...argvIn], { stdio: "inherit" });
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }
 

@@ -78,5 +78,11 @@ export const resources = {
   ipAddressPools: resourceType("metallb.io", "v1beta1", "ipaddresspools", true),
   l2Advertisements: resourceType("metallb.io", "v1beta1", "l2advertisements", true),
   serviceL2Statuses: resourceType("metallb.io", "v1beta1", "servicel2statuses", true),
+  // BGP mode. BGPPeer is read at v1beta2, its stored version (v1beta1 is served too, conversion None).
+  bgpPeers: resourceType("metallb.io", "v1beta2", "bgppeers", true),
+  bgpAdvertisements: resourceType("metallb.io", "v1beta1", "bgpadvertisements", true),
+  communities: resourceType("metallb.io", "v1beta1", "communities", true),
+  bfdProfiles: resourceType("metallb.io", "v1beta1", "bfdprofiles", true),
+  serviceBGPStatuses: resourceType("metallb.io", "v1beta1", "servicebgpstatuses", true),
   configurationStates: resourceType("metallb.io", "v1beta1", "configurationstates", true),
 } as const;

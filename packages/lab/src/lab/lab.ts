@@ -14,12 +14,16 @@ import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type 
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
 import type { LabIPFamily } from "./pool.ts";
 import { checkImages, removeContainers, spawnLabContainer, waitForContainers, waitForReady, writeServiceAccountDir } from "./containers.ts";
+import { type FrrRouter, startFrrRouter } from "../router/frr.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
 export const LAB_ROOT = process.env.BOLLARD_LAB_ROOT ?? "/tmp/bollard-lab";
 export const CONFIG_NAMESPACE = INSTALL_NAMESPACE;
+/** The lab router's AS and the nodes' AS in BGP mode. */
+export const LAB_ROUTER_ASN = 64501;
+export const LAB_NODE_ASN = 64500;
 const INGRESS_HTTP_PORT = 8080;
 const INGRESS_HTTPS_PORT = 8443;
 const BACKEND_PORT = 8000;
@@ -56,6 +60,8 @@ export interface LabOptions {
   log?: (line: string) => void;
   /** Recorded in the state: `bollard lab down` removes only labs `bollard lab up` started (tests start their own). */
   startedBy?: string;
+  /** BGP mode: a `router` namespace running this daemon, peered with every node; the client sits behind it. */
+  bgp?: "frr";
 }
 
 export interface LabState {
@@ -70,6 +76,8 @@ export interface LabState {
   /** podman containers (`--runtime podman`), removed by name on `lab down`. */
   containers: string[];
   client: string;
+  /** The router's namespace and vtysh socket directory, in BGP mode. */
+  router?: { netns: string; dir: string; daemon: "frr" };
   startedAt: string;
   startedBy?: string;
 }
@@ -81,6 +89,8 @@ export interface Lab {
   network: LabNetwork;
   runtime: LabRuntime;
   controlPlane: ControlPlane;
+  /** BGP mode's router (FRR), peered with every node. */
+  router?: FrrRouter;
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
   kubectl(args: string[], input?: string): Promise<RunResult>;
@@ -99,12 +109,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const ipFamily = opts.ipFamily ?? "ipv4";
   const families = { v4: ipFamily !== "ipv6", v6: ipFamily !== "ipv4" };
   const runtime = opts.runtime ?? defaultLabRuntime();
-  const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}) });
+  const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}), ...(opts.bgp ? { router: true } : {}) });
   const dir = join(LAB_ROOT, network.id);
   const logDir = join(dir, "logs");
   const procs: LabProcess[] = [];
   let controlPlane: ControlPlane | undefined;
   let endpoints: EndpointsController | undefined;
+  let router: FrrRouter | undefined;
   const abort = new AbortController();
   const logger: Logger = createLogger({ name: "lab", level: process.env.LAB_LOG_LEVEL ?? "warn" });
 
@@ -114,6 +125,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 3000)));
     // Whatever a failed start left (a container whose `podman run` never got going), before its namespace goes.
     await removeContainers(procs.flatMap((p) => (p.container ? [p.container] : [])));
+    await router?.stop();
     await controlPlane?.stop();
     await destroyLabNetwork(network.id, nodeCount);
     // For debugging a failed run: BOLLARD_LAB_KEEP_LOGS=DIR keeps the components' logs there.
@@ -185,6 +197,23 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     endpoints = await step("EndpointSlice controller stand-in", () =>
       startEndpointsController({ kubeConfig, logger, signal: abort.signal, pods }),
     );
+
+    if (opts.bgp === "frr" && network.router !== undefined) {
+      const r = network.router;
+      router = await step(`router: FRR (zebra, bgpd, bfdd) in ${r.netns}, AS ${LAB_ROUTER_ASN}, peers ${network.nodes.map((n) => n.ipv4).join(", ")}`, () =>
+        startFrrRouter({
+          netns: r.netns,
+          dir: join(dir, "router"),
+          asn: LAB_ROUTER_ASN,
+          routerId: r.ipv4,
+          gracefulRestart: true,
+          neighbors: [
+            ...network.nodes.map((n) => ({ address: n.ipv4, asn: LAB_NODE_ASN, bfd: { receiveMs: 200, transmitMs: 200, multiplier: 3 } })),
+            ...network.nodes.map((n) => ({ address: n.ipv6, asn: LAB_NODE_ASN })),
+          ],
+        }),
+      );
+    }
 
     const node = process.execPath;
     // What the chart's downward API gives each pod.
@@ -280,9 +309,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       kubeconfig: cp.kubeconfigPath,
       kubectl: cp.binaries.kubectl,
       runtime,
-      pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0].filter((p) => p > 0),
+      pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0, ...(router?.pids() ?? [])].filter((p) => p > 0),
       containers: procs.flatMap((p) => (p.container ? [p.container] : [])),
       client: network.client.netns,
+      ...(router && network.router ? { router: { netns: network.router.netns, dir: join(dir, "router"), daemon: "frr" as const } } : {}),
       startedAt: new Date().toISOString(),
       ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
     };
@@ -295,6 +325,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       network,
       runtime,
       controlPlane: cp,
+      ...(router ? { router } : {}),
       kubeConfig,
       kubeconfigPath: cp.kubeconfigPath,
       kubectl,

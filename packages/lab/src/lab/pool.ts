@@ -1,4 +1,4 @@
-import { CONFIG_NAMESPACE } from "./lab.ts";
+import { CONFIG_NAMESPACE, LAB_NODE_ASN, LAB_ROUTER_ASN } from "./lab.ts";
 
 /** Which address families the lab's Services and pool use (every host has an IPv4 and an IPv6 address either way). */
 export type LabIPFamily = "ipv4" | "ipv6" | "dual";
@@ -25,6 +25,43 @@ spec:
 ---
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
+metadata: {name: lab, namespace: ${CONFIG_NAMESPACE}}
+spec:
+  ipAddressPools: [lab-pool]
+`;
+}
+
+/**
+ * BGP mode's configuration as MetalLB documents it: a pool on a subnet of its own (10.253.x.0/24, which only the
+ * router's BGP routes lead to), a BFDProfile, a BGPPeer for the lab router (IPv4, BFD) and a BGPAdvertisement
+ * for the pool, as YAML for `kubectl apply -f -`. No graceful restart: with it the router keeps a crashed
+ * speaker's routes (that is its purpose), and the lab shows a dead speaker's routes going.
+ */
+export function labBgpManifest(network: { prefixV4: string; router?: { ipv4: string } }): string {
+  if (network.router === undefined) throw new Error("the lab has no router: start it with --bgp");
+  const octet = network.prefixV4.split(".")[2];
+  return `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lab-pool, namespace: ${CONFIG_NAMESPACE}}
+spec:
+  addresses: [10.253.${octet}.10-10.253.${octet}.30]
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: lab-fast, namespace: ${CONFIG_NAMESPACE}}
+spec: {receiveInterval: 200, transmitInterval: 200, detectMultiplier: 3}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: lab-router, namespace: ${CONFIG_NAMESPACE}}
+spec:
+  myASN: ${LAB_NODE_ASN}
+  peerASN: ${LAB_ROUTER_ASN}
+  peerAddress: ${network.router.ipv4}
+  bfdProfile: lab-fast
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
 metadata: {name: lab, namespace: ${CONFIG_NAMESPACE}}
 spec:
   ipAddressPools: [lab-pool]

@@ -45,3 +45,16 @@ export interface CommunityObject {
   metadata: ObjectMeta;
   spec?: { communities?: { name?: string; value?: string }[] };
 }
+
+export interface BFDProfileObject {
+  metadata: ObjectMeta;
+  spec?: {
+    receiveInterval?: number;
+    transmitInterval?: number;
+    detectMultiplier?: number;
+    echoInterval?: number;
+    echoMode?: boolean;
+    passiveMode?: boolean;
+    minimumTtl?: number;
+  };
+}

@@ -1,9 +1,9 @@
 // A BGPPeer (MetalLB v0.16's fields and meaning), seen from one node, as the options of a BgpSession (pure).
 // What this speaker cannot do yet is an error on the peer, never silently ignored: unnumbered sessions
-// (interface), VRFs, BFD.
+// (interface), VRFs, BFD echo mode.
 import { IPV4_UNICAST, IPV6_UNICAST, type SessionOptions } from "@bollard/bgp";
 import { isIP, isIPv4 } from "node:net";
-import type { BGPPeerObject } from "./objects.ts";
+import type { BFDProfileObject, BGPPeerObject } from "./objects.ts";
 import { sessionTtl } from "./tcp-socket.ts";
 
 export type PeerSession = {
@@ -12,7 +12,12 @@ export type PeerSession = {
   password?: string;
   /** The TTL of the session's packets (1 single-hop eBGP, 255 ebgpMultiHop, 0 the default for iBGP). */
   ttl: number;
+  /** Single-hop BFD from the peer's bfdProfile: its Down takes the BGP session down. */
+  bfd?: PeerBfd;
 };
+
+/** A BFD session's settings (BFDProfile fields, MetalLB's defaults) and the local address it runs from. */
+export type PeerBfd = { localAddress: string; desiredMinTxMs: number; requiredMinRxMs: number; detectMultiplier: number; passive: boolean };
 
 export type NodeView = { name: string; labels: Record<string, string>; addresses: string[] };
 
@@ -29,11 +34,16 @@ export function parseDuration(text: string): number | undefined {
   return Number(h) * 3600 + Number(min) * 60 + Number(s) + Number(ms) / 1000;
 }
 
-export function peerSession(peer: BGPPeerObject, node: NodeView, secrets: SecretView, speakerNamespace: string): PeerSession | { error: string } {
+export function peerSession(
+  peer: BGPPeerObject,
+  node: NodeView,
+  secrets: SecretView,
+  speakerNamespace: string,
+  bfdProfiles: readonly BFDProfileObject[] = [],
+): PeerSession | { error: string } {
   const spec = peer.spec ?? {};
   if (spec.interface) return { error: "spec.interface: unnumbered BGP sessions are not supported yet" };
   if (spec.vrf) return { error: "spec.vrf: sessions in a VRF are not supported yet" };
-  if (spec.bfdProfile) return { error: "spec.bfdProfile: BFD is not supported yet" };
   if (!spec.peerAddress || isIP(spec.peerAddress) === 0) return { error: `spec.peerAddress: ${JSON.stringify(spec.peerAddress ?? "")} is not an IP address` };
   if (spec.myASN === undefined) return { error: "spec.myASN is required" };
   if ((spec.peerASN === undefined) === (spec.dynamicASN === undefined)) return { error: "exactly one of spec.peerASN and spec.dynamicASN" };
@@ -56,7 +66,10 @@ export function peerSession(peer: BGPPeerObject, node: NodeView, secrets: Secret
   let password = spec.password || undefined;
   if (spec.passwordSecret?.name) {
     if (password) return { error: "spec.password and spec.passwordSecret are exclusive" };
-    const key = `${spec.passwordSecret.namespace || speakerNamespace}/${spec.passwordSecret.name}`;
+    // As MetalLB: the Secret lives beside the speaker, so it needs no read access to Secrets elsewhere.
+    const namespace = spec.passwordSecret.namespace || speakerNamespace;
+    if (namespace !== speakerNamespace) return { error: `spec.passwordSecret: the Secret must be in the speaker's namespace ${speakerNamespace}, not ${namespace}` };
+    const key = `${namespace}/${spec.passwordSecret.name}`;
     const secret = secrets.get(key);
     if (!secret) return { error: `spec.passwordSecret: Secret ${key} not found` };
     if (secret.type !== "kubernetes.io/basic-auth") return { error: `spec.passwordSecret: Secret ${key} must be of type kubernetes.io/basic-auth` };
@@ -83,5 +96,22 @@ export function peerSession(peer: BGPPeerObject, node: NodeView, secrets: Secret
   if (spec.enableGracefulRestart) options.gracefulRestart = { restartTime: 120, restarting: false };
   const session: PeerSession = { options, ttl: sessionTtl(external, spec.ebgpMultiHop ?? false) };
   if (password) session.password = password;
+  if (spec.bfdProfile) {
+    const profile = bfdProfiles.find((p) => p.metadata.name === spec.bfdProfile);
+    if (!profile) return { error: `spec.bfdProfile: BFDProfile ${spec.bfdProfile} not found` };
+    if (profile.spec?.echoMode) return { error: `spec.bfdProfile: BFDProfile ${spec.bfdProfile} asks for echo mode, which is not supported yet` };
+    if (spec.ebgpMultiHop) return { error: "spec.bfdProfile: BFD is single-hop here (RFC 5881); it cannot run with ebgpMultiHop" };
+    const family = isIPv4(spec.peerAddress) ? 4 : 6;
+    const localAddress = spec.sourceAddress ?? node.addresses.find((a) => isIP(a) === family);
+    if (!localAddress) return { error: `spec.bfdProfile: the node has no IPv${family} address to run BFD from; set spec.sourceAddress` };
+    const p = profile.spec ?? {};
+    session.bfd = {
+      localAddress,
+      desiredMinTxMs: p.transmitInterval ?? 300,
+      requiredMinRxMs: p.receiveInterval ?? 300,
+      detectMultiplier: p.detectMultiplier ?? 3,
+      passive: p.passiveMode ?? false,
+    };
+  }
   return session;
 }

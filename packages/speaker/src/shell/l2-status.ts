@@ -25,6 +25,13 @@ export interface DesiredL2Status {
   interfaces: string[];
 }
 
+/** A ServiceBGPStatus: the BGPPeers this node announces the Service to. */
+export interface DesiredBgpStatus {
+  serviceNamespace: string;
+  serviceName: string;
+  peers: string[];
+}
+
 export function l2StatusName(node: string, serviceNamespace: string, serviceName: string): string {
   return `l2-${createHash("sha256").update(`${node}/${serviceNamespace}/${serviceName}`).digest("hex").slice(0, 16)}`;
 }
@@ -61,46 +68,68 @@ export function orphanedL2Statuses(
   });
 }
 
-export interface L2StatusWriter {
+export interface L2StatusWriter<D = DesiredL2Status> {
   /**
    * Replaces the desired set of this node's objects and the other nodes' objects to remove; writes
    * happen in the background, retried with backoff.
    */
-  set(desired: readonly DesiredL2Status[], orphans?: readonly ServiceL2Status[]): void;
+  set(desired: readonly D[], orphans?: readonly ServiceL2Status[]): void;
   /** Deletes every object of this node (on shutdown), bounded by `timeoutMs`. */
   clear(timeoutMs: number): Promise<void>;
 }
 
-export function createL2StatusWriter(options: {
+export function bgpStatusName(node: string, serviceNamespace: string, serviceName: string): string {
+  return `bgp-${createHash("sha256").update(`${node}/${serviceNamespace}/${serviceName}`).digest("hex").slice(0, 16)}`;
+}
+
+/** The two per-(node, Service) status kinds, written the same way. */
+const STATUS_KINDS = {
+  ServiceL2Status: { resource: resources.serviceL2Statuses, name: l2StatusName, fields: (d: DesiredL2Status) => ({ interfaces: d.interfaces.map((name) => ({ name })) }) },
+  ServiceBGPStatus: { resource: resources.serviceBGPStatuses, name: bgpStatusName, fields: (d: DesiredBgpStatus) => ({ peers: d.peers }) },
+};
+
+type StatusWriterOptions = {
   kubeConfig: KubeConfig;
   namespace: string;
   node: string;
-  /** The ServiceL2Status objects of the namespace, every node's. */
+  /** The objects of this kind in the namespace, every node's. */
   existing: Informer<ServiceL2Status>;
   logger: Logger;
   signal: AbortSignal;
-}): L2StatusWriter {
+};
+
+export function createL2StatusWriter(options: StatusWriterOptions): L2StatusWriter {
+  return createStatusWriter<DesiredL2Status>(options, "ServiceL2Status");
+}
+
+/** The same writer for ServiceBGPStatus (status.peers instead of status.interfaces). */
+export function createBgpStatusWriter(options: StatusWriterOptions): L2StatusWriter<DesiredBgpStatus> {
+  return createStatusWriter<DesiredBgpStatus>(options, "ServiceBGPStatus");
+}
+
+function createStatusWriter<D extends DesiredL2Status | DesiredBgpStatus>(options: StatusWriterOptions, kind: keyof typeof STATUS_KINDS): L2StatusWriter<D> {
   const { kubeConfig, namespace, node, existing, signal } = options;
-  const log = options.logger.child({ component: "l2-status" });
-  const collection = resourcePath(resources.serviceL2Statuses, { namespace });
+  const spec = STATUS_KINDS[kind];
+  const log = options.logger.child({ component: kind === "ServiceL2Status" ? "l2-status" : "bgp-status" });
+  const collection = resourcePath(spec.resource, { namespace });
   const objectPath = (name: string, subresource?: string) =>
-    resourcePath(resources.serviceL2Statuses, { namespace, name, ...(subresource === undefined ? {} : { subresource }) });
+    resourcePath(spec.resource, { namespace, name, ...(subresource === undefined ? {} : { subresource }) });
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
-  let desired = new Map<string, DesiredL2Status>();
+  let desired = new Map<string, D>();
   let orphans: readonly ServiceL2Status[] = [];
   const own = () => existing.list().filter((o) => o.metadata.labels?.[NODE_LABEL] === node);
   let running = false;
   let again = false;
   let retry: NodeJS.Timeout | undefined;
 
-  const statusOf = (d: DesiredL2Status) => ({
+  const statusOf = (d: D) => ({
     node,
     serviceName: d.serviceName,
     serviceNamespace: d.serviceNamespace,
-    interfaces: d.interfaces.map((name) => ({ name })),
+    ...(kind === "ServiceL2Status" ? STATUS_KINDS.ServiceL2Status.fields(d as DesiredL2Status) : STATUS_KINDS.ServiceBGPStatus.fields(d as DesiredBgpStatus)),
   });
 
-  async function syncOnce(target: Map<string, DesiredL2Status>, removeOrphans: readonly ServiceL2Status[]): Promise<void> {
+  async function syncOnce(target: Map<string, D>, removeOrphans: readonly ServiceL2Status[]): Promise<void> {
     const current = new Map(own().map((o) => [o.metadata.name, o]));
     for (const [name, d] of target) {
       const have = current.get(name);
@@ -112,7 +141,7 @@ export function createL2StatusWriter(options: {
             path: collection,
             body: {
               apiVersion: "metallb.io/v1beta1",
-              kind: "ServiceL2Status",
+              kind,
               metadata: {
                 name,
                 namespace,
@@ -136,7 +165,7 @@ export function createL2StatusWriter(options: {
         body: { status },
         signal,
       });
-      log.debug({ name, service: `${d.serviceNamespace}/${d.serviceName}` }, "ServiceL2Status written");
+      log.debug({ name, service: `${d.serviceNamespace}/${d.serviceName}` }, `${kind} written`);
     }
     for (const name of current.keys()) {
       if (target.has(name)) continue;
@@ -145,7 +174,7 @@ export function createL2StatusWriter(options: {
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
-      log.debug({ name }, "ServiceL2Status deleted");
+      log.debug({ name }, `${kind} deleted`);
     }
     const present = new Set(existing.list().map((o) => o.metadata.uid));
     for (const orphan of removeOrphans) {
@@ -154,7 +183,7 @@ export function createL2StatusWriter(options: {
       // The uid precondition: a node that came back may have re-created an object of the same name.
       try {
         await kubeRequest(kubeConfig, { method: "DELETE", path: objectPath(name), body: { preconditions: { uid } }, signal });
-        log.info({ name, node: l2StatusNode(orphan), service: l2StatusService(orphan) }, "deleted the ServiceL2Status of a node that is gone");
+        log.info({ name, node: l2StatusNode(orphan), service: l2StatusService(orphan) }, `deleted the ${kind} of a node that is gone`);
       } catch (err) {
         if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
       }
@@ -176,7 +205,7 @@ export function createL2StatusWriter(options: {
     } catch (err) {
       if (signal.aborted) return;
       const delay = backoff.next();
-      log.warn({ err, retryInMs: Math.round(delay) }, "writing ServiceL2Status failed");
+      log.warn({ err, retryInMs: Math.round(delay) }, `writing ${kind} failed`);
       clearTimeout(retry);
       retry = setTimeout(() => void sync(), delay);
     } finally {
@@ -191,7 +220,7 @@ export function createL2StatusWriter(options: {
 
   return {
     set(next, nextOrphans = []) {
-      desired = new Map(next.map((d) => [l2StatusName(node, d.serviceNamespace, d.serviceName), d]));
+      desired = new Map(next.map((d) => [spec.name(node, d.serviceNamespace, d.serviceName), d]));
       orphans = nextOrphans;
       void sync();
     },

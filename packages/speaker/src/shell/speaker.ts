@@ -1,5 +1,5 @@
 // The speaker process: informers feed snapshots, membership says who is alive, the election decides,
-// the announcer answers. The announcer only ever holds the last decided state, so losing the API
+// the announcer answers; beside it BGP mode (shell/bgp.ts) announces to routers. The announcer only ever holds the last decided state, so losing the API
 // server changes nothing on the wire: the informers keep their last objects and membership runs on
 // the last known peers.
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -24,6 +24,7 @@ import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metri
 import { type Announcement, electAnnouncers, type L2ConfigError } from "../election/elect.ts";
 import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "../election/objects.ts";
 import { startMembership } from "../membership/membership.ts";
+import { createBgpShell } from "./bgp.ts";
 import { createL2StatusWriter, type DesiredL2Status, l2StatusNode, orphanedL2Statuses, type ServiceL2Status } from "./l2-status.ts";
 
 export interface SpeakerOptions {
@@ -122,8 +123,25 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   const advertisements = createInformer({ ...inConfig, resource: typedResource<L2AdvertisementObject>(resources.l2Advertisements) });
   // Every node's, so that the announcer of a Service can remove what a dead node left behind.
   const statuses = createInformer({ ...inConfig, resource: typedResource<ServiceL2Status>(resources.serviceL2Statuses) });
-  const inputs = [services, slices, nodes, pools, advertisements, statuses];
   const events = createEventRecorder({ kubeConfig, component: "bollard.io/speaker", host: nodeName, logger: log });
+  // BGP mode beside layer 2, as in MetalLB: a pool announced by both kinds of advertisement is announced both ways.
+  const bgp = createBgpShell({
+    kubeConfig,
+    nodeName,
+    configNamespace: options.configNamespace,
+    ignoreExcludeLB: options.ignoreExcludeLB,
+    loadBalancerClass: options.loadBalancerClass,
+    logger: log,
+    signal,
+    registry,
+    events,
+    nodes,
+    services,
+    slices,
+    pools,
+    schedule: () => schedule(),
+  });
+  const inputs = [services, slices, nodes, pools, advertisements, statuses, ...bgp.inputs];
   const statusWriter = createL2StatusWriter({ kubeConfig, namespace: options.configNamespace, node: nodeName, existing: statuses, logger: log, signal });
   // MetalLB v0.16's ConfigurationState `speaker-<node>`: whether the pools and L2Advertisements this speaker reads are valid.
   const configurationState = createConfigurationStateWriter({
@@ -214,11 +232,11 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
     );
     if (result.pools !== null) lastGoodPools = result.pools;
     reportConfigErrors(result.configErrors);
+    const bgpProblems = bgp.reconcile();
     configurationState.report(
-      configurationReport(
-        "configReconcilerValid",
-        result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`),
-      ),
+      configurationReport("configReconcilerValid", [
+        ...new Set([...result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`), ...bgpProblems]),
+      ]),
     );
     // Until its membership view has converged this node is no candidate, so it owns nothing; it also
     // leaves the API alone, as it cannot yet tell its own objects from a previous life from current ones.
@@ -303,6 +321,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   });
   log.info("stopping: leaving the membership and giving addresses up");
   setReady(false);
+  await bgp.stop();
   await membership.close();
   announcer.close();
   announcedGauge.reset();
