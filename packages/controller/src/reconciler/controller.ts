@@ -326,6 +326,8 @@ function createTerm(context: TermContext) {
             const version = updated.metadata?.resourceVersion;
             const done = version === undefined || seen(key, context.pools.get(write.namespace, write.name), version);
             memory = poolWriteLanded(memory, key, version ?? "", done);
+            // Passes skip a pool while its write runs; seen already, no echo will ask for the next one.
+            if (done) markDirty();
           } catch (error) {
             if (!signal.aborted) failed(key, undefined, error);
           } finally {
