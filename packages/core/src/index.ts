@@ -88,6 +88,7 @@ export {
 export { type Backoff, type BackoffOptions, createBackoff, sleep } from "./lifecycle/backoff.ts";
 export type { ComponentContext, RunningComponent } from "./lifecycle/component.ts";
 export { onShutdown, ShutdownSignal } from "./lifecycle/shutdown.ts";
+export { createWorkQueue, type WorkQueue, type WorkQueueOptions } from "./lifecycle/work-queue.ts";
 export { createLogger, type Logger, LogLevelError, type LoggerOptions } from "./log/logger.ts";
 export {
   AddressOverlapError,

@@ -3,7 +3,7 @@
 // The writer keeps only the newest report and writes it when it differs from what was written last, so a
 // component may report on every pass.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createBackoff, sleep } from "../lifecycle/backoff.ts";
+import { createWorkQueue } from "../lifecycle/work-queue.ts";
 import type { Logger } from "../log/logger.ts";
 import { isStatus, kubeRequest } from "./request.ts";
 import { resourcePath, resources } from "./resources.ts";
@@ -36,7 +36,7 @@ export type ConfigurationStateWriterOptions = {
 export type ConfigurationStateWriter = {
   /** Replaces the pending report; written as soon as the previous write is over. */
   report(report: ConfigurationReport): void;
-  /** Resolves when nothing is pending or being written (for tests and shutdown). */
+  /** Resolves when nothing is being written or waits to be (a report waiting out a failure's backoff does not count). */
   idle(): Promise<void>;
 };
 
@@ -58,10 +58,8 @@ export function createConfigurationStateWriter(options: ConfigurationStateWriter
   const objectPath = resourcePath(resources.configurationStates, { namespace, name });
   const labels: Record<string, string> = { [COMPONENT_TYPE_LABEL]: options.component };
   if (options.nodeName !== undefined) labels[NODE_NAME_LABEL] = options.nodeName;
-  const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
   let pending: ConfigurationReport | undefined;
   let written: ConfigurationStateStatus | undefined;
-  let running: Promise<void> | undefined;
 
   /** The status to write, keeping lastTransitionTime of conditions whose status did not change. */
   function statusOf(report: ConfigurationReport, previous: ConfigurationStateStatus | undefined): ConfigurationStateStatus {
@@ -97,46 +95,40 @@ export function createConfigurationStateWriter(options: ConfigurationStateWriter
     return undefined;
   }
 
-  async function drain(): Promise<void> {
-    while (pending !== undefined && !signal.aborted) {
-      const report = pending;
-      try {
-        const previous = written ?? (await ensureObject());
-        const status = statusOf(report, previous);
-        if (!same(previous, status)) {
-          // A merge patch of the status subresource replaces `conditions` whole: only ours are in it.
-          await kubeRequest(kubeConfig, { method: "PATCH", path: resourcePath(resources.configurationStates, { namespace, name, subresource: "status" }), contentType: "application/merge-patch+json", body: { status }, signal });
-        }
-        written = status;
-        if (pending === report) pending = undefined;
-        backoff.reset();
-      } catch (error) {
-        if (signal.aborted) return;
-        // The object may have been deleted under us: look again on the next try.
-        written = undefined;
-        const delay = backoff.next();
-        logger.warn({ configurationState: `${namespace}/${name}`, err: error, retryInMs: Math.round(delay) }, "writing ConfigurationState failed; retrying");
-        await sleep(delay, signal);
+  /** Writes the newest report; a report arriving meanwhile is written after, a failure retried with backoff. */
+  async function writePending(): Promise<void> {
+    const report = pending;
+    if (report === undefined) return;
+    try {
+      const previous = written ?? (await ensureObject());
+      const status = statusOf(report, previous);
+      if (!same(previous, status)) {
+        // A merge patch of the status subresource replaces `conditions` whole: only ours are in it.
+        await kubeRequest(kubeConfig, { method: "PATCH", path: resourcePath(resources.configurationStates, { namespace, name, subresource: "status" }), contentType: "application/merge-patch+json", body: { status }, signal });
       }
+      written = status;
+      if (pending === report) pending = undefined;
+    } catch (error) {
+      // The object may have been deleted under us: look again on the next try.
+      written = undefined;
+      throw error;
     }
   }
 
-  function kick(): void {
-    if (running !== undefined || signal.aborted) return;
-    running = drain().finally(() => {
-      running = undefined;
-      // A report that arrived as the loop ended must not wait for the next one.
-      if (pending !== undefined) kick();
-    });
-  }
+  const queue = createWorkQueue<"write">({
+    work: writePending,
+    backoff: { initialMs: 200, maxMs: 10_000 },
+    onError: (_key, error, retryInMs) => {
+      if (!signal.aborted) logger.warn({ configurationState: `${namespace}/${name}`, err: error, retryInMs: Math.round(retryInMs) }, "writing ConfigurationState failed; retrying");
+    },
+    signal,
+  });
 
   return {
     report(report) {
       pending = report;
-      kick();
+      queue.add("write");
     },
-    async idle() {
-      while (running !== undefined) await running;
-    },
+    idle: () => queue.idle(),
   };
 }

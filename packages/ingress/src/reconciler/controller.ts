@@ -1,8 +1,8 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
   type ApiObject,
-  createBackoff,
   createInformer,
+  createWorkQueue,
   type EventRecorder,
   type Informer,
   isStatus,
@@ -11,7 +11,6 @@ import {
   resourcePath,
   resources,
   runLeaderElection,
-  sleep,
   typedResource,
 } from "@bollard/core";
 import type { EndpointSlice, Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
@@ -159,50 +158,51 @@ export function startIngressController(options: IngressControllerOptions): Ingre
   publishInformer?.onChange(() => wakeStatus());
   Promise.all(informers.map((i) => i.synced)).then(schedule, () => {});
 
+  /** Writes every Ingress status that differs; throws the last failure so the queue retries with backoff. */
+  async function publishOnce(leaderSignal: AbortSignal): Promise<void> {
+    if (publish === undefined || publishInformer === null || table === null || !publishInformer.hasSynced()) return;
+    const addresses = loadBalancerAddresses(publishInformer.get(publish.namespace, publish.name) as Service | undefined);
+    const updates = statusUpdates(ingresses.list(), table.ingresses, addresses, fieldManager);
+    let failure: unknown;
+    for (const u of updates) {
+      const clearing = u.addresses.length === 0;
+      try {
+        await kubeRequest(kubeConfig, {
+          method: "PATCH",
+          path: resourcePath(resources.ingresses, { namespace: u.ingress.namespace, name: u.ingress.name, subresource: "status" }),
+          query: { fieldManager },
+          contentType: "application/merge-patch+json",
+          body: {
+            ...(u.resourceVersion === null ? {} : { metadata: { resourceVersion: u.resourceVersion } }),
+            status: { loadBalancer: { ingress: clearing ? null : u.addresses } },
+          },
+          signal: leaderSignal,
+        });
+        logger.info({ ingress: refKey(u.ingress), addresses: u.addresses }, clearing ? "cleared Ingress status" : "published Ingress status");
+      } catch (err) {
+        if (leaderSignal.aborted) return;
+        if (isStatus(err, 404)) continue; // deleted meanwhile: nothing to publish
+        failure = err;
+        // 409: the Ingress changed since we judged it (maybe another controller wrote it); judge again.
+        if (isStatus(err, 409)) logger.debug({ ingress: refKey(u.ingress) }, "Ingress changed while clearing its status; looking again");
+        else logger.warn({ err, ingress: refKey(u.ingress) }, "publishing Ingress status failed; will retry");
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** While leading: publishes on every wake, one pass at a time (a wake during a pass runs one more). */
   async function publishStatus(leaderSignal: AbortSignal): Promise<void> {
     if (publish === undefined || publishInformer === null) return;
-    const backoff = createBackoff({ initialMs: 500, maxMs: 30_000 });
-    while (!leaderSignal.aborted) {
-      const woken = new Promise<void>((resolve) => {
-        wakeStatus = resolve;
-        leaderSignal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      if (table !== null && publishInformer.hasSynced()) {
-        const addresses = loadBalancerAddresses(publishInformer.get(publish.namespace, publish.name) as Service | undefined);
-        const updates = statusUpdates(ingresses.list(), table.ingresses, addresses, fieldManager);
-        let failed = false;
-        for (const u of updates) {
-          const clearing = u.addresses.length === 0;
-          try {
-            await kubeRequest(kubeConfig, {
-              method: "PATCH",
-              path: resourcePath(resources.ingresses, { namespace: u.ingress.namespace, name: u.ingress.name, subresource: "status" }),
-              query: { fieldManager },
-              contentType: "application/merge-patch+json",
-              body: {
-                ...(u.resourceVersion === null ? {} : { metadata: { resourceVersion: u.resourceVersion } }),
-                status: { loadBalancer: { ingress: clearing ? null : u.addresses } },
-              },
-              signal: leaderSignal,
-            });
-            logger.info({ ingress: refKey(u.ingress), addresses: u.addresses }, clearing ? "cleared Ingress status" : "published Ingress status");
-          } catch (err) {
-            if (leaderSignal.aborted) return;
-            if (isStatus(err, 404)) continue; // deleted meanwhile: nothing to publish
-            failed = true;
-            // 409: the Ingress changed since we judged it (maybe another controller wrote it); judge again.
-            if (isStatus(err, 409)) logger.debug({ ingress: refKey(u.ingress) }, "Ingress changed while clearing its status; looking again");
-            else logger.warn({ err, ingress: refKey(u.ingress) }, "publishing Ingress status failed; will retry");
-          }
-        }
-        if (failed) {
-          await sleep(backoff.next(), leaderSignal).catch(() => {});
-          continue;
-        }
-        backoff.reset();
-      }
-      await woken;
-    }
+    const queue = createWorkQueue<"status">({ work: () => publishOnce(leaderSignal), backoff: { initialMs: 500, maxMs: 30_000 }, signal: leaderSignal });
+    wakeStatus = () => queue.add("status");
+    queue.add("status");
+    await new Promise<void>((resolve) => {
+      if (leaderSignal.aborted) resolve();
+      else leaderSignal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    wakeStatus = () => {};
+    await queue.idle();
   }
 
   const election = runLeaderElection({

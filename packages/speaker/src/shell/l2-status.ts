@@ -6,7 +6,7 @@
 // one comes from a node that is alive after all (a partition), and removing it again would fight it.
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createBackoff, type Informer, isStatus, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
+import { createWorkQueue, type Informer, isStatus, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
 
 export const NODE_LABEL = "metallb.io/node";
 export const SERVICE_NAME_LABEL = "metallb.io/service-name";
@@ -114,13 +114,9 @@ function createStatusWriter<D extends DesiredL2Status | DesiredBgpStatus>(option
   const collection = resourcePath(spec.resource, { namespace });
   const objectPath = (name: string, subresource?: string) =>
     resourcePath(spec.resource, { namespace, name, ...(subresource === undefined ? {} : { subresource }) });
-  const backoff = createBackoff({ initialMs: 200, maxMs: 10_000 });
   let desired = new Map<string, D>();
   let orphans: readonly ServiceL2Status[] = [];
   const own = () => existing.list().filter((o) => o.metadata.labels?.[NODE_LABEL] === node);
-  let running = false;
-  let again = false;
-  let retry: NodeJS.Timeout | undefined;
 
   const statusOf = (d: D) => ({
     node,
@@ -190,42 +186,25 @@ function createStatusWriter<D extends DesiredL2Status | DesiredBgpStatus>(option
     }
   }
 
-  async function sync(): Promise<void> {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    try {
-      do {
-        again = false;
-        await syncOnce(desired, orphans);
-      } while (again && !signal.aborted);
-      backoff.reset();
-    } catch (err) {
-      if (signal.aborted) return;
-      const delay = backoff.next();
-      log.warn({ err, retryInMs: Math.round(delay) }, `writing ${kind} failed`);
-      clearTimeout(retry);
-      retry = setTimeout(() => void sync(), delay);
-    } finally {
-      running = false;
-    }
-  }
+  // One key: a change during a write runs one more pass after it, a failed pass is retried with backoff.
+  const queue = createWorkQueue<"sync">({
+    work: () => syncOnce(desired, orphans),
+    backoff: { initialMs: 200, maxMs: 10_000 },
+    onError: (_key, err, retryInMs) => log.warn({ err, retryInMs: Math.round(retryInMs) }, `writing ${kind} failed`),
+    signal,
+  });
+  const sync = () => queue.add("sync");
 
   // The informer's view lags our own writes; re-checking on its changes converges without polling.
-  existing.onChange(() => {
-    if (!running) void sync();
-  });
+  existing.onChange(sync);
 
   return {
     set(next, nextOrphans = []) {
       desired = new Map(next.map((d) => [spec.name(node, d.serviceNamespace, d.serviceName), d]));
       orphans = nextOrphans;
-      void sync();
+      sync();
     },
     async clear(timeoutMs) {
-      clearTimeout(retry);
       const deadline = AbortSignal.timeout(timeoutMs);
       await Promise.allSettled(
         own().map((o) => kubeRequest(kubeConfig, { method: "DELETE", path: objectPath(o.metadata.name), signal: deadline })),
