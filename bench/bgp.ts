@@ -8,6 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execIn, ip, type Lab, labBgpManifest, startLab } from "@bollard/lab";
+import { ingressAddress } from "./lib/lab.ts";
 import type { Part, PartOutput, Verdict } from "./lib/part.ts";
 import { waitUntil } from "./lib/proc.ts";
 import { fmt, median, percentile } from "./lib/stats.ts";
@@ -54,12 +55,7 @@ export const part: Part = {
     const applied = await lab.kubectl(["apply", "-f", "-"], labBgpManifest(lab.network));
     if (applied.code !== 0) throw new Error(`BGP config: ${applied.stderr}`);
     await lab.kubectl(["apply", "-f", join(repoRoot, "examples/demo-app.yaml")]);
-    let vip = "";
-    await waitUntil("an address for the ingress Service", async () => {
-      const svc = JSON.parse((await lab.kubectl(["get", "svc", "-n", "metallb-system", "bollard-ingress", "-o", "json"])).stdout);
-      vip = svc.status?.loadBalancer?.ingress?.[0]?.ip ?? "";
-      return vip !== "";
-    }, 60_000, 200);
+    const vip = await ingressAddress(lab, 60_000, 200);
     const both = async () => (await kernelNextHops(lab, vip)).length === lab.network.nodes.length;
 
     const runTrials = async (label: string, ready: () => Promise<boolean>) => {

@@ -5,6 +5,7 @@
 import { cp } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execIn, type Lab, labPoolManifest, startLab } from "@bollard/lab";
+import { ingressAddress } from "./lib/lab.ts";
 import type { Part, PartOutput, Verdict } from "./lib/part.ts";
 import { waitUntil } from "./lib/proc.ts";
 import { fmt, median, ratio } from "./lib/stats.ts";
@@ -42,12 +43,7 @@ export const part: Part = {
     ctx.scope.defer(() => cp(join(lab.dir, "logs"), join(ctx.dir, "lab-logs"), { recursive: true }).catch(() => {}));
     await lab.kubectl(["apply", "-f", "-"], labPoolManifest(lab.network.prefixV4));
     await lab.kubectl(["apply", "-f", join(repoRoot, "examples/demo-app.yaml")]);
-    let vip = "";
-    await waitUntil("an address for the ingress Service", async () => {
-      const svc = JSON.parse((await lab.kubectl(["get", "svc", "-n", "metallb-system", "bollard-ingress", "-o", "json"])).stdout);
-      vip = svc.status?.loadBalancer?.ingress?.[0]?.ip ?? "";
-      return vip !== "";
-    }, 120_000, 500);
+    const vip = await ingressAddress(lab, 120_000, 500);
     await waitUntil("demo.local through the address", async () => {
       const r = await lab.execClient("curl", ["-sS", "--max-time", "3", "--resolve", `demo.local:80:${vip}`, "http://demo.local/"], { allowFailure: true });
       return r.code === 0 && r.stdout.startsWith("demo-");

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Lab, startLab } from "@bollard/lab";
+import { ingressAddress } from "./lib/lab.ts";
 import type { Part, PartOutput, Table, Verdict } from "./lib/part.ts";
 import { measureUsage, type Usage, waitUntil } from "./lib/proc.ts";
 import { fmt, median, percentile, ratio } from "./lib/stats.ts";
@@ -64,12 +65,7 @@ spec:
     );
     if (applied.code !== 0) throw new Error(`pool: ${applied.stderr}`);
     await lab.kubectl(["apply", "-f", join(repoRoot, "examples/demo-app.yaml")]);
-    let vip = "";
-    await waitUntil("an address for the ingress Service", async () => {
-      const svc = JSON.parse((await lab.kubectl(["get", "svc", "-n", "metallb-system", "bollard-ingress", "-o", "json"])).stdout);
-      vip = svc.status?.loadBalancer?.ingress?.[0]?.ip ?? "";
-      return vip !== "";
-    }, 60_000, 200);
+    const vip = await ingressAddress(lab, 60_000, 200);
     const curl = () => lab.execClient("curl", ["-sS", "--max-time", "2", "--resolve", `demo.local:80:${vip}`, "http://demo.local/"], { allowFailure: true, timeoutMs: 5000 });
     await waitUntil(`demo.local through ${vip}`, async () => (await curl()).stdout.startsWith("demo-"), 120_000, 200);
     const announcer = nodeByMac(lab, await announcerMac(lab, vip));

@@ -431,15 +431,20 @@ static void finalize_member(napi_env env, void *data, void *hint) {
   free(m);
 }
 
-static member *member_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+/* The first of a call's n arguments as the handle (an external) it must be; NULL with a TypeError thrown if not. */
+static void *handle_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *expected) {
   size_t argc = n;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *data = NULL;
   if (argc < n || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, NULL, "expected a member handle and its arguments");
+    napi_throw_type_error(env, NULL, expected);
     return NULL;
   }
   return data;
+}
+
+static member *member_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  return handle_arg(env, info, n, argv, "expected a member handle and its arguments");
 }
 
 static int get_name(napi_env env, napi_value value, char *out, uint8_t *len) {
@@ -904,14 +909,7 @@ static void finalize_responder(napi_env env, void *data, void *hint) {
 }
 
 static responder *responder_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
-  size_t argc = n;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  void *data = NULL;
-  if (argc < n || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, NULL, "expected a responder handle and its arguments");
-    return NULL;
-  }
-  return data;
+  return handle_arg(env, info, n, argv, "expected a responder handle and its arguments");
 }
 
 static int buffer_of(napi_env env, napi_value value, void **data, size_t *len) {
