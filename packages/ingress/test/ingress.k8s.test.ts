@@ -13,6 +13,7 @@ import { createKubeConfig, isStatus, kubeRequest } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { generateSelfSignedCertificate } from "../src/index.ts";
 import { rawExchange, send, statusOf } from "./helpers/client.ts";
+import { createServiceWithSlice, statusAndBackend } from "./helpers/objects.ts";
 import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
 
@@ -54,21 +55,8 @@ describe("bollard ingress against the API server", () => {
     metadata: { name: "web", namespace: ns },
     spec: { ingressClassName: className, rules: [{ host: "web.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { name: "http" } } } }] } }], ...extra },
   });
-  const serviceWithSlice = async (name: string, backendPort: number) => {
-    await api("POST", `/api/v1/namespaces/${ns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name }, spec: { ports: [{ name: "http", port: 80, targetPort: "web" }] } });
-    await api("POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      metadata: { name: `${name}-1`, labels: { "kubernetes.io/service-name": name } },
-      addressType: "IPv4",
-      ports: [{ name: "http", port: backendPort, protocol: "TCP" }],
-      endpoints: [{ addresses: [backends.address], conditions: { ready: true } }],
-    });
-  };
-  const bodyOf = async (host: string) => {
-    const r = await send(ports.http, { host });
-    return `${r.status} ${r.status === 200 ? (JSON.parse(r.body.toString()) as { backend: string }).backend : ""}`.trim();
-  };
+  const serviceWithSlice = (name: string, backendPort: number) => createServiceWithSlice(kc, ns, name, backends.address, backendPort, "web");
+  const bodyOf = async (host: string) => statusAndBackend(await send(ports.http, { host }));
 
   before(async () => {
     assert.ok(kubeconfigPath, "BOLLARD_KUBECONFIG must point at the test control plane (run through test/run.ts)");
