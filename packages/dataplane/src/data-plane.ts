@@ -1,3 +1,4 @@
+import type { Logger } from "@bollard/core";
 import { emptyRouteTable, type KeyPair, type PemPair, type Route, type RouteTable } from "@bollard/ingress";
 import { loadNative, type NativeCounters, type NativeDataPlane, type RouteCount } from "./native.ts";
 import { SNAPSHOT_VERSION, snapshotFromTable, type TableSnapshot } from "./snapshot.ts";
@@ -35,10 +36,28 @@ export interface DataPlaneOptions {
   maxHeaderSize?: number;
   /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
   connectTimeout?: number;
-  /** upstream silence before the response head, ms (default 60 s) → 504 */
+  /**
+   * upstream silence, ms (default 60 s): before the response head (connecting included) → 504; between two
+   * chunks of the response body → the answer is cut (HTTP/1.1: the connection closed; HTTP/2: the stream reset)
+   */
   readTimeout?: number;
-  /** client must send all headers within this, ms (default 60 s) */
+  /** a request head must arrive whole within this of its first byte, ms (default 60 s) → 408 */
   headersTimeout?: number;
+  /** the whole request (head and body) must arrive within this, ms (default 300 s; never below headersTimeout) → 408 */
+  requestTimeout?: number;
+  /** idle keep-alive client connections (HTTP/2: with no open stream) are closed after this, ms (default 75 s) */
+  keepAliveTimeout?: number;
+  /**
+   * HTTP/2 streams a client may abandon (reset before their answer) per second on one connection, with a burst
+   * of ten seconds' worth (default 100); past it, GOAWAY ENHANCE_YOUR_CALM and the connection is closed
+   */
+  http2MaxResetsPerSecond?: number;
+  /** where the plane's warnings (upstream failures, with the request id) and access lines go, in batches */
+  logger?: Logger;
+  /** a log line per request (info, "request"), in the same batches (default false) */
+  accessLog?: boolean;
+  /** how often queued log lines are taken to the logger, ms (default 1000) */
+  logInterval?: number;
   /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
   upstreamKeepAliveTimeout?: number;
   /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
@@ -96,11 +115,28 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     connectTimeoutMs: options.connectTimeout ?? 5_000,
     readTimeoutMs: options.readTimeout ?? 60_000,
     headersTimeoutMs: options.headersTimeout ?? 60_000,
+    requestTimeoutMs: options.requestTimeout ?? 300_000,
+    keepAliveTimeoutMs: options.keepAliveTimeout ?? 75_000,
+    http2MaxResetsPerSecond: options.http2MaxResetsPerSecond ?? 100,
+    accessLog: options.accessLog ?? false,
     upstreamKeepAliveTimeoutMs: options.upstreamKeepAliveTimeout ?? 4_000,
     httpsRedirectPort: options.httpsRedirectPort ?? 443,
     defaultCert: options.defaultCertificate.cert,
     defaultKey: options.defaultCertificate.key,
   });
+  // Log lines reach pino in batches: one native call per interval takes all that were queued.
+  const logger = options.logger;
+  const drainLogs = () => {
+    const { lines, dropped } = plane.drainLogs();
+    if (logger === undefined) return;
+    for (const line of lines) {
+      const { level, msg, ...fields } = JSON.parse(line) as { level: "info" | "warn" | "error"; msg: string };
+      logger[level](fields, msg);
+    }
+    if (dropped > 0) logger.warn({ dropped }, "the data plane's log queue was full; lines were dropped");
+  };
+  const logTimer = setInterval(drainLogs, options.logInterval ?? 1000);
+  logTimer.unref();
   // The objects the current snapshot's indexes stand for.
   let current: TableSnapshot = { snapshot: snapshotFromTable(emptyRouteTable()).snapshot, routes: [], certificates: [] };
 
@@ -131,7 +167,11 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       const ports = plane.listen({ host, httpPort, workers, ...(httpsPort === null ? {} : { httpsPort }) });
       return { httpPort: ports.httpPort, httpsPort: ports.httpsPort ?? null };
     },
-    shutdown: (deadlineMs) => plane.shutdown(deadlineMs),
+    async shutdown(deadlineMs) {
+      await plane.shutdown(deadlineMs);
+      clearInterval(logTimer);
+      drainLogs();
+    },
     listening: () => plane.listening(),
     routeCounters: () => plane.routeCounters(),
     openConnections: () => plane.openConnections(),

@@ -36,6 +36,14 @@ export interface RouteCount {
   ingress: string;
   service: string;
   responses: number[];
+  /** requests whose client went away before the answer ended (499) */
+  clientGone: number;
+  /** request durations: counts per bucket (DURATION_BUCKETS, then +Inf), not cumulative; sum in seconds */
+  durationCounts: number[];
+  durationSum: number;
+  /** from sending upstream to the response head, the same way */
+  upstreamCounts: number[];
+  upstreamSum: number;
 }
 
 export interface NativeCounters {
@@ -49,6 +57,7 @@ export interface NativeCounters {
   upstreamRetries: number;
   upstreamErrors: number;
   upstreamTimeouts: number;
+  clientGone: number;
   connectionsOpened: number;
   connectionsClosed: number;
   tableSwaps: number;
@@ -66,6 +75,7 @@ export interface NativeDataPlane {
   counters(): RawCounters;
   routeCounters(): RouteCount[];
   openConnections(): number;
+  drainLogs(): { lines: string[]; dropped: number };
 }
 
 export interface NativeModule {
@@ -80,6 +90,10 @@ export interface NativeModule {
     connectTimeoutMs: number;
     readTimeoutMs: number;
     headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    http2MaxResetsPerSecond: number;
+    accessLog: boolean;
     upstreamKeepAliveTimeoutMs: number;
     httpsRedirectPort: number;
     defaultCert: string;

@@ -45,7 +45,7 @@ test("a refused snapshot names the field, counts, and leaves the table in servic
 
   // The native side checks what it is given, whatever the TypeScript side meant to send.
   const { DataPlane } = loadNative();
-  const raw = new DataPlane({ trustedProxies: [], maxBodySize: 1, maxHeaderSize: 8192, requestBufferSize: 0, clientBodyTimeoutMs: 1, underscoresInHeaders: false, http2MaxConcurrentStreams: 1, connectTimeoutMs: 1, readTimeoutMs: 1, headersTimeoutMs: 1, upstreamKeepAliveTimeoutMs: 1, httpsRedirectPort: 443, defaultCert: defaultCertificate.cert, defaultKey: defaultCertificate.key });
+  const raw = new DataPlane({ trustedProxies: [], maxBodySize: 1, maxHeaderSize: 8192, requestBufferSize: 0, clientBodyTimeoutMs: 1, underscoresInHeaders: false, http2MaxConcurrentStreams: 1, connectTimeoutMs: 1, readTimeoutMs: 1, headersTimeoutMs: 1, requestTimeoutMs: 1, keepAliveTimeoutMs: 1, http2MaxResetsPerSecond: 1, accessLog: false, upstreamKeepAliveTimeoutMs: 1, httpsRedirectPort: 443, defaultCert: defaultCertificate.cert, defaultKey: defaultCertificate.key });
   const good: DataPlaneSnapshot = snapshotFromTable(tableOf(hosts.fixture)).snapshot;
   const refuse = (snapshot: unknown) => raw.setSnapshot(JSON.stringify(snapshot));
   assert.equal(refuse(good).accepted, true);

@@ -10,5 +10,5 @@ export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";
 export { generateDefaultCertificate, generateSelfSignedCertificate, type PemPair } from "./tls/default-certificate.ts";
 export { type DataPlaneFactory, type InjectedDataPlane, type IngressRunOptions, ProxyListenError, runIngress } from "./process/run.ts";
 export { type IngressController, type IngressControllerOptions, startIngressController } from "./reconciler/controller.ts";
-export { createConfigMetrics, createProxyMetrics, type IngressMetrics } from "./status/metrics.ts";
+export { createConfigMetrics, createProxyMetrics, DURATION_BUCKETS, type IngressMetrics } from "./status/metrics.ts";
 export { loadBalancerAddresses, ObjectRefError, parseObjectRef, statusUpdates, type StatusUpdate } from "./status/publish.ts";

@@ -17,8 +17,7 @@ const usage = `usage: bollard ingress [flags]
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
   --data-plane node|native          the proxy: Node's HTTP stack (default), or the Rust one built by
-                                    \`npm run build:dataplane\` (native: requests counted, not timed, and
-                                    --http2-max-resets-per-second is not applied)
+                                    \`npm run build:dataplane\` (every flag here applies to both)
   --workers N                       node: proxy processes sharing the ports; native: threads (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
@@ -129,8 +128,12 @@ const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger, r
     connectTimeout: options.connectTimeout,
     readTimeout: options.readTimeout,
     headersTimeout: options.headersTimeout,
+    requestTimeout: options.requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeout,
+    http2MaxResetsPerSecond: options.http2MaxResetsPerSecond,
     upstreamKeepAliveTimeout: options.upstreamKeepAliveTimeout,
     httpsRedirectPort: options.httpsRedirectPort,
+    logger,
   });
   registerDataPlaneMetrics(plane, registry);
   const ports = plane.listen({ host: listen.host ?? "0.0.0.0", httpPort: listen.httpPort, httpsPort: listen.httpsPort, workers: listen.workers });

@@ -22,7 +22,7 @@ use crate::proxy::BoxError;
 pub enum ClientBodyError {
     /// past the body size limit → 413
     TooLarge,
-    /// silent for longer than the client body timeout → 408
+    /// silent for longer than the client body timeout, or not whole within the request timeout → 408
     TimedOut,
     /// the client's framing was broken, or it went away mid-body → 400
     Broken(BoxError),
@@ -57,13 +57,16 @@ pub struct ClientBody<B> {
     seen: usize,
     limit: usize,
     idle: Duration,
+    /// the whole request must have arrived by then (the request timeout)
+    deadline: Instant,
     timer: Pin<Box<Sleep>>,
     done: bool,
 }
 
 impl<B> ClientBody<B> {
-    pub fn new(inner: B, limit: usize, idle: Duration) -> ClientBody<B> {
-        ClientBody { buffered: VecDeque::new(), inner, seen: 0, limit, idle, timer: Box::pin(tokio::time::sleep(idle)), done: false }
+    pub fn new(inner: B, limit: usize, idle: Duration, deadline: Instant) -> ClientBody<B> {
+        let timer = Box::pin(tokio::time::sleep_until((Instant::now() + idle).min(deadline)));
+        ClientBody { buffered: VecDeque::new(), inner, seen: 0, limit, idle, deadline, timer, done: false }
     }
 }
 
@@ -92,8 +95,8 @@ where
                         return Poll::Ready(Some(Err(ClientBodyError::TooLarge)));
                     }
                 }
-                let idle = this.idle;
-                this.timer.as_mut().reset(Instant::now() + idle);
+                let next = (Instant::now() + this.idle).min(this.deadline);
+                this.timer.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -207,6 +210,28 @@ mod tests {
         Iter { chunks: parts.iter().map(|p| Bytes::from_static(p.as_bytes())).collect(), stall }
     }
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn a_body_trickling_past_the_request_timeout_is_408() {
+        runtime().block_on(async {
+            // a chunk every 10 ms never trips the 50 ms idle timeout, but the whole request has 30 ms
+            struct Trickle(tokio::time::Interval);
+            impl Body for Trickle {
+                type Data = Bytes;
+                type Error = Infallible;
+                fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+                    self.0.poll_tick(cx).map(|_| Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+                }
+            }
+            let deadline = Instant::now() + Duration::from_millis(30);
+            let body = ClientBody::new(Trickle(tokio::time::interval(Duration::from_millis(10))), 1000, Duration::from_millis(50), deadline);
+            assert_eq!(read_ahead(body, 1000).await.err().map(|e| e.status()), Some(408));
+        });
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     }
@@ -214,7 +239,7 @@ mod tests {
     #[test]
     fn a_small_body_is_read_whole() {
         runtime().block_on(async {
-            let body = ClientBody::new(chunks(&["hel", "lo"], false), 100, Duration::from_secs(1));
+            let body = ClientBody::new(chunks(&["hel", "lo"], false), 100, Duration::from_secs(1), far());
             match read_ahead(body, 10).await {
                 Ok(ReadAhead::Whole(b)) => assert_eq!(&b[..], b"hello"),
                 _ => panic!("not read whole"),
@@ -225,7 +250,7 @@ mod tests {
     #[test]
     fn a_larger_body_streams_from_its_beginning() {
         runtime().block_on(async {
-            let body = ClientBody::new(chunks(&["0123", "4567", "89"], false), 100, Duration::from_secs(1));
+            let body = ClientBody::new(chunks(&["0123", "4567", "89"], false), 100, Duration::from_secs(1), far());
             let Ok(ReadAhead::Streaming(rest)) = read_ahead(body, 5).await else { panic!("not streamed") };
             let all = rest.collect().await.map_err(|e| e.to_string()).unwrap().to_bytes();
             assert_eq!(&all[..], b"0123456789");
@@ -235,7 +260,7 @@ mod tests {
     #[test]
     fn past_the_limit_is_413() {
         runtime().block_on(async {
-            let body = ClientBody::new(Full::new(Bytes::from_static(b"0123456789")), 5, Duration::from_secs(1));
+            let body = ClientBody::new(Full::new(Bytes::from_static(b"0123456789")), 5, Duration::from_secs(1), far());
             let err = read_ahead(body, 100).await.err().map(|e| e.status());
             assert_eq!(err, Some(413));
         });
@@ -244,9 +269,9 @@ mod tests {
     #[test]
     fn silence_is_408_while_reading_ahead_and_while_streaming() {
         runtime().block_on(async {
-            let body = ClientBody::new(chunks(&["01"], true), 100, Duration::from_millis(20));
+            let body = ClientBody::new(chunks(&["01"], true), 100, Duration::from_millis(20), far());
             assert_eq!(read_ahead(body, 100).await.err().map(|e| e.status()), Some(408));
-            let body = ClientBody::new(chunks(&["0123", "4567"], true), 100, Duration::from_millis(20));
+            let body = ClientBody::new(chunks(&["0123", "4567"], true), 100, Duration::from_millis(20), far());
             let Ok(ReadAhead::Streaming(rest)) = read_ahead(body, 5).await else { panic!("not streamed") };
             assert_eq!(rest.collect().await.err().map(|e| e.status()), Some(408));
         });

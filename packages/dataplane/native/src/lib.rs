@@ -4,7 +4,9 @@
 #![deny(unsafe_code)]
 
 pub mod body;
+pub mod conn;
 pub mod head;
+pub mod logs;
 pub mod metrics;
 pub mod outcome;
 pub mod paths;

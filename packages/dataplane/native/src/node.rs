@@ -34,6 +34,10 @@ pub struct DataPlaneOptions {
     pub connect_timeout_ms: u32,
     pub read_timeout_ms: u32,
     pub headers_timeout_ms: u32,
+    pub request_timeout_ms: u32,
+    pub keep_alive_timeout_ms: u32,
+    pub http2_max_resets_per_second: u32,
+    pub access_log: bool,
     pub upstream_keep_alive_timeout_ms: u32,
     pub https_redirect_port: u32,
     /// PEM: served to TLS clients whose SNI matches no certificate of the table (and to clients without SNI)
@@ -86,6 +90,7 @@ pub struct DataPlaneCounters {
     pub upstream_retries: f64,
     pub upstream_errors: f64,
     pub upstream_timeouts: f64,
+    pub client_gone: f64,
     pub connections_opened: f64,
     pub connections_closed: f64,
     pub table_swaps: f64,
@@ -100,6 +105,22 @@ pub struct RouteCount {
     pub service: String,
     /// 1xx … 5xx
     pub responses: Vec<f64>,
+    /// requests whose client went away before the answer ended (499)
+    pub client_gone: f64,
+    /// request durations: counts per bucket of `DURATION_BUCKETS_US` and a last one past them (not cumulative)
+    pub duration_counts: Vec<f64>,
+    /// seconds
+    pub duration_sum: f64,
+    /// from sending upstream to the response head, the same way
+    pub upstream_counts: Vec<f64>,
+    pub upstream_sum: f64,
+}
+
+/// Log lines queued since the last drain (JSON objects with `level` and `msg`) and how many were dropped.
+#[napi(object)]
+pub struct LogBatch {
+    pub lines: Vec<String>,
+    pub dropped: f64,
 }
 
 struct Running {
@@ -134,6 +155,11 @@ impl DataPlane {
             connect_timeout: ms(options.connect_timeout_ms),
             read_timeout: ms(options.read_timeout_ms),
             headers_timeout: ms(options.headers_timeout_ms),
+            // (as Node: the request timeout is never shorter than the headers timeout)
+            request_timeout: ms(options.request_timeout_ms.max(options.headers_timeout_ms)),
+            keep_alive_timeout: ms(options.keep_alive_timeout_ms),
+            http2_max_resets_per_second: options.http2_max_resets_per_second.max(1),
+            access_log: options.access_log,
             upstream_keep_alive_timeout: ms(options.upstream_keep_alive_timeout_ms),
             https_redirect_port,
             trusted,
@@ -243,7 +269,29 @@ impl DataPlane {
     /// Response counters by Ingress and Service (read at scrape time).
     #[napi]
     pub fn route_counters(&self) -> Vec<RouteCount> {
-        self.shared.route_metrics.read().into_iter().map(|(ingress, service, c)| RouteCount { ingress, service, responses: c.iter().map(|&n| n as f64).collect() }).collect()
+        let floats = |c: &[u64]| c.iter().map(|&n| n as f64).collect();
+        self.shared
+            .route_metrics
+            .read()
+            .into_iter()
+            .map(|r| RouteCount {
+                ingress: r.ingress,
+                service: r.service,
+                responses: floats(&r.responses),
+                client_gone: r.client_gone as f64,
+                duration_counts: floats(&r.duration.0),
+                duration_sum: r.duration.1,
+                upstream_counts: floats(&r.upstream.0),
+                upstream_sum: r.upstream.1,
+            })
+            .collect()
+    }
+
+    /// Every log line queued since the last call, at once (JavaScript calls this on a timer, never per request).
+    #[napi]
+    pub fn drain_logs(&self) -> LogBatch {
+        let (lines, dropped) = self.shared.logs.drain();
+        LogBatch { lines, dropped: dropped as f64 }
     }
 
     /// Client connections open now.
@@ -267,6 +315,7 @@ impl DataPlane {
             upstream_retries: g(&m.upstream_retries),
             upstream_errors: g(&m.upstream_errors),
             upstream_timeouts: g(&m.upstream_timeouts),
+            client_gone: g(&m.client_gone),
             connections_opened: g(&m.connections_opened),
             connections_closed: g(&m.connections_closed),
             table_swaps: g(&m.table_swaps),

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::{read_ahead, ClientBody, ClientBodyError, ReadAhead};
 use crate::head::{connection_tokens, first_line, has_underscore, unsupported_transfer_coding, wants_upgrade, FirstLine};
+use crate::conn::{ConnClock, Expired, Watched};
+use crate::log_fields;
+use crate::logs::LogQueue;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
@@ -54,8 +58,17 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// from sending upstream to the response head (connecting included) → 504
     pub read_timeout: Duration,
-    /// client must send its headers within this (also closes idle keep-alive connections)
+    /// a request head must arrive whole within this of its first byte → 408
     pub headers_timeout: Duration,
+    /// a request (head and body) must arrive whole within this → 408
+    pub request_timeout: Duration,
+    /// idle keep-alive client connections (HTTP/2: without open streams) are closed after this
+    pub keep_alive_timeout: Duration,
+    /// HTTP/2 streams a client may abandon per second on one connection (burst: ten seconds' worth) before
+    /// GOAWAY ENHANCE_YOUR_CALM
+    pub http2_max_resets_per_second: u32,
+    /// a line per request to the log queue
+    pub access_log: bool,
     /// idle upstream keep-alive connections are closed after this
     pub upstream_keep_alive_timeout: Duration,
     /// the port named in HTTP → HTTPS redirects
@@ -73,6 +86,8 @@ pub struct Shared {
     client: Client<HttpConnector, Body>,
     /// open client connections, for draining
     pub open_connections: AtomicUsize,
+    /// errors (and access lines) on their way to pino
+    pub logs: LogQueue,
 }
 
 impl Shared {
@@ -88,7 +103,7 @@ impl Shared {
         let route_metrics = RouteMetrics::default();
         let mut empty = Table::empty();
         route_metrics.attach(&mut empty);
-        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, client, open_connections: AtomicUsize::new(0) }
+        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, client, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
     }
 }
 
@@ -124,20 +139,21 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
         Metrics::inc(&shared.metrics.connections_opened);
         shared.open_connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let conn_info = Arc::new(ConnInfo { peer: peer.ip().to_canonical(), local_port, secure: tls.is_some() });
+            let clock = Arc::new(ConnClock::new(shared.config.http2_max_resets_per_second));
+            let conn_info = Arc::new(ConnInfo { peer: peer.ip().to_canonical(), local_port, secure: tls.is_some(), clock: clock.clone() });
             match tls {
                 None => {
                     if let Some(io) = check_first_line(&shared, stream).await {
-                        serve_connection(&shared, TokioIo::new(io), conn_info, false, stop).await;
+                        serve_connection(&shared, TokioIo::new(Watched::new(io, clock)), conn_info, false, stop).await;
                     }
                 }
                 Some(acceptor) => {
                     // A client that does not finish its handshake in time is dropped, like one that sends no headers.
                     if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
                         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                            serve_connection(&shared, TokioIo::new(tls_stream), conn_info, true, stop).await;
+                            serve_connection(&shared, TokioIo::new(Watched::new(tls_stream, clock).http2()), conn_info, true, stop).await;
                         } else if let Some(io) = check_first_line(&shared, tls_stream).await {
-                            serve_connection(&shared, TokioIo::new(io), conn_info, false, stop).await;
+                            serve_connection(&shared, TokioIo::new(Watched::new(io, clock)), conn_info, false, stop).await;
                         }
                     }
                 }
@@ -201,7 +217,12 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc_shared = shared.clone();
+    let clock = conn_info.clock.clone();
+    let peer = conn_info.peer;
     let service = service_fn(move |req| handle(svc_shared.clone(), conn_info.clone(), req));
+    let config = &shared.config;
+    let watchdog = clock.watch(config.keep_alive_timeout, config.headers_timeout);
+    tokio::pin!(watchdog);
     if h2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
@@ -220,15 +241,26 @@ where
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
+            expired = &mut watchdog => {
+                if expired == Expired::OverResetBudget {
+                    shared.logs.push("warn", "HTTP/2 client reset streams past its budget; closing the connection", log_fields! { "peer" => peer.to_string(), "resetsPerSecond" => config.http2_max_resets_per_second });
+                } else {
+                    conn.as_mut().graceful_shutdown();
+                }
+                // (condemned: the stream beneath writes GOAWAY and fails hyper's next call)
+                let _ = tokio::time::timeout(LAST_WORD_TIME, conn.as_mut()).await;
+            }
         }
     } else {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(shared.config.headers_timeout)
+            // (the watchdog times heads from their first byte, and idle connections by the keep-alive timeout)
+            .header_read_timeout(None)
             .max_buf_size(shared.config.max_header_size.max(8192))
-            // a client that shuts its sending side after the request still gets the answer (as from Node and nginx)
-            .half_close(true)
+            // A client that shuts its sending side (FIN) or resets while its answer is awaited has gone: hyper then
+            // drops the request, its upstream request with it, and it counts as 499 (as Node and nginx do).
+            .half_close(false)
             .keep_alive(true);
         // (an upgraded connection leaves this future; its tunnel is counted and drained on its own)
         let conn = builder.serve_connection(io, service).with_upgrades();
@@ -238,6 +270,16 @@ where
             _ = stop.changed() => {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
+            }
+            expired = &mut watchdog => {
+                if expired == Expired::HeadersTimeout {
+                    Metrics::inc(&shared.metrics.local_responses);
+                    shared.metrics.response(408);
+                } else {
+                    conn.as_mut().graceful_shutdown();
+                }
+                // (a head timed out: the stream beneath writes the 408 and fails hyper's next call)
+                let _ = tokio::time::timeout(LAST_WORD_TIME, conn.as_mut()).await;
             }
         }
     }
@@ -250,7 +292,11 @@ pub(crate) struct ConnInfo {
     pub(crate) peer: IpAddr,
     pub(crate) local_port: u16,
     pub(crate) secure: bool,
+    pub(crate) clock: Arc<ConnClock>,
 }
+
+/// How long a condemned connection gets for its last word (a 408, a GOAWAY) before it is dropped.
+const LAST_WORD_TIME: Duration = Duration::from_secs(1);
 
 // RFC 9110 §7.6.1 connection-specific fields, plus ones a proxy must not pass on.
 pub(crate) const HOP_BY_HOP: [&str; 11] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings", "expect"];
@@ -290,17 +336,218 @@ fn is_idempotent(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
     let table = shared.table.load_full(); // this request's table, whatever is swapped in meanwhile
     Metrics::inc(&shared.metrics.requests);
-    let mut route = None;
-    let res = respond(&shared, &table, conn, req, &mut route).await;
-    table.counters.count(route, res.status().as_u16());
-    Ok(res)
+    conn.clock.request_started();
+    // (dropped with this future when the client goes first: counted as 499)
+    let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
+    let mut finish = Finish { shared, table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream_body: false, access };
+    let res = respond(&mut finish, req).await;
+    finish.status = res.status().as_u16();
+    let (parts, body) = res.into_parts();
+    let silence = if finish.upstream_body { Some(finish.shared.config.read_timeout) } else { None };
+    Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
 }
 
-/// The answer to one request; `matched` is set to the route it took, if any (for the counters).
-async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, matched: &mut Option<usize>) -> Response<Body> {
+/// One request from its head to the end of its answer: counted (by route and status class, 499 when the answer
+/// did not end: the client went away or reset the stream) and timed when it is dropped, whichever way that is.
+pub(crate) struct Finish {
+    shared: Arc<Shared>,
+    table: Arc<Table>,
+    conn: Arc<ConnInfo>,
+    route: Option<usize>,
+    status: u16,
+    started: tokio::time::Instant,
+    request_id: Option<HeaderValue>,
+    /// the answer's body comes from an upstream (its silences are timed)
+    upstream_body: bool,
+    /// method and target, for the access log (only when it is on)
+    access: Option<Box<(Method, String)>>,
+}
+
+impl Finish {
+    /// The answer's body ended (`completed`) or was dropped before; the counting is in Drop.
+    fn end(mut self, completed: bool) {
+        if !completed {
+            self.status = 499;
+        }
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let gone = self.status == 0 || self.status == 499;
+        let status = if gone { 499 } else { self.status };
+        let stats = self.table.counters.stats(self.route);
+        stats.count(status);
+        let elapsed = self.started.elapsed();
+        stats.duration.observe(elapsed);
+        if gone {
+            Metrics::inc(&self.shared.metrics.client_gone);
+        }
+        self.conn.clock.request_done(gone);
+        if let Some(access) = self.access.take() {
+            let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
+            self.shared.logs.push(
+                "info",
+                "request",
+                log_fields! { "method" => access.0.as_str(), "target" => access.1, "status" => status, "seconds" => elapsed.as_secs_f64(), "ingress" => ingress, "service" => service, "peer" => self.conn.peer.to_string(), "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") },
+            );
+        }
+    }
+}
+
+/// The Ingress (`namespace/name`) and Service of a route, for log lines.
+fn route_names(table: &Table, route: usize) -> (String, String) {
+    let r = &table.routes[route];
+    let service = table.backends.get(r.backend).and_then(|b| b.service.clone()).unwrap_or_default();
+    (format!("{}/{}", r.ingress.namespace, r.ingress.name), service)
+}
+
+pin_project_lite::pin_project! {
+    /// An answer's body on its way to the client, carrying its request's `Finish`: the request counts as
+    /// answered once the body has ended, as abandoned (499) if it is dropped before. A body from an upstream
+    /// that stays silent past the read timeout between two chunks is cut (the client connection ends, as the
+    /// Node plane's undici `bodyTimeout`) and counted as an upstream timeout.
+    pub struct Answer {
+        #[pin]
+        inner: Body,
+        finish: Option<Finish>,
+        silence: Option<Duration>,
+        last_data: tokio::time::Instant,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+    }
+
+    impl PinnedDrop for Answer {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(finish) = this.finish.take() {
+                // (a body that was empty from the start is never polled)
+                finish.end(this.inner.is_end_stream());
+            }
+        }
+    }
+}
+
+impl Answer {
+    fn new(inner: Body, finish: Finish, silence: Option<Duration>) -> Answer {
+        let last_data = finish.started;
+        Answer { inner, finish: Some(finish), silence, last_data, timer: None }
+    }
+}
+
+/// The upstream sent nothing of its response body for longer than the read timeout.
+#[derive(Debug)]
+pub struct UpstreamBodyTimeout;
+
+impl std::fmt::Display for UpstreamBodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the upstream's response body was silent past the read timeout")
+    }
+}
+
+impl StdError for UpstreamBodyTimeout {}
+
+impl hyper::body::Body for Answer {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(finish) = this.finish.take() {
+                    finish.end(true);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.silence.is_some() && this.timer.is_some() {
+                    *this.last_data = tokio::time::Instant::now();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(finish) = this.finish.as_ref() {
+                    if finish.upstream_body {
+                        Metrics::inc(&finish.shared.metrics.upstream_errors);
+                        finish.log_upstream_failure("upstream response body failed", &*e);
+                    }
+                }
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => {
+                let Some(silence) = *this.silence else { return Poll::Pending };
+                if this.timer.is_none() {
+                    // (armed on the first wait only: most bodies never wait; until then, silence counts from the head)
+                    *this.last_data = tokio::time::Instant::now();
+                    this.timer.set(Some(tokio::time::sleep(silence)));
+                }
+                let Some(mut timer) = this.timer.as_mut().as_pin_mut() else { return Poll::Pending };
+                loop {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let due = *this.last_data + silence;
+                    if tokio::time::Instant::now() < due {
+                        timer.as_mut().reset(due);
+                        continue;
+                    }
+                    if let Some(finish) = this.finish.as_ref() {
+                        Metrics::inc(&finish.shared.metrics.upstream_timeouts);
+                        finish.log_upstream_failure("upstream response body silent past the read timeout", &UpstreamBodyTimeout);
+                    }
+                    *this.silence = None;
+                    return Poll::Ready(Some(Err(Box::new(UpstreamBodyTimeout))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Finish {
+    fn log_upstream_failure(&self, msg: &str, err: &(dyn StdError + 'static)) {
+        let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
+        self.shared.logs.push("warn", msg, log_fields! { "error" => error_chain(err), "ingress" => ingress, "service" => service, "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
+    }
+}
+
+/// A failed upstream request, to the log queue with what identifies it.
+pub(crate) fn log_upstream(shared: &Shared, table: &Table, route: Option<usize>, endpoint: &str, request_id: Option<&HeaderValue>, msg: &str, error: &str) {
+    let (ingress, service) = route.map(|r| route_names(table, r)).unwrap_or_default();
+    shared.logs.push("warn", msg, log_fields! { "error" => error, "endpoint" => endpoint, "ingress" => ingress, "service" => service, "requestId" => request_id.and_then(|v| v.to_str().ok()).unwrap_or("") });
+}
+
+/// An error and its sources, as one line.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// The answer to one request; sets `finish.route` to the route it took, if any (for the counters).
+async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Body> {
+    let shared = &finish.shared;
+    let table = &finish.table;
+    let conn = finish.conn.clone();
+    let matched = &mut finish.route;
     let headers = req.headers();
     let uri = req.uri();
     let h2 = req.version() == Version::HTTP_2;
@@ -364,7 +611,8 @@ async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, 
             return reply(shared, 400, true);
         }
         let protocol = headers.get(UPGRADE).cloned();
-        let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, protocol);
+        let (upstream_headers, request_id) = upstream_headers(headers, host_from_authority, &conn, config, protocol);
+        finish.request_id = Some(request_id);
         let method = req.method().clone();
         let client = hyper::upgrade::on(&mut req);
         return crate::upgrade::forward(shared, backend, method, path_and_query, upstream_headers, client).await;
@@ -375,13 +623,14 @@ async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, 
         return reply(shared, 413, close);
     }
     let has_body = !req.body().is_end_stream();
-    let upstream_headers = upstream_headers(headers, host_from_authority, &conn, config, None);
+    let (upstream_headers, request_id) = upstream_headers(headers, host_from_authority, &conn, config, None);
+    finish.request_id = Some(request_id);
     let method = req.method().clone();
     let retryable = !has_body && is_idempotent(&method) && backend.endpoints.len() > 1;
     let body = if !has_body {
         empty_body()
     } else {
-        let client_body = ClientBody::new(req.into_body(), config.max_body_size, config.client_body_timeout);
+        let client_body = ClientBody::new(req.into_body(), config.max_body_size, config.client_body_timeout, finish.started + config.request_timeout);
         let buffer_size = config.request_buffer_size.min(config.max_body_size);
         if buffer_size > 0 && content_length.is_none_or(|n| n <= buffer_size as u64) {
             // read whole first, so that a slow client holds no upstream connection
@@ -412,12 +661,16 @@ async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, 
         *upstream.headers_mut() = upstream_headers.clone();
         // The pooled client does not tell connecting from waiting, so the read timeout bounds both (the
         // connector's own, shorter connect timeout still fails first, as a connect failure).
+        let sent_at = tokio::time::Instant::now();
         let sent = tokio::time::timeout(config.read_timeout, shared.client.request(upstream)).await;
+        let stats = table.counters.stats(*matched);
         match sent {
             Ok(Ok(res)) => {
+                stats.upstream.observe(sent_at.elapsed());
                 let (mut parts, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 shared.metrics.response(parts.status.as_u16());
+                finish.upstream_body = true;
                 return Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
             }
             Ok(Err(err)) => {
@@ -429,11 +682,15 @@ async fn respond(shared: &Arc<Shared>, table: &Arc<Table>, conn: Arc<ConnInfo>, 
                 if let Some(status) = client_body_status(&err) {
                     return reply(shared, status, close);
                 }
+                stats.upstream.observe(sent_at.elapsed());
                 Metrics::inc(&shared.metrics.upstream_errors);
+                log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", &error_chain(&err));
                 return reply(shared, 502, close && has_body);
             }
             Err(_elapsed) => {
+                stats.upstream.observe(sent_at.elapsed());
                 Metrics::inc(&shared.metrics.upstream_timeouts);
+                log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", "no response head within the read timeout");
                 return reply(shared, 504, close && has_body);
             }
         }
@@ -467,7 +724,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent; names with `_` only when
 /// allowed), then X-Forwarded-*, X-Real-IP and X-Request-ID, believing the incoming forwarding headers only from
 /// a trusted peer. `upgrade`: the protocol a switch asks for, sent on with `Connection: upgrade`.
-fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, upgrade: Option<HeaderValue>) -> HeaderMap {
+fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, upgrade: Option<HeaderValue>) -> (HeaderMap, HeaderValue) {
     let trusted = &config.trusted;
     let dropped = connection_tokens(headers);
     let mut out = HeaderMap::with_capacity(headers.len() + 9);
@@ -527,18 +784,15 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
     let port = conn.local_port.to_string();
     set(&mut out, "x-forwarded-port", first("x-forwarded-port").filter(|_| is_trusted).unwrap_or(&port));
     set(&mut out, "x-real-ip", &trusted.real_client_address(peer, forwarded_for.as_deref()));
-    let request_id = headers.get("x-request-id").map(|v| v.as_bytes()).filter(|v| !v.is_empty() && v.len() <= 200 && v.iter().all(|&c| (0x21..=0x7e).contains(&c)));
-    match request_id {
-        Some(id) => {
-            if let Ok(v) = HeaderValue::from_bytes(id) {
-                out.insert(HeaderName::from_static("x-request-id"), v);
-            }
-        }
-        None => set(&mut out, "x-request-id", &uuid::Uuid::new_v4().to_string()),
-    }
+    let sent_id = headers.get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
+    let request_id = match sent_id {
+        Some(id) => id.clone(),
+        None => HeaderValue::try_from(uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| HeaderValue::from_static("-")),
+    };
+    out.insert(HeaderName::from_static("x-request-id"), request_id.clone());
     if let Some(protocol) = upgrade {
         out.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         out.insert(UPGRADE, protocol);
     }
-    out
+    (out, request_id)
 }

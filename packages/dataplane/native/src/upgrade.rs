@@ -22,11 +22,16 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
         return reply(shared, 503, true);
     };
     let config = &shared.config;
+    let request_id = headers.get("x-request-id").cloned();
+    let failed = |error: &str| {
+        shared.logs.push("warn", "upstream upgrade failed", crate::log_fields! { "error" => error, "endpoint" => endpoint.authority.as_str(), "requestId" => request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
+    };
     let stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(endpoint.authority.as_str())).await {
         Ok(Ok(s)) => s,
         // refused or never answered: nothing reached the upstream
         _ => {
             Metrics::inc(&shared.metrics.upstream_errors);
+            failed("connect failed");
             return reply(shared, 502, true);
         }
     };
@@ -42,12 +47,14 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
     };
     let mut res = match tokio::time::timeout(config.read_timeout, exchange).await {
         Ok(Ok(res)) => res,
-        Ok(Err(_)) => {
+        Ok(Err(e)) => {
             Metrics::inc(&shared.metrics.upstream_errors);
+            failed(&e.to_string());
             return reply(shared, 502, true);
         }
         Err(_elapsed) => {
             Metrics::inc(&shared.metrics.upstream_timeouts);
+            failed("no response head within the read timeout");
             return reply(shared, 504, true);
         }
     };

@@ -2,7 +2,8 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { refKey } from "../model/objects.ts";
 import type { ProxyObserver } from "../proxy/server.ts";
 
-const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Request duration buckets (seconds) of both data planes. */
+export const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export interface IngressMetrics {
   configurationApplied(ok: boolean, diagnostics: number): void;
