@@ -101,7 +101,9 @@ export async function kubeRequest<T>(kubeConfig: KubeConfig, request: KubeReques
   const method = request.method ?? "GET";
   const signal = withTimeout(request.signal, request.timeoutMs ?? 30_000);
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-  const headers: Record<string, string> = body === undefined ? {} : { "content-type": request.contentType ?? "application/json" };
+  // content-length always: Node sends a DELETE's body (preconditions) neither chunked nor with a length, so the
+  // API server would read it as the start of the next request on the kept-alive connection (a 400).
+  const headers: Record<string, string> = body === undefined ? {} : { "content-type": request.contentType ?? "application/json", "content-length": String(Buffer.byteLength(body)) };
   const res = await open(kubeConfig, method, request.path, request.query, headers, body, signal, request.connection ?? "requests");
   let text: string;
   try {
