@@ -1,7 +1,8 @@
-// Which other nodes' ServiceL2Status objects the announcer of a Service removes: a table of cases.
+// Which other nodes' ServiceL2Status objects the announcer of a Service removes, and which other nodes'
+// ServiceBGPStatus objects every speaker removes: tables of cases.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { orphanedL2Statuses, type ServiceL2Status } from "../src/shell/l2-status.ts";
+import { orphanedBgpStatuses, orphanedL2Statuses, type ServiceL2Status } from "../src/shell/l2-status.ts";
 
 const object = (uid: string, node: string, service = "default/web", written = true): ServiceL2Status => {
   const [namespace, name] = service.split("/") as [string, string];
@@ -48,6 +49,30 @@ describe("orphanedL2Statuses", () => {
         self: "node1",
         live: new Set(context.live),
         announced: new Set(context.announced),
+        leftBehind: new Set(context.leftBehind),
+      });
+      assert.deepEqual(result.map((o) => o.metadata.uid), expected);
+    });
+  }
+});
+
+const bgpCases: Array<[string, { nodes: string[]; live: string[] | null; leftBehind: string[] }, string[]]> = [
+  ["every Node present and live: nothing removed", { nodes: ["node1", "node2", "node3", "node4", "node5"], live: ["node1", "node2", "node3", "node4", "node5"], leftBehind: ["dead-web"] }, []],
+  ["a deleted Node's objects, whatever the membership says (even before converging)", { nodes: ["node1", "node4", "node5"], live: null, leftBehind: [] }, ["dead-web", "dead-db", "dead-unwritten"]],
+  ["never this node's own, even with its Node gone", { nodes: [], live: null, leftBehind: ["mine"] }, ["dead-web", "dead-db", "dead-unwritten", "live-web", "rewritten"]],
+  ["a dead node's objects left behind, for every Service", { nodes: ["node1", "node2", "node3", "node4", "node5"], live: ["node1", "node4", "node5"], leftBehind: ["dead-web", "dead-db"] }, ["dead-web", "dead-db"]],
+  ["not before this node has converged (no view of the dead yet)", { nodes: ["node1", "node2", "node3", "node4", "node5"], live: null, leftBehind: ["dead-web", "dead-db"] }, []],
+  ["not one written while its node was counted dead (a partition)", { nodes: ["node1", "node2", "node3", "node4", "node5"], live: ["node1"], leftBehind: [] }, []],
+  ["never a live node's", { nodes: ["node1", "node2", "node3", "node4", "node5"], live: ["node1", "node4"], leftBehind: ["live-web"] }, []],
+];
+
+describe("orphanedBgpStatuses", () => {
+  for (const [what, context, expected] of bgpCases) {
+    it(what, () => {
+      const result = orphanedBgpStatuses(objects, {
+        self: "node1",
+        nodes: new Set(context.nodes),
+        live: context.live === null ? null : new Set(context.live),
         leftBehind: new Set(context.leftBehind),
       });
       assert.deepEqual(result.map((o) => o.metadata.uid), expected);

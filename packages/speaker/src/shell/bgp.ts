@@ -29,7 +29,7 @@ import type { BFDProfileObject, BGPAdvertisementObject, BGPPeerObject, Community
 import { type NodeView, type PeerSession, peerSession, type SecretView } from "../bgp/peers.ts";
 import { BgpSessions, routesForNode } from "../bgp/sessions.ts";
 import type { EndpointSliceObject, IPAddressPoolObject, NodeObject, ServiceObject } from "../election/objects.ts";
-import { createBgpStatusWriter, type DesiredBgpStatus, type ServiceL2Status } from "./l2-status.ts";
+import { createBgpStatusWriter, type DesiredBgpStatus, orphanedBgpStatuses, type ServiceL2Status } from "./l2-status.ts";
 
 /** BGPPeer is read at v1beta2, its stored version; v1beta1 objects are the same objects (conversion None). */
 export const BGP_PEER_VERSION = resources.bgpPeers.version;
@@ -56,8 +56,15 @@ export interface BgpShellOptions {
 export interface BgpShell {
   /** The informers BGP adds; the speaker waits for them before its first reconcile. */
   inputs: Informer<unknown>[];
-  /** Brings sessions, routes and ServiceBGPStatus to the current objects; returns configuration problems. */
-  reconcile(): string[];
+  /**
+   * Brings sessions, routes and ServiceBGPStatus to the current objects; returns configuration problems. `gone`:
+   * who is alive in the membership (null until this node has converged) and the uids of status objects that
+   * existed when their node was counted dead — other nodes' ServiceBGPStatus objects are removed by
+   * `orphanedBgpStatuses`.
+   */
+  reconcile(gone?: { live: ReadonlySet<string> | null; leftBehind: ReadonlySet<string> }): string[];
+  /** Every node's ServiceBGPStatus objects, as the informer has them. */
+  statusObjects(): ServiceL2Status[];
   /** Stops every session: peers that agreed to graceful restart keep the routes until the speaker is back. */
   stop(): Promise<void>;
 }
@@ -200,7 +207,7 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
     reported = now;
   };
 
-  function reconcile(): string[] {
+  function reconcile(gone?: { live: ReadonlySet<string> | null; leftBehind: ReadonlySet<string> }): string[] {
     const planned = planWithLastGood(
       {
         nodes: o.nodes.list(),
@@ -278,7 +285,8 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
       byService.set(key, entry);
     }
     for (const entry of byService.values()) entry.peers.sort();
-    statusWriter.set([...byService.values()]);
+    const nodeNames = new Set(o.nodes.list().map((n) => n.metadata.name));
+    statusWriter.set([...byService.values()], orphanedBgpStatuses(statuses.list(), { self: o.nodeName, nodes: nodeNames, live: gone?.live ?? null, leftBehind: gone?.leftBehind ?? new Set() }));
     for (const [key, entry] of byService) {
       if (announcedServices.has(key)) continue;
       const service = o.services.get(entry.serviceNamespace, entry.serviceName);
@@ -297,6 +305,7 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
   return {
     inputs: [peers, advertisements, communities, bfdProfiles, statuses] as Informer<unknown>[],
     reconcile,
+    statusObjects: () => statuses.list(),
     async stop() {
       clearInterval(refresh);
       await updating;

@@ -68,6 +68,27 @@ export function orphanedL2Statuses(
   });
 }
 
+/**
+ * Other nodes' ServiceBGPStatus objects this node removes. In BGP mode every node announces on its own, so no
+ * node takes a Service over from another; as MetalLB's objects go with their node, a node's objects are removed
+ * once the Node object is gone (deleted from the cluster), and — as for ServiceL2Status — once the node is dead
+ * in this node's membership view, if they existed when it was counted dead (`leftBehind`; one written while it
+ * was counted dead comes from a node alive behind a partition and is left alone). Every live speaker applies the
+ * rule: deletes carry a uid precondition and a 404 or 409 is a no-op, so several removing the same object is
+ * harmless.
+ */
+export function orphanedBgpStatuses(
+  objects: readonly ServiceL2Status[],
+  context: { self: string; nodes: ReadonlySet<string>; live: ReadonlySet<string> | null; leftBehind: ReadonlySet<string> },
+): ServiceL2Status[] {
+  return objects.filter((object) => {
+    const node = l2StatusNode(object);
+    if (node === undefined || node === context.self || object.metadata.uid === undefined) return false;
+    if (!context.nodes.has(node)) return true;
+    return context.live !== null && !context.live.has(node) && context.leftBehind.has(object.metadata.uid);
+  });
+}
+
 export interface L2StatusWriter<D = DesiredL2Status> {
   /**
    * Replaces the desired set of this node's objects and the other nodes' objects to remove; writes

@@ -168,7 +168,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
   const leftBehind = new Set<string>();
   const noteLeftBehind = (gone: ReadonlySet<string>) => {
-    for (const object of statuses.list()) {
+    for (const object of [...statuses.list(), ...bgp.statusObjects()]) {
       const node = l2StatusNode(object);
       if (node !== undefined && gone.has(node) && object.metadata.uid !== undefined) leftBehind.add(object.metadata.uid);
     }
@@ -185,7 +185,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
       const wasCounted = previousLive.has(nodeName);
       if (live.has(nodeName)) {
         // On converging, every node not live is gone; afterwards, those that just left.
-        const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : statuses.list().map(l2StatusNode);
+        const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : [...statuses.list(), ...bgp.statusObjects()].map(l2StatusNode);
         noteLeftBehind(new Set(gone.filter((n): n is string => n !== undefined && n !== nodeName && !live.has(n))));
       }
       previousLive = new Set(live);
@@ -232,7 +232,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
     );
     if (result.pools !== null) lastGoodPools = result.pools;
     reportConfigErrors(result.configErrors);
-    const bgpProblems = bgp.reconcile();
+    const bgpProblems = bgp.reconcile({ live: membership.live().has(nodeName) ? membership.live() : null, leftBehind });
     configurationState.report(
       configurationReport("configReconcilerValid", [
         ...new Set([...result.configErrors.map((e) => `${e.kind} ${e.namespace}/${e.name}: ${e.message}`), ...bgpProblems]),
@@ -286,7 +286,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
     announcedHere = byService;
     if (!converged) return;
     const current = statuses.list();
-    const present = new Set(current.map((o) => o.metadata.uid));
+    const present = new Set([...current, ...bgp.statusObjects()].map((o) => o.metadata.uid));
     for (const uid of leftBehind) if (!present.has(uid)) leftBehind.delete(uid);
     const announced = new Set(desired.map((d) => `${d.serviceNamespace}/${d.serviceName}`));
     statusWriter.set(desired, orphanedL2Statuses(current, { self: nodeName, live: membership.live(), announced, leftBehind }));
