@@ -1,6 +1,6 @@
 // Our BFD session against FRR 8.4's bfdd, single hop, in two network namespaces made for this test: the
-// session comes Up, FRR declares it down within its detection time when our side goes silent (kill), and an
-// administrative stop is seen as AdminDown.
+// session comes Up, a second of our event loop blocked is not taken for FRR gone silent, FRR declares it down
+// within its detection time when our side goes silent (kill), and an administrative stop is seen as AdminDown.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -74,11 +74,13 @@ describe("BFD with FRR's bfdd (network namespaces)", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function startOurs() {
+  /** Our session in its own process; SIGUSR2 blocks its event loop for a second. */
+  function startOurs(detectMultiplier = 3) {
     const script = `import { BfdSession } from "@bollard/bgp";
-const s = new BfdSession({ peerAddress: "10.78.0.1", localAddress: "10.78.0.2", desiredMinTxMs: 100, requiredMinRxMs: 100, detectMultiplier: 3, passive: false });
+const s = new BfdSession({ peerAddress: "10.78.0.1", localAddress: "10.78.0.2", desiredMinTxMs: 100, requiredMinRxMs: 100, detectMultiplier: ${detectMultiplier}, passive: false });
 s.on("state", (t) => console.log(JSON.stringify(t)));
 await s.start();
+process.on("SIGUSR2", () => { const until = Date.now() + 1000; while (Date.now() < until); console.log(JSON.stringify({ to: "stalled" })); });
 process.once("SIGTERM", () => s.stop().then(() => process.exit(0)));`;
     ours = spawn("ip", ["netns", "exec", NODE_NS, process.execPath, "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: join(import.meta.dirname, "..") });
     createInterface({ input: ours.stdout as NodeJS.ReadableStream }).on("line", (line) => ourStates.push((JSON.parse(line) as { to: string }).to));
@@ -88,6 +90,27 @@ process.once("SIGTERM", () => s.stop().then(() => process.exit(0)));`;
     startOurs();
     await until("FRR to see the session up", () => peer()?.status === "up");
     await until("our side Up", () => ourStates.includes("Up"));
+  });
+
+  it("does not take its own blocked event loop for FRR gone silent", async () => {
+    // FRR's packets keep arriving while our loop is blocked for 1 s, over 3 × our 300 ms detection time. Node runs
+    // due timers before it reads sockets: the detection timer must not win over the packets waiting to be read.
+    // (Our multiplier 50 gives FRR 5 s of patience with our silence meanwhile.)
+    ours?.kill("SIGKILL");
+    ourStates.length = 0;
+    startOurs(50);
+    await until("our side Up again", () => ourStates.includes("Up") && peer()?.status === "up");
+    await sleep(500);
+    ours?.kill("SIGUSR2");
+    await until("the stall to end", () => ourStates.includes("stalled"), 10_000);
+    await sleep(1000);
+    assert.deepEqual(ourStates.slice(ourStates.indexOf("stalled")), ["stalled"], "no state change after the stall");
+    assert.equal(peer()?.status, "up");
+    ours?.kill("SIGKILL");
+    await until("FRR to see the session down", () => peer()?.status === "down", 10_000);
+    ourStates.length = 0;
+    startOurs();
+    await until("our side Up again", () => ourStates.includes("Up") && peer()?.status === "up");
   });
 
   it("is declared down by FRR's detection timer (3 × 100 ms) when our process dies", async (t) => {

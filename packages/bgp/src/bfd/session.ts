@@ -97,9 +97,21 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     }
     if (event.type === "received" || actions.detectionMs === 0 || actions.transition) {
       clearTimeout(this.detectionTimer);
-      this.detectionTimer = actions.detectionMs > 0 ? setTimeout(() => this.apply({ type: "detection-timeout" }), actions.detectionMs) : undefined;
+      this.detectionTimer = actions.detectionMs > 0 ? setTimeout(() => this.detectionExpired(), actions.detectionMs) : undefined;
     }
     if (actions.transition) this.emit("state", actions.transition);
+  }
+
+  /**
+   * After the event loop was blocked, Node runs due timers before it reads the sockets: the peer's packets that
+   * arrived meanwhile are still unread when the detection timer fires. setImmediate runs after the poll phase, so
+   * they are read (and reset the timer) first; only a detection time without any packet takes the session down.
+   */
+  private detectionExpired(): void {
+    const timer = this.detectionTimer;
+    setImmediate(() => {
+      if (this.detectionTimer === timer) this.apply({ type: "detection-timeout" });
+    });
   }
 
   private scheduleTx(): void {
