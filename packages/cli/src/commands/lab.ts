@@ -12,6 +12,8 @@ import {
   type LabRuntime,
   type LabState,
   newLabId,
+  ROUTER_DAEMONS,
+  type RouterDaemon,
   readLabStates,
   runKubeProxy,
   startBackend,
@@ -24,26 +26,27 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N] [--ip-family F] [--runtime R] [--bgp frr]
+  up [--nodes N] [--ip-family F] [--runtime R] [--bgp D]
                                        build the lab in the background: control plane, node1..N and client
                                        network namespaces, controller, speakers, ingresses, sample backends;
                                        F: ipv4 (default), ipv6 or dual — the ingress Service's families
                                        (dual: RequireDualStack) and the pods' endpoints;
                                        R = process (the sources, default) or podman (the images of
                                        'npm run image', with the chart's security context);
-                                       --bgp adds a router namespace running FRR (AS 64501) peered with
-                                       every node, and puts the client behind it
+                                       --bgp adds a router namespace running D — frr, bird or gobgp —
+                                       (AS 64501) peered with every node, and puts the client behind it
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN|router -- CMD
                                        run CMD inside the client (outside the cluster), a node or the router
-                                       (for FRR, vtysh is pointed at the lab's daemons)
+                                       (vtysh and birdc are pointed at the lab's daemons; gobgp finds
+                                       gobgpd on its own)
   status                               list running labs
   control-plane --kubeconfig FILE      start only etcd + kube-apiserver in the foreground; write an admin
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID] [--ip-family F] [--runtime R] [--bgp frr]  the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--ip-family F] [--runtime R] [--bgp D]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -85,10 +88,10 @@ function labRuntime(value: string | undefined): LabRuntime | undefined {
   return value as LabRuntime;
 }
 
-function bgpDaemon(value: string | undefined): "frr" | undefined {
+function bgpDaemon(value: string | undefined): RouterDaemon | undefined {
   if (value === undefined) return undefined;
-  if (value !== "frr") throw new CliUsageError(`--bgp ${value}: only frr is supported so far (bird and gobgp are not yet)`);
-  return value;
+  if (!(ROUTER_DAEMONS as readonly string[]).includes(value)) throw new CliUsageError(`--bgp must be one of ${ROUTER_DAEMONS.join(", ")}, got ${value}`);
+  return value as RouterDaemon;
 }
 
 function nodeCount(value: string | undefined): number {
@@ -194,7 +197,7 @@ async function up(argv: string[]): Promise<number> {
           `  ${state.kubectl} get nodes`,
           ...(state.router
             ? [
-                "  bollard lab exec router -- vtysh -c 'show bgp summary'     # BGP mode: apply the pool, BGPPeer and",
+                `  bollard lab exec router -- ${{ frr: "vtysh -c 'show bgp summary'", bird: "birdc show protocols    ", gobgp: "gobgp neighbor          " }[state.router.daemon]}     # BGP mode: apply the pool, BGPPeer and`,
                 "                                                             # BGPAdvertisement first (labBgpManifest)",
               ]
             : []),
@@ -256,11 +259,21 @@ async function exec(argv: string[]): Promise<number> {
   const host = positionals[0] ?? "client";
   if (!/^(client|node\d+|router)$/.test(host) || cmd.length === 0) throw new CliUsageError(usageLine);
   const state = await pickLab(values.id);
-  if (host === "router" && state.router === undefined) throw new CliUsageError(`lab ${state.id} has no router: start one with bollard lab up --bgp frr`);
-  // vtysh finds the lab's daemons only through their socket directory.
-  const argvIn = host === "router" && cmd[0] === "vtysh" && state.router ? ["vtysh", "--vty_socket", state.router.dir, ...cmd.slice(1)] : cmd;
+  if (host === "router" && state.router === undefined) throw new CliUsageError(`lab ${state.id} has no router: start one with bollard lab up --bgp frr|bird|gobgp`);
+  const argvIn = host === "router" && state.router ? routerCli(state.router, cmd) : cmd;
   const child = spawn("ip", ["netns", "exec", `bollard-${state.id}-${host}`, ...argvIn], { stdio: "inherit" });
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+/**
+ * The router's CLIs find the lab's daemons only through their sockets: vtysh (FRR; also GoBGP's zebra) by the socket
+ * directory, birdc by BIRD's control socket; gobgp reaches gobgpd's API on the namespace's 127.0.0.1:50051, its default.
+ */
+function routerCli(router: NonNullable<LabState["router"]>, cmd: string[]): string[] {
+  const [program, ...rest] = cmd as [string, ...string[]];
+  if (program === "vtysh") return ["vtysh", "--vty_socket", router.dir, ...rest];
+  if (program === "birdc" && router.daemon === "bird") return ["birdc", "-s", join(router.dir, "bird.ctl"), ...rest];
+  return cmd;
 }
 
 async function controlPlane(argv: string[]): Promise<number> {

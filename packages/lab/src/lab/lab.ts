@@ -14,7 +14,10 @@ import { createLabNetwork, destroyLabNetwork, LabSetupError, type LabHost, type 
 import { expandArgs, installBollard, INSTALL_NAMESPACE, type Workload } from "./install.ts";
 import type { LabIPFamily } from "./pool.ts";
 import { checkImages, removeContainers, spawnLabContainer, waitForContainers, waitForReady, writeServiceAccountDir } from "./containers.ts";
+import { type BirdRouter, startBirdRouter } from "../router/bird.ts";
 import { type FrrRouter, startFrrRouter } from "../router/frr.ts";
+import { type GobgpRouter, startGobgpRouter } from "../router/gobgp.ts";
+import type { RouterDaemon, RouterOptions } from "../router/router.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -61,7 +64,7 @@ export interface LabOptions {
   /** Recorded in the state: `bollard lab down` removes only labs `bollard lab up` started (tests start their own). */
   startedBy?: string;
   /** BGP mode: a `router` namespace running this daemon, peered with every node; the client sits behind it. */
-  bgp?: "frr";
+  bgp?: RouterDaemon;
 }
 
 export interface LabState {
@@ -76,8 +79,8 @@ export interface LabState {
   /** podman containers (`--runtime podman`), removed by name on `lab down`. */
   containers: string[];
   client: string;
-  /** The router's namespace and vtysh socket directory, in BGP mode. */
-  router?: { netns: string; dir: string; daemon: "frr" };
+  /** The router's namespace, its daemon and the directory of its sockets (vtysh's, birdc's), in BGP mode. */
+  router?: { netns: string; dir: string; daemon: RouterDaemon };
   startedAt: string;
   startedBy?: string;
 }
@@ -89,8 +92,8 @@ export interface Lab {
   network: LabNetwork;
   runtime: LabRuntime;
   controlPlane: ControlPlane;
-  /** BGP mode's router (FRR), peered with every node. */
-  router?: FrrRouter;
+  /** BGP mode's router (FRR, BIRD or GoBGP: `router.daemon`), peered with every node. */
+  router?: LabRouterHandle;
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
   kubectl(args: string[], input?: string): Promise<RunResult>;
@@ -115,7 +118,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const procs: LabProcess[] = [];
   let controlPlane: ControlPlane | undefined;
   let endpoints: EndpointsController | undefined;
-  let router: FrrRouter | undefined;
+  let router: LabRouterHandle | undefined;
   const abort = new AbortController();
   const logger: Logger = createLogger({ name: "lab", level: process.env.LAB_LOG_LEVEL ?? "warn" });
 
@@ -198,21 +201,20 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       startEndpointsController({ kubeConfig, logger, signal: abort.signal, pods }),
     );
 
-    if (opts.bgp === "frr" && network.router !== undefined) {
+    if (opts.bgp !== undefined && network.router !== undefined) {
       const r = network.router;
-      router = await step(`router: FRR (zebra, bgpd, bfdd) in ${r.netns}, AS ${LAB_ROUTER_ASN}, peers ${network.nodes.map((n) => n.ipv4).join(", ")}`, () =>
-        startFrrRouter({
-          netns: r.netns,
-          dir: join(dir, "router"),
-          asn: LAB_ROUTER_ASN,
-          routerId: r.ipv4,
-          gracefulRestart: true,
-          neighbors: [
-            ...network.nodes.map((n) => ({ address: n.ipv4, asn: LAB_NODE_ASN, bfd: { receiveMs: 200, transmitMs: 200, multiplier: 3 } })),
-            ...network.nodes.map((n) => ({ address: n.ipv6, asn: LAB_NODE_ASN })),
-          ],
-        }),
-      );
+      // BFD 200 ms × 3 on the IPv4 sessions where the daemon has BFD (GoBGP has none).
+      const bfd = opts.bgp === "gobgp" ? {} : { bfd: { receiveMs: 200, transmitMs: 200, multiplier: 3 } };
+      const options: RouterOptions = {
+        netns: r.netns,
+        dir: join(dir, "router"),
+        asn: LAB_ROUTER_ASN,
+        routerId: r.ipv4,
+        gracefulRestart: true,
+        neighbors: [...network.nodes.map((n) => ({ address: n.ipv4, asn: LAB_NODE_ASN, ...bfd })), ...network.nodes.map((n) => ({ address: n.ipv6, asn: LAB_NODE_ASN }))],
+      };
+      const daemons = { frr: "FRR (zebra, bgpd, bfdd)", bird: "BIRD 2", gobgp: "GoBGP (gobgpd; its RIB copied to the kernel by the lab)" };
+      router = await step(`router: ${daemons[opts.bgp]} in ${r.netns}, AS ${LAB_ROUTER_ASN}, peers ${network.nodes.map((n) => n.ipv4).join(", ")}`, () => startLabRouter(opts.bgp as RouterDaemon, options));
     }
 
     const node = process.execPath;
@@ -312,7 +314,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       pids: [process.pid, ...procs.map((p) => p.child.pid ?? 0), cp.apiServerPid ?? 0, cp.etcdPid ?? 0, ...(router?.pids() ?? [])].filter((p) => p > 0),
       containers: procs.flatMap((p) => (p.container ? [p.container] : [])),
       client: network.client.netns,
-      ...(router && network.router ? { router: { netns: network.router.netns, dir: join(dir, "router"), daemon: "frr" as const } } : {}),
+      ...(router && network.router ? { router: { netns: network.router.netns, dir: join(dir, "router"), daemon: router.daemon } } : {}),
       startedAt: new Date().toISOString(),
       ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
     };
@@ -419,4 +421,13 @@ async function registerNodes(kubeConfig: KubeConfig, nodes: LabHost[]): Promise<
       },
     });
   }
+}
+
+/** The lab's router: the daemon's own handle, told apart by `daemon` (FRR's has `vtysh`, BIRD's `birdc`, GoBGP's `gobgp`). */
+export type LabRouterHandle = FrrRouter | BirdRouter | GobgpRouter;
+
+function startLabRouter(daemon: RouterDaemon, options: RouterOptions): Promise<LabRouterHandle> {
+  if (daemon === "bird") return startBirdRouter(options);
+  if (daemon === "gobgp") return startGobgpRouter(options);
+  return startFrrRouter(options);
 }

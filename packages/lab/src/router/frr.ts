@@ -8,6 +8,7 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { execIn, run } from "../network/exec.ts";
+import type { LabBgpRouter } from "./router.ts";
 
 export type FrrNeighbor = {
   address: string;
@@ -29,7 +30,8 @@ export type FrrRouterOptions = {
   gracefulRestart?: boolean;
 };
 
-export interface FrrRouter {
+export interface FrrRouter extends LabBgpRouter {
+  daemon: "frr";
   /** Runs one vtysh command against a daemon (`bgpd`, `bfdd`, `zebra`) and returns its output. */
   vtysh(daemon: "bgpd" | "bfdd" | "zebra", command: string): Promise<string>;
   /** `show bgp <family> unicast <prefix> json`'s paths: next hop and peer of each. */
@@ -53,9 +55,12 @@ export function renderFrrConfig(options: Omit<FrrRouterOptions, "netns" | "dir">
     if (!Number.isInteger(n) || n < 1 || n > 4294967295) throw new FrrConfigError(`${n} is not an AS number`);
     return n;
   };
-  const lines = ["frr defaults traditional", "hostname router", `router bgp ${asn(options.asn)}`, ` bgp router-id ${options.routerId}`, " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast"];
+  // Each daemon logs with microsecond timestamps and logs its session changes (bfdd's state changes, bgpd's
+  // neighbor up/down), so a withdrawal can be taken apart afterwards (bench/bgp.ts reads these logs).
+  const logging = ["log timestamp precision 6"];
+  const lines = ["frr defaults traditional", "hostname router", ...logging, `router bgp ${asn(options.asn)}`, ` bgp router-id ${options.routerId}`, " bgp log-neighbor-changes", " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast"];
   lines.push(options.gracefulRestart ? " bgp graceful-restart" : " bgp graceful-restart-disable");
-  const profiles: string[] = ["bfd"];
+  const profiles: string[] = [...logging, "debug bfd peer", "bfd"];
   for (const [i, n] of options.neighbors.entries()) {
     if (isIP(n.address) === 0) throw new FrrConfigError(`neighbor ${n.address} is not an IP address`);
     lines.push(` neighbor ${n.address} remote-as ${asn(n.asn)}`);
@@ -75,7 +80,7 @@ export function renderFrrConfig(options: Omit<FrrRouterOptions, "netns" | "dir">
     for (const n of options.neighbors) lines.push(`  neighbor ${n.address} activate`);
     lines.push(" exit-address-family");
   }
-  return { bgpd: `${lines.join("\n")}\n`, bfdd: `${profiles.join("\n")}\n!\n`, zebra: "hostname router\n" };
+  return { bgpd: `${lines.join("\n")}\n`, bfdd: `${profiles.join("\n")}\n!\n`, zebra: `hostname router\n${logging.join("\n")}\n` };
 }
 
 export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRouter> {
@@ -86,11 +91,12 @@ export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRout
   const gid = Number((await run("id", ["-g", "frr"])).stdout.trim());
   chownSync(dir, uid, gid);
   for (const [daemon, text] of Object.entries(config)) {
-    writeFileSync(join(dir, `${daemon}.conf`), text, { mode: 0o640 });
+    // The log file is named in the configuration, not by --log: only that target takes the timestamp precision.
+    writeFileSync(join(dir, `${daemon}.conf`), `log file ${join(dir, `${daemon}.log`)}\n${text}`, { mode: 0o640 });
     chownSync(join(dir, `${daemon}.conf`), uid, gid);
   }
   const zserv = join(dir, "zserv.api");
-  const common = (daemon: string) => ["-u", "frr", "-g", "frr", "-f", join(dir, `${daemon}.conf`), "-i", join(dir, `${daemon}.pid`), "--vty_socket", dir, "-z", zserv, "--log", `file:${join(dir, `${daemon}.log`)}`];
+  const common = (daemon: string) => ["-u", "frr", "-g", "frr", "-f", join(dir, `${daemon}.conf`), "-i", join(dir, `${daemon}.pid`), "--vty_socket", dir, "-z", zserv];
   const children: ChildProcess[] = [];
   const daemon = (name: string, extra: string[]) => {
     // setpriv --pdeathsig: the daemons die with the process that started them, even if it is killed.
@@ -127,7 +133,12 @@ export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRout
     throw err;
   }
   return {
+    daemon: "frr",
     vtysh,
+    async bfdPeers() {
+      const peers = JSON.parse(await vtysh("bfdd", "show bfd peers json")) as { peer: string; status: string }[];
+      return peers.map((p) => ({ peer: p.peer, up: p.status === "up" }));
+    },
     async paths(prefix) {
       const family = prefix.includes(":") ? "ipv6" : "ipv4";
       const json = JSON.parse(await vtysh("bgpd", `show bgp ${family} unicast ${prefix} json`)) as {
