@@ -1,27 +1,30 @@
-// TCP MD5 (RFC 2385) and TTL against FRR 8.4, through the speaker's addon (native/tcp_socket.c): FRR in a
-// `router` namespace requires a password from 10.77.0.2; our session in a `node` namespace gets up and its
-// route across only with that password, and never with a wrong one or none.
+// TCP MD5 (RFC 2385) and TTL against FRR 8.4, BIRD 2.0 and GoBGP 3.10 (the lab's routers, `@bollard/lab`),
+// through the speaker's addon (native/tcp_socket.c): the router in a `router` namespace requires a password from
+// 10.77.0.2; our session in a `node` namespace gets up and its route across only with that password, and never
+// with a wrong one or none.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
+import { type LabBgpRouter, ROUTER_DAEMONS, type RouterOptions, startBirdRouter, startFrrRouter, startGobgpRouter } from "@bollard/lab";
 
-const id = randomBytes(3).toString("hex");
-const ROUTER_NS = `bgpm-${id}-router`;
-const NODE_NS = `bgpm-${id}-node`;
 const PASSWORD = "s3cret-Bollard";
+const names = { frr: "FRR", bird: "BIRD", gobgp: "GoBGP" };
+const starters: Record<(typeof ROUTER_DAEMONS)[number], (o: RouterOptions) => Promise<LabBgpRouter>> = { frr: startFrrRouter, bird: startBirdRouter, gobgp: startGobgpRouter };
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("TCP MD5 with FRR (network namespaces)", () => {
+for (const daemon of ROUTER_DAEMONS) describe(`TCP MD5 with ${names[daemon]} (network namespaces)`, () => {
+  const id = randomBytes(3).toString("hex");
+  const ROUTER_NS = `bgpm-${id}-router`;
+  const NODE_NS = `bgpm-${id}-node`;
   let dir: string;
-  let bgpd: ChildProcess;
-  const vtysh = (command: string) => JSON.parse(sh("ip", ["netns", "exec", ROUTER_NS, "vtysh", "--vty_socket", dir, "-d", "bgpd", "-c", command]));
-  const established = () => vtysh("show bgp neighbors 10.77.0.2 json")["10.77.0.2"]?.bgpState === "Established";
+  let router: LabBgpRouter | undefined;
+  const established = async () => (await (router as LabBgpRouter).established()).includes("10.77.0.2");
 
   before(async () => {
     // The routers come with the lab group of the shared system-packages step; say so if they are missing.
@@ -34,24 +37,11 @@ describe("TCP MD5 with FRR (network namespaces)", () => {
       sh("ip", ["-n", ns, "addr", "add", address, "dev", link]);
       sh("ip", ["-n", ns, "link", "set", link, "up"]);
     }
-    dir = await mkdtemp(join(tmpdir(), "bgpm-frr-"));
-    await writeFile(
-      join(dir, "bgpd.conf"),
-      `frr defaults traditional
-router bgp 64501
- bgp router-id 10.77.0.1
- no bgp ebgp-requires-policy
- neighbor 10.77.0.2 remote-as 64500
- neighbor 10.77.0.2 password ${PASSWORD}
- neighbor 10.77.0.2 timers connect 1
-`,
-    );
-    bgpd = spawn("ip", ["netns", "exec", ROUTER_NS, "/usr/lib/frr/bgpd", "-Z", "-S", "-n", "-P", "0", "-f", join(dir, "bgpd.conf"), "-i", join(dir, "bgpd.pid"), "--vty_socket", dir], { stdio: "ignore" });
+    dir = await mkdtemp(join(tmpdir(), `bgpm-${daemon}-`));
+    router = await starters[daemon]({ netns: ROUTER_NS, dir, asn: 64501, routerId: "10.77.0.1", neighbors: [{ address: "10.77.0.2", asn: 64500, password: PASSWORD }] });
   });
   after(async () => {
-    bgpd?.kill("SIGTERM");
-    await sleep(500);
-    if (bgpd && bgpd.exitCode === null && bgpd.signalCode === null) bgpd.kill("SIGKILL");
+    await router?.stop();
     for (const ns of [ROUTER_NS, NODE_NS]) execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -73,10 +63,10 @@ router bgp 64501
     while (Date.now() < deadline && !(routerSawIt && route)) {
       await sleep(250);
       try {
-        routerSawIt ||= established();
-        route ||= (vtysh("show bgp ipv4 unicast 192.168.77.10/32 json").paths ?? []).length > 0;
+        routerSawIt ||= await established();
+        route ||= (await (router as LabBgpRouter).paths("192.168.77.10/32")).length > 0;
       } catch {
-        // bgpd still starting
+        // the router still starting
       }
     }
     child.kill("SIGTERM");
@@ -98,8 +88,8 @@ router bgp 64501
 
   it("reaches Established and announces with the right password", async () => {
     const { states, routerSawIt, route } = await attempt(PASSWORD, 30_000);
-    assert.ok(routerSawIt, `FRR saw the session up (our states: ${states.join(" → ")})`);
+    assert.ok(routerSawIt, `${names[daemon]} saw the session up (our states: ${states.join(" → ")})`);
     assert.ok(states.includes("Established"));
-    assert.ok(route, "FRR holds the route");
+    assert.ok(route, `${names[daemon]} holds the route`);
   });
 });
