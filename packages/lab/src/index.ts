@@ -32,5 +32,5 @@ export { desiredEndpointSlices, type LabPod } from "./endpoints/slices.ts";
 export { issueCertificate, type KeyPair } from "./control-plane/certs.ts";
 export { type FrrNeighbor, FrrConfigError, type FrrRouter, type FrrRouterOptions, renderFrrConfig, startFrrRouter } from "./router/frr.ts";
 export { type BirdRouter, renderBirdConfig, startBirdRouter } from "./router/bird.ts";
-export { GOBGP_API, type GobgpRouter, renderGobgpConfig, startGobgpRouter } from "./router/gobgp.ts";
+export { GOBGP_API, type GobgpRouter, multipathNextHops, renderGobgpConfig, startGobgpRouter } from "./router/gobgp.ts";
 export { type LabBgpRouter, ROUTER_DAEMONS, RouterConfigError, type RouterDaemon, type RouterNeighbor, type RouterOptions, type RouterPath } from "./router/router.ts";
