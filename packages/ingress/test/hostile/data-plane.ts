@@ -1,6 +1,7 @@
 // Starts the data plane under test in a process of its own and talks to it only through its listeners, so the
 // hostile-input suites judge behaviour on the wire (and survival, and memory) whatever implements it.
-// BOLLARD_DATA_PLANE picks the implementation; "node" (today's proxy) is the default.
+// Each suite runs against every implementation (`planeKinds()`); BOLLARD_DATA_PLANE=native (or node) narrows a
+// run to one.
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface, type Interface } from "node:readline";
@@ -31,14 +32,21 @@ export interface DataPlane {
 
 const MAINS: Record<string, string> = {
   node: fileURLToPath(new URL("./data-plane-main.ts", import.meta.url)),
-  // the Rust data plane (packages/dataplane, built by `npm run build:dataplane`); not yet the default
+  // the Rust data plane (packages/dataplane, built by `npm run build:dataplane`), the default
   native: fileURLToPath(new URL("../../../dataplane/test/hostile-main.ts", import.meta.url)),
 };
 
-export async function startDataPlane(options: DataPlaneOptions = {}): Promise<DataPlane> {
-  const kind = process.env.BOLLARD_DATA_PLANE ?? "node";
+/** The implementations this run judges: all, or the one BOLLARD_DATA_PLANE names. */
+export function planeKinds(): string[] {
+  const only = process.env.BOLLARD_DATA_PLANE;
+  if (only === undefined || only === "") return ["native", "node"];
+  if (MAINS[only] === undefined) throw new Error(`BOLLARD_DATA_PLANE=${only}: no such data plane (have: ${Object.keys(MAINS).join(", ")})`);
+  return [only];
+}
+
+export async function startDataPlane(kind: string, options: DataPlaneOptions = {}): Promise<DataPlane> {
   const main = MAINS[kind];
-  if (main === undefined) throw new Error(`BOLLARD_DATA_PLANE=${kind}: no such data plane (have: ${Object.keys(MAINS).join(", ")})`);
+  if (main === undefined) throw new Error(`no data plane "${kind}" (have: ${Object.keys(MAINS).join(", ")})`);
   const child: ChildProcess = spawn(process.execPath, ["--expose-gc", main, JSON.stringify(options)], { stdio: ["pipe", "pipe", "pipe"] });
   let err = "";
   child.stderr?.on("data", (c: Buffer) => {

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { seededRandom } from "@bollard/core";
 import { rawExchange } from "../helpers/client.ts";
 import { eventually } from "../helpers/wait.ts";
-import { startDataPlane } from "./data-plane.ts";
+import { planeKinds, startDataPlane } from "./data-plane.ts";
 import { startLoggingUpstream } from "./logging-upstream.ts";
 
 const HOST = "foo.test";
@@ -125,70 +125,72 @@ function mutate(r: Random, text: string): string {
   return out;
 }
 
-test(`${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, memory returns`, { timeout: 15 * 60_000 }, async (t) => {
-  const upstream = await startLoggingUpstream();
-  // Short client timeouts, so that a request the fuzzer left unfinished ends soon.
-  const plane = await startDataPlane({ headersTimeout: 1_000, requestTimeout: 2_000, keepAliveTimeout: 200, clientBodyTimeout: 500, upstreamKeepAliveTimeout: 200 });
-  try {
-    await plane.setRoutes([{ name: "fuzz", routes: [{ host: HOST, service: "up", ports: [upstream.port] }] }]);
-    const random = seededRandom(SEED);
-    const inputs: string[] = [];
-    for (let i = 0; i < WARM_UP + TOTAL; i++) inputs.push(random() < 0.25 ? baseRequest(random, i) : mutate(random, baseRequest(random, i)));
-    const bad: string[] = [];
-    const answers = new Map<string, number>();
-    const run = async (from: number, to: number) => {
-      let next = from;
-      const worker = async () => {
-        while (next < to) {
-          const i = next++;
-          const input = inputs[i] as string;
-          const answer = await rawExchange(plane.httpPort, Buffer.from(input, "latin1"), 10_000);
-          const line = STATUS_LINE.exec(answer.replace(INTERIM, ""));
-          const http10 = /^[^\r\n]* HTTP\/1\.0\r?\n/.test(input);
-          const status = line !== null && (line[1] === "1" || http10) ? line[2] : undefined;
-          const key = answer === "" ? "closed" : (status ?? "ill-formed");
-          answers.set(key, (answers.get(key) ?? 0) + 1);
-          if (answer === "") continue; // closed without a word: allowed for garbage
-          if (status === undefined || !ANSWERS.has(Number(status))) bad.push(`#${i} (seed ${SEED}): ${JSON.stringify(input.slice(0, 300))} → ${JSON.stringify(answer.slice(0, 120))}`);
-        }
+for (const kind of planeKinds()) {
+  test(`[${kind}] ${TOTAL} fuzzed HTTP/1 requests: the process survives, answers are well-formed, nothing is smuggled, memory returns`, { timeout: 15 * 60_000 }, async (t) => {
+    const upstream = await startLoggingUpstream();
+    // Short client timeouts, so that a request the fuzzer left unfinished ends soon.
+    const plane = await startDataPlane(kind, { headersTimeout: 1_000, requestTimeout: 2_000, keepAliveTimeout: 200, clientBodyTimeout: 500, upstreamKeepAliveTimeout: 200 });
+    try {
+      await plane.setRoutes([{ name: "fuzz", routes: [{ host: HOST, service: "up", ports: [upstream.port] }] }]);
+      const random = seededRandom(SEED);
+      const inputs: string[] = [];
+      for (let i = 0; i < WARM_UP + TOTAL; i++) inputs.push(random() < 0.25 ? baseRequest(random, i) : mutate(random, baseRequest(random, i)));
+      const bad: string[] = [];
+      const answers = new Map<string, number>();
+      const run = async (from: number, to: number) => {
+        let next = from;
+        const worker = async () => {
+          while (next < to) {
+            const i = next++;
+            const input = inputs[i] as string;
+            const answer = await rawExchange(plane.httpPort, Buffer.from(input, "latin1"), 10_000);
+            const line = STATUS_LINE.exec(answer.replace(INTERIM, ""));
+            const http10 = /^[^\r\n]* HTTP\/1\.0\r?\n/.test(input);
+            const status = line !== null && (line[1] === "1" || http10) ? line[2] : undefined;
+            const key = answer === "" ? "closed" : (status ?? "ill-formed");
+            answers.set(key, (answers.get(key) ?? 0) + 1);
+            if (answer === "") continue; // closed without a word: allowed for garbage
+            if (status === undefined || !ANSWERS.has(Number(status))) bad.push(`#${i} (seed ${SEED}): ${JSON.stringify(input.slice(0, 300))} → ${JSON.stringify(answer.slice(0, 120))}`);
+          }
+        };
+        await Promise.all(Array.from({ length: PARALLEL }, worker));
       };
-      await Promise.all(Array.from({ length: PARALLEL }, worker));
-    };
-    await run(0, WARM_UP);
-    const heapAfterWarmUp = await plane.collect();
-    const rssAfterWarmUp = plane.rssKiB();
-    await run(WARM_UP, WARM_UP + TOTAL);
-    assert.ok(plane.alive(), `the data plane died:\n${plane.stderr().slice(-3000)}`);
-    assert.deepEqual(bad.slice(0, 10), [], `${bad.length} ill-formed or unexpected answers`);
-    // Every request the proxy routes reaches the upstream with an X-Request-ID of its making (the fuzzer never
-    // sends one); a request that slipped past it inside a body or a header would arrive without.
-    const ids = upstream.heads.map((h) => h.rawHeaders.filter((_, k) => k % 2 === 1 && (h.rawHeaders[k - 1] as string).toLowerCase() === "x-request-id"));
-    const unrouted = upstream.heads.filter((_, k) => ids[k]?.length !== 1 || !UUID.test(ids[k]?.[0] as string));
-    assert.deepEqual(unrouted.slice(0, 5).map((h) => h.target), [], `the upstream parsed ${unrouted.length} requests the proxy never routed`);
-    assert.equal(new Set(ids.flat()).size, upstream.heads.length, "two upstream requests carried one request id");
-    assert.ok(upstream.targets.length <= 2 * (WARM_UP + TOTAL));
-    t.diagnostic(`answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}; upstream requests: ${upstream.heads.length}`);
-    // Memory, once the connections are gone: RSS back within 10 % of what it was after warming up, and the live
-    // heap too. Both points are measured after the data plane's collection (a last-resort one for V8, which also
-    // hands back the pages its heap grew into under load: without it RSS swung from -20 % to +29 % between runs
-    // with the live heap flat). Retried for a while: closed connections are freed only once their timers fire.
-    const memory = (report: string) => JSON.parse(report) as { heapUsed?: number };
-    const after = await eventually(
-      "RSS and the live heap return within 10 % of their post-warm-up size",
-      async () => {
-        const report = await plane.collect();
-        const rss = plane.rssKiB();
-        assert.ok(rss <= rssAfterWarmUp * 1.1, `RSS ${rss} KiB after the fuzz vs ${rssAfterWarmUp} KiB after warm-up (${report} vs ${heapAfterWarmUp})`);
-        const heap = memory(report).heapUsed;
-        const heapBefore = memory(heapAfterWarmUp).heapUsed;
-        if (heap !== undefined && heapBefore !== undefined) assert.ok(heap <= heapBefore * 1.1, `live heap ${report} after the fuzz vs ${heapAfterWarmUp} after warm-up`);
-        return { rss, report };
-      },
-      60_000,
-    );
-    t.diagnostic(`RSS ${rssAfterWarmUp} KiB after ${WARM_UP} warm-up requests, ${after.rss} KiB after ${TOTAL} more; ${heapAfterWarmUp} → ${after.report}`);
-  } finally {
-    await plane.stop();
-    await upstream.close();
-  }
-});
+      await run(0, WARM_UP);
+      const heapAfterWarmUp = await plane.collect();
+      const rssAfterWarmUp = plane.rssKiB();
+      await run(WARM_UP, WARM_UP + TOTAL);
+      assert.ok(plane.alive(), `the data plane died:\n${plane.stderr().slice(-3000)}`);
+      assert.deepEqual(bad.slice(0, 10), [], `${bad.length} ill-formed or unexpected answers`);
+      // Every request the proxy routes reaches the upstream with an X-Request-ID of its making (the fuzzer never
+      // sends one); a request that slipped past it inside a body or a header would arrive without.
+      const ids = upstream.heads.map((h) => h.rawHeaders.filter((_, k) => k % 2 === 1 && (h.rawHeaders[k - 1] as string).toLowerCase() === "x-request-id"));
+      const unrouted = upstream.heads.filter((_, k) => ids[k]?.length !== 1 || !UUID.test(ids[k]?.[0] as string));
+      assert.deepEqual(unrouted.slice(0, 5).map((h) => h.target), [], `the upstream parsed ${unrouted.length} requests the proxy never routed`);
+      assert.equal(new Set(ids.flat()).size, upstream.heads.length, "two upstream requests carried one request id");
+      assert.ok(upstream.targets.length <= 2 * (WARM_UP + TOTAL));
+      t.diagnostic(`answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}; upstream requests: ${upstream.heads.length}`);
+      // Memory, once the connections are gone: RSS back within 10 % of what it was after warming up, and the live
+      // heap too. Both points are measured after the data plane's collection (a last-resort one for V8, which also
+      // hands back the pages its heap grew into under load: without it RSS swung from -20 % to +29 % between runs
+      // with the live heap flat). Retried for a while: closed connections are freed only once their timers fire.
+      const memory = (report: string) => JSON.parse(report) as { heapUsed?: number };
+      const after = await eventually(
+        "RSS and the live heap return within 10 % of their post-warm-up size",
+        async () => {
+          const report = await plane.collect();
+          const rss = plane.rssKiB();
+          assert.ok(rss <= rssAfterWarmUp * 1.1, `RSS ${rss} KiB after the fuzz vs ${rssAfterWarmUp} KiB after warm-up (${report} vs ${heapAfterWarmUp})`);
+          const heap = memory(report).heapUsed;
+          const heapBefore = memory(heapAfterWarmUp).heapUsed;
+          if (heap !== undefined && heapBefore !== undefined) assert.ok(heap <= heapBefore * 1.1, `live heap ${report} after the fuzz vs ${heapAfterWarmUp} after warm-up`);
+          return { rss, report };
+        },
+        60_000,
+      );
+      t.diagnostic(`RSS ${rssAfterWarmUp} KiB after ${WARM_UP} warm-up requests, ${after.rss} KiB after ${TOTAL} more; ${heapAfterWarmUp} → ${after.report}`);
+    } finally {
+      await plane.stop();
+      await upstream.close();
+    }
+  });
+}

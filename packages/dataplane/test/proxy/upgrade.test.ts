@@ -1,14 +1,15 @@
-// WebSocket (and any Upgrade) traffic: the handshake is proxied, then bytes flow both ways untouched, and an
-// established connection outlives table swaps.
+// WebSocket (and any Upgrade) traffic on every data plane: the handshake is proxied, then bytes flow both ways
+// untouched, and an established connection outlives table swaps.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { after, before, describe, test } from "node:test";
-import { createProxy, emptyRouteTable, generateDefaultCertificate, type IngressProxy } from "../src/index.ts";
-import { type Backend, startBackend, tableOf } from "./helpers/backends.ts";
-import { rawExchange, statusOf } from "./helpers/client.ts";
+import { after, before, test } from "node:test";
+import { emptyRouteTable } from "@bollard/ingress";
+import { type Backend, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
+import { rawExchange, statusOf } from "../../../ingress/test/helpers/client.ts";
+import { eachPlane, type RunningPlane } from "../planes.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const acceptOf = (key: string) => createHash("sha1").update(key + WS_GUID).digest("base64");
@@ -75,18 +76,18 @@ function readExactly(socket: Socket, bytes: number, already: Buffer = Buffer.all
   });
 }
 
-describe("Upgrade / WebSocket", () => {
+eachPlane("Upgrade / WebSocket", (kind) => {
   let backend: Awaited<ReturnType<typeof startEchoSocketBackend>>;
-  let proxy: IngressProxy;
+  let plane: RunningPlane;
   let port: number;
   before(async () => {
     backend = await startEchoSocketBackend();
-    proxy = createProxy({ defaultCertificate: generateDefaultCertificate() });
-    ({ httpPort: port } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null }));
-    proxy.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
+    plane = await kind.start();
+    port = plane.httpPort;
+    plane.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
   });
   after(async () => {
-    await proxy.shutdown(1000);
+    await plane.shutdown(1000);
     await backend.close();
   });
 
@@ -110,7 +111,7 @@ describe("Upgrade / WebSocket", () => {
     try {
       socket.write("hello");
       assert.equal((await readExactly(socket, 10, rest)).toString(), "echo:hello");
-      proxy.setTable(emptyRouteTable());
+      plane.setTable(emptyRouteTable());
       const payload = randomBytes(256 * 1024);
       let echoed = Buffer.alloc(0);
       const done = new Promise<void>((resolve) => {
@@ -126,7 +127,7 @@ describe("Upgrade / WebSocket", () => {
       assert.ok(Buffer.from(echoed.toString("latin1").replaceAll("echo:", ""), "latin1").equals(payload));
     } finally {
       socket.destroy();
-      proxy.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
+      plane.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
     }
   });
 
@@ -138,27 +139,29 @@ describe("Upgrade / WebSocket", () => {
 
   test("an Upgrade for an unknown host → 404; for a Service without endpoints → 503", async () => {
     assert.equal(statusOf(await rawExchange(port, "GET / HTTP/1.1\r\nHost: nope.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")), 404);
-    proxy.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [] }] }]));
+    plane.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [] }] }]));
     try {
       assert.equal(statusOf(await rawExchange(port, "GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")), 503);
     } finally {
-      proxy.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
+      plane.setTable(tableOf([{ name: "ws", routes: [{ host: "ws.test", service: "ws", ports: [backend.port] }] }]));
     }
   });
 });
 
-test("an upstream that accepts the connection but never answers the Upgrade → 504", async () => {
-  const silent = await startBackend("silent");
-  const held = new Set<Duplex>();
-  silent.server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => held.add(socket)); // takes the request, never answers
-  const proxy = createProxy({ defaultCertificate: generateDefaultCertificate(), connectTimeout: 300 });
-  try {
-    const { httpPort } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
-    proxy.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "s", ports: [silent.port] }] }]));
-    assert.equal(statusOf(await rawExchange(httpPort, "GET / HTTP/1.1\r\nHost: s.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")), 504);
-  } finally {
-    await proxy.shutdown(1000);
-    for (const s of held) s.destroy();
-    await silent.close();
-  }
+eachPlane("Upgrade to a silent upstream", (kind) => {
+  test("an upstream that accepts the connection but never answers the Upgrade → 504", async () => {
+    const silent = await startBackend("silent");
+    const held = new Set<Duplex>();
+    silent.server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => held.add(socket)); // takes the request, never answers
+    // (the Node plane bounds the wait for the upgrade's answer by the connect timeout, the native one by the read timeout)
+    const plane = await kind.start({ connectTimeout: 300, readTimeout: 300 });
+    try {
+      plane.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "s", ports: [silent.port] }] }]));
+      assert.equal(statusOf(await rawExchange(plane.httpPort, "GET / HTTP/1.1\r\nHost: s.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")), 504);
+    } finally {
+      await plane.shutdown(1000);
+      for (const s of held) s.destroy();
+      await silent.close();
+    }
+  });
 });

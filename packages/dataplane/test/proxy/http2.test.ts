@@ -1,18 +1,18 @@
-// HTTP/2 on the HTTPS listener (ALPN h2, HTTP/1.1 for clients that do not offer it), with node:http2 as the
-// client: h2 requests reach the same upstream pools as HTTP/1.1 ones, bodies stream both ways, the proxy's own
-// answers work without HTTP/1.1 connection headers, WebSocket stays on HTTP/1.1, and shutdown sends GOAWAY
-// while open streams finish.
+// HTTP/2 on every data plane's HTTPS listener (ALPN h2, HTTP/1.1 for clients that do not offer it), with
+// node:http2 as the client: h2 requests reach the same upstreams as HTTP/1.1 ones, bodies stream both ways, the
+// proxy's own answers work without HTTP/1.1 connection headers, WebSocket stays on HTTP/1.1, a rapid-reset burst
+// leaves other clients served, and shutdown sends GOAWAY while open streams finish.
 import assert from "node:assert/strict";
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { type ClientHttp2Session, connect as connectH2 } from "node:http2";
+import { type ClientHttp2Session, connect as connectH2, constants } from "node:http2";
 import type { Duplex } from "node:stream";
 import { connect as connectTls } from "node:tls";
-import { after, before, describe, test } from "node:test";
-import { createProxy, generateDefaultCertificate, generateSelfSignedCertificate, type IngressProxy } from "../src/index.ts";
-import { type Backend, type Echo, startBackend, tableOf, tlsSecret } from "./helpers/backends.ts";
+import { after, before, test } from "node:test";
+import { generateSelfSignedCertificate } from "@bollard/ingress";
+import { type Backend, type Echo, startBackend, tableOf, tlsSecret } from "../../../ingress/test/helpers/backends.ts";
+import { eachPlane, type RunningPlane } from "../planes.ts";
 
-const defaultCertificate = generateDefaultCertificate();
 const fooCert = generateSelfSignedCertificate("foo.test", ["foo.test"]);
 
 interface H2Response {
@@ -47,23 +47,21 @@ function h2Request(session: ClientHttp2Session, headers: Record<string, string |
 function openSession(port: number, servername = "foo.test"): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = connectH2(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false });
-    session.once("connect", () => resolve(session));
+    session.once("remoteSettings", () => resolve(session));
     session.once("error", reject);
   });
 }
 
-describe("HTTP/2", () => {
+eachPlane("HTTP/2", (kind) => {
   let a: Backend;
   let b: Backend;
   let slow: Backend;
   let sink: Backend;
   let release: () => void = () => {};
-  let proxy: IngressProxy;
+  let plane: RunningPlane;
   let port: number;
   let session: ClientHttp2Session;
   const upgradeSockets = new Set<Duplex>();
-  /** statuses of requests whose exchange is over (the client stream closed) */
-  const finished: number[] = [];
 
   before(async () => {
     a = await startBackend("a");
@@ -91,13 +89,9 @@ describe("HTTP/2", () => {
       socket.on("data", (c: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), c])));
       socket.on("error", () => socket.destroy());
     });
-    proxy = createProxy({
-      defaultCertificate,
-      maxBodySize: 1024 * 1024,
-      observer: { requestFinished: ({ status }) => finished.push(status), connectionOpened() {}, connectionClosed() {}, tableSwapped() {} },
-    });
-    ({ httpsPort: port } = (await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: 0 })) as { httpsPort: number });
-    proxy.setTable(
+    plane = await kind.start({ maxBodySize: 1024 * 1024 }, { https: true });
+    port = plane.httpsPort ?? 0;
+    plane.setTable(
       tableOf(
         [
           {
@@ -121,12 +115,13 @@ describe("HTTP/2", () => {
   after(async () => {
     session?.destroy();
     for (const s of upgradeSockets) s.destroy();
-    await proxy.shutdown(1000);
+    await plane.shutdown(1000);
     await Promise.all([a.close(), b.close(), slow.close(), sink.close()]);
   });
 
-  test("ALPN picks h2; SNI picks the certificate; :authority routes and becomes Host upstream; the target goes as sent", async () => {
+  test("ALPN picks h2 with at most 128 concurrent streams; SNI picks the certificate; :authority routes and becomes Host upstream; the target goes as sent", async () => {
     assert.equal(session.alpnProtocol, "h2");
+    assert.equal(session.remoteSettings.maxConcurrentStreams, 128);
     const socket = session.socket as unknown as { getPeerCertificate(): { fingerprint256: string } };
     assert.equal(socket.getPeerCertificate().fingerprint256, new X509Certificate(fooCert.cert).fingerprint256);
     const r = await h2Request(session, { ":method": "GET", ":path": "/b/x?q=%20", ":authority": "foo.test", "x-end": "kept" });
@@ -166,6 +161,7 @@ describe("HTTP/2", () => {
     assert.equal((await h2Request(session, { ":path": "/", ":authority": "nope.test" })).status, 404);
     assert.equal((await h2Request(session, { ":path": "/empty", ":authority": "foo.test" })).status, 503);
     assert.equal((await h2Request(session, { ":path": "/a%zz", ":authority": "foo.test" })).status, 400);
+    const before413 = plane.responses(4);
     const big = Buffer.alloc(1024 * 1024 + 1);
     assert.equal((await h2Request(session, { ":method": "POST", ":path": "/sink", ":authority": "foo.test", "content-length": String(big.length) }, big)).status, 413);
     async function* chunks() {
@@ -173,7 +169,7 @@ describe("HTTP/2", () => {
     }
     assert.equal((await h2Request(session, { ":method": "POST", ":path": "/sink", ":authority": "foo.test" }, chunks())).status, 413);
     // Their streams are over (reset with NO_ERROR), not left waiting for a body nobody reads.
-    await until(() => finished.filter((s) => s === 413).length === 2);
+    await until(() => plane.responses(4) - before413 === 2);
     // The connection survives all of that.
     assert.equal((await h2Request(session, { ":path": "/", ":authority": "foo.test" })).status, 200);
   });
@@ -198,6 +194,27 @@ describe("HTTP/2", () => {
     }
   });
 
+  test("rapid reset: a client opening and cancelling streams in a burst does not stop other clients", async () => {
+    const attacker = await openSession(port);
+    attacker.on("error", () => {});
+    for (let i = 0; i < 2000 && !attacker.destroyed && !attacker.closed; i++) {
+      try {
+        const stream = attacker.request({ ":method": "GET", ":path": "/", ":authority": "foo.test" });
+        stream.on("error", () => {});
+        stream.close(constants.NGHTTP2_CANCEL);
+      } catch {
+        break; // the server sent GOAWAY: the session takes no more streams
+      }
+    }
+    const victim = await openSession(port);
+    try {
+      assert.equal((await h2Request(victim, { ":path": "/", ":authority": "foo.test" })).status, 200);
+    } finally {
+      victim.close();
+      attacker.destroy();
+    }
+  });
+
   test("shutdown: GOAWAY; an open stream still finishes", async () => {
     const s = await openSession(port);
     const stream = s.request({ ":path": "/slow", ":authority": "foo.test" });
@@ -212,7 +229,7 @@ describe("HTTP/2", () => {
       text += c;
     });
     await until(() => text === "first\n");
-    const stopped = proxy.shutdown(10_000);
+    const stopped = plane.shutdown(10_000);
     await goaway;
     release();
     await ended;

@@ -1,27 +1,26 @@
-// Configuration changes and shutdown: tables swap under load with no failed request, requests finish on the
-// table they started with, and SIGTERM-style shutdown lets in-flight requests finish.
+// Configuration changes and shutdown, on every data plane: tables swap under load with no failed request,
+// requests finish on the table they started with, and shutdown (SIGTERM's drain) lets in-flight requests finish
+// until its deadline and closes the ports.
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
-import { describe, test } from "node:test";
-import { createProxy, emptyRouteTable, generateDefaultCertificate } from "../src/index.ts";
-import { startBackend, tableOf } from "./helpers/backends.ts";
-import { send } from "./helpers/client.ts";
+import { test } from "node:test";
+import { emptyRouteTable, type RouteTable } from "@bollard/ingress";
+import { type Echo, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
+import { json, send } from "../../../ingress/test/helpers/client.ts";
+import { eachPlane } from "../planes.ts";
 
-const defaultCertificate = generateDefaultCertificate();
-
-describe("table swaps", () => {
+eachPlane("table swaps", (kind) => {
   test("2000 keep-alive requests while the table is swapped every millisecond: zero failures", async () => {
     const a = await startBackend("a");
     const b = await startBackend("b");
-    const proxy = createProxy({ defaultCertificate });
-    const { httpPort: port } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
-    const tables = [
+    const plane = await kind.start();
+    const tables: RouteTable[] = [
       tableOf([{ name: "s", routes: [{ host: "s.test", path: "/", service: "a", ports: [a.port] }] }]),
       tableOf([{ name: "s", routes: [{ host: "s.test", path: "/", service: "b", ports: [b.port] }] }]),
     ];
-    proxy.setTable(tables[0] as (typeof tables)[0]);
+    plane.setTable(tables[0] as RouteTable);
     let swaps = 0;
-    const swapper = setInterval(() => proxy.setTable(tables[++swaps % 2] as (typeof tables)[0]), 1);
+    const swapper = setInterval(() => plane.setTable(tables[++swaps % 2] as RouteTable), 1);
     const agent = new Agent({ keepAlive: true, maxSockets: 16 });
     try {
       const statuses = new Map<number, number>();
@@ -29,7 +28,7 @@ describe("table swaps", () => {
       const worker = async () => {
         while (next < 2000) {
           next++;
-          const r = await send(port, { host: "s.test", path: "/x", agent, method: next % 3 === 0 ? "POST" : "GET", ...(next % 3 === 0 ? { body: "payload" } : {}) });
+          const r = await send(plane.httpPort, { host: "s.test", path: "/x", agent, method: next % 3 === 0 ? "POST" : "GET", ...(next % 3 === 0 ? { body: "payload" } : {}) });
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         }
       };
@@ -40,13 +39,13 @@ describe("table swaps", () => {
     } finally {
       clearInterval(swapper);
       agent.destroy();
-      await proxy.shutdown(1000);
+      await plane.shutdown(1000);
       await a.close();
       await b.close();
     }
   });
 
-  test("a request in flight finishes on the table it started with", async () => {
+  test("a request in flight finishes on the table it started with; the next one meets the new table, on the same listener", async () => {
     let release: () => void = () => {};
     const slow = await startBackend("slow", async (_req, res) => {
       await new Promise<void>((resolve) => {
@@ -55,26 +54,29 @@ describe("table swaps", () => {
       res.end("done");
       return true;
     });
-    const proxy = createProxy({ defaultCertificate });
-    const { httpPort: port } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+    const fresh = await startBackend("new");
+    const plane = await kind.start();
     try {
-      proxy.setTable(tableOf([{ name: "s", routes: [{ host: "slow.test", service: "slow", ports: [slow.port] }] }]));
-      const pending = send(port, { host: "slow.test" });
+      plane.setTable(tableOf([{ name: "s", routes: [{ host: "slow.test", service: "slow", ports: [slow.port] }] }]));
+      const pending = send(plane.httpPort, { host: "slow.test" });
       while (slow.requests === 0) await new Promise((r) => setTimeout(r, 5));
-      proxy.setTable(emptyRouteTable()); // the route and its endpoint are gone from the new table
-      assert.equal((await send(port, { host: "slow.test" })).status, 404);
+      plane.setTable(emptyRouteTable()); // the route and its endpoint are gone from the new table
+      assert.equal((await send(plane.httpPort, { host: "slow.test" })).status, 404);
+      plane.setTable(tableOf([{ name: "s", routes: [{ host: "slow.test", service: "new", ports: [fresh.port] }] }]));
+      assert.equal(json<Echo>(await send(plane.httpPort, { host: "slow.test" })).backend, "new");
       release();
       const r = await pending;
       assert.equal(r.status, 200);
       assert.equal(r.body.toString(), "done");
     } finally {
-      await proxy.shutdown(1000);
+      await plane.shutdown(1000);
       await slow.close();
+      await fresh.close();
     }
   });
 });
 
-describe("graceful shutdown", () => {
+eachPlane("graceful shutdown", (kind) => {
   test("stops accepting, lets the in-flight request finish, then resolves", async () => {
     let release: () => void = () => {};
     const slow = await startBackend("slow", async (_req, res) => {
@@ -84,18 +86,17 @@ describe("graceful shutdown", () => {
       res.end("finished");
       return true;
     });
-    const proxy = createProxy({ defaultCertificate });
-    const { httpPort: port } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+    const plane = await kind.start();
     try {
-      proxy.setTable(tableOf([{ name: "s", routes: [{ host: "slow.test", service: "slow", ports: [slow.port] }] }]));
-      const pending = send(port, { host: "slow.test" });
+      plane.setTable(tableOf([{ name: "s", routes: [{ host: "slow.test", service: "slow", ports: [slow.port] }] }]));
+      const pending = send(plane.httpPort, { host: "slow.test" });
       while (slow.requests === 0) await new Promise((r) => setTimeout(r, 5));
       let shutDown = false;
-      const stopping = proxy.shutdown(10_000).then(() => {
+      const stopping = plane.shutdown(10_000).then(() => {
         shutDown = true;
       });
       await new Promise((r) => setTimeout(r, 50));
-      await assert.rejects(send(port, { host: "slow.test" }), /ECONNREFUSED/);
+      await assert.rejects(send(plane.httpPort, { host: "slow.test" }), /ECONNREFUSED/);
       assert.equal(shutDown, false);
       release();
       const r = await pending;
@@ -109,20 +110,18 @@ describe("graceful shutdown", () => {
 
   test("the deadline cuts requests that do not finish", async () => {
     const stuck = await startBackend("stuck", () => true);
-    const proxy = createProxy({ defaultCertificate });
-    const { httpPort: port } = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
+    const plane = await kind.start();
     try {
-      proxy.setTable(tableOf([{ name: "s", routes: [{ host: "stuck.test", service: "stuck", ports: [stuck.port] }] }]));
-      const pending = send(port, { host: "stuck.test" }).then(
+      plane.setTable(tableOf([{ name: "s", routes: [{ host: "stuck.test", service: "stuck", ports: [stuck.port] }] }]));
+      const pending = send(plane.httpPort, { host: "stuck.test" }).then(
         () => "answered",
         () => "cut",
       );
       while (stuck.requests === 0) await new Promise((r) => setTimeout(r, 5));
-      await proxy.shutdown(200);
+      await plane.shutdown(200);
       assert.equal(await pending, "cut");
     } finally {
       await stuck.close();
     }
   });
 });
-

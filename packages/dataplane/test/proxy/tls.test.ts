@@ -1,18 +1,20 @@
-// TLS termination: SNI picks the certificate, Host picks the route, the default certificate covers the rest,
-// HTTP → HTTPS redirects, and a rotated Secret is served on the next handshake without a restart.
+// TLS termination on every data plane: SNI picks the certificate, Host picks the route, the default
+// certificate covers the rest, HTTP → HTTPS redirects, and a rotated Secret is served on the next handshake
+// without a restart.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { request } from "node:https";
 import { connect, type PeerCertificate } from "node:tls";
-import { after, before, describe, test } from "node:test";
-import { createProxy, generateDefaultCertificate, generateSelfSignedCertificate, type IngressProxy } from "../src/index.ts";
-import { type Backend, type Echo, type IngressSpec, startBackend, tableOf, tlsSecret } from "./helpers/backends.ts";
-import { send } from "./helpers/client.ts";
+import { after, before, test } from "node:test";
+import { generateSelfSignedCertificate } from "@bollard/ingress";
+import { type Backend, type Echo, type IngressSpec, startBackend, tableOf, tlsSecret } from "../../../ingress/test/helpers/backends.ts";
+import { send } from "../../../ingress/test/helpers/client.ts";
+import { defaultCertificate, eachPlane, type RunningPlane } from "../planes.ts";
 
-const defaultCertificate = generateDefaultCertificate();
 const fooV1 = generateSelfSignedCertificate("foo.test", ["foo.test"]);
 const fooV2 = generateSelfSignedCertificate("foo.test", ["foo.test"]);
 const wild = generateSelfSignedCertificate("*.wild.test", ["*.wild.test"]);
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 /** The certificate the server presents for `servername` (undefined: no SNI at all). */
 function peerCertificate(port: number, servername: string | undefined): Promise<PeerCertificate> {
@@ -25,8 +27,6 @@ function peerCertificate(port: number, servername: string | undefined): Promise<
     socket.on("error", reject);
   });
 }
-
-const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 function httpsGet(port: number, servername: string, host: string, path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -43,10 +43,10 @@ function httpsGet(port: number, servername: string, host: string, path = "/"): P
   });
 }
 
-describe("TLS", () => {
+eachPlane("TLS", (kind) => {
   let web: Backend;
   let other: Backend;
-  let proxy: IngressProxy;
+  let plane: RunningPlane;
   let httpPort: number;
   let httpsPort: number;
   const ingresses = (): IngressSpec[] => [
@@ -70,20 +70,20 @@ describe("TLS", () => {
   before(async () => {
     web = await startBackend("web");
     other = await startBackend("other");
-    proxy = createProxy({ defaultCertificate });
-    const ports = await proxy.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: 0 });
-    httpPort = ports.httpPort;
-    httpsPort = ports.httpsPort ?? 0;
-    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+    plane = await kind.start({}, { https: true });
+    httpPort = plane.httpPort;
+    httpsPort = plane.httpsPort ?? 0;
+    plane.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
   });
   after(async () => {
-    await proxy.shutdown(1000);
+    await plane.shutdown(1000);
     await web.close();
     await other.close();
   });
 
-  test("SNI picks the certificate: exact, wildcard, and the default for unknown names and for no SNI", async () => {
+  test("SNI picks the certificate: exact, one-label wildcard, and the default for unknown names and for no SNI", async () => {
     assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV1.cert));
+    assert.equal((await peerCertificate(httpsPort, "FOO.test")).fingerprint256, fingerprintOf(fooV1.cert));
     assert.equal((await peerCertificate(httpsPort, "a.wild.test")).fingerprint256, fingerprintOf(wild.cert));
     assert.equal((await peerCertificate(httpsPort, "a.b.wild.test")).fingerprint256, fingerprintOf(defaultCertificate.cert));
     assert.equal((await peerCertificate(httpsPort, "unknown.test")).fingerprint256, fingerprintOf(defaultCertificate.cert));
@@ -95,7 +95,7 @@ describe("TLS", () => {
     assert.equal((await httpsGet(httpsPort, "broken.test", "broken.test")).status, 200);
   });
 
-  test("Host picks the route, whatever the SNI", async () => {
+  test("Host picks the route, whatever the SNI; X-Forwarded-Proto is https", async () => {
     const r = await httpsGet(httpsPort, "foo.test", "other.test");
     assert.equal((JSON.parse(r.body) as Echo).backend, "other");
     const proto = (JSON.parse((await httpsGet(httpsPort, "foo.test", "foo.test")).body) as Echo).headers["x-forwarded-proto"];
@@ -111,11 +111,10 @@ describe("TLS", () => {
   });
 
   test("with httpsRedirectPort (`--https-redirect-port`), the redirect names that port, whatever port the client used", async () => {
-    const elsewhere = createProxy({ defaultCertificate, httpsRedirectPort: 8443 });
+    const elsewhere = await kind.start({ httpsRedirectPort: 8443 });
     try {
-      const { httpPort: port } = await elsewhere.listen({ host: "127.0.0.1", httpPort: 0, httpsPort: null });
       elsewhere.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
-      const r = await send(port, { host: "foo.test:8080", path: "/a?b" });
+      const r = await send(elsewhere.httpPort, { host: "Foo.test:8080", path: "/a?b" });
       assert.equal(r.status, 308);
       assert.equal(r.headers.location, "https://foo.test:8443/a?b");
     } finally {
@@ -129,17 +128,18 @@ describe("TLS", () => {
   });
 
   test("a rotated Secret is served on the next handshake, with no restart", async () => {
-    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV2), tlsSecret("wild-tls", wild)]));
+    plane.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV2), tlsSecret("wild-tls", wild)]));
     assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV2.cert));
     assert.equal((await httpsGet(httpsPort, "foo.test", "foo.test")).status, 200);
+    plane.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
   });
 
   test("--default-ssl-certificate replaces the generated certificate, also for clients without SNI", async () => {
     const table = tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)], { defaultCertificate: { namespace: "default", name: "wild-tls" } });
-    proxy.setTable(table);
+    plane.setTable(table);
     assert.equal((await peerCertificate(httpsPort, "unknown.test")).fingerprint256, fingerprintOf(wild.cert));
     assert.equal((await peerCertificate(httpsPort, undefined)).fingerprint256, fingerprintOf(wild.cert));
-    proxy.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+    plane.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
     assert.equal((await peerCertificate(httpsPort, undefined)).fingerprint256, fingerprintOf(defaultCertificate.cert));
   });
 });
