@@ -11,7 +11,9 @@ const cases: { args: string[]; message: RegExp }[] = [
   { args: ["--max-header-size", "16q"], message: /--max-header-size "16q" is not a size/ },
   { args: ["--http2-max-concurrent-streams", "0"], message: /--http2-max-concurrent-streams "0" is not an integer/ },
   { args: ["--http2-max-resets-per-second", "x"], message: /--http2-max-resets-per-second "x" is not an integer/ },
-  { args: ["--data-plane", "rust"], message: /--data-plane "rust" is neither node nor native/ },
+  { args: ["--data-plane", "rust"], message: /--data-plane "rust" is neither native nor node/ },
+  // the native listeners (the default) bind an IP address, never a name to look up
+  { args: ["--bind-address", "localhost"], message: /--bind-address "localhost" is not an IP address/ },
 ];
 
 for (const c of cases) {

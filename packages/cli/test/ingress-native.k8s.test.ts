@@ -1,5 +1,6 @@
-// `bollard ingress --data-plane native` as a child process against the real API server: it becomes ready only
-// with its native listeners bound, routes an Ingress to a backend (reached through an EndpointSlice, in a
+// `bollard ingress` with its default data plane, the native one, as a child process against the real API
+// server: without --bind-address it listens on IPv6 and IPv4 alike; it becomes ready only with its native
+// listeners bound, routes an Ingress to a backend (reached through an EndpointSlice, in a
 // network namespace of the test's own: the API server refuses loopback addresses), follows a change, counts
 // requests into /metrics, answers hostile input itself, and on SIGTERM lets a request in flight finish before it exits 0 and closes its ports.
 import assert from "node:assert/strict";
@@ -21,7 +22,19 @@ const ns = `ingress-native-${suffix}`;
 const className = `native-${suffix}`;
 const bollard = join(import.meta.dirname, "..", "bin", "bollard.ts");
 
-describe("bollard ingress --data-plane native against the API server", () => {
+/** One request over IPv6 loopback; everything until the server closes. */
+function rawExchange6(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "::1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.on("error", reject);
+    socket.write(text);
+  });
+}
+
+describe("bollard ingress (the native data plane, by default) against the API server", () => {
   let kc: KubeConfig;
   let backends: BackendNamespace;
   let child: ChildProcess;
@@ -58,8 +71,8 @@ describe("bollard ingress --data-plane native against the API server", () => {
     child = spawn(
       process.execPath,
       [
-        bollard, "ingress", "--data-plane", "native", "--workers", "2",
-        "--kubeconfig", kubeconfigPath, "--watch-namespace", ns, "--bind-address", "127.0.0.1",
+        bollard, "ingress", "--workers", "2",
+        "--kubeconfig", kubeconfigPath, "--watch-namespace", ns,
         "--http-port", String(ports.http), "--https-port", String(ports.https), "--metrics-port", String(ports.metrics),
         "--shutdown-grace", "5",
       ],
@@ -85,6 +98,9 @@ describe("bollard ingress --data-plane native against the API server", () => {
     await eventually("readyz", async () => assert.equal((await send(ports.metrics, { path: "/readyz" })).status, 200, output.slice(-2000)));
     assert.match(output, /"dataPlane":"native"/);
     await eventually("routed", async () => assert.equal(await answer("web.test"), "200 a"));
+    // bound to `::` (no --bind-address): IPv6 clients are served as IPv4 ones
+    const v6 = await rawExchange6(ports.http, "GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
+    assert.equal(statusOf(v6), 200, v6.slice(0, 200));
     assert.equal(await answer("other.test"), "404");
     const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
     await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });

@@ -22,8 +22,8 @@ const suffix = randomBytes(3).toString("hex");
 const ns = `ingress-${suffix}`;
 const className = `bollard-${suffix}`;
 const bollard = join(import.meta.dirname, "..", "..", "cli", "bin", "bollard.ts");
-// BOLLARD_DATA_PLANE=native runs these against the Rust data plane (`--data-plane native`); node is the default.
-const dataPlane = process.env.BOLLARD_DATA_PLANE ?? "node";
+// `bollard ingress`'s default data plane (the native one); BOLLARD_DATA_PLANE=node runs these with `--data-plane node`.
+const dataPlaneFlag = process.env.BOLLARD_DATA_PLANE ? ["--data-plane", process.env.BOLLARD_DATA_PLANE] : [];
 
 function serverCertificate(port: number, servername: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -83,7 +83,7 @@ describe("bollard ingress against the API server", () => {
       [
         bollard,
         "ingress",
-        "--data-plane", dataPlane,
+        ...dataPlaneFlag,
         "--kubeconfig", kubeconfigPath,
         "--watch-namespace", ns,
         "--publish-service", `${ns}/ingress-lb`,
@@ -252,7 +252,7 @@ describe("bollard ingress --workers 2", () => {
       const ports = { http: await freePort(), https: await freePort(), metrics: await freePort() };
       child = spawn(
         process.execPath,
-        [bollard, "ingress", "--data-plane", dataPlane, "--kubeconfig", kubeconfigPath, "--watch-namespace", wns, "--ingress-class", "workers", "--workers", "2", "--bind-address", "127.0.0.1",
+        [bollard, "ingress", ...dataPlaneFlag, "--kubeconfig", kubeconfigPath, "--watch-namespace", wns, "--ingress-class", "workers", "--workers", "2", "--bind-address", "127.0.0.1",
           "--http-port", String(ports.http), "--https-port", String(ports.https), "--metrics-port", String(ports.metrics), "--shutdown-grace", "5"],
         { env: { ...process.env, POD_NAMESPACE: wns }, stdio: ["ignore", "pipe", "pipe"] },
       );

@@ -1,5 +1,6 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
-import { createDataPlane, registerDataPlaneMetrics } from "@bollard/dataplane";
+import { isIP } from "node:net";
+import { createDataPlane, type DataPlane, registerDataPlaneMetrics } from "@bollard/dataplane";
 import { type DataPlaneFactory, DEFAULT_CLASS_NAME, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
 import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
@@ -12,13 +13,14 @@ const usage = `usage: bollard ingress [flags]
   --watch-namespace NS              only this namespace (default: all)
   --publish-service NS/NAME         copy this Service's load-balancer addresses into Ingress status
   --default-ssl-certificate NS/NAME kubernetes.io/tls Secret served when SNI matches no Ingress
-  --bind-address ADDR               address to listen on, the metrics server's too (default: all)
+  --bind-address ADDR               IP address to listen on, the metrics server's too (default: all,
+                                    IPv6 and IPv4: \`::\`, or 0.0.0.0 where IPv6 is off)
   --http-port N                     (default 80)
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
-  --data-plane node|native          the proxy: Node's HTTP stack (default), or the Rust one built by
-                                    \`npm run build:dataplane\` (every flag here applies to both)
-  --workers N                       node: proxy processes sharing the ports; native: threads (default 1)
+  --data-plane native|node          the proxy: the Rust one built by \`npm run build:dataplane\` (default),
+                                    or Node's HTTP stack (to be removed); every flag here applies to both
+  --workers N                       native: threads serving the ports; node: proxy processes (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
   --request-buffering on|off        read bodies up to --client-body-buffer-size before taking an upstream
@@ -46,7 +48,7 @@ export const command: Command = async (argv) => {
     "http-port": { type: "string", default: "80" },
     "https-port": { type: "string", default: "443" },
     "https-redirect-port": { type: "string", default: "443" },
-    "data-plane": { type: "string", default: "node" },
+    "data-plane": { type: "string", default: "native" },
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
     "max-body-size": { type: "string", default: "1m" },
@@ -74,7 +76,12 @@ export const command: Command = async (argv) => {
     throw new CliUsageError(`--trusted-proxies: ${(err as Error).message}`);
   }
   const dataPlane = v["data-plane"];
-  if (dataPlane !== "node" && dataPlane !== "native") throw new CliUsageError(`--data-plane "${dataPlane}" is neither node nor native`);
+  if (dataPlane !== "node" && dataPlane !== "native") throw new CliUsageError(`--data-plane "${dataPlane}" is neither native nor node`);
+  const bindAddress = v["bind-address"];
+  // The native listeners take an IP address (no name lookup); the Node ones took names too.
+  if (dataPlane === "native" && bindAddress !== undefined && isIP(bindAddress) === 0) {
+    throw new CliUsageError(`--bind-address "${bindAddress}" is not an IP address`);
+  }
   const ref = (flag: string, value: string | undefined) => {
     if (value === undefined) return undefined;
     try {
@@ -89,7 +96,7 @@ export const command: Command = async (argv) => {
     watchNamespace: v["watch-namespace"],
     publishService: ref("--publish-service", v["publish-service"]),
     defaultSslCertificate: ref("--default-ssl-certificate", v["default-ssl-certificate"]),
-    bindAddress: v["bind-address"],
+    bindAddress,
     httpPort: parsePort("--http-port", v["http-port"]),
     httpsPort: parsePort("--https-port", v["https-port"]),
     workers: integer("--workers", v.workers, 1, 256),
@@ -136,10 +143,25 @@ const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger, r
     logger,
   });
   registerDataPlaneMetrics(plane, registry);
-  const ports = plane.listen({ host: listen.host ?? "0.0.0.0", httpPort: listen.httpPort, httpsPort: listen.httpsPort, workers: listen.workers });
+  const ports = listenDualStack(plane, listen);
   logger.info({ ...ports, dataPlane: "native", threads: listen.workers }, "proxy listening");
   return plane;
 };
+
+/**
+ * Without --bind-address, all addresses as Node's listeners bind them: \`::\` (IPv6 and, with the kernel's default
+ * net.ipv6.bindv6only=0, IPv4 too), else 0.0.0.0 where the host has no IPv6.
+ */
+function listenDualStack(plane: DataPlane, listen: Parameters<DataPlaneFactory>[1]) {
+  const at = (host: string) => plane.listen({ host, httpPort: listen.httpPort, httpsPort: listen.httpsPort, workers: listen.workers });
+  if (listen.host !== undefined) return at(listen.host);
+  try {
+    return at("::");
+  } catch (err) {
+    if (!/Address family not supported|Cannot assign requested address/i.test((err as Error).message)) throw err;
+    return at("0.0.0.0");
+  }
+}
 
 function integer(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
