@@ -39,6 +39,8 @@ export interface RunningPlane {
   responses(statusClass: 1 | 2 | 3 | 4 | 5): number;
   /** requests tried again on another endpoint after a failed connect */
   retries(): number;
+  /** requests whose client went away before the answer ended (499, as nginx logs them) */
+  clientGone(): number;
 }
 
 export interface PlaneFactory {
@@ -102,6 +104,8 @@ const native: PlaneFactory = {
       shutdown: (ms) => plane.shutdown(ms),
       responses: (c) => plane.counters()[classes[c - 1] as (typeof classes)[number]],
       retries: () => plane.counters().upstreamRetries,
+      // (a counter the native plane has once it counts 499s: "499-client-closed-request")
+      clientGone: () => (plane.counters() as { clientGone?: number }).clientGone ?? 0,
     };
   },
 };
@@ -110,9 +114,11 @@ const node: PlaneFactory = {
   kind: "node",
   async start(options = {}, listen = {}) {
     const counts = [0, 0, 0, 0, 0];
+    let gone = 0;
     const observer: ProxyObserver = {
       requestFinished: ({ status }) => {
-        counts[Math.floor(status / 100) - 1] = (counts[Math.floor(status / 100) - 1] ?? 0) + 1;
+        if (status === 499) gone++;
+        else counts[Math.floor(status / 100) - 1] = (counts[Math.floor(status / 100) - 1] ?? 0) + 1;
       },
       connectionOpened() {},
       connectionClosed() {},
@@ -137,6 +143,7 @@ const node: PlaneFactory = {
       shutdown: (ms) => proxy.shutdown(ms),
       responses: (c) => counts[c - 1] ?? 0,
       retries: () => retries,
+      clientGone: () => gone,
     };
   },
 };

@@ -97,15 +97,17 @@ eachPlane("a client gone before the answer", { needs: ["499-client-closed-reques
     const plane = await kind.start();
     try {
       plane.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "slow", ports: [slow.port] }] }]));
-      const before = plane.responses(4);
+      const before = plane.clientGone();
+      const answered = plane.responses(2) + plane.responses(4) + plane.responses(5);
       const req = request({ host: "127.0.0.1", port: plane.httpPort, path: "/", headers: { host: "s.test" }, agent: false });
       req.on("error", () => {});
       req.end();
       await seen;
       req.destroy();
       const until = Date.now() + 10_000;
-      while (plane.responses(4) === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(plane.responses(4) - before, 1);
+      while (plane.clientGone() === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(plane.clientGone() - before, 1);
+      assert.equal(plane.responses(2) + plane.responses(4) + plane.responses(5), answered, "counted as 499 only");
     } finally {
       await plane.shutdown(1000);
       await slow.close();
