@@ -53,12 +53,6 @@ export interface PlaneFactory {
  * entry when the native plane gains it, and its tests run on both.
  */
 export const NATIVE_LACKS = new Set<Feature>([
-  "request-duration-histograms",
-  "499-client-closed-request",
-  "keep-alive-and-request-timeouts",
-  "http2-reset-budget-per-second",
-  "upstream-body-silence-timeout",
-  "pino-log-batches",
   // found by this suite (hyper's HTTP/1 parser decides these): a request with both Content-Length and
   // Transfer-Encoding is served as chunked on a connection then closed (RFC 9112 §6.1 allows it; nginx and the
   // Node plane answer 400); headers unfinished in time close the connection without a 408 (as nginx); the
@@ -104,8 +98,7 @@ const native: PlaneFactory = {
       shutdown: (ms) => plane.shutdown(ms),
       responses: (c) => plane.counters()[classes[c - 1] as (typeof classes)[number]],
       retries: () => plane.counters().upstreamRetries,
-      // (a counter the native plane has once it counts 499s: "499-client-closed-request")
-      clientGone: () => (plane.counters() as { clientGone?: number }).clientGone ?? 0,
+      clientGone: () => plane.counters().clientGone,
     };
   },
 };

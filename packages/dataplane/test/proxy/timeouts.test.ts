@@ -1,7 +1,6 @@
-// Behaviours only the Node plane has today (NATIVE_LACKS in ../planes.ts): client keep-alive and whole-request
-// timeouts, a timeout on an upstream body gone silent, 499 for a client gone before the answer, and a
-// per-second budget of HTTP/2 stream resets. Each runs on every plane that has its feature: when the native
-// plane gains one, delete its entry from NATIVE_LACKS.
+// Timeouts and budgets on every data plane: client keep-alive and whole-request timeouts, a timeout on an
+// upstream body gone silent, 499 for a client gone before the answer, and a per-second budget of HTTP/2 stream
+// resets. (Each names its feature, so a plane lacking one would skip it: NATIVE_LACKS in ../planes.ts.)
 import assert from "node:assert/strict";
 import { connect as connectH2, constants } from "node:http2";
 import { request } from "node:http";
