@@ -600,10 +600,16 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   // The queue is in order of last sending (a sent update goes to the back), so its front holds the
   // updates sent least recently; an update too big for what is left of the budget waits its turn.
   const taken: Array<[string, Pending]> = [];
+  // A few updates too big for what is left end the scan: otherwise a nearly full datagram walks the whole
+  // queue (a thousand updates when a thousand members start together), for every datagram sent.
+  let misfits = 0;
   for (const [node, pending] of state.queue) {
-    if (budget < MIN_UPDATE_BYTES) break;
+    if (budget < MIN_UPDATE_BYTES || misfits >= MAX_MISFITS) break;
     const size = config.updateSize(pending.update);
-    if (size > budget) continue;
+    if (size > budget) {
+      misfits += 1;
+      continue;
+    }
     if (!first.some((u) => sameUpdate(u, pending.update))) {
       out.push(pending.update);
       budget -= size;
@@ -617,6 +623,9 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   }
   return out;
 }
+
+/** Updates skipped for size before a datagram's piggyback is taken as full. */
+const MAX_MISFITS = 4;
 
 const sameUpdate = (a: Update, b: Update) => a.kind === b.kind && a.node === b.node && a.incarnation === b.incarnation;
 
