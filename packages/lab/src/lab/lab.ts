@@ -260,7 +260,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
     /** One component: a process from the sources, or a container from the workload's image. */
     const component = (c: { label: string; w: Workload; nodeName: string; netns?: string; extraArgs: string[]; netRawOnly?: boolean }) => {
-      const env = podEnv(c.w, c.nodeName);
+      // The container's own env (the chart's memory settings: MALLOC_ARENA_MAX, NODE_OPTIONS) and the downward API's.
+      const env = { ...c.w.env, ...podEnv(c.w, c.nodeName) };
       const args = expandArgs(c.w.args, env);
       if (runtime === "podman") {
         return spawnLabContainer({
