@@ -146,6 +146,23 @@ export const part: Part = {
     };
     const largest = results.at(-1);
     const verdicts: Verdict[] = [];
+    // The protocol alone at its largest size: the figures of the targets where this machine cannot run that many
+    // real members.
+    const largestVirtual = virtual.at(-1);
+    if (largestVirtual !== undefined) {
+      const v = largestVirtual;
+      const kill = known(v.killDetectionMs);
+      const complete = kill.length === v.killDetectionMs.length;
+      const sent = Math.max(...v.sentBytesPerSecond);
+      const on = `${v.members} members, virtual clock`;
+      verdicts.push(
+        { id: "17.1v", what: `killed member detected by all, p50 (${on})`, target: "< 1 s", measured: `${fmt(percentile(kill, 50))} ms`, met: complete && percentile(kill, 50) < 1000 },
+        { id: "17.2v", what: `killed member detected by all, p99 (${on})`, target: "< 2 s", measured: `${fmt(percentile(kill, 99))} ms`, met: complete && percentile(kill, 99) < 2000 },
+        { id: "17.3v", what: `false deaths at 5 % loss (${on})`, target: "0", measured: String(v.falseDeaths.length), met: v.falseDeaths.length === 0 },
+        { id: "17.4v", what: `membership traffic sent per node, most of any node (${on})`, target: "≤ 10 kB/s", measured: `${kB(sent)} kB/s`, met: sent <= 10_000 },
+        { id: "17.5v", what: `member paused 2 s: dropped, and taken back, at most once each (${on})`, target: "once each way", measured: `${v.pauseMostLeaves} / ${v.pauseMostJoins}`, met: v.pauseMostLeaves === 1 && v.pauseMostJoins === 1 },
+      );
+    }
     if (largest !== undefined) {
       const kill = known(largest.killDetectionMs);
       const complete = kill.length === largest.killDetectionMs.length;

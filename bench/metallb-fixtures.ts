@@ -25,6 +25,14 @@ type Expected = { services?: Array<{ namespace: string; name: string; ips: strin
 const dir = mkdtempSync(join(tmpdir(), "bollard-metallb-fixtures-"));
 const cp = await startControlPlane({ dir: join(dir, "control-plane") });
 const scope = createScope();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([scope.close(), cp.stop()]).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
 try {
   const build = join(root, "test/harness/build-metallb.sh");
   execFileSync("bash", [build], { stdio: "inherit" });
@@ -48,15 +56,16 @@ try {
       continue;
     }
     const docs = YAML.parseAllDocuments(readFileSync(join(fixtures, file), "utf8")).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
-    // A clean slate: the last fixture's Services, namespaces and MetalLB objects go.
-    kubectl(["delete", "services", "--all", "-n", "default", "--wait=true"]);
-    for (const ns of JSON.parse(kubectl(["get", "namespaces", "-o", "json"])).items.map((n: { metadata: { name: string } }) => n.metadata.name)) {
-      if (!["default", "metallb-system", "kube-system", "kube-public", "kube-node-lease"].includes(ns)) kubectl(["delete", "namespace", ns, "--wait=true"]);
-    }
+    // A clean slate: the last fixture's Services and MetalLB objects go.
+    // (Namespaces stay: without kube-controller-manager a deleted namespace is never finalized. Those a fixture
+    // declares are applied over, with their labels.)
+    kubectl(["delete", "services", "--all", "--all-namespaces", "--wait=true"]);
     for (const kind of ["ipaddresspools", "l2advertisements"]) kubectl(["delete", kind, "--all", "-n", "metallb-system"]);
     const namespaces = new Set(docs.flatMap((d) => (d.kind === "Namespace" ? [] : d.metadata.namespace === undefined ? [] : [d.metadata.namespace])));
     for (const d of docs.filter((d) => d.kind === "Namespace")) kubectl(["apply", "-f", "-"], JSON.stringify(d));
-    for (const ns of namespaces) if (!["default", "metallb-system"].includes(ns)) kubectl(["create", "namespace", ns], undefined);
+    const declared = new Set(docs.filter((d) => d.kind === "Namespace").map((d) => d.metadata.name));
+    const existing = new Set(JSON.parse(kubectl(["get", "namespaces", "-o", "json"])).items.map((n: { metadata: { name: string } }) => n.metadata.name));
+    for (const ns of namespaces) if (!existing.has(ns) && !declared.has(ns)) kubectl(["create", "namespace", ns]);
     for (const d of docs.filter((d) => d.apiVersion.startsWith("metallb.io/"))) kubectl(["apply", "-f", "-"], JSON.stringify(d));
     const port = await freePort();
     const controller = startProcess(scope, {
