@@ -148,7 +148,27 @@ try {
   process.stderr.write(`created ${objects.length} objects in ${Date.now() - createdAt} ms\n`);
   };
   await populate(cp.kubeconfigPath);
-  if (metallbCp !== undefined) await populate(metallbCp.kubeconfigPath);
+  if (metallbCp !== undefined) {
+    await populate(metallbCp.kubeconfigPath);
+    // What a cluster would hold already: the memberlist Secret (the controller creates it only when it finds its
+    // own Deployment to own it) and the speaker's own Pod (read at start), as in @bollard/lab's lab/metallb.ts.
+    const kc = createKubeConfig({ kubeconfig: metallbCp.kubeconfigPath });
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/api/v1/namespaces/metallb-system/secrets",
+      body: { apiVersion: "v1", kind: "Secret", metadata: { name: "memberlist", namespace: "metallb-system" }, data: { secretkey: randomBytes(32).toString("base64") } },
+    });
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/api/v1/namespaces/metallb-system/pods",
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "speaker-mem-node-0", namespace: "metallb-system", labels: { app: "metallb", component: "speaker" } },
+        spec: { nodeName: "mem-node-0", hostNetwork: true, containers: [{ name: "speaker", image: "quay.io/metallb/speaker" }] },
+      },
+    });
+  }
 
   const started = variants.map(({ label, bollard, flags }, i) => {
     // NAME=value words are environment variables (MALLOC_ARENA_MAX=2), the others Node flags.

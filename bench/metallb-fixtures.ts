@@ -51,6 +51,10 @@ try {
   for (const file of readdirSync(fixtures).filter((f) => f.endsWith(".yaml")).sort()) {
     const name = file.replace(/\.yaml$/, "");
     const expected = JSON.parse(readFileSync(join(fixtures, `${name}.json`), "utf8")) as Expected;
+    if (name === "restore") {
+      rows.push(`| ${name} | – | skipped: its Services start with addresses in their status, which this runner does not write |`);
+      continue;
+    }
     if (expected.errors !== undefined || expected.services === undefined) {
       rows.push(`| ${name} | – | skipped: refused configuration (MetalLB's webhook refuses it; no webhook here) |`);
       continue;
@@ -82,10 +86,18 @@ try {
     }
     await sleep(1000);
     const got = new Map<string, string[]>();
+    const refused: string[] = [];
     for (const d of docs.filter((d) => d.kind === "Service")) {
-      kubectl(["apply", "-f", "-"], JSON.stringify(d));
-      if (d.spec?.type !== "LoadBalancer") continue;
       const key = `${d.metadata.namespace ?? "default"}/${d.metadata.name}`;
+      // The fixtures leave out what the allocation does not read; the API server wants ports.
+      const spec = { ports: [{ port: 80 }], ...d.spec };
+      try {
+        kubectl(["apply", "-f", "-"], JSON.stringify({ ...d, spec }));
+      } catch (err) {
+        refused.push(`${key}: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+        continue;
+      }
+      if (d.spec?.type !== "LoadBalancer") continue;
       let ips: string[] = [];
       const deadline = Date.now() + WAIT_MS;
       while (Date.now() < deadline) {
@@ -105,7 +117,7 @@ try {
     }
     compared += expected.services.length;
     agreed += expected.services.length - disagreements.length;
-    rows.push(`| ${name} | ${expected.services.length} | ${disagreements.length === 0 ? "same" : disagreements.join("; ")} |`);
+    rows.push(`| ${name} | ${expected.services.length} | ${disagreements.length === 0 ? "same" : disagreements.join("; ")}${refused.length === 0 ? "" : ` (the API server refused ${refused.join("; ")})`} |`);
     process.stderr.write(`${name}: ${disagreements.length} disagreements\n`);
   }
   process.stdout.write(`MetalLB ${version}: ${agreed} of ${compared} Services allocated as Bollard's fixtures expect\n\n| fixture | Services | MetalLB ${version} vs Bollard |\n|---|---|---|\n${rows.join("\n")}\n`);
