@@ -158,6 +158,8 @@ try {
       path: "/api/v1/namespaces/metallb-system/secrets",
       body: { apiVersion: "v1", kind: "Secret", metadata: { name: "memberlist", namespace: "metallb-system" }, data: { secretkey: randomBytes(32).toString("base64") } },
     });
+    // (No controller-manager creates the namespace's default ServiceAccount, which admission wants for a Pod.)
+    await kubeRequest(kc, { method: "POST", path: "/api/v1/namespaces/metallb-system/serviceaccounts", body: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default" } } });
     await kubeRequest(kc, {
       method: "POST",
       path: "/api/v1/namespaces/metallb-system/pods",
