@@ -44,6 +44,8 @@ try {
   kubectl(["apply", "--server-side", "-f", join(moduleDir, "config/crd/bases")]);
   kubectl(["wait", "--for=condition=established", "--timeout=60s", "crd", "--all"]);
   kubectl(["create", "namespace", "metallb-system"]);
+  // The controller creates the memberlist Secret only when it finds its own Deployment to own it; else it exits.
+  kubectl(["create", "secret", "generic", "memberlist", "-n", "metallb-system", "--from-literal=secretkey=fixtures"]);
 
   const rows: string[] = [];
   let agreed = 0;
@@ -85,6 +87,7 @@ try {
       await sleep(100);
     }
     await sleep(1000);
+    if (controller.child.exitCode !== null) throw new Error(`MetalLB's controller exited; see ${controller.logPath}`);
     const got = new Map<string, string[]>();
     const refused: string[] = [];
     for (const d of docs.filter((d) => d.kind === "Service")) {
