@@ -77,6 +77,8 @@ export interface GossipConfig {
   joiningLimitMs: number;
   /** A gap between two ticks longer than this is this process stalling: deadlines move by the gap. */
   stallMs: number;
+  /** Verdicts of a member counted dead until less than this long ago are ignored (a healed partition's). */
+  staleVerdictMs: number;
   /** Bytes of piggybacked updates per message, measured with `updateSize`. */
   maxPiggybackBytes: number;
   updateSize(update: Update): number;
@@ -105,6 +107,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   silentPeerGraceMs: 5000,
   joiningLimitMs: 1500,
   stallMs: 250,
+  staleVerdictMs: 5000,
 };
 
 export interface Member {
@@ -174,6 +177,8 @@ export interface GossipState {
   relays: Map<number, Relay>;
   /** When a member believed dead was last told so after it spoke. */
   nudged: Map<string, number>;
+  /** When a member this one believed dead (or left) was counted alive again: its verdicts are stale for a while. */
+  revivedAt: Map<string, number>;
   /** Updates waiting to be sent, at most one per member, least recently sent first. */
   queue: Map<string, Pending>;
   lastTickAt: number | undefined;
@@ -210,6 +215,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextSyncAt: now,
     relays: new Map(),
     nudged: new Map(),
+    revivedAt: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
     expectedBy: undefined,
@@ -237,6 +243,7 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
     state.suspects.delete(name);
   }
   for (const node of state.queue.keys()) if (node !== state.self && !state.peers.has(node)) state.queue.delete(node);
+  for (const node of state.revivedAt.keys()) if (!state.peers.has(node)) state.revivedAt.delete(node);
   if (state.peersKnownAt === undefined) {
     state.peersKnownAt = now;
     enqueue(state, selfAlive(state));
@@ -500,9 +507,16 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
   }
   if (!state.peers.has(update.node)) return;
   const m = state.members.get(update.node);
+  if ((update.kind === "suspect" || update.kind === "dead") && update.from !== state.self && update.from !== update.node && staleAccuser(state, update.from, now)) {
+    // The other side of a healed partition: it counted this side dead, and its verdicts keep arriving (and being
+    // relayed) after it is back. Taken as suspicions they would outrun the refutations in a large cluster (a
+    // thousand at once) and kill live members; this member's own probes still find a member truly dead.
+    return;
+  }
   switch (update.kind) {
     case "alive": {
       if (m !== undefined && update.incarnation <= m.incarnation) return;
+      if (m !== undefined && (m.status === "dead" || m.status === "left")) state.revivedAt.set(update.node, now);
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
       state.suspects.delete(update.node);
@@ -567,6 +581,17 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       return;
     }
   }
+}
+
+/**
+ * Whether a suspect or dead verdict from `accuser` is stale: this member counts the accuser dead (it is on the
+ * other side of a partition), or counted it so until less than `staleVerdictMs` ago.
+ */
+function staleAccuser(state: GossipState, accuser: string, now: number): boolean {
+  const a = state.members.get(accuser);
+  if (a !== undefined && (a.status === "dead" || a.status === "left")) return true;
+  const revived = state.revivedAt.get(accuser);
+  return revived !== undefined && now - revived < state.config.staleVerdictMs;
 }
 
 /** Remaining time of a suspicion (Lifeguard): from max toward min as log(confirmations + 1) / log(expected + 1). */
