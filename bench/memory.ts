@@ -9,12 +9,12 @@
 // their peers' addresses are on loopback (127.77.0.x), so nothing leaves the machine. Not a test.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKubeConfig, kubeRequest } from "@bollard/core";
-import { startControlPlane } from "@bollard/lab";
+import { freePort, startControlPlane } from "@bollard/lab";
 import { createScope } from "./lib/scope.ts";
 import { startProcess, waitUntil } from "./lib/proc.ts";
 
@@ -25,6 +25,8 @@ const root = join(import.meta.dirname, "..");
 
 const variants: Array<{ label: string; bollard: string; flags: string }> = [];
 const argv = process.argv.slice(2);
+/** `--metallb`: MetalLB's controller and speaker (test/harness/build-metallb.sh) beside, in a control plane of their own. */
+const withMetalLB = argv.includes("--metallb");
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] !== "--variant") continue;
   const [label = "", checkout = ".", flags = ""] = argv.slice(i + 1, i + 4);
@@ -36,9 +38,11 @@ if (variants.length === 0) variants.push({ label: "this checkout", bollard: join
 const dir = mkdtempSync(join(tmpdir(), "bollard-bench-memory-"));
 const scope = createScope();
 const cp = await startControlPlane({ dir: join(dir, "control-plane") });
+// MetalLB gets an API server of its own: two controllers handing out addresses to the same Services would fight.
+const metallbCp = withMetalLB ? await startControlPlane({ dir: join(dir, "control-plane-metallb") }) : undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    void Promise.allSettled([scope.close(), cp.stop()]).finally(() => {
+    void Promise.allSettled([scope.close(), cp.stop(), metallbCp?.stop()]).finally(() => {
       rmSync(dir, { recursive: true, force: true });
       process.exit(130);
     });
@@ -48,12 +52,23 @@ try {
   const kubectl = (...args: string[]) => execFileSync(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
   kubectl("apply", "--server-side", "-f", join(root, "deploy", "crds"));
   kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all");
+  // MetalLB's own CRDs (from its module, which build-metallb.sh downloaded) in its API server.
+  const metallbBin = withMetalLB ? execFileSync("bash", [join(root, "test", "harness", "build-metallb.sh"), "--print-dir"]).toString().trim() : "";
+  if (metallbCp !== undefined) {
+    execFileSync("bash", [join(root, "test", "harness", "build-metallb.sh")], { stdio: "inherit" });
+    const version = metallbBin.split("/").at(-1) as string;
+    const moduleDir = (JSON.parse(execFileSync("go", ["mod", "download", "-json", `go.universe.tf/metallb@${version}`]).toString()) as { Dir: string }).Dir;
+    const kubectlMetalLB = (...args: string[]) => execFileSync(metallbCp.binaries.kubectl, ["--kubeconfig", metallbCp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
+    kubectlMetalLB("apply", "--server-side", "-f", join(moduleDir, "config", "crd", "bases"));
+    kubectlMetalLB("wait", "--for=condition=established", "--timeout=60s", "crd", "--all");
+  }
   type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
   const objects: KubeObject[] = [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "metallb-system" } },
     { apiVersion: "v1", kind: "Secret", metadata: { name: "bollard-membership", namespace: "metallb-system" }, data: { secretkey: randomBytes(32).toString("base64") } },
     { apiVersion: "metallb.io/v1beta1", kind: "IPAddressPool", metadata: { name: "pool", namespace: "metallb-system" }, spec: { addresses: ["10.240.0.0/20"] } },
-    { apiVersion: "metallb.io/v1beta1", kind: "L2Advertisement", metadata: { name: "l2", namespace: "metallb-system" }, spec: { ipAddressPools: ["pool"] } },
+    // An interface no host has: neither speaker may answer on this machine's own interfaces.
+    { apiVersion: "metallb.io/v1beta1", kind: "L2Advertisement", metadata: { name: "l2", namespace: "metallb-system" }, spec: { ipAddressPools: ["pool"], interfaces: ["bollard-none"] } },
   ];
   // Nodes as a kubelet registers them: conditions, capacity, node info and an image list (what most of a
   // real Node object's bytes are).
@@ -114,8 +129,9 @@ try {
     });
   }
   // Created 16 at a time (kubectl creates one after the other, minutes for 2,100 objects on a busy machine).
+  const populate = async (kubeconfigPath: string) => {
   const createdAt = Date.now();
-  const kubeConfig = createKubeConfig({ kubeconfig: cp.kubeconfigPath });
+  const kubeConfig = createKubeConfig({ kubeconfig: kubeconfigPath });
   const pathOf = (o: KubeObject) => {
     const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
     const plural = { Namespace: "namespaces", Secret: "secrets", IPAddressPool: "ipaddresspools", L2Advertisement: "l2advertisements", Node: "nodes", Service: "services", EndpointSlice: "endpointslices" }[o.kind];
@@ -130,6 +146,31 @@ try {
     }),
   );
   process.stderr.write(`created ${objects.length} objects in ${Date.now() - createdAt} ms\n`);
+  };
+  await populate(cp.kubeconfigPath);
+  if (metallbCp !== undefined) {
+    await populate(metallbCp.kubeconfigPath);
+    // What a cluster would hold already: the memberlist Secret (the controller creates it only when it finds its
+    // own Deployment to own it) and the speaker's own Pod (read at start), as in @bollard/lab's lab/metallb.ts.
+    const kc = createKubeConfig({ kubeconfig: metallbCp.kubeconfigPath });
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/api/v1/namespaces/metallb-system/secrets",
+      body: { apiVersion: "v1", kind: "Secret", metadata: { name: "memberlist", namespace: "metallb-system" }, data: { secretkey: randomBytes(32).toString("base64") } },
+    });
+    // (No controller-manager creates the namespace's default ServiceAccount, which admission wants for a Pod.)
+    await kubeRequest(kc, { method: "POST", path: "/api/v1/namespaces/metallb-system/serviceaccounts", body: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default" } } });
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/api/v1/namespaces/metallb-system/pods",
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "speaker-mem-node-0", namespace: "metallb-system", labels: { app: "metallb", component: "speaker" } },
+        spec: { nodeName: "mem-node-0", hostNetwork: true, containers: [{ name: "speaker", image: "quay.io/metallb/speaker" }] },
+      },
+    });
+  }
 
   const started = variants.map(({ label, bollard, flags }, i) => {
     // NAME=value words are environment variables (MALLOC_ARENA_MAX=2), the others Node flags.
@@ -169,15 +210,51 @@ try {
     });
     return { label, flags, controller, speaker, snapshots };
   });
-  await waitUntil(
-    "every Service to have an address",
-    async () => {
-      const list = JSON.parse(kubectl("get", "svc", "-n", "default", "-o", "json")) as { items: Array<{ status?: { loadBalancer?: { ingress?: unknown[] } } }> };
-      return list.items.filter((s) => (s.status?.loadBalancer?.ingress?.length ?? 0) > 0).length >= SERVICES;
-    },
-    300_000,
-    2000,
-  );
+  // MetalLB's controller and speaker with the args of its manifest (config/manifests/metallb-native.yaml) and the
+  // environment its pods get; the webhook off (nothing calls it here) and the API server's admin kubeconfig.
+  const metallb: Array<{ name: string; proc: ReturnType<typeof startProcess> }> = [];
+  if (metallbCp !== undefined) {
+    const secretDir = join(dir, "metallb-memberlist");
+    mkdirSync(secretDir);
+    writeFileSync(join(secretDir, "secretkey"), randomBytes(32).toString("base64"));
+    const env = { KUBECONFIG: metallbCp.kubeconfigPath, METALLB_NAMESPACE: "metallb-system" };
+    metallb.push({
+      name: "controller",
+      proc: startProcess(scope, {
+        name: "metallb-controller",
+        command: join(metallbBin, "controller"),
+        args: [`--port=${await freePort()}`, "--log-level=info", "--tls-min-version=VersionTLS12", "--webhook-mode=disabled", "--disable-cert-rotation"],
+        env: { ...env, METALLB_ML_SECRET_NAME: "memberlist", METALLB_DEPLOYMENT: "controller" },
+        logPath: join(dir, "metallb-controller.log"),
+      }),
+    });
+    metallb.push({
+      name: "speaker",
+      proc: startProcess(scope, {
+        name: "metallb-speaker",
+        command: join(metallbBin, "speaker"),
+        args: [`--port=${await freePort()}`, "--log-level=info"],
+        env: {
+          ...env,
+          METALLB_NODE_NAME: "mem-node-0",
+          METALLB_POD_NAME: "speaker-mem-node-0",
+          METALLB_HOST: "127.0.0.1",
+          METALLB_ML_BIND_ADDR: "127.0.0.1",
+          METALLB_ML_BIND_PORT: String(await freePort()),
+          METALLB_ML_LABELS: "app=metallb,component=speaker",
+          METALLB_ML_SECRET_KEY_PATH: secretDir,
+        },
+        logPath: join(dir, "metallb-speaker.log"),
+      }),
+    });
+  }
+  const allAddressed = (kubeconfigPath: string) => async () => {
+    const out = execFileSync(cp.binaries.kubectl, ["--kubeconfig", kubeconfigPath, "get", "svc", "-n", "default", "-o", "json"], { maxBuffer: 64 << 20 }).toString();
+    const list = JSON.parse(out) as { items: Array<{ status?: { loadBalancer?: { ingress?: unknown[] } } }> };
+    return list.items.filter((s) => (s.status?.loadBalancer?.ingress?.length ?? 0) > 0).length >= SERVICES;
+  };
+  await waitUntil("every Service to have an address", allAddressed(cp.kubeconfigPath), 300_000, 2000);
+  if (metallbCp !== undefined) await waitUntil("every Service to have an address from MetalLB", allAddressed(metallbCp.kubeconfigPath), 300_000, 2000);
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN) / 1024;
   // RSS sampled every second while idle (one sample depends on where the collector happens to be): the
   // median is reported. Then the snapshots one by one (writing one costs memory).
@@ -187,8 +264,9 @@ try {
         ["controller", controller],
         ["speaker", speaker],
       ] as const
-    ).map(([name, proc]) => ({ label, flags, name, pid: proc.pid, samples: [] as number[], rss: 0, where: join(snapshots, name) })),
+    ).map(([name, proc]) => ({ label, flags, name: name as string, pid: proc.pid, samples: [] as number[], rss: 0, where: join(snapshots, name) as string | undefined })),
   );
+  for (const { name, proc } of metallb) measured.push({ label: `MetalLB ${metallbBin.split("/").at(-1)}`, flags: "", name, pid: proc.pid, samples: [], rss: 0, where: undefined });
   for (let t = 0; t < IDLE_MS; t += 1000) {
     for (const m of measured) m.samples.push(rss(m.pid));
     await sleep(1000);
@@ -200,6 +278,10 @@ try {
   }
   const rows: string[] = [];
   for (const { label, flags, name, pid, rss: before, where } of measured) {
+    if (where === undefined) {
+      rows.push(`| ${label} | – | ${name} | ${before.toFixed(1)} MiB | (Go: no V8 heap) | |`);
+      continue;
+    }
     process.kill(pid, "SIGUSR2");
     // Written when its size has stopped changing for 2 s.
     let size = -1;
@@ -228,6 +310,7 @@ try {
 } finally {
   await scope.close();
   await cp.stop();
+  await metallbCp?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -62,6 +62,7 @@ export {
   type InformerOptions,
   InformerStoppedError,
   objectKey,
+  stripManagedFields,
   waitForSync,
 } from "./kube/informer.ts";
 export {

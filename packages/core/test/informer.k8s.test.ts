@@ -10,6 +10,7 @@ import {
   kubeRequest,
   resources,
   resourceType,
+  stripManagedFields,
   typedResource,
   waitForSync,
 } from "../src/index.ts";
@@ -67,6 +68,29 @@ describe("informer against the API server", () => {
     assert.equal(informer.get(ns, "second"), undefined);
     assert.equal(informer.get(undefined, "first"), undefined, "namespaced objects are keyed namespace/name");
     assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["first", "third"]);
+    informer.stop();
+  });
+
+  it("keeps what `transform` makes of each listed and watched object (stripManagedFields: no managedFields)", async () => {
+    await putConfigMap(kubeConfig, ns, "managed", { v: "1" });
+    const raw = await kubeRequest<ConfigMap & { metadata: { managedFields?: unknown[] } }>(kubeConfig, { path: `${configMaps(ns)}/managed` });
+    assert.ok((raw.metadata.managedFields?.length ?? 0) > 0, "the API server records managedFields, so stripping them can be seen");
+    const informer = createInformer<ConfigMap>({ kubeConfig, resource: configMapType, namespace: ns, logger: testLogger, signal: stop.signal, transform: stripManagedFields });
+    const watched: unknown[] = [];
+    informer.onChange((event) => {
+      if (event.object?.metadata?.name === "managed-later") watched.push(event.object);
+    });
+    await informer.synced;
+    const listed = informer.get(ns, "managed") as ConfigMap & { metadata: Record<string, unknown> };
+    assert.equal(listed.data?.v, "1");
+    assert.equal("managedFields" in listed.metadata, false, "listed objects have none");
+    assert.ok(listed.metadata.resourceVersion, "the resourceVersion is kept");
+    await putConfigMap(kubeConfig, ns, "managed-later", { v: "1" });
+    await eventually(() => informer.get(ns, "managed-later") !== undefined, "the watched object");
+    const later = informer.get(ns, "managed-later") as ConfigMap & { metadata: Record<string, unknown> };
+    assert.equal("managedFields" in later.metadata, false, "watched objects have none");
+    assert.equal(watched.length, 1);
+    assert.equal(watched[0], later, "listeners get the transformed object");
     informer.stop();
   });
 

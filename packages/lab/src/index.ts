@@ -17,6 +17,8 @@ export {
   type LabOptions,
   type LabRuntime,
   LAB_RUNTIMES,
+  LAB_IMPLEMENTATIONS,
+  type LabImplementation,
   type LabState,
   defaultLabRuntime,
   startLab,

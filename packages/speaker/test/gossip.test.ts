@@ -175,6 +175,24 @@ describe("gossip rules", () => {
     assert.equal(a.members.get("b")?.status, "alive");
   });
 
+  it("ignores verdicts from a member it counts dead, or counted dead until less than staleVerdictMs ago (a healed partition's other side)", () => {
+    const a = member("a", ["b", "c", "d"], { staleVerdictMs: 50 });
+    // c is on the other side: a counts it dead.
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 2, from: "d" }] }, 1);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 2, from: "d" }] }, 1 + (a.members.get("c")?.suspicion?.minMs ?? 0));
+    assert.equal(a.members.get("c")?.status, "dead");
+    const fromDead = receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 300);
+    assert.equal(a.members.get("b")?.status, "alive", "a verdict from a member counted dead changes nothing");
+    assert.deepEqual(fromDead.send.filter((o) => o.message.updates.some((u) => u.node === "b")), [], "and nobody is told");
+    // c refutes and is back; its verdicts, still relayed by others, stay stale for staleVerdictMs.
+    receive(a, "c", { type: "gossip", updates: [alive("c", 3)] }, 310);
+    assert.equal(a.members.get("c")?.status, "alive");
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 359);
+    assert.equal(a.members.get("b")?.status, "alive", "a relayed verdict of the revived member is stale too");
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 360);
+    assert.equal(a.members.get("b")?.status, "suspect", "after staleVerdictMs its verdicts count again");
+  });
+
   it("agrees with another member's death verdict once its own suspicion has lasted its minimum", () => {
     const a = member("a", ["b", "c"]);
     receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);

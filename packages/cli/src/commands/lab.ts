@@ -8,7 +8,9 @@ import {
   LAB_IP_FAMILIES,
   LAB_ROOT,
   type LabIPFamily,
+  LAB_IMPLEMENTATIONS,
   LAB_RUNTIMES,
+  type LabImplementation,
   type LabRuntime,
   type LabState,
   newLabId,
@@ -26,7 +28,7 @@ import { type Command, CliUsageError, parseFlags } from "../command.ts";
 
 const usage = `usage: bollard lab <command>
 
-  up [--nodes N] [--ip-family F] [--runtime R] [--bgp D]
+  up [--nodes N] [--ip-family F] [--runtime R] [--bgp D] [--implementation I]
                                        build the lab in the background: control plane, node1..N and client
                                        network namespaces, controller, speakers, ingresses, sample backends;
                                        F: ipv4 (default), ipv6 or dual — the ingress Service's families
@@ -34,7 +36,10 @@ const usage = `usage: bollard lab <command>
                                        R = process (the sources, default) or podman (the images of
                                        'npm run image', with the chart's security context);
                                        --bgp adds a router namespace running D — frr, bird or gobgp —
-                                       (AS 64501) peered with every node, and puts the client behind it
+                                       (AS 64501) peered with every node, and puts the client behind it;
+                                       I = bollard (default) or metallb: MetalLB's controller and L2
+                                       speakers (test/harness/build-metallb.sh) instead of Bollard's, for
+                                       comparing the two (process runtime, layer 2)
   down [--id ID] [--all]               remove every namespace, process and file a lab made: the labs 'up'
                                        started (or only ID); --all also labs of tests and stray namespaces
   exec [--id ID] client|nodeN|router -- CMD
@@ -46,7 +51,7 @@ const usage = `usage: bollard lab <command>
                 [--crds DIR]           kubeconfig to FILE once /readyz answers; stop on SIGINT/SIGTERM
 
 internal (started by the lab itself):
-  run [--nodes N] [--id ID] [--ip-family F] [--runtime R] [--bgp D]  the lab in the foreground (what 'up' starts)
+  run [--nodes N] [--id ID] [--ip-family F] [--runtime R] [--bgp D] [--implementation I]  the lab in the foreground (what 'up' starts)
   kube-proxy --kubeconfig F --node-name N --uplink IF
   backend --name NAME --listen HOST:PORT`;
 
@@ -94,6 +99,14 @@ function bgpDaemon(value: string | undefined): RouterDaemon | undefined {
   return value as RouterDaemon;
 }
 
+function implementation(value: string | undefined): LabImplementation | undefined {
+  if (value === undefined) return undefined;
+  if (!(LAB_IMPLEMENTATIONS as readonly string[]).includes(value)) {
+    throw new CliUsageError(`--implementation must be one of ${LAB_IMPLEMENTATIONS.join(", ")}, got ${value}`);
+  }
+  return value as LabImplementation;
+}
+
 function nodeCount(value: string | undefined): number {
   const n = Number(value ?? "2");
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new CliUsageError(`--nodes must be a whole number from 1 to 50, got ${value}`);
@@ -116,15 +129,18 @@ async function runForeground(argv: string[]): Promise<number> {
     "ip-family": { type: "string" },
     runtime: { type: "string" },
     bgp: { type: "string" },
+    implementation: { type: "string" },
   });
   const runtime = labRuntime(values.runtime);
   const shutdown = onShutdown();
   const bgp = bgpDaemon(values.bgp);
+  const impl = implementation(values.implementation);
   const lab = await startLab({
     nodes: nodeCount(values.nodes),
     ipFamily: ipFamily(values["ip-family"]),
     ...(runtime ? { runtime } : {}),
     ...(bgp ? { bgp } : {}),
+    ...(impl ? { implementation: impl } : {}),
     log: say,
     startedBy: UP,
     ...(values.id ? { id: values.id } : {}),
@@ -142,8 +158,9 @@ async function runForeground(argv: string[]): Promise<number> {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" }, runtime: { type: "string" }, bgp: { type: "string" } });
+  const { values } = parseFlags(argv, { nodes: { type: "string" }, "ip-family": { type: "string" }, runtime: { type: "string" }, bgp: { type: "string" }, implementation: { type: "string" } });
   const nodes = nodeCount(values.nodes);
+  const impl = implementation(values.implementation);
   const family = ipFamily(values["ip-family"]);
   const runtime = labRuntime(values.runtime);
   const bgp = bgpDaemon(values.bgp);
@@ -169,7 +186,7 @@ async function up(argv: string[]): Promise<number> {
   const id = newLabId();
   const child = spawn(
     process.execPath,
-    [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : []), ...(bgp ? ["--bgp", bgp] : [])],
+    [process.argv[1] as string, "lab", "run", "--nodes", String(nodes), "--ip-family", family, "--id", id, "--ready-file", readyFile, ...(runtime ? ["--runtime", runtime] : []), ...(bgp ? ["--bgp", bgp] : []), ...(impl ? ["--implementation", impl] : [])],
     { detached: true, stdio: ["ignore", out, out] },
   );
   closeSync(out);

@@ -21,6 +21,7 @@ import {
   sleep,
   waitForSync,
   type WorkQueue,
+  stripManagedFields,
 } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
@@ -87,8 +88,9 @@ export function runController(options: ControllerOptions): Controller {
   const logger = options.logger.child({ component: "controller" });
   const metrics = createControllerMetrics(options.registry);
   const events = createEventRecorder({ kubeConfig, component: "bollard.io/controller", logger });
-  const services = createInformer({ kubeConfig, resource: typedResource<ServiceResource>(resources.services), logger, signal });
-  const namespaces = createInformer({ kubeConfig, resource: typedResource<NamespaceResource>(resources.namespaces), logger, signal });
+  // managedFields are read by nobody here and are much of each object's metadata.
+  const services = createInformer({ kubeConfig, resource: typedResource<ServiceResource>(resources.services), logger, signal, transform: stripManagedFields });
+  const namespaces = createInformer({ kubeConfig, resource: typedResource<NamespaceResource>(resources.namespaces), logger, signal, transform: stripManagedFields });
   const pools = createInformer({ kubeConfig, resource: typedResource<PoolResource>(resources.ipAddressPools), namespace: configNamespace, logger, signal });
 
   /** The current term's planning passes: one at a time, coalesced, retried with backoff. */

@@ -20,6 +20,12 @@ export type InformerOptions<T extends ApiObject = ApiObject> = {
   pageSize?: number;
   /** Backoff bounds for failed lists and watches (default 200 ms → 10 s). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * What the store keeps of each object as it arrives (listed or watched), e.g. `stripManagedFields`: what a
+   * component never reads costs memory for every object of the collection. Must keep `metadata.name`,
+   * `namespace` and `resourceVersion`.
+   */
+  transform?: (object: T) => T;
 };
 
 export type Informer<T> = {
@@ -49,6 +55,16 @@ export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
+/**
+ * Drops `metadata.managedFields` (server-side apply's field ownership): often the largest part of an object's
+ * metadata, read by no component but the ingress's status publisher.
+ */
+export function stripManagedFields<T extends ApiObject>(object: T): T {
+  const metadata = object.metadata as (ApiObject["metadata"] & { managedFields?: unknown }) | undefined;
+  if (metadata?.managedFields !== undefined) delete metadata.managedFields;
+  return object;
+}
+
 function keyOf(object: ApiObject): string {
   return objectKey(object.metadata?.namespace, object.metadata?.name ?? "");
 }
@@ -69,6 +85,7 @@ export function createInformer<T extends ApiObject>(options: InformerOptions<T>)
   const backoff = createBackoff({ initialMs: options.backoff?.initialMs ?? 200, maxMs: options.backoff?.maxMs ?? 10_000 });
   const selectors = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
   const listeners = new Set<(event: InformerEvent<T>) => void>();
+  const transform = options.transform ?? ((object: T) => object);
 
   let store = new Map<string, T>();
   let resourceVersion: string | undefined;
@@ -101,7 +118,7 @@ export function createInformer<T extends ApiObject>(options: InformerOptions<T>)
         query: { ...selectors, limit: options.pageSize ?? 500, continue: continueToken },
         signal,
       });
-      items.push(...(page.items ?? []));
+      for (const item of page.items ?? []) items.push(transform(item));
       continueToken = page.metadata?.continue || undefined;
       version = page.metadata?.resourceVersion ?? "";
     } while (continueToken);
@@ -129,7 +146,7 @@ export function createInformer<T extends ApiObject>(options: InformerOptions<T>)
   }
 
   function apply(event: { type: string; object: unknown }): void {
-    const object = event.object as T;
+    const object = event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED" ? transform(event.object as T) : (event.object as T);
     switch (event.type) {
       case "ADDED":
       case "MODIFIED":

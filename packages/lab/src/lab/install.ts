@@ -20,6 +20,8 @@ export interface Workload {
   /** Container args with `$(VAR)` references left for the caller to expand, as the kubelet does. */
   args: string[];
   podLabels: Record<string, string>;
+  /** The container's env entries with a plain `value` (the downward API's are the lab's to fill in). */
+  env: Record<string, string>;
   /** The container's image and security context, for `--runtime podman`. */
   image: string;
   security: ContainerSecurity;
@@ -38,7 +40,7 @@ export interface Installation {
 type Manifest = {
   kind: string;
   metadata: { name: string };
-  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { args?: string[]; image?: string; securityContext?: ContainerSecurity }[] } } };
+  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { args?: string[]; env?: { name: string; value?: string }[]; image?: string; securityContext?: ContainerSecurity }[] } } };
 };
 
 export async function installBollard(opts: {
@@ -71,6 +73,7 @@ export async function installBollard(opts: {
       serviceAccount,
       args,
       podLabels: template?.metadata?.labels ?? {},
+      env: Object.fromEntries((container.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]]))),
       image: container.image,
       security: container.securityContext ?? {},
     };

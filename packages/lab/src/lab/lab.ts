@@ -19,6 +19,7 @@ import { type FrrRouter, startFrrRouter } from "../router/frr.ts";
 import { type GobgpRouter, startGobgpRouter } from "../router/gobgp.ts";
 import type { RouterDaemon, RouterOptions } from "../router/router.ts";
 import { type LabProcess, spawnLabProcess } from "./processes.ts";
+import { installMetalLB, type MetalLBInstallation } from "./metallb.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
@@ -65,7 +66,16 @@ export interface LabOptions {
   startedBy?: string;
   /** BGP mode: a `router` namespace running this daemon, peered with every node; the client sits behind it. */
   bgp?: RouterDaemon;
+  /**
+   * Who hands out and announces addresses: `bollard` (default), or `metallb` — MetalLB's controller and speakers
+   * (L2 with memberlist; lab/metallb.ts) instead of Bollard's, for benchmarks side by side. Bollard's ingress
+   * runs either way. Process runtime, layer 2 only.
+   */
+  implementation?: LabImplementation;
 }
+
+export type LabImplementation = "bollard" | "metallb";
+export const LAB_IMPLEMENTATIONS: readonly LabImplementation[] = ["bollard", "metallb"];
 
 export interface LabState {
   id: string;
@@ -91,6 +101,9 @@ export interface Lab {
   dir: string;
   network: LabNetwork;
   runtime: LabRuntime;
+  implementation: LabImplementation;
+  /** MetalLB's version when `implementation` is metallb. */
+  metallbVersion?: string;
   controlPlane: ControlPlane;
   /** BGP mode's router (FRR, BIRD or GoBGP: `router.daemon`), peered with every node. */
   router?: LabRouterHandle;
@@ -112,6 +125,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const ipFamily = opts.ipFamily ?? "ipv4";
   const families = { v4: ipFamily !== "ipv6", v6: ipFamily !== "ipv4" };
   const runtime = opts.runtime ?? defaultLabRuntime();
+  const implementation = opts.implementation ?? "bollard";
+  if (implementation === "metallb" && (runtime !== "process" || opts.bgp !== undefined)) {
+    throw new LabSetupError("options", new Error("implementation metallb runs with the process runtime and layer 2 only"));
+  }
   const network = await createLabNetwork({ nodes: nodeCount, ...(opts.id ? { id: opts.id } : {}), ...(opts.bgp ? { router: true } : {}) });
   const dir = join(LAB_ROOT, network.id);
   const logDir = join(dir, "logs");
@@ -170,6 +187,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       kubectl(["annotate", "ingressclass", "bollard", "ingressclass.kubernetes.io/is-default-class=true"]),
     );
     await step("Node objects, as kubelets would register them", () => registerNodes(kubeConfig, network.nodes));
+    let metallb: MetalLBInstallation | undefined;
+    if (implementation === "metallb") {
+      metallb = await step("install MetalLB: its manifest's CRDs, RBAC and ServiceAccounts, speaker pod objects, memberlist key", () =>
+        installMetalLB({ controlPlane: cp, kubeConfig, kubectl, dir, nodes: network.nodes }),
+      );
+    }
 
     const pods: LabPod[] = [];
     // One lab pod per address family: the EndpointSlice stand-in writes a slice per family.
@@ -237,7 +260,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
     /** One component: a process from the sources, or a container from the workload's image. */
     const component = (c: { label: string; w: Workload; nodeName: string; netns?: string; extraArgs: string[]; netRawOnly?: boolean }) => {
-      const env = podEnv(c.w, c.nodeName);
+      // The container's own env (the chart's memory settings: MALLOC_ARENA_MAX, NODE_OPTIONS) and the downward API's.
+      const env = { ...c.w.env, ...podEnv(c.w, c.nodeName) };
       const args = expandArgs(c.w.args, env);
       if (runtime === "podman") {
         return spawnLabContainer({
@@ -265,9 +289,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     // The controller is the one component not in a node namespace (a Deployment's pod network; here the host's),
     // where the chart's metrics port could collide: it gets a free port, on which its /readyz is probed.
     const controllerMetricsPort = await freePort("127.0.0.1");
-    const startController = () =>
-      component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: [`--metrics-port=${controllerMetricsPort}`] });
-    await step(`bollard controller (${runtime})`, async () => {
+    const startController = (): LabProcess => {
+      if (metallb !== undefined) {
+        const c = metallb.controller(controllerMetricsPort);
+        return spawnLabProcess({ name: "controller", command: c.command, args: c.args, env: c.env, logDir });
+      }
+      return component({ label: "controller", w: installation.controller, nodeName: "controller", extraArgs: [`--metrics-port=${controllerMetricsPort}`] });
+    };
+    const startSpeaker = (host: LabHost): LabProcess => {
+      if (metallb !== undefined) {
+        const c = metallb.speaker(host);
+        // The DaemonSet's container: NET_RAW its only capability (the lab runs it as nobody, as Bollard's).
+        return spawnLabProcess({ name: `${host.name}-speaker`, netns: host.netns, command: c.command, args: c.args, env: c.env, logDir, netRawOnly: true });
+      }
+      return component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true });
+    };
+    await step(`${metallb === undefined ? "bollard" : `MetalLB ${metallb.version}`} controller (${runtime})`, async () => {
       procs.push(startController());
     });
     for (const host of network.nodes) {
@@ -281,7 +318,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
             args: [bollardBin, "lab", "kube-proxy", "--kubeconfig", cp.kubeconfigPath, "--node-name", host.name, "--uplink", host.ifname],
             logDir,
           }),
-          component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true }),
+          startSpeaker(host),
           // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
           component({ label: `${host.name}-ingress`, w: installation.ingress, nodeName: host.name, netns: host.netns, extraArgs: ["--workers=1"] }),
           spawnLabProcess({
@@ -298,9 +335,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     if (runtime === "podman") await step("podman: every container running", () => waitForContainers(procs));
     // The lab is up when its components are ready (a kubelet's readiness probes): on a loaded machine node spends
     // tens of seconds loading the application, and a story started before that timed out in its first step.
-    const probes = [`http://127.0.0.1:${controllerMetricsPort}/readyz`];
+    // MetalLB's probes read /metrics.
+    const probes = [metallb === undefined ? `http://127.0.0.1:${controllerMetricsPort}/readyz` : `http://127.0.0.1:${controllerMetricsPort}/metrics`];
     for (const host of network.nodes) {
-      for (const w of [installation.speaker, installation.ingress]) probes.push(`http://${host.ipv4}:${metricsPort(w)}/readyz`);
+      probes.push(metallb === undefined ? `http://${host.ipv4}:${metricsPort(installation.speaker)}/readyz` : `http://${host.ipv4}:${metallb.speaker(host).port}/metrics`);
+      probes.push(`http://${host.ipv4}:${metricsPort(installation.ingress)}/readyz`);
     }
     await step("every component ready (/readyz)", () => waitForReady(probes, procs.filter((p) => !/-(kube-proxy|demo)$/.test(p.name))));
     const state: LabState = {
@@ -326,6 +365,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       dir,
       network,
       runtime,
+      implementation,
+      ...(metallb === undefined ? {} : { metallbVersion: metallb.version }),
       controlPlane: cp,
       ...(router ? { router } : {}),
       kubeConfig,

@@ -77,6 +77,8 @@ export interface GossipConfig {
   joiningLimitMs: number;
   /** A gap between two ticks longer than this is this process stalling: deadlines move by the gap. */
   stallMs: number;
+  /** Verdicts of a member counted dead until less than this long ago are ignored (a healed partition's). */
+  staleVerdictMs: number;
   /** Bytes of piggybacked updates per message, measured with `updateSize`. */
   maxPiggybackBytes: number;
   updateSize(update: Update): number;
@@ -105,6 +107,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   silentPeerGraceMs: 5000,
   joiningLimitMs: 1500,
   stallMs: 250,
+  staleVerdictMs: 5000,
 };
 
 export interface Member {
@@ -174,6 +177,8 @@ export interface GossipState {
   relays: Map<number, Relay>;
   /** When a member believed dead was last told so after it spoke. */
   nudged: Map<string, number>;
+  /** When a member this one believed dead (or left) was counted alive again: its verdicts are stale for a while. */
+  revivedAt: Map<string, number>;
   /** Updates waiting to be sent, at most one per member, least recently sent first. */
   queue: Map<string, Pending>;
   lastTickAt: number | undefined;
@@ -210,6 +215,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextSyncAt: now,
     relays: new Map(),
     nudged: new Map(),
+    revivedAt: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
     expectedBy: undefined,
@@ -237,6 +243,7 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
     state.suspects.delete(name);
   }
   for (const node of state.queue.keys()) if (node !== state.self && !state.peers.has(node)) state.queue.delete(node);
+  for (const node of state.revivedAt.keys()) if (!state.peers.has(node)) state.revivedAt.delete(node);
   if (state.peersKnownAt === undefined) {
     state.peersKnownAt = now;
     enqueue(state, selfAlive(state));
@@ -500,9 +507,16 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
   }
   if (!state.peers.has(update.node)) return;
   const m = state.members.get(update.node);
+  if ((update.kind === "suspect" || update.kind === "dead") && update.from !== state.self && update.from !== update.node && staleAccuser(state, update.from, now)) {
+    // The other side of a healed partition: it counted this side dead, and its verdicts keep arriving (and being
+    // relayed) after it is back. Taken as suspicions they would outrun the refutations in a large cluster (a
+    // thousand at once) and kill live members; this member's own probes still find a member truly dead.
+    return;
+  }
   switch (update.kind) {
     case "alive": {
       if (m !== undefined && update.incarnation <= m.incarnation) return;
+      if (m !== undefined && (m.status === "dead" || m.status === "left")) state.revivedAt.set(update.node, now);
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
       state.suspects.delete(update.node);
@@ -569,6 +583,17 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
   }
 }
 
+/**
+ * Whether a suspect or dead verdict from `accuser` is stale: this member counts the accuser dead (it is on the
+ * other side of a partition), or counted it so until less than `staleVerdictMs` ago.
+ */
+function staleAccuser(state: GossipState, accuser: string, now: number): boolean {
+  const a = state.members.get(accuser);
+  if (a !== undefined && (a.status === "dead" || a.status === "left")) return true;
+  const revived = state.revivedAt.get(accuser);
+  return revived !== undefined && now - revived < state.config.staleVerdictMs;
+}
+
 /** Remaining time of a suspicion (Lifeguard): from max toward min as log(confirmations + 1) / log(expected + 1). */
 export function suspicionTimeout(s: { confirmers: Set<string>; minMs: number; maxMs: number; expected: number }): number {
   if (s.expected <= 0) return s.minMs;
@@ -600,10 +625,16 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   // The queue is in order of last sending (a sent update goes to the back), so its front holds the
   // updates sent least recently; an update too big for what is left of the budget waits its turn.
   const taken: Array<[string, Pending]> = [];
+  // A few updates too big for what is left end the scan: otherwise a nearly full datagram walks the whole
+  // queue (a thousand updates when a thousand members start together), for every datagram sent.
+  let misfits = 0;
   for (const [node, pending] of state.queue) {
-    if (budget < MIN_UPDATE_BYTES) break;
+    if (budget < MIN_UPDATE_BYTES || misfits >= MAX_MISFITS) break;
     const size = config.updateSize(pending.update);
-    if (size > budget) continue;
+    if (size > budget) {
+      misfits += 1;
+      continue;
+    }
     if (!first.some((u) => sameUpdate(u, pending.update))) {
       out.push(pending.update);
       budget -= size;
@@ -617,6 +648,9 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   }
   return out;
 }
+
+/** Updates skipped for size before a datagram's piggyback is taken as full. */
+const MAX_MISFITS = 4;
 
 const sameUpdate = (a: Update, b: Update) => a.kind === b.kind && a.node === b.node && a.incarnation === b.incarnation;
 

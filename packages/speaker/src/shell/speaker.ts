@@ -18,6 +18,7 @@ import {
   resources,
   sleep,
   typedResource,
+  stripManagedFields,
 } from "@bollard/core";
 import { type AnnounceOutcome, createAnnouncer, type OwnedAddress } from "../announcer/announcer.ts";
 import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metrics.ts";
@@ -106,6 +107,22 @@ export function runSpeaker(options: SpeakerOptions, context: ComponentContext): 
   return { isReady: () => ready, done };
 }
 
+/** What the speaker reads of a Node: its metadata (less managedFields), addresses and conditions' type and status. */
+export function nodeFields(node: NodeObject): NodeObject {
+  const status = node.status;
+  return {
+    metadata: stripManagedFields(node).metadata,
+    ...(status === undefined
+      ? {}
+      : {
+          status: {
+            ...(status.addresses === undefined ? {} : { addresses: status.addresses.map((a) => ({ type: a.type, address: a.address })) }),
+            ...(status.conditions === undefined ? {} : { conditions: status.conditions.map((c) => ({ type: c.type, status: c.status })) }),
+          },
+        }),
+  };
+}
+
 async function serve(options: SpeakerOptions, context: ComponentContext, setReady: (ready: boolean) => void): Promise<void> {
   const { nodeName } = options;
   const { kubeConfig, registry, signal } = context;
@@ -116,9 +133,11 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   const key = await readMemberlistKey(kubeConfig, options, context);
   const common = { kubeConfig, logger: log, signal };
   const inConfig = { ...common, namespace: options.configNamespace };
-  const services = createInformer({ ...common, resource: typedResource<ServiceObject>(resources.services) });
-  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceObject>(resources.endpointSlices) });
-  const nodes = createInformer({ ...common, resource: typedResource<NodeObject>(resources.nodes) });
+  // The cluster-wide collections are the speaker's memory: it keeps no managedFields, and of a Node (mostly its
+  // image list, capacity and node info) only what the election and BGP read.
+  const services = createInformer({ ...common, resource: typedResource<ServiceObject>(resources.services), transform: stripManagedFields });
+  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceObject>(resources.endpointSlices), transform: stripManagedFields });
+  const nodes = createInformer({ ...common, resource: typedResource<NodeObject>(resources.nodes), transform: nodeFields });
   const pools = createInformer({ ...inConfig, resource: typedResource<IPAddressPoolObject>(resources.ipAddressPools) });
   const advertisements = createInformer({ ...inConfig, resource: typedResource<L2AdvertisementObject>(resources.l2Advertisements) });
   // Every node's, so that the announcer of a Service can remove what a dead node left behind.

@@ -74,7 +74,7 @@ export interface SimulationResult {
 
 export async function runMembershipSimulation(options: SimulationOptions): Promise<SimulationResult> {
   const { log } = options;
-  const netns = `gsp-sim-${process.pid}`;
+  const netns = simulationNetns();
   const port = 7946;
   const dir = await mkdtemp(join(tmpdir(), "bollard-gossip-sim-"));
   const children: ChildProcess[] = [];
@@ -114,7 +114,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
 
     const spawnWorker = (first: number, count: number) => {
       const hosted = new Set(members.slice(first, first + count).map(([n]) => n));
-      const child = spawn("ip", ["netns", "exec", netns, process.execPath, WORKER, configPath, String(first), String(count)], { stdio: ["pipe", "pipe", "pipe"] });
+      // --pdeathsig: a driver stopped by a signal (no `finally`) takes its workers with it.
+      const child = spawn("ip", ["netns", "exec", netns, "setpriv", "--pdeathsig", "KILL", "--", process.execPath, WORKER, configPath, String(first), String(count)], { stdio: ["pipe", "pipe", "pipe"] });
       children.push(child);
       child.stderr?.on("data", (chunk: Buffer) => {
         const text = chunk.toString().trim();
@@ -335,7 +336,16 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
   }
 }
 
+/** The namespace this process's simulation runs in (one at a time). */
+const simulationNetns = () => `gsp-sim-${process.pid}`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Stopped by a signal (bench's Ctrl-C): the workers die with this process (pdeathsig), the namespace goes here.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      void run("ip", ["netns", "del", simulationNetns()]).catch(() => {}).finally(() => process.exit(130));
+    });
+  }
   const args = process.argv.slice(2);
   const flag = (name: string, fallback: number) => {
     const at = args.indexOf(`--${name}`);

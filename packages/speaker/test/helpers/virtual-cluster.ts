@@ -61,6 +61,11 @@ export class VirtualCluster {
     return this.states.get(name) as GossipState;
   }
 
+  /** How many members `name` counts: what the convergence checks need, without building the sorted list. */
+  liveCount(name: string): number {
+    return liveMembers(this.state(name)).size;
+  }
+
   live(name: string): string {
     return [...liveMembers(this.state(name))].sort().join(",");
   }

@@ -57,7 +57,7 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
   let startupMs: number | null = null;
   for (let t = 100; t <= 30_000; t += 100) {
     c.run(t);
-    if (names.every((n) => c.state(n).converged && c.live(n).split(",").length === names.length)) {
+    if (names.every((n) => c.state(n).converged && c.liveCount(n) === names.length)) {
       startupMs = t;
       break;
     }
@@ -108,7 +108,7 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
   let partitionHealMs: number | null = null;
   for (let t = healedAt + 100; t <= healedAt + 30_000; t += 100) {
     c.run(t);
-    if (observers.every((n) => c.live(n).split(",").length === names.length - 1)) {
+    if (observers.every((n) => c.liveCount(n) === names.length - 1)) {
       partitionHealMs = t - healedAt;
       break;
     }
