@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod paths;
 pub mod proxy;
+pub mod request_id;
 pub mod rewind;
 pub mod snapshot;
 pub mod table;

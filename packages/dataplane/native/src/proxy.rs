@@ -76,49 +76,60 @@ pub struct ProxyConfig {
     pub trusted: TrustedProxies,
 }
 
-/// What every connection of the data plane shares: the current table (swapped whole), the counters, the
-/// upstream pool.
+/// What every connection of the data plane shares: the current table (swapped whole), the counters.
 pub struct Shared {
     pub table: Arc<ArcSwap<Table>>,
     pub metrics: Metrics,
     pub route_metrics: RouteMetrics,
     pub config: ProxyConfig,
-    client: Client<HttpConnector, Body>,
     /// open client connections, for draining
     pub open_connections: AtomicUsize,
     /// errors (and access lines) on their way to pino
     pub logs: LogQueue,
 }
 
+/// The keep-alive pool to the upstreams. One per runtime thread: a pooled connection is served by a task on
+/// the thread that opened it, so a request never waits on another thread to write or read it.
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
 impl Shared {
     pub fn new(config: ProxyConfig) -> Shared {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.upstream_keep_alive_timeout)
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(1024)
-            .build(connector);
         let route_metrics = RouteMetrics::default();
         let mut empty = Table::empty();
         route_metrics.attach(&mut empty);
-        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, client, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
+        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
+    }
+
+    pub fn upstream_client(&self) -> UpstreamClient {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(self.config.connect_timeout));
+        connector.set_nodelay(true);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.config.upstream_keep_alive_timeout)
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(1024)
+            .build(connector)
     }
 }
 
-/// Binds a listener with SO_REUSEADDR (a restarted proxy gets its port back at once). Needs a runtime context.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listener with SO_REUSEADDR (a restarted proxy gets its port back at once), and with `reuse_port`
+/// SO_REUSEPORT too (one listener per runtime thread on the same port, the kernel spreading connections over
+/// them). Needs a runtime context: the listener belongs to that runtime.
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(1024)
 }
 
 /// Accepts until `stop` changes, then asks each connection to finish its request in flight and close.
 /// With `tls`, connections are TLS; those that negotiate `h2` by ALPN are served HTTP/2.
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, client: UpstreamClient, mut stop: watch::Receiver<bool>) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let port_text = HeaderValue::from(local_port);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -136,11 +147,15 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
         let shared = shared.clone();
         let stop = stop.clone();
         let tls = tls.clone();
+        let client = client.clone();
+        let port_text = port_text.clone();
         Metrics::inc(&shared.metrics.connections_opened);
         shared.open_connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let clock = Arc::new(ConnClock::new(shared.config.http2_max_resets_per_second));
-            let conn_info = Arc::new(ConnInfo { peer: peer.ip().to_canonical(), local_port, secure: tls.is_some(), clock: clock.clone() });
+            let peer = peer.ip().to_canonical();
+            let peer_text = HeaderValue::try_from(peer.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""));
+            let conn_info = Arc::new(ConnInfo { peer, peer_text, port_text, secure: tls.is_some(), clock: clock.clone(), client });
             match tls {
                 None => {
                     if let Some(io) = check_first_line(&shared, stream).await {
@@ -290,9 +305,13 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 128;
 
 pub(crate) struct ConnInfo {
     pub(crate) peer: IpAddr,
-    pub(crate) local_port: u16,
+    /// `peer` as text, for X-Forwarded-For and X-Real-IP
+    pub(crate) peer_text: HeaderValue,
+    /// `local_port` as text, for X-Forwarded-Port
+    pub(crate) port_text: HeaderValue,
     pub(crate) secure: bool,
     pub(crate) clock: Arc<ConnClock>,
+    pub(crate) client: UpstreamClient,
 }
 
 /// How long a condemned connection gets for its last word (a 408, a GOAWAY) before it is dropped.
@@ -600,7 +619,8 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     };
     *matched = Some(route);
     let backend = &table.backends[table.routes[route].backend];
-    let path_and_query = String::from_utf8_lossy(target).into_owned();
+    // the request target as hyper parsed it (`target` is its text), forwarded exactly as sent
+    let path_and_query = if target.is_empty() { None } else { uri.path_and_query().cloned() };
     let config = &shared.config;
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
@@ -614,6 +634,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let (upstream_headers, request_id) = upstream_headers(headers, host_from_authority, &conn, config, protocol);
         finish.request_id = Some(request_id);
         let method = req.method().clone();
+        let path_and_query = String::from_utf8_lossy(target).into_owned();
         let client = hyper::upgrade::on(&mut req);
         return crate::upgrade::forward(shared, backend, method, path_and_query, upstream_headers, client).await;
     }
@@ -644,6 +665,8 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         }
     };
     let mut body = Some(body);
+    // kept for a second try only when there can be one
+    let mut upstream_headers = Some(upstream_headers);
 
     let mut tries = 0;
     loop {
@@ -651,18 +674,22 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let Some(endpoint) = backend.next_endpoint() else {
             return reply(shared, 503, close);
         };
-        let uri: Uri = match format!("http://{}{}", endpoint.authority, path_and_query).parse() {
+        let mut parts = hyper::http::uri::Parts::default();
+        parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
+        parts.authority = Some(endpoint.uri_authority.clone());
+        parts.path_and_query = path_and_query.clone();
+        let uri = match Uri::from_parts(parts) {
             Ok(u) => u,
             Err(_) => return reply(shared, 400, close),
         };
         let mut upstream = Request::new(body.take().unwrap_or_else(empty_body));
         *upstream.method_mut() = method.clone();
         *upstream.uri_mut() = uri;
-        *upstream.headers_mut() = upstream_headers.clone();
+        *upstream.headers_mut() = if retryable && tries < 2 { upstream_headers.clone().unwrap_or_default() } else { upstream_headers.take().unwrap_or_default() };
         // The pooled client does not tell connecting from waiting, so the read timeout bounds both (the
         // connector's own, shorter connect timeout still fails first, as a connect failure).
         let sent_at = tokio::time::Instant::now();
-        let sent = tokio::time::timeout(config.read_timeout, shared.client.request(upstream)).await;
+        let sent = tokio::time::timeout(config.read_timeout, conn.client.request(upstream)).await;
         let stats = table.counters.stats(*matched);
         match sent {
             Ok(Ok(res)) => {
@@ -713,6 +740,10 @@ fn client_body_status(err: &(dyn StdError + 'static)) -> Option<u16> {
 }
 
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // most responses have none: one pass over the names instead of a removal per hop-by-hop name
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        return;
+    }
     for name in connection_tokens(headers) {
         headers.remove(name.as_str());
     }
@@ -755,25 +786,28 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
     let peer = conn.peer;
     let is_trusted = trusted.has(peer);
     let first = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
-    let forwarded_for = {
+    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    };
+    // An untrusted peer's forwarding headers are not read at all: the peer's address is the whole answer.
+    let forwarded_for = if is_trusted {
         let lines: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
         if lines.is_empty() {
             None
         } else {
             Some(lines.join(", "))
         }
+    } else {
+        None
     };
-    let peer_text = peer.to_string();
-    let xff = match (&forwarded_for, is_trusted) {
-        (Some(f), true) => format!("{f}, {peer_text}"),
-        _ => peer_text.clone(),
-    };
-    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
+    match &forwarded_for {
+        Some(f) => set(&mut out, "x-forwarded-for", &format!("{f}, {}", peer)),
+        None => {
+            out.insert(HeaderName::from_static("x-forwarded-for"), conn.peer_text.clone());
         }
-    };
-    set(&mut out, "x-forwarded-for", &xff);
+    }
     let proto = first("x-forwarded-proto").filter(|_| is_trusted).unwrap_or(if conn.secure { "https" } else { "http" });
     set(&mut out, "x-forwarded-proto", proto);
     if let Some(host) = first("x-forwarded-host").filter(|_| is_trusted).map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
@@ -781,13 +815,22 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
             out.insert(HeaderName::from_static("x-forwarded-host"), v);
         }
     }
-    let port = conn.local_port.to_string();
-    set(&mut out, "x-forwarded-port", first("x-forwarded-port").filter(|_| is_trusted).unwrap_or(&port));
-    set(&mut out, "x-real-ip", &trusted.real_client_address(peer, forwarded_for.as_deref()));
+    match first("x-forwarded-port").filter(|_| is_trusted) {
+        Some(port) => set(&mut out, "x-forwarded-port", port),
+        None => {
+            out.insert(HeaderName::from_static("x-forwarded-port"), conn.port_text.clone());
+        }
+    }
+    match &forwarded_for {
+        Some(_) => set(&mut out, "x-real-ip", &trusted.real_client_address(peer, forwarded_for.as_deref())),
+        None => {
+            out.insert(HeaderName::from_static("x-real-ip"), conn.peer_text.clone());
+        }
+    }
     let sent_id = headers.get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
     let request_id = match sent_id {
         Some(id) => id.clone(),
-        None => HeaderValue::try_from(uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| HeaderValue::from_static("-")),
+        None => HeaderValue::from_bytes(&crate::request_id::new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-")),
     };
     out.insert(HeaderName::from_static("x-request-id"), request_id.clone());
     if let Some(protocol) = upgrade {

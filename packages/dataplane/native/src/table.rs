@@ -43,6 +43,8 @@ pub struct Endpoint {
     pub port: u16,
     /// `host:port`, bracketed for IPv6: the upstream authority
     pub authority: String,
+    /// `authority` parsed once, for the upstream request's URI
+    pub uri_authority: hyper::http::uri::Authority,
 }
 
 pub struct Backend {
@@ -314,7 +316,8 @@ fn backend_of(b: BackendSpec, i: usize) -> Result<Backend, SnapshotError> {
             return Err(invalid(format!("{field}.host"), format!("{:?} is not an IP address or DNS name", e.host)));
         }
         let authority = if e.host.contains(':') { format!("[{}]:{port}", e.host) } else { format!("{}:{port}", e.host) };
-        endpoints.push(Endpoint { host: e.host, port, authority });
+        let uri_authority = authority.parse().map_err(|_| invalid(format!("{field}.host"), format!("{:?} is not an IP address or DNS name", e.host)))?;
+        endpoints.push(Endpoint { host: e.host, port, authority, uri_authority });
     }
     if b.unavailable.is_some() && !endpoints.is_empty() {
         return Err(invalid(format!("backends[{i}].unavailable"), "a backend the configuration leaves without endpoints cannot list endpoints"));
