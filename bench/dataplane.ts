@@ -1,109 +1,309 @@
-// The native data plane (packages/dataplane) against nginx and today's Node data plane, one core each at 64
-// keep-alive connections: the first measurement of issue 12's target (>= 1.0x nginx requests/s per core).
-// Each proxy is its own process pinned to CPU 1 with the same one-route table; wrk and the nginx backend on
-// CPU 0; runs interleaved. No API server: the table is compiled in the proxy process.
+// The native data plane (packages/dataplane) side by side with nginx doing the same header work, in one run:
+// issue 12's targets. One core each (the proxy pinned to CPU 1; wrk/h2load and the nginx backend on CPU 0) at 64
+// and 1000 connections, HTTPS keep-alive, a new TLS connection per request, HTTP/2 (h2load); then two workers
+// each, unpinned. Runs interleaved (nginx, native, nginx, native, …) so drift on this shared machine hits both.
+// RSS of the native plane's process idle (before any load and after all of it) and under load. No API server:
+// the table is compiled in the proxy process (lib/dataplane-main.ts). When a target is missed, a `perf` profile
+// of the native plane under the 64-connection load says where its time goes.
+import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { generateSelfSignedCertificate } from "@bollard/core";
 import { freePort } from "@bollard/lab";
-import { backendHttp, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
-import type { Part, PartOutput, Table } from "./lib/part.ts";
-import { cpuBusy, measureUsage, type Started, startProcess, waitUntil } from "./lib/proc.ts";
-import { canConnect } from "./lib/nginx.ts";
+import { type H2loadOptions, h2loadCommand, runH2load } from "./lib/h2load.ts";
+import { backendHttp, canConnect, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
+import type { Part, PartContext, PartOutput, Table, Verdict } from "./lib/part.ts";
+import { commandOutput, cpuBusy, measureUsage, processTree, rssMiB, type Started, startProcess, waitUntil } from "./lib/proc.ts";
 import { fmt, median, ratio } from "./lib/stats.ts";
-import { runWrk, type WrkOptions, type WrkResult, wrkCommand } from "./lib/wrk.ts";
+import { runWrk, type WrkOptions, wrkCommand } from "./lib/wrk.ts";
 
-const RUNS = Number(process.env.BENCH_DATAPLANE_RUNS ?? 3);
+const RUNS_ONE = Number(process.env.BENCH_DATAPLANE_RUNS ?? 3);
+const RUNS = Math.max(1, RUNS_ONE - 1);
 const DURATION_S = Number(process.env.BENCH_DATAPLANE_SECONDS ?? 10);
-const WARMUP_S = 3;
+const WARMUP_S = 2;
 const HOST = "bench.local";
+/** RLIMIT_NOFILE for the processes this part starts, as a deployment raises it (nginx: worker_rlimit_nofile) */
+const NOFILE = 20_000;
 const nodeBin = process.execPath;
 const mainScript = join(import.meta.dirname, "lib", "dataplane-main.ts");
 
 interface Target {
   name: string;
-  port: number;
   process: Started;
+  http: number;
+  https: number;
 }
 
-interface Run {
-  wrk: WrkResult;
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** h2load reports a mean, not percentiles */
+  mean: number;
+  errors: number;
+}
+
+interface Run extends Sample {
   cpuPercent: number;
-  rssMiB: number;
+  peakRssMiB: number;
+  otherCpu: number;
+}
+
+interface Series {
+  name: string;
+  runs: Run[];
+  rps: number;
+  perCore: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  errors: number;
+  cpu: number;
+  rss: number;
+}
+
+type Load = (t: Target, durationS: number) => Promise<Sample>;
+
+const wrkLoad =
+  (opts: (t: Target) => Omit<WrkOptions, "durationS">): Load =>
+  async (t, durationS) => {
+    const r = await runWrk({ ...opts(t), durationS });
+    return { rps: r.requestsPerSec, p50: r.p50, p99: r.p99, mean: Number.NaN, errors: r.totalErrors };
+  };
+
+const h2Load =
+  (opts: (t: Target) => Omit<H2loadOptions, "durationS" | "warmUpS">): Load =>
+  async (t, durationS) => {
+    const r = await runH2load({ ...opts(t), durationS, warmUpS: 1 });
+    return { rps: r.requestsPerSec, p50: Number.NaN, p99: Number.NaN, mean: r.meanMs, errors: r.totalErrors };
+  };
+
+/** `runs` interleaved rounds over the targets after a warm-up of each; CPU and peak RSS of each proxy's process tree. */
+async function compare(ctx: PartContext, label: string, targets: Target[], runs: number, load: Load): Promise<Series[]> {
+  for (const t of targets) await load(t, WARMUP_S);
+  const samples = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const t of targets) {
+      const { busy, result } = await cpuBusy(() => measureUsage(t.process.pid, () => load(t, DURATION_S)));
+      const sample = result.result as Sample;
+      const otherCpu = Math.max(0, busy.reduce((a, b) => a + b, 0) - result.usage.cpuPercent);
+      const run: Run = { ...sample, cpuPercent: result.usage.cpuPercent, peakRssMiB: result.usage.peakRssMiB, otherCpu };
+      samples.get(t.name)?.push(run);
+      ctx.log(
+        `${label} run ${r + 1}/${runs} ${t.name}: ${fmt(run.rps)} req/s, p99 ${fmt(run.p99, "ms")}, mean ${fmt(run.mean, "ms")}, errors ${run.errors}, CPU ${fmt(run.cpuPercent)} %, RSS ${fmt(run.peakRssMiB, "MiB")}; everything else on the machine ${fmt(otherCpu)} % of a core`,
+      );
+    }
+  }
+  return targets.map((t) => {
+    const rs = samples.get(t.name) ?? [];
+    return {
+      name: t.name,
+      runs: rs,
+      rps: median(rs.map((r) => r.rps)),
+      perCore: median(rs.map((r) => r.rps / (r.cpuPercent / 100))),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      mean: median(rs.map((r) => r.mean)),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      cpu: median(rs.map((r) => r.cpuPercent)),
+      rss: Math.max(...rs.map((r) => r.peakRssMiB)),
+    };
+  });
+}
+
+function table(caption: string, series: Series[], latency: "percentiles" | "mean"): Table {
+  const [n] = series as [Series];
+  return {
+    caption,
+    columns: ["proxy", "requests/s (median)", "runs", "vs nginx", "req/s per proxy core", "vs nginx per core", ...(latency === "percentiles" ? ["p50", "p99"] : ["mean latency"]), "errors", "proxy CPU", "proxy RSS (peak)"],
+    rows: series.map((s) => [
+      s.name,
+      fmt(s.rps),
+      s.runs.map((r) => fmt(r.rps)).join(", "),
+      ratio(s.rps, n.rps),
+      fmt(s.perCore),
+      ratio(s.perCore, n.perCore),
+      ...(latency === "percentiles" ? [fmt(s.p50, "ms"), fmt(s.p99, "ms")] : [fmt(s.mean, "ms")]),
+      fmt(s.errors),
+      `${fmt(s.cpu)} %`,
+      fmt(s.rss, "MiB"),
+    ]),
+  };
+}
+
+/** `perf record` of a process while `during` runs; the top symbols by self time and the split by object. */
+async function perfProfile(ctx: PartContext, pid: number, seconds: number, during: () => Promise<unknown>): Promise<string[] | null> {
+  if (commandOutput("sh", ["-c", "command -v perf"]) === "") return null;
+  const data = join(ctx.dir, "native.perf.data");
+  const recorder = spawn("perf", ["record", "-F", "999", "-g", "-p", String(pid), "-o", data, "--", "sleep", String(seconds)], { stdio: "ignore" });
+  const recorded = new Promise<void>((resolve) => recorder.once("exit", () => resolve()));
+  await during();
+  await recorded;
+  const report = (sort: string) =>
+    commandOutput("perf", ["report", "-i", data, "--no-children", "--sort", sort, "--stdio", "-g", "none"])
+      .split("\n")
+      .filter((l) => /^\s+\d+\.\d+%/.test(l))
+      .map((l) => l.trim().replace(/\s+/g, " ").replace(/\s+-\s+-\s*$/, ""));
+  return [...report("dso").slice(0, 5).map((l) => `by object: ${l}`), ...report("symbol").slice(0, 20)];
 }
 
 export const part: Part = {
   name: "dataplane",
-  title: "Native data plane vs nginx vs the Node data plane, one core each, 64 connections",
+  title: "Native data plane vs nginx (issue 12's targets)",
   async run(ctx): Promise<PartOutput> {
+    const certificate = generateSelfSignedCertificate("bench", [HOST]);
+    const certPath = join(ctx.dir, "bench.crt");
+    const keyPath = join(ctx.dir, "bench.key");
+    await writeFile(certPath, certificate.cert);
+    await writeFile(keyPath, certificate.key, { mode: 0o600 });
+
     const backendPort = await freePort();
-    await startNginx(ctx.scope, { name: "backend", dir: ctx.dir, workers: 1, cpus: "0", http: backendHttp(backendPort), port: backendPort });
-    const ports = { nginx: await freePort(), native: await freePort(), node: await freePort() };
-    const nginx = await startNginx(ctx.scope, { name: "nginx-proxy", dir: ctx.dir, workers: 1, cpus: "1", http: proxyHttp(ports.nginx, backendPort), port: ports.nginx });
-    const startPlane = async (kind: "native" | "node", port: number) => {
-      const proc = startProcess(ctx.scope, { name: `${kind}-plane`, command: nodeBin, args: [mainScript, kind, String(port), String(backendPort)], logPath: join(ctx.dir, `${kind}-plane.log`), cpus: "1" });
-      await waitUntil(`${kind} plane listening on ${port}`, () => canConnect(port), 20_000);
-      return proc;
+    let backend = await startNginx(ctx.scope, { name: "backend", dir: ctx.dir, workers: 1, cpus: "0", http: backendHttp(backendPort), port: backendPort });
+    const startNative = async (name: string, workers: number, cpus?: string): Promise<Target> => {
+      const http = await freePort();
+      const https = await freePort();
+      const args = [`--nofile=${NOFILE}`, nodeBin, mainScript, "native", String(http), String(backendPort), "--https-port", String(https), "--cert", certPath, "--key", keyPath, "--workers", String(workers)];
+      const proc = startProcess(ctx.scope, { name, command: "prlimit", args, logPath: join(ctx.dir, `native-${workers}.log`), ...(cpus === undefined ? {} : { cpus }) });
+      await waitUntil(`${name} listening on ${http}`, () => canConnect(http), 30_000);
+      return { name, process: proc, http, https };
     };
-    const targets: Target[] = [
-      { name: "nginx", port: ports.nginx, process: nginx },
-      { name: "native data plane", port: ports.native, process: await startPlane("native", ports.native) },
-      { name: "Node data plane (createProxy)", port: ports.node, process: await startPlane("node", ports.node) },
-    ];
-    const wrk = (t: Target): WrkOptions => ({ url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: 64, threads: 1, durationS: DURATION_S, cpus: "0" });
-    for (const t of targets) await runWrk({ ...wrk(t), durationS: WARMUP_S });
-    const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
-    for (let r = 0; r < RUNS; r++) {
-      for (const t of targets) {
-        const { result } = await cpuBusy(() => measureUsage(t.process.pid, () => runWrk(wrk(t))));
-        const run: Run = { wrk: result.result as WrkResult, cpuPercent: result.usage.cpuPercent, rssMiB: result.usage.peakRssMiB };
-        runs.get(t.name)?.push(run);
-        ctx.log(`run ${r + 1}/${RUNS} ${t.name}: ${fmt(run.wrk.requestsPerSec)} req/s, p99 ${fmt(run.wrk.p99, "ms")}, errors ${run.wrk.totalErrors}, CPU ${fmt(run.cpuPercent)} %, RSS ${fmt(run.rssMiB, "MiB")}`);
-      }
+    const startReference = async (name: string, prefix: string, workers: number, cpus?: string): Promise<Target> => {
+      const http = await freePort();
+      const https = await freePort();
+      const proc = await startNginx(ctx.scope, { name: prefix, dir: ctx.dir, workers, http: proxyHttp(http, backendPort, { port: https, certPath, keyPath }), port: http, ...(cpus === undefined ? {} : { cpus }) });
+      return { name, process: proc, http, https };
+    };
+
+    const nginx = await startReference("nginx", "nginx", 1, "1");
+    const native = await startNative("native data plane", 1, "1");
+    await sleep(2000);
+    const idleBefore = await rssMiB(await processTree(native.process.pid));
+    const one = [nginx, native];
+
+    const plain = (connections: number) => (t: Target) => ({ url: `http://127.0.0.1:${t.http}/`, host: HOST, connections, threads: 1, cpus: "0", nofile: NOFILE });
+    const secure = (headers: string[]) => (t: Target) => ({ url: `https://127.0.0.1:${t.https}/`, host: HOST, connections: 64, threads: 1, cpus: "0", headers });
+    const h2 = (t: Target) => ({ url: `https://127.0.0.1:${t.https}/`, authority: HOST, connections: 64, streams: 10, cpus: "0" });
+
+    const c64 = await compare(ctx, "64 connections", one, RUNS_ONE, wrkLoad(plain(64)));
+    const c1000 = await compare(ctx, "1000 connections", one, RUNS, wrkLoad(plain(1000)));
+    const tlsKeepAlive = await compare(ctx, "HTTPS keep-alive", one, RUNS, wrkLoad(secure([])));
+    const tlsNew = await compare(ctx, "HTTPS, a new connection per request", one, RUNS, wrkLoad(secure(["Connection: close"])));
+    const http2 = await compare(ctx, "HTTP/2", one, RUNS, h2Load(h2));
+    await sleep(2000);
+    const idleAfter = await rssMiB(await processTree(native.process.pid));
+
+    const [n1, d1] = c64 as [Series, Series];
+    let profile: string[] | null = null;
+    if (!(d1.perCore >= n1.perCore && d1.p99 <= 1.2 * n1.p99)) {
+      profile = await perfProfile(ctx, native.process.pid, 8, () => runWrk({ ...plain(64)(native), durationS: 9 }));
     }
-    const series = targets.map((t) => {
-      const rs = runs.get(t.name) ?? [];
-      return {
-        name: t.name,
-        rps: median(rs.map((r) => r.wrk.requestsPerSec)),
-        perCore: median(rs.map((r) => r.wrk.requestsPerSec / (r.cpuPercent / 100))),
-        p50: median(rs.map((r) => r.wrk.p50)),
-        p99: median(rs.map((r) => r.wrk.p99)),
-        errors: rs.reduce((a, r) => a + r.wrk.totalErrors, 0),
-        rss: Math.max(...rs.map((r) => r.rssMiB)),
-        cpu: median(rs.map((r) => r.cpuPercent)),
-        runs: rs.map((r) => fmt(r.wrk.requestsPerSec)).join(", "),
-      };
-    });
-    const [n] = series as [(typeof series)[number]];
-    const table: Table = {
-      caption: `64 connections, each proxy pinned to CPU 1, wrk and the nginx backend on CPU 0; ${RUNS} interleaved runs × ${DURATION_S} s after a ${WARMUP_S} s warm-up:`,
-      columns: ["proxy", "requests/s (median)", "runs", "vs nginx", "req/s per proxy core", "vs nginx per core", "p50", "p99", "errors", "proxy CPU", "proxy RSS"],
-      rows: series.map((s) => [s.name, fmt(s.rps), s.runs, ratio(s.rps, n.rps), fmt(s.perCore), ratio(s.perCore, n.perCore), fmt(s.p50, "ms"), fmt(s.p99, "ms"), fmt(s.errors), `${fmt(s.cpu)} %`, fmt(s.rss, "MiB")]),
-    };
-    const native = series[1] as (typeof series)[number];
+    await nginx.process.stop();
+    await native.process.stop();
+
+    // two workers each, nothing pinned; the backend gets two workers too
+    await backend.stop();
+    backend = await startNginx(ctx.scope, { name: "backend-2", dir: ctx.dir, workers: 2, http: backendHttp(backendPort), port: backendPort });
+    const two = [await startReference("nginx (2 workers)", "nginx-2", 2), await startNative("native data plane (2 workers)", 2)];
+    const all = await compare(ctx, "2 workers", two, RUNS, wrkLoad((t) => ({ url: `http://127.0.0.1:${t.http}/`, host: HOST, connections: 64, threads: 2 })));
+
+    const [n2, d2] = c1000 as [Series, Series];
+    const [n3, d3] = tlsKeepAlive as [Series, Series];
+    const [n4, d4] = tlsNew as [Series, Series];
+    const [n5, d5] = http2 as [Series, Series];
+    const [n6, d6] = all as [Series, Series];
+    const x = (a: number, b: number) => (a / b).toFixed(2);
+    const underLoad = Math.max(...[c64, c1000, tlsKeepAlive, tlsNew, http2].map((s) => (s[1] as Series).rss));
+    const verdicts: Verdict[] = [
+      {
+        id: "12",
+        what: "native data plane, 64 connections, one core each",
+        target: ">= 1.0x nginx requests/s per core; p99 <= 1.2x nginx's",
+        measured: `${x(d1.perCore, n1.perCore)}x per core (${fmt(d1.perCore)} vs ${fmt(n1.perCore)}); p99 ${fmt(d1.p99, "ms")} vs ${fmt(n1.p99, "ms")} (${x(d1.p99, n1.p99)}x)`,
+        met: d1.perCore >= n1.perCore && d1.p99 <= 1.2 * n1.p99,
+      },
+      {
+        id: "12",
+        what: "native data plane, 1000 connections, one core each",
+        target: "0 errors; p99 <= 1.5x nginx's",
+        measured: `${d2.errors} errors (nginx ${n2.errors}); p99 ${fmt(d2.p99, "ms")} vs ${fmt(n2.p99, "ms")} (${x(d2.p99, n2.p99)}x); ${x(d2.perCore, n2.perCore)}x per core`,
+        met: d2.errors === 0 && d2.p99 <= 1.5 * n2.p99,
+      },
+      {
+        id: "12",
+        what: "native data plane --workers 2 vs nginx with 2 workers",
+        target: ">= 1.0x (per core)",
+        measured: `${x(d6.perCore, n6.perCore)}x per core (${fmt(d6.perCore)} vs ${fmt(n6.perCore)}); ${x(d6.rps, n6.rps)}x raw`,
+        met: d6.perCore >= n6.perCore,
+      },
+      {
+        id: "12",
+        what: "native data plane, HTTPS keep-alive, one core each",
+        target: ">= 0.9x nginx (per core)",
+        measured: `${x(d3.perCore, n3.perCore)}x per core; p99 ${fmt(d3.p99, "ms")} vs ${fmt(n3.p99, "ms")}`,
+        met: d3.perCore >= 0.9 * n3.perCore,
+      },
+      {
+        id: "12",
+        what: "native data plane, new TLS handshakes/s (a connection per request), one core each",
+        target: ">= 0.9x nginx (per core)",
+        measured: `${x(d4.perCore, n4.perCore)}x per core (${fmt(d4.perCore)} vs ${fmt(n4.perCore)} handshakes/s per core); ${x(d4.rps, n4.rps)}x raw`,
+        met: d4.perCore >= 0.9 * n4.perCore,
+      },
+      {
+        id: "12",
+        what: "native data plane, HTTP/2 (h2load, 64 connections × 10 streams)",
+        target: "reported beside nginx",
+        measured: `${fmt(d5.rps)} vs ${fmt(n5.rps)} req/s (${x(d5.perCore, n5.perCore)}x per core); mean ${fmt(d5.mean, "ms")} vs ${fmt(n5.mean, "ms")}; errors ${d5.errors} vs ${n5.errors}`,
+        met: null,
+      },
+      {
+        id: "12",
+        what: "native data plane process RSS (Node included)",
+        target: "<= 120 MiB under the 64-connection load; idle <= 100 MiB",
+        measured: `under load ${fmt(d1.rss, "MiB")} (peak over all one-core loads ${fmt(underLoad, "MiB")}); idle ${fmt(idleBefore, "MiB")} before load, ${fmt(idleAfter, "MiB")} after`,
+        met: d1.rss <= 120 && Math.max(idleBefore, idleAfter) <= 100,
+      },
+    ];
+    const caption = (what: string, runs: number) => `${what}; ${runs} interleaved runs × ${DURATION_S} s after a ${WARMUP_S} s warm-up:`;
+    const notes = [
+      "Each proxy runs with RLIMIT_NOFILE raised to 20,000 (`prlimit --nofile=20000` for the native plane's process and for wrk; `worker_rlimit_nofile 20000` for nginx), as a deployment raises it for 1000 connections; under the usual soft limit of 1024 a 1000-connection load runs out of descriptors.",
+      "nginx does the ingress's header work (Host, X-Real-IP, X-Forwarded-For/-Proto/-Host/-Port, X-Request-ID), HTTP/1.1 keep-alive upstream (keepalive 256); its HTTPS server has `ssl http2` with the same RSA 2048 certificate the native plane serves as its default one. TLS versions and ciphers are each side's defaults (TLS 1.3 with wrk and h2load here).",
+      "Per core: requests/s divided by the CPU the proxy's process tree used during the run (/proc/<pid>/stat; nginx's master and workers, the whole Node process for the native plane). This machine is shared with other work; ratios are of runs interleaved in one session.",
+      "The native plane runs inside a Node process (the N-API module loaded by @bollard/dataplane), so its RSS includes Node's own (the `node` binary's text, V8's heap with the loaded modules); the JavaScript thread idles while the runtime threads serve.",
+    ];
+    if (profile !== null) {
+      notes.push(`perf profile of the native plane's process under the 64-connection load (\`perf record -F 999 -g -p <pid> -- sleep 8\`, self time; [k] is the kernel: the TCP/loopback work of each write, which nginx pays too): ${profile.join("; ")}`);
+    }
     return {
       commands: [
-        `taskset -c 0 ${NGINX} -c <dir>/backend/nginx.conf   # return 200`,
-        `taskset -c 1 ${NGINX} -c <dir>/nginx-proxy/nginx.conf   # upstream keepalive 256, the ingress's header work`,
-        `taskset -c 1 node bench/lib/dataplane-main.ts native <port> <backend-port>   # @bollard/dataplane, 1 runtime thread`,
-        `taskset -c 1 node bench/lib/dataplane-main.ts node <port> <backend-port>     # @bollard/ingress createProxy`,
-        wrkCommand(wrk(targets[1] as Target)),
+        `taskset -c 0 ${NGINX} -c <dir>/backend/nginx.conf   # return 200 "ok"`,
+        `taskset -c 1 ${NGINX} -c <dir>/nginx/nginx.conf   # 1 worker; upstream keepalive 256, the ingress's header work; plain and ssl http2 servers`,
+        `taskset -c 1 prlimit --nofile=${NOFILE} node bench/lib/dataplane-main.ts native <port> <backend-port> --https-port <port> --cert <dir>/bench.crt --key <dir>/bench.key --workers 1`,
+        wrkCommand({ ...plain(64)(native), durationS: DURATION_S }),
+        wrkCommand({ ...plain(1000)(native), durationS: DURATION_S }),
+        wrkCommand({ ...secure([])(native), durationS: DURATION_S }),
+        wrkCommand({ ...secure(["Connection: close"])(native), durationS: DURATION_S }),
+        h2loadCommand({ ...h2(native), durationS: DURATION_S, warmUpS: 1 }),
+        `# 2 workers: nginx worker_processes 2 (and the backend), dataplane-main.ts --workers 2, nothing pinned; wrk -t2 -c64`,
         "npm run bench -- dataplane",
       ],
-      tables: [table],
-      verdicts: [
+      tables: [
+        table(caption("64 connections (`wrk -t1 -c64`), HTTP/1.1 keep-alive, each proxy pinned to CPU 1, wrk and the backend on CPU 0", RUNS_ONE), c64, "percentiles"),
+        table(caption("1000 connections (`wrk -t1 -c1000`), the same pinning", RUNS), c1000, "percentiles"),
+        table(caption("HTTPS keep-alive (`wrk -t1 -c64 https://…`), the same pinning", RUNS), tlsKeepAlive, "percentiles"),
+        table(caption("HTTPS with a new connection, and so a full TLS handshake, per request (`wrk -H 'Connection: close'`): requests/s = handshakes/s", RUNS), tlsNew, "percentiles"),
+        table(caption("HTTP/2 over TLS (`h2load -c64 -m10`: 64 connections × 10 streams), the same pinning; h2load reports mean latency, not percentiles", RUNS), http2, "mean"),
+        table(caption("Two workers each (`wrk -t2 -c64`; nginx and the backend with 2 worker processes, the native plane with `--workers 2`), nothing pinned: everything shares the 2 CPUs", RUNS), all, "percentiles"),
         {
-          id: "12",
-          what: "native data plane, 64 connections, one core each",
-          target: ">= 1.0x nginx requests/s per core; p99 <= 1.2x nginx's",
-          measured: `${(native.perCore / n.perCore).toFixed(2)}x per core (${fmt(native.perCore)} vs ${fmt(n.perCore)}); p99 ${fmt(native.p99, "ms")} vs ${fmt(n.p99, "ms")}; RSS ${fmt(native.rss, "MiB")}`,
-          met: native.perCore >= n.perCore && native.p99 <= 1.2 * n.p99,
+          caption: "The native plane's process RSS (Node included):",
+          columns: ["idle, before any load", "peak under 64 connections", "peak under any one-core load", "idle, after the loads", "2 workers, peak"],
+          rows: [[fmt(idleBefore, "MiB"), fmt(d1.rss, "MiB"), fmt(underLoad, "MiB"), fmt(idleAfter, "MiB"), fmt(d6.rss, "MiB")]],
         },
       ],
-      notes: [
-        "The native plane runs inside a Node process (the N-API module loaded by @bollard/dataplane), so its RSS includes Node's own; it is served by one tokio worker thread while the JavaScript thread idles.",
-        "Per core: requests/s divided by the CPU the proxy process used during the run (/proc/<pid>/stat). The machine is shared with other work; the ratios are of runs interleaved in one session.",
-      ],
-      data: { series },
+      verdicts,
+      notes,
+      data: { c64, c1000, tlsKeepAlive, tlsNew, http2, all, idleBefore, idleAfter, profile },
     };
   },
 };

@@ -1,12 +1,23 @@
-// One data plane as its own process for the `dataplane` bench part: the native plane or today's Node proxy,
-// routing bench.local to a backend on 127.0.0.1, with the same one-Ingress table. Prints "ready <port>".
-//   node bench/lib/dataplane-main.ts native|node <port> <backend-port>
+// The native data plane as its own process for the `dataplane` bench part, routing bench.local to a backend on
+// 127.0.0.1 with a one-Ingress table. Prints "ready <port>".
+//   node bench/lib/dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N]
+// With --cert/--key that pair is the default certificate (what every TLS client gets here: the table has no TLS
+// hosts), so nginx can serve the same one.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { createDataPlane } from "@bollard/dataplane";
-import { compileRoutes, createProxy, generateDefaultCertificate } from "@bollard/ingress";
+import { compileRoutes, generateDefaultCertificate } from "@bollard/ingress";
 
-const [kind, portArg, backendArg] = process.argv.slice(2);
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { "https-port": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, workers: { type: "string" } },
+});
+const [kind, portArg, backendArg] = positionals;
 const port = Number(portArg);
 const backendPort = Number(backendArg);
+const httpsPort = values["https-port"] === undefined ? null : Number(values["https-port"]);
+const workers = Number(values.workers ?? 1);
+const certificate = values.cert !== undefined && values.key !== undefined ? { cert: readFileSync(values.cert, "utf8"), key: readFileSync(values.key, "utf8") } : generateDefaultCertificate();
 const table = compileRoutes({
   ingresses: [
     {
@@ -27,25 +38,17 @@ const table = compileRoutes({
   secrets: [],
 });
 
-let stop: () => Promise<void>;
-if (kind === "native") {
-  const plane = createDataPlane({ defaultCertificate: generateDefaultCertificate() });
-  plane.setTable(table);
-  plane.listen({ host: "127.0.0.1", httpPort: port, workers: 1 });
-  stop = () => plane.shutdown(1000);
-} else if (kind === "node") {
-  const proxy = createProxy({ defaultCertificate: generateDefaultCertificate() });
-  proxy.setTable(table);
-  await proxy.listen({ host: "127.0.0.1", httpPort: port, httpsPort: null });
-  stop = () => proxy.shutdown(1000);
-} else {
-  process.stderr.write("usage: dataplane-main.ts native|node <port> <backend-port>\n");
+if (kind !== "native") {
+  process.stderr.write("usage: dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N]\n");
   process.exit(2);
 }
+const plane = createDataPlane({ defaultCertificate: certificate });
+plane.setTable(table);
+plane.listen({ host: "127.0.0.1", httpPort: port, httpsPort, workers });
 process.stdout.write(`ready ${port}\n`);
 // The native plane's threads do not hold Node's event loop open: this timer does, until SIGTERM.
 const keepAlive = setInterval(() => {}, 60_000);
 process.once("SIGTERM", () => {
   clearInterval(keepAlive);
-  void stop().then(() => process.exit(0));
+  void plane.shutdown(1000).then(() => process.exit(0));
 });

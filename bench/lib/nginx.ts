@@ -67,13 +67,33 @@ export const backendHttp = (port: number) => `  server {
  * nginx as a reverse proxy doing what an ingress does per request: Host passed through, the X-Forwarded-*
  * and X-Real-IP headers set, HTTP/1.1 with keepalive to the upstream.
  */
-export const proxyHttp = (port: number, backendPort: number) => `  upstream backend {
+export const proxyHttp = (port: number, backendPort: number, https?: ProxyHttps) => `  upstream backend {
     server 127.0.0.1:${backendPort};
     keepalive 256;
   }
   server {
     listen 127.0.0.1:${port} reuseport backlog=4096;
-    location / {
+${PROXY_LOCATION}
+  }${
+    https === undefined
+      ? ""
+      : `
+  server {
+    listen 127.0.0.1:${https.port} ssl http2 reuseport backlog=4096;
+    ssl_certificate ${https.certPath};
+    ssl_certificate_key ${https.keyPath};
+${PROXY_LOCATION}
+  }`
+  }`;
+
+/** An HTTPS server beside the plain one (TLS 1.2/1.3, HTTP/2 by ALPN), with the same proxying. */
+export interface ProxyHttps {
+  port: number;
+  certPath: string;
+  keyPath: string;
+}
+
+const PROXY_LOCATION = `    location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -84,8 +104,7 @@ export const proxyHttp = (port: number, backendPort: number) => `  upstream back
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port;
       proxy_set_header X-Request-ID $request_id;
-    }
-  }`;
+    }`;
 
 export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,6 +9,10 @@ export interface WrkOptions {
   host?: string;
   cpus?: string;
   timeoutS?: number;
+  /** more request header lines (`Connection: close`: a new connection, and TLS handshake, per request) */
+  headers?: string[];
+  /** RLIMIT_NOFILE for wrk (`prlimit --nofile`): a connection is a file descriptor */
+  nofile?: number;
 }
 
 export interface WrkResult {
@@ -32,8 +36,10 @@ export function wrkArgs(opts: WrkOptions): string[] {
     "--latency",
   ];
   if (opts.host !== undefined) args.push("-H", `Host: ${opts.host}`);
+  for (const h of opts.headers ?? []) args.push("-H", h);
   args.push(opts.url);
-  return opts.cpus === undefined ? ["wrk", ...args] : ["taskset", "-c", opts.cpus, "wrk", ...args];
+  const wrk = opts.nofile === undefined ? ["wrk", ...args] : ["prlimit", `--nofile=${opts.nofile}`, "wrk", ...args];
+  return opts.cpus === undefined ? wrk : ["taskset", "-c", opts.cpus, ...wrk];
 }
 
 export const wrkCommand = (opts: WrkOptions): string => wrkArgs(opts).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ");
