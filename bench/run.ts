@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeMachine } from "./lib/machine.ts";
 import type { Part } from "./lib/part.ts";
-import { type PartRecord, renderReport } from "./lib/report.ts";
+import { type PartRecord, parseReport, renderReport } from "./lib/report.ts";
 import { createScope, type Scope } from "./lib/scope.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -103,5 +103,7 @@ for (const file of (await readdir(resultsDir)).filter((f) => f.endsWith(".json")
   if (ORDER.includes(record.part)) records.push(record);
 }
 await mkdir(dirname(reportPath), { recursive: true });
-await writeFile(reportPath, renderReport(records, ORDER));
+// parts without a local result keep what the current report says of them
+const previous = await readFile(reportPath, "utf8").then(parseReport, () => undefined);
+await writeFile(reportPath, renderReport(records, ORDER, previous));
 process.stdout.write(`bench: wrote ${reportPath}\n`);

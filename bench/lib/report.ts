@@ -1,5 +1,7 @@
 // docs/benchmarks.md from the JSON each part wrote: running one part alone refreshes its section and keeps the
-// others from their last run (each section says when it ran and on what).
+// others from their last run (each section says when it ran and on what). A part without a local result (run on
+// another machine, or before bench/results/ was cleaned) keeps its lines from the current docs/benchmarks.md as
+// they are: its machine line, its target rows (the `part` column says whose a row is) and its section.
 import type { Machine } from "./machine.ts";
 import type { PartOutput, Table } from "./part.ts";
 
@@ -32,8 +34,52 @@ const versionsLine = (m: Machine) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(" · ");
 
-export function renderReport(records: PartRecord[], order: string[]): string {
+/** What a rendered docs/benchmarks.md holds per part: the lines to keep for parts that have no local result. */
+export interface PreviousReport {
+  machine?: string[];
+  /** "- `part` measured …" and "- `part` ran on: …" */
+  machineLines: Map<string, string[]>;
+  targetRows: Map<string, { id: string; line: string }[]>;
+  /** "## title" through the line before the next "## " heading */
+  sections: Map<string, string>;
+}
+
+const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
+  map.set(key, [...(map.get(key) ?? []), value]);
+};
+
+export function parseReport(markdown: string): PreviousReport {
+  const previous: PreviousReport = { machineLines: new Map(), targetRows: new Map(), sections: new Map() };
+  for (const chunk of markdown.split(/^(?=## )/m)) {
+    const heading = /^## (.*)$/m.exec(chunk)?.[1];
+    if (heading === "Machine and versions") {
+      previous.machine = chunk.split("\n").filter((l) => /^- (Machine|Versions): /.test(l));
+      for (const line of chunk.split("\n")) {
+        const part = /^- `([\w-]+)` (measured|ran on)/.exec(line)?.[1];
+        if (part !== undefined) push(previous.machineLines, part, line);
+      }
+    } else if (heading === "Targets") {
+      for (const line of chunk.split("\n")) {
+        const cells = line.split(/(?<!\\)\|/).map((c) => c.trim());
+        // | id | what | target | measured | met | part |
+        const part = /^`([\w-]+)`$/.exec(cells[6] ?? "")?.[1];
+        if (part !== undefined) push(previous.targetRows, part, { id: cells[1] ?? "", line });
+      }
+    } else if (heading !== undefined) {
+      const part = /^Part `([\w-]+)`/m.exec(chunk)?.[1];
+      if (part !== undefined) previous.sections.set(part, chunk.trimEnd());
+    }
+  }
+  return previous;
+}
+
+const byId = (a: string, b: string) => Number.parseFloat(a) - Number.parseFloat(b) || a.localeCompare(b);
+
+export function renderReport(records: PartRecord[], order: string[], previous?: PreviousReport): string {
   const sorted = [...records].sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
+  const measured = new Set(records.map((r) => r.part));
+  /** parts whose lines come from the previous report, in order */
+  const kept = order.filter((p) => !measured.has(p) && previous?.sections.has(p));
   const latest = [...records].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
   const out: string[] = [
     "# Benchmarks",
@@ -46,27 +92,43 @@ export function renderReport(records: PartRecord[], order: string[]): string {
     "so absolute figures move a lot from run to run: read the ratios and the CPU-time figures, not the third digit.",
     "",
   ];
-  if (latest !== undefined) {
-    out.push("## Machine and versions", "", `- Machine: ${machineLine(latest.machine)}`, `- Versions: ${versionsLine(latest.machine)}`);
+  if (latest !== undefined || previous?.machine !== undefined) {
+    out.push("## Machine and versions", "");
+    if (latest !== undefined) out.push(`- Machine: ${machineLine(latest.machine)}`, `- Versions: ${versionsLine(latest.machine)}`);
+    else out.push(...(previous?.machine ?? []));
+    const lines = new Map<string, string[]>();
     for (const r of sorted) {
       const load = r.load === undefined ? "" : `; load average ${r.load.start.toFixed(1)} → ${r.load.end.toFixed(1)} on ${r.machine.nproc} CPUs`;
-      out.push(`- \`${r.part}\` measured ${r.machine.source ?? "an unrecorded commit"}${load}`);
+      push(lines, r.part, `- \`${r.part}\` measured ${r.machine.source ?? "an unrecorded commit"}${load}`);
     }
+    for (const p of kept) for (const line of previous?.machineLines.get(p) ?? []) if (!/ ran on: /.test(line)) push(lines, p, line);
+    for (const p of order) out.push(...(lines.get(p) ?? []));
     for (const r of sorted) {
-      if (machineLine(r.machine) !== machineLine(latest.machine) || versionsLine(r.machine) !== versionsLine(latest.machine)) {
+      if (latest !== undefined && (machineLine(r.machine) !== machineLine(latest.machine) || versionsLine(r.machine) !== versionsLine(latest.machine))) {
         out.push(`- \`${r.part}\` ran on: ${machineLine(r.machine)}; ${versionsLine(r.machine)}`);
       }
     }
+    for (const p of kept) out.push(...(previous?.machineLines.get(p) ?? []).filter((l) => / ran on: /.test(l)));
     out.push("");
   }
-  out.push("## Targets", "", "| # | what | target | measured | met |", "|---|---|---|---|---|");
-  const verdicts = sorted.flatMap((r) => r.verdicts).sort((a, b) => Number.parseFloat(a.id) - Number.parseFloat(b.id) || a.id.localeCompare(b.id));
-  for (const v of verdicts) {
-    out.push(`| ${cell(v.id)} | ${cell(v.what)} | ${cell(v.target)} | ${cell(v.measured)} | ${v.met === null ? "reported" : v.met ? "yes" : "**no**"} |`);
-  }
-  for (const r of sorted) if (r.error) out.push(`| – | ${cell(r.title)} | | **failed**: ${cell(r.error.split("\n")[0] ?? "")} | **no** |`);
+  out.push("## Targets", "", "| # | what | target | measured | met | part |", "|---|---|---|---|---|---|");
+  const rows = [
+    ...sorted.flatMap((r) =>
+      r.verdicts.map((v) => ({ id: v.id, line: `| ${cell(v.id)} | ${cell(v.what)} | ${cell(v.target)} | ${cell(v.measured)} | ${v.met === null ? "reported" : v.met ? "yes" : "**no**"} | \`${r.part}\` |` })),
+    ),
+    ...kept.flatMap((p) => previous?.targetRows.get(p) ?? []),
+  ];
+  // stable: a part's rows with one id keep their order
+  for (const row of rows.sort((a, b) => byId(a.id, b.id))) out.push(row.line);
+  for (const r of sorted) if (r.error) out.push(`| – | ${cell(r.title)} | | **failed**: ${cell(r.error.split("\n")[0] ?? "")} | **no** | \`${r.part}\` |`);
   out.push("");
-  for (const r of sorted) {
+  for (const p of order) {
+    const r = sorted.find((x) => x.part === p);
+    if (r === undefined) {
+      const section = previous?.sections.get(p);
+      if (section !== undefined) out.push(section, "");
+      continue;
+    }
     out.push(`## ${r.title}`, "", `Part \`${r.part}\`, run ${r.startedAt.slice(0, 16).replace("T", " ")} UTC, ${Math.round(r.durationS)} s.`, "");
     if (r.error) out.push("**This part failed:**", "", "```", r.error, "```", "");
     for (const t of r.tables) out.push(renderTable(t), "");
