@@ -225,8 +225,7 @@ impl DataPlane {
     /// Opens the listeners (plain HTTP, and HTTPS with h2 by ALPN) on `workers` threads. Each thread runs a
     /// single-threaded runtime with listeners of its own on the same ports (SO_REUSEPORT when there are several:
     /// the kernel spreads connections over them) and its own upstream pool: a connection and its upstream
-    /// requests stay on one thread, with no work stealing or cross-thread wake-ups (measured faster than one
-    /// multi-threaded runtime: bench/dataplane.ts).
+    /// requests stay on one thread, with no work stealing or cross-thread wake-ups.
     #[napi]
     pub fn listen(&self, options: ListenOptions) -> Result<ListenResult> {
         let mut running = self.running.lock().map_err(|_| Error::from_reason("data plane state poisoned"))?;
