@@ -1,13 +1,13 @@
-// #1/#2/#3 proxy throughput and latency: `bollard ingress` (a real process, configured from a real API server
-// with one Ingress) against nginx proxying the same backend with upstream keepalive. The backend is nginx
-// returning a fixed 200, so it is never the bottleneck. #9's ingress figures under load come from here too.
+// #1/#2/#3 proxy throughput and latency: `bollard ingress` (a real process with its native data plane,
+// configured from a real API server with one Ingress) against nginx proxying the same backend with upstream
+// keepalive. Where a target misses, `npm run bench -- dataplane` profiles the data plane itself. The backend is
+// nginx returning a fixed 200, so it is never the bottleneck. #9's ingress figures under load come from here too.
 import { request } from "node:http";
 import { join } from "node:path";
 import { freePort } from "@bollard/lab";
 import { bollardCommand, ensureNamespace, startBollard, startCluster } from "./lib/cluster.ts";
 import { backendHttp, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
 import type { Part, PartContext, PartOutput, Table, Verdict } from "./lib/part.ts";
-import { profilesIn, summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import { cpuBusy, cpuSeconds, measureUsage, processTree, reapedChildrenCpuSeconds, type Started, type Usage, waitUntil } from "./lib/proc.ts";
 import { fmt, median, ratio } from "./lib/stats.ts";
 import { runWrk, type WrkOptions, type WrkResult, wrkCommand } from "./lib/wrk.ts";
@@ -189,8 +189,8 @@ export const part: Part = {
       "--shutdown-grace", "1",
       "--log-level", "warn",
     ];
-    const startIngress = async (name: string, httpPort: number, workers: number, cpus?: string, nodeFlags: string[] = []) => {
-      const proc = startBollard(ctx.scope, name, ingressArgs(httpPort, await freePort(), workers), join(ctx.dir, `${name}.log`), cpus, nodeFlags);
+    const startIngress = async (name: string, httpPort: number, workers: number, cpus?: string) => {
+      const proc = startBollard(ctx.scope, name, ingressArgs(httpPort, await freePort(), workers), join(ctx.dir, `${name}.log`), cpus);
       await waitUntil(`${name} serving ${HOST}`, async () => (await get(httpPort, HOST)).status === 200, 30_000, 100);
       return proc;
     };
@@ -241,23 +241,6 @@ export const part: Part = {
     // measure how much CPU each proxy was left, not what it does with a core.
     const ratio3 = b3.rpsPerCore / n3.rpsPerCore;
 
-    // A missed target gets a profile of the hot path: bollard ingress pinned as in #1, under the same load.
-    let profile: ProfileSummary | undefined;
-    if (perCore1 < TARGET_RATIO || ratio3 < TARGET_RATIO) {
-      ctx.log("target missed: profiling bollard ingress under load #1 (--cpu-prof)");
-      const profileDir = join(ctx.dir, "ingress-profile");
-      const backend3 = await startNginx(ctx.scope, { name: "backend-3", dir: ctx.dir, workers: 1, cpus: "0", http: backendHttp(backendPort), port: backendPort });
-      const port = await freePort();
-      const profiled = await startIngress("bollard-ingress-profiled", port, 1, "1", ["--cpu-prof", "--cpu-prof-dir", profileDir]);
-      const target = { name: "profiled", port, process: profiled };
-      await runWrk({ ...wrkPinned(64)(target), durationS: WARMUP_S });
-      await runWrk(wrkPinned(64)(target));
-      await profiled.stop(30_000);
-      await backend3.stop();
-      const files = await profilesIn(profileDir);
-      if (files[0] !== undefined) profile = await summarizeProfile(files[0], 20);
-    }
-
     const wrk1 = wrkCommand(wrkPinned(64)({ name: "", port: ports.bollard, process: bollard }));
     const verdicts: Verdict[] = [
       {
@@ -301,28 +284,8 @@ export const part: Part = {
     ];
     if (b2.p99 >= 500 || b2.errors > 0) {
       notes.push(
-        `#2 misses: with 1000 connections on one saturated core every request queues behind the others (Little's law: 1000 connections / ${fmt(b2.rps)} req/s = ${fmt((1000 / b2.rps) * 1000, "ms")} mean), so the tail follows the throughput of #1, whose profile is below; nginx in the same runs had p99 ${fmt(n2.p99, "ms")}, and other processes on this shared machine took ${fmt(b2.otherCpu)} % of a core meanwhile. What would close it is what closes #1.`,
+        `#2 misses: with 1000 connections on one saturated core every request queues behind the others (Little's law: 1000 connections / ${fmt(b2.rps)} req/s = ${fmt((1000 / b2.rps) * 1000, "ms")} mean), so the tail follows the throughput of #1; nginx in the same runs had p99 ${fmt(n2.p99, "ms")}, and other processes on this shared machine took ${fmt(b2.otherCpu)} % of a core meanwhile. What would close it is what closes #1.`,
       );
-    }
-    if (profile !== undefined) {
-      const share = (test: (area: string) => boolean) => profile.byArea.filter((a) => test(a.area)).reduce((sum, a) => sum + a.percent, 0);
-      const ours = share((a) => a.startsWith("@bollard/"));
-      const undici = share((a) => a === "undici");
-      const metrics = share((a) => a === "prom-client");
-      const node = share((a) => a.startsWith("Node.js") || a === "native / runtime" || a === "(program)" || a === "(garbage collector)");
-      notes.push(
-        `Where #1 misses (${perCore1.toFixed(2)}× per core, target ${TARGET_RATIO}×, short by ${fmt((1 - perCore1 / TARGET_RATIO) * 100)} %): in the profile, Bollard's own code (routing, header rewriting, the proxy's glue) is ${fmt(ours)} % of the busy time, undici (upstream client and its llhttp parser) ${fmt(undici)} %, prom-client's per-request histogram ${fmt(metrics)} %, and Node itself ${fmt(node)} % — native socket writes (\`writev\`, \`writeLatin1String\`: serialising and writing the response head and the upstream request), the http server's parser and stream/event machinery, \`nextTick\`, and GC. The cost is the per-request work of two Node HTTP stacks, not a hot spot in Bollard's code, so tuning Bollard's code cannot close the gap. What would: fewer writes and allocations per request (the response head and body in one write; headers as one pre-built buffer rather than a header object serialised by Node), no per-request metrics work on the hot path (count in plain integers, observe histograms off the request path), and, beyond that, a data plane outside the JavaScript HTTP stack (a native server/parser) — measured here, the best plain Node proxy was 0.30× (docs/architecture.md). The profile covers the whole process life (start-up, the ${WARMUP_S} s warm-up and ${DURATION_S} s of load), so start-up frames (module compilation, the default certificate's key generation) appear with small shares.`,
-      );
-      tables.push({
-        caption: `Profile of \`bollard ingress\` under load #1 (\`node --cpu-prof\`, one core, ${fmt(profile.durationS, "s")}; idle ${fmt(profile.idlePercent)} %, GC ${fmt(profile.gcPercent)} %, native/runtime "(program)" ${fmt(profile.programPercent)} %). Top frames by self time:`,
-        columns: ["frame", "self % of wall time"],
-        rows: profile.top.map((f) => [f.frame, fmt(f.selfPercent)]),
-      });
-      tables.push({
-        caption: "The same profile, busy time by where the code lives:",
-        columns: ["area", "% of busy time"],
-        rows: profile.byArea.slice(0, 12).map((a) => [a.area, fmt(a.percent)]),
-      });
     }
     return {
       commands: [
@@ -333,13 +296,12 @@ export const part: Part = {
         wrk1.replace("-c64", "-c1000"),
         `${bollardCommand(ingressArgs(ports3.bollard, 0, 2)).replace("--https-port 0", "--https-port <free>")}   # #3, unpinned; nginx with worker_processes 2`,
         wrkCommand({ url: `http://127.0.0.1:${ports3.bollard}/`, host: HOST, connections: 64, threads: 2, durationS: DURATION_S }),
-        ...(profile === undefined ? [] : [`taskset -c 1 node --cpu-prof --cpu-prof-dir <dir> packages/cli/bin/bollard.ts ingress …   # the profile, under ${wrk1}`]),
         "npm run bench -- proxy",
       ],
       tables,
       verdicts,
       notes,
-      data: { one, many, all, profile },
+      data: { one, many, all },
     };
   },
 };

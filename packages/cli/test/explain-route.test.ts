@@ -1,5 +1,5 @@
 // `bollard explain route` run as users run it: over the same case table as the route compiler's tests, and
-// side by side with what each data plane actually answers to the same raw request.
+// side by side with what the data plane actually answers to the same raw request.
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

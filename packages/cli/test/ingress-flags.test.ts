@@ -11,8 +11,7 @@ const cases: { args: string[]; message: RegExp }[] = [
   { args: ["--max-header-size", "16q"], message: /--max-header-size "16q" is not a size/ },
   { args: ["--http2-max-concurrent-streams", "0"], message: /--http2-max-concurrent-streams "0" is not an integer/ },
   { args: ["--http2-max-resets-per-second", "x"], message: /--http2-max-resets-per-second "x" is not an integer/ },
-  { args: ["--data-plane", "rust"], message: /--data-plane "rust" is neither native nor node/ },
-  // the native listeners (the default) bind an IP address, never a name to look up
+  // the data plane's listeners bind an IP address, never a name to look up
   { args: ["--bind-address", "localhost"], message: /--bind-address "localhost" is not an IP address/ },
 ];
 
@@ -27,7 +26,7 @@ for (const c of cases) {
 test("bollard ingress --help lists the data-plane limits", async () => {
   const { code, stdout } = await runBollard(["ingress", "--help"]);
   assert.equal(code, 0);
-  for (const flag of ["--data-plane", "--request-buffering", "--client-body-buffer-size", "--client-body-timeout", "--max-header-size", "--enable-underscores-in-headers", "--http2-max-concurrent-streams", "--http2-max-resets-per-second"]) {
+  for (const flag of ["--workers", "--request-buffering", "--client-body-buffer-size", "--client-body-timeout", "--max-header-size", "--enable-underscores-in-headers", "--http2-max-concurrent-streams", "--http2-max-resets-per-second"]) {
     assert.ok(stdout.includes(flag), flag);
   }
 });

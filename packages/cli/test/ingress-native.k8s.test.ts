@@ -1,4 +1,4 @@
-// `bollard ingress` with its default data plane, the native one, as a child process against the real API
+// `bollard ingress` with its data plane (the native one, @bollard/dataplane) as a child process against the real API
 // server: without --bind-address it listens on IPv6 and IPv4 alike; it becomes ready only with its native
 // listeners bound, routes an Ingress to a backend (reached through an EndpointSlice, in a
 // network namespace of the test's own: the API server refuses loopback addresses), follows a change, counts
@@ -105,7 +105,7 @@ describe("bollard ingress (the native data plane, by default) against the API se
     const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
     await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
     await eventually("changed Ingress served", async () => assert.equal(await answer("web.test"), "200 b"));
-    // counted natively, read into the registry at the scrape, under the Node plane's names
+    // counted natively, read into the registry at the scrape
     const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();
     assert.match(metrics, new RegExp(`bollard_ingress_requests_total\\{ingress="${ns}/web",service="svc-a",status="2xx"\\} [1-9]`));
     assert.match(metrics, new RegExp(`bollard_ingress_requests_total\\{ingress="${ns}/web",service="svc-b",status="2xx"\\} [1-9]`));

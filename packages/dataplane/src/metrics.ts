@@ -1,6 +1,6 @@
-// The native plane's counters and histograms in a prom-client registry, under the Node plane's metric names and
-// labels. They are read at each scrape (a collect callback, or a metric whose `get` reads them); no JavaScript
-// runs per request.
+// The native plane's counters and histograms in a prom-client registry, under the metric names and labels
+// dashboards and alerts use (test/parity.test.ts holds the table). They are read at each scrape (a collect
+// callback, or a metric whose `get` reads them); no JavaScript runs per request.
 import { DURATION_BUCKETS } from "@bollard/ingress";
 import { Counter, Gauge, type Metric, type MetricType, type MetricObjectWithValues, type MetricValueWithName, type Registry } from "prom-client";
 import type { DataPlane } from "./data-plane.ts";
@@ -21,7 +21,7 @@ export function registerDataPlaneMetrics(plane: DataPlane, registry: Registry): 
         responses.forEach((n, i) => {
           if (n > 0) this.inc({ ingress, service, status: CLASSES[i] }, n);
         });
-        // a client gone before the answer ended: 499, as nginx and the Node plane count it
+        // a client gone before the answer ended: 499, as nginx counts it
         if (clientGone > 0) this.inc({ ingress, service, status: "499" }, clientGone);
       }
     },

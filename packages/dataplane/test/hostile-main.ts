@@ -1,6 +1,6 @@
 // The native data plane as a process of its own, speaking the protocol of
 // packages/ingress/test/hostile/data-plane-protocol.ts (argv[2]: options as JSON), so the hostile-input suite can
-// judge it from its listeners exactly as it judges the Node plane.
+// judge it from its listeners only.
 import { generateDefaultCertificate } from "@bollard/ingress";
 import { serveDataPlaneProtocol } from "../../ingress/test/hostile/data-plane-protocol.ts";
 import { createDataPlane, type DataPlaneOptions } from "../src/index.ts";

@@ -1,6 +1,6 @@
 // One matcher: the native data plane answers the shared route fixtures (packages/ingress/test/fixtures, the
 // table `bollard explain route` and the compiler tests read) exactly as the TypeScript matcher does, and
-// normalises and decides on raw request targets as the Node proxy does today.
+// normalises and decides on raw request targets as the same decision written in TypeScript does.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
@@ -36,9 +36,9 @@ for (const c of cases) {
   });
 }
 
-// Today's proxy decision (packages/ingress/src/proxy/server.ts `route` + the 308 and 503 checks), as the
-// reference the native `decide` must agree with.
-function nodeDecision(table: RouteTable, host: string | undefined, target: string, secure: boolean): Decision {
+// The proxy's decision written in TypeScript over the TypeScript matcher (400 for a target that is not a path
+// or does not normalise, then 404, the 308 to HTTPS and 503), as the reference the native `decide` must agree with.
+function typescriptDecision(table: RouteTable, host: string | undefined, target: string, secure: boolean): Decision {
   if (target.charCodeAt(0) !== 47) return { status: 400, route: null, location: null };
   const q = target.indexOf("?");
   const path = normalizePath(q < 0 ? target : target.slice(0, q));
@@ -50,7 +50,7 @@ function nodeDecision(table: RouteTable, host: string | undefined, target: strin
   return { status: null, route, location: null };
 }
 
-describe("raw request targets: native decide = the Node proxy's decision", () => {
+describe("raw request targets: native decide = the TypeScript decision", () => {
   const targets = [
     "/", "/api", "/api/", "/admin", "/%61dmin", "/public/../admin", "/public/%2e%2e/admin", "/public%2F..%2Fadmin", "//admin",
     "/../foo", "/%2e%2e/foo", "/foo%zz", "/foo%", "/a%00b", "/a%4", "/exact", "/exact/", "/ex%61ct", "/caf%C3%A9/menu", "/café",
@@ -66,9 +66,9 @@ describe("raw request targets: native decide = the Node proxy's decision", () =>
         for (const target of targets) {
           for (const secure of [false, true]) {
             const native = plane.decide({ host: host ?? null, target, secure });
-            const node = nodeDecision(table, host, target, secure);
+            const expected = typescriptDecision(table, host, target, secure);
             const view = (d: Decision) => ({ status: d.status, route: d.route === null ? null : describeMatch(d.route), location: d.location });
-            assert.deepEqual(view(native), view(node), `${host} ${target} secure=${secure}`);
+            assert.deepEqual(view(native), view(expected), `${host} ${target} secure=${secure}`);
           }
         }
       }

@@ -5,10 +5,9 @@ export { compileRoutes, emptyRouteTable, SSL_REDIRECT_ANNOTATION, type CompileOp
 export { describeMatch, describeTable, type RouteAnswer } from "./router/describe.ts";
 export { matchCertificate, matchRoute } from "./router/match.ts";
 export type * from "./router/table.ts";
-export { createProxy, type ListenOptions, type IngressProxy, type ProxyObserver, type ProxyOptions } from "./proxy/server.ts";
 export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";
 export { generateDefaultCertificate, generateSelfSignedCertificate, type PemPair } from "./tls/default-certificate.ts";
-export { type DataPlaneFactory, type InjectedDataPlane, type IngressRunOptions, ProxyListenError, runIngress } from "./process/run.ts";
+export { type DataPlaneFactory, type InjectedDataPlane, type IngressRunOptions, type ListenOptions, type ProxyOptions, ProxyListenError, runIngress } from "./process/run.ts";
 export { type IngressController, type IngressControllerOptions, startIngressController } from "./reconciler/controller.ts";
-export { createConfigMetrics, createProxyMetrics, DURATION_BUCKETS, type IngressMetrics } from "./status/metrics.ts";
+export { createConfigMetrics, DURATION_BUCKETS, type IngressMetrics } from "./status/metrics.ts";
 export { loadBalancerAddresses, ObjectRefError, parseObjectRef, statusUpdates, type StatusUpdate } from "./status/publish.ts";

@@ -17,15 +17,13 @@ import { eventually, freePort } from "./helpers/wait.ts";
 const kubeconfigPath = process.env.BOLLARD_KUBECONFIG;
 const suffix = randomBytes(3).toString("hex");
 const bollard = join(import.meta.dirname, "..", "..", "cli", "bin", "bollard.ts");
-// `bollard ingress`'s default data plane (the native one); BOLLARD_DATA_PLANE=node runs these with `--data-plane node`.
-const dataPlaneFlag = process.env.BOLLARD_DATA_PLANE ? ["--data-plane", process.env.BOLLARD_DATA_PLANE] : [];
 
 function startIngress(kubeconfig: string, namespace: string) {
   return Promise.all([freePort(), freePort(), freePort()]).then(([http, https, metrics]) => {
     let output = "";
     const child = spawn(
       process.execPath,
-      [bollard, "ingress", ...dataPlaneFlag, "--kubeconfig", kubeconfig, "--watch-namespace", namespace, "--bind-address", "127.0.0.1",
+      [bollard, "ingress", "--kubeconfig", kubeconfig, "--watch-namespace", namespace, "--bind-address", "127.0.0.1",
         "--http-port", String(http), "--https-port", String(https), "--metrics-port", String(metrics), "--shutdown-grace", "20"],
       { env: { ...process.env, POD_NAMESPACE: namespace, POD_NAME: `readiness-${suffix}` }, stdio: ["ignore", "pipe", "pipe"] },
     );

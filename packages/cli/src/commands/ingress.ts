@@ -18,9 +18,7 @@ const usage = `usage: bollard ingress [flags]
   --http-port N                     (default 80)
   --https-port N                    (default 443)
   --https-redirect-port N           port written into HTTP → HTTPS redirects (default 443, then left out)
-  --data-plane native|node          the proxy: the Rust one built by \`npm run build:dataplane\` (default),
-                                    or Node's HTTP stack (to be removed); every flag here applies to both
-  --workers N                       native: threads serving the ports; node: proxy processes (default 1)
+  --workers N                       threads serving the ports (default 1)
   --trusted-proxies CIDR[,CIDR…]    peers whose X-Forwarded-* headers are believed (default: none)
   --max-body-size SIZE              request body limit, e.g. 1m, 512k, 1048576 (default 1m)
   --request-buffering on|off        read bodies up to --client-body-buffer-size before taking an upstream
@@ -48,7 +46,6 @@ export const command: Command = async (argv) => {
     "http-port": { type: "string", default: "80" },
     "https-port": { type: "string", default: "443" },
     "https-redirect-port": { type: "string", default: "443" },
-    "data-plane": { type: "string", default: "native" },
     workers: { type: "string", default: "1" },
     "trusted-proxies": { type: "string", multiple: true, default: [] },
     "max-body-size": { type: "string", default: "1m" },
@@ -75,11 +72,9 @@ export const command: Command = async (argv) => {
   } catch (err) {
     throw new CliUsageError(`--trusted-proxies: ${(err as Error).message}`);
   }
-  const dataPlane = v["data-plane"];
-  if (dataPlane !== "node" && dataPlane !== "native") throw new CliUsageError(`--data-plane "${dataPlane}" is neither native nor node`);
   const bindAddress = v["bind-address"];
-  // The native listeners take an IP address (no name lookup); the Node ones took names too.
-  if (dataPlane === "native" && bindAddress !== undefined && isIP(bindAddress) === 0) {
+  // The data plane's listeners take an IP address (no name lookup).
+  if (bindAddress !== undefined && isIP(bindAddress) === 0) {
     throw new CliUsageError(`--bind-address "${bindAddress}" is not an IP address`);
   }
   const ref = (flag: string, value: string | undefined) => {
@@ -103,7 +98,7 @@ export const command: Command = async (argv) => {
     trustedProxies,
     maxBodySize: size("--max-body-size", v["max-body-size"]),
     shutdownGraceMs: seconds("--shutdown-grace", v["shutdown-grace"]),
-    ...(dataPlane === "native" ? { dataPlane: startNativeDataPlane } : {}),
+    dataPlane: startNativeDataPlane,
     proxy: {
       httpsRedirectPort: parsePort("--https-redirect-port", v["https-redirect-port"], 1),
       connectTimeout: seconds("--upstream-connect-timeout", v["upstream-connect-timeout"]),
@@ -117,11 +112,11 @@ export const command: Command = async (argv) => {
       http2MaxResetsPerSecond: integer("--http2-max-resets-per-second", v["http2-max-resets-per-second"], 1, 1_000_000),
     },
   };
-  const { logger, start } = prepareComponent({ name: "bollard-ingress", values: v, ...(v["bind-address"] === undefined ? {} : { metricsHost: v["bind-address"] }) });
-  return start((context) => runIngress({ ...options, logLevel: logger.level }, context));
+  const { start } = prepareComponent({ name: "bollard-ingress", values: v, ...(v["bind-address"] === undefined ? {} : { metricsHost: v["bind-address"] }) });
+  return start((context) => runIngress(options, context));
 };
 
-/** The Rust data plane (@bollard/dataplane), given the options the Node proxy takes. */
+/** The data plane (@bollard/dataplane, Rust), given the flags' options. */
 const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger, registry) => {
   const plane = createDataPlane({
     defaultCertificate: options.defaultCertificate,
@@ -149,7 +144,7 @@ const startNativeDataPlane: DataPlaneFactory = async (options, listen, logger, r
 };
 
 /**
- * Without --bind-address, all addresses as Node's listeners bind them: \`::\` (IPv6 and, with the kernel's default
+ * Without --bind-address, all addresses as Node's own listeners bind them: \`::\` (IPv6 and, with the kernel's default
  * net.ipv6.bindv6only=0, IPv4 too), else 0.0.0.0 where the host has no IPv6.
  */
 function listenDualStack(plane: DataPlane, listen: Parameters<DataPlaneFactory>[1]) {

@@ -6,7 +6,7 @@ import { delimiter } from "node:path";
 // generated API (`./gen/index.js`: every resource model and API class, for `makeApiClient`) and undici (for
 // `applyToFetchOptions`): together some 60 MiB of RSS in every process. Requests go through ./request.ts
 // with `applyToHTTPSOptions`, so those two imports of that one module are answered with stubs that throw if
-// ever called. (The ingress's own `undici` import is another module's and loads the real package.)
+// ever called.
 const stub = (exports: string[]) =>
   `data:text/javascript,${encodeURIComponent(
     [

@@ -1,7 +1,7 @@
 // The upstream connect timeout, for real: an endpoint whose SYNs vanish (dropped inside a network namespace
 // of the test's own, so nothing ever answers — no RST, no ICMP) makes the connect hang until the proxy's
 // timeout. Idempotent requests then go to another endpoint; with none left, or with a body, the answer is 502.
-// Every data plane runs in this process, on the root side of the namespace's veth pair; no traffic leaves the pair.
+// The data plane runs in this process, on the root side of the namespace's veth pair; no traffic leaves the pair.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { compileRoutes, type RouteTable } from "@bollard/ingress";

@@ -1,4 +1,4 @@
-// HTTP/2 on every data plane's HTTPS listener (ALPN h2, HTTP/1.1 for clients that do not offer it), with
+// HTTP/2 on the data plane's HTTPS listener (ALPN h2, HTTP/1.1 for clients that do not offer it), with
 // node:http2 as the client: h2 requests reach the same upstreams as HTTP/1.1 ones, bodies stream both ways, the
 // proxy's own answers work without HTTP/1.1 connection headers, WebSocket stays on HTTP/1.1, a rapid-reset burst
 // leaves other clients served, and shutdown sends GOAWAY while open streams finish.

@@ -1,4 +1,4 @@
-// Configuration changes and shutdown, on every data plane: tables swap under load with no failed request,
+// Configuration changes and shutdown of the data plane: tables swap under load with no failed request,
 // requests finish on the table they started with, and shutdown (SIGTERM's drain) lets in-flight requests finish
 // until its deadline and closes the ports.
 import assert from "node:assert/strict";

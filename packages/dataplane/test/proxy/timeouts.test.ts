@@ -1,6 +1,6 @@
-// Timeouts and budgets on every data plane: client keep-alive and whole-request timeouts, a timeout on an
+// Timeouts and budgets of the data plane: client keep-alive and whole-request timeouts, a timeout on an
 // upstream body gone silent, 499 for a client gone before the answer, and a per-second budget of HTTP/2 stream
-// resets. (Each names its feature, so a plane lacking one would skip it: NATIVE_LACKS in ../planes.ts.)
+// resets.
 import assert from "node:assert/strict";
 import { connect as connectH2, constants } from "node:http2";
 import { request } from "node:http";
@@ -11,7 +11,7 @@ import { startBackend, tableOf, tlsSecret } from "../../../ingress/test/helpers/
 import { send, statusOf } from "../../../ingress/test/helpers/client.ts";
 import { eachPlane } from "../planes.ts";
 
-eachPlane("client timeouts", { needs: ["keep-alive-and-request-timeouts"] }, (kind) => {
+eachPlane("client timeouts", (kind) => {
   test("an idle keep-alive connection is closed after the keep-alive timeout", async () => {
     const backend = await startBackend("k");
     const plane = await kind.start({ keepAliveTimeout: 300 });
@@ -59,7 +59,7 @@ eachPlane("client timeouts", { needs: ["keep-alive-and-request-timeouts"] }, (ki
   });
 });
 
-eachPlane("an upstream body gone silent", { needs: ["upstream-body-silence-timeout"] }, (kind) => {
+eachPlane("an upstream body gone silent", (kind) => {
   test("a response whose body stalls past the read timeout is cut, not left open", async () => {
     const stalled = await startBackend("stall", (_req, res) => {
       res.writeHead(200, { "content-length": 10 });
@@ -81,7 +81,7 @@ eachPlane("an upstream body gone silent", { needs: ["upstream-body-silence-timeo
   });
 });
 
-eachPlane("a client gone before the answer", { needs: ["499-client-closed-request"] }, (kind) => {
+eachPlane("a client gone before the answer", (kind) => {
   test("is counted as 499 (nginx's client closed request)", async () => {
     let started: () => void = () => {};
     const seen = new Promise<void>((resolve) => {
@@ -114,7 +114,7 @@ eachPlane("a client gone before the answer", { needs: ["499-client-closed-reques
   });
 });
 
-eachPlane("HTTP/2 reset budget", { needs: ["http2-reset-budget-per-second"] }, (kind) => {
+eachPlane("HTTP/2 reset budget", (kind) => {
   test("a client resetting more streams per second than its budget gets GOAWAY; a well-behaved one on its own connection is served", async () => {
     const backend = await startBackend("h");
     const cert = generateSelfSignedCertificate("h.test", ["h.test"]);

@@ -1,4 +1,4 @@
-// TLS termination on every data plane: SNI picks the certificate, Host picks the route, the default
+// TLS termination by the data plane: SNI picks the certificate, Host picks the route, the default
 // certificate covers the rest, HTTP → HTTPS redirects, and a rotated Secret is served on the next handshake
 // without a restart.
 import assert from "node:assert/strict";

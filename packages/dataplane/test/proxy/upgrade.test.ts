@@ -1,4 +1,4 @@
-// WebSocket (and any Upgrade) traffic on every data plane: the handshake is proxied, then bytes flow both ways
+// WebSocket (and any Upgrade) traffic through the data plane: the handshake is proxied, then bytes flow both ways
 // untouched, and an established connection outlives table swaps.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -153,7 +153,7 @@ eachPlane("Upgrade to a silent upstream", (kind) => {
     const silent = await startBackend("silent");
     const held = new Set<Duplex>();
     silent.server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => held.add(socket)); // takes the request, never answers
-    // (the Node plane bounds the wait for the upgrade's answer by the connect timeout, the native one by the read timeout)
+    // (the wait for the upgrade's answer is bounded by the read timeout)
     const plane = await kind.start({ connectTimeout: 300, readTimeout: 300 });
     try {
       plane.setTable(tableOf([{ name: "s", routes: [{ host: "s.test", service: "s", ports: [silent.port] }] }]));

@@ -1,17 +1,64 @@
-// `bollard ingress`: wires the control plane (informers → compiler) and the data plane (proxy, in this process
-// or in `--workers` processes). The KubeConfig, metrics server and shutdown signal come from the command.
+// `bollard ingress`: wires the control plane (informers → compiler) and the data plane the command injects (the
+// native one, @bollard/dataplane). The KubeConfig, metrics server and shutdown signal come from the command.
 import { hostname } from "node:os";
-import { AggregatorRegistry } from "prom-client";
-import { type ComponentContext, createEventRecorder, type Logger, type MetricsSource, type RunningComponent } from "@bollard/core";
+import { type ComponentContext, createEventRecorder, type Logger, type RunningComponent } from "@bollard/core";
 import type { Registry } from "prom-client";
 import { CONTROLLER_NAME } from "../model/ingress-class.ts";
 import type { ObjectRef } from "../model/objects.ts";
-import { createProxy, type IngressProxy, type ListenOptions, type ProxyOptions } from "../proxy/server.ts";
 import type { RouteTable } from "../router/table.ts";
 import { startIngressController } from "../reconciler/controller.ts";
-import { createConfigMetrics, createProxyMetrics, type IngressMetrics } from "../status/metrics.ts";
-import { generateDefaultCertificate } from "../tls/default-certificate.ts";
-import { startWorkers, type WorkerFleet } from "./workers.ts";
+import { createConfigMetrics, type IngressMetrics } from "../status/metrics.ts";
+import { generateDefaultCertificate, type PemPair } from "../tls/default-certificate.ts";
+
+/** The data plane's limits and timeouts (`bollard ingress` flags), as the injected data plane takes them. */
+export interface ProxyOptions {
+  /** the certificate for TLS clients whose SNI matches nothing (and clients without SNI) */
+  defaultCertificate: PemPair;
+  /** CIDRs whose X-Forwarded-* headers are believed */
+  trustedProxies?: readonly string[];
+  /** request body limit in bytes → 413 (default 1 MiB, like ingress-nginx) */
+  maxBodySize?: number;
+  /**
+   * bodies up to this many bytes are read whole before an upstream connection is taken, so slow clients hold
+   * no upstream connection (default 64 KiB; 0 streams every body: ingress-nginx's `proxy-request-buffering: off`)
+   */
+  requestBufferSize?: number;
+  /** longest silence between two reads of a request body, ms (default 60 s, nginx's client_body_timeout) → 408 */
+  clientBodyTimeout?: number;
+  /** forward header names containing `_` (default false: dropped, as nginx's `underscores_in_headers off`) */
+  underscoresInHeaders?: boolean;
+  /** HTTP/2 streams open at once on one connection (default 128, as nginx); more are refused */
+  http2MaxConcurrentStreams?: number;
+  /** HTTP/2 streams a client may reset per second on one connection (burst: 10 s worth); past it → GOAWAY */
+  http2MaxResetsPerSecond?: number;
+  /** request line + headers limit in bytes → 431 (default 16 KiB) */
+  maxHeaderSize?: number;
+  /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
+  connectTimeout?: number;
+  /** upstream silence while waiting for headers or body, ms (default 60 s) → 504 */
+  readTimeout?: number;
+  /** client must send all headers within this, ms (default 60 s); past it the connection is closed */
+  headersTimeout?: number;
+  /** client must send the whole request within this, ms (default 300 s) → 408 */
+  requestTimeout?: number;
+  /** idle keep-alive client connections are closed after this, ms (default 75 s) */
+  keepAliveTimeout?: number;
+  /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
+  upstreamKeepAliveTimeout?: number;
+  /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
+  httpsRedirectPort?: number;
+}
+
+/** Where the data plane listens. */
+export interface ListenOptions {
+  /** an IP address (default: all addresses) */
+  host?: string;
+  httpPort: number;
+  /** null: no HTTPS listener */
+  httpsPort: number | null;
+  /** threads serving the ports */
+  workers: number;
+}
 
 export interface IngressRunOptions {
   ingressClass: string;
@@ -21,18 +68,17 @@ export interface IngressRunOptions {
   bindAddress?: string;
   httpPort: number;
   httpsPort: number;
+  /** the data plane's threads */
   workers: number;
-  /** The worker processes' log level (this process logs through the context's logger). */
-  logLevel: string;
   trustedProxies: string[];
   maxBodySize: number;
   /** how long SIGTERM waits for in-flight requests */
   shutdownGraceMs: number;
   /** Lease namespace (default: env POD_NAMESPACE, else the watched namespace, else "default") */
   electionNamespace?: string;
-  proxy?: Partial<Omit<ProxyOptions, "defaultCertificate" | "observer" | "logger">>;
-  /** a data plane in place of the built-in Node proxy (`--data-plane native`); `workers` is then its threads */
-  dataPlane?: DataPlaneFactory;
+  proxy?: Partial<Omit<ProxyOptions, "defaultCertificate">>;
+  /** makes the data plane (the CLI injects the native one) */
+  dataPlane: DataPlaneFactory;
 }
 
 /** A data plane serving the route tables this process compiles, listening once made. */
@@ -51,13 +97,13 @@ export interface InjectedDataPlane {
  */
 export type DataPlaneFactory = (
   options: ProxyOptions,
-  listen: Omit<ListenOptions, "reusePort"> & { workers: number },
+  listen: ListenOptions,
   logger: Logger,
-  /** where its request metrics go (the Node plane's names) */
+  /** where its request metrics go */
   registry: Registry,
 ) => Promise<InjectedDataPlane>;
 
-/** The proxy (or its worker processes) could not listen on the HTTP/HTTPS ports. */
+/** The data plane could not listen on the HTTP/HTTPS ports. */
 export class ProxyListenError extends Error {
   override name = "ProxyListenError";
 }
@@ -72,41 +118,13 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
     trustedProxies: options.trustedProxies,
     maxBodySize: options.maxBodySize,
   };
-  const listen = { host: options.bindAddress, httpPort: options.httpPort, httpsPort: options.httpsPort };
-
-  let proxy: IngressProxy | null = null;
-  let fleet: WorkerFleet | null = null;
-  let injected: InjectedDataPlane | null = null;
-  let metrics: MetricsSource | undefined;
+  const listen = { host: options.bindAddress, httpPort: options.httpPort, httpsPort: options.httpsPort, workers: options.workers };
   const configMetrics: IngressMetrics = createConfigMetrics(context.registry);
-  if (options.dataPlane !== undefined) {
-    try {
-      injected = await options.dataPlane(proxyOptions, { ...listen, workers: options.workers }, logger, context.registry);
-    } catch (err) {
-      throw new ProxyListenError(`the data plane could not start: ${(err as Error).message}`, { cause: err });
-    }
-  } else if (options.workers > 1) {
-    // This process only watches the API; /metrics adds the workers' request metrics on each scrape.
-    const aggregator = new AggregatorRegistry();
-    metrics = {
-      contentType: context.registry.contentType,
-      metrics: async () => `${await context.registry.metrics()}\n${await aggregator.clusterMetrics()}`,
-    };
-    fleet = startWorkers(options.workers, { proxy: proxyOptions, listen, logLevel: options.logLevel }, logger);
-    try {
-      await fleet.listening;
-    } catch (err) {
-      await fleet.shutdown(0);
-      throw new ProxyListenError(`workers could not listen: ${(err as Error).message}`, { cause: err });
-    }
-  } else {
-    proxy = createProxy({ ...proxyOptions, logger, observer: createProxyMetrics(context.registry) });
-    try {
-      const ports = await proxy.listen(listen);
-      logger.info(ports, "proxy listening");
-    } catch (err) {
-      throw new ProxyListenError(`proxy could not listen: ${(err as Error).message}`, { cause: err });
-    }
+  let dataPlane: InjectedDataPlane;
+  try {
+    dataPlane = await options.dataPlane(proxyOptions, listen, logger, context.registry);
+  } catch (err) {
+    throw new ProxyListenError(`the data plane could not start: ${(err as Error).message}`, { cause: err });
   }
 
   const events = createEventRecorder({ kubeConfig, component: CONTROLLER_NAME, logger });
@@ -126,34 +144,25 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
     },
     events,
     metrics: configMetrics,
-    apply(table, snapshot) {
-      if (injected !== null) {
-        try {
-          injected.setTable(table);
-        } catch (err) {
-          // (the compiler validates what it emits, so this is a bug between the two; the last table keeps serving)
-          logger.error({ err }, "the data plane refused the route table; it keeps serving the previous one");
-        }
-      } else if (proxy !== null) proxy.setTable(table);
-      else
-        fleet?.send(snapshot, {
-          controllerName: CONTROLLER_NAME,
-          ingressClass: options.ingressClass,
-          defaultCertificate: options.defaultSslCertificate ?? null,
-        });
+    apply(table) {
+      try {
+        dataPlane.setTable(table);
+      } catch (err) {
+        // (the compiler validates what it emits, so this is a bug between the two; the last table keeps serving)
+        logger.error({ err }, "the data plane refused the route table; it keeps serving the previous one");
+      }
     },
   });
   // Ready = a route table is built AND the data plane serves it on bound listeners (so not while draining).
-  const dataPlaneReady = () => (injected !== null ? injected.listening() : proxy !== null ? proxy.http.listening && proxy.https.listening : (fleet?.isReady() ?? false));
-  const isReady = () => controller.isReady() && dataPlaneReady();
+  const isReady = () => controller.isReady() && dataPlane.listening();
   const done = (async () => {
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", () => resolve(), { once: true });
     });
-    await Promise.all([proxy?.shutdown(options.shutdownGraceMs), fleet?.shutdown(options.shutdownGraceMs), injected?.shutdown(options.shutdownGraceMs)]);
+    await dataPlane.shutdown(options.shutdownGraceMs);
     await controller.done;
     await events.flush();
   })();
-  return { isReady, done, ...(metrics === undefined ? {} : { metrics }) };
+  return { isReady, done };
 }

@@ -39,20 +39,6 @@ export function parseTrustedProxies(cidrs: readonly string[]): TrustedProxies {
 }
 
 /** `::ffff:10.0.0.1` (a dual-stack socket's view of an IPv4 peer) → `10.0.0.1`. */
-export function unmapIPv4(address: string): string {
+function unmapIPv4(address: string): string {
   return address.startsWith("::ffff:") && isIPv4(address.slice(7)) ? address.slice(7) : address;
-}
-
-/**
- * The client's address: the peer, or — when the peer is a trusted proxy — the right-most address in
- * X-Forwarded-For that is not itself a trusted proxy (the left-most if all are).
- */
-export function realClientAddress(peer: string, forwardedFor: string | undefined, trusted: TrustedProxies): string {
-  if (forwardedFor === undefined || !trusted.has(peer)) return peer;
-  const hops = forwardedFor.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i] as string;
-    if (!trusted.has(hop)) return hop;
-  }
-  return hops[0] ?? peer;
 }

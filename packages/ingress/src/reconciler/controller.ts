@@ -34,7 +34,7 @@ export interface IngressControllerOptions {
   election: { namespace: string; name: string; identity: string };
   events: EventRecorder;
   metrics?: IngressMetrics;
-  /** receives every new table (and the snapshot it came from, for worker processes) */
+  /** receives every new table (and the snapshot it came from) */
   apply(table: RouteTable, snapshot: Snapshot): void;
   /** changes within this window after a build make one table; a lone change is built at once (default 100 ms) */
   coalesceMs?: number;
@@ -52,7 +52,7 @@ export interface IngressController {
 const INGRESS_REF = { kind: "Ingress", apiVersion: "networking.k8s.io/v1" };
 
 /**
- * The control plane: informers → snapshot → compileRoutes → apply (a reference swap in the proxy).
+ * The control plane: informers → snapshot → compileRoutes → apply (a swap in the data plane).
  * Problems become Warning Events on their Ingress, and `--publish-service`'s addresses are copied into our
  * Ingresses' status — both only by the Lease holder, so replicas do not repeat each other.
  */

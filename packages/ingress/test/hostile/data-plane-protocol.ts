@@ -1,4 +1,4 @@
-// The protocol both data-plane processes speak to data-plane.ts (one loop, whatever implements the plane): it
+// The protocol the data-plane process speaks to data-plane.ts (one loop, whatever implements the plane): it
 // prints `{"httpPort":…,"httpsPort":…}` once listening, then reads stdin lines — one JSON IngressSpec[] (→
 // `applied`), or `gc` (a last-resort collection, → `collected {heapUsed,…,rss}`) — and on stdin's end
 // shuts the plane down and exits.

@@ -1,7 +1,6 @@
 // Starts the data plane under test in a process of its own and talks to it only through its listeners, so the
 // hostile-input suites judge behaviour on the wire (and survival, and memory) whatever implements it.
-// Each suite runs against every implementation (`planeKinds()`); BOLLARD_DATA_PLANE=native (or node) narrows a
-// run to one.
+// The suites name the implementation in each test (`planeKinds()`): the native data plane (packages/dataplane).
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface, type Interface } from "node:readline";
@@ -9,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { ProxyOptions } from "../../src/index.ts";
 import type { IngressSpec } from "../helpers/backends.ts";
 
-/** Options every implementation takes (the proxy's, minus what only a process can hold). */
-export type DataPlaneOptions = Partial<Omit<ProxyOptions, "defaultCertificate" | "observer" | "logger">>;
+/** The data plane's options (minus the certificate, which the process makes). */
+export type DataPlaneOptions = Partial<Omit<ProxyOptions, "defaultCertificate">>;
 
 export interface DataPlane {
   pid: number;
@@ -31,17 +30,13 @@ export interface DataPlane {
 }
 
 const MAINS: Record<string, string> = {
-  node: fileURLToPath(new URL("./data-plane-main.ts", import.meta.url)),
-  // the Rust data plane (packages/dataplane, built by `npm run build:dataplane`), the default
+  // the Rust data plane (packages/dataplane, built by `npm run build:dataplane`)
   native: fileURLToPath(new URL("../../../dataplane/test/hostile-main.ts", import.meta.url)),
 };
 
-/** The implementations this run judges: all, or the one BOLLARD_DATA_PLANE names. */
+/** The implementations this run judges. */
 export function planeKinds(): string[] {
-  const only = process.env.BOLLARD_DATA_PLANE;
-  if (only === undefined || only === "") return ["native", "node"];
-  if (MAINS[only] === undefined) throw new Error(`BOLLARD_DATA_PLANE=${only}: no such data plane (have: ${Object.keys(MAINS).join(", ")})`);
-  return [only];
+  return Object.keys(MAINS);
 }
 
 export async function startDataPlane(kind: string, options: DataPlaneOptions = {}): Promise<DataPlane> {

@@ -24,8 +24,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ANSWERS = new Set([101, 200, 400, 404, 408, 413, 417, 431, 501, 505]);
 // Interim answers a final one may follow (`Expect: 100-continue`); 101 is final, the switch.
 const INTERIM = /^(HTTP\/1\.1 1(?!01)\d\d [^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)+/;
-// The status line: HTTP/1.1, or HTTP/1.0 to a request that said HTTP/1.0 (the Node plane always says 1.1, as
-// nginx does; the native plane's hyper answers an HTTP/1.0 client in its own version, which RFC 9112 allows).
+// The status line: HTTP/1.1, or HTTP/1.0 to a request that said HTTP/1.0 (nginx always says 1.1; the data
+// plane's hyper answers an HTTP/1.0 client in its own version, which RFC 9112 allows).
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3}) [^\r\n]*\r\n/;
 
 type Random = () => number;

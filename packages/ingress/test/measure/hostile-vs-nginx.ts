@@ -3,7 +3,7 @@
 // every byte. Prints a Markdown table: the status each answered, and what reached its upstream. Not a test:
 // it documents the comparison in docs/security.md. Needs /usr/sbin/nginx (Debian's nginx-light).
 //
-//   npx node packages/ingress/test/measure/hostile-vs-nginx.ts      (BOLLARD_DATA_PLANE=node: the Node plane)
+//   npx node packages/ingress/test/measure/hostile-vs-nginx.ts
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -102,7 +102,7 @@ for (const c of CASES) {
   const nginxUp = await startLoggingUpstream();
   const bollardUp = await startLoggingUpstream();
   const nginx = await startNginx(dir, nginxPort, nginxUp.port);
-  const plane = await startDataPlane(process.env.BOLLARD_DATA_PLANE || "native", { clientBodyTimeout: 60_000 });
+  const plane = await startDataPlane("native", { clientBodyTimeout: 60_000 });
   try {
     await plane.setRoutes([{ name: "cmp", routes: [{ host: HOST, service: "up", ports: [bollardUp.port] }] }]);
     const [n, b] = await Promise.all([rawExchange(nginxPort, c.bytes, c.waitMs ?? 3_000), rawExchange(plane.httpPort, c.bytes, c.waitMs ?? 3_000)]);
