@@ -250,6 +250,18 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     return !(n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True");
   });
 
+  // Slices by Service, once: looking them up per Service made each plan O(Services × slices), and the speaker
+  // plans on every change, so 1,000 Services stalled its event loop for seconds during churn.
+  const slicesByService = new Map<string, EndpointSliceObject[]>();
+  for (const slice of input.endpointSlices) {
+    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (service === undefined) continue;
+    const key = `${slice.metadata.namespace ?? "default"}/${service}`;
+    const list = slicesByService.get(key);
+    if (list) list.push(slice);
+    else slicesByService.set(key, [slice]);
+  }
+
   const announcements: BgpAnnouncement[] = [];
   const notAnnounced: BgpNotAnnounced[] = [];
   for (const service of input.services) {
@@ -258,8 +270,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     const { name, namespace = "default" } = service.metadata;
     const readyNodes = new Set<string>();
     let anyReady = false;
-    for (const slice of input.endpointSlices) {
-      if ((slice.metadata.namespace ?? "default") !== namespace || slice.metadata.labels?.[SERVICE_NAME_LABEL] !== name) continue;
+    for (const slice of slicesByService.get(`${namespace}/${name}`) ?? []) {
       for (const e of slice.endpoints ?? []) {
         if (!canServe(e.conditions)) continue;
         anyReady = true;

@@ -153,6 +153,16 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
   const { pools, loaded } = compilePools(input, configErrors);
   const advertisements = compileAdvertisements(input.advertisements, configErrors);
   const announcements: Announcement[] = [];
+  // Slices by Service, once: a scan per Service made each election O(Services × slices).
+  const slicesByService = new Map<string, EndpointSliceObject[]>();
+  for (const slice of input.endpointSlices) {
+    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (service === undefined) continue;
+    const key = `${slice.metadata.namespace ?? "default"}/${service}`;
+    const list = slicesByService.get(key);
+    if (list) list.push(slice);
+    else slicesByService.set(key, [slice]);
+  }
 
   for (const service of input.services) {
     if (service.spec?.type !== "LoadBalancer") continue;
@@ -177,8 +187,7 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
       continue;
     }
 
-    const endpoints = input.endpointSlices
-      .filter((s) => (s.metadata.namespace ?? "default") === namespace && s.metadata.labels?.[SERVICE_NAME_LABEL] === name)
+    const endpoints = (slicesByService.get(`${namespace}/${name}`) ?? [])
       .flatMap((s) => s.endpoints ?? [])
       .filter((e) => endpointCanServe(e.conditions));
     const nodesWithEndpoint = new Set(endpoints.flatMap((e) => (e.nodeName ? [e.nodeName] : [])));
