@@ -197,11 +197,12 @@ function canServe(conditions: { ready?: boolean | null; serving?: boolean | null
   return conditions.serving === true;
 }
 
-function aggregate(ip: string, length: number): string {
-  const parsed = parseIP(ip);
-  const bits = parsed.family === 4 ? 32 : 128;
+/** The prefix of `ip` (`text` is its canonical form) rolled up to `length`. */
+function aggregate(ip: ReturnType<typeof parseIP>, text: string, length: number): string {
+  const bits = ip.family === 4 ? 32 : 128;
+  if (length === bits) return `${text}/${length}`;
   const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - length)) - 1n);
-  return `${formatIP({ family: parsed.family, value: parsed.value & mask })}/${length}`;
+  return `${formatIP({ family: ip.family, value: ip.value & mask })}/${length}`;
 }
 
 export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAnnouncementOptions): BgpAnnouncementResult {
@@ -307,7 +308,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
         if (local && !readyNodes.has(node.metadata.name)) continue;
         for (const a of applying) {
           if (!selectsNode(a.nodeSelectors, node)) continue;
-          const prefix = aggregate(text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
+          const prefix = aggregate(ip, text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
           for (const peer of peers) {
             if (!selectsNode(peer.nodeSelectors, node)) continue;
             if (a.peers.length > 0 && !a.peers.includes(peer.name)) continue;
