@@ -25,6 +25,7 @@ export class BfdThreadSession extends EventEmitter<BfdThreadEvents> {
   private worker: Worker | undefined;
   private state: BfdState = "Down";
   private stopped: Promise<void> | undefined;
+  private exited = false;
 
   constructor(options: BfdSessionOptions) {
     super();
@@ -38,11 +39,13 @@ export class BfdThreadSession extends EventEmitter<BfdThreadEvents> {
 
   /** Resolves once the session's sockets are bound; rejects as BfdSession.start does (address taken, not local). */
   start(): Promise<void> {
-    // The worker takes the process's node options, but not --input-type: it is for -e, and a worker given it
-    // refuses to load its file.
-    const execArgv = process.execArgv.filter((arg, i, all) => !arg.startsWith("--input-type") && all[i - 1] !== "--input-type");
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: this.options, execArgv });
+    // No node options for the worker: it needs none, and some of a process's are refused by a worker (--input-type
+    // of `node -e`, the test runner's per-process flags).
+    const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: this.options, execArgv: [] });
     this.worker = worker;
+    worker.once("exit", () => {
+      this.exited = true;
+    });
     return new Promise<void>((resolve, reject) => {
       let started = false;
       worker.on("message", (message: BfdWorkerMessage) => {
@@ -79,7 +82,8 @@ export class BfdThreadSession extends EventEmitter<BfdThreadEvents> {
   /** Tells the peer AdminDown (as BfdSession.stop), then ends the thread. */
   stop(): Promise<void> {
     const worker = this.worker;
-    if (!worker) return Promise.resolve();
+    // Never started, or its thread already ended (a failed start): nothing to tell the peer, nothing to wait for.
+    if (!worker || this.exited) return Promise.resolve();
     this.stopped ??= new Promise<void>((resolve) => {
       worker.once("exit", () => resolve());
       worker.on("message", (message: BfdWorkerMessage) => {
