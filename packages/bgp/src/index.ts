@@ -26,3 +26,4 @@ export { BgpSession, type SessionEvents, type SessionOptions } from "./session/s
 export { BFD_CONTROL_PORT, BFD_PACKET_LENGTH, BFD_STATES, BfdDiagnostic, type BfdPacket, type BfdState, decodeBfd, encodeBfd } from "./bfd/packet.ts";
 export { type BfdActions, type BfdConfig, type BfdEvent, type BfdSessionState, bfdStep, initialBfdState, packetToSend } from "./bfd/fsm.ts";
 export { BfdSession, type BfdSessionEvents, type BfdSessionOptions } from "./bfd/session.ts";
+export { type BfdThreadEvents, BfdThreadSession } from "./bfd/thread.ts";

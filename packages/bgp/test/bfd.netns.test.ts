@@ -74,13 +74,13 @@ describe("BFD with FRR's bfdd (network namespaces)", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Our session in its own process; SIGUSR2 blocks its event loop for a second. */
-  function startOurs(detectMultiplier = 3) {
-    const script = `import { BfdSession } from "@bollard/bgp";
-const s = new BfdSession({ peerAddress: "10.78.0.1", localAddress: "10.78.0.2", desiredMinTxMs: 100, requiredMinRxMs: 100, detectMultiplier: ${detectMultiplier}, passive: false });
+  /** Our session in its own process (on a worker thread with `thread`); SIGUSR2 blocks its event loop for `stallMs`. */
+  function startOurs(detectMultiplier = 3, { thread = false, stallMs = 1000 } = {}) {
+    const script = `import { BfdSession, BfdThreadSession } from "@bollard/bgp";
+const s = new ${thread ? "BfdThreadSession" : "BfdSession"}({ peerAddress: "10.78.0.1", localAddress: "10.78.0.2", desiredMinTxMs: 100, requiredMinRxMs: 100, detectMultiplier: ${detectMultiplier}, passive: false });
 s.on("state", (t) => console.log(JSON.stringify(t)));
 await s.start();
-process.on("SIGUSR2", () => { const until = Date.now() + 1000; while (Date.now() < until); console.log(JSON.stringify({ to: "stalled" })); });
+process.on("SIGUSR2", () => { const until = Date.now() + ${stallMs}; while (Date.now() < until); console.log(JSON.stringify({ to: "stalled" })); });
 process.once("SIGTERM", () => s.stop().then(() => process.exit(0)));`;
     ours = spawn("ip", ["netns", "exec", NODE_NS, process.execPath, "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: join(import.meta.dirname, "..") });
     createInterface({ input: ours.stdout as NodeJS.ReadableStream }).on("line", (line) => ourStates.push((JSON.parse(line) as { to: string }).to));
@@ -111,6 +111,22 @@ process.once("SIGTERM", () => s.stop().then(() => process.exit(0)));`;
     ourStates.length = 0;
     startOurs();
     await until("our side Up again", () => ourStates.includes("Up") && peer()?.status === "up");
+  });
+
+  it("on its own thread, stays Up with FRR while the process's event loop is blocked for 2 s", async () => {
+    // 2 s is over 6 × FRR's 300 ms detection time: the session on the main loop would be declared down (see the
+    // speaker's churn at 1,000 Services), the one on a worker thread keeps sending.
+    ours?.kill("SIGKILL");
+    await until("FRR to see the session down", () => peer()?.status === "down", 10_000);
+    ourStates.length = 0;
+    startOurs(3, { thread: true, stallMs: 2000 });
+    await until("our side Up again", () => ourStates.includes("Up") && peer()?.status === "up");
+    await sleep(500);
+    ours?.kill("SIGUSR2");
+    await until("the stall to end", () => ourStates.includes("stalled"), 10_000);
+    await sleep(500);
+    assert.deepEqual(ourStates.slice(ourStates.indexOf("Up") + 1), ["stalled"], "no state change during or after the stall");
+    assert.equal(peer()?.status, "up");
   });
 
   it("is declared down by FRR's detection timer (3 × 100 ms) when our process dies", async (t) => {

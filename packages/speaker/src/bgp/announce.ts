@@ -197,11 +197,12 @@ function canServe(conditions: { ready?: boolean | null; serving?: boolean | null
   return conditions.serving === true;
 }
 
-function aggregate(ip: string, length: number): string {
-  const parsed = parseIP(ip);
-  const bits = parsed.family === 4 ? 32 : 128;
+/** The prefix of `ip` (`text` is its canonical form) rolled up to `length`. */
+function aggregate(ip: ReturnType<typeof parseIP>, text: string, length: number): string {
+  const bits = ip.family === 4 ? 32 : 128;
+  if (length === bits) return `${text}/${length}`;
   const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - length)) - 1n);
-  return `${formatIP({ family: parsed.family, value: parsed.value & mask })}/${length}`;
+  return `${formatIP({ family: ip.family, value: ip.value & mask })}/${length}`;
 }
 
 export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAnnouncementOptions): BgpAnnouncementResult {
@@ -250,6 +251,18 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     return !(n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True");
   });
 
+  // Slices by Service, once: looking them up per Service made each plan O(Services × slices), and the speaker
+  // plans on every change, so 1,000 Services stalled its event loop for seconds during churn.
+  const slicesByService = new Map<string, EndpointSliceObject[]>();
+  for (const slice of input.endpointSlices) {
+    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (service === undefined) continue;
+    const key = `${slice.metadata.namespace ?? "default"}/${service}`;
+    const list = slicesByService.get(key);
+    if (list) list.push(slice);
+    else slicesByService.set(key, [slice]);
+  }
+
   const announcements: BgpAnnouncement[] = [];
   const notAnnounced: BgpNotAnnounced[] = [];
   for (const service of input.services) {
@@ -258,8 +271,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     const { name, namespace = "default" } = service.metadata;
     const readyNodes = new Set<string>();
     let anyReady = false;
-    for (const slice of input.endpointSlices) {
-      if ((slice.metadata.namespace ?? "default") !== namespace || slice.metadata.labels?.[SERVICE_NAME_LABEL] !== name) continue;
+    for (const slice of slicesByService.get(`${namespace}/${name}`) ?? []) {
       for (const e of slice.endpoints ?? []) {
         if (!canServe(e.conditions)) continue;
         anyReady = true;
@@ -296,7 +308,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
         if (local && !readyNodes.has(node.metadata.name)) continue;
         for (const a of applying) {
           if (!selectsNode(a.nodeSelectors, node)) continue;
-          const prefix = aggregate(text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
+          const prefix = aggregate(ip, text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
           for (const peer of peers) {
             if (!selectsNode(peer.nodeSelectors, node)) continue;
             if (a.peers.length > 0 && !a.peers.includes(peer.name)) continue;

@@ -1,6 +1,6 @@
 // This node's BGP sessions, kept to a desired state: one BgpSession per BGPPeer selecting the node, replaced
 // when its options change, stopped when the peer goes, fed the routes the announcement rules give it.
-import { type BfdState, BfdSession, BgpSession, type Route, type SessionState } from "@bollard/bgp";
+import { type BfdState, BfdThreadSession, BgpSession, type Route, type SessionState } from "@bollard/bgp";
 import type { BgpAnnouncement } from "./announce.ts";
 import type { PeerSession } from "./peers.ts";
 import { bgpSocket } from "./tcp-socket.ts";
@@ -25,7 +25,7 @@ export function routesForNode(announcements: readonly BgpAnnouncement[], node: s
   return new Map([...byPeer].map(([peer, routes]) => [peer, [...routes.values()].sort((x, y) => x.prefix.localeCompare(y.prefix))]));
 }
 
-type Running = { key: string; session: BgpSession; bfd?: BfdSession };
+type Running = { key: string; session: BgpSession; bfd?: BfdThreadSession };
 
 export type SessionHooks = {
   /** The BGP session's state changed. */
@@ -83,8 +83,11 @@ export class BgpSessions {
     this.running.set(peer, running);
     if (config.bfd) {
       const { localAddress, ...timers } = config.bfd;
-      const bfd = new BfdSession({ ...timers, peerAddress: config.options.peerAddress, localAddress });
+      // On a thread of its own: a busy event loop here (a reconcile under churn) must not hold its packets back
+      // past the peer's detection time, which would reset the BGP session and re-send the whole table.
+      const bfd = new BfdThreadSession({ ...timers, peerAddress: config.options.peerAddress, localAddress });
       running.bfd = bfd;
+      bfd.on("failed", (err) => this.hooks.onBfdError?.(peer, err));
       bfd.on("state", (change) => {
         this.hooks.onBfdState?.(peer, change);
         // RFC 5882 §4.3: BFD Down means the path is gone; the BGP session follows at once instead of after

@@ -174,14 +174,26 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   });
   const announcer = createAnnouncer({ logger: log, metrics: announcerMetrics, garpRefreshMs: options.garpRefreshMs });
 
+  // Changes are coalesced: one reconcile for every change seen until it runs. A reconcile plans every Service,
+  // so under churn (1,000 Services created, their status objects written by every node, each a watch event) one
+  // per event kept the event loop busy for seconds — and BFD and the membership heartbeats run on that loop.
+  // The next reconcile waits as long as the last one took, so reconciling takes at most about half the loop.
   let scheduled = false;
+  let lastReconcileMs = 0;
+  let lastReconcileEnd = 0;
   const schedule = () => {
     if (scheduled) return;
     scheduled = true;
-    setImmediate(() => {
+    const wait = Math.max(0, lastReconcileEnd + lastReconcileMs - performance.now());
+    const run = () => {
       scheduled = false;
+      const start = performance.now();
       reconcile();
-    });
+      lastReconcileEnd = performance.now();
+      lastReconcileMs = lastReconcileEnd - start;
+    };
+    if (wait < 1) setImmediate(run);
+    else setTimeout(run, wait).unref();
   };
   let previousLive = new Set<string>();
   // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
