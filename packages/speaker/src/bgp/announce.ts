@@ -13,11 +13,10 @@
 //   advertisements for the same (node, peer, prefix) merge their communities, and the highest localPref wins.
 import { type LargeCommunity, parseCommunity } from "@bollard/bgp";
 import { type AddressRange, formatIP, type LabelSelector, parseAddressRange, parseIP, parseLabelSelector, rangeContains, selectorMatches } from "@bollard/core";
-import type { EndpointSliceObject, IPAddressPoolObject, NodeObject, ServiceObject } from "../election/objects.ts";
+import { type EndpointSliceObject, type IPAddressPoolObject, type NodeObject, type ServiceObject, slicesByService } from "../election/objects.ts";
 import type { BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "./objects.ts";
 
 export const EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
-const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 export interface BgpAnnouncementInput {
   nodes: readonly NodeObject[];
@@ -250,18 +249,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     if (!options.ignoreExcludeLB && n.metadata.labels?.[EXCLUDE_FROM_LB_LABEL] !== undefined) return false;
     return !(n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True");
   });
-
-  // Slices by Service, once: looking them up per Service made each plan O(Services × slices), and the speaker
-  // plans on every change, so 1,000 Services stalled its event loop for seconds during churn.
-  const slicesByService = new Map<string, EndpointSliceObject[]>();
-  for (const slice of input.endpointSlices) {
-    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (service === undefined) continue;
-    const key = `${slice.metadata.namespace ?? "default"}/${service}`;
-    const list = slicesByService.get(key);
-    if (list) list.push(slice);
-    else slicesByService.set(key, [slice]);
-  }
+  const slices = slicesByService(input.endpointSlices);
 
   const announcements: BgpAnnouncement[] = [];
   const notAnnounced: BgpNotAnnounced[] = [];
@@ -271,7 +259,7 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     const { name, namespace = "default" } = service.metadata;
     const readyNodes = new Set<string>();
     let anyReady = false;
-    for (const slice of slicesByService.get(`${namespace}/${name}`) ?? []) {
+    for (const slice of slices.get(`${namespace}/${name}`) ?? []) {
       for (const e of slice.endpoints ?? []) {
         if (!canServe(e.conditions)) continue;
         anyReady = true;

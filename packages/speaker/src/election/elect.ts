@@ -2,10 +2,9 @@
 // announcing node from the same snapshot, with no coordination beyond knowing who is alive.
 import { createHash } from "node:crypto";
 import { formatIP, type LabelSelector, loadPools, type Pool, parseIP, parseLabelSelector, poolContaining, selectorMatches } from "@bollard/core";
-import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "./objects.ts";
+import { type EndpointSliceObject, type IPAddressPoolObject, type L2AdvertisementObject, type NodeObject, type ServiceObject, slicesByService } from "./objects.ts";
 
 export const EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
-const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 export interface ElectionInput {
   nodes: readonly NodeObject[];
@@ -154,16 +153,7 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
   const { pools, loaded } = compilePools(input, configErrors);
   const advertisements = compileAdvertisements(input.advertisements, configErrors);
   const announcements: Announcement[] = [];
-  // Slices by Service, once: a scan per Service made each election O(Services × slices).
-  const slicesByService = new Map<string, EndpointSliceObject[]>();
-  for (const slice of input.endpointSlices) {
-    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (service === undefined) continue;
-    const key = `${slice.metadata.namespace ?? "default"}/${service}`;
-    const list = slicesByService.get(key);
-    if (list) list.push(slice);
-    else slicesByService.set(key, [slice]);
-  }
+  const slices = slicesByService(input.endpointSlices);
 
   for (const service of input.services) {
     if (service.spec?.type !== "LoadBalancer") continue;
@@ -188,7 +178,7 @@ export function electAnnouncers(input: ElectionInput, options: ElectionOptions):
       continue;
     }
 
-    const endpoints = (slicesByService.get(`${namespace}/${name}`) ?? [])
+    const endpoints = (slices.get(`${namespace}/${name}`) ?? [])
       .flatMap((s) => s.endpoints ?? [])
       .filter((e) => endpointCanServe(e.conditions));
     const nodesWithEndpoint = new Set(endpoints.flatMap((e) => (e.nodeName ? [e.nodeName] : [])));
