@@ -1,5 +1,5 @@
 import type { Logger } from "@bollard/core";
-import { emptyRouteTable, type KeyPair, type PemPair, type Route, type RouteTable } from "@bollard/ingress";
+import { emptyRouteTable, type KeyPair, type ProxyOptions, type Route, type RouteTable } from "@bollard/ingress";
 import { loadNative, type NativeCounters, type NativeDataPlane, type RouteCount } from "./native.ts";
 import { SNAPSHOT_VERSION, snapshotFromTable, type TableSnapshot } from "./snapshot.ts";
 
@@ -14,54 +14,14 @@ export class InvalidSnapshotError extends Error {
   }
 }
 
-export interface DataPlaneOptions {
-  /** the certificate for TLS clients whose SNI matches nothing (and clients without SNI) */
-  defaultCertificate: PemPair;
-  /** CIDRs whose X-Forwarded-* headers are believed */
-  trustedProxies?: readonly string[];
-  /** request body limit in bytes → 413 (default 1 MiB) */
-  maxBodySize?: number;
-  /**
-   * bodies up to this many bytes are read whole before an upstream connection is taken, so slow clients hold
-   * no upstream connection (default 64 KiB; 0 streams every body)
-   */
-  requestBufferSize?: number;
-  /** longest silence between two reads of a request body, ms (default 60 s) → 408 */
-  clientBodyTimeout?: number;
-  /** forward header names containing `_` (default false: dropped, as nginx's `underscores_in_headers off`) */
-  underscoresInHeaders?: boolean;
-  /** HTTP/2 streams open at once on one connection (default 128, as nginx); more are refused */
-  http2MaxConcurrentStreams?: number;
-  /** request line + headers limit in bytes → 431 (default 16 KiB) */
-  maxHeaderSize?: number;
-  /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
-  connectTimeout?: number;
-  /**
-   * upstream silence, ms (default 60 s): before the response head (connecting included) → 504; between two
-   * chunks of the response body → the answer is cut (HTTP/1.1: the connection closed; HTTP/2: the stream reset)
-   */
-  readTimeout?: number;
-  /** a request head must arrive whole within this of its first byte, ms (default 60 s) → 408 */
-  headersTimeout?: number;
-  /** the whole request (head and body) must arrive within this, ms (default 300 s; never below headersTimeout) → 408 */
-  requestTimeout?: number;
-  /** idle keep-alive client connections (HTTP/2: with no open stream) are closed after this, ms (default 75 s) */
-  keepAliveTimeout?: number;
-  /**
-   * HTTP/2 streams a client may abandon (reset before their answer) per second on one connection, with a burst
-   * of ten seconds' worth (default 100); past it, GOAWAY ENHANCE_YOUR_CALM and the connection is closed
-   */
-  http2MaxResetsPerSecond?: number;
+/** The data plane's options: `bollard ingress`'s limits and timeouts, and where its logs go. */
+export interface DataPlaneOptions extends ProxyOptions {
   /** where the plane's warnings (upstream failures, with the request id) and access lines go, in batches */
   logger?: Logger;
   /** a log line per request (info, "request"), in the same batches (default false) */
   accessLog?: boolean;
   /** how often queued log lines are taken to the logger, ms (default 1000) */
   logInterval?: number;
-  /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
-  upstreamKeepAliveTimeout?: number;
-  /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
-  httpsRedirectPort?: number;
 }
 
 /** What the data plane does with a request: its own answer (`status`), and/or the route it matched. */

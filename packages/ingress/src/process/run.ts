@@ -16,33 +16,39 @@ export interface ProxyOptions {
   defaultCertificate: PemPair;
   /** CIDRs whose X-Forwarded-* headers are believed */
   trustedProxies?: readonly string[];
-  /** request body limit in bytes → 413 (default 1 MiB, like ingress-nginx) */
+  /** request body limit in bytes → 413 (default 1 MiB) */
   maxBodySize?: number;
   /**
    * bodies up to this many bytes are read whole before an upstream connection is taken, so slow clients hold
-   * no upstream connection (default 64 KiB; 0 streams every body: ingress-nginx's `proxy-request-buffering: off`)
+   * no upstream connection (default 64 KiB; 0 streams every body)
    */
   requestBufferSize?: number;
-  /** longest silence between two reads of a request body, ms (default 60 s, nginx's client_body_timeout) → 408 */
+  /** longest silence between two reads of a request body, ms (default 60 s) → 408 */
   clientBodyTimeout?: number;
   /** forward header names containing `_` (default false: dropped, as nginx's `underscores_in_headers off`) */
   underscoresInHeaders?: boolean;
   /** HTTP/2 streams open at once on one connection (default 128, as nginx); more are refused */
   http2MaxConcurrentStreams?: number;
-  /** HTTP/2 streams a client may reset per second on one connection (burst: 10 s worth); past it → GOAWAY */
-  http2MaxResetsPerSecond?: number;
   /** request line + headers limit in bytes → 431 (default 16 KiB) */
   maxHeaderSize?: number;
   /** upstream connect timeout, ms (default 5 s) → another endpoint, then 502 */
   connectTimeout?: number;
-  /** upstream silence while waiting for headers or body, ms (default 60 s) → 504 */
+  /**
+   * upstream silence, ms (default 60 s): before the response head (connecting included) → 504; between two
+   * chunks of the response body → the answer is cut (HTTP/1.1: the connection closed; HTTP/2: the stream reset)
+   */
   readTimeout?: number;
-  /** client must send all headers within this, ms (default 60 s); past it the connection is closed */
+  /** a request head must arrive whole within this of its first byte, ms (default 60 s) → 408 */
   headersTimeout?: number;
-  /** client must send the whole request within this, ms (default 300 s) → 408 */
+  /** the whole request (head and body) must arrive within this, ms (default 300 s; never below headersTimeout) → 408 */
   requestTimeout?: number;
-  /** idle keep-alive client connections are closed after this, ms (default 75 s) */
+  /** idle keep-alive client connections (HTTP/2: with no open stream) are closed after this, ms (default 75 s) */
   keepAliveTimeout?: number;
+  /**
+   * HTTP/2 streams a client may abandon (reset before their answer) per second on one connection, with a burst
+   * of ten seconds' worth (default 100); past it, GOAWAY ENHANCE_YOUR_CALM and the connection is closed
+   */
+  http2MaxResetsPerSecond?: number;
   /** idle upstream keep-alive connections are closed after this, ms (default 4 s) */
   upstreamKeepAliveTimeout?: number;
   /** the port written into HTTP → HTTPS redirects (default 443, left out of the URL) */
