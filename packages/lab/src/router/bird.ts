@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { join } from "node:path";
 import { execIn } from "../network/exec.ts";
-import { checkRouterOptions, type LabBgpRouter, RouterConfigError, type RouterOptions, waitFor } from "./router.ts";
+import { checkRouterOptions, type LabBgpRouter, RouterConfigError, type RouterOptions, stopDaemons, waitFor } from "./router.ts";
 
 export interface BirdRouter extends LabBgpRouter {
   daemon: "bird";
@@ -63,14 +63,8 @@ export async function startBirdRouter(options: RouterOptions): Promise<BirdRoute
   const child: ChildProcess = spawn("ip", ["netns", "exec", netns, "setpriv", "--pdeathsig", "KILL", "--", "bird", "-f", "-c", join(dir, "bird.conf"), "-s", socket, "-P", join(dir, "bird.pid")], { stdio: "ignore" });
   const birdc = async (args: string[]) => (await execIn(netns, "birdc", ["-s", socket, ...args], { timeoutMs: 10_000, allowFailure: true })).stdout;
   const names = new Map(options.neighbors.map((n, i) => [protocolName(i), n.address]));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopDaemons([child]);
+
   try {
     await waitFor(async () => (await birdc(["show", "status"])).includes("Daemon is up and running"), 20_000, "BIRD to answer");
   } catch (err) {

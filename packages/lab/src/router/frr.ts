@@ -8,27 +8,11 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { execIn, run } from "../network/exec.ts";
-import type { LabBgpRouter } from "./router.ts";
+import { type LabBgpRouter, type RouterNeighbor, type RouterOptions, stopDaemons } from "./router.ts";
 
-export type FrrNeighbor = {
-  address: string;
-  asn: number;
-  /** TCP MD5 password (RFC 2385). */
-  password?: string;
-  /** Single-hop BFD with these timers (ms). */
-  bfd?: { receiveMs: number; transmitMs: number; multiplier: number };
-};
-
-export type FrrRouterOptions = {
-  netns: string;
-  /** Where the configuration, sockets, pid files and logs go; made here and handed to the frr user. */
-  dir: string;
-  asn: number;
-  routerId: string;
-  neighbors: FrrNeighbor[];
-  /** Act as graceful-restart helper (keep a restarting speaker's routes as stale). */
-  gracefulRestart?: boolean;
-};
+export type FrrNeighbor = RouterNeighbor;
+/** `dir` is handed to the frr user. */
+export type FrrRouterOptions = RouterOptions;
 
 export interface FrrRouter extends LabBgpRouter {
   daemon: "frr";
@@ -105,22 +89,7 @@ export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRout
     return child;
   };
   const vtysh = async (d: "bgpd" | "bfdd" | "zebra", command: string) => (await execIn(netns, "vtysh", ["--vty_socket", dir, "-d", d, "-c", command], { timeoutMs: 10_000 })).stdout;
-  const stop = async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          }),
-      ),
-    );
-  };
+  const stop = () => stopDaemons(children);
   try {
     daemon("zebra", ["-P", "0"]);
     await waitFor(async () => (await vtysh("zebra", "show version")).includes("FRRouting"), 20_000, "zebra to answer");

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execIn } from "../network/exec.ts";
-import { checkRouterOptions, type LabBgpRouter, RouterConfigError, type RouterOptions, waitFor } from "./router.ts";
+import { checkRouterOptions, type LabBgpRouter, RouterConfigError, type RouterOptions, stopDaemons, waitFor } from "./router.ts";
 
 export interface GobgpRouter extends LabBgpRouter {
   daemon: "gobgp";
@@ -57,20 +57,8 @@ export async function startGobgpRouter(options: RouterOptions): Promise<GobgpRou
   const stop = async () => {
     syncing.abort();
     await synced;
-    await Promise.all(
-      children.reverse().map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await stopDaemons(children);
+
   };
   try {
     start(["gobgpd", "-f", join(dir, "gobgpd.toml"), "--api-hosts", `${GOBGP_API.host}:${GOBGP_API.port}`, "-l", "info", "--log-plain", "--pprof-disable"], join(dir, "gobgpd.log"));

@@ -1,6 +1,7 @@
 // What the lab asks of its router, whichever daemon runs it (FRR, BIRD or GoBGP): the sessions, the paths it
 // learnt for a prefix, its BFD sessions, and stopping it. Each daemon installs its best routes — several next
 // hops for an ECMP route — in the router namespace's kernel, which is what forwards the client's traffic.
+import type { ChildProcess } from "node:child_process";
 import { isIP } from "node:net";
 
 export type RouterDaemon = "frr" | "bird" | "gobgp";
@@ -81,4 +82,22 @@ export async function waitFor(check: () => Promise<boolean>, ms: number, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Stops a router's daemons: SIGTERM to each still running, SIGKILL to any not gone within 3 s. */
+export async function stopDaemons(children: readonly ChildProcess[]): Promise<void> {
+  const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+  await Promise.all(
+    children.filter(running).map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
 }
