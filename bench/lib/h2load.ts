@@ -1,6 +1,6 @@
 // h2load (nghttp2-client) runs and what its report says: HTTP/2 over TLS (ALPN h2), streams multiplexed on each
 // connection. It reports mean and max latency, not percentiles.
-import { spawn } from "node:child_process";
+import { runAndParse } from "./proc.ts";
 
 export interface H2loadOptions {
   url: string;
@@ -34,28 +34,7 @@ export function h2loadArgs(o: H2loadOptions): string[] {
 export const h2loadCommand = (o: H2loadOptions): string => h2loadArgs(o).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ");
 
 export function runH2load(o: H2loadOptions): Promise<H2loadResult> {
-  const [cmd, ...args] = h2loadArgs(o);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      out += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      out += c;
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code !== 0) reject(new Error(`${h2loadCommand(o)} exited ${code}: ${out}`));
-      else {
-        try {
-          resolve(parseH2load(out));
-        } catch (err) {
-          reject(err);
-        }
-      }
-    });
-  });
+  return runAndParse(h2loadArgs(o), parseH2load);
 }
 
 const toMs = (value: string, unit: string): number => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? Number.NaN);

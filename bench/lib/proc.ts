@@ -178,3 +178,27 @@ export async function reapedChildrenCpuSeconds(): Promise<number> {
   // cutime and cstime are fields 16 and 17 of the full line
   return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
 }
+
+/** Runs a load tool to its end and parses what it printed (stdout and stderr together); a non-zero exit rejects with that output. */
+export function runAndParse<T>(argv: readonly string[], parse: (out: string) => T): Promise<T> {
+  const [cmd, ...args] = argv;
+  const shown = argv.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ");
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const collect = (c: string) => {
+      out += c;
+    };
+    child.stdout.setEncoding("utf8").on("data", collect);
+    child.stderr.setEncoding("utf8").on("data", collect);
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${shown} exited ${code}: ${out}`));
+      try {
+        resolve(parse(out));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}

@@ -1,5 +1,5 @@
 // wrk runs and what its --latency report says.
-import { spawn } from "node:child_process";
+import { runAndParse } from "./proc.ts";
 
 export interface WrkOptions {
   url: string;
@@ -45,28 +45,7 @@ export function wrkArgs(opts: WrkOptions): string[] {
 export const wrkCommand = (opts: WrkOptions): string => wrkArgs(opts).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ");
 
 export function runWrk(opts: WrkOptions): Promise<WrkResult> {
-  const [cmd, ...args] = wrkArgs(opts);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      out += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      out += c;
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code !== 0) reject(new Error(`${wrkCommand(opts)} exited ${code}: ${out}`));
-      else {
-        try {
-          resolve(parseWrk(out));
-        } catch (err) {
-          reject(err);
-        }
-      }
-    });
-  });
+  return runAndParse(wrkArgs(opts), parseWrk);
 }
 
 const toMs = (value: string, unit: string): number => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? Number.NaN);
