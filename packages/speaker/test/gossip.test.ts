@@ -261,15 +261,15 @@ describe("gossip rules", () => {
     assert.equal(a.incarnation, before + 2, "an old suspicion needs no refutation");
   });
 
-  // [other members, confirmations (suspecters beyond the first), timeout ms] with T = 200, α = 0.5, at least 200 ms, max 4×
+  // [other members, confirmations (suspecters beyond the first), timeout ms] with T = 200, α = 1, at least 200 ms, max 4×
   const timeouts: Array<[number, number, number]> = [
     [1, 0, 200], // two members: nobody could confirm, the minimum at once
     [9, 0, 800], // 10 members: min 200 ms, max 800 ms
     [9, 1, 800 - 600 * (Math.log(2) / Math.log(3))],
     [9, 2, 200],
     [9, 5, 200],
-    [999, 0, 4 * 1.5 * 200],
-    [999, 2, 1.5 * 200],
+    [999, 0, 4 * 3 * 200],
+    [999, 2, 3 * 200],
   ];
   for (const [up, confirmations, expected] of timeouts) {
     it(`a suspicion among ${up + 1} members with ${confirmations} confirmations lasts ${Math.round(expected)} ms`, () => {

@@ -101,7 +101,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   gossipIntervalMs: 50,
   gossipFanout: 3,
   retransmitMult: 4,
-  suspicionMult: 0.5,
+  suspicionMult: 1,
   suspicionMinMs: 200,
   suspicionMaxMult: 4,
   suspicionConfirmations: 2,
