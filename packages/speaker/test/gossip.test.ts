@@ -203,6 +203,41 @@ describe("gossip rules", () => {
     assert.equal(a.members.get("b")?.status, "dead");
   });
 
+  it("takes another member's death verdict at once when its suspicion already has its confirmations", () => {
+    const a = member("a", ["b", "c", "d", "e"]);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 1);
+    assert.equal(a.members.get("b")?.status, "suspect", "one confirmation: the verdict only confirms");
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 2);
+    assert.equal(a.members.get("b")?.status, "dead", "two: taken before the suspicion's minimum");
+  });
+
+  it("after hearing from a member it counts dead, pings the members it counts dead every 50 ms for staleVerdictMs", () => {
+    const a = member("a", ["b", "c", "d", "e"]);
+    for (const at of [0, 1000]) for (const n of ["c", "d"]) receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: n, incarnation: 1, from: "e" }] }, at);
+    assert.equal(a.members.get("c")?.status, "dead");
+    assert.equal(a.members.get("d")?.status, "dead");
+    // Pings whose first word is "you are dead": the reconnect pings.
+    const reconnects = (from: number, to: number) => {
+      let count = 0;
+      for (let t = from; t < to; t += 10) {
+        for (const o of tick(a, t).send) {
+          const first = o.message.updates[0];
+          if (o.message.type === "ping" && first?.kind === "dead" && first.node === o.to && first.from === "a") count += 1;
+          // b and e are up: they answer the probes.
+          if (o.message.type === "ping" && (o.to === "b" || o.to === "e")) receive(a, o.to, { type: "ack", seq: o.message.seq, updates: [] }, t);
+        }
+      }
+      return count;
+    };
+    a.nextReconnectAt = 2000;
+    assert.ok(reconnects(2000, 3000) <= 2, "2 a second while nothing heals");
+    receive(a, "c", { type: "gossip", updates: [] }, 3000);
+    const healing = reconnects(3000, 4000);
+    assert.ok(healing >= 15, `${healing} a second while a partition heals`);
+    assert.ok(reconnects(3000 + DEFAULT_GOSSIP_TIMING.staleVerdictMs + 100, 3000 + DEFAULT_GOSSIP_TIMING.staleVerdictMs + 1100) <= 2, "and 2 a second again afterwards");
+  });
+
   it("tells a member it believes dead, when that one speaks, what it believes (at most once per period)", () => {
     const a = member("a", ["b", "c"]);
     receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);

@@ -67,6 +67,11 @@ export interface GossipConfig {
   maxLocalHealth: number;
   /** A member that is dead, or never heard, is pinged every this often, so a healed partition rejoins. */
   reconnectIntervalMs: number;
+  /**
+   * ... and this often for `staleVerdictMs` after a member counted dead spoke or this member was told it is
+   * dead (a partition healing): each member this one counts dead must hear so to refute.
+   */
+  healingReconnectIntervalMs: number;
   /** A joining member that has not heard of every peer asks another member for its view this often. */
   syncRetryMs: number;
   /** A starting member stays joining at least this long after it learns its peers. */
@@ -102,6 +107,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   suspicionConfirmations: 2,
   maxLocalHealth: 8,
   reconnectIntervalMs: 500,
+  healingReconnectIntervalMs: 50,
   syncRetryMs: 1000,
   joinGraceMs: 500,
   silentPeerGraceMs: 5000,
@@ -175,6 +181,8 @@ export interface GossipState {
   nextReconnectAt: number;
   nextSyncAt: number;
   relays: Map<number, Relay>;
+  /** Until when reconnect pings go out every `healingReconnectIntervalMs` (a partition is healing). */
+  healingUntil: number;
   /** When a member believed dead was last told so after it spoke. */
   nudged: Map<string, number>;
   /** When a member this one believed dead (or left) was counted alive again: its verdicts are stale for a while. */
@@ -214,6 +222,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextReconnectAt: now,
     nextSyncAt: now,
     relays: new Map(),
+    healingUntil: Number.NEGATIVE_INFINITY,
     nudged: new Map(),
     revivedAt: new Map(),
     queue: new Map(),
@@ -312,6 +321,7 @@ export function receive(state: GossipState, from: string, message: Message, now:
     state.nudged.set(from, now);
     reply(state, from, { type: "ping", seq: nextSeq(state), target: from }, step);
   }
+  if (sender?.status === "dead") startHealing(state, now);
   const spread = message.type !== "state";
   for (const update of message.updates) apply(state, update, now, step, spread);
   switch (message.type) {
@@ -425,7 +435,7 @@ function advance(state: GossipState, now: number, step: Step): void {
   }
 
   if (now >= state.nextReconnectAt) {
-    state.nextReconnectAt = now + config.reconnectIntervalMs;
+    state.nextReconnectAt = now + (now < state.healingUntil ? config.healingReconnectIntervalMs : config.reconnectIntervalMs);
     const target = sampleDown(state);
     // An ack is not awaited: the ping carries what this member believes about the target (it refutes
     // that if it is alive) and this member's own record (so the target learns it is alive too).
@@ -501,6 +511,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       state.incarnation = update.incarnation + 1;
       state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
       enqueueUpdate(state, selfAlive(state));
+      if (update.kind === "dead") startHealing(state, now);
       step.notes.push({ kind: "refuted", incarnation: state.incarnation, from: update.from });
     }
     return;
@@ -568,7 +579,9 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
         }
         if (m.status === "suspect" && m.suspicion !== undefined && now < m.suspicion.startedAt + m.suspicion.minMs) {
           m.suspicion.confirmers.add(update.from);
-          return;
+          // Once as many members as a suspicion waits for have independently failed to reach it, a verdict
+          // is taken at once: the first timer to run out spreads the death instead of each member's own.
+          if (m.suspicion.confirmers.size - 1 < m.suspicion.expected || m.suspicion.expected === 0) return;
         }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
@@ -581,6 +594,16 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       return;
     }
   }
+}
+
+/**
+ * A partition is healing: the members this one counts dead learn so only from it (their accusers' verdicts are
+ * stale on the other side and dropped there), so it pings them faster for a while, and each refutes.
+ */
+function startHealing(state: GossipState, now: number): void {
+  if (now < state.healingUntil) return;
+  state.healingUntil = now + state.config.staleVerdictMs;
+  state.nextReconnectAt = Math.min(state.nextReconnectAt, now + state.config.healingReconnectIntervalMs);
 }
 
 /**
@@ -787,6 +810,7 @@ function shiftDeadlines(state: GossipState, gap: number): void {
   state.nextProbeAt += gap;
   state.nextGossipAt += gap;
   state.nextReconnectAt += gap;
+  state.healingUntil += gap;
   state.nextSyncAt += gap;
   if (state.peersKnownAt !== undefined) state.peersKnownAt += gap;
   if (state.probe !== undefined) {
