@@ -8,7 +8,7 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { execIn, run } from "../network/exec.ts";
-import { type LabBgpRouter, type RouterNeighbor, type RouterOptions, stopDaemons } from "./router.ts";
+import { type LabBgpRouter, type RouterNeighbor, type RouterOptions, stopDaemons, waitFor } from "./router.ts";
 
 export type FrrNeighbor = RouterNeighbor;
 /** `dir` is handed to the frr user. */
@@ -125,18 +125,4 @@ export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRout
     pids: () => children.map((c) => c.pid ?? 0).filter((p) => p > 0),
     stop,
   };
-}
-
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
