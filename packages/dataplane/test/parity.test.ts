@@ -5,7 +5,6 @@
 // batches, with the request id.
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
-import { connect as connectH2 } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -15,7 +14,7 @@ import { Registry } from "prom-client";
 import { type Backend, startBackend, tableOf } from "../../ingress/test/helpers/backends.ts";
 import { send } from "../../ingress/test/helpers/client.ts";
 import { eventually } from "../../ingress/test/helpers/wait.ts";
-import { ERROR, FRAME, frame, headerBlock, headers, openRawH2, requestFields, rstStream } from "../../ingress/test/hostile/h2-raw.ts";
+import { ERROR, FRAME, frame, headerBlock, headers, openRawH2, requestFields, rstStream, wellBehavedStatus } from "../../ingress/test/hostile/h2-raw.ts";
 import { createDataPlane, type DataPlane, type DataPlaneOptions, registerDataPlaneMetrics } from "../src/index.ts";
 
 const defaultCertificate = generateDefaultCertificate();
@@ -278,20 +277,7 @@ describe("HTTP/2 abuse", () => {
     await backend.close();
   });
 
-  const wellBehaved = () =>
-    new Promise<number>((resolve, reject) => {
-      const session = connectH2(`https://127.0.0.1:${httpsPort}`, { servername: "foo.test", rejectUnauthorized: false });
-      session.on("error", reject);
-      const stream = session.request({ ":path": "/slow?ms=0", ":authority": "foo.test" });
-      stream.on("response", (h) => {
-        stream.resume();
-        stream.on("end", () => {
-          session.close();
-          resolve(Number(h[":status"]));
-        });
-      });
-      stream.on("error", reject);
-    });
+  const wellBehaved = () => wellBehavedStatus(httpsPort, { authority: "foo.test", path: "/slow?ms=0" });
   const odd = (i: number) => 2 * i + 1;
 
   test("streams reset after dispatch past the per-second budget → GOAWAY ENHANCE_YOUR_CALM; other clients are served", async () => {

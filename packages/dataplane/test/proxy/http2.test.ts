@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import { connect as connectTls } from "node:tls";
 import { after, before, test } from "node:test";
 import { generateSelfSignedCertificate } from "@bollard/ingress";
-import { type Backend, type Echo, startBackend, tableOf, tlsSecret } from "../../../ingress/test/helpers/backends.ts";
+import { type Backend, type Echo, heldAnswer, startBackend, tableOf, tlsSecret } from "../../../ingress/test/helpers/backends.ts";
 import { eachPlane, type RunningPlane } from "../planes.ts";
 
 const fooCert = generateSelfSignedCertificate("foo.test", ["foo.test"]);
@@ -57,7 +57,7 @@ eachPlane("HTTP/2", (kind) => {
   let b: Backend;
   let slow: Backend;
   let sink: Backend;
-  let release: () => void = () => {};
+  const held = heldAnswer();
   let plane: RunningPlane;
   let port: number;
   let session: ClientHttp2Session;
@@ -66,15 +66,7 @@ eachPlane("HTTP/2", (kind) => {
   before(async () => {
     a = await startBackend("a");
     b = await startBackend("b");
-    slow = await startBackend("slow", async (_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.write("first\n");
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      res.end("second\n");
-      return true;
-    });
+    slow = await startBackend("slow", (_req, res) => held.answer(res));
     // Reads bodies to the end and answers; a body the proxy cuts off (413) is just dropped.
     sink = await startBackend("sink", (req, res) => {
       req.on("error", () => {});
@@ -231,7 +223,7 @@ eachPlane("HTTP/2", (kind) => {
     await until(() => text === "first\n");
     const stopped = plane.shutdown(10_000);
     await goaway;
-    release();
+    held.release();
     await ended;
     assert.equal(text, "first\nsecond\n");
     await stopped;

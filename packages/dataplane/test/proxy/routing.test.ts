@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { after, before, test } from "node:test";
-import { type Backend, deadPort, type Echo, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
+import { type Backend, deadPort, type Echo, heldAnswer, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
 import { json, rawExchange, send, statusOf } from "../../../ingress/test/helpers/client.ts";
 import { eachPlane, type RunningPlane } from "../planes.ts";
 
@@ -205,7 +205,7 @@ eachPlane("headers", (kind) => {
 eachPlane("bodies", (kind) => {
   let backend: Backend;
   let plane: RunningPlane;
-  let release: () => void = () => {};
+  const held = heldAnswer();
   const big = randomBytes(8 * 1024 * 1024);
   before(async () => {
     backend = await startBackend("body", async (req, res) => {
@@ -214,15 +214,7 @@ eachPlane("bodies", (kind) => {
         res.end(big);
         return true;
       }
-      if (req.url === "/trickle") {
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.write("first\n");
-        await new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        res.end("second\n");
-        return true;
-      }
+      if (req.url === "/trickle") return held.answer(res);
       return false;
     });
     plane = await kind.start({ maxBodySize: 16 * 1024 * 1024 });
@@ -254,7 +246,7 @@ eachPlane("bodies", (kind) => {
         res.setEncoding("utf8");
         res.on("data", (c: string) => {
           seen += c;
-          if (seen === "first\n") release(); // the backend finishes only once we saw the first part
+          if (seen === "first\n") held.release(); // the backend finishes only once we saw the first part
         });
         res.on("end", () => resolve(seen));
       })

@@ -52,6 +52,26 @@ export async function startBackend(
   return backend;
 }
 
+/**
+ * An answer in two parts for streaming tests: `answer(res)` sends "first\n" at once and "second\n" only when
+ * `release()` is called (which releases the answer written last).
+ */
+export function heldAnswer(): { answer(res: ServerResponse): Promise<true>; release(): void } {
+  let release: () => void = () => {};
+  return {
+    async answer(res) {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first\n");
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      res.end("second\n");
+      return true;
+    },
+    release: () => release(),
+  };
+}
+
 /** A port on 127.0.0.1 that refuses connections: bound once, then closed. */
 export async function deadPort(): Promise<number> {
   const server = createServer();

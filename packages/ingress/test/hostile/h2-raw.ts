@@ -1,5 +1,7 @@
 // A raw HTTP/2 client over TLS for sending what a well-behaved client never would (rapid resets, CONTINUATION
-// floods, short bodies, stream floods) and seeing the server's frames as they come.
+// floods, short bodies, stream floods) and seeing the server's frames as they come; and a well-behaved client
+// (node:http2) to check that others are still served.
+import { connect as connectH2 } from "node:http2";
 import { connect, type TLSSocket } from "node:tls";
 
 export const FRAME = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8, CONTINUATION: 0x9 } as const;
@@ -153,5 +155,22 @@ export function openRawH2(port: number, servername = "foo.test"): Promise<RawH2>
       void raw.waitFor((fs) => fs.some((f) => f.type === FRAME.SETTINGS && (f.flags & FLAG.ACK) === 0), 5_000).then(() => resolve(raw));
     });
     socket.once("error", reject);
+  });
+}
+
+/** One GET from a well-behaved client (node:http2) on a connection of its own: the status it got. */
+export function wellBehavedStatus(port: number, request: { authority: string; path: string; headers?: Record<string, string> }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const session = connectH2(`https://127.0.0.1:${port}`, { servername: request.authority, rejectUnauthorized: false });
+    session.on("error", reject);
+    const stream = session.request({ ":path": request.path, ":authority": request.authority, ...request.headers });
+    stream.on("response", (h) => {
+      stream.resume();
+      stream.on("end", () => {
+        session.close();
+        resolve(Number(h[":status"]));
+      });
+    });
+    stream.on("error", reject);
   });
 }

@@ -3,31 +3,16 @@
 // floods end that connection only, and a Host that disagrees with :authority is refused. The data plane runs in a
 // process of its own (data-plane.ts).
 import assert from "node:assert/strict";
-import { connect as connectH2 } from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { eventually } from "../helpers/wait.ts";
 import { type DataPlane, planeKinds, startDataPlane } from "./data-plane.ts";
-import { data, ERROR, FRAME, frame, headerBlock, headers, openRawH2, requestFields, rstStream } from "./h2-raw.ts";
+import { data, ERROR, FRAME, frame, headerBlock, headers, openRawH2, requestFields, rstStream, wellBehavedStatus } from "./h2-raw.ts";
 import { type LoggingUpstream, startLoggingUpstream } from "./logging-upstream.ts";
 
 const HOST = "foo.test";
 
-/** One request from a well-behaved client (node:http2) on a connection of its own: the status it got. */
-function wellBehavedStatus(port: number, extra: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const session = connectH2(`https://127.0.0.1:${port}`, { servername: HOST, rejectUnauthorized: false });
-    session.on("error", reject);
-    const stream = session.request({ ":path": "/well-behaved", ":authority": HOST, ...extra });
-    stream.on("response", (h) => {
-      stream.resume();
-      stream.on("end", () => {
-        session.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    stream.on("error", reject);
-  });
-}
+/** One request from a well-behaved client on a connection of its own: the status it got. */
+const wellBehaved = (port: number, headers: Record<string, string> = {}) => wellBehavedStatus(port, { authority: HOST, path: "/well-behaved", headers });
 
 const odd = (i: number) => 2 * i + 1;
 
@@ -107,7 +92,7 @@ for (const kind of planeKinds()) {
       } finally {
         h2.close();
       }
-      assert.equal(await wellBehavedStatus(plane.httpsPort), 200);
+      assert.equal(await wellBehaved(plane.httpsPort), 200);
       await upstreamDrains();
       assert.ok(plane.alive());
     });
@@ -126,15 +111,15 @@ for (const kind of planeKinds()) {
       } finally {
         h2.close();
       }
-      assert.equal(await wellBehavedStatus(plane.httpsPort), 200);
+      assert.equal(await wellBehaved(plane.httpsPort), 200);
       assert.ok(plane.rssKiB() - rssBefore < 64 * 1024, `RSS grew by ${plane.rssKiB() - rssBefore} KiB`);
     });
 
     test("a Host that disagrees with :authority → 400, never routed on either", async () => {
       const before = upstream.targets.length;
-      assert.equal(await wellBehavedStatus(plane.httpsPort, { host: "evil.test" }), 400);
+      assert.equal(await wellBehaved(plane.httpsPort, { host: "evil.test" }), 400);
       assert.equal(upstream.targets.length, before);
-      assert.equal(await wellBehavedStatus(plane.httpsPort, { host: HOST }), 200);
+      assert.equal(await wellBehaved(plane.httpsPort, { host: HOST }), 200);
     });
   });
 
