@@ -7,7 +7,7 @@ export {
 } from "./control-plane/control-plane.ts";
 export { type ControlPlaneBinaries, ControlPlaneBuildError, ensureControlPlaneBinaries } from "./control-plane/binaries.ts";
 export { execIn, ip, LabCommandError, run, type RunResult } from "./network/exec.ts";
-export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, type LabRouter, LabSetupError, newLabId } from "./network/topology.ts";
+export { createLabNetwork, destroyLabNetwork, type LabHost, type LabNetwork, type LabRouter, LabSetupError, labPrefixV6, newLabId } from "./network/topology.ts";
 export {
   CONFIG_NAMESPACE,
   LAB_NODE_ASN,

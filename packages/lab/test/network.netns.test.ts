@@ -24,6 +24,15 @@ describe("lab network", () => {
     assert.equal(neigh[0].lladdr, lab.nodes[0]!.mac, "the client learned node1's MAC over ARP");
   });
 
+  it("gives each host the addresses it reports, in the kernel's own text form", async () => {
+    for (const host of [...lab.nodes, lab.client]) {
+      const links = JSON.parse((await execIn(host.netns, "ip", ["-j", "addr", "show", "dev", host.ifname])).stdout) as Array<{ addr_info: Array<{ local: string }> }>;
+      const locals = links.flatMap((l) => l.addr_info.map((a) => a.local));
+      assert.ok(locals.includes(host.ipv4), `${host.name}: ${host.ipv4} in ${locals.join(", ")}`);
+      assert.ok(locals.includes(host.ipv6), `${host.name}: ${host.ipv6} in ${locals.join(", ")}`);
+    }
+  });
+
   it("has no route out of the lab", async () => {
     for (const host of [...lab.nodes, lab.client]) {
       const routes = JSON.parse((await execIn(host.netns, "ip", ["-j", "route", "show"])).stdout) as { dst: string }[];

@@ -54,6 +54,15 @@ export class LabSetupError extends Error {
   }
 }
 
+/**
+ * The lab's IPv6 /64 in the canonical text form (RFC 5952: no leading zeros, "::" for the zero run) so that
+ * addresses built from it compare equal to what the kernel and our own formatters print ("01ae" → "1ae").
+ */
+export function labPrefixV6(id: string): string {
+  const group = Number.parseInt(id, 16);
+  return group === 0 ? "fd00:b011::" : `fd00:b011:${group.toString(16)}::`;
+}
+
 export function newLabId(): string {
   return randomBytes(2).toString("hex");
 }
@@ -78,13 +87,14 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 export async function createLabNetwork(opts: { id?: string; nodes?: number; router?: boolean } = {}): Promise<LabNetwork> {
   const id = opts.id ?? newLabId();
+  if (!/^[0-9a-f]{4}$/.test(id)) throw new LabSetupError("options", new Error(`a lab id is four lowercase hex digits, got ${JSON.stringify(id)}`));
   const nodeCount = opts.nodes ?? 2;
   if (nodeCount < 1 || nodeCount > 50) throw new LabSetupError("options", new Error(`--nodes must be 1..50, got ${nodeCount}`));
   const names = labResourceNames(id, nodeCount);
   // A /24 per lab, picked from the id so that two labs on one machine do not collide.
   const octet = Number.parseInt(id, 16) % 200 + 20;
   const prefixV4 = `10.251.${octet}`;
-  const prefixV6 = `fd00:b011:${id}::`;
+  const prefixV6 = labPrefixV6(id);
   await step("check tools", async () => {
     if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
     await run("ip", ["-V"]);
