@@ -204,7 +204,23 @@ function aggregate(ip: ReturnType<typeof parseIP>, text: string, length: number)
   return `${formatIP({ family: ip.family, value: ip.value & mask })}/${length}`;
 }
 
-export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAnnouncementOptions): BgpAnnouncementResult {
+/** The configuration objects of the input: what every Service's plan reads besides its own objects. */
+export type BgpConfigInput = Omit<BgpAnnouncementInput, "services" | "endpointSlices">;
+
+/**
+ * The compiled configuration a Service is planned against. `pools` and `peers` are parsed once per run;
+ * `applying` holds, per pool, the usable advertisements selecting it (an empty list for none).
+ */
+export interface BgpPlanContext {
+  pools: readonly Pool[];
+  peers: readonly Peer[];
+  eligibleNodes: readonly NodeObject[];
+  applying: ReadonlyMap<Pool, readonly Advertisement[]>;
+}
+
+export type { Advertisement as CompiledAdvertisement, Peer as CompiledPeer, Pool as CompiledPool };
+
+export function compileBgpConfig(input: BgpConfigInput, options: BgpAnnouncementOptions): { context: BgpPlanContext; configErrors: BgpConfigError[] } {
   const configErrors: BgpConfigError[] = [];
   const pools: Pool[] = [];
   for (const object of input.pools) {
@@ -244,98 +260,130 @@ export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAn
     }
   }
   const usable = advertisements.filter((a) => !badAggregation.has(a.name));
+  const applying = new Map(pools.map((p) => [p, usable.filter((a) => selectsPool(a, p))] as const));
 
   const eligibleNodes = input.nodes.filter((n) => {
     if (!options.ignoreExcludeLB && n.metadata.labels?.[EXCLUDE_FROM_LB_LABEL] !== undefined) return false;
     return !(n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True");
   });
-  const slices = slicesByService(input.endpointSlices);
+  return { context: { pools, peers, eligibleNodes, applying }, configErrors };
+}
 
+/** What one Service contributes to the plan, and the pools whose advertisements it read. */
+export interface ServiceBgpPlan {
+  announcements: BgpAnnouncement[];
+  notAnnounced: BgpNotAnnounced[];
+  pools: Pool[];
+}
+
+/** One Service's announcements (null: not a LoadBalancer Service of ours). Reads only its own objects and `context`. */
+export function planServiceBgp(service: ServiceObject, slices: readonly EndpointSliceObject[], context: BgpPlanContext, options: BgpAnnouncementOptions): ServiceBgpPlan | null {
+  if (service.spec?.type !== "LoadBalancer") return null;
+  if ((service.spec.loadBalancerClass ?? null) !== options.loadBalancerClass) return null;
+  const { name, namespace = "default" } = service.metadata;
   const announcements: BgpAnnouncement[] = [];
   const notAnnounced: BgpNotAnnounced[] = [];
-  for (const service of input.services) {
-    if (service.spec?.type !== "LoadBalancer") continue;
-    if ((service.spec.loadBalancerClass ?? null) !== options.loadBalancerClass) continue;
-    const { name, namespace = "default" } = service.metadata;
-    const readyNodes = new Set<string>();
-    let anyReady = false;
-    for (const slice of slices.get(`${namespace}/${name}`) ?? []) {
-      for (const e of slice.endpoints ?? []) {
-        if (!canServe(e.conditions)) continue;
-        anyReady = true;
-        if (e.nodeName) readyNodes.add(e.nodeName);
-      }
-    }
-    const local = service.spec.externalTrafficPolicy === "Local";
-    for (const ingress of service.status?.loadBalancer?.ingress ?? []) {
-      if (!ingress.ip) continue;
-      let ip: ReturnType<typeof parseIP>;
-      try {
-        ip = parseIP(ingress.ip);
-      } catch {
-        notAnnounced.push({ namespace, name, ip: ingress.ip, reason: "not an IP address" });
-        continue;
-      }
-      const text = formatIP(ip);
-      const pool = pools.find((p) => p.ranges.some((r) => rangeContains(r, ip)));
-      if (!pool) {
-        notAnnounced.push({ namespace, name, ip: text, reason: "in no IPAddressPool" });
-        continue;
-      }
-      const applying = usable.filter((a) => selectsPool(a, pool));
-      if (applying.length === 0) {
-        notAnnounced.push({ namespace, name, ip: text, reason: `no BGPAdvertisement selects pool ${pool.name}` });
-        continue;
-      }
-      if (!anyReady) {
-        notAnnounced.push({ namespace, name, ip: text, reason: "no ready endpoint" });
-        continue;
-      }
-      const merged = new Map<string, BgpAnnouncement>();
-      for (const node of eligibleNodes) {
-        if (local && !readyNodes.has(node.metadata.name)) continue;
-        for (const a of applying) {
-          if (!selectsNode(a.nodeSelectors, node)) continue;
-          const prefix = aggregate(ip, text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
-          for (const peer of peers) {
-            if (!selectsNode(peer.nodeSelectors, node)) continue;
-            if (a.peers.length > 0 && !a.peers.includes(peer.name)) continue;
-            const key = `${node.metadata.name}\0${peer.name}\0${prefix}`;
-            const existing = merged.get(key);
-            if (!existing) {
-              const announcement: BgpAnnouncement = {
-                namespace,
-                name,
-                ip: text,
-                prefix,
-                node: node.metadata.name,
-                peer: peer.name,
-                communities: [...a.communities],
-                largeCommunities: [...a.largeCommunities],
-                advertisements: [a.name],
-              };
-              if (a.localPref !== undefined) announcement.localPref = a.localPref;
-              merged.set(key, announcement);
-              continue;
-            }
-            existing.communities.push(...a.communities);
-            existing.largeCommunities.push(...a.largeCommunities);
-            existing.advertisements.push(a.name);
-            if (a.localPref !== undefined) existing.localPref = Math.max(existing.localPref ?? 0, a.localPref);
-          }
-        }
-      }
-      if (merged.size === 0) {
-        notAnnounced.push({ namespace, name, ip: text, reason: local ? "no eligible node with a ready endpoint (externalTrafficPolicy: Local) has a BGPPeer" : "no eligible node has a BGPPeer" });
-        continue;
-      }
-      for (const a of merged.values()) {
-        a.communities = [...new Set(a.communities)].sort((x, y) => x - y);
-        a.largeCommunities = [...new Map(a.largeCommunities.map((c) => [c.join(":"), c])).values()];
-        a.advertisements.sort();
-        announcements.push(a);
-      }
+  const read: Pool[] = [];
+  const readyNodes = new Set<string>();
+  let anyReady = false;
+  for (const slice of slices) {
+    for (const e of slice.endpoints ?? []) {
+      if (!canServe(e.conditions)) continue;
+      anyReady = true;
+      if (e.nodeName) readyNodes.add(e.nodeName);
     }
   }
-  return { announcements, notAnnounced, configErrors };
+  const local = service.spec.externalTrafficPolicy === "Local";
+  for (const ingress of service.status?.loadBalancer?.ingress ?? []) {
+    if (!ingress.ip) continue;
+    let ip: ReturnType<typeof parseIP>;
+    try {
+      ip = parseIP(ingress.ip);
+    } catch {
+      notAnnounced.push({ namespace, name, ip: ingress.ip, reason: "not an IP address" });
+      continue;
+    }
+    const text = formatIP(ip);
+    const pool = context.pools.find((p) => p.ranges.some((r) => rangeContains(r, ip)));
+    if (!pool) {
+      notAnnounced.push({ namespace, name, ip: text, reason: "in no IPAddressPool" });
+      continue;
+    }
+    read.push(pool);
+    const applying = context.applying.get(pool) ?? [];
+    if (applying.length === 0) {
+      notAnnounced.push({ namespace, name, ip: text, reason: `no BGPAdvertisement selects pool ${pool.name}` });
+      continue;
+    }
+    if (!anyReady) {
+      notAnnounced.push({ namespace, name, ip: text, reason: "no ready endpoint" });
+      continue;
+    }
+    const merged = new Map<string, BgpAnnouncement>();
+    for (const node of context.eligibleNodes) {
+      if (local && !readyNodes.has(node.metadata.name)) continue;
+      for (const a of applying) {
+        if (!selectsNode(a.nodeSelectors, node)) continue;
+        const prefix = aggregate(ip, text, ip.family === 4 ? a.aggregationLength : a.aggregationLengthV6);
+        for (const peer of context.peers) {
+          if (!selectsNode(peer.nodeSelectors, node)) continue;
+          if (a.peers.length > 0 && !a.peers.includes(peer.name)) continue;
+          const key = `${node.metadata.name}\0${peer.name}\0${prefix}`;
+          const existing = merged.get(key);
+          if (!existing) {
+            const announcement: BgpAnnouncement = {
+              namespace,
+              name,
+              ip: text,
+              prefix,
+              node: node.metadata.name,
+              peer: peer.name,
+              communities: [...a.communities],
+              largeCommunities: [...a.largeCommunities],
+              advertisements: [a.name],
+            };
+            if (a.localPref !== undefined) announcement.localPref = a.localPref;
+            merged.set(key, announcement);
+            continue;
+          }
+          existing.communities.push(...a.communities);
+          existing.largeCommunities.push(...a.largeCommunities);
+          existing.advertisements.push(a.name);
+          if (a.localPref !== undefined) existing.localPref = Math.max(existing.localPref ?? 0, a.localPref);
+        }
+      }
+    }
+    if (merged.size === 0) {
+      notAnnounced.push({ namespace, name, ip: text, reason: local ? "no eligible node with a ready endpoint (externalTrafficPolicy: Local) has a BGPPeer" : "no eligible node has a BGPPeer" });
+      continue;
+    }
+    for (const a of merged.values()) {
+      a.communities = [...new Set(a.communities)].sort((x, y) => x - y);
+      a.largeCommunities = [...new Map(a.largeCommunities.map((c) => [c.join(":"), c])).values()];
+      a.advertisements.sort();
+      announcements.push(a);
+    }
+  }
+  return { announcements, notAnnounced, pools: read };
+}
+
+/** Every Service planned against the compiled configuration: the full recompute. */
+export function planServices(services: readonly ServiceObject[], endpointSlices: readonly EndpointSliceObject[], context: BgpPlanContext, options: BgpAnnouncementOptions): Omit<BgpAnnouncementResult, "configErrors"> {
+  const slices = slicesByService(endpointSlices);
+  const announcements: BgpAnnouncement[] = [];
+  const notAnnounced: BgpNotAnnounced[] = [];
+  for (const service of services) {
+    const plan = planServiceBgp(service, slices.get(serviceKey(service)) ?? [], context, options);
+    if (plan === null) continue;
+    announcements.push(...plan.announcements);
+    notAnnounced.push(...plan.notAnnounced);
+  }
+  return { announcements, notAnnounced };
+}
+
+export const serviceKey = (service: ServiceObject) => `${service.metadata.namespace ?? "default"}/${service.metadata.name}`;
+
+export function planBgpAnnouncements(input: BgpAnnouncementInput, options: BgpAnnouncementOptions): BgpAnnouncementResult {
+  const { context, configErrors } = compileBgpConfig(input, options);
+  return { ...planServices(input.services, input.endpointSlices, context, options), configErrors };
 }

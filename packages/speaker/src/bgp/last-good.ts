@@ -1,7 +1,16 @@
 // MetalLB's rule for bad configuration, per object: an object that fails validation does not take effect, and
 // the last valid version of it keeps serving (none if it never was valid), so a typo in one BGPAdvertisement
 // neither withdraws its routes nor touches anything else. Pure: the caller keeps the map between calls.
-import { type BgpAnnouncementInput, type BgpAnnouncementOptions, type BgpAnnouncementResult, type BgpConfigError, planBgpAnnouncements } from "./announce.ts";
+import {
+  type BgpAnnouncementInput,
+  type BgpAnnouncementOptions,
+  type BgpAnnouncementResult,
+  type BgpConfigError,
+  type BgpConfigInput,
+  type BgpPlanContext,
+  compileBgpConfig,
+  planServices,
+} from "./announce.ts";
 
 type Kind = BgpConfigError["kind"];
 type Named = { metadata: { name: string; namespace?: string } };
@@ -18,12 +27,16 @@ const keyOf = (kind: Kind, o: Named) => `${kind}/${o.metadata.namespace ?? ""}/$
 /** The last valid version of each configuration object, by "kind/namespace/name". */
 export type LastGood = ReadonlyMap<string, unknown>;
 
-export function planWithLastGood(
-  input: BgpAnnouncementInput,
+/**
+ * The configuration in effect: each invalid object replaced by its last valid version (or left out), compiled.
+ * `configErrors` are those of the objects as they are, `kept` the keys of objects whose last valid version serves.
+ */
+export function configWithLastGood<T extends BgpConfigInput>(
+  input: T,
   options: BgpAnnouncementOptions,
   lastGood: LastGood,
-): { result: BgpAnnouncementResult; effective: BgpAnnouncementInput; lastGood: LastGood; kept: string[] } {
-  const first = planBgpAnnouncements(input, options);
+): { context: BgpPlanContext; configErrors: BgpConfigError[]; effective: T; lastGood: LastGood; kept: string[] } {
+  const first = compileBgpConfig(input, options);
   const bad = new Set(first.configErrors.map((e) => `${e.kind}/${e.namespace}/${e.name}`));
   const next = new Map<string, unknown>();
   const kept: string[] = [];
@@ -45,7 +58,16 @@ export function planWithLastGood(
     }
     (effective as Record<string, unknown>)[field] = objects;
   }
-  if (bad.size === 0) return { result: first, effective, lastGood: next, kept };
-  const second = planBgpAnnouncements(effective, options);
-  return { result: { ...second, configErrors: first.configErrors }, effective, lastGood: next, kept: kept.sort() };
+  if (bad.size === 0) return { context: first.context, configErrors: first.configErrors, effective, lastGood: next, kept };
+  return { context: compileBgpConfig(effective, options).context, configErrors: first.configErrors, effective, lastGood: next, kept: kept.sort() };
+}
+
+export function planWithLastGood(
+  input: BgpAnnouncementInput,
+  options: BgpAnnouncementOptions,
+  lastGood: LastGood,
+): { result: BgpAnnouncementResult; effective: BgpAnnouncementInput; lastGood: LastGood; kept: string[] } {
+  const config = configWithLastGood(input, options, lastGood);
+  const planned = planServices(input.services, input.endpointSlices, config.context, options);
+  return { result: { ...planned, configErrors: config.configErrors }, effective: config.effective, lastGood: config.lastGood, kept: config.kept };
 }

@@ -6,6 +6,8 @@ export interface ObjectMeta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** The API server's version of the object; absent in YAML. */
+  resourceVersion?: string;
 }
 
 export interface LabelSelector {

@@ -4,7 +4,8 @@
 // there is no election, the routers spread traffic over the nodes.
 //
 // Bad configuration never withdraws anything: an invalid object keeps its last valid version in effect
-// (planWithLastGood), an invalid BGPPeer keeps its last valid session, and the problem is logged, recorded as
+// (planWithLastGood, kept incrementally by IncrementalBgpPlanner: a change replans only the Services it
+// affects), an invalid BGPPeer keeps its last valid session, and the problem is logged, recorded as
 // a Warning Event on the object and reported in the ConfigurationState.
 import { isIP } from "node:net";
 import type { Route } from "@bollard/bgp";
@@ -23,7 +24,7 @@ import {
   typedResource,
 } from "@bollard/core";
 import type { Registry } from "prom-client";
-import { type LastGood, planWithLastGood } from "../bgp/last-good.ts";
+import { IncrementalBgpPlanner } from "../bgp/incremental.ts";
 import { createBgpMetrics } from "../bgp/metrics.ts";
 import type { BFDProfileObject, BGPAdvertisementObject, BGPPeerObject, CommunityObject } from "../bgp/objects.ts";
 import { type NodeView, type PeerSession, peerSession, type SecretView } from "../bgp/peers.ts";
@@ -188,7 +189,7 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
     return view;
   };
 
-  let lastGood: LastGood = new Map();
+  const planner = new IncrementalBgpPlanner({ ignoreExcludeLB: o.ignoreExcludeLB, loadBalancerClass: o.loadBalancerClass });
   const lastGoodSessions = new Map<string, PeerSession>();
   let reported = new Set<string>();
   let announcedServices = new Set<string>();
@@ -208,20 +209,16 @@ export function createBgpShell(o: BgpShellOptions): BgpShell {
   };
 
   function reconcile(gone?: { live: ReadonlySet<string> | null; leftBehind: ReadonlySet<string> }): string[] {
-    const planned = planWithLastGood(
-      {
-        nodes: o.nodes.list(),
-        services: o.services.list(),
-        endpointSlices: o.slices.list(),
-        pools: o.pools.list(),
-        peers: peers.list(),
-        advertisements: advertisements.list(),
-        communities: communities.list(),
-      },
-      { ignoreExcludeLB: o.ignoreExcludeLB, loadBalancerClass: o.loadBalancerClass },
-      lastGood,
-    );
-    lastGood = planned.lastGood;
+    const planned = planner.plan({
+      nodes: o.nodes.list(),
+      services: o.services.list(),
+      endpointSlices: o.slices.list(),
+      pools: o.pools.list(),
+      peers: peers.list(),
+      advertisements: advertisements.list(),
+      communities: communities.list(),
+    });
+    if (planner.stats.full !== null) log.debug({ reason: planner.stats.full, services: planner.stats.services }, "BGP plan recomputed in full");
     const kept = new Set(planned.kept);
     // Pool problems are the L2 side's and the controller's to report; BGP only keeps the last valid pools.
     const problems = planned.result.configErrors.filter((e) => e.kind !== "IPAddressPool").map((e) => ({
