@@ -116,6 +116,8 @@ export interface Lab {
   /** Crashes a node: its processes are killed and its link goes down; its pods stop being ready. */
   stopNode(name: string): Promise<void>;
   restartController(): Promise<void>;
+  /** Starts a node's speaker anew (stopping it first if it still runs): after a test or bench killed it. */
+  restartSpeaker(node: string): Promise<void>;
   down(): Promise<void>;
 }
 
@@ -386,6 +388,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         const i = procs.findIndex((p) => p.name === "controller");
         if (i >= 0) await procs[i]?.stop();
         const next = startController();
+        if (i >= 0) procs[i] = next;
+        else procs.push(next);
+      },
+      async restartSpeaker(name) {
+        const host = network.nodes.find((n) => n.name === name);
+        if (host === undefined) throw new Error(`no lab node ${name}`);
+        const i = procs.findIndex((p) => p.name === `${name}-speaker`);
+        if (i >= 0) await procs[i]?.stop();
+        const next = startSpeaker(host);
         if (i >= 0) procs[i] = next;
         else procs.push(next);
       },

@@ -11,8 +11,11 @@ import { execIn, run } from "../network/exec.ts";
 import { type LabBgpRouter, type RouterNeighbor, type RouterOptions, stopDaemons, waitFor } from "./router.ts";
 
 export type FrrNeighbor = RouterNeighbor;
-/** `dir` is handed to the frr user. */
-export type FrrRouterOptions = RouterOptions;
+/**
+ * `dir` is handed to the frr user. `networks`: prefixes bgpd originates itself (whether or not the kernel has a
+ * route for them), for FRR in a node's place as the speaker (bench/bgp.ts's reference); `hostname` names it.
+ */
+export type FrrRouterOptions = RouterOptions & { networks?: string[]; hostname?: string };
 
 export interface FrrRouter extends LabBgpRouter {
   daemon: "frr";
@@ -42,7 +45,18 @@ export function renderFrrConfig(options: Omit<FrrRouterOptions, "netns" | "dir">
   // Each daemon logs with microsecond timestamps and logs its session changes (bfdd's state changes, bgpd's
   // neighbor up/down), so a withdrawal can be taken apart afterwards (bench/bgp.ts reads these logs).
   const logging = ["log timestamp precision 6"];
-  const lines = ["frr defaults traditional", "hostname router", ...logging, `router bgp ${asn(options.asn)}`, ` bgp router-id ${options.routerId}`, " bgp log-neighbor-changes", " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast"];
+  const hostname = options.hostname ?? "router";
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(hostname)) throw new FrrConfigError(`hostname ${JSON.stringify(hostname)} is not a lowercase DNS label`);
+  const networks = (options.networks ?? []).map((prefix) => {
+    const [address = "", length = "", ...rest] = prefix.split("/");
+    const family = isIP(address);
+    const bits = Number(length);
+    if (family === 0 || rest.length > 0 || !/^\d{1,3}$/.test(length) || bits > (family === 4 ? 32 : 128)) throw new FrrConfigError(`${prefix} is not an IP prefix`);
+    return { prefix, family: family === 4 ? "ipv4" : "ipv6" };
+  });
+  const lines = ["frr defaults traditional", `hostname ${hostname}`, ...logging, `router bgp ${asn(options.asn)}`, ` bgp router-id ${options.routerId}`, " bgp log-neighbor-changes", " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast"];
+  // Originated prefixes need no route in the kernel: the speaker's addresses are not on an interface either.
+  if (networks.length > 0) lines.push(" no bgp network import-check");
   lines.push(options.gracefulRestart ? " bgp graceful-restart" : " bgp graceful-restart-disable");
   const profiles: string[] = [...logging, "debug bfd peer", "bfd"];
   for (const [i, n] of options.neighbors.entries()) {
@@ -62,9 +76,10 @@ export function renderFrrConfig(options: Omit<FrrRouterOptions, "netns" | "dir">
   for (const family of ["ipv4", "ipv6"]) {
     lines.push(` address-family ${family} unicast`, "  maximum-paths 16", "  maximum-paths ibgp 16");
     for (const n of options.neighbors) lines.push(`  neighbor ${n.address} activate`);
+    for (const n of networks) if (n.family === family) lines.push(`  network ${n.prefix}`);
     lines.push(" exit-address-family");
   }
-  return { bgpd: `${lines.join("\n")}\n`, bfdd: `${profiles.join("\n")}\n!\n`, zebra: `hostname router\n${logging.join("\n")}\n` };
+  return { bgpd: `${lines.join("\n")}\n`, bfdd: `${profiles.join("\n")}\n!\n`, zebra: `hostname ${hostname}\n${logging.join("\n")}\n` };
 }
 
 export async function startFrrRouter(options: FrrRouterOptions): Promise<FrrRouter> {
