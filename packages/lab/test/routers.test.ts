@@ -2,7 +2,7 @@
 // which next hops the GoBGP stand-in installs for a prefix's paths.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { multipathNextHops, renderBirdConfig, renderGobgpConfig, RouterConfigError } from "../src/index.ts";
+import { FrrConfigError, multipathNextHops, renderBirdConfig, renderFrrConfig, renderGobgpConfig, RouterConfigError } from "../src/index.ts";
 
 const base = { asn: 64501, routerId: "10.251.1.250", gracefulRestart: true };
 const bfd = { receiveMs: 200, transmitMs: 200, multiplier: 3 };
@@ -20,6 +20,26 @@ describe("router configurations", () => {
     const text = renderGobgpConfig({ ...base, neighbors: [{ address: "10.251.1.11", asn: 64500, password: "pw" }] });
     for (const line of ['neighbor-address = "10.251.1.11"', 'auth-password = "pw"', "[global.use-multiple-paths.config]", 'afi-safi-name = "ipv6-unicast"']) assert.ok(text.includes(line), `missing: ${line}`);
   });
+
+  it("FRR in a node's place: its hostname, the prefixes it originates in their families, no import check", () => {
+    const { bgpd, zebra } = renderFrrConfig({ ...base, gracefulRestart: false, hostname: "node1", neighbors: [{ address: "10.251.1.250", asn: 64501, bfd }], networks: ["10.253.1.10/32", "fd00::10/128"] });
+    for (const line of ["hostname node1", " no bgp network import-check", " bgp graceful-restart-disable", " neighbor 10.251.1.250 bfd profile n0"]) assert.ok(bgpd.includes(line), `missing: ${line}`);
+    assert.match(bgpd, /address-family ipv4 unicast\n(?: .*\n)*? {2}network 10\.253\.1\.10\/32\n/);
+    assert.match(bgpd, /address-family ipv6 unicast\n(?: .*\n)*? {2}network fd00::10\/128\n/);
+    assert.ok(zebra.startsWith("hostname node1\n"));
+    // Without networks, the router's configuration as before.
+    const router = renderFrrConfig({ ...base, neighbors: [] }).bgpd;
+    assert.ok(router.includes("hostname router") && !router.includes("network") && !router.includes("import-check"));
+  });
+
+  for (const [what, options] of [
+    ["a network that is no prefix", { networks: ["10.0.0.1"] }],
+    ["a network with a length too long for its family", { networks: ["10.0.0.1/33"] }],
+    ["a network with text after it", { networks: ["10.0.0.0/24 route-map x"] }],
+    ["a hostname that is no DNS label", { hostname: "node 1" }],
+  ] as const) {
+    it(`FRR refuses ${what}`, () => assert.throws(() => renderFrrConfig({ ...base, neighbors: [], ...options }), FrrConfigError));
+  }
 
   const refused: [string, () => unknown][] = [
     ["a password with a quote", () => renderBirdConfig({ ...base, neighbors: [{ address: "10.0.0.1", asn: 1, password: 'a";b' }] }, "/l")],

@@ -15,7 +15,7 @@ export type FrrNeighbor = RouterNeighbor;
  * `dir` is handed to the frr user. `networks`: prefixes bgpd originates itself (whether or not the kernel has a
  * route for them), for FRR in a node's place as the speaker (bench/bgp.ts's reference); `hostname` names it.
  */
-export type FrrRouterOptions = RouterOptions & { networks?: string[]; hostname?: string };
+export type FrrRouterOptions = RouterOptions & { networks?: readonly string[]; hostname?: string };
 
 export interface FrrRouter extends LabBgpRouter {
   daemon: "frr";
