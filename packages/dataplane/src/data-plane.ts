@@ -22,6 +22,11 @@ export interface DataPlaneOptions extends ProxyOptions {
   accessLog?: boolean;
   /** how often queued log lines are taken to the logger, ms (default 1000) */
   logInterval?: number;
+  /**
+   * TLS session resumption (default true): TLS 1.2 session ids and TLS 1.3 tickets naming sessions the plane keeps
+   * in memory. false: every TLS connection makes a full handshake (the bench measures those).
+   */
+  tlsSessionResumption?: boolean;
 }
 
 /** What the data plane does with a request: its own answer (`status`), and/or the route it matched. */
@@ -83,6 +88,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     httpsRedirectPort: options.httpsRedirectPort ?? 443,
     defaultCert: options.defaultCertificate.cert,
     defaultKey: options.defaultCertificate.key,
+    tlsSessionResumption: options.tlsSessionResumption ?? true,
   });
   // Log lines reach pino in batches: one native call per interval takes all that were queued.
   const logger = options.logger;

@@ -98,6 +98,7 @@ export interface NativeModule {
     httpsRedirectPort: number;
     defaultCert: string;
     defaultKey: string;
+    tlsSessionResumption?: boolean;
   }) => NativeDataPlane;
   normalizePath(path: Buffer): Buffer | null | undefined;
   snapshotVersion(): number;

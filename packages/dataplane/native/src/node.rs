@@ -43,6 +43,8 @@ pub struct DataPlaneOptions {
     /// PEM: served to TLS clients whose SNI matches no certificate of the table (and to clients without SNI)
     pub default_cert: String,
     pub default_key: String,
+    /// TLS session resumption (on unless false)
+    pub tls_session_resumption: Option<bool>,
 }
 
 #[napi(object)]
@@ -170,7 +172,7 @@ impl DataPlane {
         };
         let default = certified_key(&options.default_cert, &options.default_key).map_err(|m| Error::new(Status::InvalidArg, format!("the default certificate: {m}")))?;
         let shared = Arc::new(Shared::new(config));
-        let tls = server_config(SniResolver { table: shared.table.clone(), default });
+        let tls = server_config(SniResolver { table: shared.table.clone(), default }, options.tls_session_resumption.unwrap_or(true));
         Ok(DataPlane { shared, tls, running: Arc::new(Mutex::new(None)) })
     }
 

@@ -43,6 +43,32 @@ function httpsGet(port: number, servername: string, host: string, path = "/"): P
   });
 }
 
+/**
+ * Whether a second connection resumes the session of a first one that made a request (TLS 1.3 sends its tickets
+ * after the handshake, so the first connection reads its answer before its session is taken).
+ */
+async function resumes(port: number, maxVersion: "TLSv1.2" | "TLSv1.3"): Promise<boolean> {
+  const options = { host: "127.0.0.1", port, servername: "foo.test", rejectUnauthorized: false, maxVersion, ALPNProtocols: ["http/1.1"] };
+  const session = await new Promise<Buffer | undefined>((resolve, reject) => {
+    let latest: Buffer | undefined;
+    const socket = connect(options, () => socket.write("GET / HTTP/1.1\r\nhost: foo.test\r\nconnection: close\r\n\r\n"));
+    socket.on("session", (s: Buffer) => {
+      latest = s;
+    });
+    socket.on("data", () => {});
+    socket.on("close", () => resolve(latest));
+    socket.on("error", reject);
+  });
+  if (session === undefined) return false;
+  return new Promise((resolve, reject) => {
+    const socket = connect({ ...options, session }, () => {
+      resolve(socket.isSessionReused());
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
+}
+
 eachPlane("TLS", (kind) => {
   let web: Backend;
   let other: Backend;
@@ -132,6 +158,19 @@ eachPlane("TLS", (kind) => {
     assert.equal((await peerCertificate(httpsPort, "foo.test")).fingerprint256, fingerprintOf(fooV2.cert));
     assert.equal((await httpsGet(httpsPort, "foo.test", "foo.test")).status, 200);
     plane.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+  });
+
+  test("sessions resume (TLS 1.2 session ids, TLS 1.3 tickets); with tlsSessionResumption false every connection makes a full handshake", async () => {
+    assert.equal(await resumes(httpsPort, "TLSv1.3"), true);
+    assert.equal(await resumes(httpsPort, "TLSv1.2"), true);
+    const full = await kind.start({ tlsSessionResumption: false }, { https: true });
+    try {
+      full.setTable(tableOf(ingresses(), [tlsSecret("foo-tls", fooV1), tlsSecret("wild-tls", wild)]));
+      assert.equal(await resumes(full.httpsPort ?? 0, "TLSv1.3"), false);
+      assert.equal(await resumes(full.httpsPort ?? 0, "TLSv1.2"), false);
+    } finally {
+      await full.shutdown(1000);
+    }
   });
 
   test("--default-ssl-certificate replaces the generated certificate, also for clients without SNI", async () => {
