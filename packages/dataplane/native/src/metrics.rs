@@ -1,10 +1,55 @@
 //! Counters the proxy bumps per request; JavaScript reads them at scrape time (no per-request callback).
+//!
+//! Every counter is kept in shards, one per runtime thread (`set_worker_shard`), summed when read: a request
+//! only ever writes its own thread's cache lines, so `--workers N` threads never pull a counter's line from one
+//! another's caches per request (with shared counters that was about ten contended atomic adds per request).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::table::Table;
+
+/// Shards per counter: shard 0 for threads that are not runtime threads (JavaScript's: swaps, refusals), one
+/// each for the first `SHARDS - 1` runtime threads; more share theirs (still correct, only contended).
+pub const SHARDS: usize = 8;
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread (runtime thread number `worker`) count into a shard of its own.
+pub fn set_worker_shard(worker: usize) {
+    SHARD.with(|s| s.set(1 + worker % (SHARDS - 1)));
+}
+
+fn shard() -> usize {
+    SHARD.with(Cell::get)
+}
+
+/// A value alone on its cache lines (two: the adjacent-line prefetcher pulls lines in pairs).
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// The process-wide counters (`Metrics`), a shard per thread.
+#[derive(Default)]
+pub struct ShardedMetrics {
+    shards: [Padded<Metrics>; SHARDS],
+}
+
+impl ShardedMetrics {
+    /// The calling thread's shard, to count into.
+    pub fn local(&self) -> &Metrics {
+        &self.shards[shard()].0
+    }
+
+    /// One counter summed over the shards.
+    pub fn sum(&self, counter: impl Fn(&Metrics) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| Metrics::get(counter(&s.0))).fold(0, u64::wrapping_add)
+    }
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -60,31 +105,85 @@ impl Histogram {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    /// Counts per bucket (the last is past every bound) and the sum in seconds.
-    pub fn read(&self) -> ([u64; 15], f64) {
-        (std::array::from_fn(|i| Metrics::get(&self.counts[i])), Metrics::get(&self.sum_us) as f64 / 1e6)
+    /// Counts per bucket (the last is past every bound) and the sum in microseconds.
+    fn read_us(&self) -> ([u64; 15], u64) {
+        (std::array::from_fn(|i| Metrics::get(&self.counts[i])), Metrics::get(&self.sum_us))
     }
+}
+
+/// One shard of a route's stats (see `RouteStats`).
+#[derive(Default)]
+#[repr(align(128))]
+struct RouteCounts {
+    classes: [AtomicU64; 5],
+    client_gone: AtomicU64,
+    duration: Histogram,
+    upstream: Histogram,
 }
 
 /// What one Ingress and backend Service's requests came to: responses by status class (1xx … 5xx), requests
 /// whose client went away before the answer was out (499, as nginx logs them), the time from request to the end
-/// of the response, and the time from sending upstream to the upstream's response head.
+/// of the response, and the time from sending upstream to the upstream's response head. Sharded by thread like
+/// `ShardedMetrics`; a shard is allocated by the first request its thread counts (a route nobody requests, or
+/// a plane with one worker, costs one shard at most).
 #[derive(Default)]
 pub struct RouteStats {
-    pub classes: [AtomicU64; 5],
-    pub client_gone: AtomicU64,
-    pub duration: Histogram,
-    pub upstream: Histogram,
+    shards: [OnceLock<Box<RouteCounts>>; SHARDS],
+}
+
+/// A route's stats as read at a scrape: responses by class, 499s, the two histograms (counts per bucket, not
+/// cumulative; sum in seconds).
+#[derive(Debug, PartialEq)]
+pub struct RouteTotals {
+    pub responses: [u64; 5],
+    pub client_gone: u64,
+    pub duration: ([u64; 15], f64),
+    pub upstream: ([u64; 15], f64),
 }
 
 impl RouteStats {
+    fn local(&self) -> &RouteCounts {
+        self.shards[shard()].get_or_init(Box::default)
+    }
+
     /// A finished request: `status` 499 for a client gone before the answer ended.
     pub fn count(&self, status: u16) {
+        let c = self.local();
         if status == 499 {
-            Metrics::inc(&self.client_gone);
-        } else if let Some(c) = self.classes.get(usize::from(status / 100).saturating_sub(1)) {
-            Metrics::inc(c);
+            Metrics::inc(&c.client_gone);
+        } else if let Some(class) = c.classes.get(usize::from(status / 100).saturating_sub(1)) {
+            Metrics::inc(class);
         }
+    }
+
+    /// From the request to the end of its answer.
+    pub fn observe_duration(&self, elapsed: std::time::Duration) {
+        self.local().duration.observe(elapsed);
+    }
+
+    /// From sending upstream to the upstream's response head.
+    pub fn observe_upstream(&self, elapsed: std::time::Duration) {
+        self.local().upstream.observe(elapsed);
+    }
+
+    /// The shards summed.
+    pub fn read(&self) -> RouteTotals {
+        let mut responses = [0u64; 5];
+        let mut client_gone = 0u64;
+        let (mut duration, mut duration_us) = ([0u64; 15], 0u64);
+        let (mut upstream, mut upstream_us) = ([0u64; 15], 0u64);
+        let add = |into: &mut [u64], from: &[u64]| into.iter_mut().zip(from).for_each(|(a, b)| *a = a.wrapping_add(*b));
+        for c in self.shards.iter().filter_map(OnceLock::get) {
+            add(&mut responses, &c.classes.each_ref().map(Metrics::get));
+            client_gone = client_gone.wrapping_add(Metrics::get(&c.client_gone));
+            let (counts, sum) = c.duration.read_us();
+            add(&mut duration, &counts);
+            duration_us = duration_us.wrapping_add(sum);
+            let (counts, sum) = c.upstream.read_us();
+            add(&mut upstream, &counts);
+            upstream_us = upstream_us.wrapping_add(sum);
+        }
+        RouteTotals { responses, client_gone, duration: (duration, duration_us as f64 / 1e6), upstream: (upstream, upstream_us as f64 / 1e6) }
     }
 }
 
@@ -148,13 +247,9 @@ impl RouteMetrics {
     pub fn read(&self) -> Vec<RouteReading> {
         let Ok(map) = self.by_key.lock() else { return Vec::new() };
         map.iter()
-            .map(|((ingress, service), c)| RouteReading {
-                ingress: ingress.clone(),
-                service: service.clone(),
-                responses: std::array::from_fn(|i| Metrics::get(&c.classes[i])),
-                client_gone: Metrics::get(&c.client_gone),
-                duration: c.duration.read(),
-                upstream: c.upstream.read(),
+            .map(|((ingress, service), c)| {
+                let RouteTotals { responses, client_gone, duration, upstream } = c.read();
+                RouteReading { ingress: ingress.clone(), service: service.clone(), responses, client_gone, duration, upstream }
             })
             .collect()
     }
@@ -203,14 +298,45 @@ mod tests {
     fn durations_fall_in_the_node_planes_buckets_and_499_is_its_own_count() {
         let stats = RouteStats::default();
         for ms in [0, 1, 2, 7, 60_000, 61_000] {
-            stats.duration.observe(std::time::Duration::from_millis(ms));
+            stats.observe_duration(std::time::Duration::from_millis(ms));
         }
-        let (counts, sum) = stats.duration.read();
+        let (counts, sum) = stats.read().duration;
         // ≤1 ms: 0 and 1 ms; ≤5 ms: 2; ≤10 ms: 7; ≤60 s: 60 s; +Inf: 61 s
         assert_eq!(counts, [2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
         assert!((sum - 121.010).abs() < 1e-9, "{sum}");
         stats.count(499);
         stats.count(200);
-        assert_eq!((Metrics::get(&stats.client_gone), Metrics::get(&stats.classes[1])), (1, 1));
+        let totals = stats.read();
+        assert_eq!((totals.client_gone, totals.responses[1]), (1, 1));
+    }
+
+    #[test]
+    fn threads_count_into_shards_of_their_own_and_reads_sum_them() {
+        let stats = Arc::new(RouteStats::default());
+        let metrics = Arc::new(ShardedMetrics::default());
+        let threads: Vec<_> = (0..10)
+            .map(|worker| {
+                let (stats, metrics) = (stats.clone(), metrics.clone());
+                std::thread::spawn(move || {
+                    set_worker_shard(worker);
+                    for _ in 0..1000 {
+                        stats.count(200);
+                        stats.observe_upstream(std::time::Duration::from_micros(1500));
+                        Metrics::inc(&metrics.local().requests);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        // (this thread is not a runtime thread: shard 0)
+        stats.count(404);
+        Metrics::inc(&metrics.local().requests);
+        let totals = stats.read();
+        assert_eq!((totals.responses, totals.client_gone), ([0, 10_000, 0, 1, 0], 0));
+        assert_eq!(totals.upstream.0[1], 10_000);
+        assert!((totals.upstream.1 - 15.0).abs() < 1e-9, "{}", totals.upstream.1);
+        assert_eq!(metrics.sum(|m| &m.requests), 10_001);
+        // ten workers over seven shards, and shard 0
+        assert_eq!(stats.shards.iter().filter(|s| s.get().is_some()).count(), SHARDS);
     }
 }

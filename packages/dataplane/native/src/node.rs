@@ -3,7 +3,7 @@
 //! counters. No JavaScript runs per request.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use napi_derive::napi;
 use tokio::sync::watch;
 use std::thread::JoinHandle;
 
-use crate::metrics::Metrics;
+use crate::metrics::{set_worker_shard, Metrics};
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::paths;
 use crate::proxy::{bind, serve, ProxyConfig, Shared};
@@ -184,11 +184,11 @@ impl DataPlane {
             Ok(mut table) => {
                 self.shared.route_metrics.attach(&mut table);
                 self.shared.table.store(Arc::new(table));
-                Metrics::inc(&self.shared.metrics.table_swaps);
+                Metrics::inc(&self.shared.metrics.local().table_swaps);
                 SnapshotResult { accepted: true, field: None, message: None }
             }
             Err(e) => {
-                Metrics::inc(&self.shared.metrics.snapshots_refused);
+                Metrics::inc(&self.shared.metrics.local().snapshots_refused);
                 SnapshotResult { accepted: false, field: Some(e.field), message: Some(e.message) }
             }
         }
@@ -256,12 +256,13 @@ impl DataPlane {
         let (stop, stop_rx) = watch::channel(false);
         let (kill, kill_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
-        for (runtime, listener, tls_listener) in runtimes {
+        for (worker, (runtime, listener, tls_listener)) in runtimes.into_iter().enumerate() {
             let shared = self.shared.clone();
             let tls = TlsAcceptor::from(self.tls.clone());
             let stop_rx = stop_rx.clone();
             let mut kill_rx = kill_rx.clone();
             let thread = std::thread::Builder::new().name("bollard-dataplane".into()).spawn(move || {
+                set_worker_shard(worker);
                 runtime.block_on(async move {
                     let client = shared.upstream_client();
                     tokio::spawn(serve(shared.clone(), listener, None, client.clone(), stop_rx.clone()));
@@ -340,23 +341,23 @@ impl DataPlane {
     #[napi]
     pub fn counters(&self) -> DataPlaneCounters {
         let m = &self.shared.metrics;
-        let g = |c| Metrics::get(c) as f64;
+        let g = |c: fn(&Metrics) -> &AtomicU64| m.sum(c) as f64;
         DataPlaneCounters {
-            requests: g(&m.requests),
-            responses1xx: g(&m.responses[0]),
-            responses2xx: g(&m.responses[1]),
-            responses3xx: g(&m.responses[2]),
-            responses4xx: g(&m.responses[3]),
-            responses5xx: g(&m.responses[4]),
-            local_responses: g(&m.local_responses),
-            upstream_retries: g(&m.upstream_retries),
-            upstream_errors: g(&m.upstream_errors),
-            upstream_timeouts: g(&m.upstream_timeouts),
-            client_gone: g(&m.client_gone),
-            connections_opened: g(&m.connections_opened),
-            connections_closed: g(&m.connections_closed),
-            table_swaps: g(&m.table_swaps),
-            snapshots_refused: g(&m.snapshots_refused),
+            requests: g(|m| &m.requests),
+            responses1xx: g(|m| &m.responses[0]),
+            responses2xx: g(|m| &m.responses[1]),
+            responses3xx: g(|m| &m.responses[2]),
+            responses4xx: g(|m| &m.responses[3]),
+            responses5xx: g(|m| &m.responses[4]),
+            local_responses: g(|m| &m.local_responses),
+            upstream_retries: g(|m| &m.upstream_retries),
+            upstream_errors: g(|m| &m.upstream_errors),
+            upstream_timeouts: g(|m| &m.upstream_timeouts),
+            client_gone: g(|m| &m.client_gone),
+            connections_opened: g(|m| &m.connections_opened),
+            connections_closed: g(|m| &m.connections_closed),
+            table_swaps: g(|m| &m.table_swaps),
+            snapshots_refused: g(|m| &m.snapshots_refused),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::head::{connection_tokens, first_line, has_underscore, unsupported_tra
 use crate::conn::{ConnClock, Expired, Watched};
 use crate::log_fields;
 use crate::logs::LogQueue;
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::metrics::{Metrics, RouteMetrics, ShardedMetrics};
 use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
@@ -79,7 +80,7 @@ pub struct ProxyConfig {
 /// What every connection of the data plane shares: the current table (swapped whole), the counters.
 pub struct Shared {
     pub table: Arc<ArcSwap<Table>>,
-    pub metrics: Metrics,
+    pub metrics: ShardedMetrics,
     pub route_metrics: RouteMetrics,
     pub config: ProxyConfig,
     /// open client connections, for draining
@@ -87,6 +88,9 @@ pub struct Shared {
     /// errors (and access lines) on their way to pino
     pub logs: LogQueue,
 }
+
+/// A request's table: see `Shared::current_table`.
+pub type LocalTable = Arc<Arc<Table>>;
 
 /// The keep-alive pool to the upstreams. One per runtime thread: a pooled connection is served by a task on
 /// the thread that opened it, so a request never waits on another thread to write or read it.
@@ -97,7 +101,29 @@ impl Shared {
         let route_metrics = RouteMetrics::default();
         let mut empty = Table::empty();
         route_metrics.attach(&mut empty);
-        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: Metrics::default(), route_metrics, config, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
+        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: ShardedMetrics::default(), route_metrics, config, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
+    }
+
+    /// The table in service, for a request to keep until its answer has ended. The handle is this thread's own
+    /// (a thread-local `Arc` around the swapped-in one, replaced when a swap is seen): cloning the swapped-in
+    /// `Arc` itself per request would have every runtime thread add to and subtract from one shared count.
+    pub fn current_table(&self) -> LocalTable {
+        thread_local! {
+            static LOCAL: RefCell<Option<LocalTable>> = const { RefCell::new(None) };
+        }
+        let current = self.table.load();
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            match local.as_ref() {
+                Some(t) if Arc::ptr_eq(&**t, &*current) => t.clone(),
+                _ => {
+                    // (also after a swap, and on a thread that serves another plane: the pointer decides)
+                    let fresh = Arc::new(arc_swap::Guard::into_inner(current));
+                    *local = Some(fresh.clone());
+                    fresh
+                }
+            }
+        })
     }
 
     pub fn upstream_client(&self) -> UpstreamClient {
@@ -149,13 +175,13 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
         let tls = tls.clone();
         let client = client.clone();
         let port_text = port_text.clone();
-        Metrics::inc(&shared.metrics.connections_opened);
+        Metrics::inc(&shared.metrics.local().connections_opened);
         shared.open_connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let clock = Arc::new(ConnClock::new(shared.config.http2_max_resets_per_second));
             let peer = peer.ip().to_canonical();
             let peer_text = HeaderValue::try_from(peer.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""));
-            let conn_info = Arc::new(ConnInfo { peer, peer_text, port_text, secure: tls.is_some(), clock: clock.clone(), client });
+            let conn_info = Arc::new(ConnInfo { shared: shared.clone(), peer, peer_text, port_text, secure: tls.is_some(), clock: clock.clone(), client });
             match tls {
                 None => {
                     if let Some(io) = check_first_line(&shared, stream).await {
@@ -173,7 +199,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
                     }
                 }
             }
-            Metrics::inc(&shared.metrics.connections_closed);
+            Metrics::inc(&shared.metrics.local().connections_closed);
             shared.open_connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -218,8 +244,8 @@ async fn write_raw_reply<S: AsyncWrite + Unpin>(shared: &Shared, io: &mut S, sta
     let text = reason(status);
     let body = format!("{text}\n");
     let head = format!("HTTP/1.1 {status} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", &text[4..], body.len());
-    Metrics::inc(&shared.metrics.local_responses);
-    shared.metrics.response(status);
+    Metrics::inc(&shared.metrics.local().local_responses);
+    shared.metrics.local().response(status);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = io.write_all(format!("{head}{body}").as_bytes()).await;
         let _ = io.shutdown().await;
@@ -231,10 +257,9 @@ async fn serve_connection<I>(shared: &Arc<Shared>, io: I, conn_info: Arc<ConnInf
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc_shared = shared.clone();
     let clock = conn_info.clock.clone();
     let peer = conn_info.peer;
-    let service = service_fn(move |req| handle(svc_shared.clone(), conn_info.clone(), req));
+    let service = service_fn(move |req| handle(conn_info.clone(), req));
     let config = &shared.config;
     let watchdog = clock.watch(config.keep_alive_timeout, config.headers_timeout);
     tokio::pin!(watchdog);
@@ -288,8 +313,8 @@ where
             }
             expired = &mut watchdog => {
                 if expired == Expired::HeadersTimeout {
-                    Metrics::inc(&shared.metrics.local_responses);
-                    shared.metrics.response(408);
+                    Metrics::inc(&shared.metrics.local().local_responses);
+                    shared.metrics.local().response(408);
                 } else {
                     conn.as_mut().graceful_shutdown();
                 }
@@ -304,6 +329,8 @@ where
 pub const MAX_CONCURRENT_STREAMS: u32 = 128;
 
 pub(crate) struct ConnInfo {
+    /// (here, so that a request clones only its connection's `Arc`, which no other thread touches)
+    pub(crate) shared: Arc<Shared>,
     pub(crate) peer: IpAddr,
     /// `peer` as text, for X-Forwarded-For and X-Real-IP
     pub(crate) peer_text: HeaderValue,
@@ -346,8 +373,8 @@ pub(crate) fn reply(shared: &Shared, status: u16, close: bool) -> Response<Body>
     if close {
         res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    Metrics::inc(&shared.metrics.local_responses);
-    shared.metrics.response(status);
+    Metrics::inc(&shared.metrics.local().local_responses);
+    shared.metrics.local().response(status);
     res
 }
 
@@ -355,25 +382,25 @@ fn is_idempotent(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-async fn handle(shared: Arc<Shared>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
-    let table = shared.table.load_full(); // this request's table, whatever is swapped in meanwhile
-    Metrics::inc(&shared.metrics.requests);
+async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
+    let shared = &conn.shared;
+    let table = shared.current_table(); // this request's table, whatever is swapped in meanwhile
+    Metrics::inc(&shared.metrics.local().requests);
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { shared, table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream_body: false, access };
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream_body: false, access };
     let res = respond(&mut finish, req).await;
     finish.status = res.status().as_u16();
     let (parts, body) = res.into_parts();
-    let silence = if finish.upstream_body { Some(finish.shared.config.read_timeout) } else { None };
+    let silence = if finish.upstream_body { Some(finish.conn.shared.config.read_timeout) } else { None };
     Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
 }
 
 /// One request from its head to the end of its answer: counted (by route and status class, 499 when the answer
 /// did not end: the client went away or reset the stream) and timed when it is dropped, whichever way that is.
 pub(crate) struct Finish {
-    shared: Arc<Shared>,
-    table: Arc<Table>,
+    table: LocalTable,
     conn: Arc<ConnInfo>,
     route: Option<usize>,
     status: u16,
@@ -401,14 +428,14 @@ impl Drop for Finish {
         let stats = self.table.counters.stats(self.route);
         stats.count(status);
         let elapsed = self.started.elapsed();
-        stats.duration.observe(elapsed);
+        stats.observe_duration(elapsed);
         if gone {
-            Metrics::inc(&self.shared.metrics.client_gone);
+            Metrics::inc(&self.conn.shared.metrics.local().client_gone);
         }
         self.conn.clock.request_done(gone);
         if let Some(access) = self.access.take() {
             let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
-            self.shared.logs.push(
+            self.conn.shared.logs.push(
                 "info",
                 "request",
                 log_fields! { "method" => access.0.as_str(), "target" => access.1, "status" => status, "seconds" => elapsed.as_secs_f64(), "ingress" => ingress, "service" => service, "peer" => self.conn.peer.to_string(), "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") },
@@ -493,7 +520,7 @@ impl hyper::body::Body for Answer {
             Poll::Ready(Some(Err(e))) => {
                 if let Some(finish) = this.finish.as_ref() {
                     if finish.upstream_body {
-                        Metrics::inc(&finish.shared.metrics.upstream_errors);
+                        Metrics::inc(&finish.conn.shared.metrics.local().upstream_errors);
                         finish.log_upstream_failure("upstream response body failed", &*e);
                     }
                 }
@@ -517,7 +544,7 @@ impl hyper::body::Body for Answer {
                         continue;
                     }
                     if let Some(finish) = this.finish.as_ref() {
-                        Metrics::inc(&finish.shared.metrics.upstream_timeouts);
+                        Metrics::inc(&finish.conn.shared.metrics.local().upstream_timeouts);
                         finish.log_upstream_failure("upstream response body silent past the read timeout", &UpstreamBodyTimeout);
                     }
                     *this.silence = None;
@@ -539,7 +566,7 @@ impl hyper::body::Body for Answer {
 impl Finish {
     fn log_upstream_failure(&self, msg: &str, err: &(dyn StdError + 'static)) {
         let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
-        self.shared.logs.push("warn", msg, log_fields! { "error" => error_chain(err), "ingress" => ingress, "service" => service, "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
+        self.conn.shared.logs.push("warn", msg, log_fields! { "error" => error_chain(err), "ingress" => ingress, "service" => service, "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
     }
 }
 
@@ -563,9 +590,9 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
 
 /// The answer to one request; sets `finish.route` to the route it took, if any (for the counters).
 async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Body> {
-    let shared = &finish.shared;
-    let table = &finish.table;
     let conn = finish.conn.clone();
+    let shared = &conn.shared;
+    let table: &Table = &finish.table;
     let matched = &mut finish.route;
     let headers = req.headers();
     let uri = req.uri();
@@ -611,8 +638,8 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             if close {
                 res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             }
-            Metrics::inc(&shared.metrics.local_responses);
-            shared.metrics.response(308);
+            Metrics::inc(&shared.metrics.local().local_responses);
+            shared.metrics.local().response(308);
             return res;
         }
         Outcome::Forward { route } => route,
@@ -693,30 +720,30 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let stats = table.counters.stats(*matched);
         match sent {
             Ok(Ok(res)) => {
-                stats.upstream.observe(sent_at.elapsed());
+                stats.observe_upstream(sent_at.elapsed());
                 let (mut parts, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                shared.metrics.response(parts.status.as_u16());
+                shared.metrics.local().response(parts.status.as_u16());
                 finish.upstream_body = true;
                 return Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
             }
             Ok(Err(err)) => {
                 if err.is_connect() && retryable && tries < 2 {
-                    Metrics::inc(&shared.metrics.upstream_retries);
+                    Metrics::inc(&shared.metrics.local().upstream_retries);
                     continue;
                 }
                 // the client's body failed while streaming: too large, too slow, or broken
                 if let Some(status) = client_body_status(&err) {
                     return reply(shared, status, close);
                 }
-                stats.upstream.observe(sent_at.elapsed());
-                Metrics::inc(&shared.metrics.upstream_errors);
+                stats.observe_upstream(sent_at.elapsed());
+                Metrics::inc(&shared.metrics.local().upstream_errors);
                 log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", &error_chain(&err));
                 return reply(shared, 502, close && has_body);
             }
             Err(_elapsed) => {
-                stats.upstream.observe(sent_at.elapsed());
-                Metrics::inc(&shared.metrics.upstream_timeouts);
+                stats.observe_upstream(sent_at.elapsed());
+                Metrics::inc(&shared.metrics.local().upstream_timeouts);
                 log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", "no response head within the read timeout");
                 return reply(shared, 504, close && has_body);
             }
@@ -785,7 +812,8 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
     }
     let peer = conn.peer;
     let is_trusted = trusted.has(peer);
-    let first = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    // (an untrusted peer's forwarding headers are not even looked up)
+    let first = |name: &str| if is_trusted { headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) } else { None };
     let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.insert(HeaderName::from_static(name), v);
@@ -808,14 +836,14 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
             out.insert(HeaderName::from_static("x-forwarded-for"), conn.peer_text.clone());
         }
     }
-    let proto = first("x-forwarded-proto").filter(|_| is_trusted).unwrap_or(if conn.secure { "https" } else { "http" });
+    let proto = first("x-forwarded-proto").unwrap_or(if conn.secure { "https" } else { "http" });
     set(&mut out, "x-forwarded-proto", proto);
-    if let Some(host) = first("x-forwarded-host").filter(|_| is_trusted).map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
+    if let Some(host) = first("x-forwarded-host").map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
         if let Ok(v) = HeaderValue::from_bytes(host) {
             out.insert(HeaderName::from_static("x-forwarded-host"), v);
         }
     }
-    match first("x-forwarded-port").filter(|_| is_trusted) {
+    match first("x-forwarded-port") {
         Some(port) => set(&mut out, "x-forwarded-port", port),
         None => {
             out.insert(HeaderName::from_static("x-forwarded-port"), conn.port_text.clone());

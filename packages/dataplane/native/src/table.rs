@@ -58,8 +58,11 @@ pub struct Backend {
 impl Backend {
     /// Round-robin over the endpoints; None when there is none.
     pub fn next_endpoint(&self) -> Option<&Endpoint> {
-        if self.endpoints.is_empty() {
-            return None;
+        match self.endpoints.len() {
+            0 => return None,
+            // (no shared count to bump, from any thread, when there is nothing to choose)
+            1 => return self.endpoints.first(),
+            _ => {}
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         self.endpoints.get(n % self.endpoints.len())

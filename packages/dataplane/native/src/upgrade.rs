@@ -30,7 +30,7 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
         Ok(Ok(s)) => s,
         // refused or never answered: nothing reached the upstream
         _ => {
-            Metrics::inc(&shared.metrics.upstream_errors);
+            Metrics::inc(&shared.metrics.local().upstream_errors);
             failed("connect failed");
             return reply(shared, 502, true);
         }
@@ -48,17 +48,17 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
     let mut res = match tokio::time::timeout(config.read_timeout, exchange).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
-            Metrics::inc(&shared.metrics.upstream_errors);
+            Metrics::inc(&shared.metrics.local().upstream_errors);
             failed(&e.to_string());
             return reply(shared, 502, true);
         }
         Err(_elapsed) => {
-            Metrics::inc(&shared.metrics.upstream_timeouts);
+            Metrics::inc(&shared.metrics.local().upstream_timeouts);
             failed("no response head within the read timeout");
             return reply(shared, 504, true);
         }
     };
-    shared.metrics.response(res.status().as_u16());
+    shared.metrics.local().response(res.status().as_u16());
     if res.status() == StatusCode::SWITCHING_PROTOCOLS {
         let upstream = hyper::upgrade::on(&mut res);
         let tunnel_shared = shared.clone();
