@@ -8,7 +8,7 @@ import { freePort } from "@bollard/lab";
 import { bollardCommand, ensureNamespace, startBollard, startCluster } from "./lib/cluster.ts";
 import { backendHttp, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
 import type { Part, PartContext, PartOutput, Table, Verdict } from "./lib/part.ts";
-import { cpuBusy, cpuSeconds, measureUsage, processTree, reapedChildrenCpuSeconds, type Started, type Usage, waitUntil } from "./lib/proc.ts";
+import { cpuBusy, cpuSeconds, measureUsage, processTree, reapedChildrenCpuSeconds, type Started, startProcess, type Usage, waitUntil } from "./lib/proc.ts";
 import { fmt, median, ratio } from "./lib/stats.ts";
 import { runWrk, type WrkOptions, type WrkResult, wrkCommand } from "./lib/wrk.ts";
 
@@ -147,7 +147,7 @@ export const part: Part = {
   async run(ctx): Promise<PartOutput> {
     const { cp, kube } = await startCluster(ctx.scope, ctx.dir, false);
     const backendPort = await freePort();
-    const ports = { nginx: await freePort(), bollard: await freePort(), bollardTls: await freePort() };
+    const ports = { nginx: await freePort(), bollard: await freePort(), bollardTls: await freePort(), bare: await freePort() };
 
     // One Ingress routing bench.local to a Service whose endpoint is the backend on loopback.
     await ensureNamespace(kube, NAMESPACE);
@@ -189,6 +189,15 @@ export const part: Part = {
       "--shutdown-grace", "1",
       "--log-level", "warn",
     ];
+    // The same native plane in a process of its own with the same route, and no API server, informers, metrics
+    // or status work (as the `dataplane` part runs it): beside `bollard ingress` in the same interleaved runs,
+    // the difference between the two is what the full process adds per request.
+    const bareArgs = (httpPort: number, workers: number) => [join(import.meta.dirname, "lib", "dataplane-main.ts"), "native", String(httpPort), String(backendPort), "--workers", String(workers)];
+    const startBare = async (name: string, httpPort: number, workers: number, cpus?: string) => {
+      const proc = startProcess(ctx.scope, { name, command: process.execPath, args: bareArgs(httpPort, workers), logPath: join(ctx.dir, `${name}.log`), ...(cpus === undefined ? {} : { cpus }) });
+      await waitUntil(`${name} serving ${HOST}`, async () => (await get(httpPort, HOST)).status === 200, 30_000, 100);
+      return proc;
+    };
     const startIngress = async (name: string, httpPort: number, workers: number, cpus?: string) => {
       const proc = startBollard(ctx.scope, name, ingressArgs(httpPort, await freePort(), workers), join(ctx.dir, `${name}.log`), cpus);
       await waitUntil(`${name} serving ${HOST}`, async () => (await get(httpPort, HOST)).status === 200, 30_000, 100);
@@ -199,31 +208,36 @@ export const part: Part = {
     let backend = await startNginx(ctx.scope, { name: "backend", dir: ctx.dir, workers: 1, cpus: "0", http: backendHttp(backendPort), port: backendPort });
     const nginx = await startNginx(ctx.scope, { name: "nginx-proxy", dir: ctx.dir, workers: 1, cpus: "1", http: proxyHttp(ports.nginx, backendPort), port: ports.nginx });
     const bollard = await startIngress("bollard-ingress", ports.bollard, 1, "1");
+    const bare = await startBare("data-plane-alone", ports.bare, 1, "1");
     const check = await get(ports.bollard, HOST);
     ctx.log(`bollard ingress answers ${check.status} ${JSON.stringify(check.body)}; nginx answers ${(await get(ports.nginx, HOST)).status}`);
     const pinned: Target[] = [
       { name: "nginx", port: ports.nginx, process: nginx },
       { name: "bollard ingress", port: ports.bollard, process: bollard },
+      { name: "data plane alone", port: ports.bare, process: bare },
     ];
     const wrkPinned = (connections: number) => (t: Target): WrkOptions => ({ url: `http://127.0.0.1:${t.port}/`, host: HOST, connections, threads: 1, durationS: DURATION_S, cpus: "0" });
     const one = await compare(ctx, "#1 64 connections", pinned, backend.pid, RUNS_ONE, wrkPinned(64));
-    const many = await compare(ctx, "#2 1000 connections", pinned, backend.pid, RUNS, wrkPinned(1000));
+    const many = await compare(ctx, "#2 1000 connections", pinned.slice(0, 2), backend.pid, RUNS, wrkPinned(1000));
     const bollardUnderLoad = one[1]?.runs.map((r) => r.usage) ?? [];
     await nginx.stop();
     await bollard.stop();
+    await bare.stop();
 
     // #3: two workers each, nothing pinned; the backend gets two workers too.
     await backend.stop();
     backend = await startNginx(ctx.scope, { name: "backend-2", dir: ctx.dir, workers: 2, http: backendHttp(backendPort), port: backendPort });
-    const ports3 = { nginx: await freePort(), bollard: await freePort() };
+    const ports3 = { nginx: await freePort(), bollard: await freePort(), bare: await freePort() };
     const nginx2 = await startNginx(ctx.scope, { name: "nginx-proxy-2", dir: ctx.dir, workers: 2, http: proxyHttp(ports3.nginx, backendPort), port: ports3.nginx });
     const bollard2 = await startIngress("bollard-ingress-2", ports3.bollard, 2);
+    const bare2 = await startBare("data-plane-alone-2", ports3.bare, 2);
     const all = await compare(
       ctx,
       "#3 2 workers",
       [
         { name: "nginx (2 workers)", port: ports3.nginx, process: nginx2 },
         { name: "bollard ingress --workers 2", port: ports3.bollard, process: bollard2 },
+        { name: "data plane alone, 2 workers", port: ports3.bare, process: bare2 },
       ],
       backend.pid,
       RUNS,
@@ -231,11 +245,12 @@ export const part: Part = {
     );
     await nginx2.stop();
     await bollard2.stop();
+    await bare2.stop();
     await backend.stop();
 
-    const [n1, b1] = one as [Series, Series];
+    const [n1, b1, a1] = one as [Series, Series, Series];
     const [n2, b2] = many as [Series, Series];
-    const [n3, b3] = all as [Series, Series];
+    const [n3, b3, a3] = all as [Series, Series, Series];
     const perCore1 = b1.rpsPerCore / n1.rpsPerCore;
     // Per core as in #1: with wrk, the backend and other people's work on the same two CPUs, raw requests/s
     // measure how much CPU each proxy was left, not what it does with a core.
@@ -278,6 +293,7 @@ export const part: Part = {
       seriesTable(`#3: two workers each, no pinning (wrk -t2, backend with 2 workers; everything shares the ${one[0]?.runs[0]?.busy.length ?? 2} CPUs), ${RUNS} runs × ${DURATION_S} s:`, all, n3),
     ];
     const notes = [
+      `"data plane alone" is the same native plane with the same route in a process of its own (bench/lib/dataplane-main.ts: no API server connection, informers, metrics server or status work; what the \`dataplane\` part measures), run in the same interleaved rounds: what \`bollard ingress\` adds per request is the difference between the two rows. This run: bollard ingress ${(b1.rpsPerCore / a1.rpsPerCore).toFixed(2)}× the plane alone per core at 64 connections (${fmt(b1.rpsPerCore)} vs ${fmt(a1.rpsPerCore)}), ${(b3.rpsPerCore / a3.rpsPerCore).toFixed(2)}× with 2 workers.`,
       `Per core: requests/s divided by the CPU the proxy process(es) used during the run (from /proc/<pid>/stat), the issue's "requests/s per core". This machine has ${one[0]?.runs[0]?.busy.length ?? "?"} CPUs, so wrk and the backend share CPU 0. When the proxy under test does not fill CPU 1 (nginx in #1), CPU 0 is the limit and the raw requests/s understate the proxy; per core is the fair figure, and raw is shown too. nginx is more efficient per request when saturated (bigger event batches), so its per-core figure at partial load is, if anything, low: the per-core ratio is an upper bound for Bollard.`,
       "nginx is configured to do what an ingress does per request: `proxy_http_version 1.1`, upstream `keepalive 256`, Host passed through and X-Real-IP, X-Forwarded-For/-Proto/-Host/-Port and X-Request-ID set; access log off on both sides (Bollard logs at warn). The backend is nginx (`return 200 \"ok\\n\"`), not Node, so it is never the bottleneck.",
       `Bollard ingress runs as the real command, configured by a private kube-apiserver with one IngressClass, one Ingress (${HOST} → Service backend) whose backend Service is \`type: ExternalName\`, \`externalName: localhost\` (127.0.0.1 in /etc/hosts): the API server refuses loopback IPs in EndpointSlices and FQDN slices need a dotted name. Bollard resolves the name when it opens an upstream connection, which keep-alive makes rare; the forwarding path is the same as for an EndpointSlice address.`,
@@ -294,6 +310,7 @@ export const part: Part = {
         `taskset -c 1 ${bollardCommand(ingressArgs(ports.bollard, 0, 1)).replace("--https-port 0", "--https-port <free>")}`,
         wrk1,
         wrk1.replace("-c64", "-c1000"),
+        `taskset -c 1 node ${bareArgs(ports.bare, 1).join(" ").replace(import.meta.dirname, "bench")}   # the data plane alone, #1 (and --workers 2 in #3)`,
         `${bollardCommand(ingressArgs(ports3.bollard, 0, 2)).replace("--https-port 0", "--https-port <free>")}   # #3, unpinned; nginx with worker_processes 2`,
         wrkCommand({ url: `http://127.0.0.1:${ports3.bollard}/`, host: HOST, connections: 64, threads: 2, durationS: DURATION_S }),
         "npm run bench -- proxy",

@@ -1,8 +1,10 @@
 // The native data plane as its own process for the `dataplane` bench part, routing bench.local to a backend on
 // 127.0.0.1 with a one-Ingress table. Prints "ready <port>".
 //   node bench/lib/dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N]
+//     [--no-tls-resumption]
 // With --cert/--key that pair is the default certificate (what every TLS client gets here: the table has no TLS
-// hosts), so nginx can serve the same one.
+// hosts), so nginx can serve the same one. --no-tls-resumption: a full handshake for every TLS connection, as
+// nginx with `ssl_session_tickets off; ssl_session_cache off`.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createDataPlane } from "@bollard/dataplane";
@@ -10,7 +12,7 @@ import { compileRoutes, generateDefaultCertificate } from "@bollard/ingress";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { "https-port": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, workers: { type: "string" } },
+  options: { "https-port": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, workers: { type: "string" }, "no-tls-resumption": { type: "boolean" } },
 });
 const [kind, portArg, backendArg] = positionals;
 const port = Number(portArg);
@@ -39,10 +41,10 @@ const table = compileRoutes({
 });
 
 if (kind !== "native") {
-  process.stderr.write("usage: dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N]\n");
+  process.stderr.write("usage: dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N] [--no-tls-resumption]\n");
   process.exit(2);
 }
-const plane = createDataPlane({ defaultCertificate: certificate });
+const plane = createDataPlane({ defaultCertificate: certificate, tlsSessionResumption: values["no-tls-resumption"] !== true });
 plane.setTable(table);
 plane.listen({ host: "127.0.0.1", httpPort: port, httpsPort, workers });
 process.stdout.write(`ready ${port}\n`);

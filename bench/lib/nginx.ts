@@ -82,11 +82,17 @@ ${PROXY_LOCATION}
     listen 127.0.0.1:${https.port} ssl http2 reuseport backlog=4096;
     ssl_certificate ${https.certPath};
     ssl_certificate_key ${https.keyPath};
+    # the native plane's TLS: 1.2 and 1.3 (1.22's default stops at 1.2), its key exchange groups in its order
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;
+    # a full handshake per new connection, as the native plane started with --no-tls-resumption
+    ssl_session_tickets off;
+    ssl_session_cache off;
 ${PROXY_LOCATION}
   }`
   }`;
 
-/** An HTTPS server beside the plain one (TLS 1.2/1.3, HTTP/2 by ALPN), with the same proxying. */
+/** An HTTPS server beside the plain one (TLS 1.2/1.3, HTTP/2 by ALPN, no session resumption), with the same proxying. */
 export interface ProxyHttps {
   port: number;
   certPath: string;
