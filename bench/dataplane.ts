@@ -139,9 +139,9 @@ function table(caption: string, series: Series[], latency: "percentiles" | "mean
 }
 
 /** `perf record` of a process while `during` runs; the top symbols by self time and the split by object. */
-async function perfProfile(ctx: PartContext, pid: number, seconds: number, during: () => Promise<unknown>): Promise<string[] | null> {
+async function perfProfile(ctx: PartContext, pid: number, seconds: number, during: () => Promise<unknown>, name = "native"): Promise<string[] | null> {
   if (commandOutput("sh", ["-c", "command -v perf"]) === "") return null;
-  const data = join(ctx.dir, "native.perf.data");
+  const data = join(ctx.dir, `${name}.perf.data`);
   const recorder = spawn("perf", ["record", "-F", "999", "-g", "-p", String(pid), "-o", data, "--", "sleep", String(seconds)], { stdio: "ignore" });
   const recorded = new Promise<void>((resolve) => recorder.once("exit", () => resolve()));
   await during();
@@ -211,7 +211,11 @@ export const part: Part = {
     await backend.stop();
     backend = await startNginx(ctx.scope, { name: "backend-2", dir: ctx.dir, workers: 2, http: backendHttp(backendPort), port: backendPort });
     const two = [await startReference("nginx (2 workers)", "nginx-2", 2), await startNative("native data plane (2 workers)", 2)];
-    const all = await compare(ctx, "2 workers", two, RUNS, wrkLoad((t) => ({ url: `http://127.0.0.1:${t.http}/`, host: HOST, connections: 64, threads: 2 })));
+    const twoLoad = (t: Target) => ({ url: `http://127.0.0.1:${t.http}/`, host: HOST, connections: 64, threads: 2 });
+    const all = await compare(ctx, "2 workers", two, RUNS, wrkLoad(twoLoad));
+    const [nTwo, dTwo] = all as [Series, Series];
+    // (unpinned, the two workers share the CPUs with wrk and the backend: the profile of that regime)
+    const profileTwo = dTwo.perCore >= nTwo.perCore ? null : await perfProfile(ctx, (two[1] as Target).process.pid, 8, () => runWrk({ ...twoLoad(two[1] as Target), durationS: 9 }), "native-2");
 
     const [n2, d2] = c1000 as [Series, Series];
     const [n3, d3] = tlsKeepAlive as [Series, Series];
@@ -289,6 +293,9 @@ export const part: Part = {
         "Where the RSS target misses: the process is Node before it is the native plane. Measured with the same `node`: a plain script idles at ~43 MiB; a .ts entry point (Node's type stripper loaded) ~65 MiB; after importing @bollard/dataplane (which loads @bollard/ingress and its dependencies) ~116 MiB, of which ~57 MiB is file-backed (the node binary's and the addon's pages); the native plane's runtime and buffers under load add ~8 MiB. What would close it is on the Node side: shipping compiled JavaScript (no type stripper in memory) and loading less of the ingress package into the serving process.",
       );
     }
+    if (profileTwo !== null) {
+      notes.push(`perf profile of the native plane's process with 2 workers under the 2-worker load (the same command, 8 s): ${profileTwo.join("; ")}`);
+    }
     if (profile !== null) {
       notes.push(`perf profile of the native plane's process under the 64-connection load (\`perf record -F 999 -g -p <pid> -- sleep 8\`, self time; [k] is the kernel: the TCP/loopback work of each write, which nginx pays too): ${profile.join("; ")}`);
     }
@@ -320,7 +327,7 @@ export const part: Part = {
       ],
       verdicts,
       notes,
-      data: { c64, c1000, tlsKeepAlive, tlsNew, http2, all, idleBefore, idleAfter, profile },
+      data: { c64, c1000, tlsKeepAlive, tlsNew, http2, all, idleBefore, idleAfter, profile, profileTwo },
     };
   },
 };
