@@ -1,5 +1,5 @@
 // The images as built by `npm run image` (deploy/container/build.sh), then run with podman: reproducible digests,
-// user 65532 on a read-only root, no setuid file, and the speaker's NET_RAW as a file capability that works only
+// user 65532 on a read-only root, warm from the compile cache filled in the build, no setuid file, and the speaker's NET_RAW as a file capability that works only
 // where the container's bounding set allows it. Minutes long, so `npm test` leaves it out; .ci/run runs it:
 //   npx node test/run.ts test/packaging/image.image.test.ts
 import assert from "node:assert/strict";
@@ -92,6 +92,23 @@ describe("the images", () => {
     const write = podman(["--entrypoint", "/usr/local/bin/node", first.bollard, "-e", "require('fs').writeFileSync('/app/x', '')"]);
     assert.notEqual(write.code, 0);
     assert.match(write.out, /EROFS|read-only file system/i);
+  });
+
+  it("start warm from the compile cache filled in the build: Node's TypeScript stripper never loaded", (t) => {
+    // Reports at exit whether amaro (the stripper) was loaded, and the process's peak RSS.
+    const exitProbe = `data:text/javascript,process.on("exit",()=>console.log(JSON.stringify({amaro:process.moduleLoadList.some((m)=>m.includes("amaro")),rss:Math.round(process.resourceUsage().maxRSS/1024)})))`;
+    const run = (image: string, extra: string[]) => {
+      const r = podman(["--cap-drop=ALL", ...extra, "--entrypoint", "/usr/local/bin/node", image, "--import", exitProbe, "/app/packages/cli/bin/bollard.js", "explain", "--help"]);
+      assert.equal(r.code, 0, r.out);
+      return JSON.parse(r.out.split("\n").at(-1) as string) as { amaro: boolean; rss: number };
+    };
+    const bollard = run(first.bollard, []);
+    const speaker = run(first.speaker, ["--cap-add=NET_RAW"]);
+    const cold = run(first.bollard, ["--env", "BOLLARD_COMPILE_CACHE=off"]);
+    t.diagnostic(`peak RSS of \`bollard explain --help\`: warm ${bollard.rss} MiB (speaker image ${speaker.rss} MiB), cache off ${cold.rss} MiB`);
+    assert.equal(bollard.amaro, false);
+    assert.equal(speaker.amaro, false, "the speaker's node (a file capability: Node ignores NODE_* variables) finds it too");
+    assert.equal(cold.amaro, true);
   });
 
   it("hold no setuid or setgid file, and only the speaker's node has a file capability", () => {

@@ -1,6 +1,7 @@
 // The `bollard` command: one module per subcommand under ./commands, loaded on demand so that
 // `bollard explain` never pays for the proxy or the AF_PACKET addon.
 import { readFileSync } from "node:fs";
+import { flushCompileCache } from "node:module";
 import { CliUsageError, type Command } from "./command.ts";
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
@@ -45,6 +46,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const { command } = await load();
+    // Node writes its compile cache (bin/compile-cache.js) at exit; a long-running component may never exit
+    // cleanly, so what it has loaded is written now (a no-op when the cache is off or already holds it).
+    flushCompileCache();
     return await command(rest);
   } catch (err) {
     if (err instanceof CliUsageError) {

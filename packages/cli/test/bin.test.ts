@@ -2,10 +2,12 @@
 // Node prints how to run Bollard instead of ERR_UNKNOWN_FILE_EXTENSION.
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { accessSync, constants, readFileSync, realpathSync } from "node:fs";
+import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
+import { compileCacheDir } from "../bin/compile-cache.js";
 import { nodeVersionProblem } from "../bin/node-version.js";
 
 const run = promisify(execFile);
@@ -76,4 +78,92 @@ describe("bollard.js under the machine's own Node", () => {
       }
     });
   }
+});
+
+describe("compileCacheDir", () => {
+  const cases: { env: Record<string, string>; dir: string | undefined }[] = [
+    { env: { BOLLARD_COMPILE_CACHE: "/var/cache/b", HOME: "/home/u" }, dir: "/var/cache/b" },
+    { env: { BOLLARD_COMPILE_CACHE: "off", HOME: "/home/u" }, dir: undefined },
+    { env: { BOLLARD_COMPILE_CACHE: "", HOME: "/home/u" }, dir: "/home/u/.cache/bollard/compile-cache" },
+    { env: { XDG_CACHE_HOME: "/xdg", HOME: "/home/u" }, dir: "/xdg/bollard/compile-cache" },
+    { env: { XDG_CACHE_HOME: "relative", HOME: "/home/u" }, dir: "/home/u/.cache/bollard/compile-cache" },
+    { env: { HOME: "/home/u" }, dir: "/home/u/.cache/bollard/compile-cache" },
+    // No home (the images' user has /nonexistent; "/" is no user's own): no cache rather than a shared one.
+    { env: { HOME: "/" }, dir: undefined },
+    { env: {}, dir: undefined },
+  ];
+  for (const c of cases) test(JSON.stringify(c.env), () => assert.equal(compileCacheDir(c.env), c.dir));
+});
+
+describe("bollard.js with the compile cache", () => {
+  // Whether Node's TypeScript stripper (amaro, ~25 MiB resident) was loaded: what a warm cache saves.
+  const probe = join(mkdtempSync(join(tmpdir(), "bollard-cc-probe-")), "probe.mjs");
+  writeFileSync(probe, 'process.on("exit", () => process.stderr.write("amaro loaded: " + process.moduleLoadList.some((m) => m.includes("amaro")) + "\\n"));\n');
+  chmodSync(join(probe, ".."), 0o755);
+  const version = (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string }).version;
+  const bollard = async (env: Record<string, string>, user?: number) => {
+    const argv = [process.execPath, "--import", probe, bin, "--version"];
+    const [cmd, ...args] = user === undefined ? argv : ["setpriv", `--reuid=${user}`, `--regid=${user}`, "--clear-groups", "--", ...argv];
+    const { stdout, stderr } = await run(cmd as string, args, { env: { ...process.env, ...env } });
+    assert.equal(stdout, `bollard ${version}\n`);
+    return stderr;
+  };
+  const warm = (env: Record<string, string>, user?: number) => {
+    const argv = [process.execPath, join(packageDir, "bin", "warm-compile-cache.js")];
+    const [cmd, ...args] = user === undefined ? argv : ["setpriv", `--reuid=${user}`, `--regid=${user}`, "--clear-groups", "--", ...argv];
+    return execFileSync(cmd as string, args, { env: { ...process.env, ...env }, encoding: "utf8" });
+  };
+
+  test("a first run fills the cache, the next one runs from it without the TypeScript stripper", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-cc-"));
+    try {
+      assert.match(await bollard({ BOLLARD_COMPILE_CACHE: dir }), /amaro loaded: true/);
+      assert.equal(readdirSync(dir).length, 1, "one directory per Node version, V8 flags, CPU and user");
+      assert.match(await bollard({ BOLLARD_COMPILE_CACHE: dir }), /^amaro loaded: false\n$/);
+      // Different V8 flags that change code generation: another cache, not a wrong one.
+      const { stderr } = await run(process.execPath, ["--no-opt", "--import", probe, bin, "--version"], { env: { ...process.env, BOLLARD_COMPILE_CACHE: dir } });
+      assert.match(stderr, /amaro loaded: true/);
+      assert.equal(readdirSync(dir).length, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("off, or a directory that cannot be made: the command runs without it (and says so when it was named)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-cc-"));
+    try {
+      const file = join(dir, "a-file");
+      writeFileSync(file, "");
+      const named = await bollard({ BOLLARD_COMPILE_CACHE: join(file, "cache") });
+      assert.match(named, /^bollard: compile cache in .*a-file\/cache not used \(Cannot create cache directory: not a directory\); running without it\n/);
+      assert.match(named, /amaro loaded: true/);
+      assert.match(await bollard({ BOLLARD_COMPILE_CACHE: "/proc/bollard-cache" }), /\/proc\/bollard-cache is not a usable directory/);
+      assert.equal(await bollard({ BOLLARD_COMPILE_CACHE: "off", HOME: dir }), "amaro loaded: true\n");
+      assert.deepEqual(readdirSync(dir), ["a-file"]);
+      // The default directory under a home that cannot hold it: silently without.
+      assert.equal(await bollard({ HOME: file, XDG_CACHE_HOME: "" }), "amaro loaded: true\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a cache filled ahead (warm-compile-cache.js) and then read-only, as in the images", async () => {
+    // As the images do it: filled as the user that runs bollard, then owned by root and read-only. Under root,
+    // the user is nobody (root would write through any mode).
+    const user = process.getuid?.() === 0 ? 65534 : undefined;
+    const dir = mkdtempSync(join(tmpdir(), "bollard-cc-"));
+    try {
+      chmodSync(dir, 0o755);
+      if (user !== undefined) chownSync(dir, user, user);
+      assert.match(warm({ BOLLARD_COMPILE_CACHE: dir }, user), /^compile cache warm in /);
+      execFileSync("chmod", ["-R", "a+rX,a-w", dir]);
+      if (user !== undefined) execFileSync("chown", ["-R", "0:0", dir]);
+      const before = execFileSync("ls", ["-lR", "--time-style=full-iso", dir], { encoding: "utf8" });
+      assert.equal(await bollard({ BOLLARD_COMPILE_CACHE: dir }, user), "amaro loaded: false\n");
+      assert.equal(execFileSync("ls", ["-lR", "--time-style=full-iso", dir], { encoding: "utf8" }), before);
+    } finally {
+      execFileSync("chmod", ["-R", "u+w", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
