@@ -5,7 +5,7 @@
 // RSS of the native plane's process idle (before any load and after all of it) and under load. No API server:
 // the table is compiled in the proxy process (lib/dataplane-main.ts). When a target is missed, a `perf` profile
 // of the native plane under the 64-connection load says where its time goes.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,6 +15,7 @@ import { type H2loadOptions, h2loadCommand, runH2load } from "./lib/h2load.ts";
 import { backendHttp, canConnect, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
 import type { Part, PartContext, PartOutput, Table, Verdict } from "./lib/part.ts";
 import { commandOutput, cpuBusy, measureUsage, processTree, rssMiB, type Started, startProcess, waitUntil } from "./lib/proc.ts";
+import { compileCacheDir } from "../packages/cli/bin/compile-cache.js";
 import { fmt, median, ratio } from "./lib/stats.ts";
 import { runWrk, type WrkOptions, wrkCommand } from "./lib/wrk.ts";
 
@@ -26,6 +27,10 @@ const HOST = "bench.local";
 /** RLIMIT_NOFILE for the processes this part starts, as a deployment raises it (nginx: worker_rlimit_nofile) */
 const NOFILE = 20_000;
 const nodeBin = process.execPath;
+// The stand-in loads like `bollard ingress` does (packages/cli/bin/compile-cache.js): from Node's compile cache, in
+// bollard's directory, filled by a first run before any measured one (NODE_COMPILE_CACHE: the script is .ts itself).
+const cacheDir = compileCacheDir(process.env);
+const cacheEnv: Record<string, string> = cacheDir === undefined ? {} : { NODE_COMPILE_CACHE: cacheDir };
 const mainScript = join(import.meta.dirname, "lib", "dataplane-main.ts");
 
 interface Target {
@@ -164,13 +169,15 @@ export const part: Part = {
     await writeFile(certPath, certificate.cert);
     await writeFile(keyPath, certificate.key, { mode: 0o600 });
 
+    // Without arguments the script loads everything, prints its usage and exits: the cache is filled.
+    spawnSync(nodeBin, [mainScript], { env: { ...process.env, ...cacheEnv }, stdio: "ignore" });
     const backendPort = await freePort();
     let backend = await startNginx(ctx.scope, { name: "backend", dir: ctx.dir, workers: 1, cpus: "0", http: backendHttp(backendPort), port: backendPort });
     const startNative = async (name: string, workers: number, cpus?: string): Promise<Target> => {
       const http = await freePort();
       const https = await freePort();
       const args = [`--nofile=${NOFILE}`, nodeBin, mainScript, "native", String(http), String(backendPort), "--https-port", String(https), "--cert", certPath, "--key", keyPath, "--workers", String(workers), "--no-tls-resumption"];
-      const proc = startProcess(ctx.scope, { name, command: "prlimit", args, logPath: join(ctx.dir, `native-${workers}.log`), ...(cpus === undefined ? {} : { cpus }) });
+      const proc = startProcess(ctx.scope, { name, command: "prlimit", args, env: cacheEnv, logPath: join(ctx.dir, `native-${workers}.log`), ...(cpus === undefined ? {} : { cpus }) });
       await waitUntil(`${name} listening on ${http}`, () => canConnect(http), 30_000);
       return { name, process: proc, http, https };
     };
@@ -303,7 +310,7 @@ export const part: Part = {
       commands: [
         `taskset -c 0 ${NGINX} -c <dir>/backend/nginx.conf   # return 200 "ok"`,
         `taskset -c 1 ${NGINX} -c <dir>/nginx/nginx.conf   # 1 worker; upstream keepalive 256, the ingress's header work; plain and ssl http2 servers`,
-        `taskset -c 1 prlimit --nofile=${NOFILE} node bench/lib/dataplane-main.ts native <port> <backend-port> --https-port <port> --cert <dir>/bench.crt --key <dir>/bench.key --workers 1 --no-tls-resumption`,
+        `taskset -c 1 prlimit --nofile=${NOFILE} env NODE_COMPILE_CACHE=~/.cache/bollard/compile-cache node bench/lib/dataplane-main.ts native <port> <backend-port> --https-port <port> --cert <dir>/bench.crt --key <dir>/bench.key --workers 1 --no-tls-resumption`,
         wrkCommand({ ...plain(64)(native), durationS: DURATION_S }),
         wrkCommand({ ...plain(1000)(native), durationS: DURATION_S }),
         wrkCommand({ ...secure([])(native), durationS: DURATION_S }),

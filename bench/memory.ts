@@ -9,7 +9,7 @@
 // their peers' addresses are on loopback (127.77.0.x), so nothing leaves the machine. Not a test.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -30,10 +30,16 @@ const withMetalLB = argv.includes("--metallb");
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] !== "--variant") continue;
   const [label = "", checkout = ".", flags = ""] = argv.slice(i + 1, i + 4);
-  variants.push({ label, bollard: join(resolve(checkout), "packages", "cli", "bin", "bollard.ts"), flags });
+  variants.push({ label, bollard: join(resolve(checkout), "packages", "cli", "bin", "bollard.js"), flags });
   i += 3;
 }
-if (variants.length === 0) variants.push({ label: "this checkout", bollard: join(root, "packages", "cli", "bin", "bollard.ts"), flags: "" });
+if (variants.length === 0) variants.push({ label: "this checkout", bollard: join(root, "packages", "cli", "bin", "bollard.js"), flags: "" });
+// Each checkout's `bollard` starts from Node's compile cache, as the images' does: filled before anything is measured
+// (a checkout from before the cache has no warm-compile-cache.js, and runs as it did).
+for (const { bollard } of new Set(variants)) {
+  const warm = join(bollard, "..", "warm-compile-cache.js");
+  if (existsSync(warm)) execFileSync(process.execPath, [warm], { stdio: "ignore" });
+}
 
 const dir = mkdtempSync(join(tmpdir(), "bollard-bench-memory-"));
 const scope = createScope();

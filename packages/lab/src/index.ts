@@ -25,7 +25,7 @@ export {
 } from "./lab/lab.ts";
 export { LAB_IP_FAMILIES, type LabIPFamily, labBgpManifest, labPoolManifest } from "./lab/pool.ts";
 export { type ContainerSecurity, LabImageMissingError, SERVICE_ACCOUNT_MOUNT, securityFlags } from "./lab/containers.ts";
-export { isProcessAlive } from "./lab/processes.ts";
+export { isProcessAlive, warmCompileCache } from "./lab/processes.ts";
 export { readLabStates, teardownLab, teardownStrays } from "./lab/teardown.ts";
 export { startBackend } from "./lab/backend.ts";
 export { runKubeProxy } from "./kube-proxy/run.ts";

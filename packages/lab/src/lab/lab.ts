@@ -1,7 +1,7 @@
 // The whole user story on one machine: a real control plane, network namespaces for nodes and a client, and
 // Bollard's controller, speakers and ingresses running in them as they would in a cluster, with stand-ins for
 // what a cluster would add (kubelets' Node objects, the EndpointSlice controller, kube-proxy).
-import { chmod, cp as copyDir, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, cp as copyDir, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKubeConfig, createLogger, kubeRequest, type Logger, resourcePath, resources } from "@bollard/core";
@@ -18,11 +18,12 @@ import { type BirdRouter, startBirdRouter } from "../router/bird.ts";
 import { type FrrRouter, startFrrRouter } from "../router/frr.ts";
 import { type GobgpRouter, startGobgpRouter } from "../router/gobgp.ts";
 import type { RouterDaemon, RouterOptions } from "../router/router.ts";
-import { type LabProcess, spawnLabProcess } from "./processes.ts";
+import { type LabProcess, NOBODY, spawnLabProcess, warmCompileCache } from "./processes.ts";
 import { installMetalLB, type MetalLBInstallation } from "./metallb.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
-const bollardBin = join(repoRoot, "packages/cli/bin/bollard.ts");
+// The installed entry point, so that the lab's processes start from Node's compile cache (bin/compile-cache.js).
+const bollardBin = join(repoRoot, "packages/cli/bin/bollard.js");
 export const LAB_ROOT = process.env.BOLLARD_LAB_ROOT ?? "/tmp/bollard-lab";
 export const CONFIG_NAMESPACE = INSTALL_NAMESPACE;
 /** The lab router's AS and the nodes' AS in BGP mode. */
@@ -283,7 +284,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         ...(c.netns ? { netns: c.netns } : {}),
         command: node,
         args: [bollardBin, ...args, `--kubeconfig=${installation.kubeconfigs[c.w.serviceAccount]}`, ...c.extraArgs],
-        env,
+        env: c.netRawOnly ? { ...env, BOLLARD_COMPILE_CACHE: nobodyCompileCache } : env,
         logDir,
         ...(c.netRawOnly ? { netRawOnly: true } : {}),
       });
@@ -306,6 +307,17 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       }
       return component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true });
     };
+    // Every process starts warm, as a pod does from its image: root's compile cache (the default directory) and
+    // one the non-root speakers can read, filled before any of them starts.
+    const nobodyCompileCache = join(dir, "compile-cache-nobody");
+    if (runtime !== "podman") {
+      await step("compile cache for the processes (root, and nobody for the speakers)", async () => {
+        await warmCompileCache(process.env);
+        await mkdir(nobodyCompileCache);
+        await chown(nobodyCompileCache, Number(NOBODY), Number(NOBODY));
+        await warmCompileCache({ ...process.env, BOLLARD_COMPILE_CACHE: nobodyCompileCache }, NOBODY);
+      });
+    }
     await step(`${metallb === undefined ? "bollard" : `MetalLB ${metallb.version}`} controller (${runtime})`, async () => {
       procs.push(startController());
     });

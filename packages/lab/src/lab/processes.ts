@@ -1,8 +1,10 @@
 // Processes the lab starts: each logs to its own file, dies with the lab (setpriv --pdeathsig), and is
 // stopped by PID.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 export interface LabProcess {
   name: string;
@@ -26,7 +28,8 @@ export interface SpawnLabProcessOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const NOBODY = "65534";
+export const NOBODY = "65534";
+const warmScript = join(resolve(dirname(fileURLToPath(import.meta.url)), "../../../.."), "packages/cli/bin/warm-compile-cache.js");
 // setpriv --pdeathsig makes the kernel stop our children if this process dies without cleaning up. Without
 // util-linux's setpriv the process still runs (for the control plane on a minimal machine), only without that net.
 const hasSetpriv = existsSync("/usr/bin/setpriv");
@@ -70,4 +73,14 @@ export function isProcessAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Fills the compile cache that `bollard` finds with `env` (BOLLARD_COMPILE_CACHE, else the user's default) with every
+ * module of its commands, as the given user (Node keeps one cache per user id), with this process's node.
+ */
+export async function warmCompileCache(env: NodeJS.ProcessEnv, user?: string): Promise<void> {
+  const argv = [process.execPath, warmScript];
+  const [cmd, ...args] = user === undefined ? argv : ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", "--", ...argv];
+  await promisify(execFile)(cmd as string, args, { env });
 }
