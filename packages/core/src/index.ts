@@ -1,3 +1,6 @@
+// First: it must run before any module loads prom-client.
+import "./health/prom-client-slim.ts";
+
 export {
   AddressParseError,
   compareIP,

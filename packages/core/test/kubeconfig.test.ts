@@ -86,8 +86,62 @@ describe("what loading @bollard/core costs", () => {
         [],
         "neither the generated API nor undici",
       );
+      // Loaded on first use only (packages/core/README.md "Memory"): yaml (manifests), node-forge (self-signed
+      // certificates), the OIDC auth provider's openid-client and jose, and prom-client's @opentelemetry/api.
+      assert.ok(loaded.some((url) => url.endsWith("/prom-client/lib/metrics/processCpuTotal.js")), "prom-client's default metrics were loaded");
+      assert.deepEqual(
+        loaded.filter((url) => /\/node_modules\/(yaml|node-forge|openid-client|jose|oauth4webapi|@opentelemetry\/api)\//.test(url)),
+        [],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("what @bollard/core loads on first use", () => {
+  it("a kubeconfig user with auth-provider oidc: the real provider, loaded by its first request", async () => {
+    // An ID token that expires in 2100 (unsigned: the provider only reads its expiry before using it as is).
+    const idToken = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from('{"exp":4102444800}').toString("base64url")}.`;
+    const dir = mkdtempSync(join(tmpdir(), "bollard-kubeconfig-oidc-"));
+    try {
+      const file = join(dir, "config");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }],
+          users: [{ name: "u", user: { "auth-provider": { name: "oidc", config: { "client-id": "x", "id-token": idToken, "idp-issuer-url": "https://127.0.0.1:1" } } } }],
+          contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+          "current-context": "x",
+        }),
+      );
+      const script = `
+        import { registerHooks } from "node:module";
+        let oidc = 0;
+        registerHooks({ load(url, context, next) { if (url.includes("/node_modules/openid-client/")) oidc++; return next(url, context); } });
+        const { createKubeConfig } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)});
+        const kc = createKubeConfig({ kubeconfig: process.argv[1] });
+        const before = oidc;
+        const opts = {};
+        await kc.applyToHTTPSOptions(opts);
+        process.stdout.write(JSON.stringify({ before, after: oidc, authorization: opts.headers?.Authorization }));`;
+      const result = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script, file]).toString()) as { before: number; after: number; authorization: string };
+      assert.equal(result.before, 0);
+      assert.ok(result.after > 0, "openid-client loaded for the request");
+      assert.equal(result.authorization, `Bearer ${idToken}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("prom-client's exemplar API: the real @opentelemetry/api behind the stand-in", async () => {
+    const { createRequire } = await import("node:module");
+    const require = createRequire(import.meta.url);
+    const standIn = require("../src/health/otel-on-demand.cjs") as { trace: { getSpan: unknown }; context: { active: () => unknown } };
+    const real = require("@opentelemetry/api") as { trace: unknown; context: unknown };
+    assert.equal(standIn.trace, real.trace);
+    assert.equal(standIn.context, real.context);
   });
 });

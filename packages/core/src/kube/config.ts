@@ -14,9 +14,22 @@ const stub = (exports: string[]) =>
       ...exports.map((name) => (name.endsWith("()") ? `export const ${name.slice(0, -2)} = unavailable;` : `export class ${name} { constructor() { unavailable(); } }`)),
     ].join("\n"),
   )}`;
+// The OIDC auth provider (openid-client, jose, oauth4webapi: ~11 MiB resident) only for a kubeconfig whose user
+// has `auth-provider: oidc`: config.js gets a stand-in that answers `isAuthProvider` itself and loads the real
+// one on its first `applyAuthentication`.
+const oidcOnDemand = `data:text/javascript,${encodeURIComponent(
+  [
+    "let real;",
+    "export class OpenIDConnectAuth {",
+    "  isAuthProvider(user) { return user.authProvider?.name === 'oidc'; }",
+    `  async applyAuthentication(user, opts, overrideClient) { real ??= new (await import(${JSON.stringify(import.meta.resolve("@kubernetes/client-node/dist/oidc_auth.js"))})).OpenIDConnectAuth(); return real.applyAuthentication(user, opts, overrideClient); }`,
+    "}",
+  ].join("\n"),
+)}`;
 const STUBS: Record<string, string> = {
   "./gen/index.js": stub(["createConfiguration()", "ServerConfiguration"]),
   undici: stub(["Agent", "ProxyAgent"]),
+  "./oidc_auth.js": oidcOnDemand,
 };
 registerHooks({
   resolve(specifier, context, next) {

@@ -1,5 +1,14 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import forge from "node-forge";
+import { createRequire } from "node:module";
+
+// node-forge is loaded by the first certificate, not with @bollard/core: ~7 MiB of resident memory in every
+// component that never makes one (packages/core/README.md "Memory").
+const require = createRequire(import.meta.url);
+let loaded: typeof import("node-forge") | undefined;
+const nodeForge = () => {
+  loaded ??= require("node-forge") as typeof import("node-forge");
+  return loaded;
+};
 
 export interface PemPair {
   cert: string;
@@ -11,6 +20,7 @@ export interface PemPair {
  * the ingress's default certificate, and the metrics server's when no certificate files are given.
  */
 export function generateSelfSignedCertificate(commonName: string, dnsNames: readonly string[], now = new Date()): PemPair {
+  const forge = nodeForge();
   // node:crypto makes the key (forge's pure-JS RSA is slow); forge builds and signs the X.509 structure.
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
