@@ -16,9 +16,10 @@ pub mod rewind;
 pub mod snapshot;
 pub mod table;
 pub mod tls;
+pub mod trim;
 pub mod trust;
 pub mod upgrade;
 
 #[cfg(feature = "node")]
-#[allow(unsafe_code)] // only what napi-derive generates; no hand-written unsafe
+#[allow(unsafe_code)] // only what napi-derive generates; the hand-written unsafe is trim.rs's malloc_trim call
 mod node;

@@ -265,6 +265,9 @@ impl DataPlane {
                 set_worker_shard(worker);
                 runtime.block_on(async move {
                     let client = shared.upstream_client();
+                    if worker == 0 {
+                        tokio::spawn(crate::trim::trim_after_bursts(shared.clone(), stop_rx.clone()));
+                    }
                     tokio::spawn(serve(shared.clone(), listener, None, client.clone(), stop_rx.clone()));
                     if let Some(l) = tls_listener {
                         tokio::spawn(serve(shared, l, Some(tls), client, stop_rx));
