@@ -57,7 +57,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 try {
   const kubectl = (...args: string[]) => execFileSync(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
   kubectl("apply", "--server-side", "-f", join(root, "deploy", "crds"));
-  kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all");
+  kubectl("wait", "--for=condition=established", "--timeout=300s", "crd", "--all");
   // MetalLB's own CRDs (from its module, which build-metallb.sh downloaded) in its API server.
   const metallbBin = withMetalLB ? execFileSync("bash", [join(root, "test", "harness", "build-metallb.sh"), "--print-dir"]).toString().trim() : "";
   if (metallbCp !== undefined) {
@@ -66,7 +66,7 @@ try {
     const moduleDir = (JSON.parse(execFileSync("go", ["mod", "download", "-json", `go.universe.tf/metallb@${version}`]).toString()) as { Dir: string }).Dir;
     const kubectlMetalLB = (...args: string[]) => execFileSync(metallbCp.binaries.kubectl, ["--kubeconfig", metallbCp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
     kubectlMetalLB("apply", "--server-side", "-f", join(moduleDir, "config", "crd", "bases"));
-    kubectlMetalLB("wait", "--for=condition=established", "--timeout=60s", "crd", "--all");
+    kubectlMetalLB("wait", "--for=condition=established", "--timeout=300s", "crd", "--all");
   }
   type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
   const objects: KubeObject[] = [
