@@ -72,7 +72,10 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Memory settings of the controller and the speaker, measured with bench/memory.ts (1,000 Services, 100 Nodes):
 glibc's per-thread malloc arenas and V8's 16 MiB young-generation semi-spaces hold memory these mostly idle
-processes do not need. Not the ingress: its proxy allocates fast and wants the large young generation. */}}
+processes do not need. Not the ingress: its proxy allocates fast and wants the large young generation.
+In the speaker's image both are ignored: its node has a file capability, so it runs in secure-execution mode, where
+Node drops NODE_OPTIONS and glibc MALLOC_ARENA_MAX (packages/speaker/README.md "Memory"); a V8 flag for it would
+go on the container's command line. */}}
 {{- define "bollard.lowMemoryEnv" -}}
 - name: MALLOC_ARENA_MAX
   value: "2"
