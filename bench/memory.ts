@@ -203,7 +203,8 @@ try {
         "speaker",
         ...common,
         "--node-name",
-        "mem-node-0",
+        // One node each: speakers of the same name would be one member to each other's membership, and contend.
+        `mem-node-${i}`,
         "--memberlist-secret",
         "metallb-system/bollard-membership",
         "--bind-port",
