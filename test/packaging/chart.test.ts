@@ -2,6 +2,7 @@
 // promise about privilege. What the API server makes of them is in chart.k8s.test.ts.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -30,8 +31,9 @@ const everyOption = [
 
 type Container = {
   name: string;
+  command?: string[];
   args: string[];
-  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext: {
     allowPrivilegeEscalation?: boolean;
     readOnlyRootFilesystem?: boolean;
@@ -153,6 +155,21 @@ describe("chart", () => {
       assert.equal(c.securityContext.allowPrivilegeEscalation, false, workload.metadata.name);
       assert.equal(c.securityContext.readOnlyRootFilesystem, true, workload.metadata.name);
     }
+  });
+
+  it("gives the controller and the speaker their V8 flag on node's command line, not in NODE_OPTIONS", () => {
+    // The speaker image's node has a file capability: in that secure-execution mode Node ignores NODE_OPTIONS.
+    const manifests = parseManifests(template());
+    for (const workload of [find(manifests, "Deployment", "bollard-controller"), find(manifests, "DaemonSet", "bollard-speaker")]) {
+      const c = container(workload);
+      assert.deepEqual(c.command, ["/usr/local/bin/node", "--max-semi-space-size=1", "/app/packages/cli/bin/bollard.js"], workload.metadata.name);
+      assert.deepEqual((c.env ?? []).filter((e) => e.name === "NODE_OPTIONS"), [], workload.metadata.name);
+    }
+    // The ingress keeps the image's entrypoint: its proxy wants the large young generation.
+    assert.equal(container(find(manifests, "Deployment", "bollard-ingress")).command, undefined);
+    // The command is the images' entrypoint with the flag in between.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, "deploy/container/Containerfile"), "utf8"))?.[1] ?? "[]") as string[];
+    assert.deepEqual(entrypoint, ["/usr/local/bin/node", "/app/packages/cli/bin/bollard.js"]);
   });
 
   it("turns values into objects and flags", () => {

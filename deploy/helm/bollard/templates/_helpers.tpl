@@ -70,17 +70,21 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
 {{- end -}}
 
-{{/* Memory settings of the controller and the speaker, measured with bench/memory.ts (1,000 Services, 100 Nodes):
-glibc's per-thread malloc arenas and V8's 16 MiB young-generation semi-spaces hold memory these mostly idle
-processes do not need. Not the ingress: its proxy allocates fast and wants the large young generation.
-In the speaker's image both are ignored: its node has a file capability, so it runs in secure-execution mode, where
-Node drops NODE_OPTIONS and glibc MALLOC_ARENA_MAX (packages/speaker/README.md "Memory"); a V8 flag for it would
-go on the container's command line. */}}
+{{/* Memory settings of the controller and the speaker, measured with bench/memory.ts (1,000 Services, 100 Nodes;
+packages/speaker/README.md "Memory"): these mostly idle processes allocate steadily, and V8 grows its young
+generation to 2 x 32 MiB and keeps it; --max-semi-space-size=1 caps it (speaker 184 -> 158 MiB). Not the ingress:
+its proxy allocates fast and wants the large young generation. The flag is on node's command line, not in
+NODE_OPTIONS: the speaker image's node has a file capability, so it runs in secure-execution mode, where Node ignores
+NODE_OPTIONS (and glibc MALLOC_ARENA_MAX, which still reaches the controller). It does not change the key of the
+compile cache the images carry (packages/cli/README.md). */}}
+{{- define "bollard.lowMemoryCommand" -}}
+- /usr/local/bin/node
+- --max-semi-space-size=1
+- /app/packages/cli/bin/bollard.js
+{{- end -}}
 {{- define "bollard.lowMemoryEnv" -}}
 - name: MALLOC_ARENA_MAX
   value: "2"
-- name: NODE_OPTIONS
-  value: --max-semi-space-size=1
 {{- end -}}
 
 {{/* Security context of the non-root components (controller, ingress): no capability at all. */}}

@@ -79,6 +79,8 @@ export interface SpawnLabContainerOptions {
   /** Network namespace (`ip netns` name) to join; the host's when undefined. */
   netns?: string;
   image: string;
+  /** The container's command, replacing the image's entrypoint (podman --entrypoint, as JSON). */
+  entrypoint?: string[];
   args: string[];
   env: Record<string, string>;
   security: ContainerSecurity;
@@ -94,6 +96,7 @@ export function spawnLabContainer(opts: SpawnLabContainerOptions): LabProcess {
     ...securityFlags(opts.security), ...LIMITS,
     "-v", `${opts.serviceAccountDir}:${SERVICE_ACCOUNT_MOUNT}:ro`,
     ...Object.entries(opts.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+    ...(opts.entrypoint === undefined ? [] : ["--entrypoint", JSON.stringify(opts.entrypoint)]),
     opts.image, ...opts.args,
   ];
   const logPath = join(opts.logDir, `${opts.label}.log`);

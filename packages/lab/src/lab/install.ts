@@ -19,6 +19,12 @@ export interface Workload {
   serviceAccount: string;
   /** Container args with `$(VAR)` references left for the caller to expand, as the kubelet does. */
   args: string[];
+  /**
+   * The container's command when it names one (the image's entrypoint otherwise): the chart's is
+   * `[node, <node flags>…, bollard.js]`, the flags what the lab's own processes get too.
+   */
+  command: string[] | undefined;
+  nodeFlags: string[];
   podLabels: Record<string, string>;
   /** The container's env entries with a plain `value` (the downward API's are the lab's to fill in). */
   env: Record<string, string>;
@@ -40,7 +46,7 @@ export interface Installation {
 type Manifest = {
   kind: string;
   metadata: { name: string };
-  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { args?: string[]; env?: { name: string; value?: string }[]; image?: string; securityContext?: ContainerSecurity }[] } } };
+  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { serviceAccountName?: string; containers?: { command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; image?: string; securityContext?: ContainerSecurity }[] } } };
 };
 
 export async function installBollard(opts: {
@@ -67,11 +73,17 @@ export async function installBollard(opts: {
     if (!args || !serviceAccount || !container?.image) {
       throw new Error(`${opts.manifestPath} has no ${kind} ${name} with an image, args and a serviceAccountName`);
     }
+    const command = container.command;
+    if (command !== undefined && (command.length < 2 || !command[0]?.endsWith("/node") || !command.at(-1)?.endsWith("/bollard.js"))) {
+      throw new Error(`${opts.manifestPath}: ${kind} ${name}'s command is not [node, node flags…, bollard.js]: ${JSON.stringify(command)}`);
+    }
     return {
       kind,
       name,
       serviceAccount,
       args,
+      command,
+      nodeFlags: command?.slice(1, -1) ?? [],
       podLabels: template?.metadata?.labels ?? {},
       env: Object.fromEntries((container.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]]))),
       image: container.image,

@@ -263,7 +263,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
     /** One component: a process from the sources, or a container from the workload's image. */
     const component = (c: { label: string; w: Workload; nodeName: string; netns?: string; extraArgs: string[]; netRawOnly?: boolean }) => {
-      // The container's own env (the chart's memory settings: MALLOC_ARENA_MAX, NODE_OPTIONS) and the downward API's.
+      // The container's own env (the chart's memory setting MALLOC_ARENA_MAX) and the downward API's; its node flags
+      // (the chart's command) go on node's command line.
       const env = { ...c.w.env, ...podEnv(c.w, c.nodeName) };
       const args = expandArgs(c.w.args, env);
       if (runtime === "podman") {
@@ -272,6 +273,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           label: c.label,
           ...(c.netns ? { netns: c.netns } : {}),
           image: c.w.image,
+          ...(c.w.command === undefined ? {} : { entrypoint: c.w.command }),
           args: [...args, ...c.extraArgs],
           env: { ...env, ...inCluster },
           security: c.w.security,
@@ -283,7 +285,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         name: c.label,
         ...(c.netns ? { netns: c.netns } : {}),
         command: node,
-        args: [bollardBin, ...args, `--kubeconfig=${installation.kubeconfigs[c.w.serviceAccount]}`, ...c.extraArgs],
+        args: [...c.w.nodeFlags, bollardBin, ...args, `--kubeconfig=${installation.kubeconfigs[c.w.serviceAccount]}`, ...c.extraArgs],
         env: c.netRawOnly ? { ...env, BOLLARD_COMPILE_CACHE: nobodyCompileCache } : env,
         logDir,
         ...(c.netRawOnly ? { netRawOnly: true } : {}),
