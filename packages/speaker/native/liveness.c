@@ -89,6 +89,7 @@ typedef struct {
 typedef struct {
   int fds[2];
   int slot_of[2];
+  int family[2];  // of each socket, so a send picks one without a getsockname per datagram
   int nfds;
   int closed;
   hmac_sha256_key_pads key;
@@ -135,9 +136,16 @@ typedef struct {
 
 // ---------------------------------------------------------------- the thread
 
-static void handle_member(member *m, int fd);
+static int handle_member_datagram(member *m, int fd);
 static void handle_arp(responder *r);
 static void handle_ndp(responder *r);
+
+// The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
+static void *slot_object(uint32_t slot, uint32_t generation, int *kind) {
+  if (slot >= MAX_SLOTS || slots[slot].generation != generation) return NULL;  // closed since
+  *kind = slots[slot].kind;
+  return slots[slot].object;
+}
 
 static void *run_thread(void *arg) {
   (void)arg;
@@ -152,23 +160,27 @@ static void *run_thread(void *arg) {
       if (errno == EINTR) continue;
       return NULL;
     }
-    pthread_mutex_lock(&lock);
     for (int i = 0; i < n; i++) {
       uint32_t slot = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
-      if (slot >= MAX_SLOTS || slots[slot].generation != generation) continue;  // closed since
-      switch (slots[slot].kind) {
-        case SLOT_MEMBER: {
-          member *m = slots[slot].object;
+      // The lock is taken per datagram, not per batch: JavaScript's sends (memberSend) take it too, and with
+      // hundreds of members in one process (the simulation) a batch-long hold kept the event loop waiting.
+      for (int frames = 0; frames < BATCH; frames++) {
+        pthread_mutex_lock(&lock);
+        int kind = SLOT_FREE, more = 0;
+        void *object = slot_object(slot, generation, &kind);
+        if (kind == SLOT_MEMBER) {
+          member *m = object;
           for (int k = 0; k < m->nfds; k++)
-            if (m->slot_of[k] == (int)slot) handle_member(m, m->fds[k]);
-          break;
+            if (m->slot_of[k] == (int)slot) more = handle_member_datagram(m, m->fds[k]);
+        } else if (kind == SLOT_ARP) {
+          handle_arp(object);
+        } else if (kind == SLOT_NDP) {
+          handle_ndp(object);
         }
-        case SLOT_ARP: handle_arp(slots[slot].object); break;
-        case SLOT_NDP: handle_ndp(slots[slot].object); break;
-        default: break;
+        pthread_mutex_unlock(&lock);
+        if (!more) break;  // ARP and NDP read their whole batch at once
       }
     }
-    pthread_mutex_unlock(&lock);
   }
 }
 
@@ -285,26 +297,19 @@ static const uint8_t *take_name(const uint8_t *buf, size_t *at, size_t end, uint
   return name;
 }
 
-static int send_to_peer(member *m, const peer *p, const uint8_t *packet, size_t len) {
-  for (int k = 0; k < m->nfds; k++) {
-    struct sockaddr_storage local;
-    socklen_t local_len = sizeof local;
-    if (getsockname(m->fds[k], (struct sockaddr *)&local, &local_len) == 0 && local.ss_family == p->addr.ss_family)
-      return (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (const struct sockaddr *)&p->addr, p->addr_len);
-  }
+static int send_to(member *m, const struct sockaddr_storage *addr, socklen_t addr_len, const uint8_t *packet, size_t len) {
+  for (int k = 0; k < m->nfds; k++)
+    if (m->family[k] == addr->ss_family) return (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (const struct sockaddr *)addr, addr_len);
   errno = EAFNOSUPPORT;
   return -1;
 }
 
 // The datagram layout is wire.ts's: "BLM2" | sender | receiver | session f64 | seq u32 | sentAt f64 |
 // type u8 | [probe seq u32] [target] | u16 count | updates | HMAC-SHA256. Acks a ping to this node from a
-// known peer that is authentic, fresh and newer than the last ping acked from that peer. 1 if acked.
+// known peer that is authentic (checked by the caller), fresh and newer than the last ping acked from that
+// peer. 1 if acked.
 static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
   if (!m->answering || !vouching()) return 0;
-  if (len < 4 + MAC_LENGTH + 1 || len > MAX_DATAGRAM || memcmp(buf, "BLM2", 4) != 0) return 0;
-  uint8_t mac[32];
-  hmac_sha256(&m->key, buf, len - MAC_LENGTH, mac);
-  if (!constant_time_equal(mac, buf + len - MAC_LENGTH, MAC_LENGTH)) return 0;
   size_t end = len - MAC_LENGTH, at = 4;
   uint8_t sender_len, receiver_len, target_len;
   const uint8_t *sender = take_name(buf, &at, end, &sender_len);
@@ -356,7 +361,7 @@ static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
   out[w++] = m->ready ? 1 : 0;
   hmac_sha256(&m->key, out, w, out + w);
   w += MAC_LENGTH;
-  if (send_to_peer(m, p, out, w) < 0) return 0;
+  if (send_to(m, &p->addr, p->addr_len, out, w) < 0) return 0;
   m->acks_sent += 1;
   m->ack_bytes += w;
   return 1;
@@ -365,41 +370,56 @@ static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
 typedef struct {
   size_t len;
   int acked;
+  int authentic;
   uint8_t bytes[];
 } delivery;
 
-static void handle_member(member *m, int fd) {
-  uint8_t buf[MAX_DATAGRAM + 1];
-  for (int i = 0; i < BATCH && !m->closed; i++) {
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) break;
-    int acked = maybe_ack(m, buf, (size_t)n);
-    delivery *d = malloc(sizeof *d + (size_t)n);
-    if (d == NULL) {
-      m->queue_drops += 1;
-      continue;
-    }
-    d->len = (size_t)n;
-    d->acked = acked;
-    memcpy(d->bytes, buf, (size_t)n);
-    if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
-      free(d);
-      m->queue_drops += 1;
-    }
-  }
+// Whether a datagram carries the membership magic and a valid HMAC under the key. Checked here once for
+// every datagram, so JavaScript parses what the thread vouches for instead of computing the HMAC again.
+static int authentic(member *m, const uint8_t *buf, size_t len) {
+  if (len < 4 + MAC_LENGTH + 1 || len > MAX_DATAGRAM || memcmp(buf, "BLM2", 4) != 0) return 0;
+  uint8_t mac[32];
+  hmac_sha256(&m->key, buf, len - MAC_LENGTH, mac);
+  return constant_time_equal(mac, buf + len - MAC_LENGTH, MAC_LENGTH);
 }
 
-// Runs on the JavaScript thread: onDatagram(packet, acked).
+// Reads one datagram from fd, acks it if it is a ping to this node, hands it to JavaScript. 1 if there may be
+// more to read. Called with `lock` held.
+static int handle_member_datagram(member *m, int fd) {
+  uint8_t buf[MAX_DATAGRAM + 1];
+  if (m->closed) return 0;
+  ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0) return 0;
+  int valid = authentic(m, buf, (size_t)n);
+  int acked = valid && maybe_ack(m, buf, (size_t)n);
+  delivery *d = malloc(sizeof *d + (size_t)n);
+  if (d == NULL) {
+    m->queue_drops += 1;
+    return 1;
+  }
+  d->len = (size_t)n;
+  d->acked = acked;
+  d->authentic = valid;
+  memcpy(d->bytes, buf, (size_t)n);
+  if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
+    free(d);
+    m->queue_drops += 1;
+  }
+  return 1;
+}
+
+// Runs on the JavaScript thread: onDatagram(packet, acked, authentic).
 static void call_deliver(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   delivery *d = data;
   if (env != NULL && callback != NULL) {
-    napi_value argv[2], global, result;
+    napi_value argv[3], global, result;
     void *copy;
     if (napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]) == napi_ok) {
       napi_get_boolean(env, d->acked, &argv[1]);
+      napi_get_boolean(env, d->authentic, &argv[2]);
       napi_get_global(env, &global);
-      napi_call_function(env, global, callback, 2, argv, &result);
+      napi_call_function(env, global, callback, 3, argv, &result);
     }
   }
   free(d);
@@ -454,7 +474,7 @@ static int get_name(napi_env env, napi_value value, char *out, uint8_t *len) {
   return 1;
 }
 
-// memberOpen(self, key: Buffer, session, maxSkewMs, onDatagram(packet, acked)) -> handle
+// memberOpen(self, key: Buffer, session, maxSkewMs, onDatagram(packet, acked, authentic)) -> handle
 static napi_value member_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -538,6 +558,7 @@ static napi_value member_bind(napi_env env, napi_callback_info info) {
   if (slot >= 0) {
     m->fds[m->nfds] = fd;
     m->slot_of[m->nfds] = slot;
+    m->family[m->nfds] = addr.ss_family;
     m->nfds += 1;
   }
   pthread_mutex_unlock(&lock);
@@ -618,9 +639,9 @@ static napi_value member_set_self(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// memberSend(handle, packet, address, port): sends a datagram wire.ts encoded, after giving it the next
-// sequence number of the session and signing it again, so that JavaScript's datagrams and the thread's
-// acks leave in the order of their numbers (peers refuse a number at or below one they have seen).
+// memberSend(handle, packet, address, port): sends a datagram wire.ts encoded (unsigned: `encodeUnsigned`),
+// after giving it the next sequence number of the session and signing it, so that JavaScript's datagrams and
+// the thread's acks leave in the order of their numbers (peers refuse a number at or below one they have seen).
 static napi_value member_send(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   member *m = member_arg(env, info, 4, argv);
@@ -653,16 +674,8 @@ static napi_value member_send(napi_env env, napi_callback_info info) {
   }
   put_u32(packet + at + 8, ++m->seq);
   hmac_sha256(&m->key, packet, end, packet + end);
-  int sent = -1, err = EAFNOSUPPORT;
-  for (int k = 0; k < m->nfds; k++) {
-    struct sockaddr_storage local;
-    socklen_t local_len = sizeof local;
-    if (getsockname(m->fds[k], (struct sockaddr *)&local, &local_len) == 0 && local.ss_family == addr.ss_family) {
-      sent = (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (struct sockaddr *)&addr, addr_len);
-      err = errno;
-      break;
-    }
-  }
+  int sent = send_to(m, &addr, addr_len, packet, len);
+  int err = errno;
   pthread_mutex_unlock(&lock);
   if (sent < 0) return throw_errno(env, "sendto(UDP)", err);
   return NULL;

@@ -7,7 +7,7 @@ import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "
 import { AddonNotBuiltError, PacketSocketError } from "../l2/packet-socket.ts";
 
 interface LivenessAddon {
-  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer, acked: boolean) => void): unknown;
+  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer, acked: boolean, authentic: boolean) => void): unknown;
   memberBind(handle: unknown, address: string, port: number): void;
   memberSetPeers(handle: unknown, names: string[], addresses: string[], port: number): void;
   memberSetSelf(handle: unknown, incarnation: number, ready: boolean, answering: boolean): void;
@@ -75,7 +75,7 @@ export interface NativeMember {
   setPeers(peers: ReadonlyMap<string, string>, port: number): void;
   /** This node's record as acks carry it; `answering` false stops the acks (not started, or leaving). */
   setSelf(incarnation: number, ready: boolean, answering: boolean): void;
-  /** Sends a datagram `encodeDatagram` made: the thread numbers it in sequence with its acks and signs it again. */
+  /** Sends a datagram `encodeUnsigned` made: the thread numbers it in sequence with its acks and signs it. */
   send(packet: Buffer, address: string, port: number): void;
   /** Acks the thread sent, their bytes, and datagrams dropped because the event loop's queue was full. */
   stats(): { acksSent: number; ackBytes: number; queueDrops: number };
@@ -87,8 +87,12 @@ export function openNativeMember(options: {
   key: Buffer;
   session: number;
   maxSkewMs: number;
-  /** Every datagram received, in order; `acked` when the thread already answered it (a ping). */
-  onDatagram(packet: Buffer, acked: boolean): void;
+  /**
+   * Every datagram received, in order; `authentic` when it has the membership magic and a valid HMAC under the
+   * key (the thread checked it, so only `decodeAuthenticated` remains to do), `acked` when the thread already
+   * answered it (a ping).
+   */
+  onDatagram(packet: Buffer, acked: boolean, authentic: boolean): void;
 }): NativeMember {
   const native = addon();
   keepLease();

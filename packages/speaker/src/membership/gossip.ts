@@ -241,6 +241,13 @@ export function liveMembers(state: GossipState): Set<string> {
   return live;
 }
 
+/** Whether `name` is among `liveMembers(state)`, without building the set. */
+export function isLive(state: GossipState, name: string): boolean {
+  if (name === state.self) return state.converged && state.phase !== "leaving";
+  const m = state.members.get(name);
+  return isUp(m) && m.ready;
+}
+
 /** The whole cluster, this member excluded; members no longer listed are forgotten. */
 export function setPeers(state: GossipState, names: Iterable<string>, now: number): Step {
   const step: Step = { send: [], notes: [] };

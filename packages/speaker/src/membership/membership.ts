@@ -13,6 +13,7 @@ import {
   DEFAULT_GOSSIP_TIMING,
   type GossipState,
   type GossipTiming,
+  isLive,
   leave,
   liveMembers,
   nextDeadline,
@@ -22,7 +23,18 @@ import {
   tick,
 } from "./gossip.ts";
 import { type NativeMember, openNativeMember } from "../liveness/liveness.ts";
-import { type DatagramRejection, decodeDatagram, encodeDatagram, encodedUpdateSize, isNodeName, judgeDatagram, PIGGYBACK_BUDGET, type SenderMark, type Verdict } from "./wire.ts";
+import {
+  type DatagramRejection,
+  decodeAuthenticated,
+  encodedUpdateSize,
+  encodeUnsigned,
+  isNodeName,
+  judgeDatagram,
+  looksLikeDatagram,
+  PIGGYBACK_BUDGET,
+  type SenderMark,
+  type Verdict,
+} from "./wire.ts";
 
 export const DEFAULT_MEMBERSHIP_PORT = 7946;
 const DROPPED_LOG_INTERVAL_MS = 10_000;
@@ -103,6 +115,9 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let peers: ReadonlyMap<string, string> = new Map();
   const marks = new Map<string, SenderMark>();
   let live: ReadonlySet<string> = new Set();
+  // Members whose liveness may have changed since `live` was last published (the notes name them).
+  const touched = new Set<string>();
+  let publishing = false;
   let closed = false;
 
   // Pings the liveness thread acked already, by sender: their (probe sequence number) whose ack the core
@@ -113,7 +128,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     key,
     session,
     maxSkewMs,
-    onDatagram: (packet, acked) => onDatagram(packet, acked),
+    onDatagram: (packet, acked, authentic) => onDatagram(packet, acked, authentic),
   });
   const bound: string[] = [];
   for (const address of options.bindAddresses ?? ["0.0.0.0", "::"]) {
@@ -145,8 +160,8 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       if (address === undefined) continue;
       // The thread sent this ack (with this node's record) already; send it again only for the news.
       if (message.type === "ack" && message.updates.length <= 1 && ackedNatively?.from === to && ackedNatively.seq === message.seq) continue;
-      // The thread numbers the datagram (in sequence with its own acks) and signs it again.
-      const packet = encodeDatagram({ header: { sender: nodeName, receiver: to, session, seq: 0, sentAt: Date.now() }, message }, key);
+      // The thread numbers the datagram (in sequence with its own acks) and signs it.
+      const packet = encodeUnsigned({ header: { sender: nodeName, receiver: to, session, seq: 0, sentAt: Date.now() }, message });
       bytes.inc({ direction: "sent" }, packet.length);
       try {
         native.send(packet, address, port);
@@ -156,14 +171,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     }
     ackedNatively = undefined;
     native.setSelf(state.incarnation, state.phase === "ready", state.phase !== "leaving" && state.peersKnownAt !== undefined);
-    let liveMayChange = false;
     for (const note of step.notes) {
       switch (note.kind) {
         case "ready":
           log.info({ afterPeersKnownMs: Math.round(monotonic() - (state.peersKnownAt ?? monotonic())), neverHeard: note.neverHeard.slice(0, 20), neverHeardCount: note.neverHeard.length }, "ready");
           break;
         case "converged":
-          liveMayChange = true;
+          touched.add(nodeName);
           log.info({ afterPeersKnownMs: Math.round(monotonic() - (state.peersKnownAt ?? monotonic())) }, "membership view converged; taking part in elections");
           break;
         case "stalled":
@@ -179,24 +193,42 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
           log.debug({ node: note.node, incarnation: note.incarnation, from: note.from }, "suspect");
           break;
         default:
-          liveMayChange = true;
+          touched.add(note.node);
           changes.inc({ kind: note.kind });
           log.debug({ node: note.node, incarnation: note.incarnation, from: note.from }, note.kind);
       }
     }
-    if (liveMayChange) recompute();
+    if (touched.size > 0 && !publishing) {
+      // Once per turn of the event loop, after the datagrams that arrived together: a joining member hears of
+      // a thousand peers in a few hundred datagrams, and a new set per datagram made start-up O(N²) per member.
+      publishing = true;
+      setImmediate(() => {
+        publishing = false;
+        if (!closed) publish(false);
+      });
+    }
     health.set(state.localHealth);
     arm();
   }
 
-  function recompute(): void {
-    const next = liveMembers(state);
-    if (next.size === live.size && [...next].every((n) => live.has(n))) return;
-    const joined = [...next].filter((n) => !live.has(n));
-    const left = [...live].filter((n) => !next.has(n));
+  /** Publishes the live set if it changed: only the members notes named are looked at, unless `all`. */
+  function publish(all: boolean): void {
+    const names = all ? new Set([...live, ...liveMembers(state)]) : touched;
+    const joined: string[] = [];
+    const left: string[] = [];
+    for (const name of names) {
+      const now = isLive(state, name);
+      if (now && !live.has(name)) joined.push(name);
+      else if (!now && live.has(name)) left.push(name);
+    }
+    touched.clear();
+    if (joined.length === 0 && left.length === 0) return;
+    const next = new Set(live);
+    for (const name of joined) next.add(name);
+    for (const name of left) next.delete(name);
     live = next;
     membersGauge.set(next.size);
-    log.info({ joined, left, members: next.size <= 50 ? [...next].sort() : undefined, count: next.size }, "membership changed");
+    log.info({ joined: joined.length <= 50 ? joined : undefined, left: left.length <= 50 ? left : undefined, members: next.size <= 50 ? [...next].sort() : undefined, count: next.size }, "membership changed");
     options.onChange(next);
   }
 
@@ -238,10 +270,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     lastLogged.set(kind, { at: now, suppressed: 0 });
   };
 
-  function onDatagram(packet: Buffer, acked: boolean): void {
+  function onDatagram(packet: Buffer, acked: boolean, authentic: boolean): void {
     if (closed) return;
     bytes.inc({ direction: "received" }, packet.length);
-    const decoded = decodeDatagram(packet, key);
+    // The liveness thread checked the HMAC; an inauthentic datagram is only told apart as malformed or forged.
+    const decoded: ReturnType<typeof decodeAuthenticated> | { ok: false; reason: "bad-signature" } = authentic
+      ? decodeAuthenticated(packet)
+      : { ok: false, reason: looksLikeDatagram(packet) ? "bad-signature" : "malformed" };
     if (!decoded.ok) {
       count(decoded.reason);
       logDropped(decoded.reason, { reason: decoded.reason }, "dropped membership packet");
@@ -270,7 +305,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       native.setPeers(valid, port);
       for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
       run(setPeers(state, valid.keys(), monotonic()));
-      recompute();
+      publish(true);
     },
     live: () => live,
     async close() {

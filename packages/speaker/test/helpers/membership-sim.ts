@@ -93,6 +93,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
   await writeFile(configPath, JSON.stringify(config));
 
   const changes: Change[] = [];
+  // The changes that name members, by observer: the phases look them up every 50 ms, and a scan of every
+  // change (a thousand members' start-up makes hundreds of thousands) per look-up kept the driver busy.
+  const named = new Map<string, Change[]>();
   const sizes = new Map<string, number>();
   const bytesReplies: Array<(perMember: Array<[string, number, number]>) => void> = [];
   let pendingBytes: Array<[string, number, number]> = [];
@@ -115,7 +118,11 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const spawnWorker = (first: number, count: number) => {
       const hosted = new Set(members.slice(first, first + count).map(([n]) => n));
       // --pdeathsig: a driver stopped by a signal (no `finally`) takes its workers with it.
-      const child = spawn("ip", ["netns", "exec", netns, "setpriv", "--pdeathsig", "KILL", "--", process.execPath, WORKER, configPath, String(first), String(count)], { stdio: ["pipe", "pipe", "pipe"] });
+      // BOLLARD_SIM_NODE_ARGS: extra Node flags for the member processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+      const nodeArgs = (process.env.BOLLARD_SIM_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+      const child = spawn("ip", ["netns", "exec", netns, "setpriv", "--pdeathsig", "KILL", "--", process.execPath, ...nodeArgs, WORKER, configPath, String(first), String(count)], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
       children.push(child);
       child.stderr?.on("data", (chunk: Buffer) => {
         const text = chunk.toString().trim();
@@ -137,6 +144,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
           const change = event as unknown as Change;
           changes.push(change);
           sizes.set(change.member, change.size);
+          if (change.joined !== undefined || change.left !== undefined) (named.get(change.member) ?? named.set(change.member, []).get(change.member))?.push(change);
         } else if (event.type === "bytes") {
           pendingBytes.push(...(event.perMember as Array<[string, number, number]>));
           bytesWaiting -= 1;
@@ -176,7 +184,13 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const processStartMs = allStartedAt - startedAt;
     const converged = await waitUntil("every member to count every member", () => members.every(([name]) => sizes.get(name) === everyone()));
     const startupMs = converged ? Date.now() - allStartedAt : null;
-    log(`start-up: ${startupMs ?? `not converged; members not counting everyone: ${members.filter(([n]) => sizes.get(n) !== everyone()).map(([n]) => `${n}=${sizes.get(n)}`).join(" ")}`} ms`);
+    const behind = members.filter(([n]) => sizes.get(n) !== everyone());
+    log(
+      `start-up: ${startupMs === null ? `not converged; ${behind.length} members not counting everyone, e.g. ${behind
+        .slice(0, 10)
+        .map(([n]) => `${n}=${sizes.get(n)}`)
+        .join(" ")}` : `${startupMs} ms`}`,
+    );
 
     // Loss from here on: a random share of membership datagrams is dropped on their way out.
     if (options.lossPercent > 0) {
@@ -221,8 +235,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
 
     // A member killed.
     const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
-    const leftAfter = (observer: string, node: string, since: number) => changes.find((c) => c.member === observer && c.t >= since && c.left?.includes(node))?.t;
-    const joinedAfter = (observer: string, node: string, since: number) => changes.find((c) => c.member === observer && c.t >= since && c.joined?.includes(node))?.t;
+    const leftAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.left?.includes(node))?.t;
+    const joinedAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.joined?.includes(node))?.t;
     const killedAt = Date.now();
     phases.push({ name: "kill", from: killedAt });
     killedProcess.kill("SIGKILL");
@@ -253,7 +267,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     let pauseMostLeaves = 0;
     let pauseMostJoins = 0;
     for (const o of observersOf(PAUSED)) {
-      const mine = changes.filter((c) => c.member === o && c.t >= pausedAt);
+      const mine = (named.get(o) ?? []).filter((c) => c.t >= pausedAt);
       pauseMostLeaves = Math.max(pauseMostLeaves, mine.filter((c) => c.left?.includes(PAUSED)).length);
       pauseMostJoins = Math.max(pauseMostJoins, mine.filter((c) => c.joined?.includes(PAUSED)).length);
     }
