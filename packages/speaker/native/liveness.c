@@ -136,7 +136,12 @@ typedef struct {
 
 // ---------------------------------------------------------------- the thread
 
-static int handle_member_datagram(member *m, int fd);
+static int authentic(member *m, const uint8_t *buf, size_t len);
+static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, int valid);
+// The member whose socket the thread is reading, and whose HMAC it is checking, without the lock: a member
+// being closed waits (on `released`) until the thread is done with it before its sockets close.
+static member *in_use;
+static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
 static void handle_arp(responder *r);
 static void handle_ndp(responder *r);
 
@@ -162,23 +167,36 @@ static void *run_thread(void *arg) {
     }
     for (int i = 0; i < n; i++) {
       uint32_t slot = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
-      // The lock is taken per datagram, not per batch: JavaScript's sends (memberSend) take it too, and with
-      // hundreds of members in one process (the simulation) a batch-long hold kept the event loop waiting.
+      // A membership datagram is read and its HMAC checked without the lock, which is then taken for the
+      // ack and the hand-over only: JavaScript's sends (memberSend) take the lock too, and with hundreds of
+      // members in one process (the simulation) the thread's batch-long hold kept the event loop waiting.
       for (int frames = 0; frames < BATCH; frames++) {
         pthread_mutex_lock(&lock);
-        int kind = SLOT_FREE, more = 0;
+        int kind = SLOT_FREE, fd = -1;
         void *object = slot_object(slot, generation, &kind);
+        member *m = NULL;
         if (kind == SLOT_MEMBER) {
-          member *m = object;
+          m = object;
           for (int k = 0; k < m->nfds; k++)
-            if (m->slot_of[k] == (int)slot) more = handle_member_datagram(m, m->fds[k]);
+            if (m->slot_of[k] == (int)slot) fd = m->fds[k];
+          if (fd >= 0 && !m->closed) in_use = m;
         } else if (kind == SLOT_ARP) {
           handle_arp(object);
         } else if (kind == SLOT_NDP) {
           handle_ndp(object);
         }
         pthread_mutex_unlock(&lock);
-        if (!more) break;  // ARP and NDP read their whole batch at once
+        if (in_use == NULL) break;  // ARP and NDP read their whole batch at once
+        // (Only this thread sets `in_use` to a member, so reading it here without the lock is safe.)
+        uint8_t buf[MAX_DATAGRAM + 1];
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        int valid = n >= 0 && authentic(m, buf, (size_t)n);
+        pthread_mutex_lock(&lock);
+        in_use = NULL;
+        pthread_cond_broadcast(&released);
+        if (n >= 0 && !m->closed) deliver_member_datagram(m, buf, (size_t)n, valid);
+        pthread_mutex_unlock(&lock);
+        if (n < 0) break;
       }
     }
   }
@@ -383,29 +401,23 @@ static int authentic(member *m, const uint8_t *buf, size_t len) {
   return constant_time_equal(mac, buf + len - MAC_LENGTH, MAC_LENGTH);
 }
 
-// Reads one datagram from fd, acks it if it is a ping to this node, hands it to JavaScript. 1 if there may be
-// more to read. Called with `lock` held.
-static int handle_member_datagram(member *m, int fd) {
-  uint8_t buf[MAX_DATAGRAM + 1];
-  if (m->closed) return 0;
-  ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n < 0) return 0;
-  int valid = authentic(m, buf, (size_t)n);
-  int acked = valid && maybe_ack(m, buf, (size_t)n);
-  delivery *d = malloc(sizeof *d + (size_t)n);
+// Acks a datagram the thread read if it is a ping to this node, and hands it to JavaScript. Called with `lock`
+// held, on a member not closed.
+static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, int valid) {
+  int acked = valid && maybe_ack(m, buf, len);
+  delivery *d = malloc(sizeof *d + len);
   if (d == NULL) {
     m->queue_drops += 1;
-    return 1;
+    return;
   }
-  d->len = (size_t)n;
+  d->len = len;
   d->acked = acked;
   d->authentic = valid;
-  memcpy(d->bytes, buf, (size_t)n);
+  memcpy(d->bytes, buf, len);
   if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
     free(d);
     m->queue_drops += 1;
   }
-  return 1;
 }
 
 // Runs on the JavaScript thread: onDatagram(packet, acked, authentic).
@@ -432,10 +444,10 @@ static void close_member(member *m) {
     return;
   }
   m->closed = 1;
-  for (int k = 0; k < m->nfds; k++) {
-    remove_slot(m->slot_of[k], m->fds[k]);
-    close(m->fds[k]);
-  }
+  for (int k = 0; k < m->nfds; k++) remove_slot(m->slot_of[k], m->fds[k]);
+  // The thread may be reading one of its sockets without the lock: its fds close only after that.
+  while (in_use == m) pthread_cond_wait(&released, &lock);
+  for (int k = 0; k < m->nfds; k++) close(m->fds[k]);
   m->nfds = 0;
   pthread_mutex_unlock(&lock);
   // The thread calls `deliver` only with the lock held and the member registered, so it never will again.

@@ -4,7 +4,20 @@ import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import { seededRandom } from "@bollard/core";
 import type { Message, Update } from "../src/membership/gossip.ts";
-import { type DatagramHeader, datagramSize, decodeDatagram, encodeDatagram, encodedUpdateSize, judgeDatagram, MAX_DATAGRAM, PIGGYBACK_BUDGET } from "../src/membership/wire.ts";
+import {
+  type DatagramHeader,
+  datagramSize,
+  decodeAuthenticated,
+  decodeDatagram,
+  encodeDatagram,
+  encodedUpdateSize,
+  encodeUnsigned,
+  judgeDatagram,
+  looksLikeDatagram,
+  MAX_DATAGRAM,
+  PIGGYBACK_BUDGET,
+  piggybackBudget,
+} from "../src/membership/wire.ts";
 
 const key = Buffer.from("0123456789abcdef0123456789abcdef");
 const header: DatagramHeader = { sender: "node-1", receiver: "node-9", session: 1_764_633_600_000, seq: 7, sentAt: 1_764_633_650_123 };
@@ -12,6 +25,7 @@ const updates: Update[] = [
   { kind: "alive", node: "node-2", incarnation: 1_764_633_600_001, ready: true },
   { kind: "alive", node: "node-3", incarnation: 5, ready: false },
   { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1" },
+  { kind: "suspect", node: "node-6", incarnation: 3, from: "node-1", witnesses: 2 },
   { kind: "dead", node: "node-5.example.com", incarnation: 0, from: "node-5.example.com" },
 ];
 
@@ -55,6 +69,45 @@ describe("membership datagrams", () => {
     const packet = encodeDatagram({ header: { ...header, sender: long, receiver: long }, message: { type: "ping", seq: 1, target: long, updates: full } }, key);
     assert.ok(packet.length <= MAX_DATAGRAM, `${packet.length} bytes`);
     assert.equal(decodeDatagram(packet, key).ok, true);
+  });
+
+  it("a suspicion with witnesses is one byte longer, kind 3; none is the plain kind 1 a speaker before witnesses reads", () => {
+    const plain: Update = { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1" };
+    const at = (update: Update) => encodeDatagram({ header, message: { type: "gossip", updates: [update] } }, key)[typeAt + 3];
+    assert.equal(at(plain), 1);
+    assert.equal(at({ ...plain, witnesses: 0 }), 1);
+    assert.equal(at({ ...plain, witnesses: 3 }), 3);
+    assert.equal(encodedUpdateSize({ ...plain, witnesses: 3 }), encodedUpdateSize(plain) + 1);
+    const witnessed = encodeDatagram({ header, message: { type: "gossip", updates: [{ ...plain, witnesses: 3 }] } }, key);
+    const withWitnesses = (n: number) => {
+      const b = Buffer.from(witnessed.subarray(0, witnessed.length - 32));
+      b[b.length - 1] = n;
+      return sign(b);
+    };
+    assert.deepEqual(decodeDatagram(withWitnesses(0), key), { ok: false, reason: "malformed" }, "kind 3 with no witness");
+    assert.deepEqual(decodeDatagram(withWitnesses(17), key), { ok: false, reason: "malformed" }, "more witnesses than one probe has");
+    assert.equal(decodeDatagram(withWitnesses(16), key).ok, true);
+  });
+
+  it("an unsigned datagram (the liveness thread signs it) is the signed one with a zero MAC; parsing after the thread's check", () => {
+    const message = messages[0] as Message;
+    const signed = encodeDatagram({ header, message }, key);
+    const unsigned = encodeUnsigned({ header, message });
+    assert.deepEqual(unsigned.subarray(0, -32), signed.subarray(0, -32));
+    assert.deepEqual(unsigned.subarray(-32), Buffer.alloc(32));
+    assert.deepEqual(decodeAuthenticated(signed), { ok: true, datagram: { header, message } });
+    assert.equal(looksLikeDatagram(signed), true);
+    assert.equal(looksLikeDatagram(sign(Buffer.from('BLM1{"node":"a"}'))), false);
+  });
+
+  it("budgets piggybacked updates for the cluster's longest name", () => {
+    assert.equal(piggybackBudget(253), PIGGYBACK_BUDGET);
+    const name = "n".repeat(12);
+    const update: Update = { kind: "suspect", node: name, incarnation: 1, from: name, witnesses: 3 };
+    const full: Update[] = [];
+    while ((full.length + 1) * encodedUpdateSize(update) <= piggybackBudget(name.length)) full.push(update);
+    const packet = encodeDatagram({ header: { ...header, sender: name, receiver: name }, message: { type: "ping", seq: 1, target: name, updates: full } }, key);
+    assert.ok(packet.length <= MAX_DATAGRAM && packet.length > MAX_DATAGRAM - encodedUpdateSize(update), `${packet.length} bytes`);
   });
 
   it("refuses to encode a name that is not a node name", () => {
@@ -112,7 +165,7 @@ describe("membership datagrams", () => {
   };
   const malformed: Array<[string, Buffer]> = [
     ["an unknown message type", withByte(typeAt, 9)],
-    ["an unknown update kind", withByte(typeAt + 3, 3)],
+    ["an unknown update kind", withByte(typeAt + 3, 4)],
     ["readiness other than 0 or 1", withByte(body.length - 1, 2)],
     ["a fractional session", withDouble(4 + 1 + header.sender.length + 1 + header.receiver.length, 1.5)],
     ["a negative incarnation", withDouble(typeAt + 3 + 1 + 1 + "node-2".length, -1)],

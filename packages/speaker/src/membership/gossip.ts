@@ -15,7 +15,11 @@ export type MemberStatus = "alive" | "suspect" | "dead" | "left";
 export type Update =
   /** `ready: false` while the member is still joining: its peers do not count it yet. */
   | { kind: "alive"; node: string; incarnation: number; ready: boolean }
-  | { kind: "suspect"; node: string; incarnation: number; from: string }
+  /**
+   * `witnesses`: members other than `from` that `from` asked to reach the node (its indirect probe) and that
+   * answered they could not (a nack). Each counts as a confirmation of the suspicion wherever it is heard.
+   */
+  | { kind: "suspect"; node: string; incarnation: number; from: string; witnesses?: number }
   /** `from === node`: the member left on its own. */
   | { kind: "dead"; node: string; incarnation: number; from: string };
 
@@ -59,7 +63,7 @@ export interface GossipConfig {
   /** α: a suspicion lasts at least α·max(1, log10 N)·T, and never less than `suspicionMinMs` ... */
   suspicionMult: number;
   suspicionMinMs: number;
-  /** ... and at most this many times that, when nobody confirms it. */
+  /** ... and at most β·max(1, log10 N)·T (β this), when nobody confirms it. */
   suspicionMaxMult: number;
   /** Independent confirmations after which a suspicion lasts only its minimum. */
   suspicionConfirmations: number;
@@ -101,7 +105,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   gossipIntervalMs: 50,
   gossipFanout: 3,
   retransmitMult: 4,
-  suspicionMult: 1,
+  suspicionMult: 0.5,
   suspicionMinMs: 200,
   suspicionMaxMult: 4,
   suspicionConfirmations: 2,
@@ -128,6 +132,8 @@ export interface Member {
 interface Suspicion {
   startedAt: number;
   confirmers: Set<string>;
+  /** The most witnesses (helpers that could not reach the suspect) any accuser reported. */
+  witnesses: number;
   minMs: number;
   maxMs: number;
   expected: number;
@@ -170,6 +176,8 @@ export interface GossipState {
   members: Map<string, Member>;
   /** Members with a running suspicion (the only ones whose timers need looking at). */
   suspects: Set<string>;
+  /** Peers counted dead or never heard of: the ones reconnect pings go to. */
+  down: Set<string>;
   peersKnownAt: number | undefined;
   localHealth: number;
   seq: number;
@@ -187,7 +195,13 @@ export interface GossipState {
   nudged: Map<string, number>;
   /** When a member this one believed dead (or left) was counted alive again: its verdicts are stale for a while. */
   revivedAt: Map<string, number>;
-  /** Updates waiting to be sent, at most one per member, least recently sent first. */
+  /**
+   * Updates waiting to be sent, at most one per member: `fresh` never sent yet (in order of arrival), `queue`
+   * sent at least once (least recently sent first). Fresh ones go out first: behind a queue of hundreds (a
+   * partition healing) a refutation waited for the whole queue to be sent once, and lost the race with the
+   * suspicion's timer.
+   */
+  fresh: Map<string, Pending>;
   queue: Map<string, Pending>;
   lastTickAt: number | undefined;
   /** `nextDeadline` when the last step ended: being woken much later than this is a stall. */
@@ -211,6 +225,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     peerList: [],
     members: new Map(),
     suspects: new Set(),
+    down: new Set(),
     peersKnownAt: undefined,
     localHealth: 0,
     seq: 0,
@@ -225,6 +240,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     healingUntil: Number.NEGATIVE_INFINITY,
     nudged: new Map(),
     revivedAt: new Map(),
+    fresh: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
     expectedBy: undefined,
@@ -258,7 +274,13 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
     state.members.delete(name);
     state.suspects.delete(name);
   }
-  for (const node of state.queue.keys()) if (node !== state.self && !state.peers.has(node)) state.queue.delete(node);
+  state.down = new Set(
+    state.peerList.filter((name) => {
+      const m = state.members.get(name);
+      return m === undefined || m.status === "dead";
+    }),
+  );
+  for (const pending of [state.fresh, state.queue]) for (const node of pending.keys()) if (node !== state.self && !state.peers.has(node)) pending.delete(node);
   for (const node of state.revivedAt.keys()) if (!state.peers.has(node)) state.revivedAt.delete(node);
   if (state.peersKnownAt === undefined) {
     state.peersKnownAt = now;
@@ -298,7 +320,7 @@ function observeTime(state: GossipState, now: number, step: Step): void {
 export function nextDeadline(state: GossipState): number {
   // Gossip rounds only while something waits to be sent: an idle member wakes for its probes only.
   let next = Math.min(state.nextProbeAt, state.nextReconnectAt);
-  if (state.queue.size > 0) next = Math.min(next, state.nextGossipAt);
+  if (hasPending(state)) next = Math.min(next, state.nextGossipAt);
   if (state.probe !== undefined) next = Math.min(next, state.probe.indirectSent ? state.probe.deadline : state.probe.timeoutAt);
   for (const relay of state.relays.values()) next = Math.min(next, relay.nackAt);
   for (const name of state.suspects) {
@@ -416,9 +438,14 @@ function advance(state: GossipState, now: number, step: Step): void {
     const missed = probe.expectedNacks > 0 ? probe.expectedNacks - probe.nacks : 1;
     state.localHealth = Math.min(config.maxLocalHealth, state.localHealth + Math.max(0, missed));
     const m = state.members.get(probe.target);
-    // Suspecting a member already suspected at this incarnation confirms the suspicion.
+    // Suspecting a member already suspected at this incarnation confirms the suspicion. The helpers that
+    // answered they could not reach it either are witnesses: each member that hears the suspicion counts them
+    // as confirmations, so a member that is really gone is declared dead after the suspicion's minimum, while
+    // one that only this member cannot reach (its helpers did not answer: a partition) gets the maximum.
     if (isUp(m)) {
-      apply(state, { kind: "suspect", node: probe.target, incarnation: m.incarnation, from: state.self }, now, step);
+      const suspect: Update = { kind: "suspect", node: probe.target, incarnation: m.incarnation, from: state.self };
+      if (probe.nacks > 0) suspect.witnesses = probe.nacks;
+      apply(state, suspect, now, step);
     }
   }
   if (state.probe === undefined && now >= state.nextProbeAt) {
@@ -451,7 +478,7 @@ function advance(state: GossipState, now: number, step: Step): void {
 
   if (now >= state.nextGossipAt) {
     state.nextGossipAt = now + config.gossipIntervalMs;
-    if (state.queue.size > 0) {
+    if (hasPending(state)) {
       for (const to of sampleUp(state, config.gossipFanout, undefined)) {
         const updates = piggyback(state, []);
         if (updates.length > 0) step.send.push({ to, message: { type: "gossip", updates } });
@@ -537,6 +564,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m !== undefined && (m.status === "dead" || m.status === "left")) state.revivedAt.set(update.node, now);
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
+      state.down.delete(update.node);
       state.suspects.delete(update.node);
       if (m === undefined || m.status !== "alive" || m.ready !== update.ready) step.notes.push({ kind: "alive", node: update.node, incarnation: update.incarnation });
       enqueue(state, update);
@@ -544,10 +572,12 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
     }
     case "suspect": {
       if (m === undefined || m.status === "dead" || m.status === "left" || update.incarnation < m.incarnation) return;
+      const witnesses = update.witnesses ?? 0;
       if (m.status === "suspect" && update.incarnation === m.incarnation) {
         const suspicion = m.suspicion as Suspicion;
-        if (!suspicion.confirmers.has(update.from)) {
+        if (!suspicion.confirmers.has(update.from) || witnesses > suspicion.witnesses) {
           suspicion.confirmers.add(update.from);
+          suspicion.witnesses = Math.max(suspicion.witnesses, witnesses);
           // Confirmations are spread too, so every member's timer shortens.
           enqueue(state, update);
         }
@@ -555,15 +585,19 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       }
       // N is the cluster as the Node objects list it: an upper bound of the members alive.
       const others = state.peers.size;
-      const minMs = Math.max(state.config.suspicionMinMs, state.config.suspicionMult * Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs);
+      const periods = Math.max(1, Math.log10(others + 1)) * state.config.probeIntervalMs;
+      const minMs = Math.max(state.config.suspicionMinMs, state.config.suspicionMult * periods);
       m.incarnation = update.incarnation;
       m.status = "suspect";
       state.suspects.add(update.node);
       m.suspicion = {
         startedAt: now,
         confirmers: new Set([update.from]),
+        witnesses,
         minMs,
-        maxMs: minMs * state.config.suspicionMaxMult,
+        // The longest wait does not shrink with α: an unconfirmed suspicion (a member behind a partition, or one
+        // whose refutation is slow to spread) gets as long as it did before the minimum was halved.
+        maxMs: Math.max(minMs, state.config.suspicionMaxMult * Math.max(state.config.suspicionMinMs, periods)),
         // Members other than the suspect and this one that could confirm.
         expected: Math.max(0, Math.min(state.config.suspicionConfirmations, others - 2)),
       };
@@ -588,12 +622,14 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
           m.suspicion.confirmers.add(update.from);
           // Once as many members as a suspicion waits for have independently failed to reach it, a verdict
           // is taken at once: the first timer to run out spreads the death instead of each member's own.
-          if (m.suspicion.confirmers.size - 1 < m.suspicion.expected || m.suspicion.expected === 0) return;
+          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0) return;
         }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
       const status: MemberStatus = update.from === update.node ? "left" : "dead";
       state.members.set(update.node, { incarnation: update.incarnation, status, ready: m?.ready ?? false, joiningSince: undefined, suspicion: undefined });
+      if (status === "dead") state.down.add(update.node);
+      else state.down.delete(update.node);
       state.suspects.delete(update.node);
       if (state.probe?.target === update.node) state.probe = undefined;
       step.notes.push({ kind: status, node: update.node, incarnation: update.incarnation, from: update.from });
@@ -624,11 +660,14 @@ function staleAccuser(state: GossipState, accuser: string, now: number): boolean
   return revived !== undefined && now - revived < state.config.staleVerdictMs;
 }
 
+/** Independent confirmations of a suspicion: accusers besides the first, and the witnesses an accuser reported. */
+const confirmations = (s: { confirmers: Set<string>; witnesses?: number }) => s.confirmers.size - 1 + (s.witnesses ?? 0);
+
 /** Remaining time of a suspicion (Lifeguard): from max toward min as log(confirmations + 1) / log(expected + 1). */
-export function suspicionTimeout(s: { confirmers: Set<string>; minMs: number; maxMs: number; expected: number }): number {
+export function suspicionTimeout(s: { confirmers: Set<string>; witnesses?: number; minMs: number; maxMs: number; expected: number }): number {
   if (s.expected <= 0) return s.minMs;
-  const confirmations = Math.min(s.confirmers.size - 1, s.expected);
-  const fraction = Math.log(confirmations + 1) / Math.log(s.expected + 1);
+  const confirmed = Math.min(confirmations(s), s.expected);
+  const fraction = Math.log(confirmed + 1) / Math.log(s.expected + 1);
   return Math.max(s.minMs, s.maxMs - (s.maxMs - s.minMs) * fraction);
 }
 
@@ -643,7 +682,23 @@ function enqueueUpdate(state: GossipState, update: Update): void {
   // A newer update about a member replaces the one still waiting to go out (a confirmation of a
   // suspicion replaces the previous one: receivers collect the confirmers over time).
   state.queue.delete(update.node);
-  state.queue.set(update.node, { update, transmits: 0 });
+  state.fresh.delete(update.node);
+  state.fresh.set(update.node, { update, transmits: 0 });
+}
+
+const hasPending = (state: GossipState) => state.fresh.size > 0 || state.queue.size > 0;
+
+/** The updates waiting to be sent, in the order they will go. */
+export function pendingUpdates(state: GossipState): Update[] {
+  return [...pendingInOrder(state)].map(([, p]) => p.update);
+}
+
+/** This member's own news first (a refutation must beat the suspicion's timer), then never sent, then least recently sent. */
+function* pendingInOrder(state: GossipState): Generator<[string, Pending]> {
+  const own = state.fresh.get(state.self) ?? state.queue.get(state.self);
+  if (own !== undefined) yield [state.self, own];
+  for (const entry of state.fresh) if (entry[0] !== state.self) yield entry;
+  for (const entry of state.queue) if (entry[0] !== state.self) yield entry;
 }
 
 /** Updates to piggyback on a message: `first` (what the receiver most needs), then the least sent first. */
@@ -652,13 +707,13 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
   const out = [...first];
   let budget = config.maxPiggybackBytes - first.reduce((sum, u) => sum + config.updateSize(u), 0);
   const limit = retransmitLimit(config, state.peers.size + 1);
-  // The queue is in order of last sending (a sent update goes to the back), so its front holds the
-  // updates sent least recently; an update too big for what is left of the budget waits its turn.
+  // Fresh updates first, then the queue in order of last sending (a sent update goes to the back), so its
+  // front holds the updates sent least recently; an update too big for what is left of the budget waits its turn.
   const taken: Array<[string, Pending]> = [];
   // A few updates too big for what is left end the scan: otherwise a nearly full datagram walks the whole
   // queue (a thousand updates when a thousand members start together), for every datagram sent.
   let misfits = 0;
-  for (const [node, pending] of state.queue) {
+  for (const [node, pending] of pendingInOrder(state)) {
     if (budget < MIN_UPDATE_BYTES || misfits >= MAX_MISFITS) break;
     const size = config.updateSize(pending.update);
     if (size > budget) {
@@ -672,6 +727,7 @@ function piggyback(state: GossipState, first: Update[]): Update[] {
     taken.push([node, pending]);
   }
   for (const [node, pending] of taken) {
+    state.fresh.delete(node);
     state.queue.delete(node);
     pending.transmits += 1;
     if (pending.transmits < limit) state.queue.set(node, pending);
@@ -703,8 +759,10 @@ function recordAsUpdate(state: GossipState, name: string, m: Member): Update {
   switch (m.status) {
     case "alive":
       return { kind: "alive", node: name, incarnation: m.incarnation, ready: m.ready };
-    case "suspect":
-      return { kind: "suspect", node: name, incarnation: m.incarnation, from: state.self };
+    case "suspect": {
+      const witnesses = m.suspicion?.witnesses ?? 0;
+      return witnesses > 0 ? { kind: "suspect", node: name, incarnation: m.incarnation, from: state.self, witnesses } : { kind: "suspect", node: name, incarnation: m.incarnation, from: state.self };
+    }
     case "dead":
       return { kind: "dead", node: name, incarnation: m.incarnation, from: state.self };
     case "left":
@@ -765,14 +823,15 @@ function sampleUp(state: GossipState, count: number, except: string | undefined)
   return [...picked];
 }
 
-/** A random member that is dead or never heard of, if a few draws find one (they are rare). */
+/**
+ * A random member that is dead or never heard of. (It used to be drawn from the whole list, 8 tries: with one
+ * such member among a thousand it was found about once a minute, so a member that missed a refutation after
+ * a partition healed kept counting that member dead.)
+ */
 function sampleDown(state: GossipState): string | undefined {
-  const list = state.peerList;
-  for (let tries = 0; tries < 8 && list.length > 0; tries++) {
-    const name = list[Math.floor(state.config.random() * list.length)] as string;
-    const m = state.members.get(name);
-    if (m === undefined || m.status === "dead") return name;
-  }
+  if (state.down.size === 0) return undefined;
+  let i = Math.floor(state.config.random() * state.down.size);
+  for (const name of state.down) if (i-- === 0) return name;
   return undefined;
 }
 

@@ -32,6 +32,7 @@ import {
   judgeDatagram,
   looksLikeDatagram,
   PIGGYBACK_BUDGET,
+  piggybackBudget,
   type SenderMark,
   type Verdict,
 } from "./wire.ts";
@@ -122,7 +123,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
 
   // Pings the liveness thread acked already, by sender: their (probe sequence number) whose ack the core
   // is about to make again; only an ack that carries news is still sent.
-  let ackedNatively: { from: string; seq: number } | undefined;
+  let ackedNatively: { from: string; seq: number; incarnation: number; ready: boolean } | undefined;
   const native: NativeMember = openNativeMember({
     self: nodeName,
     key,
@@ -146,6 +147,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     }
   }
   log.info({ port, addresses: bound, probeIntervalMs: timing.probeIntervalMs }, "membership listening");
+  let lastSelf = "";
   let ackBytesCounted = 0;
   function countNativeAcks(): void {
     // (Nothing awaits between the counter's creation and `native`'s, so no scrape comes before it.)
@@ -159,7 +161,19 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       const address = peers.get(to);
       if (address === undefined) continue;
       // The thread sent this ack (with this node's record) already; send it again only for the news.
-      if (message.type === "ack" && message.updates.length <= 1 && ackedNatively?.from === to && ackedNatively.seq === message.seq) continue;
+      // (Unless the ping made this node refute: the thread's ack carried the record from before.)
+      const own = message.updates[0];
+      if (
+        message.type === "ack" &&
+        message.updates.length <= 1 &&
+        ackedNatively?.from === to &&
+        ackedNatively.seq === message.seq &&
+        own?.kind === "alive" &&
+        own.incarnation === ackedNatively.incarnation &&
+        own.ready === ackedNatively.ready
+      ) {
+        continue;
+      }
       // The thread numbers the datagram (in sequence with its own acks) and signs it.
       const packet = encodeUnsigned({ header: { sender: nodeName, receiver: to, session, seq: 0, sentAt: Date.now() }, message });
       bytes.inc({ direction: "sent" }, packet.length);
@@ -170,7 +184,12 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       }
     }
     ackedNatively = undefined;
-    native.setSelf(state.incarnation, state.phase === "ready", state.phase !== "leaving" && state.peersKnownAt !== undefined);
+    const self = `${state.incarnation} ${state.phase === "ready"} ${state.phase !== "leaving" && state.peersKnownAt !== undefined}`;
+    if (self !== lastSelf) {
+      // (It takes the thread's lock: only when the record changed.)
+      native.setSelf(state.incarnation, state.phase === "ready", state.phase !== "leaving" && state.peersKnownAt !== undefined);
+      lastSelf = self;
+    }
     for (const note of step.notes) {
       switch (note.kind) {
         case "ready":
@@ -290,7 +309,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       return;
     }
     marks.set(header.sender, { session: header.session, seq: header.seq });
-    if (acked && message.type === "ping") ackedNatively = { from: header.sender, seq: message.seq };
+    if (acked && message.type === "ping") ackedNatively = { from: header.sender, seq: message.seq, incarnation: state.incarnation, ready: state.phase === "ready" };
     run(receive(state, header.sender, message, monotonic()));
   }
 
@@ -303,6 +322,8 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       }
       peers = valid;
       native.setPeers(valid, port);
+      // Names are ASCII (isNodeName), so their length is their size on the wire.
+      state.config.maxPiggybackBytes = piggybackBudget(Math.max(nodeName.length, ...[...valid.keys()].map((n) => n.length)));
       for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
       run(setPeers(state, valid.keys(), monotonic()));
       publish(true);

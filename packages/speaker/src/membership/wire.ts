@@ -3,7 +3,10 @@
 //   "BLM2" | sender (u8 length + name) | receiver (name) | session (f64) | datagram seq u32 | sentAt (f64 ms since the epoch)
 //   | message type u8 | [probe seq u32] [target name] | u16 update count | updates… | HMAC-SHA256(key, all before)
 //   update: kind u8 | node name | incarnation (f64) | alive: ready u8 — suspect, dead: from name
+//           — witnessed suspect (kind 3): from name | witnesses u8
 //
+// Kind 3 came after the first "BLM2" speakers: they drop a datagram carrying one as malformed (and understand
+// every other datagram), so a suspicion with witnesses does not reach them while speakers are upgraded.
 // Only holders of the shared key can make one; the signature is checked before anything is parsed.
 // Replays are refused by a per-sender (session, seq) high-water mark — session is the sender's start time,
 // so it grows across restarts — and by a freshness window on `sentAt`, which bounds replay to a receiver
@@ -19,7 +22,11 @@ export const MAX_DATAGRAM = 1400;
 const MAX_NAME = 253;
 
 const MESSAGE_TYPES = ["ping", "ping-req", "ack", "nack", "sync", "state", "gossip"] as const;
+/** Wire codes: 0 alive, 1 suspect, 2 dead, 3 suspect with witnesses. */
 const UPDATE_KINDS = ["alive", "suspect", "dead"] as const;
+const WITNESSED_SUSPECT = 3;
+/** Witnesses are helpers of one indirect probe: a handful; more than this is refused. */
+const MAX_WITNESSES = 16;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export interface DatagramHeader {
@@ -45,8 +52,10 @@ const nameSize = (name: string) => 1 + Buffer.byteLength(name);
 
 /** Bytes an update takes on the wire (the gossip core budgets piggybacked updates with it). */
 export function encodedUpdateSize(update: Update): number {
-  return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from));
+  return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from) + (witnessesOf(update) > 0 ? 1 : 0));
 }
+
+const witnessesOf = (update: Update) => (update.kind === "suspect" ? Math.min(MAX_WITNESSES, update.witnesses ?? 0) : 0);
 
 /** Bytes of the whole datagram `encodeDatagram` makes for this message (for accounting without encoding). */
 export function datagramSize(sender: string, receiver: string, message: Message): number {
@@ -57,8 +66,18 @@ export function datagramSize(sender: string, receiver: string, message: Message)
   return size;
 }
 
+/**
+ * Bytes left for piggybacked updates in a datagram whose sender, receiver and target names are at most
+ * `longestName` bytes long. The membership budgets with the cluster's longest name: budgeting for 253-byte
+ * names left 575 bytes where a cluster of short names has 1,300, and a thousand members starting together
+ * spread their news in twice as many datagrams.
+ */
+export function piggybackBudget(longestName: number): number {
+  return MAX_DATAGRAM - (MAGIC.length + 3 * (1 + Math.min(MAX_NAME, longestName)) + 8 + 4 + 8 + 1 + 4 + 2 + MAC_LENGTH);
+}
+
 /** Bytes left for piggybacked updates in a datagram whose names are as long as names can be. */
-export const PIGGYBACK_BUDGET = MAX_DATAGRAM - (MAGIC.length + 2 * (1 + MAX_NAME) + 8 + 4 + 8 + 1 + 4 + (1 + MAX_NAME) + 2 + MAC_LENGTH);
+export const PIGGYBACK_BUDGET = piggybackBudget(MAX_NAME);
 
 /** A node name the wire can carry (a DNS subdomain, as Node names are). */
 export function isNodeName(name: string): boolean {
@@ -91,11 +110,13 @@ export function encodeUnsigned(datagram: Datagram): Buffer {
   if (message.type === "ping" || message.type === "ping-req") w.name(message.target);
   w.u16(message.updates.length);
   for (const update of message.updates) {
-    w.u8(UPDATE_KINDS.indexOf(update.kind));
+    const witnesses = witnessesOf(update);
+    w.u8(witnesses > 0 ? WITNESSED_SUSPECT : UPDATE_KINDS.indexOf(update.kind));
     w.name(update.node);
     w.f64(update.incarnation);
     if (update.kind === "alive") w.u8(update.ready ? 1 : 0);
     else w.name(update.from);
+    if (witnesses > 0) w.u8(witnesses);
   }
   w.buffer.fill(0, w.offset, w.offset + MAC_LENGTH);
   return w.buffer.subarray(0, w.offset + MAC_LENGTH);
@@ -131,10 +152,16 @@ export function decodeAuthenticated(packet: Buffer): { ok: true; datagram: Datag
     const count = reader.u16();
     const updates: Update[] = [];
     for (let i = 0; i < count; i++) {
-      const kind = UPDATE_KINDS[reader.u8()];
+      const code = reader.u8();
+      const kind = code === WITNESSED_SUSPECT ? "suspect" : UPDATE_KINDS[code];
       const node = reader.name();
       const incarnation = reader.integer();
-      if (kind === "alive") {
+      if (code === WITNESSED_SUSPECT) {
+        const from = reader.name();
+        const witnesses = reader.u8();
+        if (witnesses === 0 || witnesses > MAX_WITNESSES) return { ok: false, reason: "malformed" };
+        updates.push({ kind: "suspect", node, incarnation, from, witnesses });
+      } else if (kind === "alive") {
         const ready = reader.u8();
         if (ready > 1) return { ok: false, reason: "malformed" };
         updates.push({ kind, node, incarnation, ready: ready === 1 });

@@ -16,7 +16,7 @@ import {
   setPeers,
   tick,
 } from "../../src/membership/gossip.ts";
-import { datagramSize, encodedUpdateSize, PIGGYBACK_BUDGET } from "../../src/membership/wire.ts";
+import { datagramSize, encodedUpdateSize, piggybackBudget } from "../../src/membership/wire.ts";
 
 interface Event {
   at: number;
@@ -46,8 +46,10 @@ export class VirtualCluster {
   constructor(names: string[], options: { seed: number; latencyMs?: number; config?: Partial<GossipConfig> }) {
     const random = seededRandom(options.seed);
     this.latencyMs = options.latencyMs ?? 1;
+    // The budget the membership shell gives a cluster of these names.
+    const budget = piggybackBudget(Math.max(...names.map((n) => n.length)));
     for (const name of names) {
-      const config: GossipConfig = { ...DEFAULT_GOSSIP_TIMING, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random, ...options.config };
+      const config: GossipConfig = { ...DEFAULT_GOSSIP_TIMING, maxPiggybackBytes: budget, updateSize: encodedUpdateSize, random, ...options.config };
       this.states.set(name, createGossip(config, name, 1000, 0));
       this.sent.set(name, { datagrams: 0, bytes: 0 });
     }
@@ -94,7 +96,7 @@ export class VirtualCluster {
       // A core whose next deadline never moves past now would spin here forever: that is a bug in it.
       if (sameInstant > 1_000_000) {
         const s = this.state(event.member);
-        const detail = { probe: s.probe, nextProbeAt: s.nextProbeAt, nextGossipAt: s.nextGossipAt, queue: s.queue.size, nextReconnectAt: s.nextReconnectAt, relays: [...s.relays.values()], suspects: [...s.suspects].map((n) => s.members.get(n)), phase: s.phase, converged: s.converged };
+        const detail = { probe: s.probe, nextProbeAt: s.nextProbeAt, nextGossipAt: s.nextGossipAt, queue: s.queue.size + s.fresh.size, nextReconnectAt: s.nextReconnectAt, relays: [...s.relays.values()], suspects: [...s.suspects].map((n) => s.members.get(n)), phase: s.phase, converged: s.converged };
         throw new Error(`a core keeps waking at ${this.now} ms: ${event.member}, next deadline ${nextDeadline(s)}: ${JSON.stringify(detail)}`);
       }
       this.now = event.at;
