@@ -179,6 +179,7 @@ describe("gossip rules", () => {
 
   it("ignores verdicts from a member it counts dead, or counted dead until less than staleVerdictMs ago (a healed partition's other side)", () => {
     const a = member("a", ["b", "c", "d"], { staleVerdictMs: 50 });
+    a.nextProbeAt = Number.POSITIVE_INFINITY; // (an unanswered probe of b would make it suspect)
     // c is on the other side: a counts it dead.
     receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 2, from: "d" }] }, 1);
     receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 2, from: "d" }] }, 1 + (a.members.get("c")?.suspicion?.minMs ?? 0));
@@ -441,6 +442,41 @@ describe("gossip rules", () => {
     assert.equal(a.localHealth, 1, "a stall worsens local health");
     receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 2001);
     assert.equal(a.probe, undefined);
+  });
+
+  it("push-pull: about every pushPullIntervalMs a member sends its whole view to one member and asks for its own", () => {
+    const peers = Array.from({ length: 9 }, (_, i) => `p${i}`);
+    const a = member("a", peers, { pushPullIntervalMs: 1000 });
+    a.nextPushPullAt = 500;
+    const exchanges: Outgoing[][] = [];
+    for (let t = 0; t < 10_500; t += 10) {
+      const out = tick(a, t).send.filter((o) => o.message.type === "state" || o.message.type === "sync");
+      for (const o of out) if (o.message.type === "ping") receive(a, o.to, { type: "ack", seq: o.message.seq, updates: [] }, t);
+      if (out.length > 0) exchanges.push(out);
+      // Probes answered, so nobody is suspected.
+      if (a.probe !== undefined) receive(a, a.probe.target, { type: "ack", seq: a.probe.seq, updates: [] }, t);
+    }
+    // Intervals drawn from 0.5–1.5 × 1 s (10 members: log2(10/32) < 1, no scaling).
+    assert.ok(exchanges.length >= 7 && exchanges.length <= 20, `${exchanges.length} exchanges in 10 s`);
+    for (const out of exchanges) {
+      assert.equal(new Set(out.map((o) => o.to)).size, 1, "with one member");
+      assert.equal(out.at(-1)?.message.type, "sync", "the view, then the request for the other's");
+      const view = out.filter((o) => o.message.type === "state").flatMap((o) => o.message.updates);
+      assert.deepEqual(new Set(view.map((u) => u.node)), new Set(["a", ...peers]));
+    }
+  });
+
+  it("push-pull at once after a stop of a second or more, at most once per 10 s; never with pushPullIntervalMs 0", () => {
+    const a = member("a", ["b", "c"], { stallMs: 250, pushPullIntervalMs: 60_000 });
+    a.nextPushPullAt = Number.POSITIVE_INFINITY;
+    const syncs = (t: number) => tick(a, t).send.filter((o) => o.message.type === "sync").length;
+    syncs(0);
+    assert.equal(syncs(600), 0, "a short stall: no");
+    assert.equal(syncs(3000), 1, "stopped 2 s: the whole view exchanged at once");
+    assert.equal(syncs(6000), 0, "another stop within 10 s: no");
+    const off = member("off", ["b", "c"], { stallMs: 250, pushPullIntervalMs: 0 });
+    tick(off, 0);
+    assert.equal(tick(off, 3000).send.filter((o) => o.message.type === "sync").length, 0);
   });
 
   it("local health stretches the probe period and timeout", () => {

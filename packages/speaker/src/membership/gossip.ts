@@ -78,6 +78,12 @@ export interface GossipConfig {
   healingReconnectIntervalMs: number;
   /** A joining member that has not heard of every peer asks another member for its view this often. */
   syncRetryMs: number;
+  /**
+   * Push-pull: a ready member sends its whole view to a random member and gets that member's back, about this
+   * often times max(1, ceil(log2(N / 32))) (memberlist's scaling), and at once after this process stalled (a
+   * member paused or starved rejoins with the whole view, not only what gossip still carries). 0: never.
+   */
+  pushPullIntervalMs: number;
   /** A starting member stays joining at least this long after it learns its peers. */
   joinGraceMs: number;
   /** ... and while some peer is unknown to it, up to this long. */
@@ -113,6 +119,7 @@ export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   reconnectIntervalMs: 500,
   healingReconnectIntervalMs: 50,
   syncRetryMs: 1000,
+  pushPullIntervalMs: 30_000,
   joinGraceMs: 500,
   silentPeerGraceMs: 5000,
   joiningLimitMs: 1500,
@@ -188,6 +195,8 @@ export interface GossipState {
   nextGossipAt: number;
   nextReconnectAt: number;
   nextSyncAt: number;
+  nextPushPullAt: number;
+  lastStallPushPullAt: number;
   relays: Map<number, Relay>;
   /** Until when reconnect pings go out every `healingReconnectIntervalMs` (a partition is healing). */
   healingUntil: number;
@@ -236,6 +245,8 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextGossipAt: now,
     nextReconnectAt: now,
     nextSyncAt: now,
+    nextPushPullAt: Number.POSITIVE_INFINITY,
+    lastStallPushPullAt: Number.NEGATIVE_INFINITY,
     relays: new Map(),
     healingUntil: Number.NEGATIVE_INFINITY,
     nudged: new Map(),
@@ -310,6 +321,13 @@ function observeTime(state: GossipState, now: number, step: Step): void {
     const gap = now - state.expectedBy;
     shiftDeadlines(state, gap);
     state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
+    // A stop of a second or more (SIGSTOP, a frozen cgroup): what happened meanwhile may be past gossip's
+    // retransmissions, so the whole view from another member — at most once per STALL_PUSH_PULL_MS, since on a
+    // starved machine every member of a process notices every stall.
+    if (state.config.pushPullIntervalMs > 0 && gap >= 1000 && now - state.lastStallPushPullAt >= STALL_PUSH_PULL_MS) {
+      state.nextPushPullAt = now;
+      state.lastStallPushPullAt = now;
+    }
     step.notes.push({ kind: "stalled", ms: Math.round(gap) });
   }
   state.lastTickAt = now;
@@ -335,6 +353,7 @@ export function nextDeadline(state: GossipState): number {
     if (state.members.size < state.peers.size) next = Math.min(next, state.nextSyncAt);
   }
   if (state.phase === "ready" && !state.converged) next = Math.min(next, state.nextSyncAt);
+  if (state.phase === "ready") next = Math.min(next, state.nextPushPullAt);
   return next;
 }
 
@@ -476,6 +495,14 @@ function advance(state: GossipState, now: number, step: Step): void {
     if (target !== undefined) reply(state, target, { type: "ping", seq: nextSeq(state), target }, step);
   }
 
+  if (state.phase === "ready" && now >= state.nextPushPullAt) {
+    state.nextPushPullAt = now + pushPullInterval(state) * (0.5 + config.random());
+    for (const to of sampleUp(state, 1, undefined)) {
+      for (const chunk of chunks(state, viewAsUpdates(state))) step.send.push({ to, message: { type: "state", updates: chunk } });
+      step.send.push({ to, message: { type: "sync", updates: [selfAlive(state)] } });
+    }
+  }
+
   if (now >= state.nextGossipAt) {
     state.nextGossipAt = now + config.gossipIntervalMs;
     if (hasPending(state)) {
@@ -499,6 +526,7 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
       // A new incarnation, so that "ready" overrides every "joining" record of this member.
       state.incarnation += 1;
       enqueue(state, selfAlive(state));
+      if (config.pushPullIntervalMs > 0) state.nextPushPullAt = now + pushPullInterval(state) * config.random();
       step.notes.push({ kind: "ready", neverHeard: state.peerList.filter((n) => !state.members.has(n)) });
     } else if (!allHeard && now >= state.nextSyncAt) {
       // A lost answer (or a first choice that was down): ask another member.
@@ -525,6 +553,13 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
       step.notes.push({ kind: "converged" });
     }
   }
+}
+
+const STALL_PUSH_PULL_MS = 10_000;
+
+/** The push-pull period at this cluster size: memberlist's scaling, so the whole views exchanged stay a small share of the traffic. */
+function pushPullInterval(state: GossipState): number {
+  return state.config.pushPullIntervalMs * Math.max(1, Math.ceil(Math.log2((state.peers.size + 1) / 32)));
 }
 
 function sendSync(state: GossipState, now: number, step: Step, count: number): void {
@@ -878,6 +913,7 @@ function shiftDeadlines(state: GossipState, gap: number): void {
   state.nextReconnectAt += gap;
   state.healingUntil += gap;
   state.nextSyncAt += gap;
+  state.nextPushPullAt += gap;
   if (state.peersKnownAt !== undefined) state.peersKnownAt += gap;
   if (state.probe !== undefined) {
     state.probe.timeoutAt += gap;
