@@ -63,7 +63,7 @@ export interface GossipConfig {
   /** α: a suspicion lasts at least α·max(1, log10 N)·T, and never less than `suspicionMinMs` ... */
   suspicionMult: number;
   suspicionMinMs: number;
-  /** ... and at most β·max(1, log10 N)·T (β this), when nobody confirms it. */
+  /** ... and at most β·max(`suspicionMinMs`, log10 N·T) (β this), when nobody confirms it. */
   suspicionMaxMult: number;
   /** Independent confirmations after which a suspicion lasts only its minimum. */
   suspicionConfirmations: number;
