@@ -469,17 +469,22 @@ describe("gossip rules", () => {
     }
   });
 
-  it("push-pull at once after a stop of a second or more, at most once per 10 s; never with pushPullIntervalMs 0", () => {
+  it("push-pull at once when told it is dead after its process stopped, at most once per 10 s; not for a stall or a verdict alone", () => {
     const a = member("a", ["b", "c"], { stallMs: 250, pushPullIntervalMs: 60_000 });
     a.nextPushPullAt = Number.POSITIVE_INFINITY;
-    const syncs = (t: number) => tick(a, t).send.filter((o) => o.message.type === "sync").length;
-    syncs(0);
-    assert.equal(syncs(600), 0, "a short stall: no");
-    assert.equal(syncs(3000), 1, "stopped 2 s: the whole view exchanged at once");
-    assert.equal(syncs(6000), 0, "another stop within 10 s: no");
+    const syncs = (step: { send: Outgoing[] }) => step.send.filter((o) => o.message.type === "sync").length;
+    const dead = (incarnation: number): Message => ({ type: "gossip", updates: [{ kind: "dead", node: "a", incarnation, from: "b" }] });
+    assert.equal(syncs(receive(a, "b", dead(a.incarnation), 100)), 0, "declared dead without having stopped (a partition): no");
+    tick(a, 200);
+    assert.equal(syncs(tick(a, 2500)), 0, "stopped 2 s, nobody said it was dead (the liveness thread acked): no");
+    assert.equal(syncs(receive(a, "b", dead(a.incarnation), 2510)), 1, "then told it is dead: the whole view exchanged at once");
+    tick(a, 2600);
+    tick(a, 5000);
+    assert.equal(syncs(receive(a, "b", dead(a.incarnation), 5010)), 0, "again within 10 s: no");
     const off = member("off", ["b", "c"], { stallMs: 250, pushPullIntervalMs: 0 });
     tick(off, 0);
-    assert.equal(tick(off, 3000).send.filter((o) => o.message.type === "sync").length, 0);
+    tick(off, 3000);
+    assert.equal(syncs(receive(off, "b", { type: "gossip", updates: [{ kind: "dead", node: "off", incarnation: off.incarnation, from: "b" }] }, 3010)), 0, "never with pushPullIntervalMs 0");
   });
 
   it("local health stretches the probe period and timeout", () => {

@@ -80,8 +80,8 @@ export interface GossipConfig {
   syncRetryMs: number;
   /**
    * Push-pull: a ready member sends its whole view to a random member and gets that member's back, about this
-   * often times max(1, ceil(log2(N / 32))) (memberlist's scaling), and at once after this process stalled (a
-   * member paused or starved rejoins with the whole view, not only what gossip still carries). 0: never.
+   * often times max(1, ceil(log2(N / 32))) (memberlist's scaling), and at once when it is told it is dead after
+   * its process stopped (it rejoins with the whole view, not only what gossip still carries). 0: never.
    */
   pushPullIntervalMs: number;
   /** A starting member stays joining at least this long after it learns its peers. */
@@ -196,6 +196,8 @@ export interface GossipState {
   nextReconnectAt: number;
   nextSyncAt: number;
   nextPushPullAt: number;
+  /** When this process was last seen to have stalled, and when that last led to a push-pull. */
+  lastStallAt: number;
   lastStallPushPullAt: number;
   relays: Map<number, Relay>;
   /** Until when reconnect pings go out every `healingReconnectIntervalMs` (a partition is healing). */
@@ -246,6 +248,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     nextReconnectAt: now,
     nextSyncAt: now,
     nextPushPullAt: Number.POSITIVE_INFINITY,
+    lastStallAt: Number.NEGATIVE_INFINITY,
     lastStallPushPullAt: Number.NEGATIVE_INFINITY,
     relays: new Map(),
     healingUntil: Number.NEGATIVE_INFINITY,
@@ -321,13 +324,7 @@ function observeTime(state: GossipState, now: number, step: Step): void {
     const gap = now - state.expectedBy;
     shiftDeadlines(state, gap);
     state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
-    // A stop of a second or more (SIGSTOP, a frozen cgroup): what happened meanwhile may be past gossip's
-    // retransmissions, so the whole view from another member — at most once per STALL_PUSH_PULL_MS, since on a
-    // starved machine every member of a process notices every stall.
-    if (state.config.pushPullIntervalMs > 0 && gap >= 1000 && now - state.lastStallPushPullAt >= STALL_PUSH_PULL_MS) {
-      state.nextPushPullAt = now;
-      state.lastStallPushPullAt = now;
-    }
+    state.lastStallAt = now;
     step.notes.push({ kind: "stalled", ms: Math.round(gap) });
   }
   state.lastTickAt = now;
@@ -585,6 +582,19 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
       enqueueUpdate(state, selfAlive(state));
       if (update.kind === "dead") startHealing(state, now);
+      // Declared dead after this process stopped (SIGSTOP, a frozen cgroup): what happened meanwhile may be past
+      // gossip's retransmissions, so it rejoins with another member's whole view. Not for a stall alone (the
+      // liveness thread acked meanwhile: nobody counted it dead) nor a partition (every member would at once),
+      // and at most once per STALL_PUSH_PULL_MS.
+      if (
+        update.kind === "dead" &&
+        state.config.pushPullIntervalMs > 0 &&
+        now - state.lastStallAt < state.config.staleVerdictMs &&
+        now - state.lastStallPushPullAt >= STALL_PUSH_PULL_MS
+      ) {
+        state.nextPushPullAt = now;
+        state.lastStallPushPullAt = now;
+      }
       step.notes.push({ kind: "refuted", incarnation: state.incarnation, from: update.from });
     }
     return;
@@ -924,7 +934,7 @@ function shiftDeadlines(state: GossipState, gap: number): void {
   state.nextReconnectAt += gap;
   state.healingUntil += gap;
   state.nextSyncAt += gap;
-  state.nextPushPullAt += gap;
+  if (state.nextPushPullAt !== Number.POSITIVE_INFINITY) state.nextPushPullAt += gap;
   if (state.peersKnownAt !== undefined) state.peersKnownAt += gap;
   if (state.probe !== undefined) {
     state.probe.timeoutAt += gap;
