@@ -309,6 +309,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       }
       return component({ label: `${host.name}-speaker`, w: installation.speaker, nodeName: host.name, netns: host.netns, extraArgs: [], netRawOnly: true });
     };
+    /** Stops the process of that name if it still runs and starts its successor in the same place. */
+    const restartProcess = async (name: string, start: () => LabProcess): Promise<void> => {
+      const i = procs.findIndex((p) => p.name === name);
+      if (i >= 0) await procs[i]?.stop();
+      const next = start();
+      if (i >= 0) procs[i] = next;
+      else procs.push(next);
+    };
     // Every process starts warm, as a pod does from its image: root's compile cache (the default directory) and
     // one the non-root speakers can read, filled before any of them starts.
     const nobodyCompileCache = join(dir, "compile-cache-nobody");
@@ -398,21 +406,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         for (const pod of pods) if (pod.nodeName === name) pod.ready = false;
         endpoints?.setPods([...pods]);
       },
-      async restartController() {
-        const i = procs.findIndex((p) => p.name === "controller");
-        if (i >= 0) await procs[i]?.stop();
-        const next = startController();
-        if (i >= 0) procs[i] = next;
-        else procs.push(next);
-      },
+      restartController: () => restartProcess("controller", startController),
       async restartSpeaker(name) {
         const host = network.nodes.find((n) => n.name === name);
         if (host === undefined) throw new Error(`no lab node ${name}`);
-        const i = procs.findIndex((p) => p.name === `${name}-speaker`);
-        if (i >= 0) await procs[i]?.stop();
-        const next = startSpeaker(host);
-        if (i >= 0) procs[i] = next;
-        else procs.push(next);
+        await restartProcess(`${name}-speaker`, () => startSpeaker(host));
       },
       down,
     };
