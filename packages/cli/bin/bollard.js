@@ -3,13 +3,9 @@
 // (Debian's, or a machine's default Node 20) says what to do instead of failing on the `.ts` import with a bare
 // ERR_UNKNOWN_FILE_EXTENSION. Node 24 runs the TypeScript sources directly (type stripping), from Node's compile
 // cache when it is warm (compile-cache.js).
-import { nodeVersionProblem } from "./node-version.js";
+import { exitUnlessNodeCanRun } from "./node-version.js";
 
-const problem = nodeVersionProblem(process.versions.node, process.execPath);
-if (problem !== undefined) {
-  process.stderr.write(`${problem}\n`);
-  process.exit(1);
-}
+exitUnlessNodeCanRun();
 const { startCompileCache } = await import("./compile-cache.js");
 const cacheProblem = startCompileCache(process.env);
 if (cacheProblem !== undefined) process.stderr.write(`${cacheProblem}\n`);

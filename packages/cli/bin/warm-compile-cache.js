@@ -7,13 +7,9 @@ import { readdirSync } from "node:fs";
 import module from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { nodeVersionProblem } from "./node-version.js";
+import { exitUnlessNodeCanRun } from "./node-version.js";
 
-const problem = nodeVersionProblem(process.versions.node, process.execPath);
-if (problem !== undefined) {
-  process.stderr.write(`${problem}\n`);
-  process.exit(1);
-}
+exitUnlessNodeCanRun();
 const { compileCacheDir } = await import("./compile-cache.js");
 const dir = compileCacheDir(process.env);
 if (dir === undefined) {
