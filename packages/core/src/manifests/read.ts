@@ -1,17 +1,12 @@
 // Kubernetes manifests on disk → plain objects, for `bollard explain` and the tests' fixtures. Which kinds
 // matter, and what shape they must have, is each component's business.
 import { readdir, readFile, stat } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
+import { loadOnFirstUse } from "../load-on-first-use.ts";
 
-// yaml is loaded by the first parse, not with @bollard/core: it is ~9 MiB of resident memory in every component
-// that never reads a manifest (packages/core/README.md "Memory").
-const require = createRequire(import.meta.url);
-let yaml: typeof import("yaml") | undefined;
-const parseAllDocuments = (text: string) => {
-  yaml ??= require("yaml") as typeof import("yaml");
-  return yaml.parseAllDocuments(text);
-};
+// yaml is loaded by the first parse: ~9 MiB of resident memory in every component that never reads a manifest.
+const yaml = loadOnFirstUse<typeof import("yaml")>("yaml");
+const parseAllDocuments = (text: string) => yaml().parseAllDocuments(text);
 
 /** A manifest that cannot be read or parsed; the message starts with the file (or text) it came from. */
 export class ManifestError extends Error {

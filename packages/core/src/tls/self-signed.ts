@@ -1,14 +1,8 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
+import { loadOnFirstUse } from "../load-on-first-use.ts";
 
-// node-forge is loaded by the first certificate, not with @bollard/core: ~7 MiB of resident memory in every
-// component that never makes one (packages/core/README.md "Memory").
-const require = createRequire(import.meta.url);
-let loaded: typeof import("node-forge") | undefined;
-const nodeForge = () => {
-  loaded ??= require("node-forge") as typeof import("node-forge");
-  return loaded;
-};
+// node-forge is loaded by the first certificate: ~7 MiB of resident memory in every component that never makes one.
+const nodeForge = loadOnFirstUse<typeof import("node-forge")>("node-forge");
 
 export interface PemPair {
   cert: string;
