@@ -263,19 +263,19 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
 
 const isUp = (m: Member | undefined): m is Member => m !== undefined && (m.status === "alive" || m.status === "suspect");
 
-/** The members counted right now: alive or suspect and ready; this member once its view has converged. */
-export function liveMembers(state: GossipState): Set<string> {
-  const live = new Set<string>();
-  if (state.converged && state.phase !== "leaving") live.add(state.self);
-  for (const [name, m] of state.members) if (isUp(m) && m.ready) live.add(name);
-  return live;
-}
-
-/** Whether `name` is among `liveMembers(state)`, without building the set. */
+/** Whether `name` is counted right now: alive or suspect and ready; this member once its view has converged. */
 export function isLive(state: GossipState, name: string): boolean {
   if (name === state.self) return state.converged && state.phase !== "leaving";
   const m = state.members.get(name);
   return isUp(m) && m.ready;
+}
+
+/** Every member `isLive` counts (`members` never holds this member itself). */
+export function liveMembers(state: GossipState): Set<string> {
+  const live = new Set<string>();
+  if (isLive(state, state.self)) live.add(state.self);
+  for (const name of state.members.keys()) if (isLive(state, name)) live.add(name);
+  return live;
 }
 
 /** The whole cluster, this member excluded; members no longer listed are forgotten. */
