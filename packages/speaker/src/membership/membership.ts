@@ -184,10 +184,12 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       }
     }
     ackedNatively = undefined;
-    const self = `${state.incarnation} ${state.phase === "ready"} ${state.phase !== "leaving" && state.peersKnownAt !== undefined}`;
+    const ready = state.phase === "ready";
+    const answering = state.phase !== "leaving" && state.peersKnownAt !== undefined;
+    const self = `${state.incarnation} ${ready} ${answering}`;
     if (self !== lastSelf) {
       // (It takes the thread's lock: only when the record changed.)
-      native.setSelf(state.incarnation, state.phase === "ready", state.phase !== "leaving" && state.peersKnownAt !== undefined);
+      native.setSelf(state.incarnation, ready, answering);
       lastSelf = self;
     }
     for (const note of step.notes) {
