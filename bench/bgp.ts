@@ -430,16 +430,15 @@ export const part: Part = {
     const maxKilled = Math.max(...kernelOf(killedBfd));
     const p50 = (trials: Trial[]) => (trials.length === 0 ? "–" : fmt(median(kernelOf(trials)), "ms"));
     const series = [
-      { label: "Bollard, link down", trials: withBfd },
-      { label: "FRR, link down", trials: refLink },
-      { label: "Bollard, speaker killed", trials: killedBfd },
-      { label: "FRR, bgpd + bfdd killed", trials: refKilled },
+      { speaker: "Bollard", event: "link down", trials: withBfd },
+      { speaker: "FRR", event: "link down", trials: refLink },
+      { speaker: "Bollard", event: "speaker killed", trials: killedBfd },
+      { speaker: "FRR", event: "bgpd + bfdd killed", trials: refKilled },
     ];
     const sideBySide: Table = {
       caption: `the node's speaker: Bollard's, or FRR's (zebra, bgpd, bfdd in the node's namespace in its place, same BFD profile, same prefix) — one Service, BFD 200 ms × 3, ms from the event until the router's kernel route drops the node's next hop (${refNode.name} for FRR; both nodes in turn for Bollard)`,
       columns: ["event", "speaker", "trials", "p50", "p90", "max", "bgpd's reason (most trials)"],
-      rows: series.map(({ label, trials }) => {
-        const [event, speaker] = label.startsWith("Bollard") ? [label.slice(9), "Bollard"] : [label.slice(5), "FRR"];
+      rows: series.map(({ speaker, event, trials }) => {
         const reasons = new Map<string, number>();
         for (const t of trials) reasons.set(t.bgpReason, (reasons.get(t.bgpReason) ?? 0) + 1);
         const top = [...reasons].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "–";
@@ -448,7 +447,7 @@ export const part: Part = {
     };
     const perSeries: Table = {
       caption: "each trial of the table above: ms from the event to the router's kernel route change",
-      columns: ["trial", ...series.map((x) => x.label)],
+      columns: ["trial", ...series.map((x) => `${x.speaker}, ${x.event}`)],
       rows: Array.from({ length: Math.max(...series.map((x) => x.trials.length)) }, (_, i) => [String(i + 1), ...series.map((x) => ms(x.trials[i] === undefined ? null : (x.trials[i]?.kernelMs ?? x.trials[i]?.polledMs ?? null)))]),
     };
     const speakerRows = speakers.map((p, i) => [p.name, fmt((after[i]?.cpuS ?? 0) - (before[i]?.cpuS ?? 0), "s"), fmt(before[i]?.rssMiB ?? 0, "MiB"), fmt(after[i]?.rssMiB ?? 0, "MiB"), fmt(after[i]?.hwmMiB ?? 0, "MiB")]);
