@@ -192,7 +192,7 @@ export const part: Part = {
     ];
     const notes = [
       `The Ingresses are the route benchmark's (#5): 90 % exact hosts, 9 % wildcard, 1 % host-less, five paths each, over 1,000 ExternalName Services in ${NAMESPACES} namespaces, all valid (no Warning Events to write). The probe Ingresses live in their own namespace and route to nginx on localhost. The ingress runs without \`--publish-service\`, so no status writes.`,
-      "The ingress builds a lone change at once and coalesces only bursts (changes within 100 ms of the last build wait for that window: `coalesceMs` in packages/ingress/src/reconciler/controller.ts), then recompiles the whole snapshot; so each sample is the watch delay + one full compile at that size + the probe.",
+      "The ingress builds a lone change at once and coalesces only bursts (changes within 100 ms of the last build wait for that window: `coalesceMs` in packages/ingress/src/reconciler/controller.ts), then compiles the whole snapshot — reusing what each unchanged Ingress object, Service and EndpointSlice gave last time (parsed paths, resolved backends, Route objects: packages/ingress/README.md \"Route compiler\") — and hands the data plane the whole table, which it validates and builds natively; so each sample is the watch delay + one compile at that size + one native build + the probe.",
     ];
     for (const r of results) {
       if (r.profile === undefined) continue;

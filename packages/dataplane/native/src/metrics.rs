@@ -220,12 +220,20 @@ pub struct RouteReading {
 /// route that stays keeps counting on), and are only looked up when a table is built, never per request.
 #[derive(Default)]
 pub struct RouteMetrics {
-    by_key: Mutex<HashMap<(String, String), Arc<RouteStats>>>,
+    /// namespace → Ingress name → Service: looked up by `&str` at every level, so attaching a table of 50,000
+    /// routes allocates no key for a pair already known
+    by_key: Mutex<HashMap<String, HashMap<String, HashMap<String, Arc<RouteStats>>>>>,
 }
 
 impl RouteMetrics {
-    fn get(map: &mut HashMap<(String, String), Arc<RouteStats>>, key: (String, String)) -> Arc<RouteStats> {
-        map.entry(key).or_default().clone()
+    fn get(map: &mut HashMap<String, HashMap<String, HashMap<String, Arc<RouteStats>>>>, namespace: &str, name: &str, service: &str) -> Arc<RouteStats> {
+        fn level<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V {
+            if !map.contains_key(key) {
+                map.insert(key.to_owned(), V::default());
+            }
+            map.get_mut(key).expect("inserted above")
+        }
+        level(level(level(map, namespace), name), service).clone()
     }
 
     /// The counters for `table`'s routes.
@@ -235,23 +243,29 @@ impl RouteMetrics {
             .routes
             .iter()
             .map(|r| {
-                let service = table.backends.get(r.backend).and_then(|b| b.service.clone()).unwrap_or_default();
-                Self::get(&mut map, (format!("{}/{}", r.ingress.namespace, r.ingress.name), service))
+                let service = table.backends.get(r.backend).and_then(|b| b.service.as_deref()).unwrap_or_default();
+                Self::get(&mut map, &r.ingress.namespace, &r.ingress.name, service)
             })
             .collect();
-        let unrouted = Self::get(&mut map, (String::new(), String::new()));
+        let unrouted = Self::get(&mut map, "", "", "");
         table.counters = TableCounters { per_route, unrouted };
     }
 
     /// Every pair seen, for the scrape.
     pub fn read(&self) -> Vec<RouteReading> {
         let Ok(map) = self.by_key.lock() else { return Vec::new() };
-        map.iter()
-            .map(|((ingress, service), c)| {
-                let RouteTotals { responses, client_gone, duration, upstream } = c.read();
-                RouteReading { ingress: ingress.clone(), service: service.clone(), responses, client_gone, duration, upstream }
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (namespace, names) in map.iter() {
+            for (name, services) in names {
+                // requests no route took are under ("", "")
+                let ingress = if namespace.is_empty() && name.is_empty() { String::new() } else { format!("{namespace}/{name}") };
+                for (service, c) in services {
+                    let RouteTotals { responses, client_gone, duration, upstream } = c.read();
+                    out.push(RouteReading { ingress: ingress.clone(), service: service.clone(), responses, client_gone, duration, upstream });
+                }
+            }
+        }
+        out
     }
 }
 

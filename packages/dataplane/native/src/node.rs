@@ -183,7 +183,12 @@ impl DataPlane {
         match built {
             Ok(mut table) => {
                 self.shared.route_metrics.attach(&mut table);
-                self.shared.table.store(Arc::new(table));
+                let previous = self.shared.table.swap(Arc::new(table));
+                // Freeing a table of 50,000 routes takes tens of milliseconds of the caller's thread, which is
+                // Node's: the next table's build waits behind it. A thread of its own frees it (or, when the
+                // runtime threads still hold it, whichever of them lets go last). Should no thread be had, the
+                // refused closure is dropped here, and the table with it.
+                let _ = std::thread::Builder::new().name("bollard-table-free".into()).spawn(move || drop(previous));
                 Metrics::inc(&self.shared.metrics.local().table_swaps);
                 SnapshotResult { accepted: true, field: None, message: None }
             }

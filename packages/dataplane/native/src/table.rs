@@ -145,23 +145,24 @@ impl Table {
                 None => table.exact_hosts.entry(lower.into_bytes()).or_default(),
             };
         }
-        let mut claimed: HashMap<(Option<String>, bool, Vec<u8>), usize> = HashMap::new();
+        table.routes.reserve(snapshot.routes.len());
         for (i, spec) in snapshot.routes.into_iter().enumerate() {
-            let field = format!("routes[{i}]");
+            // (the field's name is made only for an error: this loop runs once per route of the cluster)
+            let field = || format!("routes[{i}]");
             if spec.backend >= table.backends.len() {
-                return Err(invalid(format!("{field}.backend"), format!("backend {} does not exist ({} backends)", spec.backend, table.backends.len())));
+                return Err(invalid(format!("{}.backend", field()), format!("backend {} does not exist ({} backends)", spec.backend, table.backends.len())));
             }
             let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy };
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
-                    return Err(invalid(&field, "the default route has no host, path or pathType"));
+                    return Err(invalid(field(), "the default route has no host, path or pathType"));
                 }
                 table.routes.push(route);
                 continue;
             }
             if route.path.is_none() && route.path_type.is_none() {
                 let Some(h) = route.host.as_deref() else {
-                    return Err(invalid(&field, "a route without host and path is the default route, and defaultRoute does not name it"));
+                    return Err(invalid(field(), "a route without host and path is the default route, and defaultRoute does not name it"));
                 };
                 let lower = h.to_ascii_lowercase();
                 let rules = match lower.strip_prefix("*.") {
@@ -169,50 +170,50 @@ impl Table {
                     None => table.exact_hosts.get_mut(lower.as_bytes()),
                 };
                 let Some(rules) = rules else {
-                    return Err(invalid(format!("{field}.host"), format!("host {h:?} has a default route but is not in hosts")));
+                    return Err(invalid(format!("{}.host", field()), format!("host {h:?} has a default route but is not in hosts")));
                 };
                 if let Some(holder) = rules.default.replace(i) {
-                    return Err(invalid(&field, format!("host {h:?} already has its default route, routes[{holder}]")));
+                    return Err(invalid(field(), format!("host {h:?} already has its default route, routes[{holder}]")));
                 }
                 table.routes.push(route);
                 continue;
             }
             let (Some(path), Some(path_type)) = (route.path.as_deref(), route.path_type) else {
-                return Err(invalid(&field, "a rule route needs a path and a pathType"));
+                return Err(invalid(field(), "a rule route needs a path and a pathType"));
             };
             let host = match route.host.as_deref() {
                 None => None,
                 Some(h) => {
                     let lower = h.to_ascii_lowercase();
                     if !is_valid_rule_host(&lower) {
-                        return Err(invalid(format!("{field}.host"), format!("host {h:?} is not a DNS name with at most one leading \"*\" label")));
+                        return Err(invalid(format!("{}.host", field()), format!("host {h:?} is not a DNS name with at most one leading \"*\" label")));
                     }
                     Some(lower)
                 }
             };
             let Some(normalized) = normalize_path(path.as_bytes()) else {
-                return Err(invalid(format!("{field}.path"), format!("path {path:?} does not normalise (no leading \"/\", a malformed %-escape, an encoded NUL or a \"..\" above the root)")));
+                return Err(invalid(format!("{}.path", field()), format!("path {path:?} does not normalise (no leading \"/\", a malformed %-escape, an encoded NUL or a \"..\" above the root)")));
             };
-            let exact = path_type == PathType::Exact;
-            let key: Vec<u8> = if exact { normalized.to_vec() } else { segments(&normalized).collect::<Vec<_>>().join(&b'/') };
-            if let Some(holder) = claimed.insert((host.clone(), exact, key), i) {
-                return Err(invalid(&field, format!("host {} path {path:?} is already routes[{holder}]: the compiler resolves conflicts before the data plane sees them", host.as_deref().unwrap_or("*"))));
-            }
-            let rules = match host {
+            let rules = match host.as_deref() {
                 None => table.any_host.get_or_insert_with(HostRoutes::default),
                 Some(h) => match h.strip_prefix("*.") {
                     Some(suffix) => table.wildcard_hosts.entry(suffix.as_bytes().to_vec()).or_default(),
-                    None => table.exact_hosts.entry(h.into_bytes()).or_default(),
+                    None => table.exact_hosts.entry(h.as_bytes().to_vec()).or_default(),
                 },
             };
-            if exact {
-                rules.exact.insert(normalized.to_vec(), i);
+            // Two routes on one host with the same type and path: the compiler resolves conflicts before the data
+            // plane sees them, so this is a broken snapshot, refused.
+            let holder = if path_type == PathType::Exact {
+                rules.exact.insert(normalized.to_vec(), i)
             } else {
                 let mut node = &mut rules.prefix;
                 for s in segments(&normalized) {
                     node = node.children.entry(s.to_vec()).or_default();
                 }
-                node.route = Some(i);
+                node.route.replace(i)
+            };
+            if let Some(holder) = holder {
+                return Err(invalid(field(), format!("host {} path {path:?} is already routes[{holder}]: the compiler resolves conflicts before the data plane sees them", host.as_deref().unwrap_or("*"))));
             }
             table.routes.push(route);
         }

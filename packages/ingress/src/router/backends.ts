@@ -24,6 +24,24 @@ export function indexBackends(snapshot: Snapshot): BackendIndex {
   return { services, slices };
 }
 
+/**
+ * Backends resolved without a problem, by Service object and the port as written: every path naming the same
+ * Service port gets the same Backend object, in one compile and across compiles while the Service and its
+ * EndpointSlices are the same objects (informers replace an object when it changes). 10,000 Ingresses of five paths
+ * over 1,000 Services then make 1,000 backends, not 50,000, and a recompile resolves nothing unchanged again.
+ */
+const resolvedByService = new WeakMap<Service, Map<string | number, { slices: readonly EndpointSlice[]; backend: Backend }>>();
+const NO_SLICES: readonly EndpointSlice[] = [];
+
+/** What a Service backend's resolution reads besides the Ingress: the Service and its EndpointSlices (by `namespace/name`). */
+export function backendInputs(serviceKey: string | null, index: BackendIndex): { service: Service | undefined; slices: readonly EndpointSlice[] } {
+  if (serviceKey === null) return { service: undefined, slices: NO_SLICES };
+  return { service: index.services.get(serviceKey), slices: index.slices.get(serviceKey) ?? NO_SLICES };
+}
+
+/** The same objects in the same order. */
+export const sameObjects = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 export interface BackendProblem {
   reason: DiagnosticReason;
   field: string;
@@ -68,6 +86,18 @@ export function resolveBackend(
       message: `Service ${namespace}/${name} not found`,
     });
   }
+  const slices = index.slices.get(`${namespace}/${name}`) ?? NO_SLICES;
+  let resolved = resolvedByService.get(svc);
+  const known = resolved?.get(written);
+  if (known !== undefined && sameObjects(known.slices, slices)) return { backend: known.backend, problem: null };
+  const remember = (backend: Backend) => {
+    if (resolved === undefined) {
+      resolved = new Map();
+      resolvedByService.set(svc, resolved);
+    }
+    resolved.set(written, { slices, backend: Object.freeze(backend) });
+    return { backend, problem: null };
+  };
   const svcPort = svc.spec?.ports?.find((p) => (typeof written === "number" ? p.port === written : p.name === written));
 
   if (svc.spec?.type === "ExternalName") {
@@ -79,7 +109,7 @@ export function resolveBackend(
     if (port === undefined) {
       return unavailable(name, written, { reason: "ServicePortNotFound", field: `${field}.service.port.name`, message: `Service ${namespace}/${name} has no port named "${written}"` });
     }
-    return { backend: { namespace, service: name, port: written, endpoints: [{ host: externalName, port }], unavailable: null }, problem: null };
+    return remember({ namespace, service: name, port: written, endpoints: [{ host: externalName, port }], unavailable: null });
   }
 
   if (svcPort === undefined) {
@@ -93,7 +123,7 @@ export function resolveBackend(
   const portName = svcPort.name ?? "";
   const seen = new Set<string>();
   const endpoints: Endpoint[] = [];
-  for (const slice of index.slices.get(`${namespace}/${name}`) ?? []) {
+  for (const slice of slices) {
     const slicePort = slice.ports?.find((p) => (p.name ?? "") === portName);
     if (slicePort?.port === undefined) continue;
     for (const ep of slice.endpoints ?? []) {
@@ -108,5 +138,5 @@ export function resolveBackend(
     }
   }
   endpoints.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
-  return { backend: { namespace, service: name, port: written, endpoints, unavailable: null }, problem: null };
+  return remember({ namespace, service: name, port: written, endpoints, unavailable: null });
 }

@@ -1,8 +1,8 @@
 import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
-import { compareByAge, type Ingress, type ObjectRef, refKey, refOf, type Secret, type Snapshot } from "../model/objects.ts";
+import { compareByAge, type EndpointSlice, type HTTPIngressPath, type Ingress, type IngressBackend, type ObjectRef, refKey, refOf, type Secret, type Service, type Snapshot } from "../model/objects.ts";
 import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
-import { indexBackends, resolveBackend } from "./backends.ts";
-import { canonicalPrefix, isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
+import { type BackendIndex, type BackendProblem, backendInputs, indexBackends, resolveBackend, sameObjects } from "./backends.ts";
+import { isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
 import type { Backend, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = "bollard.dev/ssl-redirect";
@@ -125,7 +125,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   };
 
   for (const ing of ours) {
-    const ref = refOf(ing.metadata);
+    const ref = parseIngress(ing).ref;
     const optOut = ing.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] === "false";
     const backendOf = (spec: NonNullable<Ingress["spec"]>["defaultBackend"], field: string) => {
       const { backend, problem } = resolveBackend(spec ?? {}, ref.namespace, field, index);
@@ -148,10 +148,10 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       }
     }
 
-    (ing.spec?.rules ?? []).forEach((rule, r) => {
-      const rawHost = rule.host ?? "";
-      const host = rawHost === "" ? null : rawHost.toLowerCase();
-      if (host !== null && !isValidRuleHost(host)) {
+    const parsed = parseIngress(ing);
+    parsed.rules.forEach((parsedRule, r) => {
+      const { rawHost, host } = parsedRule;
+      if (parsedRule.invalidHost) {
         report(ing, "error", "InvalidHost", `spec.rules[${r}].host`, `host "${rawHost}" is not a DNS name with at most one leading "*" label`);
         return;
       }
@@ -168,45 +168,34 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
         }
       }
-      (rule.http?.paths ?? []).forEach((p, i) => {
-        const field = `spec.rules[${r}].http.paths[${i}]`;
-        const pathType = p.pathType;
-        if (pathType !== "Exact" && pathType !== "Prefix" && pathType !== "ImplementationSpecific") {
-          report(ing, "error", "InvalidPath", `${field}.pathType`, `pathType "${pathType ?? ""}" is not Exact, Prefix or ImplementationSpecific`);
-          return;
+      for (const entry of parsedRule.paths) {
+        if ("problem" in entry) {
+          report(ing, "error", entry.problem.reason, entry.problem.field, entry.problem.message);
+          continue;
         }
-        // ImplementationSpecific is served as Prefix; an empty one means "/", as most controllers read it.
-        const path = p.path === undefined || p.path === "" ? (pathType === "ImplementationSpecific" ? "/" : "") : p.path;
-        if (!path.startsWith("/")) {
-          report(ing, "error", "InvalidPath", `${field}.path`, `path "${path}" must start with "/"`);
-          return;
-        }
-        // Matched as requests are: decoded, dot elements resolved, slashes merged (the API already refuses
-        // such spellings in Exact and Prefix paths; ImplementationSpecific ones may still hold them).
-        const normalized = normalizePath(path);
-        if (normalized === null) {
-          report(ing, "error", "InvalidPath", `${field}.path`, `path "${path}" has a malformed %-escape, an encoded NUL or a ".." above the root`);
-          return;
-        }
-        const exact = pathType === "Exact";
-        const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? normalized : canonicalPrefix(normalized)}`;
-        const holder = claimed.get(claimKey);
+        const holder = claimed.get(entry.claimKey);
         if (holder !== undefined) {
-          report(ing, "warning", "RouteConflict", field, `host ${host ?? "*"} path ${path} (${pathType}) is held by Ingress ${refKey(holder.ingress)}`);
-          return;
+          report(ing, "warning", "RouteConflict", entry.field, `host ${host ?? "*"} path ${entry.path} (${entry.pathType}) is held by Ingress ${refKey(holder.ingress)}`);
+          continue;
         }
-        const backend = backendOf(p.backend ?? {}, `${field}.backend`);
+        const backend = pathBackend(entry, ref.namespace, index, ing, report);
         const sslRedirect = host !== null && tlsHosts.has(host) && !optOut;
-        const route: Route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path, pathType: pathType as RoutePathType, backend, sslRedirect });
-        claimed.set(claimKey, route);
+        // The same Route object as the last compile while nothing it holds changed (tables then differ only where
+        // the cluster did, which is what the data plane's swap compares).
+        let route = entry.route;
+        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect) {
+          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect });
+          entry.route = route;
+        }
+        claimed.set(entry.claimKey, route);
         let rules: MutableHost;
         if (host === null) {
           anyHost ??= newHost();
           rules = anyHost;
         } else rules = hostRoutesOf(host);
-        if (exact) rules.exact.set(normalized, route);
-        else insertPrefix(rules.prefix, pathSegments(normalized), route);
-      });
+        if (entry.exact) rules.exact.set(entry.normalized, route);
+        else insertPrefix(rules.prefix, entry.segments, route);
+      }
     });
   }
 
@@ -236,6 +225,102 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
 
 /** A table that routes nothing: what the proxy serves before the first compile. */
 export const emptyRouteTable = (): RouteTable => compileRoutes({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [] });
+
+type Report = (ingress: Ingress, severity: Diagnostic["severity"], reason: DiagnosticReason, field: string, message: string) => void;
+
+/** A path of an Ingress rule as far as it depends on that Ingress alone: worked out once per Ingress object. */
+type ParsedPath =
+  | { problem: { reason: DiagnosticReason; field: string; message: string } }
+  | {
+      field: string;
+      /** as written ("" for an empty ImplementationSpecific path is "/") */
+      path: string;
+      pathType: RoutePathType;
+      exact: boolean;
+      normalized: string;
+      /** the Prefix trie's elements */
+      segments: string[];
+      /** host, type and path: two paths with the same key are one route, which the oldest Ingress keeps */
+      claimKey: string;
+      spec: IngressBackend;
+      /** `namespace/name` of the Service the backend names; null when it names none */
+      serviceKey: string | null;
+      /** the backend resolved last time, valid while the Service and its EndpointSlices are the same objects */
+      resolved?: { service: Service | undefined; slices: readonly EndpointSlice[]; backend: Backend; problem: BackendProblem | null };
+      /** the Route made last time */
+      route?: Route;
+    };
+
+interface ParsedRule {
+  rawHost: string;
+  /** lower case; null for a host-less rule */
+  host: string | null;
+  invalidHost: boolean;
+  paths: ParsedPath[];
+}
+
+interface ParsedIngress {
+  ref: ObjectRef;
+  rules: ParsedRule[];
+}
+
+/**
+ * Per Ingress object: informers replace an object when it changes and never modify one in place, so what an
+ * Ingress alone decides (hosts, normalised paths, claim keys, trie elements) is worked out once, and a recompile
+ * of 10,000 Ingresses redoes only what depends on other objects.
+ */
+const parsedIngresses = new WeakMap<Ingress, ParsedIngress>();
+
+function parseIngress(ing: Ingress): ParsedIngress {
+  const known = parsedIngresses.get(ing);
+  if (known !== undefined) return known;
+  const ref = Object.freeze(refOf(ing.metadata));
+  const namespace = ref.namespace;
+  const rules = (ing.spec?.rules ?? []).map((rule, r): ParsedRule => {
+    const rawHost = rule.host ?? "";
+    const host = rawHost === "" ? null : rawHost.toLowerCase();
+    const invalidHost = host !== null && !isValidRuleHost(host);
+    const paths = invalidHost ? [] : (rule.http?.paths ?? []).map((p, i) => parsePath(p, `spec.rules[${r}].http.paths[${i}]`, host, namespace));
+    return { rawHost, host, invalidHost, paths };
+  });
+  const parsed = { ref, rules };
+  parsedIngresses.set(ing, parsed);
+  return parsed;
+}
+
+function parsePath(p: HTTPIngressPath, field: string, host: string | null, namespace: string): ParsedPath {
+  const pathType = p.pathType;
+  if (pathType !== "Exact" && pathType !== "Prefix" && pathType !== "ImplementationSpecific") {
+    return { problem: { reason: "InvalidPath", field: `${field}.pathType`, message: `pathType "${pathType ?? ""}" is not Exact, Prefix or ImplementationSpecific` } };
+  }
+  // ImplementationSpecific is served as Prefix; an empty one means "/", as most controllers read it.
+  const path = p.path === undefined || p.path === "" ? (pathType === "ImplementationSpecific" ? "/" : "") : p.path;
+  if (!path.startsWith("/")) return { problem: { reason: "InvalidPath", field: `${field}.path`, message: `path "${path}" must start with "/"` } };
+  // Matched as requests are: decoded, dot elements resolved, slashes merged (the API already refuses such
+  // spellings in Exact and Prefix paths; ImplementationSpecific ones may still hold them).
+  const normalized = normalizePath(path);
+  if (normalized === null) {
+    return { problem: { reason: "InvalidPath", field: `${field}.path`, message: `path "${path}" has a malformed %-escape, an encoded NUL or a ".." above the root` } };
+  }
+  const exact = pathType === "Exact";
+  const segments = exact ? [] : pathSegments(normalized);
+  const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? normalized : `/${segments.join("/")}`}`;
+  const spec = p.backend ?? {};
+  const serviceKey = typeof spec.service?.name === "string" && spec.service.name !== "" ? `${namespace}/${spec.service.name}` : null;
+  return { field, path, pathType, exact, normalized, segments, claimKey, spec, serviceKey };
+}
+
+/** The backend of a path, resolved again only when its Service or that Service's EndpointSlices changed. */
+function pathBackend(entry: Extract<ParsedPath, { claimKey: string }>, namespace: string, index: BackendIndex, ing: Ingress, report: Report): Backend {
+  const { service, slices } = backendInputs(entry.serviceKey, index);
+  let resolved = entry.resolved;
+  if (resolved === undefined || resolved.service !== service || !sameObjects(resolved.slices, slices)) {
+    resolved = { service, slices, ...resolveBackend(entry.spec, namespace, `${entry.field}.backend`, index) };
+    entry.resolved = resolved;
+  }
+  if (resolved.problem !== null) report(ing, "error", resolved.problem.reason, resolved.problem.field, resolved.problem.message);
+  return resolved.backend;
+}
 
 const newHost = (): MutableHost => ({ exact: new Map(), prefix: { route: null, children: new Map() } });
 
