@@ -266,6 +266,28 @@ describe("gossip rules", () => {
     assert.equal(a.incarnation, before + 2, "an old suspicion needs no refutation");
   });
 
+  it("gossips a refutation at once, its own and one it learns of, not at the next round; other news waits for the round", () => {
+    const gossipOf = (out: Outgoing[], node: string) => out.filter((o) => o.message.type === "gossip" && o.message.updates.some((u) => u.kind === "alive" && u.node === node));
+    const peers = ["b", "c", "d", "e", "f"];
+    // The suspect: mid-round (its last round 10 ms ago), it hears the suspicion and sends its refutation now.
+    const a = member("a", peers);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    a.nextGossipAt = 40;
+    const own = receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: a.incarnation, from: "b" }] }, 10).send;
+    assert.equal(gossipOf(own, "a").length, DEFAULT_GOSSIP_TIMING.gossipFanout);
+    // A member that suspected c hears c's refutation mid-round, and passes it on now too.
+    const b = member("b", ["a", "c", "d", "e", "f"]);
+    b.nextProbeAt = Number.POSITIVE_INFINITY;
+    receive(b, "d", { type: "gossip", updates: [{ kind: "suspect", node: "c", incarnation: 1, from: "d" }] }, 0);
+    b.nextGossipAt = 40;
+    const passed = receive(b, "e", { type: "gossip", updates: [alive("c", 2)] }, 10).send;
+    assert.equal(gossipOf(passed, "c").length, DEFAULT_GOSSIP_TIMING.gossipFanout);
+    assert.equal(b.nextGossipAt, 10 + DEFAULT_GOSSIP_TIMING.gossipIntervalMs, "the round is brought forward, not added");
+    // News that refutes nothing (a member it counted alive, at a higher incarnation) waits for the round.
+    const news = receive(b, "e", { type: "gossip", updates: [alive("f", 5)] }, 20).send;
+    assert.deepEqual(gossipOf(news, "f"), []);
+  });
+
   // [other members, confirmations (suspecters beyond the first), witnesses the first reported, timeout ms] with
   // T = 200: at least max(200, α·log10 N·T) with α = 0.5, at most 4·max(200, log10 N·T).
   const timeouts: Array<[number, number, number, number]> = [

@@ -581,6 +581,9 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       state.incarnation = update.incarnation + 1;
       state.localHealth = Math.min(state.config.maxLocalHealth, state.localHealth + 1);
       enqueueUpdate(state, selfAlive(state));
+      // Gossiped at once, not at the next round: the suspicion is already spreading, and every hop the refutation
+      // waits for a round (25 ms on average) is time off the suspicion's timer at the members it has not reached.
+      state.nextGossipAt = Math.min(state.nextGossipAt, now);
       if (update.kind === "dead") startHealing(state, now);
       // Declared dead after this process stopped (SIGSTOP, a frozen cgroup): what happened meanwhile may be past
       // gossip's retransmissions, so it rejoins with another member's whole view. Not for a stall alone (the
@@ -611,6 +614,11 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
     case "alive": {
       if (m !== undefined && update.incarnation <= m.incarnation) return;
       if (m !== undefined && (m.status === "dead" || m.status === "left")) state.revivedAt.set(update.node, now);
+      // A refutation (or a member back from the dead) is passed on at once too, at every hop: at a thousand
+      // members it reached half of them 200 ms after the suspect refuted, when it waited for each member's round,
+      // and an observer whose 300 ms suspicion ran out first counted a live member dead (seed 2 of the virtual
+      // simulation). It costs no datagram more than the round it brings forward, and arises only on such news.
+      if (m !== undefined && m.status !== "alive" && spread) state.nextGossipAt = Math.min(state.nextGossipAt, now);
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
       state.down.delete(update.node);
