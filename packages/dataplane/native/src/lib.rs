@@ -19,6 +19,7 @@ pub mod tls;
 pub mod trim;
 pub mod trust;
 pub mod upgrade;
+pub mod upstream;
 
 #[cfg(feature = "node")]
 #[allow(unsafe_code)] // only what napi-derive generates; the hand-written unsafe is trim.rs's malloc_trim call

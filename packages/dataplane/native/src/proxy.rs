@@ -19,8 +19,6 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -38,6 +36,7 @@ use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
+use crate::upstream::{Pooled, UpstreamError};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -92,9 +91,9 @@ pub struct Shared {
 /// A request's table: see `Shared::current_table`.
 pub type LocalTable = Arc<Arc<Table>>;
 
-/// The keep-alive pool to the upstreams. One per runtime thread: a pooled connection is served by a task on
-/// the thread that opened it, so a request never waits on another thread to write or read it.
-pub type UpstreamClient = Client<HttpConnector, Body>;
+/// The keep-alive pool to the upstreams. One per runtime thread: a pooled connection is driven by the requests
+/// of the thread that opened it, so a request never waits on another thread (or task) to write or read it.
+pub use crate::upstream::UpstreamPool as UpstreamClient;
 
 impl Shared {
     pub fn new(config: ProxyConfig) -> Shared {
@@ -127,14 +126,7 @@ impl Shared {
     }
 
     pub fn upstream_client(&self) -> UpstreamClient {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.config.connect_timeout));
-        connector.set_nodelay(true);
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.config.upstream_keep_alive_timeout)
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(1024)
-            .build(connector)
+        UpstreamClient::new(self.config.connect_timeout, self.config.upstream_keep_alive_timeout)
     }
 }
 
@@ -389,12 +381,13 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream_body: false, access };
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access };
     let res = respond(&mut finish, req).await;
     finish.status = res.status().as_u16();
     let (parts, body) = res.into_parts();
-    let silence = if finish.upstream_body { Some(finish.conn.shared.config.read_timeout) } else { None };
-    Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
+    let upstream = finish.upstream.take();
+    let silence = if upstream.is_some() { Some(finish.conn.shared.config.read_timeout) } else { None };
+    Ok(Response::from_parts(parts, Answer::new(body, finish, silence, upstream)))
 }
 
 /// One request from its head to the end of its answer: counted (by route and status class, 499 when the answer
@@ -406,8 +399,8 @@ pub(crate) struct Finish {
     status: u16,
     started: tokio::time::Instant,
     request_id: Option<HeaderValue>,
-    /// the answer's body comes from an upstream (its silences are timed)
-    upstream_body: bool,
+    /// the upstream connection the answer's body comes from (its silences are timed), until `Answer` takes it
+    upstream: Option<Pooled>,
     /// method and target, for the access log (only when it is on)
     access: Option<Box<(Method, String)>>,
 }
@@ -464,23 +457,30 @@ pin_project_lite::pin_project! {
         last_data: tokio::time::Instant,
         #[pin]
         timer: Option<tokio::time::Sleep>,
+        // the connection `inner` comes from: driven while the body is awaited (it has no task of its own),
+        // pooled again once the body has ended, closed if it is dropped before
+        upstream: Option<Pooled>,
     }
 
     impl PinnedDrop for Answer {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // (a body that was empty from the start, or whose length was reached, is not polled to its end)
+            let ended = this.inner.is_end_stream();
             if let Some(finish) = this.finish.take() {
-                // (a body that was empty from the start is never polled)
-                finish.end(this.inner.is_end_stream());
+                finish.end(ended);
+            }
+            if let (true, Some(upstream)) = (ended, this.upstream.take()) {
+                upstream.release();
             }
         }
     }
 }
 
 impl Answer {
-    fn new(inner: Body, finish: Finish, silence: Option<Duration>) -> Answer {
+    fn new(inner: Body, finish: Finish, silence: Option<Duration>, upstream: Option<Pooled>) -> Answer {
         let last_data = finish.started;
-        Answer { inner, finish: Some(finish), silence, last_data, timer: None }
+        Answer { inner, finish: Some(finish), silence, last_data, timer: None, upstream }
     }
 }
 
@@ -504,10 +504,23 @@ impl hyper::body::Body for Answer {
         use std::future::Future;
         use std::task::Poll;
         let mut this = self.project();
-        match this.inner.as_mut().poll_frame(cx) {
+        let mut polled = this.inner.as_mut().poll_frame(cx);
+        if polled.is_pending() {
+            if let Some(upstream) = this.upstream.as_mut() {
+                // (what the connection reads now goes to `inner`; ended, it has given `inner` its end or error)
+                if !upstream.drive(cx) {
+                    *this.upstream = None;
+                }
+                polled = this.inner.as_mut().poll_frame(cx);
+            }
+        }
+        match polled {
             Poll::Ready(None) => {
                 if let Some(finish) = this.finish.take() {
                     finish.end(true);
+                }
+                if let Some(upstream) = this.upstream.take() {
+                    upstream.release();
                 }
                 Poll::Ready(None)
             }
@@ -518,8 +531,9 @@ impl hyper::body::Body for Answer {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                *this.upstream = None;
                 if let Some(finish) = this.finish.as_ref() {
-                    if finish.upstream_body {
+                    if this.silence.is_some() {
                         Metrics::inc(&finish.conn.shared.metrics.local().upstream_errors);
                         finish.log_upstream_failure("upstream response body failed", &*e);
                     }
@@ -701,30 +715,33 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let Some(endpoint) = backend.next_endpoint() else {
             return reply(shared, 503, close);
         };
-        let mut parts = hyper::http::uri::Parts::default();
-        parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
-        parts.authority = Some(endpoint.uri_authority.clone());
-        parts.path_and_query = path_and_query.clone();
-        let uri = match Uri::from_parts(parts) {
-            Ok(u) => u,
-            Err(_) => return reply(shared, 400, close),
-        };
         let mut upstream = Request::new(body.take().unwrap_or_else(empty_body));
         *upstream.method_mut() = method.clone();
-        *upstream.uri_mut() = uri;
+        // origin-form, as sent (hyper writes the URI as it is)
+        *upstream.uri_mut() = match &path_and_query {
+            Some(pq) => Uri::from(pq.clone()),
+            None => Uri::from_static("/"),
+        };
         *upstream.headers_mut() = if retryable && tries < 2 { upstream_headers.clone().unwrap_or_default() } else { upstream_headers.take().unwrap_or_default() };
-        // The pooled client does not tell connecting from waiting, so the read timeout bounds both (the
-        // connector's own, shorter connect timeout still fails first, as a connect failure).
+        if !upstream.headers().contains_key(HOST) {
+            // (an HTTP/1.0 request without Host: the upstream's authority, as a client would send it)
+            let host = if endpoint.port == 80 { HeaderValue::from_str(endpoint.uri_authority.host()) } else { HeaderValue::from_str(endpoint.uri_authority.as_str()) };
+            if let Ok(host) = host {
+                upstream.headers_mut().insert(HOST, host);
+            }
+        }
+        // The read timeout bounds connecting and waiting alike (the shorter connect timeout still fails first,
+        // as a connect failure).
         let sent_at = tokio::time::Instant::now();
-        let sent = tokio::time::timeout(config.read_timeout, conn.client.request(upstream)).await;
+        let sent = tokio::time::timeout(config.read_timeout, conn.client.send(&endpoint.authority, upstream)).await;
         let stats = table.counters.stats(*matched);
         match sent {
-            Ok(Ok(res)) => {
+            Ok(Ok((res, pooled))) => {
                 stats.observe_upstream(sent_at.elapsed());
                 let (mut parts, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 shared.metrics.local().response(parts.status.as_u16());
-                finish.upstream_body = true;
+                finish.upstream = Some(pooled);
                 return Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
             }
             Ok(Err(err)) => {
@@ -755,7 +772,8 @@ pub(crate) fn empty_body() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-fn client_body_status(err: &(dyn StdError + 'static)) -> Option<u16> {
+fn client_body_status(err: &UpstreamError) -> Option<u16> {
+    let err: &(dyn StdError + 'static) = err;
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(body_error) = e.downcast_ref::<ClientBodyError>() {
