@@ -338,6 +338,13 @@ const LAST_WORD_TIME: Duration = Duration::from_secs(1);
 
 // RFC 9110 §7.6.1 connection-specific fields, plus ones a proxy must not pass on.
 pub(crate) const HOP_BY_HOP: [&str; 11] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings", "expect"];
+// (made once, at compile time: `HeaderName::from_static` at run time looks the name up among the standard ones)
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 // Set by us from what we saw; copied from the request only when the peer is a trusted proxy.
 const FORWARDED: [&str; 7] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "forwarded", "x-request-id"];
 
@@ -785,14 +792,16 @@ fn client_body_status(err: &UpstreamError) -> Option<u16> {
 }
 
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // most responses have none: one pass over the names instead of a removal per hop-by-hop name
-    if !headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+    // One pass over the names, then a removal for each one present (most responses have only `Connection:
+    // keep-alive`): a removal by name hashes it, and one by text parses it first.
+    let mut present: Vec<HeaderName> = headers.keys().filter(|n| HOP_BY_HOP.contains(&n.as_str())).cloned().collect();
+    if present.is_empty() {
         return;
     }
-    for name in connection_tokens(headers) {
-        headers.remove(name.as_str());
+    if present.contains(&CONNECTION) {
+        present.extend(connection_tokens(headers).iter().filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()));
     }
-    for name in HOP_BY_HOP {
+    for name in present {
         headers.remove(name);
     }
 }
@@ -831,15 +840,15 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
     let peer = conn.peer;
     let is_trusted = trusted.has(peer);
     // (an untrusted peer's forwarding headers are not even looked up)
-    let first = |name: &str| if is_trusted { headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) } else { None };
-    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
+    let first = |name: &HeaderName| if is_trusted { headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) } else { None };
+    let set = |out: &mut HeaderMap, name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
+            out.insert(name, v);
         }
     };
     // An untrusted peer's forwarding headers are not read at all: the peer's address is the whole answer.
     let forwarded_for = if is_trusted {
-        let lines: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let lines: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
         if lines.is_empty() {
             None
         } else {
@@ -849,36 +858,36 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
         None
     };
     match &forwarded_for {
-        Some(f) => set(&mut out, "x-forwarded-for", &format!("{f}, {}", peer)),
+        Some(f) => set(&mut out, X_FORWARDED_FOR, &format!("{f}, {}", peer)),
         None => {
-            out.insert(HeaderName::from_static("x-forwarded-for"), conn.peer_text.clone());
+            out.insert(X_FORWARDED_FOR, conn.peer_text.clone());
         }
     }
-    let proto = first("x-forwarded-proto").unwrap_or(if conn.secure { "https" } else { "http" });
-    set(&mut out, "x-forwarded-proto", proto);
-    if let Some(host) = first("x-forwarded-host").map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
+    let proto = first(&X_FORWARDED_PROTO).unwrap_or(if conn.secure { "https" } else { "http" });
+    set(&mut out, X_FORWARDED_PROTO, proto);
+    if let Some(host) = first(&X_FORWARDED_HOST).map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
         if let Ok(v) = HeaderValue::from_bytes(host) {
-            out.insert(HeaderName::from_static("x-forwarded-host"), v);
+            out.insert(X_FORWARDED_HOST, v);
         }
     }
-    match first("x-forwarded-port") {
-        Some(port) => set(&mut out, "x-forwarded-port", port),
+    match first(&X_FORWARDED_PORT) {
+        Some(port) => set(&mut out, X_FORWARDED_PORT, port),
         None => {
-            out.insert(HeaderName::from_static("x-forwarded-port"), conn.port_text.clone());
+            out.insert(X_FORWARDED_PORT, conn.port_text.clone());
         }
     }
     match &forwarded_for {
-        Some(_) => set(&mut out, "x-real-ip", &trusted.real_client_address(peer, forwarded_for.as_deref())),
+        Some(_) => set(&mut out, X_REAL_IP, &trusted.real_client_address(peer, forwarded_for.as_deref())),
         None => {
-            out.insert(HeaderName::from_static("x-real-ip"), conn.peer_text.clone());
+            out.insert(X_REAL_IP, conn.peer_text.clone());
         }
     }
-    let sent_id = headers.get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
+    let sent_id = headers.get(&X_REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
     let request_id = match sent_id {
         Some(id) => id.clone(),
         None => HeaderValue::from_bytes(&crate::request_id::new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-")),
     };
-    out.insert(HeaderName::from_static("x-request-id"), request_id.clone());
+    out.insert(X_REQUEST_ID, request_id.clone());
     if let Some(protocol) = upgrade {
         out.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         out.insert(UPGRADE, protocol);

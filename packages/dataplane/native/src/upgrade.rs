@@ -22,7 +22,7 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
         return reply(shared, 503, true);
     };
     let config = &shared.config;
-    let request_id = headers.get("x-request-id").cloned();
+    let request_id = headers.get(&crate::proxy::X_REQUEST_ID).cloned();
     let failed = |error: &str| {
         shared.logs.push("warn", "upstream upgrade failed", crate::log_fields! { "error" => error, "endpoint" => endpoint.authority.as_str(), "requestId" => request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
     };

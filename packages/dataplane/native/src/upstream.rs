@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -33,7 +34,8 @@ use tokio::time::Instant;
 
 use crate::proxy::Body;
 
-type Conn = Connection<TokioIo<TcpStream>, Body>;
+/// (boxed: hyper's connection state is large, and a request's futures and answer move it around several times)
+type Conn = Pin<Box<Connection<TokioIo<TcpStream>, Body>>>;
 
 /// Idle connections kept per endpoint, at most (as the legacy client's `pool_max_idle_per_host` was set).
 const MAX_IDLE_PER_ENDPOINT: usize = 1024;
@@ -59,7 +61,31 @@ struct Idle {
 /// One pool's idle connections on one thread, by endpoint authority.
 struct Lists {
     pool: u64,
-    by_endpoint: HashMap<Arc<str>, Vec<Idle>>,
+    by_endpoint: HashMap<Arc<str>, Vec<Idle>, BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a: the keys are the table's endpoint authorities, not text a client chooses, so a hash that costs a
+/// multiplication per byte will do (std's SipHash costs more than the rest of a lookup).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 thread_local! {
@@ -174,7 +200,7 @@ impl UpstreamPool {
                 None => {
                     // this thread's first connection of this pool: its reaper starts with it
                     tokio::spawn(reap(Arc::downgrade(&self.id), pool, self.idle_timeout));
-                    lists.push(Lists { pool, by_endpoint: HashMap::new() });
+                    lists.push(Lists { pool, by_endpoint: HashMap::default() });
                     lists.len() - 1
                 }
             };
@@ -188,7 +214,7 @@ impl UpstreamPool {
                 }
             }
         });
-        Ok(Pooled { sender, conn: Some(conn), pool, endpoint })
+        Ok(Pooled { sender, conn: Some(Box::pin(conn)), pool, endpoint })
     }
 }
 
@@ -198,7 +224,7 @@ impl Pooled {
     /// False once it has ended.
     pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(conn) = self.conn.as_mut() else { return false };
-        if Pin::new(conn).poll(cx).is_ready() {
+        if conn.as_mut().poll(cx).is_ready() {
             // (closed or failed: a request waiting on it gets the error through its response future)
             self.conn = None;
             return false;
