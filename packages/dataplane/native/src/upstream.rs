@@ -255,8 +255,8 @@ impl Pooled {
             return;
         }
         let idle = Idle { sender, conn, since: Instant::now(), endpoint: endpoint.clone() };
-        // (dropped outside the borrow: closing a connection runs no code of ours, but keep the borrow short)
-        let _refused = LISTS.with(|lists| {
+        // (`try_with`: an answer dropped while its thread ends, after the lists have gone, just closes it)
+        let _refused = LISTS.try_with(|lists| {
             let mut lists = lists.borrow_mut();
             let Some(list) = lists.iter_mut().find(|l| l.pool == pool).and_then(|l| l.by_endpoint.get_mut(&endpoint)) else { return Some(idle) };
             if list.len() >= MAX_IDLE_PER_ENDPOINT {
