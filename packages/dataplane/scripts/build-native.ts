@@ -7,7 +7,7 @@
 //   node scripts/build-native.ts --test   then run the crate's unit tests (`cargo test`), output as is
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
@@ -63,6 +63,12 @@ if (existsSync(cached)) {
 } else {
   log(`cargo build --release (key ${key}; a cold build takes minutes)`);
   const started = Date.now();
+  // Every checkout shares cargo's target directory (so dependencies build once), and cargo judges this crate fresh
+  // by timestamps: sources older than another checkout's last build of the crate would pass for built, and that
+  // checkout's library would be cached under this tree's key. These sources are not in the cache (their hash is
+  // not), so they are stamped now: cargo rebuilds this crate (seconds), never its dependencies.
+  const now = new Date();
+  for (const file of ["Cargo.toml", "build.rs", ...sourceFiles(join(crateDir, "src")).map((f) => relative(crateDir, f))]) utimesSync(join(crateDir, file), now, now);
   run(cargo, ["build", "--release", "--locked", "--lib"], env);
   mkdirSync(join(cacheRoot, "dataplane", key), { recursive: true });
   copyFileSync(join(env.CARGO_TARGET_DIR, "release", "libbollard_dataplane.so"), `${cached}.tmp`);
