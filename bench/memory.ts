@@ -1,22 +1,25 @@
-// `npx node bench/memory.ts [--variant "<label>" "<checkout>" "<node flags>"]...`: RSS and heap of a real
+// `npx node bench/memory.ts [--metallb] [--keep] [--variant "<label>" "<checkout>" "<node flags>"]...`: RSS and heap of a real
 // `bollard controller` and `bollard speaker` holding 1,000 LoadBalancer Services (each with an EndpointSlice)
 // and 100 Nodes in their informers, against a private kube-apiserver on loopback. Each variant runs the
 // `bollard` of a checkout (with its node_modules and built addon; "." is this one) with some Node flags;
 // the default is this checkout without flags. The variants run at the same time, side by side, so that the
-// machine's load weighs on all alike. After the controller has handed out every address and 20 s of idling, it prints each
-// process's RSS and V8 heap, and the heap snapshot's largest shares by constructor.
+// machine's load weighs on all alike; each has an API server of its own, so that each variant's first controller is
+// the leader (it hands out the 1,000 addresses) and its second, started once they are out, is not. After 20 s of
+// idling it prints each process's RSS (median; and of it, what `/proc/<pid>/smaps` says is the `node` binary's file
+// pages and what is anonymous), its CPU seconds (since start, and over the idle window), the V8 heap it reports in
+// its metrics (committed and used, the young generation apart) and the heap snapshot's largest shares by constructor.
 // The speakers run in this network namespace but answer on no interface (`--interfaces` names none) and
 // their peers' addresses are on loopback (127.77.0.x), so nothing leaves the machine. Not a test.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKubeConfig, kubeRequest } from "@bollard/core";
 import { freePort, startControlPlane } from "@bollard/lab";
 import { createScope } from "./lib/scope.ts";
-import { startProcess, waitUntil } from "./lib/proc.ts";
+import { cpuSeconds, startProcess, waitUntil } from "./lib/proc.ts";
 
 const SERVICES = 1000;
 const NODES = 100;
@@ -27,6 +30,8 @@ const variants: Array<{ label: string; bollard: string; flags: string }> = [];
 const argv = process.argv.slice(2);
 /** `--metallb`: MetalLB's controller and speaker (test/harness/build-metallb.sh) beside, in a control plane of their own. */
 const withMetalLB = argv.includes("--metallb");
+/** `--keep`: once the tables are out, leave everything running (the processes' PIDs on stderr) until SIGINT, to look closer. */
+const keep = argv.includes("--keep");
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] !== "--variant") continue;
   const [label = "", checkout = ".", flags = ""] = argv.slice(i + 1, i + 4);
@@ -34,30 +39,39 @@ for (let i = 0; i < argv.length; i++) {
   i += 3;
 }
 if (variants.length === 0) variants.push({ label: "this checkout", bollard: join(root, "packages", "cli", "bin", "bollard.js"), flags: "" });
-// Each checkout's `bollard` starts from Node's compile cache, as the images' does: filled before anything is measured
-// (a checkout from before the cache has no warm-compile-cache.js, and runs as it did).
-for (const { bollard } of new Set(variants)) {
+/** The Node flags of a variant's words (NAME=value words are environment variables, e.g. MALLOC_ARENA_MAX=2). */
+const nodeFlagsOf = (flags: string) => flags.split(" ").filter((w) => w !== "" && !/^[A-Z_]+=/.test(w));
+// Each checkout's `bollard` starts from Node's compile cache, as the images' does: filled before anything is measured,
+// with the variant's flags, because V8 keys the cache by the flags that change code (--single-threaded, --lite-mode,
+// --optimize-for-size, --memory-saver-mode do; --max-semi-space-size does not). A checkout from before the cache
+// has no warm-compile-cache.js, and runs as it did.
+for (const { bollard, flags } of variants) {
   const warm = join(bollard, "..", "warm-compile-cache.js");
-  if (existsSync(warm)) execFileSync(process.execPath, [warm], { stdio: "ignore" });
+  if (existsSync(warm)) execFileSync(process.execPath, [...nodeFlagsOf(flags), warm], { stdio: "ignore" });
 }
 
 const dir = mkdtempSync(join(tmpdir(), "bollard-bench-memory-"));
 const scope = createScope();
-const cp = await startControlPlane({ dir: join(dir, "control-plane") });
-// MetalLB gets an API server of its own: two controllers handing out addresses to the same Services would fight.
-const metallbCp = withMetalLB ? await startControlPlane({ dir: join(dir, "control-plane-metallb") }) : undefined;
+// An API server for each variant, and one for MetalLB: two leaders handing out addresses to the same Services would
+// fight, and only one controller of a shared Lease would be the leader.
+const cps: Array<Awaited<ReturnType<typeof startControlPlane>>> = [];
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    void Promise.allSettled([scope.close(), cp.stop(), metallbCp?.stop()]).finally(() => {
+    void Promise.allSettled([scope.close(), ...cps.map((cp) => cp.stop())]).finally(() => {
       rmSync(dir, { recursive: true, force: true });
       process.exit(130);
     });
   });
 }
 try {
-  const kubectl = (...args: string[]) => execFileSync(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
-  kubectl("apply", "--server-side", "-f", join(root, "deploy", "crds"));
-  kubectl("wait", "--for=condition=established", "--timeout=300s", "crd", "--all");
+  for (let i = 0; i < variants.length; i++) cps.push(await startControlPlane({ dir: join(dir, `control-plane-${i}`) }));
+  const metallbCp = withMetalLB ? await startControlPlane({ dir: join(dir, "control-plane-metallb") }) : undefined;
+  if (metallbCp !== undefined) cps.push(metallbCp);
+  const kubectlOf = (cp: (typeof cps)[number]) => (...args: string[]) => execFileSync(cp.binaries.kubectl, ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }).toString();
+  for (const cp of cps.slice(0, variants.length)) {
+    kubectlOf(cp)("apply", "--server-side", "-f", join(root, "deploy", "crds"));
+    kubectlOf(cp)("wait", "--for=condition=established", "--timeout=300s", "crd", "--all");
+  }
   // MetalLB's own CRDs (from its module, which build-metallb.sh downloaded) in its API server.
   const metallbBin = withMetalLB ? execFileSync("bash", [join(root, "test", "harness", "build-metallb.sh"), "--print-dir"]).toString().trim() : "";
   if (metallbCp !== undefined) {
@@ -153,9 +167,8 @@ try {
   );
   process.stderr.write(`created ${objects.length} objects in ${Date.now() - createdAt} ms\n`);
   };
-  await populate(cp.kubeconfigPath);
+  await Promise.all(cps.map((cp) => populate(cp.kubeconfigPath)));
   if (metallbCp !== undefined) {
-    await populate(metallbCp.kubeconfigPath);
     // What a cluster would hold already: the memberlist Secret (the controller creates it only when it finds its
     // own Deployment to own it) and the speaker's own Pod (read at start), as in @bollard/lab's lab/metallb.ts.
     const kc = createKubeConfig({ kubeconfig: metallbCp.kubeconfigPath });
@@ -178,45 +191,58 @@ try {
     });
   }
 
-  const started = variants.map(({ label, bollard, flags }, i) => {
-    // NAME=value words are environment variables (MALLOC_ARENA_MAX=2), the others Node flags.
-    const words = flags.split(" ").filter((f) => f !== "");
-    const env = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
-    const nodeFlags = [...words.filter((w) => !/^[A-Z_]+=/.test(w)), `--heapsnapshot-signal=SIGUSR2`];
-    const common = ["--kubeconfig", cp.kubeconfigPath, "--config-namespace", "metallb-system", "--log-level", "warn", "--metrics-port", "0"];
-    const snapshots = join(dir, `variant-${i}`);
-    execFileSync("mkdir", ["-p", join(snapshots, "controller"), join(snapshots, "speaker")]);
-    const controller = startProcess(scope, {
-      name: `controller-${i}`,
-      command: process.execPath,
-      args: [...nodeFlags, `--diagnostic-dir=${join(snapshots, "controller")}`, bollard, "controller", ...common],
-      env,
-      logPath: join(dir, `controller-${i}.log`),
-    });
-    const speaker = startProcess(scope, {
-      name: `speaker-${i}`,
+  const startBollard = async (i: number, name: string, args: string[], identity?: string) => {
+    const { bollard, flags } = variants[i] as (typeof variants)[number];
+    const cp = cps[i] as (typeof cps)[number];
+    const words = flags.split(" ").filter((w) => /^[A-Z_]+=/.test(w));
+    const env = Object.fromEntries(words.map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
+    const snapshots = join(dir, `variant-${i}`, name);
+    mkdirSync(snapshots, { recursive: true });
+    const metricsPort = await freePort();
+    const proc = startProcess(scope, {
+      name: `${name}-${i}`,
       command: process.execPath,
       args: [
-        ...nodeFlags,
-        `--diagnostic-dir=${join(snapshots, "speaker")}`,
+        ...nodeFlagsOf(flags),
+        "--heapsnapshot-signal=SIGUSR2",
+        `--diagnostic-dir=${snapshots}`,
         bollard,
-        "speaker",
-        ...common,
-        "--node-name",
-        // One node each: speakers of the same name would be one member to each other's membership, and contend.
-        `mem-node-${i}`,
-        "--memberlist-secret",
-        "metallb-system/bollard-membership",
-        "--bind-port",
-        String(30_000 + Math.floor(Math.random() * 20_000)),
-        "--interfaces",
-        "bollard-none",
+        ...args,
+        "--kubeconfig",
+        cp.kubeconfigPath,
+        "--config-namespace",
+        "metallb-system",
+        "--log-level",
+        "warn",
+        "--metrics-port",
+        String(metricsPort),
       ],
-      logPath: join(dir, `speaker-${i}.log`),
-      env,
+      env: identity === undefined ? env : { ...env, POD_NAME: identity },
+      logPath: join(dir, `${name}-${i}.log`),
     });
-    return { label, flags, controller, speaker, snapshots };
-  });
+    return { name, proc, metricsPort, snapshots };
+  };
+  const started = await Promise.all(
+    variants.map(async ({ label, flags }, i) => ({
+      label,
+      flags,
+      processes: [
+        await startBollard(i, "controller, the leader", ["controller"], "leader"),
+        await startBollard(i, "speaker", [
+          "speaker",
+          // One node each: speakers of the same name would be one member to each other's membership, and contend.
+          "--node-name",
+          `mem-node-${i}`,
+          "--memberlist-secret",
+          "metallb-system/bollard-membership",
+          "--bind-port",
+          String(30_000 + Math.floor(Math.random() * 20_000)),
+          "--interfaces",
+          "bollard-none",
+        ]),
+      ],
+    })),
+  );
   // MetalLB's controller and speaker with the args of its manifest (config/manifests/metallb-native.yaml) and the
   // environment its pods get; the webhook off (nothing calls it here) and the API server's admin kubeconfig.
   const metallb: Array<{ name: string; proc: ReturnType<typeof startProcess> }> = [];
@@ -256,45 +282,59 @@ try {
     });
   }
   const allAddressed = (kubeconfigPath: string) => async () => {
-    const out = execFileSync(cp.binaries.kubectl, ["--kubeconfig", kubeconfigPath, "get", "svc", "-n", "default", "-o", "json"], { maxBuffer: 64 << 20 }).toString();
+    const out = execFileSync((cps[0] as (typeof cps)[number]).binaries.kubectl, ["--kubeconfig", kubeconfigPath, "get", "svc", "-n", "default", "-o", "json"], { maxBuffer: 64 << 20 }).toString();
     const list = JSON.parse(out) as { items: Array<{ status?: { loadBalancer?: { ingress?: unknown[] } } }> };
     return list.items.filter((s) => (s.status?.loadBalancer?.ingress?.length ?? 0) > 0).length >= SERVICES;
   };
-  await waitUntil("every Service to have an address", allAddressed(cp.kubeconfigPath), 300_000, 2000);
-  if (metallbCp !== undefined) await waitUntil("every Service to have an address from MetalLB", allAddressed(metallbCp.kubeconfigPath), 300_000, 2000);
+  for (const cp of cps) await waitUntil("every Service to have an address", allAddressed(cp.kubeconfigPath), 300_000, 2000);
+  // The second controller of each variant, once the leader has handed out the addresses: it lists and watches the
+  // same objects and waits for the Lease. Measured once it is ready (its informers have listed).
+  for (const [i, variant] of started.entries()) variant.processes.push(await startBollard(i, "controller, not the leader", ["controller"], "follower"));
+  for (const { processes } of started) {
+    for (const { name, metricsPort } of processes) {
+      await waitUntil(`${name} to be ready`, async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok, 120_000, 1000);
+    }
+  }
+  for (const [i, cp] of cps.slice(0, variants.length).entries()) {
+    const holder = (JSON.parse(kubectlOf(cp)("get", "lease", "-n", "metallb-system", "bollard-controller", "-o", "json")) as { spec: { holderIdentity?: string } }).spec.holderIdentity;
+    if (holder !== "leader") throw new Error(`variant ${i}: the Lease is held by ${holder}, not by the first controller`);
+  }
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN) / 1024;
   // RSS sampled every second while idle (one sample depends on where the collector happens to be): the
   // median is reported. Then the snapshots one by one (writing one costs memory).
-  const measured = started.flatMap(({ label, flags, controller, speaker, snapshots }) =>
-    (
-      [
-        ["controller", controller],
-        ["speaker", speaker],
-      ] as const
-    ).map(([name, proc]) => ({ label, flags, name: name as string, pid: proc.pid, samples: [] as number[], rss: 0, where: join(snapshots, name) as string | undefined })),
+  type Measured = { label: string; name: string; pid: number; metricsPort?: number; where?: string; samples: number[]; rss: number; cpu0: number; cpu1: number };
+  const measured: Measured[] = started.flatMap(({ label, processes }) =>
+    processes.map(({ name, proc, metricsPort, snapshots }) => ({ label, name, pid: proc.pid, metricsPort, where: snapshots, samples: [], rss: 0, cpu0: 0, cpu1: 0 })),
   );
-  for (const { name, proc } of metallb) measured.push({ label: `MetalLB ${metallbBin.split("/").at(-1)}`, flags: "", name, pid: proc.pid, samples: [], rss: 0, where: undefined });
+  for (const { name, proc } of metallb) measured.push({ label: `MetalLB ${metallbBin.split("/").at(-1)}`, name, pid: proc.pid, samples: [], rss: 0, cpu0: 0, cpu1: 0 });
+  for (const m of measured) m.cpu0 = await cpuSeconds([m.pid]);
   for (let t = 0; t < IDLE_MS; t += 1000) {
     for (const m of measured) m.samples.push(rss(m.pid));
     await sleep(1000);
   }
   for (const m of measured) {
+    m.cpu1 = await cpuSeconds([m.pid]);
     const sorted = [...m.samples].sort((a, b) => a - b);
     m.rss = sorted[Math.floor(sorted.length / 2)] as number;
-    process.stderr.write(`${m.label} ${m.flags} ${m.name}: RSS median ${m.rss.toFixed(1)} MiB (min ${sorted[0]?.toFixed(1)}, max ${sorted.at(-1)?.toFixed(1)})\n`);
+    process.stderr.write(`${m.label} ${m.name}: RSS median ${m.rss.toFixed(1)} MiB (min ${sorted[0]?.toFixed(1)}, max ${sorted.at(-1)?.toFixed(1)})\n`);
   }
+  const mib = (n: number) => (n / 1048576).toFixed(1);
   const rows: string[] = [];
-  for (const { label, flags, name, pid, rss: before, where } of measured) {
-    if (where === undefined) {
-      rows.push(`| ${label} | – | ${name} | ${before.toFixed(1)} MiB | (Go: no V8 heap) | |`);
-      continue;
-    }
-    process.kill(pid, "SIGUSR2");
+  const heapRows: string[] = [];
+  for (const m of measured) {
+    const parts = residentParts(m.pid);
+    const cpu = `${m.cpu1.toFixed(1)} (${(m.cpu1 - m.cpu0).toFixed(2)})`;
+    const resident = `${mib(parts.binary)} / ${mib(parts.anonymous)} (${mib(parts.malloc)}) / ${mib(parts.other)}`;
+    rows.push(`| ${m.label} | ${m.name} | ${m.rss.toFixed(1)} MiB | ${resident} | ${cpu} |`);
+    if (m.where === undefined || m.metricsPort === undefined) continue;
+    const heap = heapSpaces(await (await fetch(`http://127.0.0.1:${m.metricsPort}/metrics`)).text());
+    const where = m.where;
+    process.kill(m.pid, "SIGUSR2");
     // Written when its size has stopped changing for 2 s.
     let size = -1;
     let stableSince = Date.now();
     await waitUntil(
-      `${name}'s heap snapshot`,
+      `${m.name}'s heap snapshot`,
       async () => {
         const file = readdirSync(where).find((f) => f.endsWith(".heapsnapshot"));
         if (file === undefined) return false;
@@ -310,15 +350,85 @@ try {
     );
     const file = join(where, readdirSync(where).find((f) => f.endsWith(".heapsnapshot")) as string);
     const summary = summarizeSnapshot(file);
-    rows.push(`| ${label} | ${flags || "(none)"} | ${name} | ${before.toFixed(1)} MiB | ${(summary.total / 1048576).toFixed(1)} MiB | ${summary.top.map(([k, v]) => `${k} ${(v / 1048576).toFixed(1)}`).join("; ")} |`);
+    heapRows.push(
+      `| ${m.label} | ${m.name} | ${mib(heap.total)} (${mib(heap.used)}) | ${mib(heap.newTotal)} | ${mib(heap.oldTotal)} (${mib(heap.oldUsed)}) | ${mib(summary.total)} | ${summary.top.map(([k, v]) => `${k} ${mib(v)}`).join("; ")} |`,
+    );
     rmSync(file);
   }
-  process.stdout.write(`| variant | node flags | process | RSS, median over ${IDLE_MS / 1000} s idle | heap (snapshot) | largest heap shares (MiB) |\n|---|---|---|---|---|---|\n${rows.join("\n")}\n`);
+  const flagRows = variants.map(({ label, flags }) => `| ${label} | ${flags || "(none)"} |`);
+  process.stdout.write(
+    [
+      `load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} on ${availableParallelism()} CPUs`,
+      "",
+      "| variant | node flags and environment |",
+      "|---|---|",
+      ...flagRows,
+      "",
+      `| variant | process | RSS, median over ${IDLE_MS / 1000} s idle | of it (MiB): node binary's pages / anonymous (malloc) / other files | CPU s since start (over the ${IDLE_MS / 1000} s) |`,
+      "|---|---|---|---|---|",
+      ...rows,
+      "",
+      "| variant | process | V8 heap committed (used), MiB | new space | old space (used) | live heap (snapshot) | largest heap shares (MiB) |",
+      "|---|---|---|---|---|---|---|",
+      ...heapRows,
+      "",
+    ].join("\n"),
+  );
+  if (keep) {
+    for (const m of measured) process.stderr.write(`${m.label} ${m.name}: pid ${m.pid}\n`);
+    process.stderr.write(`kept running until SIGINT (pid ${process.pid})\n`);
+    await new Promise(() => {});
+  }
 } finally {
   await scope.close();
-  await cp.stop();
-  await metallbCp?.stop();
+  for (const cp of cps) await cp.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Where a process's resident pages are, from `/proc/<pid>/smaps`: file pages of the executable (for `node`, its
+ * code, built-ins and ICU data: shared with every process running the same file, and reclaimable), anonymous memory
+ * (the V8 heap, malloc's `[heap]` and arenas, thread stacks) and the other files (the C libraries, the addon).
+ */
+function residentParts(pid: number): { binary: number; anonymous: number; malloc: number; other: number } {
+  const exe = realpathSync(`/proc/${pid}/exe`);
+  const parts = { binary: 0, anonymous: 0, malloc: 0, other: 0 };
+  let path = "";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping !== null) {
+      path = mapping[1] ?? "";
+      continue;
+    }
+    const field = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (field === null) continue;
+    const bytes = Number(field[2]) * 1024;
+    if (field[1] === "Anonymous") {
+      parts.anonymous += bytes;
+      if (path === "[heap]") parts.malloc += bytes;
+    } else if (path === exe) parts.binary += bytes;
+    else if (path.startsWith("/")) parts.other += bytes;
+  }
+  // A private file mapping's written pages are anonymous (counted there), not the file's.
+  return parts;
+}
+
+/** The V8 heap as the process's `nodejs_heap_space_size_*` metrics give it, in bytes. */
+function heapSpaces(text: string): { total: number; used: number; newTotal: number; oldTotal: number; oldUsed: number } {
+  const value = (metric: string, space?: string) => {
+    let sum = 0;
+    for (const match of text.matchAll(new RegExp(`^${metric}\\{space="([a-z_]+)"\\} (\\S+)$`, "gm"))) {
+      if (space === undefined || match[1] === space) sum += Number(match[2]);
+    }
+    return sum;
+  };
+  return {
+    total: value("nodejs_heap_space_size_total_bytes"),
+    used: value("nodejs_heap_space_size_used_bytes"),
+    newTotal: value("nodejs_heap_space_size_total_bytes", "new"),
+    oldTotal: value("nodejs_heap_space_size_total_bytes", "old"),
+    oldUsed: value("nodejs_heap_space_size_used_bytes", "old"),
+  };
 }
 
 /** Self sizes in a V8 heap snapshot, by node type and constructor (or string/code kind). */
