@@ -30,7 +30,10 @@ const variants: Array<{ label: string; bollard: string; flags: string }> = [];
 const argv = process.argv.slice(2);
 /** `--metallb`: MetalLB's controller and speaker (test/harness/build-metallb.sh) beside, in a control plane of their own. */
 const withMetalLB = argv.includes("--metallb");
-/** `--keep`: once the tables are out, leave everything running (the processes' PIDs on stderr) until SIGINT, to look closer. */
+/**
+ * `--keep`: once the tables are out, leave everything running (the processes' PIDs on stderr) until SIGINT, to look
+ * closer; then without the heap snapshots.
+ */
 const keep = argv.includes("--keep");
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] !== "--variant") continue;
@@ -326,7 +329,8 @@ try {
     const cpu = `${m.cpu1.toFixed(1)} (${(m.cpu1 - m.cpu0).toFixed(2)})`;
     const resident = `${mib(parts.binary)} / ${mib(parts.anonymous)} (${mib(parts.malloc)}) / ${mib(parts.other)}`;
     rows.push(`| ${m.label} | ${m.name} | ${m.rss.toFixed(1)} MiB | ${resident} | ${cpu} |`);
-    if (m.where === undefined || m.metricsPort === undefined) continue;
+    // (Not when kept: writing a snapshot leaves tens of MiB in malloc's arena, which would mislead a closer look.)
+    if (m.where === undefined || m.metricsPort === undefined || keep) continue;
     const heap = heapSpaces(await (await fetch(`http://127.0.0.1:${m.metricsPort}/metrics`)).text());
     const where = m.where;
     process.kill(m.pid, "SIGUSR2");
