@@ -157,18 +157,22 @@ describe("chart", () => {
     }
   });
 
-  it("gives the controller and the speaker their V8 flag on node's command line, not in NODE_OPTIONS", () => {
+  it("gives the controller and the speaker their V8 flags on node's command line, not in NODE_OPTIONS, and the images a compile cache for them", () => {
     // The speaker image's node has a file capability: in that secure-execution mode Node ignores NODE_OPTIONS.
     const manifests = parseManifests(template());
+    const containerfile = readFileSync(join(root, "deploy/container/Containerfile"), "utf8");
+    // V8 keys the compile cache by the flags that change code: the images' cache is filled with the chart's.
+    const cachedFlags = /^ARG LOW_MEMORY_NODE_FLAGS="([^"]*)"$/m.exec(containerfile)?.[1]?.split(" ") ?? [];
+    assert.ok(cachedFlags.includes("--memory-saver-mode"), "the Containerfile's LOW_MEMORY_NODE_FLAGS");
     for (const workload of [find(manifests, "Deployment", "bollard-controller"), find(manifests, "DaemonSet", "bollard-speaker")]) {
       const c = container(workload);
-      assert.deepEqual(c.command, ["/usr/local/bin/node", "--max-semi-space-size=1", "/app/packages/cli/bin/bollard.js"], workload.metadata.name);
+      assert.deepEqual(c.command, ["/usr/local/bin/node", ...cachedFlags, "/app/packages/cli/bin/bollard.js"], workload.metadata.name);
       assert.deepEqual((c.env ?? []).filter((e) => e.name === "NODE_OPTIONS"), [], workload.metadata.name);
     }
     // The ingress keeps the image's entrypoint: its proxy wants the large young generation.
     assert.equal(container(find(manifests, "Deployment", "bollard-ingress")).command, undefined);
-    // The command is the images' entrypoint with the flag in between.
-    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, "deploy/container/Containerfile"), "utf8"))?.[1] ?? "[]") as string[];
+    // The command is the images' entrypoint with the flags in between.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(containerfile)?.[1] ?? "[]") as string[];
     assert.deepEqual(entrypoint, ["/usr/local/bin/node", "/app/packages/cli/bin/bollard.js"]);
   });
 

@@ -71,15 +71,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/* Memory settings of the controller and the speaker, measured with bench/memory.ts (1,000 Services, 100 Nodes;
-packages/speaker/README.md "Memory"): these mostly idle processes allocate steadily, and V8 grows its young
-generation to 2 x 32 MiB and keeps it; --max-semi-space-size=1 caps it (speaker 184 -> 158 MiB). Not the ingress:
-its proxy allocates fast and wants the large young generation. The flag is on node's command line, not in
-NODE_OPTIONS: the speaker image's node has a file capability, so it runs in secure-execution mode, where Node ignores
-NODE_OPTIONS (and glibc MALLOC_ARENA_MAX, which still reaches the controller). It does not change the key of the
-compile cache the images carry (packages/cli/README.md). */}}
+packages/speaker/README.md "Memory"): these mostly idle processes allocate steadily, so V8 never sees them idle and
+keeps a young generation of 2 x 32 MiB and an old space of twice the live heap. --max-semi-space-size=1 caps the
+first; --memory-saver-mode has V8 collect and compact for memory whatever the allocation rate, and grow the old space
+conservatively (V8 heap ~60 -> ~22 MiB); --single-threaded leaves V8's worker threads idle, so no malloc arenas of
+theirs; --no-opt --no-maglev keep the optimizing compilers' code (pages of the node binary) and zones out of memory:
+a few % more CPU in the leader's burst, none measurable idle. Speaker 141 -> 82 MiB, the leader 143 -> 80 MiB. Not
+the ingress: its proxy allocates fast and wants the large young generation and the optimizing compilers.
+The flags are on node's command line, not in NODE_OPTIONS: the speaker image's node has a file capability, so it runs
+in secure-execution mode, where Node ignores NODE_OPTIONS (and glibc MALLOC_ARENA_MAX, which still reaches the
+controller). V8 keys the compile cache by the flags that change code (all but --max-semi-space-size here), so the
+images' cache is filled with these flags too (deploy/container/Containerfile: the same list, which
+test/packaging/chart.test.ts holds together). */}}
 {{- define "bollard.lowMemoryCommand" -}}
 - /usr/local/bin/node
 - --max-semi-space-size=1
+- --memory-saver-mode
+- --single-threaded
+- --no-opt
+- --no-maglev
 - /app/packages/cli/bin/bollard.js
 {{- end -}}
 {{- define "bollard.lowMemoryEnv" -}}

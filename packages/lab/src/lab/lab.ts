@@ -318,14 +318,16 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       else procs.push(next);
     };
     // Every process starts warm, as a pod does from its image: root's compile cache (the default directory) and
-    // one the non-root speakers can read, filled before any of them starts.
+    // one the non-root speakers can read, filled before any of them starts, for each set of node flags the
+    // workloads run with (the cache is keyed by them, as the images' is: deploy/container/Containerfile).
     const nobodyCompileCache = join(dir, "compile-cache-nobody");
     if (runtime !== "podman") {
       await step("compile cache for the processes (root, and nobody for the speakers)", async () => {
-        await warmCompileCache(process.env);
+        const flagSets = new Map([installation.controller, installation.ingress].map((w) => [w.nodeFlags.join(" "), w.nodeFlags]));
+        for (const flags of flagSets.values()) await warmCompileCache(process.env, undefined, flags);
         await mkdir(nobodyCompileCache);
         await chown(nobodyCompileCache, Number(NOBODY), Number(NOBODY));
-        await warmCompileCache({ ...process.env, BOLLARD_COMPILE_CACHE: nobodyCompileCache }, NOBODY);
+        await warmCompileCache({ ...process.env, BOLLARD_COMPILE_CACHE: nobodyCompileCache }, NOBODY, installation.speaker.nodeFlags);
       });
     }
     await step(`${metallb === undefined ? "bollard" : `MetalLB ${metallb.version}`} controller (${runtime})`, async () => {

@@ -77,10 +77,12 @@ export function isProcessAlive(pid: number): boolean {
 
 /**
  * Fills the compile cache that `bollard` finds with `env` (BOLLARD_COMPILE_CACHE, else the user's default) with every
- * module of its commands, as the given user (Node keeps one cache per user id), with this process's node.
+ * module of its commands, as the given user (Node keeps one cache per user id), with this process's node and
+ * `nodeFlags`: V8 keys the cache by the flags that change code (the chart's --memory-saver-mode and --single-threaded
+ * do), so a process started with other flags would find nothing in it.
  */
-export async function warmCompileCache(env: NodeJS.ProcessEnv, user?: string): Promise<void> {
-  const argv = [process.execPath, warmScript];
+export async function warmCompileCache(env: NodeJS.ProcessEnv, user?: string, nodeFlags: readonly string[] = []): Promise<void> {
+  const argv = [process.execPath, ...nodeFlags, warmScript];
   const [cmd, ...args] = user === undefined ? argv : ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", "--", ...argv];
   await promisify(execFile)(cmd as string, args, { env });
 }
