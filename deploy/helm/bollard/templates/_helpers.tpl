@@ -75,8 +75,9 @@ packages/speaker/README.md "Memory"): these mostly idle processes allocate stead
 keeps a young generation of 2 x 32 MiB and an old space of twice the live heap. --max-semi-space-size=1 caps the
 first; --memory-saver-mode has V8 collect and compact for memory whatever the allocation rate, and grow the old space
 conservatively (V8 heap ~60 -> ~22 MiB); --single-threaded leaves V8's worker threads idle, so no malloc arenas of
-theirs; --no-opt --no-maglev keep the optimizing compilers' code (pages of the node binary) and zones out of memory:
-a few % more CPU in the leader's burst, none measurable idle. Speaker 141 -> 82 MiB, the leader 143 -> 80 MiB. Not
+theirs; --no-opt --no-maglev --no-sparkplug (the interpreter only) keep the compilers' code (pages of the node
+binary), output and zones out of memory, for more CPU where JavaScript is hot (the leader's burst of 1,000
+allocations: 9.5 -> 12.5 CPU s). Speaker 146 -> 81 MiB, the leader 147 -> 77 MiB, not the leader 85 -> 70 MiB. Not
 the ingress: its proxy allocates fast and wants the large young generation and the optimizing compilers.
 The flags are on node's command line, not in NODE_OPTIONS: the speaker image's node has a file capability, so it runs
 in secure-execution mode, where Node ignores NODE_OPTIONS (and glibc MALLOC_ARENA_MAX, which still reaches the
@@ -90,6 +91,7 @@ test/packaging/chart.test.ts holds together). */}}
 - --single-threaded
 - --no-opt
 - --no-maglev
+- --no-sparkplug
 - /app/packages/cli/bin/bollard.js
 {{- end -}}
 {{- define "bollard.lowMemoryEnv" -}}
