@@ -2,6 +2,7 @@
 // running; the time until all have addresses, and each Service's latency from its create being acknowledged to
 // its status carrying an address, as seen by a watch. Then the same one Service at a time, uncontended.
 import { join } from "node:path";
+import { chartNodeFlags } from "./lib/chart-flags.ts";
 import { bollardCommand, ensureNamespace, startBollard, startCluster } from "./lib/cluster.ts";
 import type { Part, PartOutput } from "./lib/part.ts";
 import { requestDurations } from "./lib/kube.ts";
@@ -44,7 +45,10 @@ export const part: Part = {
     if (created.status !== 201) throw new Error(`IPAddressPool: ${created.status}`);
 
     const controllerArgs = ["controller", "--kubeconfig", cp.kubeconfigPath, "--config-namespace", CONFIG_NAMESPACE, "--metrics-port", "0", "--log-level", "warn"];
-    let controller = startBollard(ctx.scope, "controller", controllerArgs, join(ctx.dir, "controller.log"));
+    // As the chart runs it (its memory flags cost CPU where JavaScript is hot, as in this burst); BENCH_NODE_FLAGS
+    // replaces them (say "" for none) to compare.
+    const nodeFlags = process.env.BENCH_NODE_FLAGS === undefined ? chartNodeFlags() : process.env.BENCH_NODE_FLAGS.split(" ").filter((f) => f !== "");
+    let controller = startBollard(ctx.scope, "controller", controllerArgs, join(ctx.dir, "controller.log"), undefined, nodeFlags);
 
     // Every Service's first status with an address, by name, stamped on arrival.
     const addressedAt = new Map<string, number>();
@@ -116,7 +120,7 @@ export const part: Part = {
       ctx.log("target missed: a second burst under --cpu-prof");
       const profileDir = join(ctx.dir, "controller-profile");
       await controller.stop();
-      controller = startBollard(ctx.scope, "controller-profiled", controllerArgs, join(ctx.dir, "controller-profiled.log"), undefined, ["--cpu-prof", "--cpu-prof-dir", profileDir]);
+      controller = startBollard(ctx.scope, "controller-profiled", controllerArgs, join(ctx.dir, "controller-profiled.log"), undefined, [...nodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir]);
       const [t] = await kube.createAll([service("warmup-2")], () => `/api/v1/namespaces/${NAMESPACE}/services`, 1);
       await waitUntil("the restarted controller", async () => addressedAt.has("warmup-2"), 60_000, 20);
       if (t === undefined) throw new Error("warmup-2 was not created");
@@ -133,7 +137,7 @@ export const part: Part = {
     const line = (label: string, s: number[]) => [label, fmt(s.length), fmt(percentile(s, 50), "ms"), fmt(percentile(s, 90), "ms"), fmt(percentile(s, 99), "ms"), fmt(Math.max(...s), "ms")];
     return {
       commands: [
-        `${bollardCommand(controllerArgs)}   # against a private etcd + kube-apiserver (startControlPlane of @bollard/lab)`,
+        `${bollardCommand(controllerArgs, nodeFlags)}   # against a private etcd + kube-apiserver (startControlPlane of @bollard/lab)`,
         `# ${BURST} × POST /api/v1/namespaces/${NAMESPACE}/services (type LoadBalancer), ${BURST_CONCURRENCY} in flight, keep-alive HTTPS; a watch on the namespace stamps each first status address`,
         `# then ${PACED} × (POST one Service, wait for its address)`,
         "npm run bench -- allocation",
@@ -183,6 +187,7 @@ export const part: Part = {
       ],
       notes: [
         "A Service's creationTimestamp has one-second resolution, so latency is measured on this machine's monotonic clock: from the 201 of its create to the arrival of the first watch event whose status has an address (the watch starts from the list's resourceVersion, so none is missed).",
+        `The controller runs with ${nodeFlags.length === 0 ? "no node flags" : `the node flags ${nodeFlags.join(" ")}`}${process.env.BENCH_NODE_FLAGS === undefined ? " — the chart's (deploy/helm/bollard/templates/_helpers.tpl), which keep it near 80 MiB (packages/speaker/README.md \"Memory\") and cost it CPU where its JavaScript is hot, as in this burst" : " (BENCH_NODE_FLAGS)"}. On this machine, quiet, in runs one after another (2026-12-02, load 1.4–2.4; \`BENCH_NODE_FLAGS="..." npm run bench -- allocation\`): burst p50 36.0 / 39.8 ms without flags, 56.7 ms with --max-semi-space-size=1 alone (the chart before), 64.5 ms with --memory-saver-mode --single-threaded beside it, 92.2 / 113 ms with the chart's (the interpreter only); one at a time p50 31.7–37.1, 35.6, 35.2 and 53.9–57.7 ms.`,
         "In the burst, creates keep arriving while the controller works, so per-Service latency includes the queue behind the Services created before it; \"one at a time\" is the latency of a lone change.",
         `The burst's writes: ${fmt(writes)} PATCHes in ${fmt(total / 1000, "s")}, on which the API server spent ${fmt(writeS, "s")} in all (${fmt((writeS / Math.max(1, writes)) * 1000, "ms")} each, several in flight at once when their sum exceeds the burst); the controller used ${fmt(controllerLoad.cpuPercent)} % of a core.`,
         ...(profile === undefined
