@@ -125,7 +125,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   };
 
   for (const ing of ours) {
-    const ref = parseIngress(ing).ref;
+    const parsed = parseIngress(ing);
+    const ref = parsed.ref;
     const optOut = ing.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] === "false";
     const backendOf = (spec: NonNullable<Ingress["spec"]>["defaultBackend"], field: string) => {
       const { backend, problem } = resolveBackend(spec ?? {}, ref.namespace, field, index);
@@ -148,7 +149,6 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       }
     }
 
-    const parsed = parseIngress(ing);
     parsed.rules.forEach((parsedRule, r) => {
       const { rawHost, host } = parsedRule;
       if (parsedRule.invalidHost) {
@@ -304,6 +304,7 @@ function parsePath(p: HTTPIngressPath, field: string, host: string | null, names
   }
   const exact = pathType === "Exact";
   const segments = exact ? [] : pathSegments(normalized);
+  // A Prefix path is claimed in its canonical form: `/a/b/` and `/a//b` are both `/a/b`.
   const claimKey = `${host ?? ""} ${exact ? "Exact" : "Prefix"} ${exact ? normalized : `/${segments.join("/")}`}`;
   const spec = p.backend ?? {};
   const serviceKey = typeof spec.service?.name === "string" && spec.service.name !== "" ? `${namespace}/${spec.service.name}` : null;

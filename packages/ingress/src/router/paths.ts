@@ -5,11 +5,6 @@ export function pathSegments(path: string): string[] {
   return path.split("/").filter((s) => s !== "");
 }
 
-/** The canonical form of a Prefix path: `/a/b/` and `/a//b` are both `/a/b`. */
-export function canonicalPrefix(path: string): string {
-  return `/${pathSegments(path).join("/")}`;
-}
-
 /**
  * The path a request is matched on, as nginx matches its locations: percent-escapes decoded once (`%2F` too,
  * which then separates elements; `%252F` stays the text `%2F`), `.` and `..` elements resolved, runs of `/`
