@@ -73,6 +73,8 @@ describe("what loading @bollard/core costs", () => {
       const { createKubeConfig } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)});
       process.env.KUBECONFIG = process.argv[1];
       createKubeConfig();
+      // Node's own undici (its fetch and WebSocket) is no file: a built-in, in Node's list.
+      if (process.moduleLoadList.some((m) => m.includes("undici"))) loaded.push("node:internal/deps/undici/undici");
       process.stdout.write(JSON.stringify(loaded));`;
     const dir = mkdtempSync(join(tmpdir(), "bollard-kubeconfig-"));
     try {
@@ -82,15 +84,20 @@ describe("what loading @bollard/core costs", () => {
       assert.ok(loaded.some((url) => url.endsWith("/@kubernetes/client-node/dist/config.js")), "client-node's KubeConfig was loaded");
       assert.deepEqual(
         // (gen/rxjsStub.js is a few lines client-node's middleware needs)
-        loaded.filter((url) => (url.includes("/client-node/dist/gen/") && !url.endsWith("/gen/rxjsStub.js")) || url.includes("/node_modules/undici/")),
+        loaded.filter((url) => (url.includes("/client-node/dist/gen/") && !url.endsWith("/gen/rxjsStub.js")) || url.includes("/node_modules/undici/") || url.endsWith("deps/undici/undici")),
         [],
-        "neither the generated API nor undici",
+        "neither the generated API nor undici (client-node's or Node's)",
       );
       // Loaded on first use only (packages/core/README.md "Memory"): yaml (manifests), node-forge (self-signed
-      // certificates), the OIDC auth provider's openid-client and jose, and prom-client's @opentelemetry/api.
+      // certificates), the OIDC auth provider's openid-client and jose, prom-client's @opentelemetry/api, client-node's
+      // SOCKS proxy agent (socks-proxy-agent, agent-base, socks, ip-address, smart-buffer) and the gcp and azure auth
+      // providers' jsonpath-plus. (js-yaml is: this kubeconfig is a file.)
       assert.ok(loaded.some((url) => url.endsWith("/prom-client/lib/metrics/processCpuTotal.js")), "prom-client's default metrics were loaded");
+      assert.ok(loaded.some((url) => url.includes("/node_modules/js-yaml/")), "js-yaml was loaded for the kubeconfig file");
       assert.deepEqual(
-        loaded.filter((url) => /\/node_modules\/(yaml|node-forge|openid-client|jose|oauth4webapi|@opentelemetry\/api)\//.test(url)),
+        loaded.filter((url) =>
+          /\/node_modules\/(yaml|node-forge|openid-client|jose|oauth4webapi|@opentelemetry\/api|socks-proxy-agent|agent-base|socks|ip-address|smart-buffer|jsonpath-plus)\//.test(url),
+        ),
         [],
       );
     } finally {
@@ -131,6 +138,41 @@ describe("what @bollard/core loads on first use", () => {
       assert.equal(result.before, 0);
       assert.ok(result.after > 0, "openid-client loaded for the request");
       assert.equal(result.authorization, `Bearer ${idToken}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a cluster with a SOCKS proxy-url: client-node's SocksProxyAgent, loaded by the first request", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bollard-kubeconfig-socks-"));
+    try {
+      const file = join(dir, "config");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", "proxy-url": "socks5h://127.0.0.1:1080" } }],
+          users: [{ name: "u", user: { token: "t" } }],
+          contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+          "current-context": "x",
+        }),
+      );
+      const script = `
+        import { registerHooks } from "node:module";
+        let socks = 0;
+        registerHooks({ load(url, context, next) { if (url.includes("/node_modules/socks-proxy-agent/")) socks++; return next(url, context); } });
+        const { createKubeConfig } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)});
+        const kc = createKubeConfig({ kubeconfig: process.argv[1] });
+        const before = socks;
+        const opts = {};
+        await kc.applyToHTTPSOptions(opts);
+        process.stdout.write(JSON.stringify({ before, after: socks, agent: opts.agent?.constructor.name, proxy: opts.agent?.proxy }));`;
+      const result = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script, file]).toString()) as { before: number; after: number; agent: string; proxy: { host: string; port: number; type: number } };
+      assert.equal(result.before, 0);
+      assert.ok(result.after > 0, "socks-proxy-agent loaded for the request");
+      assert.equal(result.agent, "SocksProxyAgent");
+      assert.deepEqual({ host: result.proxy.host, port: result.proxy.port, type: result.proxy.type }, { host: "127.0.0.1", port: 1080, type: 5 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

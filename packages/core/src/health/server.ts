@@ -1,10 +1,13 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { Logger } from "../log/logger.ts";
 import type { PemPair } from "../tls/self-signed.ts";
 import type { RequestAuthorizer } from "./authorize.ts";
+
+// Not imported as ES modules: node:http's would load Node's undici (../kube/request.ts says why).
+const { createServer: createHttpServer } = process.getBuiltinModule("node:http");
+const { createServer: createHttpsServer } = process.getBuiltinModule("node:https");
 
 /**
  * A prom-client registry with the process's default metrics (CPU, memory, event loop, GC). The event loop delay

@@ -26,15 +26,43 @@ const oidcOnDemand = `data:text/javascript,${encodeURIComponent(
     "}",
   ].join("\n"),
 )}`;
+// Modules client-node's KubeConfig imports for what few kubeconfigs need, loaded (with `require`, from where
+// client-node would have imported them) by the first call of one of their exports: a SOCKS `proxy-url`
+// (socks-proxy-agent, whose agent-base imports node:http as a namespace and so loads Node's own undici, ~3 MiB; socks
+// with ip-address and smart-buffer), the gcp and azure auth providers' token paths (jsonpath-plus), and the YAML of a
+// kubeconfig file (js-yaml: in a pod the config is the service account's, and is no YAML). Each export is
+// a function that calls, or constructs, the real one; `members` name the static functions an export is used by.
+// (Required from client-node's directory, not from one of the modules below, which the hook would answer again.)
+const clientNode = new URL("../package.json", import.meta.resolve("@kubernetes/client-node/dist/config.js")).href;
+const onDemand = (specifier: string, exports: Record<string, string[]>) =>
+  `data:text/javascript,${encodeURIComponent(
+    [
+      'import { createRequire } from "node:module";',
+      `let real; const module_ = () => (real ??= createRequire(${JSON.stringify(clientNode)})(${JSON.stringify(specifier)}));`,
+      ...Object.entries(exports).flatMap(([name, members]) => [
+        `export function ${name}(...args) { const f = module_().${name}; return new.target === undefined ? f.apply(this, args) : Reflect.construct(f, args); }`,
+        ...members.map((member) => `${name}.${member} = (...args) => module_().${name}.${member}(...args);`),
+      ]),
+    ].join("\n"),
+  )}`;
 const STUBS: Record<string, string> = {
   "./gen/index.js": stub(["createConfiguration()", "ServerConfiguration"]),
   undici: stub(["Agent", "ProxyAgent"]),
   "./oidc_auth.js": oidcOnDemand,
+  "socks-proxy-agent": onDemand("socks-proxy-agent", { SocksProxyAgent: [] }),
+  socks: onDemand("socks", { SocksClient: ["createConnection"] }),
+  "js-yaml": onDemand("js-yaml", { load: [] }),
+  "jsonpath-plus": onDemand("jsonpath-plus", { JSONPath: [] }),
+  // Node 24's ES module of node:http reads the CommonJS one's lazy WebSocket, CloseEvent and MessageEvent, which load
+  // Node's own undici (~3 MiB); config.js takes only the default export.
+  "node:http": `data:text/javascript,${encodeURIComponent('export default process.getBuiltinModule("node:http");')}`,
 };
+// The modules of client-node that import them (azure_auth.js and gcp_auth.js: jsonpath-plus).
+const STUBBED_IN = /\/@kubernetes\/client-node\/dist\/(config|azure_auth|gcp_auth)\.js$/;
 registerHooks({
   resolve(specifier, context, next) {
     const url = STUBS[specifier];
-    if (url !== undefined && context.parentURL?.endsWith("/@kubernetes/client-node/dist/config.js")) return { url, format: "module", shortCircuit: true };
+    if (url !== undefined && STUBBED_IN.test(context.parentURL ?? "")) return { url, format: "module", shortCircuit: true };
     return next(specifier, context);
   },
 });

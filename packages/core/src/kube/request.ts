@@ -1,8 +1,14 @@
-import http from "node:http";
-import https from "node:https";
+import type { Agent, IncomingMessage } from "node:http";
+import type { RequestOptions } from "node:https";
 import { createInterface } from "node:readline";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeConfigError } from "./config.ts";
+
+// Not `import http from "node:http"`: Node 24's ES module of node:http reads every export of the CommonJS one, and
+// so its lazy WebSocket, CloseEvent and MessageEvent, which load Node's own undici (~3 MiB of RSS in every process)
+// for nothing Bollard uses. (The same in ../health/server.ts; client-node's import is answered in ./config.ts.)
+const http = process.getBuiltinModule("node:http");
+const https = process.getBuiltinModule("node:https");
 
 /** The API server answered with an error status; `reason` is the Status object's (e.g. "Expired"). */
 export class KubeApiError extends Error {
@@ -54,7 +60,7 @@ const IDLE_CONNECTION_MS = 30_000;
  * must never take the places of requests; and one kept-alive connection for Lease renewals, so a
  * burst of other writes (Events, statuses) can never queue a renewal behind it and cost the lease.
  */
-export type KubeAgents = { requests: http.Agent; watches: http.Agent; leases: http.Agent };
+export type KubeAgents = { requests: Agent; watches: Agent; leases: Agent };
 
 const agentsByConfig = new WeakMap<KubeConfig, KubeAgents>();
 
@@ -191,7 +197,7 @@ async function open(
   body: string | undefined,
   signal: AbortSignal | undefined,
   use: keyof KubeAgents,
-): Promise<http.IncomingMessage> {
+): Promise<IncomingMessage> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new KubeConfigError("kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/+$/, "") + path);
@@ -201,7 +207,7 @@ async function open(
   // Authentication is applied afresh on every request (exec plugins and token files refresh it);
   // only the connection is reused. The TLS settings stay in the request options: Node's agent
   // pools connections by them, so a rotated client certificate or CA gets a connection of its own.
-  const options: https.RequestOptions = { method, headers: { accept: "application/json", ...headers } };
+  const options: RequestOptions = { method, headers: { accept: "application/json", ...headers } };
   await kubeConfig.applyToHTTPSOptions(options);
   const plain = url.protocol === "http:";
   // A proxy agent from client-node is kept as it is; otherwise client-node's agent (one per
@@ -214,7 +220,7 @@ async function open(
   });
 }
 
-function readAll(res: http.IncomingMessage): Promise<string> {
+function readAll(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on("data", (chunk: Buffer) => chunks.push(chunk));
