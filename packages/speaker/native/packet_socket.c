@@ -408,6 +408,7 @@ static napi_value list_interfaces(napi_env env, napi_callback_info info) {
 
 void register_tcp_socket(napi_env env, napi_value exports);  // native/tcp_socket.c
 void register_liveness(napi_env env, napi_value exports);    // native/liveness.c
+void register_malloc_trim(napi_env env, napi_value exports); // native/malloc_trim.c
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -421,6 +422,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   register_tcp_socket(env, exports);
   register_liveness(env, exports);
+  register_malloc_trim(env, exports);
   return exports;
 }
 
