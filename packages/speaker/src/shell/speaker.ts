@@ -25,7 +25,7 @@ import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metri
 import { type Announcement, electAnnouncers, type L2ConfigError } from "../election/elect.ts";
 import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "../election/objects.ts";
 import { startMembership } from "../membership/membership.ts";
-import { TRIM_EVERY_MS, trimMalloc, trimMallocEvery } from "../memory/malloc-trim.ts";
+import { RELEASE_EVERY_MS, releaseMemoryEvery } from "../memory/release.ts";
 import { createBgpShell } from "./bgp.ts";
 import { createL2StatusWriter, type DesiredL2Status, l2StatusNode, orphanedL2Statuses, type ServiceL2Status } from "./l2-status.ts";
 
@@ -343,10 +343,9 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
       setReady(true);
       log.info("informers synced");
       schedule();
-      // The lists (megabytes through TLS and the HTTP parser) left free pages in malloc's arena: given back now,
-      // then every TRIM_EVERY_MS (packages/speaker/README.md "Memory").
-      trimMalloc();
-      trimMallocEvery(TRIM_EVERY_MS, signal);
+      // The lists (megabytes of JSON, through TLS and the HTTP parser) and the first reconciles leave garbage in
+      // V8's heap and free pages in malloc's arena: given back every RELEASE_EVERY_MS (README "Memory").
+      releaseMemoryEvery(RELEASE_EVERY_MS, signal);
     },
     () => {},
   );
