@@ -18,12 +18,20 @@ import {
   resources,
   sleep,
   typedResource,
-  stripManagedFields,
 } from "@bollard/core";
 import { type AnnounceOutcome, createAnnouncer, type OwnedAddress } from "../announcer/announcer.ts";
 import { createAnnouncedGauge, createAnnouncerMetrics } from "../announcer/metrics.ts";
 import { type Announcement, electAnnouncers, type L2ConfigError } from "../election/elect.ts";
-import type { EndpointSliceObject, IPAddressPoolObject, L2AdvertisementObject, NodeObject, ServiceObject } from "../election/objects.ts";
+import {
+  type EndpointSliceObject,
+  endpointSliceFields,
+  type IPAddressPoolObject,
+  type L2AdvertisementObject,
+  type NodeObject,
+  nodeFields,
+  type ServiceObject,
+  serviceFields,
+} from "../election/objects.ts";
 import { startMembership } from "../membership/membership.ts";
 import { RELEASE_EVERY_MS, releaseMemoryEvery } from "../memory/release.ts";
 import { createBgpShell } from "./bgp.ts";
@@ -108,22 +116,6 @@ export function runSpeaker(options: SpeakerOptions, context: ComponentContext): 
   return { isReady: () => ready, done };
 }
 
-/** What the speaker reads of a Node: its metadata (less managedFields), addresses and conditions' type and status. */
-export function nodeFields(node: NodeObject): NodeObject {
-  const status = node.status;
-  return {
-    metadata: stripManagedFields(node).metadata,
-    ...(status === undefined
-      ? {}
-      : {
-          status: {
-            ...(status.addresses === undefined ? {} : { addresses: status.addresses.map((a) => ({ type: a.type, address: a.address })) }),
-            ...(status.conditions === undefined ? {} : { conditions: status.conditions.map((c) => ({ type: c.type, status: c.status })) }),
-          },
-        }),
-  };
-}
-
 async function serve(options: SpeakerOptions, context: ComponentContext, setReady: (ready: boolean) => void): Promise<void> {
   const { nodeName } = options;
   const { kubeConfig, registry, signal } = context;
@@ -134,10 +126,9 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
   const key = await readMemberlistKey(kubeConfig, options, context);
   const common = { kubeConfig, logger: log, signal };
   const inConfig = { ...common, namespace: options.configNamespace };
-  // The cluster-wide collections are the speaker's memory: it keeps no managedFields, and of a Node (mostly its
-  // image list, capacity and node info) only what the election and BGP read.
-  const services = createInformer({ ...common, resource: typedResource<ServiceObject>(resources.services), transform: stripManagedFields });
-  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceObject>(resources.endpointSlices), transform: stripManagedFields });
+  // The cluster-wide collections are the speaker's memory: of each object only what the election and BGP read.
+  const services = createInformer({ ...common, resource: typedResource<ServiceObject>(resources.services), transform: serviceFields });
+  const slices = createInformer({ ...common, resource: typedResource<EndpointSliceObject>(resources.endpointSlices), transform: endpointSliceFields });
   const nodes = createInformer({ ...common, resource: typedResource<NodeObject>(resources.nodes), transform: nodeFields });
   const pools = createInformer({ ...inConfig, resource: typedResource<IPAddressPoolObject>(resources.ipAddressPools) });
   const advertisements = createInformer({ ...inConfig, resource: typedResource<L2AdvertisementObject>(resources.l2Advertisements) });
