@@ -47,3 +47,34 @@ describe("releaseMemory", () => {
     assert.equal(result.gc, "undefined", "the global gc stays absent");
   });
 });
+
+describe("releaseMemoryWhileIdle", () => {
+  it("collects after a burst, and not while the heap stays within the growth allowed", () => {
+    const result = run(`
+      import v8 from "node:v8";
+      import { releaseMemoryWhileIdle } from ${release};
+      const total = () => v8.getHeapStatistics().total_heap_size;
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const controller = new AbortController();
+      releaseMemoryWhileIdle(controller.signal, { everyMs: 50, growthBytes: 16 * 1024 * 1024 });
+      await sleep(300);
+      const settled = total();
+      // A small burst: under the growth allowed, left to V8.
+      let small = Array.from({ length: 20_000 }, (_, i) => ({ name: "small-" + i }));
+      small = null;
+      await sleep(300);
+      const afterSmall = total();
+      // A burst: 300,000 objects, live long enough to be promoted, then garbage.
+      let burst = Array.from({ length: 300_000 }, (_, i) => ({ name: "object-" + i, values: [i] }));
+      const duringBurst = total();
+      burst = null;
+      await sleep(500);
+      const afterBurst = total();
+      controller.abort();
+      process.stdout.write(JSON.stringify({ settled, afterSmall, duringBurst, afterBurst }));`) as { settled: number; afterSmall: number; duringBurst: number; afterBurst: number };
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    assert.ok(result.afterSmall >= result.settled, `heap ${mib(result.settled)} → ${mib(result.afterSmall)} MiB after a small burst: collected`);
+    assert.ok(result.duringBurst - result.settled > 16 * 1024 * 1024, `the burst grew the heap by only ${mib(result.duringBurst - result.settled)} MiB`);
+    assert.ok(result.afterBurst - result.settled < 4 * 1024 * 1024, `heap ${mib(result.settled)} → ${mib(result.duringBurst)} → ${mib(result.afterBurst)} MiB: the burst was not given back`);
+  });
+});

@@ -33,7 +33,7 @@ import {
   serviceFields,
 } from "../election/objects.ts";
 import { startMembership } from "../membership/membership.ts";
-import { RELEASE_EVERY_MS, releaseMemoryEvery } from "../memory/release.ts";
+import { releaseMemoryWhileIdle } from "../memory/release.ts";
 import { createBgpShell } from "./bgp.ts";
 import { createL2StatusWriter, type DesiredL2Status, l2StatusNode, orphanedL2Statuses, type ServiceL2Status } from "./l2-status.ts";
 
@@ -334,9 +334,9 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
       setReady(true);
       log.info("informers synced");
       schedule();
-      // The lists (megabytes of JSON, through TLS and the HTTP parser) and the first reconciles leave garbage in
-      // V8's heap and free pages in malloc's arena: given back every RELEASE_EVERY_MS (README "Memory").
-      releaseMemoryEvery(RELEASE_EVERY_MS, signal);
+      // The lists (megabytes of JSON, through TLS and the HTTP parser), the first reconciles and every burst after
+      // leave garbage in V8's heap and free pages in malloc's arena: given back within seconds (README "Memory").
+      releaseMemoryWhileIdle(signal);
     },
     () => {},
   );
