@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod h1;
 pub mod head;
 pub mod logs;
 pub mod metrics;

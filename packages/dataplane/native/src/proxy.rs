@@ -16,9 +16,9 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, UPGRADE};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, TRANSFER_ENCODING, UPGRADE};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -36,7 +36,7 @@ use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
-use crate::upstream::{Pooled, UpstreamError};
+use crate::upstream::{BodyFraming, UpstreamError};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -388,13 +388,12 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access };
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: false, access };
     let res = respond(&mut finish, req).await;
     finish.status = res.status().as_u16();
     let (parts, body) = res.into_parts();
-    let upstream = finish.upstream.take();
-    let silence = if upstream.is_some() { Some(finish.conn.shared.config.read_timeout) } else { None };
-    Ok(Response::from_parts(parts, Answer::new(body, finish, silence, upstream)))
+    let silence = if finish.upstream { Some(finish.conn.shared.config.read_timeout) } else { None };
+    Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
 }
 
 /// One request from its head to the end of its answer: counted (by route and status class, 499 when the answer
@@ -406,8 +405,8 @@ pub(crate) struct Finish {
     status: u16,
     started: tokio::time::Instant,
     request_id: Option<HeaderValue>,
-    /// the upstream connection the answer's body comes from (its silences are timed), until `Answer` takes it
-    upstream: Option<Pooled>,
+    /// the answer's body comes from an upstream (its silences are timed)
+    upstream: bool,
     /// method and target, for the access log (only when it is on)
     access: Option<Box<(Method, String)>>,
 }
@@ -464,9 +463,6 @@ pin_project_lite::pin_project! {
         last_data: tokio::time::Instant,
         #[pin]
         timer: Option<tokio::time::Sleep>,
-        // the connection `inner` comes from: driven while the body is awaited (it has no task of its own),
-        // pooled again once the body has ended, closed if it is dropped before
-        upstream: Option<Pooled>,
     }
 
     impl PinnedDrop for Answer {
@@ -477,17 +473,14 @@ pin_project_lite::pin_project! {
             if let Some(finish) = this.finish.take() {
                 finish.end(ended);
             }
-            if let (true, Some(upstream)) = (ended, this.upstream.take()) {
-                upstream.release();
-            }
         }
     }
 }
 
 impl Answer {
-    fn new(inner: Body, finish: Finish, silence: Option<Duration>, upstream: Option<Pooled>) -> Answer {
+    fn new(inner: Body, finish: Finish, silence: Option<Duration>) -> Answer {
         let last_data = finish.started;
-        Answer { inner, finish: Some(finish), silence, last_data, timer: None, upstream }
+        Answer { inner, finish: Some(finish), silence, last_data, timer: None }
     }
 }
 
@@ -511,23 +504,10 @@ impl hyper::body::Body for Answer {
         use std::future::Future;
         use std::task::Poll;
         let mut this = self.project();
-        let mut polled = this.inner.as_mut().poll_frame(cx);
-        if polled.is_pending() {
-            if let Some(upstream) = this.upstream.as_mut() {
-                // (what the connection reads now goes to `inner`; ended, it has given `inner` its end or error)
-                if !upstream.drive(cx) {
-                    *this.upstream = None;
-                }
-                polled = this.inner.as_mut().poll_frame(cx);
-            }
-        }
-        match polled {
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
                 if let Some(finish) = this.finish.take() {
                     finish.end(true);
-                }
-                if let Some(upstream) = this.upstream.take() {
-                    upstream.release();
                 }
                 Poll::Ready(None)
             }
@@ -538,7 +518,6 @@ impl hyper::body::Body for Answer {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                *this.upstream = None;
                 if let Some(finish) = this.finish.as_ref() {
                     if this.silence.is_some() {
                         Metrics::inc(&finish.conn.shared.metrics.local().upstream_errors);
@@ -667,19 +646,23 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     };
     *matched = Some(route);
     let backend = &table.backends[table.routes[route].backend];
-    // the request target as hyper parsed it (`target` is its text), forwarded exactly as sent
-    let path_and_query = if target.is_empty() { None } else { uri.path_and_query().cloned() };
     let config = &shared.config;
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
         // The bytes after an Upgrade request's head belong to the new protocol, so a declared body cannot be told
         // apart from them: forwarding it would let a client smuggle a request onto the upstream connection.
-        let declares_body = headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes().trim_ascii() != b"0") || headers.contains_key(hyper::header::TRANSFER_ENCODING);
+        let declares_body = headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes().trim_ascii() != b"0") || headers.contains_key(TRANSFER_ENCODING);
         if declares_body {
             return reply(shared, 400, true);
         }
         let protocol = headers.get(UPGRADE).cloned();
-        let (upstream_headers, request_id) = upstream_headers(headers, host_from_authority, &conn, config, protocol);
+        let request_id = request_id_of(headers);
+        let mut upstream_headers = HeaderMap::with_capacity(headers.len() + 9);
+        forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, &request_id, true);
+        if let Some(protocol) = protocol {
+            upstream_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            upstream_headers.insert(UPGRADE, protocol);
+        }
         finish.request_id = Some(request_id);
         let method = req.method().clone();
         let path_and_query = String::from_utf8_lossy(target).into_owned();
@@ -691,15 +674,28 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     if content_length.is_some_and(|n| n > config.max_body_size as u64) {
         return reply(shared, 413, close);
     }
+    // A chunked request (hyper reads Transfer-Encoding over a Content-Length beside it) goes on without its
+    // Content-Length line, as RFC 9112 §6.3 asks of an intermediary.
+    let chunked_in = headers.contains_key(TRANSFER_ENCODING);
     let has_body = !req.body().is_end_stream();
-    let (upstream_headers, request_id) = upstream_headers(headers, host_from_authority, &conn, config, None);
-    finish.request_id = Some(request_id);
-    let method = req.method().clone();
-    let retryable = !has_body && is_idempotent(&method) && backend.endpoints.len() > 1;
+    finish.request_id = Some(request_id_of(headers));
+    let (parts, incoming) = req.into_parts();
+    let headers = &parts.headers;
+    let authority = if h2 { parts.uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
+    let host_from_authority = if host_count == 0 { authority } else { None };
+    // the request target as hyper parsed it, forwarded exactly as sent (origin-form: `decide` refused the rest)
+    let target: &[u8] = match parts.uri.path_and_query() {
+        Some(pq) if !(!h2 && (parts.uri.scheme().is_some() || parts.uri.authority().is_some())) => pq.as_str().as_bytes(),
+        _ => b"/",
+    };
+    let has_host = host_from_authority.is_some() || headers.contains_key(HOST);
+    let method = &parts.method;
+    let idempotent = is_idempotent(method);
+    let retryable = !has_body && idempotent && backend.endpoints.len() > 1;
     let body = if !has_body {
         empty_body()
     } else {
-        let client_body = ClientBody::new(req.into_body(), config.max_body_size, config.client_body_timeout, finish.started + config.request_timeout);
+        let client_body = ClientBody::new(incoming, config.max_body_size, config.client_body_timeout, finish.started + config.request_timeout);
         let buffer_size = config.request_buffer_size.min(config.max_body_size);
         if buffer_size > 0 && content_length.is_none_or(|n| n <= buffer_size as u64) {
             // read whole first, so that a slow client holds no upstream connection
@@ -712,9 +708,16 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             client_body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()
         }
     };
+    // how the body goes upstream: as the client's Content-Length says, else the length read ahead, else chunked
+    let (framing, length_line) = match (has_body, content_length.filter(|_| !chunked_in), body.size_hint().exact()) {
+        (false, _, _) => (BodyFraming::None, None),
+        (true, Some(n), _) => (BodyFraming::Length(n), None),
+        (true, None, Some(n)) => (BodyFraming::Length(n), Some(n)),
+        (true, None, None) => (BodyFraming::Chunked, None),
+    };
     let mut body = Some(body);
-    // kept for a second try only when there can be one
-    let mut upstream_headers = Some(upstream_headers);
+    let no_id = HeaderValue::from_static("");
+    let request_id = finish.request_id.as_ref().unwrap_or(&no_id);
 
     let mut tries = 0;
     loop {
@@ -722,34 +725,40 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let Some(endpoint) = backend.next_endpoint() else {
             return reply(shared, 503, close);
         };
-        let mut upstream = Request::new(body.take().unwrap_or_else(empty_body));
-        *upstream.method_mut() = method.clone();
-        // origin-form, as sent (hyper writes the URI as it is)
-        *upstream.uri_mut() = match &path_and_query {
-            Some(pq) => Uri::from(pq.clone()),
-            None => Uri::from_static("/"),
-        };
-        *upstream.headers_mut() = if retryable && tries < 2 { upstream_headers.clone().unwrap_or_default() } else { upstream_headers.take().unwrap_or_default() };
-        if !upstream.headers().contains_key(HOST) {
-            // (an HTTP/1.0 request without Host: the upstream's authority, as a client would send it)
-            let host = if endpoint.port == 80 { HeaderValue::from_str(endpoint.uri_authority.host()) } else { HeaderValue::from_str(endpoint.uri_authority.as_str()) };
-            if let Ok(host) = host {
-                upstream.headers_mut().insert(HOST, host);
+        let write_head = |out: &mut Vec<u8>| {
+            out.extend_from_slice(method.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(target);
+            out.extend_from_slice(b" HTTP/1.1\r\n");
+            forward_headers(&mut HeadBytes(out), headers, host_from_authority, &conn, config, request_id, !chunked_in);
+            if !has_host {
+                // (an HTTP/1.0 request without Host: the upstream's authority, as a client would send it)
+                let host = if endpoint.port == 80 { endpoint.uri_authority.host() } else { endpoint.uri_authority.as_str() };
+                HeadBytes(out).made(&HOST, host.as_bytes());
             }
-        }
+            match (framing, length_line) {
+                (BodyFraming::Length(_), Some(n)) => {
+                    out.extend_from_slice(b"content-length: ");
+                    out.extend_from_slice(n.to_string().as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                (BodyFraming::Chunked, _) => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+                _ => {}
+            }
+            out.extend_from_slice(b"\r\n");
+        };
         // The read timeout bounds connecting and waiting alike (the shorter connect timeout still fails first,
         // as a connect failure).
         let sent_at = tokio::time::Instant::now();
-        let sent = tokio::time::timeout(config.read_timeout, conn.client.send(&endpoint.authority, upstream)).await;
+        let send = conn.client.send(&endpoint.authority, write_head, body.take().unwrap_or_else(empty_body), framing, *method == Method::HEAD, idempotent);
+        let sent = tokio::time::timeout(config.read_timeout, send).await;
         let stats = table.counters.stats(*matched);
         match sent {
-            Ok(Ok((res, pooled))) => {
+            Ok(Ok(res)) => {
                 stats.observe_upstream(sent_at.elapsed());
-                let (mut parts, incoming) = res.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                shared.metrics.local().response(parts.status.as_u16());
-                finish.upstream = Some(pooled);
-                return Response::from_parts(parts, incoming.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+                shared.metrics.local().response(res.status().as_u16());
+                finish.upstream = true;
+                return res.map(|b| b.boxed_unsync());
             }
             Ok(Err(err)) => {
                 if err.is_connect() && retryable && tries < 2 {
@@ -806,16 +815,71 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Where the forwarded header lines go: a header map (a protocol switch, sent by hyper's client) or the bytes
+/// of the request head (the pooled exchange, upstream.rs), written without a map in between.
+pub(crate) trait HeaderSink {
+    /// a line of the request's own (a valid value)
+    fn line(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// a line made here: left out unless its value is valid (no control characters but HTAB)
+    fn made(&mut self, name: &HeaderName, value: &[u8]);
+}
+
+impl HeaderSink for HeaderMap {
+    fn line(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.append(name.clone(), value.clone());
+    }
+
+    fn made(&mut self, name: &HeaderName, value: &[u8]) {
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            self.append(name.clone(), v);
+        }
+    }
+}
+
+/// Header lines appended to a request head.
+pub(crate) struct HeadBytes<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl HeadBytes<'_> {
+    fn put(&mut self, name: &HeaderName, value: &[u8]) {
+        let out = &mut *self.0;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl HeaderSink for HeadBytes<'_> {
+    fn line(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.put(name, value.as_bytes());
+    }
+
+    fn made(&mut self, name: &HeaderName, value: &[u8]) {
+        // (what `HeaderValue::from_bytes` accepts)
+        if value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+            self.put(name, value);
+        }
+    }
+}
+
+/// The request's X-Request-ID when it is a sane one (visible ASCII, at most 200 bytes), else a new one.
+fn request_id_of(headers: &HeaderMap) -> HeaderValue {
+    let sent_id = headers.get(&X_REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
+    match sent_id {
+        Some(id) => id.clone(),
+        None => HeaderValue::from_bytes(&crate::request_id::new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-")),
+    }
+}
+
 /// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent; names with `_` only when
-/// allowed), then X-Forwarded-*, X-Real-IP and X-Request-ID, believing the incoming forwarding headers only from
-/// a trusted peer. `upgrade`: the protocol a switch asks for, sent on with `Connection: upgrade`.
-fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, upgrade: Option<HeaderValue>) -> (HeaderMap, HeaderValue) {
+/// allowed; Content-Length only with `content_length`), then X-Forwarded-*, X-Real-IP and X-Request-ID
+/// (`request_id`), believing the incoming forwarding headers only from a trusted peer.
+fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &HeaderValue, content_length: bool) {
     let trusted = &config.trusted;
     let dropped = connection_tokens(headers);
-    let mut out = HeaderMap::with_capacity(headers.len() + 9);
     // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
-    if let Some(v) = authority.and_then(|a| HeaderValue::from_bytes(a).ok()) {
-        out.insert(HOST, v);
+    if let Some(a) = authority {
+        out.made(&HOST, a);
     }
     let mut cookies: Vec<&[u8]> = Vec::new();
     for (name, value) in headers {
@@ -830,22 +894,18 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
             cookies.push(value.as_bytes());
             continue;
         }
-        out.append(name.clone(), value.clone());
+        if name == CONTENT_LENGTH && !content_length {
+            continue;
+        }
+        out.line(name, value);
     }
     if !cookies.is_empty() {
-        if let Ok(v) = HeaderValue::from_bytes(&cookies.join(&b"; "[..])) {
-            out.insert(COOKIE, v);
-        }
+        out.made(&COOKIE, &cookies.join(&b"; "[..]));
     }
     let peer = conn.peer;
     let is_trusted = trusted.has(peer);
     // (an untrusted peer's forwarding headers are not even looked up)
     let first = |name: &HeaderName| if is_trusted { headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) } else { None };
-    let set = |out: &mut HeaderMap, name: HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(name, v);
-        }
-    };
     // An untrusted peer's forwarding headers are not read at all: the peer's address is the whole answer.
     let forwarded_for = if is_trusted {
         let lines: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
@@ -858,39 +918,21 @@ fn upstream_headers(headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnIn
         None
     };
     match &forwarded_for {
-        Some(f) => set(&mut out, X_FORWARDED_FOR, &format!("{f}, {}", peer)),
-        None => {
-            out.insert(X_FORWARDED_FOR, conn.peer_text.clone());
-        }
+        Some(f) => out.made(&X_FORWARDED_FOR, format!("{f}, {}", peer).as_bytes()),
+        None => out.line(&X_FORWARDED_FOR, &conn.peer_text),
     }
     let proto = first(&X_FORWARDED_PROTO).unwrap_or(if conn.secure { "https" } else { "http" });
-    set(&mut out, X_FORWARDED_PROTO, proto);
+    out.made(&X_FORWARDED_PROTO, proto.as_bytes());
     if let Some(host) = first(&X_FORWARDED_HOST).map(|s| s.as_bytes()).or_else(|| headers.get(HOST).map(|h| h.as_bytes())).or(authority) {
-        if let Ok(v) = HeaderValue::from_bytes(host) {
-            out.insert(X_FORWARDED_HOST, v);
-        }
+        out.made(&X_FORWARDED_HOST, host);
     }
     match first(&X_FORWARDED_PORT) {
-        Some(port) => set(&mut out, X_FORWARDED_PORT, port),
-        None => {
-            out.insert(X_FORWARDED_PORT, conn.port_text.clone());
-        }
+        Some(port) => out.made(&X_FORWARDED_PORT, port.as_bytes()),
+        None => out.line(&X_FORWARDED_PORT, &conn.port_text),
     }
     match &forwarded_for {
-        Some(_) => set(&mut out, X_REAL_IP, &trusted.real_client_address(peer, forwarded_for.as_deref())),
-        None => {
-            out.insert(X_REAL_IP, conn.peer_text.clone());
-        }
+        Some(_) => out.made(&X_REAL_IP, trusted.real_client_address(peer, forwarded_for.as_deref()).as_bytes()),
+        None => out.line(&X_REAL_IP, &conn.peer_text),
     }
-    let sent_id = headers.get(&X_REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
-    let request_id = match sent_id {
-        Some(id) => id.clone(),
-        None => HeaderValue::from_bytes(&crate::request_id::new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-")),
-    };
-    out.insert(X_REQUEST_ID, request_id.clone());
-    if let Some(protocol) = upgrade {
-        out.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        out.insert(UPGRADE, protocol);
-    }
-    (out, request_id)
+    out.line(&X_REQUEST_ID, request_id);
 }
