@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Instructions per proxied request (callgrind): the native plane (bench/lib/dataplane-main.ts, one worker, the
+# bench's one-route table) in front of an nginx backend answering 200 "ok", while `h2load --h1 -c64 -n$N` runs;
+# counting only during the load (callgrind_control toggles instrumentation), so start-up is not in the figure.
+#   bash packages/dataplane/scripts/callgrind.sh [requests]   (from the repository root, after build:dataplane)
+set -euo pipefail
+N=${1:-20000}
+DIR=$(mktemp -d /tmp/callgrind.XXXXXX)
+BACKEND=18481
+PROXY=18480
+cleanup() {
+  [[ -n "${PLANE:-}" ]] && kill "$PLANE" 2>/dev/null || true
+  [[ -n "${NGINX_PID:-}" ]] && kill "$NGINX_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  [[ -z "${KEEP:-}" ]] && rm -rf "$DIR" || true
+}
+trap cleanup EXIT
+mkdir -p "$DIR/backend"
+cat > "$DIR/backend/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $DIR/backend/nginx.pid; error_log $DIR/backend/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; client_body_temp_path $DIR/backend; proxy_temp_path $DIR/backend; fastcgi_temp_path $DIR/backend;
+  uwsgi_temp_path $DIR/backend; scgi_temp_path $DIR/backend; keepalive_requests 1000000; keepalive_timeout 75s;
+  server { listen 127.0.0.1:$BACKEND reuseport backlog=4096; location / { return 200 "ok\n"; } } }
+CONF
+nginx -c "$DIR/backend/nginx.conf" -p "$DIR/backend" -e "$DIR/backend/error.log" &
+NGINX_PID=$!
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
+  "$(npx node -p process.execPath)" bench/lib/dataplane-main.ts native $PROXY $BACKEND --workers 1 > "$DIR/plane.log" 2>&1 &
+PLANE=$!
+for _ in $(seq 1 600); do grep -q ready "$DIR/plane.log" 2>/dev/null && break; sleep 0.5; done
+h2load --h1 -c64 -n2000 -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" > /dev/null # warm the pool
+callgrind_control -i on "$PLANE" > /dev/null
+h2load --h1 -c64 -n"$N" -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" | grep -E "^requests:|status codes:"
+callgrind_control -i off "$PLANE" > /dev/null
+callgrind_control -d "$PLANE" > /dev/null
+sleep 1
+IR=$(cat "$DIR"/cg.out* | awk '/^totals:/ { s += $2 } END { print s }')
+echo "instructions: $IR total, $((IR / N)) per request"
