@@ -2,6 +2,8 @@
 //! client is answered with, hop-by-hop lines already left out, and how its body is framed (RFC 9112 §6.3); the
 //! chunked decoder; the request body's chunk framing. The I/O around it is upstream.rs.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{StatusCode, Version};
@@ -10,7 +12,7 @@ use crate::proxy::HOP_BY_HOP;
 
 /// A response head longer than this is refused (502), as one with more header lines than `MAX_HEADERS`.
 pub const MAX_HEAD: usize = 64 * 1024;
-pub const MAX_HEADERS: usize = 128;
+pub const MAX_HEADERS: usize = 100;
 /// One chunk-size line (size and extensions), and the trailer section, at most.
 const MAX_CHUNK_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
@@ -84,9 +86,10 @@ pub enum Parsed {
 /// Parses the response head at the start of `buf`; `None` until it is whole. The head's bytes are taken from
 /// `buf` (the header values share them).
 pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, CodecError> {
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut lines);
-    let len = match res.parse(buf) {
+    // (uninitialised: filling the array first costs more than parsing a short head)
+    let mut lines = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut lines) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(CodecError::HeadTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),

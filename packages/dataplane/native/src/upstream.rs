@@ -425,23 +425,14 @@ impl Exchange {
     /// Reads what the socket has into the read buffer: how many bytes, 0 at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let conn = &mut *self.pooled.conn;
-        loop {
-            if conn.read.capacity() - conn.read.len() < READ_ROOM {
-                conn.read.reserve(READ_CHUNK);
-            }
-            match conn.io.try_read_buf(&mut conn.read) {
-                Ok(n) => {
-                    if n > 0 {
-                        self.responded = true;
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(conn.io.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        if conn.read.capacity() - conn.read.len() < READ_ROOM {
+            conn.read.reserve(READ_CHUNK);
         }
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.read))?;
+        if n > 0 {
+            self.responded = true;
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Sends the request while waiting for the final response head (interim 1xx ones are skipped).
