@@ -46,6 +46,8 @@ const READ_ROOM: usize = 1024;
 /// Request body data waiting in the write buffer, at most, before it is written (a body is pulled no faster than
 /// the upstream takes it).
 const WRITE_HIGH: usize = 64 * 1024;
+/// Buffer capacity an idle connection keeps, at most.
+const BUFFER_KEPT: usize = 16 * 1024;
 
 /// A runtime thread's pool; cloning it shares it.
 #[derive(Clone)]
@@ -299,7 +301,15 @@ impl UpstreamPool {
 impl Pooled {
     /// Back to its thread's idle list; when the pool is gone, or the list is full, dropped, which closes it.
     fn release(self) {
-        let Pooled { conn, pool, endpoint } = self;
+        let Pooled { mut conn, pool, endpoint } = self;
+        // An idle connection keeps buffers of the usual size only: one that carried a large body or head gives
+        // the memory back (a thousand idle connections with 64 KiB write buffers would be 64 MiB).
+        if conn.write.capacity() > BUFFER_KEPT {
+            conn.write = Vec::new();
+        }
+        if conn.read.capacity() > BUFFER_KEPT {
+            conn.read = BytesMut::new();
+        }
         let idle = Idle { conn, since: Instant::now(), endpoint: endpoint.clone() };
         // (`try_with`: an answer dropped while its thread ends, after the lists have gone, just closes it)
         let _refused = LISTS.try_with(|lists| {
