@@ -2,8 +2,14 @@
 # Instructions per proxied request (callgrind): the native plane (bench/lib/dataplane-main.ts, one worker, the
 # bench's one-route table) in front of an nginx backend answering 200 "ok", while `h2load --h1 -c64 -n$N` runs;
 # counting only during the load (callgrind_control toggles instrumentation), so start-up is not in the figure.
-#   bash packages/dataplane/scripts/callgrind.sh [requests]   (from the repository root, after build:dataplane)
+# --nginx: the same for nginx as the proxy, with the header work of bench/lib/nginx.ts's proxyHttp.
+#   bash packages/dataplane/scripts/callgrind.sh [--nginx] [requests]   (from the repository root, after build:dataplane)
 set -euo pipefail
+PROXY_KIND=native
+if [[ "${1:-}" == "--nginx" ]]; then
+  PROXY_KIND=nginx
+  shift
+fi
 N=${1:-20000}
 DIR=$(mktemp -d /tmp/callgrind.XXXXXX)
 BACKEND=18481
@@ -25,10 +31,29 @@ http { access_log off; client_body_temp_path $DIR/backend; proxy_temp_path $DIR/
 CONF
 nginx -c "$DIR/backend/nginx.conf" -p "$DIR/backend" -e "$DIR/backend/error.log" &
 NGINX_PID=$!
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
-  "$(npx node -p process.execPath)" bench/lib/dataplane-main.ts native $PROXY $BACKEND --workers 1 > "$DIR/plane.log" 2>&1 &
+if [[ $PROXY_KIND == native ]]; then
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
+    "$(npx node -p process.execPath)" bench/lib/dataplane-main.ts native $PROXY $BACKEND --workers 1 > "$DIR/plane.log" 2>&1 &
+else
+  mkdir -p "$DIR/proxy"
+  cat > "$DIR/proxy/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $DIR/proxy/nginx.pid; error_log $DIR/proxy/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; client_body_temp_path $DIR/proxy; proxy_temp_path $DIR/proxy; fastcgi_temp_path $DIR/proxy;
+  uwsgi_temp_path $DIR/proxy; scgi_temp_path $DIR/proxy; keepalive_requests 1000000; keepalive_timeout 75s;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 256; }
+  server { listen 127.0.0.1:$PROXY reuseport backlog=4096;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host \$host; proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host; proxy_set_header X-Forwarded-Port \$server_port;
+      proxy_set_header X-Request-ID \$request_id; } } }
+CONF
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
+    nginx -c "$DIR/proxy/nginx.conf" -p "$DIR/proxy" -e "$DIR/proxy/error.log" > "$DIR/plane.log" 2>&1 &
+fi
 PLANE=$!
-for _ in $(seq 1 600); do grep -q ready "$DIR/plane.log" 2>/dev/null && break; sleep 0.5; done
+for _ in $(seq 1 600); do (echo > /dev/tcp/127.0.0.1/$PROXY) 2>/dev/null && break; sleep 0.5; done
 h2load --h1 -c64 -n2000 -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" > /dev/null # warm the pool
 callgrind_control -i on "$PLANE" > /dev/null
 h2load --h1 -c64 -n"$N" -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" | grep -E "^requests:|status codes:"
