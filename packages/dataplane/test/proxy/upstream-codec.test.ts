@@ -3,10 +3,10 @@
 // the pool only after a response it could read to its end; a response that cannot be forwarded is 502 and its
 // connection is closed, not reused.
 import assert from "node:assert/strict";
-import { Agent } from "node:http";
+import { Agent, request } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { test } from "node:test";
-import { tableOf } from "../../../ingress/test/helpers/backends.ts";
+import { startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
 import { send } from "../../../ingress/test/helpers/client.ts";
 import { eachPlane } from "../planes.ts";
 
@@ -110,6 +110,57 @@ eachPlane("upstream HTTP/1.1 codec", (kind) => {
       agent.destroy();
       await plane.shutdown(1000);
       await new Promise((resolve) => backend.server.close(resolve));
+    }
+  });
+
+  test("a response that starts before the request body has ended: the rest of the body is still sent, both stream", async () => {
+    // the backend echoes each part as it comes, so its head goes out with the first part
+    const backend = await startBackend("echo", (req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      req.pipe(res);
+      return true;
+    });
+    // no read-ahead: the body streams through the exchange
+    const plane = await kind.start({ requestBufferSize: 0 });
+    try {
+      plane.setTable(tableOf([{ name: "e", routes: [{ host: "e.test", service: "echo", ports: [backend.port] }] }]));
+      // the client sends its second part only once the first has come back: the plane must go on sending the
+      // request body after the response head has come
+      const echoed = await new Promise<Buffer>((resolve, reject) => {
+        const req = request({ port: plane.httpPort, host: "127.0.0.1", method: "POST", path: "/", headers: { host: "e.test", "transfer-encoding": "chunked" }, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          let seen = 0;
+          res.on("data", (c: Buffer) => {
+            chunks.push(c);
+            seen += c.length;
+            if (seen === 5 && !req.writableEnded) req.end("world");
+          });
+          res.on("end", () => resolve(Buffer.concat(chunks)));
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.write("hello");
+      });
+      assert.equal(echoed.toString(), "helloworld");
+    } finally {
+      await plane.shutdown(1000);
+      await backend.close();
+    }
+  });
+
+  test("an upstream that answers before reading the request body: its answer is relayed", async () => {
+    const backend = await startBackend("early", (_req, res) => {
+      res.writeHead(413, { "content-length": "9", connection: "close" }).end("too large");
+      return true;
+    });
+    const plane = await kind.start({ requestBufferSize: 0 });
+    try {
+      plane.setTable(tableOf([{ name: "t", routes: [{ host: "t.test", service: "early", ports: [backend.port] }] }]));
+      const early = await send(plane.httpPort, { host: "t.test", method: "POST", body: Buffer.alloc(256 * 1024, 1) });
+      assert.deepEqual([early.status, early.body.toString()], [413, "too large"]);
+    } finally {
+      await plane.shutdown(1000);
+      await backend.close();
     }
   });
 });
