@@ -404,7 +404,7 @@ pub(crate) struct Finish {
     route: Option<usize>,
     status: u16,
     started: tokio::time::Instant,
-    request_id: Option<HeaderValue>,
+    request_id: Option<RequestId>,
     /// the answer's body comes from an upstream (its silences are timed)
     upstream: bool,
     /// method and target, for the access log (only when it is on)
@@ -437,7 +437,7 @@ impl Drop for Finish {
             self.conn.shared.logs.push(
                 "info",
                 "request",
-                log_fields! { "method" => access.0.as_str(), "target" => access.1, "status" => status, "seconds" => elapsed.as_secs_f64(), "ingress" => ingress, "service" => service, "peer" => self.conn.peer.to_string(), "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") },
+                log_fields! { "method" => access.0.as_str(), "target" => access.1, "status" => status, "seconds" => elapsed.as_secs_f64(), "ingress" => ingress, "service" => service, "peer" => self.conn.peer.to_string(), "requestId" => self.request_id.as_ref().map_or("", RequestId::as_str) },
             );
         }
     }
@@ -566,14 +566,14 @@ impl hyper::body::Body for Answer {
 impl Finish {
     fn log_upstream_failure(&self, msg: &str, err: &(dyn StdError + 'static)) {
         let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
-        self.conn.shared.logs.push("warn", msg, log_fields! { "error" => error_chain(err), "ingress" => ingress, "service" => service, "requestId" => self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("") });
+        self.conn.shared.logs.push("warn", msg, log_fields! { "error" => error_chain(err), "ingress" => ingress, "service" => service, "requestId" => self.request_id.as_ref().map_or("", RequestId::as_str) });
     }
 }
 
 /// A failed upstream request, to the log queue with what identifies it.
-pub(crate) fn log_upstream(shared: &Shared, table: &Table, route: Option<usize>, endpoint: &str, request_id: Option<&HeaderValue>, msg: &str, error: &str) {
+pub(crate) fn log_upstream(shared: &Shared, table: &Table, route: Option<usize>, endpoint: &str, request_id: Option<&RequestId>, msg: &str, error: &str) {
     let (ingress, service) = route.map(|r| route_names(table, r)).unwrap_or_default();
-    shared.logs.push("warn", msg, log_fields! { "error" => error, "endpoint" => endpoint, "ingress" => ingress, "service" => service, "requestId" => request_id.and_then(|v| v.to_str().ok()).unwrap_or("") });
+    shared.logs.push("warn", msg, log_fields! { "error" => error, "endpoint" => endpoint, "ingress" => ingress, "service" => service, "requestId" => request_id.map_or("", RequestId::as_str) });
 }
 
 /// An error and its sources, as one line.
@@ -658,7 +658,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let protocol = headers.get(UPGRADE).cloned();
         let request_id = request_id_of(headers);
         let mut upstream_headers = HeaderMap::with_capacity(headers.len() + 9);
-        forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, &request_id, true);
+        forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, request_id.as_bytes(), true);
         if let Some(protocol) = protocol {
             upstream_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             upstream_headers.insert(UPGRADE, protocol);
@@ -716,8 +716,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         (true, None, None) => (BodyFraming::Chunked, None),
     };
     let mut body = Some(body);
-    let no_id = HeaderValue::from_static("");
-    let request_id = finish.request_id.as_ref().unwrap_or(&no_id);
+    let request_id = finish.request_id.as_ref().map_or(&b""[..], RequestId::as_bytes);
 
     let mut tries = 0;
     loop {
@@ -862,19 +861,40 @@ impl HeaderSink for HeadBytes<'_> {
     }
 }
 
+/// A request's X-Request-ID: the client's, or one made here, kept inline (a header value made from it would be an
+/// allocation per request).
+pub(crate) enum RequestId {
+    Sent(HeaderValue),
+    Made([u8; 36]),
+}
+
+impl RequestId {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Sent(v) => v.as_bytes(),
+            RequestId::Made(id) => id,
+        }
+    }
+
+    /// (both kinds are visible ASCII: a sent one is checked, a made one is hex digits and dashes)
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
 /// The request's X-Request-ID when it is a sane one (visible ASCII, at most 200 bytes), else a new one.
-fn request_id_of(headers: &HeaderMap) -> HeaderValue {
+fn request_id_of(headers: &HeaderMap) -> RequestId {
     let sent_id = headers.get(&X_REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= 200 && v.as_bytes().iter().all(|&c| (0x21..=0x7e).contains(&c)));
     match sent_id {
-        Some(id) => id.clone(),
-        None => HeaderValue::from_bytes(&crate::request_id::new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-")),
+        Some(id) => RequestId::Sent(id.clone()),
+        None => RequestId::Made(crate::request_id::new_request_id()),
     }
 }
 
 /// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent; names with `_` only when
 /// allowed; Content-Length only with `content_length`), then X-Forwarded-*, X-Real-IP and X-Request-ID
 /// (`request_id`), believing the incoming forwarding headers only from a trusted peer.
-fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &HeaderValue, content_length: bool) {
+fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], content_length: bool) {
     let trusted = &config.trusted;
     let dropped = connection_tokens(headers);
     // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
@@ -934,5 +954,5 @@ fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: O
         Some(_) => out.made(&X_REAL_IP, trusted.real_client_address(peer, forwarded_for.as_deref()).as_bytes()),
         None => out.line(&X_REAL_IP, &conn.peer_text),
     }
-    out.line(&X_REQUEST_ID, request_id);
+    out.made(&X_REQUEST_ID, request_id);
 }
