@@ -956,3 +956,91 @@ fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: O
     }
     out.made(&X_REQUEST_ID, request_id);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn_info(trusted: &[&str], underscores: bool) -> ConnInfo {
+        let ms = Duration::from_millis;
+        let config = ProxyConfig {
+            max_body_size: 1 << 20,
+            request_buffer_size: 0,
+            client_body_timeout: ms(1000),
+            underscores_in_headers: underscores,
+            http2_max_concurrent_streams: 1,
+            max_header_size: 8192,
+            connect_timeout: ms(1000),
+            read_timeout: ms(1000),
+            headers_timeout: ms(1000),
+            request_timeout: ms(1000),
+            keep_alive_timeout: ms(1000),
+            http2_max_resets_per_second: 1,
+            access_log: false,
+            upstream_keep_alive_timeout: ms(1000),
+            https_redirect_port: 443,
+            trusted: TrustedProxies::parse(&trusted.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("trusted proxies"),
+        };
+        let shared = Arc::new(Shared::new(config));
+        let client = shared.upstream_client();
+        ConnInfo { shared, peer: "10.0.0.7".parse().expect("address"), peer_text: HeaderValue::from_static("10.0.0.7"), port_text: HeaderValue::from_static("80"), secure: false, clock: Arc::new(ConnClock::new(1)), client }
+    }
+
+    fn headers(lines: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in lines {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// The lines written into a request head, and those put in a header map, as `name: value` text.
+    fn both_ways(incoming: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, content_length: bool) -> (Vec<String>, Vec<String>) {
+        let mut bytes = Vec::new();
+        forward_headers(&mut HeadBytes(&mut bytes), incoming, authority, conn, &conn.shared.config, b"id-1", content_length);
+        let text = String::from_utf8(bytes).expect("ascii head");
+        let from_bytes: Vec<String> = text.split_terminator("\r\n").map(str::to_owned).collect();
+        let mut map = HeaderMap::new();
+        forward_headers(&mut map, incoming, authority, conn, &conn.shared.config, b"id-1", content_length);
+        let from_map = map.iter().map(|(n, v)| format!("{}: {}", n, v.to_str().expect("visible"))).collect();
+        (from_bytes, from_map)
+    }
+
+    #[test]
+    fn forwarded_lines_written_as_bytes_match_the_header_map() {
+        let untrusted = conn_info(&[], false);
+        let trusted = conn_info(&["10.0.0.0/8"], true);
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: Vec<(&str, HeaderMap, Option<&[u8]>, &ConnInfo, bool, Vec<String>)> = vec![
+            (
+                "hop-by-hop and Connection-listed lines dropped, Host kept, cookies joined, underscores dropped",
+                headers(&[("host", "a.test"), ("connection", "keep-alive, X-Secret, Host"), ("x-secret", "s"), ("te", "trailers"), ("upgrade", "h2c"), ("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2"), ("x_real_ip", "1.2.3.4"), ("x-forwarded-for", "6.6.6.6"), ("content-length", "3")]),
+                None,
+                &untrusted,
+                true,
+                lines(&["host: a.test", "accept: */*", "content-length: 3", "cookie: a=1; b=2", "x-forwarded-for: 10.0.0.7", "x-forwarded-proto: http", "x-forwarded-host: a.test", "x-forwarded-port: 80", "x-real-ip: 10.0.0.7", "x-request-id: id-1"]),
+            ),
+            (
+                "Content-Length left out of a chunked request; an HTTP/2 request's Host made from :authority",
+                headers(&[("content-length", "3"), ("accept", "*/*")]),
+                Some(b"b.test:8443"),
+                &untrusted,
+                false,
+                lines(&["host: b.test:8443", "accept: */*", "x-forwarded-for: 10.0.0.7", "x-forwarded-proto: http", "x-forwarded-host: b.test:8443", "x-forwarded-port: 80", "x-real-ip: 10.0.0.7", "x-request-id: id-1"]),
+            ),
+            (
+                "a trusted peer's forwarding headers extended; underscores allowed",
+                headers(&[("host", "c.test"), ("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "outer.test"), ("x-forwarded-port", "443"), ("x_y", "z")]),
+                None,
+                &trusted,
+                true,
+                lines(&["host: c.test", "x_y: z", "x-forwarded-for: 1.1.1.1, 10.0.0.7", "x-forwarded-proto: https", "x-forwarded-host: outer.test", "x-forwarded-port: 443", "x-real-ip: 1.1.1.1", "x-request-id: id-1"]),
+            ),
+        ];
+        for (what, incoming, authority, conn, content_length, expected) in cases {
+            let (from_bytes, from_map) = both_ways(&incoming, authority, conn, content_length);
+            assert_eq!(from_bytes, expected, "{what}: bytes");
+            assert_eq!(from_map, expected, "{what}: header map");
+        }
+    }
+}
