@@ -2,7 +2,8 @@
 // `startMembership` on its own loopback address, and reports their live-set changes as JSON lines on stdout.
 // Usage: node membership-sim-worker.ts <config.json> <first index> <count>
 // stdin: "bytes" → one line with every hosted member's membership bytes; "stop" → members leave, process exits.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { createInterface } from "node:readline";
 import { createLogger } from "@bollard/core";
 import { Registry } from "prom-client";
@@ -69,7 +70,24 @@ async function bytes(): Promise<void> {
   emit({ type: "bytes", t: Date.now(), perMember });
 }
 
+// "profile-start" / "profile-stop <path>": a CPU profile of one phase (BOLLARD_SIM_PROFILE_DIR in the driver).
+let profiler: Session | undefined;
+async function profile(command: string, path: string | undefined): Promise<void> {
+  if (command === "profile-start" && profiler === undefined) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+  } else if (command === "profile-stop" && profiler !== undefined && path !== undefined) {
+    const { profile: taken } = await profiler.post("Profiler.stop");
+    profiler.disconnect();
+    profiler = undefined;
+    writeFileSync(path, JSON.stringify(taken));
+  }
+}
+
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (line === "bytes") void bytes();
+  if (line.startsWith("profile-")) void profile(...(line.split(" ") as [string, string | undefined]));
   if (line === "stop") void Promise.all(hosted.map((h) => h.membership.close())).then(() => process.exit(0));
 });

@@ -49,7 +49,8 @@ export interface SimulationResult {
   processStartMs: number;
   /** From every member running (its peers set) until every member counts every member (no loss yet). */
   startupMs: number | null;
-  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; cpuCores: number };
+  /** `cpuCores`: the member processes' CPU over the window; `driverCores`: this process's (the harness's own). */
+  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; cpuCores: number; driverCores: number };
   /** Per observer: ms from SIGKILL until it no longer counts the killed member (null: not within the timeout). */
   killDetectionMs: Array<number | null>;
   /** Per observer: ms from SIGSTOP until it stops counting the paused member, and from SIGCONT until it counts it again. */
@@ -215,12 +216,25 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       }
       return total;
     };
+    // BOLLARD_SIM_PROFILE_DIR: a CPU profile of each member process over the steady window and over the
+    // partition and its healing (<dir>/<phase>-<process>.cpuprofile).
+    const profileDir = process.env.BOLLARD_SIM_PROFILE_DIR;
+    const profilePhase = (command: "start" | "stop", phase: string) => {
+      if (profileDir === undefined) return;
+      children.forEach((child, i) => {
+        if (child.exitCode === null && child.signalCode === null && child !== killedProcess) child.stdin?.write(command === "start" ? "profile-start\n" : `profile-stop ${join(profileDir, `${phase}-${i}.cpuprofile`)}\n`);
+      });
+    };
     const bytesBefore = await readBytes();
     const cpuBefore = await cpuTicks();
+    const driverBefore = process.cpuUsage();
     const steadyFrom = Date.now();
+    profilePhase("start", "steady");
     await new Promise((resolve) => setTimeout(resolve, options.steadyMs));
+    profilePhase("stop", "steady");
     const bytesAfter = await readBytes();
     const cpuAfter = await cpuTicks();
+    const driverUsage = process.cpuUsage(driverBefore);
     const steadySeconds = (Date.now() - steadyFrom) / 1000;
     const sent: number[] = [];
     const received: number[] = [];
@@ -231,7 +245,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       received.push((r - before[1]) / steadySeconds);
     }
     const cpuCores = (cpuAfter - cpuBefore) / 100 / steadySeconds;
-    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores`);
+    const driverCores = (driverUsage.user + driverUsage.system) / 1e6 / steadySeconds;
+    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)})`);
 
     // A member killed.
     const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
@@ -277,6 +292,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     if (options.partitionMs > 0) {
       const partitionedAt = Date.now();
       phases.push({ name: "partition", from: partitionedAt });
+      profilePhase("start", "partition");
       await nftScript(
         `add chain inet gossip_sim cut\nadd rule inet gossip_sim output jump cut\nadd rule inet gossip_sim cut ip saddr 127.2.0.0/16 ip daddr != 127.2.0.0/16 drop\nadd rule inet gossip_sim cut ip daddr 127.2.0.0/16 ip saddr != 127.2.0.0/16 drop\n`,
       );
@@ -287,6 +303,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       const alive = members.length - 1;
       const healed = await waitUntil("every member to count everyone again after the partition", () => observersOf(KILLED).every((o) => sizes.get(o) === alive));
       partitionHealMs = healed ? Date.now() - healedAt : null;
+      profilePhase("stop", "partition");
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
 
@@ -324,7 +341,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       processStartMs,
       lossPercent: options.lossPercent,
       startupMs,
-      steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, cpuCores },
+      steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, cpuCores, driverCores },
       killDetectionMs,
       pauseDetectionMs,
       pauseRejoinMs,
