@@ -28,7 +28,7 @@ const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
 const hosted: Array<{ name: string; membership: Membership; registry: Registry }> = [];
 for (const [name, address] of config.members.slice(first, first + count)) {
   const registry = new Registry();
-  let previous = new Set<string>();
+  let previous: ReadonlySet<string> = new Set<string>();
   const membership = await startMembership({
     nodeName: name,
     key,
@@ -39,7 +39,8 @@ for (const [name, address] of config.members.slice(first, first + count)) {
     onChange(live) {
       const joined = [...live].filter((n) => !previous.has(n));
       const left = [...previous].filter((n) => !live.has(n));
-      previous = new Set(live);
+      // (The membership hands over a new set at each change and never changes it afterwards.)
+      previous = live;
       // Start-up changes are many names at once: only their count matters there.
       emit(joined.length + left.length <= 20 ? { type: "change", t: Date.now(), member: name, size: live.size, joined, left } : { type: "change", t: Date.now(), member: name, size: live.size });
     },
