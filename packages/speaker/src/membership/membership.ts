@@ -289,7 +289,9 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let armedFor = Number.POSITIVE_INFINITY;
   function arm(): void {
     if (closed || state.peersKnownAt === undefined) return;
-    const at = nextDeadline(state);
+    // The core leaves its next deadline in `expectedBy` at the end of each step (for its stall check): the same
+    // value, without walking the relays and suspects again.
+    const at = state.expectedBy ?? nextDeadline(state);
     // A later deadline re-arms too: a probe's ack comes long before its timeout, and a timer left for the timeout
     // woke the process for nothing five times a second per member (a wake-up costs more than re-arming).
     if (timer !== undefined && at === armedFor) return;

@@ -5,6 +5,7 @@
 // rest), measuring detection times, false deaths and bytes per node. Needs root (ip netns, nft).
 // Used by membership-sim.netns.test.ts (small N) and bench/membership.ts (run as a program: prints JSON).
 //   node membership-sim.ts --members 1000 [--workers 4] [--loss 5] [--pause-ms 2000] [--partition-ms 5000]
+//     [--steady-ms 10000] [--settle-ms 0] [--phase-timeout-ms 30000]
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -28,6 +29,11 @@ export interface SimulationOptions {
   pauseMs: number;
   partitionMs: number;
   steadyMs: number;
+  /**
+   * From convergence until the steady window opens: start-up's news is still being retransmitted for a while
+   * after every member counts every member (at 1,000, 5.6 kB/s per node 0–16 s after, against 0.4 later).
+   */
+  settleMs?: number;
   /** Longest wait for any phase to settle. */
   phaseTimeoutMs: number;
   log(line: string): void;
@@ -50,7 +56,8 @@ export interface SimulationResult {
   /** From every member running (its peers set) until every member counts every member (no loss yet). */
   startupMs: number | null;
   /** `cpuCores`: the member processes' CPU over the window; `driverCores`: this process's (the harness's own). */
-  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; cpuCores: number; driverCores: number };
+  /** `receivedDatagramsPerSecond`: by all members together. */
+  steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; receivedDatagramsPerSecond: number; cpuCores: number; driverCores: number };
   /** Per observer: ms from SIGKILL until it no longer counts the killed member (null: not within the timeout). */
   killDetectionMs: Array<number | null>;
   /** Per observer: ms from SIGSTOP until it stops counting the paused member, and from SIGCONT until it counts it again. */
@@ -98,8 +105,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
   // change (a thousand members' start-up makes hundreds of thousands) per look-up kept the driver busy.
   const named = new Map<string, Change[]>();
   const sizes = new Map<string, number>();
-  const bytesReplies: Array<(perMember: Array<[string, number, number]>) => void> = [];
-  let pendingBytes: Array<[string, number, number]> = [];
+  const bytesReplies: Array<(perMember: Array<[string, number, number, number]>) => void> = [];
+  let pendingBytes: Array<[string, number, number, number]> = [];
   let bytesWaiting = 0;
   let started = 0;
   const stalls: Array<{ t: number; ms: number; hosted: Set<string> }> = [];
@@ -147,7 +154,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
           sizes.set(change.member, change.size);
           if (change.joined !== undefined || change.left !== undefined) (named.get(change.member) ?? named.set(change.member, []).get(change.member))?.push(change);
         } else if (event.type === "bytes") {
-          pendingBytes.push(...(event.perMember as Array<[string, number, number]>));
+          pendingBytes.push(...(event.perMember as Array<[string, number, number, number]>));
           bytesWaiting -= 1;
           if (bytesWaiting === 0) {
             const all = pendingBytes;
@@ -198,11 +205,12 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       await nftScript(`add rule inet gossip_sim output udp dport ${port} numgen random mod 1000 < ${Math.round(options.lossPercent * 10)} drop\n`);
     }
     const phases: Array<{ name: string; from: number }> = [{ name: "steady", from: Date.now() }];
+    if ((options.settleMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
 
     const readBytes = () =>
-      new Promise<Map<string, [number, number]>>((resolve) => {
+      new Promise<Map<string, [number, number, number]>>((resolve) => {
         bytesWaiting = children.filter((c) => c.exitCode === null && c.signalCode === null && c !== killedProcess).length;
-        bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r]) => [n, [s, r]]))));
+        bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r, d]) => [n, [s, r, d]]))));
         for (const child of children) if (child !== killedProcess && child.exitCode === null) child.stdin?.write("bytes\n");
       });
     const cpuTicks = async () => {
@@ -238,15 +246,17 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const steadySeconds = (Date.now() - steadyFrom) / 1000;
     const sent: number[] = [];
     const received: number[] = [];
-    for (const [name, [s, r]] of bytesAfter) {
+    let datagrams = 0;
+    for (const [name, [s, r, d]] of bytesAfter) {
       const before = bytesBefore.get(name);
       if (before === undefined) continue;
       sent.push((s - before[0]) / steadySeconds);
       received.push((r - before[1]) / steadySeconds);
+      datagrams += d - before[2];
     }
     const cpuCores = (cpuAfter - cpuBefore) / 100 / steadySeconds;
     const driverCores = (driverUsage.user + driverUsage.system) / 1e6 / steadySeconds;
-    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)})`);
+    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)}), ${Math.round(datagrams / steadySeconds)} datagrams/s received`);
 
     // A member killed.
     const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
@@ -341,7 +351,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       processStartMs,
       lossPercent: options.lossPercent,
       startupMs,
-      steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, cpuCores, driverCores },
+      steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, receivedDatagramsPerSecond: datagrams / steadySeconds, cpuCores, driverCores },
       killDetectionMs,
       pauseDetectionMs,
       pauseRejoinMs,
@@ -389,6 +399,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     pauseMs: flag("pause-ms", 2000),
     partitionMs: flag("partition-ms", 5000),
     steadyMs: flag("steady-ms", 10_000),
+    settleMs: flag("settle-ms", 0),
     phaseTimeoutMs: flag("phase-timeout-ms", 30_000),
     log: (line) => process.stderr.write(`${line}\n`),
   });
