@@ -10,9 +10,10 @@ typedef struct {
   size_t used;
 } sha256_ctx;
 
+/** The states after the key's inner and outer pad blocks: the same for every message, so hashed once. */
 typedef struct {
-  uint8_t inner[64];
-  uint8_t outer[64];
+  uint32_t inner[8];
+  uint32_t outer[8];
 } hmac_sha256_key_pads;
 
 void sha256_init(sha256_ctx *ctx);
