@@ -12,6 +12,7 @@ import {
   encodeDatagram,
   encodedUpdateSize,
   encodeUnsigned,
+  isNodeName,
   judgeDatagram,
   looksLikeDatagram,
   MAX_DATAGRAM,
@@ -108,6 +109,56 @@ describe("membership datagrams", () => {
     while ((full.length + 1) * encodedUpdateSize(update) <= piggybackBudget(name.length)) full.push(update);
     const packet = encodeDatagram({ header: { ...header, sender: name, receiver: name }, message: { type: "ping", seq: 1, target: name, updates: full } }, key);
     assert.ok(packet.length <= MAX_DATAGRAM && packet.length > MAX_DATAGRAM - encodedUpdateSize(update), `${packet.length} bytes`);
+  });
+
+  // The rule is checked a character at a time; the regular expression it replaced is the reference.
+  const reference = (name: string) => name.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name);
+  const names: Array<[string, boolean]> = [
+    ["a", true],
+    ["node-1", true],
+    ["node-5.example.com", true],
+    ["0", true],
+    ["a".repeat(253), true],
+    ["a".repeat(254), false],
+    ["", false],
+    ["-a", false],
+    ["a-", false],
+    [".a", false],
+    ["a.", false],
+    ["a_b", false],
+    ["Node", false],
+    ["nodé", false],
+    ["a b", false],
+    ["a/b", false],
+    ["a:b", false],
+    ["a--b..c", true],
+    ["-", false],
+  ];
+  for (const [name, valid] of names) {
+    it(`${valid ? "takes" : "refuses"} ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}… (${name.length})` : name)} as a node name, in both directions`, () => {
+      assert.equal(isNodeName(name), valid);
+      assert.equal(reference(name), valid, "the reference agrees");
+      const message: Message = { type: "gossip", updates: [{ kind: "alive", node: "node-2", incarnation: 1, ready: true }] };
+      if (!valid) {
+        assert.throws(() => encodeDatagram({ header: { ...header, sender: name }, message }, key), RangeError);
+        return;
+      }
+      const decoded = decodeDatagram(encodeDatagram({ header: { ...header, sender: name }, message }, key), key);
+      assert.equal(decoded.ok && decoded.datagram.header.sender, name);
+    });
+  }
+  // Every byte value in a name, first, inside and last: the decoder refuses exactly what the rule refuses.
+  it("decodes a name with any byte in any place only when the rule takes it", () => {
+    const named = encodeDatagram({ header: { ...header, sender: "abc" }, message: { type: "gossip", updates: [] } }, key);
+    for (let byte = 0; byte < 256; byte++) {
+      for (const at of [0, 1, 2]) {
+        const body = Buffer.from(named.subarray(0, named.length - 32));
+        body[5 + at] = byte;
+        const name = Buffer.from("abc").fill(byte, at, at + 1).toString("latin1");
+        const decoded = decodeDatagram(sign(body), key);
+        assert.equal(decoded.ok, reference(name), `byte ${byte} at ${at}`);
+      }
+    }
   });
 
   it("refuses to encode a name that is not a node name", () => {
