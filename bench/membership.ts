@@ -84,7 +84,7 @@ export const part: Part = {
     }
     const results: SimulationResult[] = [];
     for (const members of SIZES) {
-      const args = [SIMULATION, "--members", String(members), "--workers", String(WORKERS), "--loss", "5", "--pause-ms", "2000", "--partition-ms", "5000", "--steady-ms", "10000", "--phase-timeout-ms", "60000"];
+      const args = [SIMULATION, "--members", String(members), "--workers", String(WORKERS), "--loss", "5", "--pause-ms", "2000", "--partition-ms", "5000", "--steady-ms", "10000", "--settle-ms", "10000", "--phase-timeout-ms", "60000"];
       commands.push(`sudo npx node ${["packages/speaker/test/helpers/membership-sim.ts", ...args.slice(1)].join(" ")}`);
       ctx.log(`${members} members over real UDP`);
       const result = await runProgram<SimulationResult>(ctx, args);

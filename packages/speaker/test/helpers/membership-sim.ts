@@ -77,11 +77,16 @@ export interface SimulationResult {
   stalledDeaths: Array<{ t: number; observer: string; node: string; phase: string; stallMs: number }>;
   /** Stalls of the simulation's processes: how often the machine did not run them. */
   stalls: Array<{ t: number; ms: number; members: number }>;
+  /** CPU seconds the member processes (but the killed one) and this process (the driver) used over the whole run, and its length. */
+  memberCpuSeconds: number;
+  driverCpuSeconds: number;
+  runSeconds: number;
   loadAverage: number[];
 }
 
 export async function runMembershipSimulation(options: SimulationOptions): Promise<SimulationResult> {
   const { log } = options;
+  const driverStart = process.cpuUsage();
   const netns = simulationNetns();
   const port = 7946;
   const dir = await mkdtemp(join(tmpdir(), "bollard-gossip-sim-"));
@@ -341,6 +346,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       }
     }
 
+    const memberCpuSeconds = (await cpuTicks()) / 100;
     if (process.env.BOLLARD_SIM_DUMP) await writeFile(process.env.BOLLARD_SIM_DUMP, JSON.stringify({ phases, changes }));
     for (const child of children) if (child.exitCode === null && child !== killedProcess) child.stdin?.write("stop\n");
     await Promise.race([
@@ -363,6 +369,12 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       falseDeaths,
       stalledDeaths,
       stalls: stalls.map((s) => ({ t: s.t, ms: s.ms, members: s.hosted.size })),
+      memberCpuSeconds,
+      driverCpuSeconds: (() => {
+        const usage = process.cpuUsage(driverStart);
+        return (usage.user + usage.system) / 1e6;
+      })(),
+      runSeconds: (Date.now() - startedAt) / 1000,
       loadAverage: loadavg(),
     };
   } finally {
