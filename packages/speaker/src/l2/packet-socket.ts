@@ -39,17 +39,22 @@ export class PacketSocketError extends Error {
 }
 
 const addonPath = new URL("../../build/Release/packet_socket.node", import.meta.url).pathname;
-let loaded: Addon | undefined;
-function addon(): Addon {
+let loaded: unknown;
+/**
+ * The speaker's one native addon (packet sockets, the liveness thread, malloc_trim), loaded on first use; each
+ * caller names the part of its interface it uses.
+ */
+export function loadSpeakerAddon<T>(): T {
   if (loaded === undefined) {
     try {
-      loaded = createRequire(import.meta.url)(addonPath) as Addon;
+      loaded = createRequire(import.meta.url)(addonPath);
     } catch (cause) {
       throw new AddonNotBuiltError(addonPath, { cause });
     }
   }
-  return loaded;
+  return loaded as T;
 }
+const addon = (): Addon => loadSpeakerAddon<Addon>();
 
 /** `sll_pkttype` of a received frame, as the kernel classified it by destination MAC. */
 export const PacketType = { host: 0, broadcast: 1, multicast: 2, otherHost: 3 } as const;

@@ -1,10 +1,9 @@
 // Typed wrapper over the addon's liveness thread (native/liveness.c): ARP/NDP answers and membership
 // acks that keep going while the JavaScript event loop is stalled, and stop with the process.
 // JavaScript decides (which addresses, which peers, this node's record); the thread executes.
-import { createRequire } from "node:module";
 import { ipv4ToBytes, ipv6ToBytes } from "../l2/address-bytes.ts";
 import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "../l2/bpf.ts";
-import { AddonNotBuiltError, PacketSocketError } from "../l2/packet-socket.ts";
+import { loadSpeakerAddon, PacketSocketError } from "../l2/packet-socket.ts";
 
 interface LivenessAddon {
   memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer, acked: boolean, authentic: boolean) => void): unknown;
@@ -34,18 +33,7 @@ export interface NativeResponderCounters {
   responses: Array<[string, number]>;
 }
 
-const addonPath = new URL("../../build/Release/packet_socket.node", import.meta.url).pathname;
-let loaded: LivenessAddon | undefined;
-function addon(): LivenessAddon {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)(addonPath) as LivenessAddon;
-    } catch (cause) {
-      throw new AddonNotBuiltError(addonPath, { cause });
-    }
-  }
-  return loaded;
-}
+const addon = (): LivenessAddon => loadSpeakerAddon<LivenessAddon>();
 
 /**
  * How long the thread goes on vouching for this process after the event loop last ran. A loop stalled

@@ -1,26 +1,14 @@
 // Gives back what an idle speaker holds for nothing (packages/speaker/README.md "Memory"): the garbage of the last
 // burst in V8's heap, and the free pages of glibc's malloc (native/malloc_trim.c says why those stay resident).
-import { createRequire } from "node:module";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { AddonNotBuiltError } from "../l2/packet-socket.ts";
+import { loadSpeakerAddon } from "../l2/packet-socket.ts";
 
 interface MallocTrimAddon {
   trimMalloc(): boolean;
 }
 
-const addonPath = new URL("../../build/Release/packet_socket.node", import.meta.url).pathname;
-let loaded: MallocTrimAddon | undefined;
-function addon(): MallocTrimAddon {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)(addonPath) as MallocTrimAddon;
-    } catch (cause) {
-      throw new AddonNotBuiltError(addonPath, { cause });
-    }
-  }
-  return loaded;
-}
+const addon = (): MallocTrimAddon => loadSpeakerAddon<MallocTrimAddon>();
 
 /** `malloc_trim(0)`: whether any memory went back to the kernel (always false with a C library other than glibc). */
 export function trimMalloc(): boolean {
