@@ -5,7 +5,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { compileCacheDir } from "../bin/compile-cache.js";
 import { nodeVersionProblem } from "../bin/node-version.js";
@@ -97,9 +97,11 @@ describe("compileCacheDir", () => {
 
 describe("bollard.js with the compile cache", () => {
   // Whether Node's TypeScript stripper (amaro, ~25 MiB resident) was loaded: what a warm cache saves.
-  const probe = join(mkdtempSync(join(tmpdir(), "bollard-cc-probe-")), "probe.mjs");
+  const probeDir = mkdtempSync(join(tmpdir(), "bollard-cc-probe-"));
+  after(() => rmSync(probeDir, { recursive: true, force: true }));
+  const probe = join(probeDir, "probe.mjs");
   writeFileSync(probe, 'process.on("exit", () => process.stderr.write("amaro loaded: " + process.moduleLoadList.some((m) => m.includes("amaro")) + "\\n"));\n');
-  chmodSync(join(probe, ".."), 0o755);
+  chmodSync(probeDir, 0o755);
   const version = (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string }).version;
   const bollard = async (env: Record<string, string>, user?: number) => {
     const argv = [process.execPath, "--import", probe, bin, "--version"];
