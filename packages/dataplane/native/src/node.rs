@@ -269,7 +269,7 @@ impl DataPlane {
             let thread = std::thread::Builder::new().name("bollard-dataplane".into()).spawn(move || {
                 set_worker_shard(worker);
                 runtime.block_on(async move {
-                    let client = shared.upstream_client();
+                    let client = shared.upstream_pool();
                     if worker == 0 {
                         tokio::spawn(crate::trim::trim_after_bursts(shared.clone(), stop_rx.clone()));
                     }

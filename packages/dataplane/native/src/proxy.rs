@@ -36,7 +36,7 @@ use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
-use crate::upstream::{BodyFraming, UpstreamError};
+use crate::upstream::{BodyFraming, UpstreamError, UpstreamPool};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -91,9 +91,6 @@ pub struct Shared {
 /// A request's table: see `Shared::current_table`.
 pub type LocalTable = Arc<Arc<Table>>;
 
-/// The keep-alive pool to the upstreams. One per runtime thread: a pooled connection is driven by the requests
-/// of the thread that opened it, so a request never waits on another thread (or task) to write or read it.
-pub use crate::upstream::UpstreamPool as UpstreamClient;
 
 impl Shared {
     pub fn new(config: ProxyConfig) -> Shared {
@@ -125,8 +122,8 @@ impl Shared {
         })
     }
 
-    pub fn upstream_client(&self) -> UpstreamClient {
-        UpstreamClient::new(self.config.connect_timeout, self.config.upstream_keep_alive_timeout)
+    pub fn upstream_pool(&self) -> UpstreamPool {
+        UpstreamPool::new(self.config.connect_timeout, self.config.upstream_keep_alive_timeout)
     }
 }
 
@@ -145,7 +142,7 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
 
 /// Accepts until `stop` changes, then asks each connection to finish its request in flight and close.
 /// With `tls`, connections are TLS; those that negotiate `h2` by ALPN are served HTTP/2.
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, client: UpstreamClient, mut stop: watch::Receiver<bool>) {
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, client: UpstreamPool, mut stop: watch::Receiver<bool>) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let port_text = HeaderValue::from(local_port);
     loop {
@@ -330,7 +327,7 @@ pub(crate) struct ConnInfo {
     pub(crate) port_text: HeaderValue,
     pub(crate) secure: bool,
     pub(crate) clock: Arc<ConnClock>,
-    pub(crate) client: UpstreamClient,
+    pub(crate) client: UpstreamPool,
 }
 
 /// How long a condemned connection gets for its last word (a 408, a GOAWAY) before it is dropped.
@@ -982,7 +979,7 @@ mod tests {
             trusted: TrustedProxies::parse(&trusted.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("trusted proxies"),
         };
         let shared = Arc::new(Shared::new(config));
-        let client = shared.upstream_client();
+        let client = shared.upstream_pool();
         ConnInfo { shared, peer: "10.0.0.7".parse().expect("address"), peer_text: HeaderValue::from_static("10.0.0.7"), port_text: HeaderValue::from_static("80"), secure: false, clock: Arc::new(ConnClock::new(1)), client }
     }
 
