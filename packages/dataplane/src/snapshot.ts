@@ -1,10 +1,10 @@
 // The snapshot: the one thing TypeScript hands the native data plane. Typed data only — hosts, paths,
 // backends with endpoints, certificates and per-route policy — validated again on the native side
 // (native/src/snapshot.rs mirrors these types) and swapped in whole.
-import type { Backend, KeyPair, ObjectRef, PathNode, Route, RoutePathType, RouteTable } from "@bollard/ingress";
+import type { Backend, KeyPair, ObjectRef, PathNode, Route, RoutePathType, RoutePolicy, RouteTable } from "@bollard/ingress";
 
 /** Bumped whenever a field changes meaning; the native side refuses other versions. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 export interface DataPlaneSnapshot {
   version: typeof SNAPSHOT_VERSION;
@@ -14,6 +14,8 @@ export interface DataPlaneSnapshot {
    */
   hosts: string[];
   routes: SnapshotRoute[];
+  /** what the routes' Ingress annotations ask, each distinct policy once (native/src/policy/ executes them) */
+  policies: RoutePolicy[];
   /** index into `routes` of the Ingress `defaultBackend` route; null: 404 for what no rule matches */
   defaultRoute: number | null;
   backends: SnapshotBackend[];
@@ -38,15 +40,8 @@ export interface SnapshotRoute {
   pathType: RoutePathType | null;
   /** index into `backends` */
   backend: number;
-  policy: RoutePolicy;
-}
-
-/**
- * What a route does besides forwarding. Per-route behaviours (redirects, rewrites, header changes,
- * allow-lists, auth sub-requests, CORS, rate limits, canaries, affinity) are added here as typed fields the
- * native side executes — never as text another program parses.
- */
-export interface RoutePolicy {
+  /** index into `policies` */
+  policy: number;
   /** plain-HTTP requests get a 308 to HTTPS */
   sslRedirect: boolean;
 }
@@ -82,12 +77,15 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
   const routeIndex = new Map<Route, number>();
   const backends: Backend[] = [];
   const backendIndex = new Map<Backend, number>();
+  const policies: RoutePolicy[] = [];
+  const policyIndex = new Map<RoutePolicy, number>();
   const addRoute = (route: Route): number => {
     let i = routeIndex.get(route);
     if (i === undefined) {
       i = routes.push(route) - 1;
       routeIndex.set(route, i);
       if (!backendIndex.has(route.backend)) backendIndex.set(route.backend, backends.push(route.backend) - 1);
+      if (!policyIndex.has(route.policy)) policyIndex.set(route.policy, policies.push(route.policy) - 1);
     }
     return i;
   };
@@ -128,8 +126,10 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
       path: r.path,
       pathType: r.pathType,
       backend: backendIndex.get(r.backend) as number,
-      policy: { sslRedirect: r.sslRedirect },
+      policy: policyIndex.get(r.policy) as number,
+      sslRedirect: r.sslRedirect,
     })),
+    policies,
     defaultRoute,
     backends: backends.map((b) => ({
       namespace: b.namespace,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseManifests } from "@bollard/core";
-import { compileRoutes, emptyRouteTable, type RouteTable, snapshotFromObjects, generateDefaultCertificate } from "@bollard/ingress";
+import { compileRoutes, DEFAULT_POLICY, emptyRouteTable, type RouteTable, snapshotFromObjects, generateDefaultCertificate } from "@bollard/ingress";
 import { loadRouteCases } from "../../ingress/test/route-cases.ts";
 import { createDataPlane, type DataPlaneSnapshot, InvalidSnapshotError, loadNative, snapshotFromTable } from "../src/index.ts";
 
@@ -73,7 +73,7 @@ test("a refused snapshot names the field, counts, and leaves the table in servic
 
   // Through the wrapper: a typed error, and the previous table still answers.
   const backend = { namespace: "d", service: "s", port: 80, endpoints: [{ host: "10.0.0.1", port: 70000 }], unavailable: null };
-  const route = { ingress: { namespace: "d", name: "x" }, host: null, path: "/", pathType: "Prefix" as const, backend, sslRedirect: false };
+  const route = { ingress: { namespace: "d", name: "x" }, host: null, path: "/", pathType: "Prefix" as const, backend, sslRedirect: false, policy: DEFAULT_POLICY };
   const broken: RouteTable = { ...emptyRouteTable(), anyHost: { exact: new Map(), prefix: { route, children: new Map() } } };
   assert.throws(
     () => plane.setTable(broken),

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 pub mod outcome;
 pub mod paths;
+pub mod policy;
 pub mod proxy;
 pub mod request_id;
 pub mod rewind;

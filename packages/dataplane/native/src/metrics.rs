@@ -276,8 +276,8 @@ mod tests {
 
     fn table(service: &str) -> Table {
         let json = format!(
-            r#"{{"version": 1, "hosts": ["foo.com"], "defaultRoute": null, "certificates": [], "tls": {{"hosts": [], "fallback": null}},
-            "routes": [{{"ingress": {{"namespace": "d", "name": "a"}}, "host": "foo.com", "path": "/", "pathType": "Prefix", "backend": 0, "policy": {{"sslRedirect": false}}}}],
+            r#"{{"version": 2, "policies": [{{"refuse": null, "redirect": {{"sslRedirect": true, "forceSslRedirect": false, "preserveTrailingSlash": false, "to": null, "appRoot": null, "fromToWww": false}}, "rewrite": null, "headers": null, "access": null, "limits": null, "cors": null, "basicAuth": null, "externalAuth": null, "clientTls": null, "upstream": null, "balance": null, "errors": null, "accessLog": true}}], "hosts": ["foo.com"], "defaultRoute": null, "certificates": [], "tls": {{"hosts": [], "fallback": null}},
+            "routes": [{{"ingress": {{"namespace": "d", "name": "a"}}, "host": "foo.com", "path": "/", "pathType": "Prefix", "backend": 0, "policy": 0, "sslRedirect": false}}],
             "backends": [{{"namespace": "d", "service": "{service}", "port": 80, "endpoints": [{{"host": "10.0.0.1", "port": 80}}], "unavailable": null}}]}}"#
         );
         Table::build(serde_json::from_str::<Snapshot>(&json).unwrap()).unwrap()

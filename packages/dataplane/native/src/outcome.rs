@@ -10,6 +10,8 @@ pub enum Outcome {
     Status(u16),
     /// 503: the route's backend has no endpoint
     Unavailable { route: usize },
+    /// the route's policy refuses every request (fail closed: an invalid security annotation)
+    Refused { route: usize, status: u16 },
     /// 308 to HTTPS: the route's host has TLS and the request came in plain
     Redirect { route: usize, location: String },
     /// forward to the route's backend
@@ -50,7 +52,10 @@ pub fn decide(table: &Table, head: &RequestHead<'_>, https_port: u16) -> Outcome
         return Outcome::Status(404);
     };
     let r = &table.routes[route];
-    if !head.secure && r.policy.ssl_redirect && head.host.is_some() {
+    if let Some(refuse) = &table.policies[r.policy].refuse {
+        return Outcome::Refused { route, status: refuse.status };
+    }
+    if !head.secure && r.ssl_redirect && head.host.is_some() {
         let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
         let location = format!("https://{}{port}{}", String::from_utf8_lossy(&host), String::from_utf8_lossy(head.target));
         return Outcome::Redirect { route, location };
@@ -68,12 +73,12 @@ mod tests {
 
     fn table() -> Table {
         let json = r#"{
-          "version": 1,
+          "version": 2, "policies": [{"refuse": null, "redirect": {"sslRedirect": true, "forceSslRedirect": false, "preserveTrailingSlash": false, "to": null, "appRoot": null, "fromToWww": false}, "rewrite": null, "headers": null, "access": null, "limits": null, "cors": null, "basicAuth": null, "externalAuth": null, "clientTls": null, "upstream": null, "balance": null, "errors": null, "accessLog": true}],
           "routes": [
-            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": false}},
-            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Exact", "backend": 1, "policy": {"sslRedirect": false}},
-            {"ingress": {"namespace": "d", "name": "a"}, "host": "*.foo.com", "path": "/", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": true}},
-            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/x", "pathType": "ImplementationSpecific", "backend": 2, "policy": {"sslRedirect": false}}
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Prefix", "backend": 0, "policy": 0, "sslRedirect": false},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "foo.com", "path": "/api", "pathType": "Exact", "backend": 1, "policy": 0, "sslRedirect": false},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": "*.foo.com", "path": "/", "pathType": "Prefix", "backend": 0, "policy": 0, "sslRedirect": true},
+            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/x", "pathType": "ImplementationSpecific", "backend": 2, "policy": 0, "sslRedirect": false}
           ],
           "defaultRoute": null,
           "backends": [
@@ -128,17 +133,17 @@ mod tests {
 
     #[test]
     fn refuses_a_snapshot_with_a_dangling_index_or_a_duplicate_route() {
-        let bad = r#"{"version": 1, "routes": [{"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/", "pathType": "Prefix", "backend": 3, "policy": {"sslRedirect": false}}],
+        let bad = r#"{"version": 2, "policies": [{"refuse": null, "redirect": {"sslRedirect": true, "forceSslRedirect": false, "preserveTrailingSlash": false, "to": null, "appRoot": null, "fromToWww": false}, "rewrite": null, "headers": null, "access": null, "limits": null, "cors": null, "basicAuth": null, "externalAuth": null, "clientTls": null, "upstream": null, "balance": null, "errors": null, "accessLog": true}], "routes": [{"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/", "pathType": "Prefix", "backend": 3, "policy": 0, "sslRedirect": false}],
           "defaultRoute": null, "backends": [], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         let err = Table::build(serde_json::from_str(bad).unwrap()).err().unwrap();
         assert_eq!(err.field, "routes[0].backend");
-        let dup = r#"{"version": 1, "routes": [
-            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/a", "pathType": "Prefix", "backend": 0, "policy": {"sslRedirect": false}},
-            {"ingress": {"namespace": "d", "name": "b"}, "host": null, "path": "/a/", "pathType": "ImplementationSpecific", "backend": 0, "policy": {"sslRedirect": false}}],
+        let dup = r#"{"version": 2, "policies": [{"refuse": null, "redirect": {"sslRedirect": true, "forceSslRedirect": false, "preserveTrailingSlash": false, "to": null, "appRoot": null, "fromToWww": false}, "rewrite": null, "headers": null, "access": null, "limits": null, "cors": null, "basicAuth": null, "externalAuth": null, "clientTls": null, "upstream": null, "balance": null, "errors": null, "accessLog": true}], "routes": [
+            {"ingress": {"namespace": "d", "name": "a"}, "host": null, "path": "/a", "pathType": "Prefix", "backend": 0, "policy": 0, "sslRedirect": false},
+            {"ingress": {"namespace": "d", "name": "b"}, "host": null, "path": "/a/", "pathType": "ImplementationSpecific", "backend": 0, "policy": 0, "sslRedirect": false}],
           "defaultRoute": null, "backends": [{"namespace": "d", "service": "s", "port": 80, "endpoints": [], "unavailable": null}], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         let err = Table::build(serde_json::from_str(dup).unwrap()).err().unwrap();
         assert_eq!(err.field, "routes[1]");
-        let version = r#"{"version": 2, "routes": [], "defaultRoute": null, "backends": [], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
+        let version = r#"{"version": 3, "policies": [], "routes": [], "defaultRoute": null, "backends": [], "hosts": [], "certificates": [], "tls": {"hosts": [], "fallback": null}}"#;
         assert_eq!(Table::build(serde_json::from_str(version).unwrap()).err().unwrap().field, "version");
     }
 }

@@ -625,6 +625,10 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             *matched = Some(route);
             return reply(shared, 503, close);
         }
+        Outcome::Refused { route, status } => {
+            *matched = Some(route);
+            return reply(shared, status, close);
+        }
         Outcome::Redirect { location, route } => {
             *matched = Some(route);
             let mut res = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());

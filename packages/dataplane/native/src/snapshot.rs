@@ -3,8 +3,10 @@
 
 use serde::Deserialize;
 
+use crate::policy::PolicySpec;
+
 /// The contract version this build understands; the TypeScript side sends it with every snapshot.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -14,6 +16,8 @@ pub struct Snapshot {
     /// to wildcard or host-less rules); lower case, wildcards as `*.foo.com`
     pub hosts: Vec<String>,
     pub routes: Vec<RouteSpec>,
+    /// what the routes' Ingress annotations ask, each distinct policy once
+    pub policies: Vec<PolicySpec>,
     /// index into `routes` of the route serving what no rule matches
     pub default_route: Option<usize>,
     pub backends: Vec<BackendSpec>,
@@ -47,14 +51,8 @@ pub struct RouteSpec {
     pub path_type: Option<PathType>,
     /// index into `backends`
     pub backend: usize,
-    pub policy: RoutePolicy,
-}
-
-/// What a route does besides forwarding. Every per-route behaviour (redirects, rewrites, header changes,
-/// allow-lists, rate limits…) is a typed field here that the data plane executes.
-#[derive(Debug, Deserialize, Clone, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RoutePolicy {
+    /// index into `policies`
+    pub policy: usize,
     /// plain-HTTP requests get a 308 to HTTPS
     pub ssl_redirect: bool,
 }

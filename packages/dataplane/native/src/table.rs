@@ -10,7 +10,8 @@ use rustls::sign::CertifiedKey;
 use crate::metrics::TableCounters;
 use crate::paths::{is_valid_rule_host, normalize_path, segments};
 use crate::tls::certified_key;
-use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, RoutePolicy, Snapshot, SNAPSHOT_VERSION};
+use crate::policy::{self, Policy};
+use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, Snapshot, SNAPSHOT_VERSION};
 
 /// Why a snapshot was refused: the field at fault (a JSON path into the snapshot) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,10 @@ pub struct Route {
     pub path: Option<String>,
     pub path_type: Option<PathType>,
     pub backend: usize,
-    pub policy: RoutePolicy,
+    /// index into `Table::policies`
+    pub policy: usize,
+    /// plain-HTTP requests get a 308 to HTTPS
+    pub ssl_redirect: bool,
 }
 
 pub struct Endpoint {
@@ -93,6 +97,8 @@ pub struct Certificate {
 
 pub struct Table {
     pub routes: Vec<Route>,
+    /// what the routes' annotations ask, compiled; a route names one by index
+    pub policies: Vec<Policy>,
     pub backends: Vec<Backend>,
     exact_hosts: HashMap<Vec<u8>, HostRoutes>,
     /// `*.foo.com` keyed by `foo.com`
@@ -113,6 +119,7 @@ impl Table {
     pub fn empty() -> Table {
         Table {
             routes: Vec::new(),
+            policies: Vec::new(),
             backends: Vec::new(),
             exact_hosts: HashMap::new(),
             wildcard_hosts: HashMap::new(),
@@ -134,7 +141,13 @@ impl Table {
             return Err(invalid("version", format!("snapshot version {} is not {SNAPSHOT_VERSION}, the version this data plane reads", snapshot.version)));
         }
         let backends = snapshot.backends.into_iter().enumerate().map(|(i, b)| backend_of(b, i)).collect::<Result<Vec<_>, _>>()?;
-        let mut table = Table { backends, ..Table::empty() };
+        let policies = snapshot
+            .policies
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| policy::compile(p).map_err(|(area, message)| invalid(format!("policies[{i}].{area}"), message)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut table = Table { backends, policies, ..Table::empty() };
         for (i, h) in snapshot.hosts.iter().enumerate() {
             let lower = h.to_ascii_lowercase();
             if !is_valid_rule_host(&lower) {
@@ -152,7 +165,10 @@ impl Table {
             if spec.backend >= table.backends.len() {
                 return Err(invalid(format!("{}.backend", field()), format!("backend {} does not exist ({} backends)", spec.backend, table.backends.len())));
             }
-            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy };
+            if spec.policy >= table.policies.len() {
+                return Err(invalid(format!("{}.policy", field()), format!("policy {} does not exist ({} policies)", spec.policy, table.policies.len())));
+            }
+            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect };
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
                     return Err(invalid(field(), "the default route has no host, path or pathType"));

@@ -8,6 +8,7 @@ const KINDS = {
   Service: "services",
   EndpointSlice: "endpointSlices",
   Secret: "secrets",
+  ConfigMap: "configMaps",
 } as const satisfies Record<string, keyof Snapshot>;
 
 /**
@@ -26,14 +27,14 @@ export function snapshotFromObjects(objects: readonly unknown[], source: string)
     if (!Object.hasOwn(KINDS, obj.kind)) return;
     const field = KINDS[obj.kind as keyof typeof KINDS];
     // The compiler reads these objects defensively; manifests are trusted only to be mappings with names.
-    (snapshot[field] as unknown[]).push(obj);
+    (snapshot[field] as unknown[] | undefined)?.push(obj);
   });
   return snapshot;
 }
 
 export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
   const all = emptySnapshot();
-  for (const part of parts) for (const key of Object.keys(all) as (keyof Snapshot)[]) (all[key] as unknown[]).push(...part[key]);
+  for (const part of parts) for (const key of Object.keys(all) as (keyof Snapshot)[]) (all[key] as unknown[]).push(...(part[key] ?? []));
   return all;
 }
 

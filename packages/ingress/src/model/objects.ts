@@ -89,6 +89,13 @@ export interface EndpointSlice {
   ports?: { name?: string; port?: number; protocol?: string }[];
 }
 
+export interface ConfigMap {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+}
+
 export interface Secret {
   apiVersion?: string;
   kind?: string;
@@ -107,9 +114,11 @@ export interface Snapshot {
   services: Service[];
   endpointSlices: EndpointSlice[];
   secrets: Secret[];
+  /** ConfigMaps that annotations name (custom-headers); absent: none */
+  configMaps?: ConfigMap[];
 }
 
-export const emptySnapshot = (): Snapshot => ({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [] });
+export const emptySnapshot = (): Snapshot => ({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [], configMaps: [] });
 
 /** An object's reference as `namespace/name`. */
 export interface ObjectRef {

@@ -13,7 +13,7 @@ import {
   runLeaderElection,
   typedResource,
 } from "@bollard/core";
-import type { EndpointSlice, Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
+import type { ConfigMap, EndpointSlice, Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
 import { refKey } from "../model/objects.ts";
 import { compileRoutes } from "../router/compile.ts";
 import type { Diagnostic, RouteTable } from "../router/table.ts";
@@ -64,8 +64,11 @@ export function startIngressController(options: IngressControllerOptions): Ingre
   const classes = createInformer({ ...common, resource: typedResource<IngressClass>(resources.ingressClasses) });
   const services = createInformer({ ...watched, resource: typedResource<Service>(resources.services) });
   const slices = createInformer({ ...watched, resource: typedResource<EndpointSlice>(resources.endpointSlices) });
-  const secrets = createInformer({ ...watched, resource: typedResource<Secret>(resources.secrets), fieldSelector: "type=kubernetes.io/tls" });
-  const informers: Informer<ApiObject>[] = [ingresses, classes, services, slices, secrets];
+  // Every type of Secret: TLS pairs, and the htpasswd and CA Secrets that auth annotations name.
+  const secrets = createInformer({ ...watched, resource: typedResource<Secret>(resources.secrets) });
+  // ConfigMaps that annotations name (custom-headers)
+  const configMaps = createInformer({ ...watched, resource: typedResource<ConfigMap>(resources.configMaps) });
+  const informers: Informer<ApiObject>[] = [ingresses, classes, services, slices, secrets, configMaps];
   // Objects outside the watched namespace that flags name: one-object informers, nothing wider.
   const defaultCert = options.defaultCertificate;
   const defaultCertSecrets =
@@ -102,6 +105,7 @@ export function startIngressController(options: IngressControllerOptions): Ingre
     services: services.list(),
     endpointSlices: slices.list(),
     secrets: [...secrets.list(), ...(defaultCertSecrets?.list() ?? [])],
+    configMaps: configMaps.list(),
   });
 
   function rebuild(): void {

@@ -1,17 +1,26 @@
+import { type GlobalSettings, DEFAULT_GLOBALS } from "../annotations/globals.ts";
+import { POLICY_READERS } from "../annotations/index.ts";
+import type { RoutePolicy } from "../annotations/policy.ts";
+import { type AnnotationFinding, NGINX_ANNOTATION_PREFIX, readPolicy } from "../annotations/read.ts";
+import { BOLLARD_SSL_REDIRECT } from "../annotations/redirect.ts";
 import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
-import { compareByAge, type EndpointSlice, type HTTPIngressPath, type Ingress, type IngressBackend, type ObjectRef, refKey, refOf, type Secret, type Service, type Snapshot } from "../model/objects.ts";
+import { compareByAge, type ConfigMap, type EndpointSlice, type HTTPIngressPath, type Ingress, type IngressBackend, type ObjectRef, refKey, refOf, type Secret, type Service, type Snapshot } from "../model/objects.ts";
 import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { type BackendIndex, type BackendProblem, backendInputs, indexBackends, resolveBackend, sameObjects } from "./backends.ts";
 import { isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
 import type { Backend, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
 
-export const SSL_REDIRECT_ANNOTATION = "bollard.dev/ssl-redirect";
+export const SSL_REDIRECT_ANNOTATION = BOLLARD_SSL_REDIRECT;
 
 export interface CompileOptions {
   controllerName?: string;
   ingressClass?: string;
   /** `--default-ssl-certificate`: a `kubernetes.io/tls` Secret served when SNI matches no Ingress TLS host */
   defaultCertificate?: ObjectRef | null;
+  /** the prefix of the annotations read (`--annotations-prefix`, default nginx.ingress.kubernetes.io) */
+  annotationsPrefix?: string;
+  /** cluster-wide defaults (`--configmap`) */
+  globals?: GlobalSettings;
 }
 
 interface MutableNode {
@@ -42,6 +51,10 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
 
   const secrets = new Map<string, Secret>();
   for (const s of snapshot.secrets) secrets.set(refKey(refOf(s.metadata)), s);
+  const configMaps = new Map<string, ConfigMap>();
+  for (const c of snapshot.configMaps ?? []) configMaps.set(refKey(refOf(c.metadata)), c);
+  const policyInputs: PolicyInputs = { secrets, configMaps, globals: options.globals ?? DEFAULT_GLOBALS, prefix: options.annotationsPrefix ?? NGINX_ANNOTATION_PREFIX };
+  const annotations = new Map<string, readonly AnnotationFinding[]>();
   const keyPairs = new Map<string, KeyPair | { error: string }>();
   const keyPairOf = (ref: ObjectRef): KeyPair | { error: string } | undefined => {
     const key = refKey(ref);
@@ -127,7 +140,15 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   for (const ing of ours) {
     const parsed = parseIngress(ing);
     const ref = parsed.ref;
-    const optOut = ing.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] === "false";
+    const { policy, findings } = ingressPolicy(ing, ref.namespace, policyInputs);
+    annotations.set(refKey(ref), findings);
+    for (const f of findings) {
+      if (f.verdict !== "invalid" && f.verdict !== "unsupported") continue;
+      const consequence = f.refuses ? "; the Ingress's routes answer 503 until this is fixed (a security annotation is never ignored)" : "";
+      const what = f.verdict === "invalid" ? `"${f.value}" is not valid: ${f.message}` : `is not supported: ${f.message}`;
+      report(ing, "warning", f.verdict === "invalid" ? "InvalidAnnotation" : "UnsupportedAnnotation", `metadata.annotations['${f.key}']`, `${f.key} ${what}${consequence}`);
+    }
+    const sslRedirectFor = (host: string | null) => (host !== null && tlsHosts.has(host) && policy.redirect.sslRedirect) || policy.redirect.forceSslRedirect;
     const backendOf = (spec: NonNullable<Ingress["spec"]>["defaultBackend"], field: string) => {
       const { backend, problem } = resolveBackend(spec ?? {}, ref.namespace, field, index);
       if (problem !== null) report(ing, "error", problem.reason, problem.field, problem.message);
@@ -145,7 +166,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (defaultRoute !== null) {
         if (!ownHosts) report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
       } else if (ownDefault !== null) {
-        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false });
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy });
       }
     }
 
@@ -162,8 +183,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         const rules = hostRoutesOf(host);
         const held = hostDefaults.get(rules);
         if (ownDefault !== null && held === undefined) {
-          const sslRedirect = tlsHosts.has(host) && !optOut;
-          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect }));
+          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy }));
         } else if (ownDefault !== null && held !== undefined && held.ingress !== ref) {
           report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
         }
@@ -179,12 +199,12 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           continue;
         }
         const backend = pathBackend(entry, ref.namespace, index, ing, report);
-        const sslRedirect = host !== null && tlsHosts.has(host) && !optOut;
+        const sslRedirect = sslRedirectFor(host);
         // The same Route object as the last compile while nothing it holds changed (tables then differ only where
         // the cluster did, which is what the data plane's swap compares).
         let route = entry.route;
-        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect) {
-          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect });
+        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy) {
+          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy });
           entry.route = route;
         }
         claimed.set(entry.claimKey, route);
@@ -219,12 +239,74 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
     certificates: Object.freeze({ exactHosts: certExact, wildcardHosts: certWildcard, fallback }),
     ingresses: ours.map((ing) => refOf(ing.metadata)),
     diagnostics,
+    annotations,
     defaultCertificateError,
   });
 }
 
+interface PolicyInputs {
+  secrets: ReadonlyMap<string, Secret>;
+  configMaps: ReadonlyMap<string, ConfigMap>;
+  globals: GlobalSettings;
+  prefix: string;
+}
+
+interface KnownPolicy {
+  prefix: string;
+  globals: GlobalSettings;
+  /** the Secrets and ConfigMaps the readers looked up, as they were (undefined: absent) */
+  lookups: { secret: boolean; key: string; object: Secret | ConfigMap | undefined }[];
+  policy: RoutePolicy;
+  findings: readonly AnnotationFinding[];
+}
+
+/** Per Ingress object: its policy, read again only when an object it looked up (or the globals) changed. */
+const knownPolicies = new WeakMap<Ingress, KnownPolicy>();
+
+function ingressPolicy(ing: Ingress, namespace: string, inputs: PolicyInputs): KnownPolicy {
+  const known = knownPolicies.get(ing);
+  if (
+    known !== undefined &&
+    known.prefix === inputs.prefix &&
+    known.globals === inputs.globals &&
+    known.lookups.every((l) => (l.secret ? inputs.secrets : inputs.configMaps).get(l.key) === l.object)
+  ) {
+    return known;
+  }
+  const lookups: KnownPolicy["lookups"] = [];
+  // `name` in the Ingress's namespace, or `namespace/name`
+  const keyOf = (ref: string) => (ref.includes("/") ? ref : `${namespace}/${ref}`);
+  const context = {
+    namespace,
+    globals: inputs.globals,
+    secret: (ref: string) => {
+      const key = keyOf(ref);
+      const object = inputs.secrets.get(key);
+      lookups.push({ secret: true, key, object });
+      return object;
+    },
+    configMap: (ref: string) => {
+      const key = keyOf(ref);
+      const object = inputs.configMaps.get(key);
+      lookups.push({ secret: false, key, object });
+      return object;
+    },
+  };
+  let annotations = ing.metadata.annotations;
+  // Bollard's older spelling stands in for ssl-redirect when the ingress-nginx one is absent.
+  const legacy = annotations?.[BOLLARD_SSL_REDIRECT];
+  const sslKey = `${inputs.prefix}/ssl-redirect`;
+  if (legacy !== undefined && annotations?.[sslKey] === undefined) annotations = { ...annotations, [sslKey]: legacy };
+  const { policy, findings } = readPolicy(annotations, context, POLICY_READERS, inputs.prefix);
+  const result: KnownPolicy = { prefix: inputs.prefix, globals: inputs.globals, lookups, policy, findings: Object.freeze(findings) };
+  // the same policy object while it is equal, so that unchanged routes stay the same objects
+  if (known !== undefined && JSON.stringify(known.policy) === JSON.stringify(policy)) result.policy = known.policy;
+  knownPolicies.set(ing, result);
+  return result;
+}
+
 /** A table that routes nothing: what the proxy serves before the first compile. */
-export const emptyRouteTable = (): RouteTable => compileRoutes({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [] });
+export const emptyRouteTable = (): RouteTable => compileRoutes({ ingresses: [], ingressClasses: [], services: [], endpointSlices: [], secrets: [], configMaps: [] });
 
 type Report = (ingress: Ingress, severity: Diagnostic["severity"], reason: DiagnosticReason, field: string, message: string) => void;
 

@@ -1,3 +1,5 @@
+import type { AnnotationFinding } from "../annotations/read.ts";
+import type { RoutePolicy } from "../annotations/policy.ts";
 import type { ObjectRef } from "../model/objects.ts";
 
 /** A place a request can be sent: an endpoint address (IP or DNS name) and port. */
@@ -28,8 +30,13 @@ export interface Route {
   readonly path: string | null;
   readonly pathType: RoutePathType | null;
   readonly backend: Backend;
-  /** plain-HTTP requests get a 308 to HTTPS: the host has TLS and the Ingress did not opt out */
+  /**
+   * plain-HTTP requests get a 308 to HTTPS: the host has TLS and the Ingress did not opt out (`ssl-redirect`),
+   * or the Ingress forces it (`force-ssl-redirect`)
+   */
   readonly sslRedirect: boolean;
+  /** what the Ingress's annotations ask (one object shared by the routes of an Ingress) */
+  readonly policy: RoutePolicy;
 }
 
 export interface PathNode {
@@ -67,7 +74,9 @@ export type DiagnosticReason =
   | "SecretNotFound"
   | "InvalidCertificate"
   | "CertificateHostMismatch"
-  | "TLSConflict";
+  | "TLSConflict"
+  | "InvalidAnnotation"
+  | "UnsupportedAnnotation";
 
 /** A problem with one Ingress: reported as a Warning Event on it; never affects other Ingresses. */
 export interface Diagnostic {
@@ -97,6 +106,8 @@ export interface RouteTable {
   /** the Ingresses of our class, sorted */
   readonly ingresses: readonly ObjectRef[];
   readonly diagnostics: readonly Diagnostic[];
+  /** per Ingress (`namespace/name`): what each of its annotations came to (`bollard migrate`, `explain`) */
+  readonly annotations: ReadonlyMap<string, readonly AnnotationFinding[]>;
   /** why `--default-ssl-certificate` could not be used; null when fine or unset */
   readonly defaultCertificateError: string | null;
 }

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { compileRoutes, type CompileOptions, type Ingress, type RouteTable, type Secret, type Snapshot } from "../../src/index.ts";
+import { compileRoutes, type CompileOptions, type ConfigMap, type Ingress, type RouteTable, type Secret, type Snapshot } from "../../src/index.ts";
 
 export interface Echo {
   backend: string;
@@ -100,13 +100,14 @@ export interface IngressSpec {
 }
 
 /** Objects as a cluster would hold them: one IngressClass, the Ingresses, a Service + EndpointSlices per backend. */
-export function snapshotOf(ingresses: IngressSpec[], secrets: Secret[] = []): Snapshot {
+export function snapshotOf(ingresses: IngressSpec[], secrets: Secret[] = [], configMaps: ConfigMap[] = []): Snapshot {
   const snapshot: Snapshot = {
     ingresses: [],
     ingressClasses: [{ metadata: { name: "bollard" }, spec: { controller: "bollard.dev/ingress-controller" } }],
     services: [],
     endpointSlices: [],
     secrets,
+    configMaps,
   };
   const services = new Map<string, number[] | undefined>();
   for (const spec of ingresses) {
@@ -144,7 +145,8 @@ export function snapshotOf(ingresses: IngressSpec[], secrets: Secret[] = []): Sn
   return snapshot;
 }
 
-export const tableOf = (ingresses: IngressSpec[], secrets: Secret[] = [], options?: CompileOptions): RouteTable => compileRoutes(snapshotOf(ingresses, secrets), options);
+export const tableOf = (ingresses: IngressSpec[], secrets: Secret[] = [], options?: CompileOptions, configMaps: ConfigMap[] = []): RouteTable =>
+  compileRoutes(snapshotOf(ingresses, secrets, configMaps), options);
 
 export function tlsSecret(name: string, pair: { cert: string; key: string }, namespace = "default"): Secret {
   return {
