@@ -16,6 +16,10 @@ const everyOption = [
   "ingress.defaultClass=true",
   "ingress.className=edge",
   "ingress.workers=4",
+  "ingress.migration.controllerClass=k8s.io/ingress-nginx",
+  "ingress.migration.watchIngressClasses={nginx,nginx-internal}",
+  "ingress.migration.watchWithoutClass=true",
+  "ingress.migration.configMap=ingress-nginx/ingress-nginx-controller",
   "serviceMonitor.enabled=true",
   "loadBalancerClass=bollard.dev/lb",
   "configNamespace=bollard-config",
@@ -194,9 +198,23 @@ describe("chart", () => {
 
     const ingress = find(manifests, "DaemonSet", "bollard-ingress");
     const args = container(ingress).args;
-    for (const flag of ["--ingress-class=edge", "--watch-namespace=apps", "--workers=4", "--publish-service=metallb-system/bollard-ingress"]) {
+    for (const flag of [
+      "--ingress-class=edge",
+      "--watch-namespace=apps",
+      "--workers=4",
+      "--publish-service=metallb-system/bollard-ingress",
+      "--controller-class=k8s.io/ingress-nginx",
+      "--watch-ingress-class=nginx",
+      "--watch-ingress-class=nginx-internal",
+      "--watch-ingress-without-class",
+      "--configmap=ingress-nginx/ingress-nginx-controller",
+    ]) {
       assert.ok(args.includes(flag), `${flag} in ${args.join(" ")}`);
     }
+    // the ingress-nginx ConfigMap outside the watch namespace: that one object, read-only
+    const cmRole = find(manifests, "Role", "bollard-ingress-configmap") as Manifest & { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
+    assert.equal(cmRole.metadata.namespace, "ingress-nginx");
+    assert.deepEqual(cmRole.rules, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["ingress-nginx-controller"], verbs: ["list", "watch"] }]);
     const ingressClass = find(manifests, "IngressClass", "edge");
     assert.equal((ingressClass.spec as { controller: string }).controller, "bollard.dev/ingress-controller");
     assert.equal(ingressClass.metadata.annotations?.["ingressclass.kubernetes.io/is-default-class"], "true");

@@ -68,6 +68,16 @@ export interface ListenOptions {
 
 export interface IngressRunOptions {
   ingressClass: string;
+  /** `spec.controller` of the IngressClasses served (default bollard.dev/ingress-controller) */
+  controllerClass?: string;
+  /** IngressClass names served whatever their controller */
+  watchIngressClasses?: string[];
+  /** serve Ingresses without a class */
+  watchWithoutClass?: boolean;
+  /** the annotation prefix read (default nginx.ingress.kubernetes.io) */
+  annotationsPrefix?: string;
+  /** an ingress-nginx controller ConfigMap whose keys set cluster-wide defaults */
+  configMap?: ObjectRef;
   watchNamespace?: string;
   publishService?: ObjectRef;
   defaultSslCertificate?: ObjectRef;
@@ -139,7 +149,11 @@ export async function runIngress(options: IngressRunOptions, context: ComponentC
     logger,
     signal,
     ingressClass: options.ingressClass,
-    controllerName: CONTROLLER_NAME,
+    controllerName: options.controllerClass ?? CONTROLLER_NAME,
+    watchIngressClasses: options.watchIngressClasses ?? [],
+    watchWithoutClass: options.watchWithoutClass ?? false,
+    annotationsPrefix: options.annotationsPrefix,
+    configMap: options.configMap,
     watchNamespace: options.watchNamespace,
     publishService: options.publishService,
     defaultCertificate: options.defaultSslCertificate,

@@ -13,6 +13,7 @@ import {
   runLeaderElection,
   typedResource,
 } from "@bollard/core";
+import { DEFAULT_GLOBALS, type GlobalSettings, readGlobals } from "../annotations/globals.ts";
 import type { ConfigMap, EndpointSlice, Ingress, IngressClass, ObjectRef, Secret, Service, Snapshot } from "../model/objects.ts";
 import { refKey } from "../model/objects.ts";
 import { compileRoutes } from "../router/compile.ts";
@@ -26,6 +27,12 @@ export interface IngressControllerOptions {
   signal: AbortSignal;
   ingressClass: string;
   controllerName: string;
+  watchIngressClasses?: readonly string[];
+  watchWithoutClass?: boolean;
+  /** the annotation prefix read (default nginx.ingress.kubernetes.io) */
+  annotationsPrefix?: string | undefined;
+  /** an ingress-nginx controller ConfigMap: its keys are the cluster-wide defaults (watched) */
+  configMap?: ObjectRef | undefined;
   /** only this namespace's Ingresses, Services, EndpointSlices and Secrets; all when undefined */
   watchNamespace?: string;
   publishService?: ObjectRef;
@@ -81,6 +88,24 @@ export function startIngressController(options: IngressControllerOptions): Ingre
         })
       : null;
   if (defaultCertSecrets) informers.push(defaultCertSecrets);
+  const globalsRef = options.configMap;
+  const globalsInformer = globalsRef
+    ? createInformer({ ...common, resource: typedResource<ConfigMap>(resources.configMaps), namespace: globalsRef.namespace, fieldSelector: `metadata.name=${globalsRef.name}` })
+    : null;
+  if (globalsInformer) informers.push(globalsInformer);
+  // The same object while the ConfigMap's data is unchanged, so that policies are not read again for nothing.
+  let globals: { data: string; settings: GlobalSettings } = { data: "", settings: DEFAULT_GLOBALS };
+  const currentGlobals = (): GlobalSettings => {
+    if (globalsRef === undefined || globalsInformer === null) return DEFAULT_GLOBALS;
+    const cm = globalsInformer.get(globalsRef.namespace, globalsRef.name) as ConfigMap | undefined;
+    const data = JSON.stringify(cm?.data ?? null);
+    if (data === globals.data) return globals.settings;
+    if (cm === undefined) logger.warn({ configMap: refKey(globalsRef) }, "--configmap names no ConfigMap; the defaults apply");
+    const { globals: settings, findings } = readGlobals(cm?.data);
+    for (const f of findings) logger.warn({ configMap: refKey(globalsRef), key: f.key, value: f.value, verdict: f.verdict }, `ConfigMap key ${f.key}: ${f.message}`);
+    globals = { data, settings };
+    return settings;
+  };
   const publish = options.publishService;
   // Who wrote an Ingress's status is how we tell our addresses from another controller's (metadata.managedFields).
   const fieldManager = `bollard-ingress-${options.ingressClass}`;
@@ -117,7 +142,11 @@ export function startIngressController(options: IngressControllerOptions): Ingre
       const compiled = compileRoutes(next, {
         controllerName: options.controllerName,
         ingressClass: options.ingressClass,
+        watchIngressClasses: options.watchIngressClasses ?? [],
+        watchWithoutClass: options.watchWithoutClass ?? false,
         defaultCertificate: options.defaultCertificate ?? null,
+        globals: currentGlobals(),
+        ...(options.annotationsPrefix === undefined ? {} : { annotationsPrefix: options.annotationsPrefix }),
       });
       options.apply(compiled, next);
       table = compiled;

@@ -17,6 +17,10 @@ export interface CompileOptions {
   ingressClass?: string;
   /** `--default-ssl-certificate`: a `kubernetes.io/tls` Secret served when SNI matches no Ingress TLS host */
   defaultCertificate?: ObjectRef | null;
+  /** IngressClass names served whatever their controller (`--watch-ingress-class`) */
+  watchIngressClasses?: readonly string[];
+  /** serve Ingresses without a class (`--watch-ingress-without-class`) */
+  watchWithoutClass?: boolean;
   /** the prefix of the annotations read (`--annotations-prefix`, default nginx.ingress.kubernetes.io) */
   annotationsPrefix?: string;
   /** cluster-wide defaults (`--configmap`) */
@@ -42,6 +46,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   const selection: ClassSelection = {
     controllerName: options.controllerName ?? CONTROLLER_NAME,
     className: options.ingressClass ?? DEFAULT_CLASS_NAME,
+    classNames: options.watchIngressClasses ?? [],
+    withoutClass: options.watchWithoutClass ?? false,
   };
   const ours = snapshot.ingresses.filter((ing) => isOurIngress(ing, snapshot.ingressClasses, selection)).sort(compareByAge);
   const diagnostics: Diagnostic[] = [];
