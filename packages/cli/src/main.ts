@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   speaker: () => import("./commands/speaker.ts"),
   ingress: () => import("./commands/ingress.ts"),
   explain: () => import("./commands/explain.ts"),
+  migrate: () => import("./commands/migrate.ts"),
   lab: () => import("./commands/lab.ts"),
 };
 
@@ -19,6 +20,7 @@ commands:
   speaker      announce allocated addresses at layer 2 (ARP/NDP)
   ingress      serve Ingress rules as an HTTP(S) reverse proxy
   explain      answer "which route / address / announcer" offline from manifests
+  migrate      report, offline, what becomes of ingress-nginx Ingresses and their annotations
   lab          a local control plane and network lab
 
 run 'bollard <command> --help' for its flags; 'bollard --version' prints the version`;

@@ -211,3 +211,38 @@ describe("explain route answers what the proxy answers", () => {
     });
   });
 });
+
+test("explain route shows the policy a request meets, and why a refused route answers 503", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bollard-explain-policy-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, "ing.yaml"),
+    `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: admin
+  namespace: d
+  annotations:
+    nginx.ingress.kubernetes.io/auth-made-up: "on"
+    nginx.ingress.kubernetes.io/ssl-redirect: "false"
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: admin.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+`,
+  );
+  // ingress-nginx's class, served by name as during a switch-over
+  const { code, stdout, stderr } = await explain(["-f", dir, "--watch-ingress-class", "nginx", "--url", "http://admin.test/x"]);
+  assert.equal(code, 0, stderr);
+  const answer = JSON.parse(stdout) as { status: number; reason: string; policy: { refuse: { status: number }; redirect: { sslRedirect: boolean } } };
+  assert.equal(answer.status, 503);
+  assert.match(answer.reason, /auth-made-up/);
+  assert.equal(answer.policy.refuse.status, 503);
+  assert.equal(answer.policy.redirect.sslRedirect, false);
+  // without the class flag the Ingress is not ours
+  const notOurs = JSON.parse((await explain(["-f", dir, "--url", "http://admin.test/x"])).stdout) as { status: number };
+  assert.equal(notOurs.status, 404);
+});

@@ -2,12 +2,12 @@ export { CONTROLLER_NAME, DEFAULT_CLASS_NAME, isOurIngress, type ClassSelection 
 export { mergeSnapshots, snapshotFromObjects } from "./model/manifests.ts";
 export * from "./model/objects.ts";
 export * from "./annotations/policy.ts";
-export { type GlobalSettings, DEFAULT_GLOBALS } from "./annotations/globals.ts";
+export { type GlobalFinding, type GlobalSettings, DEFAULT_GLOBALS, readGlobals } from "./annotations/globals.ts";
 export { type AnnotationFinding, isSecurityAnnotation, NGINX_ANNOTATION_PREFIX } from "./annotations/read.ts";
 export { NGINX_ANNOTATIONS, unsupportedReason } from "./annotations/catalog.ts";
 export { parseTemplate, templateText } from "./annotations/template.ts";
 export { compileRoutes, emptyRouteTable, SSL_REDIRECT_ANNOTATION, type CompileOptions } from "./router/compile.ts";
-export { describeMatch, describeTable, type RouteAnswer } from "./router/describe.ts";
+export { describeMatch, describePolicy, describeTable, type RouteAnswer } from "./router/describe.ts";
 export { matchCertificate, matchRoute } from "./router/match.ts";
 export type * from "./router/table.ts";
 export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";

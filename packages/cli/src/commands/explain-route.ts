@@ -4,8 +4,9 @@
 // request target is read as raw bytes, exactly as the proxy reads it (never re-parsed as a WHATWG URL).
 import { readManifests } from "@bollard/core";
 import { createDataPlane, type Decision } from "@bollard/dataplane";
-import { compileRoutes, describeMatch, generateDefaultCertificate, mergeSnapshots, type Route, snapshotFromObjects } from "@bollard/ingress";
+import { compileRoutes, describeMatch, describePolicy, generateDefaultCertificate, mergeSnapshots, type Route, snapshotFromObjects } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
+import { classFlags, classFlagsUsage, classOptionsOf, offlineCompileOptions } from "./class-flags.ts";
 
 const usage = "usage: bollard explain route -f PATH [-f PATH …] (--url URL [--url URL …] | --host HOST --target TARGET [--https])";
 
@@ -17,10 +18,11 @@ const help = `${usage}
   --host HOST      the Host header (with --target)
   --target TARGET  the request target as the client sends it, e.g. /api/../x?q
   --https          the request came over HTTPS (with --host/--target; --url says it by its scheme)
+${classFlagsUsage}
 
 Prints one JSON line per request: "status" is the ingress's own answer (400, 404, 503, 308) or null when the request is
 proxied; with a matched route its Ingress, host, path, Service and port; "endpoints" where it is proxied to;
-"location" for the 308; "reason" for a 503.`;
+"location" for the 308; "reason" for a 503; "policy" what the Ingress's annotations ask of the request.`;
 
 /** What `explain route` prints: the route fields of `describeMatch` plus the outcome. */
 export type RouteOutcome = Record<string, unknown> & { status: number | null };
@@ -32,6 +34,7 @@ export const command: Command = async (argv) => {
     host: { type: "string" },
     target: { type: "string" },
     https: { type: "boolean" },
+    ...classFlags,
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -44,7 +47,7 @@ export const command: Command = async (argv) => {
   const snapshot = mergeSnapshots((await readManifests(values.file)).map((file) => snapshotFromObjects(file.objects, file.path)));
   // (the plane is never listening here: its default certificate only satisfies the constructor)
   const plane = createDataPlane({ defaultCertificate: generateDefaultCertificate() });
-  plane.setTable(compileRoutes(snapshot));
+  plane.setTable(compileRoutes(snapshot, offlineCompileOptions(classOptionsOf(values), snapshot).options));
   process.stdout.write(requests.map((request) => `${JSON.stringify(describeOutcome(plane.decide(request)))}\n`).join(""));
   return 0;
 };
@@ -85,7 +88,10 @@ export function describeOutcome(decision: Decision): RouteOutcome {
   if (route === null) return { status, match: false };
   const out: RouteOutcome = { status, ...describeMatch(route) };
   if (status === 308 && location !== null) out.location = location;
-  if (status === 503) out.reason = route.backend.unavailable ?? "no ready endpoint";
+  if (status === 503) out.reason = route.policy.refuse?.reason ?? route.backend.unavailable ?? "no ready endpoint";
+  // the policies the request meets (what the Ingress's annotations ask)
+  const policy = describePolicy(route.policy);
+  if (Object.keys(policy).length > 0) out.policy = policy;
   if (status === null) out.endpoints = endpointsOf(route);
   return out;
 }

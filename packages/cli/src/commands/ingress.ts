@@ -1,21 +1,16 @@
 // `bollard ingress`: the ingress controller. Flags in, options out; the work is in @bollard/ingress.
 import { isIP } from "node:net";
 import { createDataPlane, type DataPlane, registerDataPlaneMetrics } from "@bollard/dataplane";
-import { CONTROLLER_NAME, type DataPlaneFactory, DEFAULT_CLASS_NAME, NGINX_ANNOTATION_PREFIX, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
+import { type DataPlaneFactory, ObjectRefError, parseObjectRef, parseTrustedProxies, runIngress } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags, parsePort } from "../command.ts";
+import { classFlags, classFlagsUsage, classOptionsOf } from "./class-flags.ts";
 import { componentFlags, componentUsage, prepareComponent } from "../component.ts";
 
 const METRICS_PORT = 10254;
 
 const usage = `usage: bollard ingress [flags]
 
-  --ingress-class NAME              class name for the legacy kubernetes.io/ingress.class annotation (default ${DEFAULT_CLASS_NAME})
-  --controller-class NAME           serve the IngressClasses whose spec.controller is NAME
-                                    (default ${CONTROLLER_NAME}; k8s.io/ingress-nginx takes over ingress-nginx's)
-  --watch-ingress-class NAME[,NAME…] also serve these IngressClass names, whatever their controller
-  --watch-ingress-without-class     also serve Ingresses that name no class
-  --annotations-prefix PREFIX       annotations read (default ${NGINX_ANNOTATION_PREFIX})
-  --configmap NS/NAME               an ingress-nginx controller ConfigMap: its keys set cluster-wide defaults
+${classFlagsUsage}
   --watch-namespace NS              only this namespace (default: all)
   --publish-service NS/NAME         copy this Service's load-balancer addresses into Ingress status
   --default-ssl-certificate NS/NAME kubernetes.io/tls Secret served when SNI matches no Ingress
@@ -44,12 +39,7 @@ ${componentUsage(METRICS_PORT, 36)}`;
 export const command: Command = async (argv) => {
   const { values: v } = parseFlags(argv, {
     ...componentFlags(METRICS_PORT),
-    "ingress-class": { type: "string", default: DEFAULT_CLASS_NAME },
-    "controller-class": { type: "string", default: CONTROLLER_NAME },
-    "watch-ingress-class": { type: "string", multiple: true, default: [] },
-    "watch-ingress-without-class": { type: "boolean", default: false },
-    "annotations-prefix": { type: "string", default: NGINX_ANNOTATION_PREFIX },
-    configmap: { type: "string" },
+    ...classFlags,
     "watch-namespace": { type: "string" },
     "publish-service": { type: "string" },
     "default-ssl-certificate": { type: "string" },
@@ -97,15 +87,8 @@ export const command: Command = async (argv) => {
       throw err;
     }
   };
-  const prefix = v["annotations-prefix"];
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(prefix)) throw new CliUsageError(`--annotations-prefix "${prefix}" is not a DNS subdomain`);
   const options = {
-    ingressClass: v["ingress-class"],
-    controllerClass: v["controller-class"],
-    watchIngressClasses: v["watch-ingress-class"].flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== ""),
-    watchWithoutClass: v["watch-ingress-without-class"],
-    annotationsPrefix: prefix,
-    configMap: ref("--configmap", v.configmap),
+    ...classOptionsOf(v),
     watchNamespace: v["watch-namespace"],
     publishService: ref("--publish-service", v["publish-service"]),
     defaultSslCertificate: ref("--default-ssl-certificate", v["default-ssl-certificate"]),

@@ -1,3 +1,5 @@
+import { DEFAULT_POLICY, type RoutePolicy, type Template } from "../annotations/policy.ts";
+import { templateText } from "../annotations/template.ts";
 import { refKey } from "../model/objects.ts";
 import type { HostRoutes, PathNode, Route, RouteTable } from "./table.ts";
 
@@ -75,3 +77,25 @@ function prefixRoutes(node: PathNode): Route[] {
 
 const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const byKey = (a: [string, unknown], b: [string, unknown]) => compareStrings(a[0], b[0]);
+
+/**
+ * What a route's policy asks beyond the defaults, for `explain route`: each area that is set, as plain JSON, with
+ * secrets left out (password hashes, private keys and CA bundles are summarised, never printed).
+ */
+export function describePolicy(policy: RoutePolicy): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [area, value] of Object.entries(policy) as [keyof RoutePolicy, unknown][]) {
+    const fallback = DEFAULT_POLICY[area];
+    if (value === fallback || JSON.stringify(value) === JSON.stringify(fallback)) continue;
+    out[area] = JSON.parse(JSON.stringify(value, redact));
+  }
+  return out;
+}
+
+const redacted = new Set(["hash", "key", "ca", "cert"]);
+/** (JSON.stringify replacer: PEM and password hashes become a short mark of what was there) */
+function redact(this: unknown, name: string, value: unknown): unknown {
+  if (redacted.has(name) && typeof value === "string") return `(${name}, ${value.length} bytes)`;
+  if ((name === "url" || name === "target" || name === "upstreamVhost" || name === "signin" || name === "hashBy") && Array.isArray(value)) return templateText(value as Template);
+  return value;
+}
