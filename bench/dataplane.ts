@@ -33,7 +33,7 @@ const cacheDir = compileCacheDir(process.env);
 const cacheEnv: Record<string, string> = cacheDir === undefined ? {} : { NODE_COMPILE_CACHE: cacheDir };
 const mainScript = join(import.meta.dirname, "lib", "dataplane-main.ts");
 
-interface Target {
+export interface Target {
   name: string;
   process: Started;
   http: number;
@@ -55,7 +55,7 @@ interface Run extends Sample {
   otherCpu: number;
 }
 
-interface Series {
+export interface Series {
   name: string;
   runs: Run[];
   rps: number;
@@ -70,7 +70,7 @@ interface Series {
 
 type Load = (t: Target, durationS: number) => Promise<Sample>;
 
-const wrkLoad =
+export const wrkLoad =
   (opts: (t: Target) => Omit<WrkOptions, "durationS">): Load =>
   async (t, durationS) => {
     const r = await runWrk({ ...opts(t), durationS });
@@ -85,7 +85,7 @@ const h2Load =
   };
 
 /** `runs` interleaved rounds over the targets after a warm-up of each; CPU and peak RSS of each proxy's process tree. */
-async function compare(ctx: PartContext, label: string, targets: Target[], runs: number, load: Load): Promise<Series[]> {
+export async function compare(ctx: PartContext, label: string, targets: Target[], runs: number, load: Load): Promise<Series[]> {
   for (const t of targets) await load(t, WARMUP_S);
   const samples = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
   for (let r = 0; r < runs; r++) {
@@ -123,7 +123,7 @@ async function compare(ctx: PartContext, label: string, targets: Target[], runs:
   });
 }
 
-function table(caption: string, series: Series[], latency: "percentiles" | "mean"): Table {
+export function table(caption: string, series: Series[], latency: "percentiles" | "mean"): Table {
   const [n] = series as [Series];
   return {
     caption,

@@ -19,6 +19,7 @@ const PARTS: Record<string, string> = {
   routes: "./routes.ts",
   proxy: "./proxy.ts",
   dataplane: "./dataplane.ts",
+  policies: "./policies.ts",
   allocation: "./allocation.ts",
   propagation: "./propagation.ts",
   lab: "./lab.ts",

@@ -1,7 +1,8 @@
 // The native data plane as its own process for the `dataplane` bench part, routing bench.local to a backend on
 // 127.0.0.1 with a one-Ingress table. Prints "ready <port>".
 //   node bench/lib/dataplane-main.ts native <port> <backend-port> [--https-port P --cert FILE --key FILE] [--workers N]
-//     [--no-tls-resumption]
+//     [--no-tls-resumption] [--policies]
+// --policies: the Ingress carries BENCH_POLICY_ANNOTATIONS (five ingress-nginx annotations: the `policies` part).
 // With --cert/--key that pair is the default certificate (what every TLS client gets here: the table has no TLS
 // hosts), so nginx can serve the same one. --no-tls-resumption: a full handshake for every TLS connection, as
 // nginx with `ssl_session_tickets off; ssl_session_cache off`.
@@ -9,10 +10,11 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createDataPlane } from "@bollard/dataplane";
 import { compileRoutes, generateDefaultCertificate } from "@bollard/ingress";
+import { BENCH_POLICY_ANNOTATIONS } from "./policies.ts";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { "https-port": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, workers: { type: "string" }, "no-tls-resumption": { type: "boolean" } },
+  options: { policies: { type: "boolean" }, "https-port": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, workers: { type: "string" }, "no-tls-resumption": { type: "boolean" } },
 });
 const [kind, portArg, backendArg] = positionals;
 const port = Number(portArg);
@@ -23,8 +25,8 @@ const certificate = values.cert !== undefined && values.key !== undefined ? { ce
 const table = compileRoutes({
   ingresses: [
     {
-      metadata: { name: "bench", namespace: "bench" },
-      spec: { ingressClassName: "bollard", rules: [{ host: "bench.local", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "backend", port: { number: 80 } } } }] } }] },
+      metadata: { name: "bench", namespace: "bench", annotations: values.policies ? BENCH_POLICY_ANNOTATIONS : {} },
+      spec: { ingressClassName: "bollard", rules: [{ host: "bench.local", http: { paths: [{ path: values.policies ? "/(.*)" : "/", pathType: "ImplementationSpecific", backend: { service: { name: "backend", port: { number: 80 } } } }] } }] },
     },
   ],
   ingressClasses: [{ metadata: { name: "bollard" }, spec: { controller: "bollard.dev/ingress-controller" } }],
@@ -38,6 +40,7 @@ const table = compileRoutes({
     },
   ],
   secrets: [],
+  configMaps: [{ metadata: { name: "bench-headers", namespace: "bench" }, data: { "X-Bench": "policy" } }],
 });
 
 if (kind !== "native") {
