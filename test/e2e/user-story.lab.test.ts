@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { issueCertificate } from "@bollard/lab";
 import { labPoolManifest, startLab, type Lab } from "@bollard/lab";
 import { arpingMAC, curl, electedNode, eventually, events, serviceIPs, waitForServiceIP } from "./helpers.ts";
+import { ingressNginxManifests } from "./ingress-nginx.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
@@ -20,7 +21,8 @@ describe("the user story in the lab", { timeout: 600_000 }, () => {
   const nodeNames = () => lab.network.nodes.map((n) => n.name);
 
   before(async () => {
-    lab = await startLab({ nodes: 2, log: (l) => process.stdout.write(`# lab: ${l}\n`) });
+    // the ingress also serves ingress-nginx's class by name, as during a switch-over (chart: ingress.migration.*)
+    lab = await startLab({ nodes: 2, ingressArgs: ["--watch-ingress-class=nginx"], log: (l) => process.stdout.write(`# lab: ${l}\n`) });
   });
   after(async () => {
     if (lab) await lab.down();
@@ -164,7 +166,50 @@ spec:
     }
   });
 
-  it("6. keeps every address through a controller restart during Service churn", async () => {
+  it("6. serves ingress-nginx Ingresses of class nginx unchanged: rewrite, basic auth, allow-lists, canaries, CORS, redirects", async () => {
+    const manifests = ingressNginxManifests(lab.network.client.ipv4);
+    const applied = await lab.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests }));
+    assert.equal(applied.code, 0, applied.stderr);
+    const get = (host: string, path: string, extra: string[] = []) =>
+      lab.execClient("curl", ["-sS", "--max-time", "5", "-o", "/dev/null", "-D", "-", "--resolve", `${host}:80:${vip}`, ...extra, `http://${host}${path}`], { allowFailure: true, timeoutMs: 10_000 });
+    const status = async (host: string, path: string, extra: string[] = []) => Number(/^HTTP\/[\d.]+ (\d+)/.exec((await get(host, path, extra)).stdout)?.[1] ?? 0);
+    const header = async (host: string, path: string, name: string, extra: string[] = []) =>
+      new RegExp(`^${name}: (.*)$`, "im").exec((await get(host, path, extra)).stdout)?.[1]?.trim();
+    // the last Ingress applied is served once every one is (one table)
+    await eventually("the nginx-class Ingresses served", async () => ((await status("snippet.local", "/")) === 200 ? true : undefined), 30_000);
+
+    assert.equal(await header("rewrite.local", "/api/items?page=2", "x-request-uri"), "/items?page=2", "rewrite-target /$2");
+    assert.equal(await status("basic.local", "/"), 401);
+    assert.match((await header("basic.local", "/", "www-authenticate")) ?? "", /^Basic realm="Authentication Required"/);
+    assert.equal(await status("basic.local", "/", ["-u", "admin:wrong"]), 401);
+    assert.equal(await status("basic.local", "/", ["-u", "admin:s3cret"]), 200);
+    assert.equal(await status("allowed.local", "/"), 200);
+    assert.equal(await status("denied.local", "/"), 403);
+    assert.equal(await header("canary.local", "/", "x-backend"), "demo-node1");
+    assert.equal(await header("canary.local", "/", "x-backend", ["-H", "X-Canary: always"]), "demo-node2");
+    assert.equal(await header("canary.local", "/", "x-backend", ["-H", "X-Canary: never"]), "demo-node1");
+    for (let i = 0; i < 4; i++) assert.equal(await header("weight.local", "/", "x-backend"), "demo-node2", "canary-weight 100");
+    const preflight = ["-X", "OPTIONS", "-H", "Origin: https://app.example.com", "-H", "Access-Control-Request-Method: POST"];
+    assert.equal(await status("cors.local", "/", preflight), 204);
+    assert.equal(await header("cors.local", "/", "access-control-allow-origin", preflight), "https://app.example.com");
+    assert.equal(await status("moved.local", "/anything"), 301);
+    assert.equal(await header("moved.local", "/anything", "location"), "https://new.example.com/shop");
+    assert.equal(await status("approot.local", "/"), 302);
+    assert.match((await header("approot.local", "/", "location")) ?? "", /\/app$/);
+    assert.equal(await status("broken.local", "/"), 503, "fail closed: never served unprotected");
+    await eventually("Warning Events for the broken and the unsupported annotation", async () => {
+      const broken = await events(lab, "default", "Ingress", "broken-auth");
+      const snippet = await events(lab, "default", "Ingress", "snippet");
+      return broken.some((e) => e.type === "Warning" && e.reason === "InvalidAnnotation" && e.message.includes("auth-url")) &&
+        snippet.some((e) => e.type === "Warning" && e.reason === "UnsupportedAnnotation" && e.message.includes("configuration-snippet"))
+        ? true
+        : undefined;
+    });
+    // the rest of the cluster is untouched
+    assert.equal((await curl(lab, ["--resolve", `demo.local:80:${vip}`, "http://demo.local/"])).code, 0);
+  });
+
+  it("7. keeps every address through a controller restart during Service churn", async () => {
     const names = Array.from({ length: 8 }, (_, i) => `churn-${i}`);
     const svc = (name: string) => ({
       apiVersion: "v1",
@@ -185,7 +230,7 @@ spec:
     await lab.kubectl(["delete", "svc", ...names.slice(1)]);
   });
 
-  it("7. keeps traffic flowing while the API server is down, and applies changes once it is back", async () => {
+  it("8. keeps traffic flowing while the API server is down, and applies changes once it is back", async () => {
     await lab.controlPlane.stopApiServer();
     try {
       const result = await clientLoop(`http://${vip}/`, "demo.local", 3000);
@@ -207,7 +252,7 @@ spec:
     }, 60_000);
   });
 
-  it("8. moves the address to the other node when the announcing node dies", async () => {
+  it("9. moves the address to the other node when the announcing node dies", async () => {
     const elected = electedNode(nodeNames(), vip) as string;
     const survivor = lab.network.nodes.find((n) => n.name !== elected);
     assert.ok(survivor);

@@ -73,6 +73,8 @@ export interface LabOptions {
    * runs either way. Process runtime, layer 2 only.
    */
   implementation?: LabImplementation;
+  /** extra `bollard ingress` flags, as chart values add them (e.g. `--watch-ingress-class=nginx`) */
+  ingressArgs?: string[];
 }
 
 export type LabImplementation = "bollard" | "metallb";
@@ -218,7 +220,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         namespace: "default",
         nodeName: node.name,
         ip: podIP,
-        labels: { app: "demo" },
+        // (the node label lets a test make a Service of one node's backend: canaries, affinity)
+        labels: { app: "demo", "lab.bollard.dev/node": node.name },
         ports: [{ name: "http", port: BACKEND_PORT }],
         ready: true,
       });
@@ -346,7 +349,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           }),
           startSpeaker(host),
           // One ingress per node here (a DaemonSet's placement); one worker each keeps two cores free enough.
-          component({ label: `${host.name}-ingress`, w: installation.ingress, nodeName: host.name, netns: host.netns, extraArgs: ["--workers=1"] }),
+          component({ label: `${host.name}-ingress`, w: installation.ingress, nodeName: host.name, netns: host.netns, extraArgs: ["--workers=1", ...(opts.ingressArgs ?? [])] }),
           spawnLabProcess({
             name: `${host.name}-demo`,
             netns: host.netns,
