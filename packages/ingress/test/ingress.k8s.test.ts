@@ -90,6 +90,9 @@ describe("bollard ingress against the API server", () => {
         "--https-redirect-port", "8443",
         "--metrics-port", String(ports.metrics),
         "--shutdown-grace", "5",
+        // a switch-over from ingress-nginx: its class served by name, its controller ConfigMap's defaults
+        "--watch-ingress-class", `nginx-${suffix}`,
+        "--configmap", `${ns}/ingress-nginx-controller`,
       ],
       { env: { ...process.env, POD_NAMESPACE: ns, POD_NAME: `ingress-test-${suffix}` }, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -107,6 +110,7 @@ describe("bollard ingress against the API server", () => {
     backends?.destroy();
     if (kc) {
       await api("DELETE", `/apis/networking.k8s.io/v1/ingressclasses/${className}`).catch(() => {});
+      await api("DELETE", `/apis/networking.k8s.io/v1/ingressclasses/nginx-${suffix}`).catch(() => {});
       await api("DELETE", `/api/v1/namespaces/${ns}`).catch(() => {});
     }
   });
@@ -195,6 +199,36 @@ describe("bollard ingress against the API server", () => {
     });
     const webTls = await serverCertificate(ports.https, "web.test");
     await eventually("web-tls served for uncovered.test", async () => assert.equal(await serverCertificate(ports.https, "uncovered.test"), webTls));
+  });
+
+  test("ingress-nginx's class served by name; its ConfigMap's keys are defaults, live; unsupported annotations are Events", async () => {
+    await api("POST", "/apis/networking.k8s.io/v1/ingressclasses", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "IngressClass",
+      metadata: { name: `nginx-${suffix}` },
+      spec: { controller: "k8s.io/ingress-nginx" },
+    });
+    await api("POST", ingressPath, {
+      ...webIngress("svc-b", { ingressClassName: `nginx-${suffix}`, tls: [{ hosts: ["nginx.test"] }] }),
+      metadata: { name: "from-nginx", namespace: ns, annotations: { "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'X: y';" } },
+    });
+    const redirected = async () => (await send(ports.http, { host: "nginx.test" })).status;
+    // (webIngress's rule is for web.test; the TLS host nginx.test needs its own rule)
+    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/from-nginx`);
+    await api("PATCH", `${ingressPath}/from-nginx`, { spec: { rules: [{ host: "nginx.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "svc-b", port: { name: "http" } } } }] } }] }, metadata: { resourceVersion: current.metadata.resourceVersion } }, "application/merge-patch+json");
+    await eventually("the nginx-class Ingress served, plain HTTP redirected (ssl-redirect's default)", async () => assert.equal(await redirected(), 308));
+    await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ingress-nginx-controller" }, data: { "ssl-redirect": "false" } });
+    await eventually("the ConfigMap's ssl-redirect: false applies", async () => assert.equal(await redirected(), 200));
+    await api("DELETE", `/api/v1/namespaces/${ns}/configmaps/ingress-nginx-controller`);
+    await eventually("the default again once the ConfigMap is gone", async () => assert.equal(await redirected(), 308));
+    await eventually("an UnsupportedAnnotation Event names the snippet", async () => {
+      const list = await api<{ items: { reason?: string; note?: string; type?: string; regarding?: { name?: string } }[] }>("GET", `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      const ev = list.items.find((e) => e.regarding?.name === "from-nginx" && e.reason === "UnsupportedAnnotation");
+      assert.ok(ev, JSON.stringify(list.items.map((e) => [e.regarding?.name, e.reason])));
+      assert.equal(ev.type, "Warning");
+      assert.match(ev.note ?? "", /configuration-snippet.*never evaluates user text/);
+    });
+    await api("DELETE", `${ingressPath}/from-nginx`);
   });
 
   test("an Ingress deleted → 404; metrics count requests", async () => {
