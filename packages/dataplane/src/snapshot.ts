@@ -1,7 +1,7 @@
 // The snapshot: the one thing TypeScript hands the native data plane. Typed data only — hosts, paths,
 // backends with endpoints, certificates and per-route policy — validated again on the native side
 // (native/src/snapshot.rs mirrors these types) and swapped in whole.
-import type { Backend, KeyPair, ObjectRef, PathNode, Route, RoutePathType, RoutePolicy, RouteTable } from "@bollard/ingress";
+import type { Backend, BalancePolicy, CanaryRule, KeyPair, ObjectRef, PathNode, Route, RoutePathType, RoutePolicy, RouteTable } from "@bollard/ingress";
 
 /** Bumped whenever a field changes meaning; the native side refuses other versions. */
 export const SNAPSHOT_VERSION = 2;
@@ -15,7 +15,7 @@ export interface DataPlaneSnapshot {
   hosts: string[];
   routes: SnapshotRoute[];
   /** what the routes' Ingress annotations ask, each distinct policy once (native/src/policy/ executes them) */
-  policies: RoutePolicy[];
+  policies: NativePolicy[];
   /** index into `routes` of the Ingress `defaultBackend` route; null: 404 for what no rule matches */
   defaultRoute: number | null;
   backends: SnapshotBackend[];
@@ -44,7 +44,23 @@ export interface SnapshotRoute {
   policy: number;
   /** plain-HTTP requests get a 308 to HTTPS */
   sslRedirect: boolean;
+  /** a canary Ingress's backend that may serve instead (at most one) */
+  canaries: SnapshotCanary[];
 }
+
+export interface SnapshotCanary {
+  ingress: { namespace: string; name: string };
+  /** index into `backends` */
+  backend: number;
+  rule: CanaryRule;
+  /** the canary Ingress's own choice of endpoint (affinity, hash); the route's policy does the rest */
+  balance: BalancePolicy | null;
+}
+
+/** A policy as the data plane reads it: without what the compiler already acted on (canary, service-upstream). */
+export type NativePolicy = Omit<RoutePolicy, "canary" | "serviceUpstream">;
+
+const nativePolicy = ({ canary: _canary, serviceUpstream: _serviceUpstream, ...rest }: RoutePolicy): NativePolicy => rest;
 
 export interface SnapshotBackend {
   namespace: string;
@@ -79,12 +95,16 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
   const backendIndex = new Map<Backend, number>();
   const policies: RoutePolicy[] = [];
   const policyIndex = new Map<RoutePolicy, number>();
+  const addBackend = (backend: Backend) => {
+    if (!backendIndex.has(backend)) backendIndex.set(backend, backends.push(backend) - 1);
+  };
   const addRoute = (route: Route): number => {
     let i = routeIndex.get(route);
     if (i === undefined) {
       i = routes.push(route) - 1;
       routeIndex.set(route, i);
-      if (!backendIndex.has(route.backend)) backendIndex.set(route.backend, backends.push(route.backend) - 1);
+      addBackend(route.backend);
+      for (const c of route.canaries) addBackend(c.backend);
       if (!policyIndex.has(route.policy)) policyIndex.set(route.policy, policies.push(route.policy) - 1);
     }
     return i;
@@ -128,8 +148,9 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
       backend: backendIndex.get(r.backend) as number,
       policy: policyIndex.get(r.policy) as number,
       sslRedirect: r.sslRedirect,
+      canaries: r.canaries.map((c) => ({ ingress: refOf(c.ingress), backend: backendIndex.get(c.backend) as number, rule: c.rule, balance: c.balance })),
     })),
-    policies,
+    policies: policies.map(nativePolicy),
     defaultRoute,
     backends: backends.map((b) => ({
       namespace: b.namespace,

@@ -16,7 +16,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, TRANSFER_ENCODING, UPGRADE};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE, TRANSFER_ENCODING, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -34,6 +34,8 @@ use crate::logs::LogQueue;
 use crate::metrics::{Metrics, RouteMetrics, ShardedMetrics};
 use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
+use crate::policy::balance::{BalanceRequest, Chooser};
+use crate::policy::template::{expand, TemplatePart, Vars};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
 use crate::upstream::{BodyFraming, UpstreamError, UpstreamPool};
@@ -646,7 +648,9 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         Outcome::Forward { route } => route,
     };
     *matched = Some(route);
-    let backend = &table.backends[table.routes[route].backend];
+    let matched_route = &table.routes[route];
+    // the route's backend, or its canary's; and how to pick among its endpoints (None: round-robin)
+    let (backend, balance) = crate::policy::canary::choose(table, matched_route, headers);
     let config = &shared.config;
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
@@ -718,11 +722,15 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     };
     let mut body = Some(body);
     let request_id = finish.request_id.as_ref().map_or(&b""[..], RequestId::as_bytes);
+    let mut chooser = Chooser::new(backend, balance);
+    let balance_request = BalanceRequest { headers, secure: conn.secure, route_path: matched_route.path.as_deref() };
+    // (expanded only for a route with upstream-hash-by)
+    let key_of = |t: &[TemplatePart]| hash_key(t, &conn, headers, authority, target, method);
 
     let mut tries = 0;
     loop {
         tries += 1;
-        let Some(endpoint) = backend.next_endpoint() else {
+        let Some(endpoint) = chooser.next(&balance_request, key_of) else {
             return reply(shared, 503, close);
         };
         let write_head = |out: &mut Vec<u8>| {
@@ -754,10 +762,13 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let sent = tokio::time::timeout(config.read_timeout, send).await;
         let stats = table.counters.stats(*matched);
         match sent {
-            Ok(Ok(res)) => {
+            Ok(Ok(mut res)) => {
                 stats.observe_upstream(sent_at.elapsed());
                 shared.metrics.local().response(res.status().as_u16());
                 finish.upstream = true;
+                if let Some(cookie) = chooser.set_cookie.take() {
+                    res.headers_mut().append(SET_COOKIE, cookie);
+                }
                 return res.map(|b| b.boxed_unsync());
             }
             Ok(Err(err)) => {
@@ -782,6 +793,20 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             }
         }
     }
+}
+
+/// upstream-hash-by's key for a request: its template expanded with the request's variables.
+fn hash_key(template: &[TemplatePart], conn: &ConnInfo, headers: &HeaderMap, authority: Option<&[u8]>, target: &[u8], method: &Method) -> String {
+    let http_host = headers.get(HOST).map(|h| h.as_bytes()).or(authority).unwrap_or_default();
+    let host = String::from_utf8_lossy(&crate::paths::request_host(http_host)).into_owned();
+    let http_host = String::from_utf8_lossy(http_host);
+    let request_uri = String::from_utf8_lossy(target);
+    let uri = request_uri.split('?').next().unwrap_or("");
+    let forwarded: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+    let forwarded = if forwarded.is_empty() { None } else { Some(forwarded.join(", ")) };
+    let remote_addr = conn.shared.config.trusted.real_client_address(conn.peer, forwarded.as_deref());
+    let vars = Vars { host: &host, http_host: &http_host, secure: conn.secure, request_uri: &request_uri, uri, remote_addr: &remote_addr, method: method.as_str(), ..Vars::default() };
+    expand(template, &vars, &[])
 }
 
 pub(crate) fn empty_body() -> Body {

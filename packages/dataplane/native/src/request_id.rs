@@ -29,6 +29,11 @@ fn random_u128() -> u128 {
     })
 }
 
+/// A random number (unpredictable to whoever does not hold this thread's key), as cheap as an id.
+pub(crate) fn random_u64() -> u64 {
+    random_u128() as u64
+}
+
 /// A new id: `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, lower-case hex.
 pub fn new_request_id() -> [u8; 36] {
     // version 4 and the RFC 9562 variant, as a random UUID has them

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::policy::canary::CanarySpec;
 use crate::policy::PolicySpec;
 
 /// The contract version this build understands; the TypeScript side sends it with every snapshot.
@@ -55,6 +56,9 @@ pub struct RouteSpec {
     pub policy: usize,
     /// plain-HTTP requests get a 308 to HTTPS
     pub ssl_redirect: bool,
+    /// a canary Ingress's backend that may serve instead (at most one)
+    #[serde(default)]
+    pub canaries: Vec<CanarySpec>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,8 @@ use rustls::sign::CertifiedKey;
 use crate::metrics::TableCounters;
 use crate::paths::{is_valid_rule_host, normalize_path, segments};
 use crate::tls::certified_key;
+use crate::policy::balance::endpoint_id;
+use crate::policy::canary::{self, Canary};
 use crate::policy::{self, Policy};
 use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, Snapshot, SNAPSHOT_VERSION};
 
@@ -40,6 +42,8 @@ pub struct Route {
     pub policy: usize,
     /// plain-HTTP requests get a 308 to HTTPS
     pub ssl_redirect: bool,
+    /// a canary Ingress's backend that may serve instead (empty for nearly every route: nothing to allocate)
+    pub canaries: Vec<Canary>,
 }
 
 pub struct Endpoint {
@@ -49,6 +53,8 @@ pub struct Endpoint {
     pub authority: String,
     /// `authority` parsed once, for the upstream request's URI
     pub uri_authority: hyper::http::uri::Authority,
+    /// what a session cookie holds for this endpoint, and what upstream-hash-by scores (policy/balance.rs)
+    pub id: u64,
 }
 
 pub struct Backend {
@@ -62,14 +68,17 @@ pub struct Backend {
 impl Backend {
     /// Round-robin over the endpoints; None when there is none.
     pub fn next_endpoint(&self) -> Option<&Endpoint> {
+        self.next_index().and_then(|i| self.endpoints.get(i))
+    }
+
+    /// `next_endpoint`'s index.
+    pub fn next_index(&self) -> Option<usize> {
         match self.endpoints.len() {
-            0 => return None,
+            0 => None,
             // (no shared count to bump, from any thread, when there is nothing to choose)
-            1 => return self.endpoints.first(),
-            _ => {}
+            1 => Some(0),
+            len => Some(self.next.fetch_add(1, Ordering::Relaxed) % len),
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.endpoints.get(n % self.endpoints.len())
     }
 }
 
@@ -168,7 +177,13 @@ impl Table {
             if spec.policy >= table.policies.len() {
                 return Err(invalid(format!("{}.policy", field()), format!("policy {} does not exist ({} policies)", spec.policy, table.policies.len())));
             }
-            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect };
+            let canaries = spec
+                .canaries
+                .into_iter()
+                .enumerate()
+                .map(|(j, c)| canary::compile(c, table.backends.len()).map_err(|m| invalid(format!("{}.canaries[{j}]", field()), m)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect, canaries };
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
                     return Err(invalid(field(), "the default route has no host, path or pathType"));
@@ -337,10 +352,22 @@ fn backend_of(b: BackendSpec, i: usize) -> Result<Backend, SnapshotError> {
         }
         let authority = if e.host.contains(':') { format!("[{}]:{port}", e.host) } else { format!("{}:{port}", e.host) };
         let uri_authority = authority.parse().map_err(|_| invalid(format!("{field}.host"), format!("{:?} is not an IP address or DNS name", e.host)))?;
-        endpoints.push(Endpoint { host: e.host, port, authority, uri_authority });
+        let id = endpoint_id(&authority);
+        endpoints.push(Endpoint { host: e.host, port, authority, uri_authority, id });
     }
     if b.unavailable.is_some() && !endpoints.is_empty() {
         return Err(invalid(format!("backends[{i}].unavailable"), "a backend the configuration leaves without endpoints cannot list endpoints"));
     }
     Ok(Backend { namespace: b.namespace, service: b.service, port: b.port, endpoints, next: AtomicUsize::new(0) })
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A backend of these hosts on port 80.
+    pub fn backend_with(hosts: &[&str]) -> Backend {
+        let spec = BackendSpec { namespace: "d".into(), service: Some("s".into()), port: None, endpoints: hosts.iter().map(|h| crate::snapshot::EndpointSpec { host: (*h).into(), port: 80 }).collect(), unavailable: None };
+        backend_of(spec, 0).expect("valid endpoints")
+    }
 }

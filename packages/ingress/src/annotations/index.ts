@@ -2,6 +2,7 @@
 import { readAccess } from "./access.ts";
 import { readBalance } from "./balance.ts";
 import { readBasicAuth } from "./basic-auth.ts";
+import { readCanary } from "./canary.ts";
 import { readClientTls } from "./client-tls.ts";
 import { readCors } from "./cors.ts";
 import { readErrors } from "./errors.ts";
@@ -27,5 +28,6 @@ export const POLICY_READERS: readonly PolicyReader[] = Object.freeze([
   readClientTls,
   readUpstream,
   readBalance,
+  readCanary,
   readErrors,
 ]);

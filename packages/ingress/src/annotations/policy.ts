@@ -183,8 +183,14 @@ export interface UpstreamPolicy {
 export interface AffinityPolicy {
   /** `session-cookie-name` (default INGRESSCOOKIE) */
   readonly name: string;
-  /** `affinity-mode`: balanced (default) or persistent */
+  /** `affinity-mode`: balanced (default) or persistent (served alike: see balance.ts) */
   readonly mode: "balanced" | "persistent";
+  /**
+   * `affinity-canary-behavior`: sticky (default): a request whose cookie names an endpoint of the main or the
+   * canary backend stays there; legacy: the canary rule decides every request, the cookie only within a backend
+   */
+  readonly canaryBehavior: "sticky" | "legacy";
+  /** `session-cookie-secure`; the cookie is Secure over HTTPS whatever this says (as ingress-nginx) */
   readonly secure: boolean;
   /** `session-cookie-path`; null: the route's path */
   readonly path: string | null;
@@ -192,8 +198,9 @@ export interface AffinityPolicy {
   readonly sameSite: "None" | "Lax" | "Strict" | null;
   /** `session-cookie-conditional-samesite-none` */
   readonly conditionalSameSiteNone: boolean;
-  /** seconds; null: a session cookie */
+  /** `session-cookie-max-age` in seconds; null: none */
   readonly maxAge: number | null;
+  /** `session-cookie-expires` in seconds from the answer; null: none (with neither: a session cookie) */
   readonly expires: number | null;
   /** `session-cookie-change-on-failure` */
   readonly changeOnFailure: boolean;
@@ -220,7 +227,10 @@ export interface CanaryRule {
   readonly header: string | null;
   /** `canary-by-header-value`: the value that sends to the canary (instead of "always") */
   readonly headerValue: string | null;
-  /** `canary-by-header-pattern`: a regex the header value must match (when no headerValue) */
+  /**
+   * `canary-by-header-pattern`: a regex the header value must match (when no headerValue), in the syntax both
+   * JavaScript and the data plane's regex engine read (no look-around, no back-references)
+   */
   readonly headerPattern: string | null;
   /** `canary-by-cookie`: "always" / "never" */
   readonly cookie: string | null;
@@ -246,6 +256,16 @@ export interface RoutePolicy {
   readonly errors: ErrorsPolicy | null;
   /** `enable-access-log` (default true) */
   readonly accessLog: boolean;
+  /**
+   * `canary: "true"`: the Ingress's backend joins the main Ingress's routes of the same host and path (the
+   * compiler attaches it there; not sent to the data plane as part of a policy)
+   */
+  readonly canary: CanaryRule | null;
+  /**
+   * `service-upstream`: the backend is the Service's ClusterIP and port instead of its endpoints (the compiler
+   * acts on it; not sent to the data plane as part of a policy)
+   */
+  readonly serviceUpstream: boolean;
 }
 
 export const DEFAULT_REDIRECT: RedirectPolicy = Object.freeze({
@@ -273,4 +293,6 @@ export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   balance: null,
   errors: null,
   accessLog: true,
+  canary: null,
+  serviceUpstream: false,
 });

@@ -76,7 +76,7 @@ export interface Service {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
-  spec?: { type?: string; externalName?: string; ports?: ServicePort[] };
+  spec?: { type?: string; externalName?: string; clusterIP?: string; ports?: ServicePort[] };
   status?: { loadBalancer?: { ingress?: LoadBalancerIngress[] } };
 }
 

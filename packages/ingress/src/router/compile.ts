@@ -2,13 +2,14 @@ import { type GlobalSettings, DEFAULT_GLOBALS } from "../annotations/globals.ts"
 import { POLICY_READERS } from "../annotations/index.ts";
 import type { RoutePolicy } from "../annotations/policy.ts";
 import { type AnnotationFinding, NGINX_ANNOTATION_PREFIX, readPolicy } from "../annotations/read.ts";
+import { actsOnCanary } from "../annotations/canary.ts";
 import { BOLLARD_SSL_REDIRECT } from "../annotations/redirect.ts";
 import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
 import { compareByAge, type ConfigMap, type EndpointSlice, type HTTPIngressPath, type Ingress, type IngressBackend, type ObjectRef, refKey, refOf, type Secret, type Service, type Snapshot } from "../model/objects.ts";
 import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { type BackendIndex, type BackendProblem, backendInputs, indexBackends, resolveBackend, sameObjects } from "./backends.ts";
 import { isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
-import type { Backend, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
+import type { Backend, Canary, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = BOLLARD_SSL_REDIRECT;
 
@@ -143,6 +144,37 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
     return rules;
   };
 
+  // Canary Ingresses claim nothing: their paths' backends wait here, by claim key, for the main Ingress's route
+  // of the same host and path (the oldest canary of a path keeps it; ingress-nginx serves one per route).
+  const canaries = new Map<string, { canary: Canary; ingress: Ingress; field: string; where: string; used: boolean }>();
+  for (const ing of ours) {
+    const parsed = parseIngress(ing);
+    const { policy } = ingressPolicy(ing, parsed.ref.namespace, policyInputs);
+    if (policy.canary === null) continue;
+    const rule = policy.canary;
+    if (ing.spec?.defaultBackend !== undefined) {
+      report(ing, "warning", "CanaryWithoutMain", "spec.defaultBackend", "the defaultBackend of a canary Ingress is not served: only the paths of its rules join the main Ingress's routes");
+    }
+    for (const parsedRule of parsed.rules) {
+      for (const entry of parsedRule.paths) {
+        if ("problem" in entry) continue; // reported below, with the Ingress's other problems
+        const where = `host ${parsedRule.host ?? "*"} path ${entry.path} (${entry.pathType})`;
+        const held = canaries.get(entry.claimKey);
+        if (held !== undefined) {
+          report(ing, "warning", "CanaryConflict", entry.field, `${where} already has a canary, Ingress ${refKey(held.canary.ingress)}; one canary per route is served`);
+          continue;
+        }
+        const backend = serviceUpstream(ing, policy, pathBackend(entry, parsed.ref.namespace, index, ing, report), index, policyInputs.prefix, report);
+        let canary = entry.canary;
+        if (canary === undefined || canary.backend !== backend || canary.rule !== rule || canary.balance !== policy.balance) {
+          canary = Object.freeze({ ingress: parsed.ref, backend, rule, balance: policy.balance });
+          entry.canary = canary;
+        }
+        canaries.set(entry.claimKey, { canary, ingress: ing, field: entry.field, where, used: false });
+      }
+    }
+  }
+
   for (const ing of ours) {
     const parsed = parseIngress(ing);
     const ref = parsed.ref;
@@ -154,11 +186,16 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       const what = f.verdict === "invalid" ? `"${f.value}" is not valid: ${f.message}` : `is not supported: ${f.message}`;
       report(ing, "warning", f.verdict === "invalid" ? "InvalidAnnotation" : "UnsupportedAnnotation", `metadata.annotations['${f.key}']`, `${f.key} ${what}${consequence}`);
     }
+    if (policy.canary !== null) {
+      // its path problems are its own; its paths were attached above
+      for (const rule of parsed.rules) for (const entry of rule.paths) if ("problem" in entry) report(ing, "error", entry.problem.reason, entry.problem.field, entry.problem.message);
+      continue;
+    }
     const sslRedirectFor = (host: string | null) => (host !== null && tlsHosts.has(host) && policy.redirect.sslRedirect) || policy.redirect.forceSslRedirect;
     const backendOf = (spec: NonNullable<Ingress["spec"]>["defaultBackend"], field: string) => {
       const { backend, problem } = resolveBackend(spec ?? {}, ref.namespace, field, index);
       if (problem !== null) report(ing, "error", problem.reason, problem.field, problem.message);
-      return backend;
+      return serviceUpstream(ing, policy, backend, index, policyInputs.prefix, report);
     };
 
     // An Ingress's defaultBackend serves what its own hosts' rules do not match (ingress-nginx's scoping);
@@ -172,7 +209,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (defaultRoute !== null) {
         if (!ownHosts) report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
       } else if (ownDefault !== null) {
-        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy });
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy, canaries: NO_CANARIES });
       }
     }
 
@@ -189,7 +226,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         const rules = hostRoutesOf(host);
         const held = hostDefaults.get(rules);
         if (ownDefault !== null && held === undefined) {
-          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy }));
+          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy, canaries: NO_CANARIES }));
         } else if (ownDefault !== null && held !== undefined && held.ingress !== ref) {
           report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
         }
@@ -204,13 +241,16 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           report(ing, "warning", "RouteConflict", entry.field, `host ${host ?? "*"} path ${entry.path} (${entry.pathType}) is held by Ingress ${refKey(holder.ingress)}`);
           continue;
         }
-        const backend = pathBackend(entry, ref.namespace, index, ing, report);
+        const backend = serviceUpstream(ing, policy, pathBackend(entry, ref.namespace, index, ing, report), index, policyInputs.prefix, report);
         const sslRedirect = sslRedirectFor(host);
+        const waiting = canaries.get(entry.claimKey);
+        if (waiting !== undefined) waiting.used = true;
+        const routeCanaries = waiting === undefined ? NO_CANARIES : canaryList(waiting.canary);
         // The same Route object as the last compile while nothing it holds changed (tables then differ only where
         // the cluster did, which is what the data plane's swap compares).
         let route = entry.route;
-        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy) {
-          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy });
+        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy || route.canaries !== routeCanaries) {
+          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy, canaries: routeCanaries });
           entry.route = route;
         }
         claimed.set(entry.claimKey, route);
@@ -223,6 +263,10 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         else insertPrefix(rules.prefix, entry.segments, route);
       }
     });
+  }
+
+  for (const { ingress, field, where, used } of canaries.values()) {
+    if (!used) report(ingress, "warning", "CanaryWithoutMain", field, `no Ingress without canary serves ${where}: this canary serves nothing until one does`);
   }
 
   // A host's default sits at the root of its Prefix trie, below every rule: a `/` Prefix rule beats it.
@@ -303,7 +347,15 @@ function ingressPolicy(ing: Ingress, namespace: string, inputs: PolicyInputs): K
   const legacy = annotations?.[BOLLARD_SSL_REDIRECT];
   const sslKey = `${inputs.prefix}/ssl-redirect`;
   if (legacy !== undefined && annotations?.[sslKey] === undefined) annotations = { ...annotations, [sslKey]: legacy };
-  const { policy, findings } = readPolicy(annotations, context, POLICY_READERS, inputs.prefix);
+  const read = readPolicy(annotations, context, POLICY_READERS, inputs.prefix);
+  const policy = read.policy;
+  let findings = read.findings;
+  if (policy.canary !== null) {
+    // ingress-nginx takes everything but the canary rule and the choice of endpoint from the main Ingress
+    findings = findings.map((f) =>
+      actsOnCanary(f.name) ? f : Object.freeze({ ...f, verdict: "different" as const, message: "no effect on a canary Ingress: the main Ingress's annotations apply to its requests (as in ingress-nginx)", refuses: false }),
+    );
+  }
   const result: KnownPolicy = { prefix: inputs.prefix, globals: inputs.globals, lookups, policy, findings: Object.freeze(findings) };
   // the same policy object while it is equal, so that unchanged routes stay the same objects
   if (known !== undefined && JSON.stringify(known.policy) === JSON.stringify(policy)) result.policy = known.policy;
@@ -337,6 +389,8 @@ type ParsedPath =
       resolved?: { service: Service | undefined; slices: readonly EndpointSlice[]; backend: Backend; problem: BackendProblem | null };
       /** the Route made last time */
       route?: Route;
+      /** the Canary made last time (a canary Ingress's path) */
+      canary?: Canary;
     };
 
 interface ParsedRule {
@@ -430,4 +484,51 @@ function ruleHosts(ing: Ingress): string[] {
   const hosts = new Set<string>();
   for (const rule of ing.spec?.rules ?? []) if (rule.host) hosts.add(rule.host);
   return [...hosts];
+}
+
+const NO_CANARIES: readonly Canary[] = Object.freeze([]);
+/** one list object per Canary, so that an unchanged route keeps its object across compiles */
+const canaryLists = new WeakMap<Canary, readonly Canary[]>();
+function canaryList(canary: Canary): readonly Canary[] {
+  let list = canaryLists.get(canary);
+  if (list === undefined) {
+    list = Object.freeze([canary]);
+    canaryLists.set(canary, list);
+  }
+  return list;
+}
+
+/** ClusterIP backends by Service object and port as written: the same object while the Service is. */
+const clusterIpBackends = new WeakMap<Service, Map<string | number, Backend>>();
+
+/**
+ * `service-upstream`: the Service's ClusterIP and port as the only endpoint (kube-proxy balances from there). A
+ * Service without a ClusterIP (headless, ExternalName) keeps its endpoints, reported as an invalid annotation.
+ */
+function serviceUpstream(ing: Ingress, policy: RoutePolicy, backend: Backend, index: BackendIndex, prefix: string, report: Report): Backend {
+  if (!policy.serviceUpstream || backend.unavailable !== null || backend.service === null || backend.port === null) return backend;
+  const svc = index.services.get(`${backend.namespace}/${backend.service}`);
+  if (svc === undefined) return backend;
+  const key = `${prefix}/service-upstream`;
+  const field = `metadata.annotations['${key}']`;
+  const clusterIP = svc.spec?.clusterIP ?? "";
+  if (svc.spec?.type === "ExternalName" || clusterIP === "" || clusterIP === "None") {
+    const what = svc.spec?.type === "ExternalName" ? "an ExternalName Service" : "a headless Service";
+    report(ing, "warning", "InvalidAnnotation", field, `${key} "true" is not valid for Service ${backend.namespace}/${backend.service}: ${what} has no ClusterIP; its endpoints are used`);
+    return backend;
+  }
+  const written = backend.port;
+  const svcPort = svc.spec?.ports?.find((p) => (typeof written === "number" ? p.port === written : p.name === written));
+  if (svcPort?.port === undefined) return backend;
+  let known = clusterIpBackends.get(svc);
+  if (known === undefined) {
+    known = new Map();
+    clusterIpBackends.set(svc, known);
+  }
+  let made = known.get(written);
+  if (made === undefined) {
+    made = Object.freeze({ ...backend, endpoints: Object.freeze([Object.freeze({ host: clusterIP, port: svcPort.port })]) });
+    known.set(written, made);
+  }
+  return made;
 }

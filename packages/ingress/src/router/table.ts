@@ -1,5 +1,5 @@
 import type { AnnotationFinding } from "../annotations/read.ts";
-import type { RoutePolicy } from "../annotations/policy.ts";
+import type { BalancePolicy, CanaryRule, RoutePolicy } from "../annotations/policy.ts";
 import type { ObjectRef } from "../model/objects.ts";
 
 /** A place a request can be sent: an endpoint address (IP or DNS name) and port. */
@@ -37,6 +37,19 @@ export interface Route {
   readonly sslRedirect: boolean;
   /** what the Ingress's annotations ask (one object shared by the routes of an Ingress) */
   readonly policy: RoutePolicy;
+  /** the canary Ingress's backend that may serve this route's requests instead (at most one, as ingress-nginx) */
+  readonly canaries: readonly Canary[];
+}
+
+/**
+ * A canary Ingress's backend on a main Ingress's route. The main route's policy applies to its requests but for
+ * the choice of endpoint, which is the canary Ingress's own (as in ingress-nginx).
+ */
+export interface Canary {
+  readonly ingress: ObjectRef;
+  readonly backend: Backend;
+  readonly rule: CanaryRule;
+  readonly balance: BalancePolicy | null;
 }
 
 export interface PathNode {
@@ -76,7 +89,9 @@ export type DiagnosticReason =
   | "CertificateHostMismatch"
   | "TLSConflict"
   | "InvalidAnnotation"
-  | "UnsupportedAnnotation";
+  | "UnsupportedAnnotation"
+  | "CanaryWithoutMain"
+  | "CanaryConflict";
 
 /** A problem with one Ingress: reported as a Warning Event on it; never affects other Ingresses. */
 export interface Diagnostic {

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod balance;
 pub mod basic_auth;
+pub mod canary;
 pub mod client_tls;
 pub mod cors;
 pub mod errors;
