@@ -62,6 +62,10 @@ eachPlane("policy: balance", (kind) => {
       main("m-w50", "w50.test"),
       alt("c-w50", "w50.test", { "canary-weight": "50" }),
       alt("c-alone", "alone.test", { "canary-weight": "100" }),
+      main("m-sticky", "sticky-canary.test", { affinity: "cookie", "session-cookie-name": "s" }),
+      alt("c-sticky", "sticky-canary.test", { "canary-by-header": "X-Canary", affinity: "cookie", "session-cookie-name": "s" }),
+      main("m-legacy", "legacy-canary.test", { affinity: "cookie", "session-cookie-name": "s" }),
+      alt("c-legacy", "legacy-canary.test", { "canary-by-header": "X-Canary", affinity: "cookie", "session-cookie-name": "s", "affinity-canary-behavior": "legacy" }),
       both("sticky", "sticky.test", { affinity: "cookie", "affinity-mode": "persistent", "session-cookie-name": "route", "session-cookie-secure": "false" }, "/app"),
       both("sticky-path", "sticky-path.test", { affinity: "cookie", "session-cookie-path": "/", "session-cookie-samesite": "Strict", "session-cookie-max-age": "60" }, "/app"),
       both("hash", "hash.test", { "upstream-hash-by": "$request_uri" }),
@@ -118,6 +122,19 @@ eachPlane("policy: balance", (kind) => {
       const seen = new Set<string>();
       for (let i = 0; i < 60 && seen.size < 2; i++) seen.add(await who("w50.test"));
       assert.deepEqual([...seen].sort(), ["canary", "stable"]);
+    });
+
+    test("affinity-canary-behavior: sticky keeps a session the canary began there; legacy lets the rule decide again", async () => {
+      for (const [host, after] of [
+        ["sticky-canary.test", "canary"],
+        ["legacy-canary.test", "stable"],
+      ] as const) {
+        const first = await send(plane.httpPort, { host, headers: { "x-canary": "always" } });
+        assert.equal(json<Echo>(first).backend, "canary");
+        const cookie = pairOf(setCookie(first.headers));
+        assert.match(cookie, /^s=[0-9a-f]{16}$/);
+        assert.equal(await who(host, { cookie }), after, host);
+      }
     });
 
     test("a canary without a main Ingress serves nothing", async () => {

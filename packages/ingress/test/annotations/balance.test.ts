@@ -67,7 +67,11 @@ describe("affinity", () => {
     test(c.name, () => {
       const { policy, findings } = policyOf(a(c.annotations));
       if (c.affinity === null) assert.equal(policy.balance?.affinity ?? null, null);
-      else for (const [k, v] of Object.entries(c.affinity)) assert.deepEqual((policy.balance?.affinity as unknown as Record<string, unknown>)[k], v, k);
+      else {
+        const got = policy.balance?.affinity;
+        assert.ok(got, "affinity is on");
+        for (const [k, v] of Object.entries(c.affinity)) assert.deepEqual((got as unknown as Record<string, unknown>)[k], v, k);
+      }
       const got = verdicts(findings);
       for (const [k, v] of Object.entries(c.verdicts)) assert.equal(got[k], v, k);
     });
