@@ -88,6 +88,8 @@ pub struct Shared {
     pub open_connections: AtomicUsize,
     /// errors (and access lines) on their way to pino
     pub logs: LogQueue,
+    /// limit-rps/-rpm/-connections state per Ingress, kept across table swaps
+    pub limit_zones: crate::policy::limits::Zones,
 }
 
 /// A request's table: see `Shared::current_table`.
@@ -99,7 +101,7 @@ impl Shared {
         let route_metrics = RouteMetrics::default();
         let mut empty = Table::empty();
         route_metrics.attach(&mut empty);
-        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: ShardedMetrics::default(), route_metrics, config, open_connections: AtomicUsize::new(0), logs: LogQueue::default() }
+        Shared { table: Arc::new(ArcSwap::from_pointee(empty)), metrics: ShardedMetrics::default(), route_metrics, config, open_connections: AtomicUsize::new(0), logs: LogQueue::default(), limit_zones: Default::default() }
     }
 
     /// The table in service, for a request to keep until its answer has ended. The handle is this thread's own
@@ -387,8 +389,11 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: false, access };
-    let res = respond(&mut finish, req).await;
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: false, access, cors: None, permit: None };
+    let mut res = respond(&mut finish, req).await;
+    if let (Some(cors), Some(route)) = (&finish.cors, finish.route) {
+        crate::policy::access::finish_answer(&finish.table, route, cors, res.headers_mut());
+    }
     finish.status = res.status().as_u16();
     let (parts, body) = res.into_parts();
     let silence = if finish.upstream { Some(finish.conn.shared.config.read_timeout) } else { None };
@@ -408,6 +413,10 @@ pub(crate) struct Finish {
     upstream: bool,
     /// method and target, for the access log (only when it is on)
     access: Option<Box<(Method, String)>>,
+    /// the CORS headers the route's answer gets
+    cors: Option<crate::policy::cors::CorsOutcome>,
+    /// counts the request against limit-connections until its answer ends
+    permit: Option<crate::policy::limits::Permit>,
 }
 
 impl Finish {
@@ -649,6 +658,12 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     };
     *matched = Some(route);
     let matched_route = &table.routes[route];
+    let admission = crate::policy::access::admit(&table.policies[matched_route.policy], shared, &shared.limit_zones, &matched_route.ingress, conn.peer, req.method(), headers, close && !req.body().is_end_stream()).await;
+    finish.cors = admission.cors;
+    finish.permit = admission.permit;
+    if let Some(answer) = admission.answer {
+        return answer;
+    }
     // the route's backend, or its canary's; and how to pick among its endpoints (None: round-robin)
     let (backend, balance) = crate::policy::canary::choose(table, matched_route, headers);
     let config = &shared.config;
