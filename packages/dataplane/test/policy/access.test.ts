@@ -167,7 +167,10 @@ eachPlane("policy: access", (kind) => {
       assert.equal(second, 503);
       held.release();
       assert.equal((await first).status, 200);
-      assert.equal((await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status, 200);
+      // (the count is freed when the proxy has finished the answer, which may be just after the client read it)
+      let third = 0;
+      for (let i = 0; i < 50 && third !== 200; i++) third = (await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status;
+      assert.equal(third, 200);
     });
 
     test("in order: the source range (403) before the limit, the limit before auth (401)", async () => {

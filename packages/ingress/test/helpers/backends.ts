@@ -54,17 +54,24 @@ export async function startBackend(
 
 /**
  * An answer in two parts for streaming tests: `answer(res)` sends "first\n" at once and "second\n" only when
- * `release()` is called (which releases the answer written last).
+ * `release()` is called (which releases the answer written last). A release that comes before the request
+ * reached the backend lets the next answer through unheld (a test's request may still be on its way).
  */
 export function heldAnswer(): { answer(res: ServerResponse): Promise<true>; release(): void } {
-  let release: () => void = () => {};
+  let early = false;
+  let release: () => void = () => {
+    early = true;
+  };
   return {
     async answer(res) {
       res.writeHead(200, { "content-type": "text/plain" });
       res.write("first\n");
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      if (!early) {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      }
+      early = false;
       res.end("second\n");
       return true;
     },
