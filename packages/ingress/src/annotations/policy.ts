@@ -145,38 +145,57 @@ export interface ClientTlsPolicy {
 }
 
 export interface UpstreamTlsPolicy {
-  /** `proxy-ssl-secret` ca.crt (PEM); null: the system roots */
+  /** `proxy-ssl-secret` ca.crt (PEM): the roots `verify` checks against; null: none (verification then fails) */
   readonly ca: string | null;
   /** `proxy-ssl-secret` tls.crt / tls.key: a client certificate to present */
   readonly cert: string | null;
   readonly key: string | null;
   /** `proxy-ssl-verify` (default off, as nginx) */
   readonly verify: boolean;
-  /** `proxy-ssl-name`: the name checked (and sent as SNI when `serverName`) */
-  readonly name: Template | null;
+  /** `proxy-ssl-name` (default `$service_name.$namespace.svc`): the name checked, and sent as SNI when `serverName` */
+  readonly name: Template;
   /** `proxy-ssl-server-name`: send SNI */
   readonly serverName: boolean;
 }
 
+/** The conditions `proxy-next-upstream` may list (`off` is the empty list). */
+export const NEXT_UPSTREAM_CONDITIONS = [
+  "error",
+  "timeout",
+  "invalid_header",
+  "http_500",
+  "http_502",
+  "http_503",
+  "http_504",
+  "http_403",
+  "http_404",
+  "http_429",
+  "non_idempotent",
+] as const;
+export type NextUpstreamCondition = (typeof NEXT_UPSTREAM_CONDITIONS)[number];
+
 export interface UpstreamPolicy {
-  /** `backend-protocol` */
-  readonly protocol: "HTTP" | "HTTPS" | "GRPC" | "GRPCS";
+  /** `backend-protocol`; AUTO_HTTP: HTTPS to the endpoint when the request came over TLS, else HTTP */
+  readonly protocol: "HTTP" | "HTTPS" | "AUTO_HTTP" | "GRPC" | "GRPCS";
+  /** how TLS to the endpoint is done; null when the protocol never uses TLS */
   readonly tls: UpstreamTlsPolicy | null;
-  /** `proxy-connect-timeout` etc. in milliseconds; null: the `bollard ingress` flag */
+  /** `proxy-connect-timeout` / `proxy-read-timeout` in milliseconds; null: the `bollard ingress` flag */
   readonly connectTimeoutMs: number | null;
   readonly readTimeoutMs: number | null;
-  readonly sendTimeoutMs: number | null;
-  /** `proxy-next-upstream` conditions (`error`, `timeout`, `http_502`…, or empty for `off`) */
-  readonly nextUpstream: readonly string[];
-  /** `proxy-next-upstream-tries` (default 3; 0: no limit but the endpoints) */
+  /** `proxy-next-upstream` conditions (empty for `off`) */
+  readonly nextUpstream: readonly NextUpstreamCondition[];
+  /** `proxy-next-upstream-tries`: attempts in all (default 3; 0: as many as there are endpoints) */
   readonly nextUpstreamTries: number;
-  /** `proxy-next-upstream-timeout` in milliseconds; 0: none */
+  /** `proxy-next-upstream-timeout` in milliseconds: no attempt starts after it; 0: none */
   readonly nextUpstreamTimeoutMs: number;
   /** `proxy-http-version` */
   readonly httpVersion: "1.0" | "1.1";
   /** `proxy-body-size` in bytes; null: the flag; 0: no limit */
   readonly maxBodySize: number | null;
-  /** `client-body-buffer-size` in bytes: bodies up to this are read whole before forwarding; null: the flag */
+  /**
+   * `client-body-buffer-size` in bytes: bodies up to this are read whole before forwarding (0 with
+   * `proxy-request-buffering: off`: every body streams); null: the flag
+   */
   readonly bodyBufferSize: number | null;
 }
 

@@ -54,7 +54,7 @@ export function certificateCovers(dnsNames: readonly string[], host: string): bo
   return dnsNames.some((name) => name === wanted || (parent !== null && name.startsWith("*.") && name.slice(2) === parent));
 }
 
-function secretValue(secret: Secret, field: string): string | undefined {
+export function secretValue(secret: Secret, field: string): string | undefined {
   const plain = secret.stringData?.[field];
   if (plain !== undefined) return plain;
   const encoded = secret.data?.[field];
