@@ -16,7 +16,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE, TRANSFER_ENCODING, UPGRADE};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE, TE, TRANSFER_ENCODING, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -38,7 +38,9 @@ use crate::policy::balance::{BalanceRequest, Chooser};
 use crate::policy::template::{expand, TemplatePart, Vars};
 use crate::table::Table;
 use crate::trust::TrustedProxies;
-use crate::upstream::{BodyFraming, UpstreamError, UpstreamPool};
+use crate::policy::upstream::{next_untried, Failure, Retry};
+use crate::table::Endpoint;
+use crate::upstream::{BodyFraming, Target, UpstreamError, UpstreamPool};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -389,14 +391,14 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: false, access, cors: None, permit: None };
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access, cors: None, permit: None };
     let mut res = respond(&mut finish, req).await;
     if let (Some(cors), Some(route)) = (&finish.cors, finish.route) {
         crate::policy::access::finish_answer(&finish.table, route, cors, res.headers_mut());
     }
     finish.status = res.status().as_u16();
     let (parts, body) = res.into_parts();
-    let silence = if finish.upstream { Some(finish.conn.shared.config.read_timeout) } else { None };
+    let silence = finish.upstream;
     Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
 }
 
@@ -409,8 +411,8 @@ pub(crate) struct Finish {
     status: u16,
     started: tokio::time::Instant,
     request_id: Option<RequestId>,
-    /// the answer's body comes from an upstream (its silences are timed)
-    upstream: bool,
+    /// the answer's body comes from an upstream: its silences are timed, by this read timeout
+    upstream: Option<Duration>,
     /// method and target, for the access log (only when it is on)
     access: Option<Box<(Method, String)>>,
     /// the CORS headers the route's answer gets
@@ -690,8 +692,11 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         return crate::upgrade::forward(shared, backend, method, path_and_query, upstream_headers, client).await;
     }
 
+    // (a route without an upstream policy takes the flags and ingress-nginx's default retries)
+    let up = table.policies[table.routes[route].policy].upstream.as_ref();
+    let max_body_size = up.and_then(|u| u.max_body_size).unwrap_or(config.max_body_size);
     let content_length = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if content_length.is_some_and(|n| n > config.max_body_size as u64) {
+    if content_length.is_some_and(|n| n > max_body_size as u64) {
         return reply(shared, 413, close);
     }
     // A chunked request (hyper reads Transfer-Encoding over a Content-Length beside it) goes on without its
@@ -711,16 +716,30 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     let has_host = host_from_authority.is_some() || headers.contains_key(HOST);
     let method = &parts.method;
     let idempotent = is_idempotent(method);
-    let retryable = !has_body && idempotent && backend.endpoints.len() > 1;
+    // a body read whole, kept to be sent again on another endpoint (`proxy-next-upstream`)
+    let mut replay: Option<Bytes> = None;
     let body = if !has_body {
         empty_body()
     } else {
-        let client_body = ClientBody::new(incoming, config.max_body_size, config.client_body_timeout, finish.started + config.request_timeout);
-        let buffer_size = config.request_buffer_size.min(config.max_body_size);
+        let client_body = ClientBody::new(incoming, max_body_size, config.client_body_timeout, finish.started + config.request_timeout);
+        let buffer_size = match up {
+            None => config.request_buffer_size,
+            // a gRPC stream is never read ahead (its client may wait for an answer before it sends more)
+            Some(u) if u.is_grpc() => 0,
+            // HTTP/1.0 has no chunked framing: a body without a length is read whole for one
+            Some(u) if u.http10 && content_length.is_none() => max_body_size,
+            Some(u) => u.body_buffer_size.unwrap_or(config.request_buffer_size),
+        }
+        .min(max_body_size);
         if buffer_size > 0 && content_length.is_none_or(|n| n <= buffer_size as u64) {
             // read whole first, so that a slow client holds no upstream connection
             match read_ahead(client_body, buffer_size).await {
-                Ok(ReadAhead::Whole(bytes)) => Full::new(bytes).map_err(|never| match never {}).boxed_unsync(),
+                Ok(ReadAhead::Whole(bytes)) => {
+                    if backend.endpoints.len() > 1 {
+                        replay = Some(bytes.clone());
+                    }
+                    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+                }
                 Ok(ReadAhead::Streaming(rest)) => rest.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
                 Err(e) => return reply(shared, e.status(), close),
             }
@@ -741,18 +760,28 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     let balance_request = BalanceRequest { headers, secure: conn.secure, route_path: matched_route.path.as_deref() };
     // (expanded only for a route with upstream-hash-by)
     let key_of = |t: &[TemplatePart]| hash_key(t, &conn, headers, authority, target, method);
+    let version_line: &[u8] = if up.is_some_and(|u| u.http10) { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" };
+    let retry = up.map_or(&Retry::DEFAULT, |u| &u.retry);
+    let read_timeout = up.and_then(|u| u.read_timeout).unwrap_or(config.read_timeout);
+    let resendable = !has_body || replay.is_some();
 
-    let mut tries = 0;
+    let mut tried: Vec<&Endpoint> = Vec::new();
+    let mut first_sent = None;
+    let mut attempt = 0;
     loop {
-        tries += 1;
-        let Some(endpoint) = chooser.next(&balance_request, key_of) else {
+        attempt += 1;
+        // (a retry goes to an endpoint not tried yet, where the balancing lets it choose)
+        let Some(endpoint) = next_untried(backend.endpoints.len(), &tried, || chooser.next(&balance_request, key_of)) else {
             return reply(shared, 503, close);
         };
+        if body.is_none() {
+            body = replay.clone().map(|bytes| Full::new(bytes).map_err(|never| match never {}).boxed_unsync());
+        }
         let write_head = |out: &mut Vec<u8>| {
             out.extend_from_slice(method.as_str().as_bytes());
             out.push(b' ');
             out.extend_from_slice(target);
-            out.extend_from_slice(b" HTTP/1.1\r\n");
+            out.extend_from_slice(version_line);
             forward_headers(&mut HeadBytes(out), headers, host_from_authority, &conn, config, request_id, !chunked_in);
             if !has_host {
                 // (an HTTP/1.0 request without Host: the upstream's authority, as a client would send it)
@@ -773,35 +802,78 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         // The read timeout bounds connecting and waiting alike (the shorter connect timeout still fails first,
         // as a connect failure).
         let sent_at = tokio::time::Instant::now();
-        let send = conn.client.send(&endpoint.authority, write_head, body.take().unwrap_or_else(empty_body), framing, *method == Method::HEAD, idempotent);
-        let sent = tokio::time::timeout(config.read_timeout, send).await;
+        let first = *first_sent.get_or_insert(sent_at);
+        let sent = match up {
+            None => {
+                let target = Target::plain(&endpoint.authority);
+                let send = conn.client.send(&target, write_head, &mut body, framing, *method == Method::HEAD, idempotent);
+                tokio::time::timeout(read_timeout, send).await.map(|r| r.map(|res| res.map(|b| b.boxed_unsync())))
+            }
+            Some(u) => {
+                let tls = u.tls_for(conn.secure).map(|t| (t, t.server_name(&tls_vars(table, route, backend, headers, &conn), &endpoint.host)));
+                if u.is_grpc() {
+                    let req = grpc_request(method, target, headers, host_from_authority, &conn, config, request_id, chunked_in, endpoint, tls.is_some());
+                    let send = crate::policy::upstream::send_h2(&endpoint.authority, u.connect_timeout.unwrap_or(config.connect_timeout), tls.map(|(t, name)| (t.config.clone(), name)), req, &mut body);
+                    tokio::time::timeout(read_timeout, send).await.map(|r| r.map(|res| res.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())))
+                } else {
+                    let key;
+                    let target = match tls {
+                        None => Target { connect_timeout: u.connect_timeout, ..Target::plain(&endpoint.authority) },
+                        Some((t, name)) => {
+                            key = format!("{} {:x} {name:?}", endpoint.authority, t.id);
+                            Target { endpoint: &endpoint.authority, key: &key, connect_timeout: u.connect_timeout, tls: Some((t.config.clone(), name)) }
+                        }
+                    };
+                    let send = conn.client.send(&target, write_head, &mut body, framing, *method == Method::HEAD, idempotent);
+                    tokio::time::timeout(read_timeout, send).await.map(|r| r.map(|res| res.map(|b| b.boxed_unsync())))
+                }
+            }
+        };
         let stats = table.counters.stats(*matched);
-        match sent {
-            Ok(Ok(mut res)) => {
+        let (failure, err) = match sent {
+            Ok(Ok(res)) => {
+                let status = res.status().as_u16();
+                if retry.on_status(status) && retry.again(Failure::Status(status), attempt, backend.endpoints.len(), true, resendable, idempotent, first.elapsed()) {
+                    stats.observe_upstream(sent_at.elapsed());
+                    Metrics::inc(&shared.metrics.local().upstream_retries);
+                    tried.push(endpoint);
+                    continue;
+                }
                 stats.observe_upstream(sent_at.elapsed());
-                shared.metrics.local().response(res.status().as_u16());
-                finish.upstream = true;
+                shared.metrics.local().response(status);
+                finish.upstream = Some(read_timeout);
+                let mut res = res;
                 if let Some(cookie) = chooser.set_cookie.take() {
                     res.headers_mut().append(SET_COOKIE, cookie);
                 }
-                return res.map(|b| b.boxed_unsync());
+                return res;
             }
             Ok(Err(err)) => {
-                if err.is_connect() && retryable && tries < 2 {
-                    Metrics::inc(&shared.metrics.local().upstream_retries);
-                    continue;
-                }
                 // the client's body failed while streaming: too large, too slow, or broken
                 if let Some(status) = client_body_status(&err) {
                     return reply(shared, status, close);
                 }
-                stats.observe_upstream(sent_at.elapsed());
+                (err.failure(), Some(err))
+            }
+            Err(_elapsed) => (Some(Failure::Timeout), None),
+        };
+        let not_sent = matches!(failure, Some(Failure::ConnectError | Failure::ConnectTimeout));
+        let can_resend = if not_sent { body.is_some() || resendable } else { resendable };
+        if let Some(f) = failure {
+            if retry.again(f, attempt, backend.endpoints.len(), !not_sent, can_resend, idempotent, first.elapsed()) {
+                Metrics::inc(&shared.metrics.local().upstream_retries);
+                tried.push(endpoint);
+                continue;
+            }
+        }
+        stats.observe_upstream(sent_at.elapsed());
+        match err {
+            Some(err) => {
                 Metrics::inc(&shared.metrics.local().upstream_errors);
                 log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", &error_chain(&err));
                 return reply(shared, 502, close && has_body);
             }
-            Err(_elapsed) => {
-                stats.observe_upstream(sent_at.elapsed());
+            None => {
                 Metrics::inc(&shared.metrics.local().upstream_timeouts);
                 log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", "no response head within the read timeout");
                 return reply(shared, 504, close && has_body);
@@ -822,6 +894,40 @@ fn hash_key(template: &[TemplatePart], conn: &ConnInfo, headers: &HeaderMap, aut
     let remote_addr = conn.shared.config.trusted.real_client_address(conn.peer, forwarded.as_deref());
     let vars = Vars { host: &host, http_host: &http_host, secure: conn.secure, request_uri: &request_uri, uri, remote_addr: &remote_addr, method: method.as_str(), ..Vars::default() };
     expand(template, &vars, &[])
+}
+
+/// The template variables `proxy-ssl-name` may use, for one request.
+fn tls_vars<'a>(table: &'a Table, route: usize, backend: &'a crate::table::Backend, headers: &'a HeaderMap, conn: &ConnInfo) -> crate::policy::template::Vars<'a> {
+    let http_host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = http_host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(http_host, |(h, _)| h);
+    let ingress = &table.routes[route].ingress;
+    crate::policy::template::Vars { host, http_host, secure: conn.secure, service_name: backend.service.as_deref().unwrap_or(""), namespace: &backend.namespace, ingress_name: &ingress.name, ..Default::default() }
+}
+
+/// A gRPC request for hyper's HTTP/2 client: the forwarded header lines, `:authority` from the Host (or the
+/// endpoint), and `te: trailers` when the client sent it (gRPC servers may insist on it).
+#[allow(clippy::too_many_arguments)]
+fn grpc_request(method: &Method, target: &[u8], headers: &HeaderMap, host_from_authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], chunked_in: bool, endpoint: &Endpoint, tls: bool) -> Request<()> {
+    let mut lines = HeaderMap::with_capacity(headers.len() + 8);
+    forward_headers(&mut lines, headers, host_from_authority, conn, config, request_id, !chunked_in);
+    let host = lines.remove(HOST);
+    let scheme = if tls { "https" } else { "http" };
+    let path = std::str::from_utf8(target).unwrap_or("/");
+    let uri = host
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| hyper::Uri::builder().scheme(scheme).authority(h).path_and_query(path).build().ok())
+        .or_else(|| hyper::Uri::builder().scheme(scheme).authority(endpoint.uri_authority.clone()).path_and_query(path).build().ok())
+        .unwrap_or_default();
+    if headers.get_all(TE).iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))) {
+        lines.insert(TE, HeaderValue::from_static("trailers"));
+    }
+    let mut req = Request::new(());
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    *req.headers_mut() = lines;
+    req
 }
 
 pub(crate) fn empty_body() -> Body {

@@ -31,8 +31,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use hyper::body::{Body as _, Frame, SizeHint};
 use hyper::Response;
-use tokio::io::AsyncWrite;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio::time::Instant;
 
 use crate::h1::{self, Chunked, CodecError, Decoded, Framing, Parsed};
@@ -63,18 +65,84 @@ struct PoolId(u64);
 /// An open connection to an upstream, with its buffers (kept from one request to the next, so their memory is
 /// reused). Between requests both are empty.
 struct Connection {
-    io: TcpStream,
+    io: Io,
     read: BytesMut,
     write: Vec<u8>,
+}
+
+/// A connection's stream: TCP, or TLS over it (`backend-protocol: HTTPS`).
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Connection {
     /// Whether an idle connection is still open: its socket has nothing to read. Anything readable now is either
     /// the end of the stream (closed by the upstream while idle) or bytes no request asked for; either way it is
     /// not reused. (tokio answers from the readiness epoll reported, without a system call when nothing came.)
-    fn is_open(&self) -> bool {
+    fn is_open(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &mut self.io {
+            Io::Plain(io) => matches!(io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            Io::Tls(io) => {
+                // (TLS records that are not data, such as session tickets, are taken in without a byte to show)
+                let mut buf = ReadBuf::new(&mut probe);
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                matches!(Pin::new(&mut **io).poll_read(&mut cx, &mut buf), Poll::Pending)
+            }
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    #[inline]
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Io::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    #[inline]
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(io) => Pin::new(io).poll_write(cx, data),
+            Io::Tls(io) => Pin::new(&mut **io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(io) => Pin::new(io).poll_flush(cx),
+            Io::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Io::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Where a request goes: the endpoint, and how it is reached when its route asks (`backend-protocol: HTTPS`,
+/// `proxy-connect-timeout`).
+pub struct Target<'a> {
+    /// `host:port`
+    pub endpoint: &'a str,
+    /// the idle list the connection belongs to: `endpoint`, or for TLS one that also names the TLS settings
+    pub key: &'a str,
+    /// the pool's own when None
+    pub connect_timeout: Option<Duration>,
+    pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
+
+impl<'a> Target<'a> {
+    pub fn plain(endpoint: &'a str) -> Target<'a> {
+        Target { endpoint, key: endpoint, connect_timeout: None, tls: None }
     }
 }
 
@@ -141,6 +209,8 @@ pub enum BodyFraming {
 pub enum UpstreamError {
     /// no connection: refused, unreachable, the name did not resolve, or the connect timeout passed
     Connect { endpoint: String, error: io::Error },
+    /// the TLS handshake failed (a certificate refused, no common protocol)
+    Handshake { endpoint: String, error: io::Error },
     /// reading or writing the connection failed
     Io(io::Error),
     /// the upstream closed the connection before a whole response head
@@ -155,6 +225,7 @@ impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UpstreamError::Connect { endpoint, .. } => write!(f, "connecting to {endpoint}"),
+            UpstreamError::Handshake { endpoint, .. } => write!(f, "TLS handshake with {endpoint}"),
             UpstreamError::Io(_) => write!(f, "upstream connection"),
             UpstreamError::Closed => write!(f, "upstream closed the connection before a response head"),
             UpstreamError::Protocol(_) => write!(f, "upstream response"),
@@ -166,7 +237,7 @@ impl fmt::Display for UpstreamError {
 impl StdError for UpstreamError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            UpstreamError::Connect { error, .. } => Some(error),
+            UpstreamError::Connect { error, .. } | UpstreamError::Handshake { error, .. } => Some(error),
             UpstreamError::Io(error) => Some(error),
             UpstreamError::Closed => None,
             UpstreamError::Protocol(error) => Some(error),
@@ -176,8 +247,16 @@ impl StdError for UpstreamError {
 }
 
 impl UpstreamError {
-    pub fn is_connect(&self) -> bool {
-        matches!(self, UpstreamError::Connect { .. })
+    /// What `proxy-next-upstream` calls this failure; None when it is the client's body that failed.
+    pub fn failure(&self) -> Option<crate::policy::upstream::Failure> {
+        use crate::policy::upstream::Failure;
+        Some(match self {
+            UpstreamError::Connect { error, .. } if error.kind() == io::ErrorKind::TimedOut => Failure::ConnectTimeout,
+            UpstreamError::Connect { .. } | UpstreamError::Handshake { .. } => Failure::ConnectError,
+            UpstreamError::Io(_) | UpstreamError::Closed => Failure::Error,
+            UpstreamError::Protocol(_) => Failure::InvalidHeader,
+            UpstreamError::Body(_) => return None,
+        })
     }
 }
 
@@ -207,19 +286,18 @@ impl UpstreamPool {
         UpstreamPool { id: Arc::new(PoolId(NEXT.fetch_add(1, Ordering::Relaxed))), connect_timeout, idle_timeout }
     }
 
-    /// Sends a request to `endpoint` (`host:port`) on an idle connection, or a new one, and waits for the response
-    /// head. `write_head` writes the request line and header lines, blank line included, into the connection's
+    /// Sends a request to `target` on an idle connection, or a new one, and waits for the response head. The body
+    /// is taken once a connection is had: after a failed connect it is still the caller's, to send elsewhere. `write_head` writes the request line and header lines, blank line included, into the connection's
     /// empty write buffer (called again for each connection tried). An idle connection found closed is dropped
     /// and another taken; a body-less request that failed on a reused connection before any of its response came
     /// is sent once more on a new connection, if nothing of it had been written or it is idempotent (the
     /// upstream may have closed the idle connection as the request went out).
-    pub async fn send(&self, endpoint: &str, mut write_head: impl FnMut(&mut Vec<u8>), body: Body, framing: BodyFraming, head_request: bool, idempotent: bool) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let mut body = Some(body);
+    pub async fn send(&self, target: &Target<'_>, mut write_head: impl FnMut(&mut Vec<u8>), body: &mut Option<Body>, framing: BodyFraming, head_request: bool, idempotent: bool) -> Result<Response<UpstreamBody>, UpstreamError> {
         let mut fresh = false;
         loop {
-            let (pooled, reused) = match if fresh { None } else { self.take(endpoint) } {
+            let (mut pooled, reused) = match if fresh { None } else { self.take(target.key) } {
                 Some(p) => (p, true),
-                None => (self.connect(endpoint).await?, false),
+                None => (self.connect(target).await?, false),
             };
             if reused && !pooled.conn.is_open() {
                 continue;
@@ -263,14 +341,21 @@ impl UpstreamPool {
         })
     }
 
-    async fn connect(&self, endpoint: &str) -> Result<Pooled, UpstreamError> {
+    async fn connect(&self, target: &Target<'_>) -> Result<Pooled, UpstreamError> {
+        let endpoint = target.endpoint;
         let failed = |error| UpstreamError::Connect { endpoint: endpoint.to_owned(), error };
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(endpoint)).await {
+        let stream = match tokio::time::timeout(target.connect_timeout.unwrap_or(self.connect_timeout), TcpStream::connect(endpoint)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(failed(e)),
             Err(_elapsed) => return Err(failed(io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))),
         };
         let _ = stream.set_nodelay(true);
+        let io = match &target.tls {
+            None => Io::Plain(stream),
+            // (a failed handshake is a failed connection: nothing of the request was sent)
+            Some((config, name)) => Io::Tls(Box::new(tokio_rustls::TlsConnector::from(config.clone()).connect(name.clone(), stream).await.map_err(|e| UpstreamError::Handshake { endpoint: endpoint.to_owned(), error: e })?)),
+        };
+        let endpoint = target.key;
         let pool = self.id.0;
         let endpoint = LISTS.with(|lists| {
             let mut lists = lists.borrow_mut();
@@ -293,7 +378,7 @@ impl UpstreamPool {
                 }
             }
         });
-        let conn = Box::new(Connection { io: stream, read: BytesMut::with_capacity(READ_CHUNK), write: Vec::with_capacity(1024) });
+        let conn = Box::new(Connection { io, read: BytesMut::with_capacity(READ_CHUNK), write: Vec::with_capacity(1024) });
         Ok(Pooled { conn, pool, endpoint })
     }
 }

@@ -341,7 +341,7 @@ eachPlane("upstream failures", (kind) => {
     }
   });
 
-  test("a POST with a body is not retried: 502 when its endpoint refuses", async () => {
+  test("a POST whose connect is refused goes to another endpoint (nothing of it was sent, as nginx)", async () => {
     const live = await startBackend("live");
     const dead = await deadPort();
     const plane = await kind.start();
@@ -349,10 +349,33 @@ eachPlane("upstream failures", (kind) => {
       plane.setTable(tableOf([{ name: "f", routes: [{ host: "f.test", service: "mixed", ports: [dead, live.port] }] }]));
       const statuses = new Set<number>();
       for (let i = 0; i < 4; i++) statuses.add((await send(plane.httpPort, { host: "f.test", method: "POST", body: "x" })).status);
-      assert.deepEqual([...statuses].sort(), [200, 502]);
+      assert.deepEqual([...statuses], [200]);
+      assert.ok(plane.retries() >= 1);
     } finally {
       await plane.shutdown(1000);
       await live.close();
+    }
+  });
+
+  test("a POST the upstream took and then failed is not sent again: 502 (a GET is)", async () => {
+    const live = await startBackend("live");
+    const breaking = await startBackend("breaking", (req) => {
+      req.socket.destroy();
+      return true;
+    });
+    const plane = await kind.start();
+    try {
+      plane.setTable(tableOf([{ name: "f", routes: [{ host: "f.test", service: "mixed", ports: [breaking.port, live.port] }] }]));
+      const posts = new Set<number>();
+      const gets = new Set<number>();
+      for (let i = 0; i < 4; i++) posts.add((await send(plane.httpPort, { host: "f.test", method: "POST", body: "x" })).status);
+      for (let i = 0; i < 4; i++) gets.add((await send(plane.httpPort, { host: "f.test" })).status);
+      assert.deepEqual([...posts].sort(), [200, 502]);
+      assert.deepEqual([...gets], [200]);
+    } finally {
+      await plane.shutdown(1000);
+      await live.close();
+      await breaking.close();
     }
   });
 
