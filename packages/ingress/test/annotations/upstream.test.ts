@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_GLOBALS } from "../../src/annotations/globals.ts";
-import type { UpstreamPolicy } from "../../src/annotations/policy.ts";
+import type { Template, UpstreamPolicy, UpstreamTlsPolicy } from "../../src/annotations/policy.ts";
 import { parseSize } from "../../src/annotations/upstream.ts";
 import type { Secret } from "../../src/model/objects.ts";
 import { policyOf } from "./cases.ts";
@@ -30,8 +30,8 @@ const BASE: UpstreamPolicy = {
   maxBodySize: null,
   bodyBufferSize: null,
 };
-const SVC_NAME = [{ variable: "service_name" }, { text: "." }, { variable: "namespace" }, { text: ".svc" }];
-const TLS_OFF = { ca: null, cert: null, key: null, verify: false, name: SVC_NAME, serverName: false };
+const SVC_NAME: Template = [{ variable: "service_name" }, { text: "." }, { variable: "namespace" }, { text: ".svc" }];
+const TLS_OFF: UpstreamTlsPolicy = { ca: null, cert: null, key: null, verify: false, name: SVC_NAME, serverName: false };
 
 type Case = [what: string, annotations: Record<string, string>, upstream: Partial<UpstreamPolicy> | null, findings: [string, string, RegExp?][]];
 

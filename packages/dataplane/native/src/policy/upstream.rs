@@ -196,6 +196,7 @@ impl Retry {
     /// attempts (each goes to an endpoint not tried yet); `sent` says the request reached the upstream (then a
     /// body that cannot be sent again, or a non-idempotent method without `non_idempotent`, stops here), and
     /// `elapsed` is the time since the first attempt began.
+    #[allow(clippy::too_many_arguments)]
     pub fn again(&self, failure: Failure, attempt: u32, endpoints: usize, sent: bool, resendable: bool, idempotent: bool, elapsed: Duration) -> bool {
         let bit = match failure {
             Failure::ConnectError | Failure::Error => ERROR,
