@@ -46,6 +46,8 @@ export interface SnapshotRoute {
   sslRedirect: boolean;
   /** a canary Ingress's backend that may serve instead (at most one) */
   canaries: SnapshotCanary[];
+  /** index into `backends`: `default-backend`, answering `custom-http-errors` and while `backend` has no endpoints */
+  errorBackend: number | null;
 }
 
 export interface SnapshotCanary {
@@ -105,6 +107,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
       routeIndex.set(route, i);
       addBackend(route.backend);
       for (const c of route.canaries) addBackend(c.backend);
+      if (route.errorBackend !== null) addBackend(route.errorBackend);
       if (!policyIndex.has(route.policy)) policyIndex.set(route.policy, policies.push(route.policy) - 1);
     }
     return i;
@@ -149,6 +152,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
       policy: policyIndex.get(r.policy) as number,
       sslRedirect: r.sslRedirect,
       canaries: r.canaries.map((c) => ({ ingress: refOf(c.ingress), backend: backendIndex.get(c.backend) as number, rule: c.rule, balance: c.balance })),
+      errorBackend: r.errorBackend === null ? null : (backendIndex.get(r.errorBackend) as number),
     })),
     policies: policies.map(nativePolicy),
     defaultRoute,

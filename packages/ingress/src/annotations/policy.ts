@@ -235,6 +235,11 @@ export interface BalancePolicy {
 export interface ErrorsPolicy {
   /** `custom-http-errors`: upstream answers with these statuses are replaced by the error backend's answer */
   readonly codes: readonly number[];
+  /**
+   * `default-backend`: a Service in the Ingress's namespace (its first port), the route's `errorBackend`: it answers
+   * the `codes`, and every request while the route's own Service has no endpoints
+   */
+  readonly defaultBackend: string | null;
 }
 
 /**

@@ -197,6 +197,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (problem !== null) report(ing, "error", problem.reason, problem.field, problem.message);
       return serviceUpstream(ing, policy, backend, index, policyInputs.prefix, report);
     };
+    const errorBackend = errorBackendOf(ing, policy.errors?.defaultBackend ?? null, ref.namespace, index, report);
 
     // An Ingress's defaultBackend serves what its own hosts' rules do not match (ingress-nginx's scoping);
     // the oldest one is also the cluster-wide default, for hosts no Ingress names and host-less rules.
@@ -209,7 +210,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (defaultRoute !== null) {
         if (!ownHosts) report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
       } else if (ownDefault !== null) {
-        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy, canaries: NO_CANARIES });
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy, canaries: NO_CANARIES, errorBackend });
       }
     }
 
@@ -226,7 +227,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         const rules = hostRoutesOf(host);
         const held = hostDefaults.get(rules);
         if (ownDefault !== null && held === undefined) {
-          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy, canaries: NO_CANARIES }));
+          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy, canaries: NO_CANARIES, errorBackend }));
         } else if (ownDefault !== null && held !== undefined && held.ingress !== ref) {
           report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
         }
@@ -249,8 +250,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         // The same Route object as the last compile while nothing it holds changed (tables then differ only where
         // the cluster did, which is what the data plane's swap compares).
         let route = entry.route;
-        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy || route.canaries !== routeCanaries) {
-          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy, canaries: routeCanaries });
+        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy || route.canaries !== routeCanaries || route.errorBackend !== errorBackend) {
+          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy, canaries: routeCanaries, errorBackend });
           entry.route = route;
         }
         claimed.set(entry.claimKey, route);
@@ -361,6 +362,20 @@ function ingressPolicy(ing: Ingress, namespace: string, inputs: PolicyInputs): K
   if (known !== undefined && JSON.stringify(known.policy) === JSON.stringify(policy)) result.policy = known.policy;
   knownPolicies.set(ing, result);
   return result;
+}
+
+/**
+ * The `default-backend` annotation's Service, at its first port (as ingress-nginx takes it); resolved like a path's
+ * backend, so an unchanged Service gives the same Backend object.
+ */
+function errorBackendOf(ing: Ingress, name: string | null, namespace: string, index: BackendIndex, report: Report): Backend | null {
+  if (name === null) return null;
+  const field = "metadata.annotations['default-backend']";
+  const port = index.services.get(`${namespace}/${name}`)?.spec?.ports?.[0];
+  const spec: IngressBackend = { service: { name, port: port?.name !== undefined && port.name !== "" ? { name: port.name } : { number: port?.port ?? 0 } } };
+  const { backend, problem } = resolveBackend(spec, namespace, field, index);
+  if (problem !== null) report(ing, "warning", problem.reason, field, problem.message);
+  return backend;
 }
 
 /** A table that routes nothing: what the proxy serves before the first compile. */

@@ -39,6 +39,8 @@ export interface Route {
   readonly policy: RoutePolicy;
   /** the canary Ingress's backend that may serve this route's requests instead (at most one, as ingress-nginx) */
   readonly canaries: readonly Canary[];
+  /** `default-backend`: the Service answering `custom-http-errors`, and requests while `backend` has no endpoints */
+  readonly errorBackend: Backend | null;
 }
 
 /**
