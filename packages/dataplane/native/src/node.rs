@@ -18,9 +18,8 @@ use crate::paths;
 use crate::proxy::{bind, serve, ProxyConfig, Shared};
 use crate::snapshot::Snapshot;
 use crate::table::{SnapshotError, Table};
-use crate::tls::{certified_key, server_config, SniResolver};
+use crate::tls::{certified_key, server_config, SniResolver, TlsAcceptor};
 use crate::trust::TrustedProxies;
-use tokio_rustls::TlsAcceptor;
 
 #[napi(object)]
 pub struct DataPlaneOptions {
@@ -262,9 +261,10 @@ impl DataPlane {
         let (stop, stop_rx) = watch::channel(false);
         let (kill, kill_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
+        let acceptor = Arc::new(TlsAcceptor::new(self.tls.clone(), self.shared.table.clone()));
         for (worker, (runtime, listener, tls_listener)) in runtimes.into_iter().enumerate() {
             let shared = self.shared.clone();
-            let tls = TlsAcceptor::from(self.tls.clone());
+            let tls = acceptor.clone();
             let stop_rx = stop_rx.clone();
             let mut kill_rx = kill_rx.clone();
             let thread = std::thread::Builder::new().name("bollard-dataplane".into()).spawn(move || {

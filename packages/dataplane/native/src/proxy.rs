@@ -24,7 +24,6 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::body::{read_ahead, ClientBody, ClientBodyError, ReadAhead};
 use crate::head::{connection_tokens, first_line, has_underscore, unsupported_transfer_coding, wants_upgrade, FirstLine};
@@ -36,7 +35,9 @@ use crate::rewind::Rewind;
 use crate::outcome::{decide, Outcome, RequestHead};
 use crate::policy::balance::{BalanceRequest, Chooser};
 use crate::policy::template::{expand, TemplatePart, Vars};
+use crate::policy::{client_tls, errors, external_auth};
 use crate::table::Table;
+use crate::tls::TlsAcceptor;
 use crate::trust::TrustedProxies;
 use crate::policy::upstream::{next_untried, Failure, Retry};
 use crate::table::Endpoint;
@@ -148,7 +149,7 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
 
 /// Accepts until `stop` changes, then asks each connection to finish its request in flight and close.
 /// With `tls`, connections are TLS; those that negotiate `h2` by ALPN are served HTTP/2.
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>, client: UpstreamPool, mut stop: watch::Receiver<bool>) {
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<Arc<TlsAcceptor>>, client: UpstreamPool, mut stop: watch::Receiver<bool>) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let port_text = HeaderValue::from(local_port);
     loop {
@@ -176,16 +177,19 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAc
             let clock = Arc::new(ConnClock::new(shared.config.http2_max_resets_per_second));
             let peer = peer.ip().to_canonical();
             let peer_text = HeaderValue::try_from(peer.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""));
-            let conn_info = Arc::new(ConnInfo { shared: shared.clone(), peer, peer_text, port_text, secure: tls.is_some(), clock: clock.clone(), client });
+            let secure = tls.is_some();
+            let conn_info = |client_chain| Arc::new(ConnInfo { shared: shared.clone(), peer, peer_text, port_text, secure, clock: clock.clone(), client, client_chain });
             match tls {
                 None => {
                     if let Some(io) = check_first_line(&shared, stream).await {
-                        serve_connection(&shared, TokioIo::new(Watched::new(io, clock)), conn_info, false, stop).await;
+                        serve_connection(&shared, TokioIo::new(Watched::new(io, clock.clone())), conn_info(None), false, stop).await;
                     }
                 }
                 Some(acceptor) => {
                     // A client that does not finish its handshake in time is dropped, like one that sends no headers.
                     if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
+                        // (a client certificate, when the host asked for one: checked per request by its route)
+                        let conn_info = conn_info(tls_stream.get_ref().1.peer_certificates().map(|c| Arc::new(c.to_vec())));
                         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                             serve_connection(&shared, TokioIo::new(Watched::new(tls_stream, clock).http2()), conn_info, true, stop).await;
                         } else if let Some(io) = check_first_line(&shared, tls_stream).await {
@@ -334,6 +338,8 @@ pub(crate) struct ConnInfo {
     pub(crate) secure: bool,
     pub(crate) clock: Arc<ConnClock>,
     pub(crate) client: UpstreamPool,
+    /// the certificate chain the client showed in its TLS handshake
+    pub(crate) client_chain: client_tls::PeerChain,
 }
 
 /// How long a condemned connection gets for its last word (a 408, a GOAWAY) before it is dropped.
@@ -391,13 +397,18 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
-    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access, cors: None, permit: None };
+    let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access, cors: None, permit: None, auth: None };
     let mut res = respond(&mut finish, req).await;
     if let (Some(cors), Some(route)) = (&finish.cors, finish.route) {
         crate::policy::access::finish_answer(&finish.table, route, cors, res.headers_mut());
     }
     finish.status = res.status().as_u16();
-    let (parts, body) = res.into_parts();
+    let (mut parts, body) = res.into_parts();
+    if let Some(allowed) = finish.auth.take().filter(|_| external_auth::takes_cookies(finish.status)) {
+        for cookie in &allowed.cookies {
+            parts.headers.append(hyper::header::SET_COOKIE, cookie.clone());
+        }
+    }
     let silence = finish.upstream;
     Ok(Response::from_parts(parts, Answer::new(body, finish, silence)))
 }
@@ -419,6 +430,8 @@ pub(crate) struct Finish {
     cors: Option<crate::policy::cors::CorsOutcome>,
     /// counts the request against limit-connections until its answer ends
     permit: Option<crate::policy::limits::Permit>,
+    /// what the route's external auth allowed the request with (its Set-Cookie lines go to the client)
+    auth: Option<Arc<external_auth::Allowed>>,
 }
 
 impl Finish {
@@ -618,8 +631,6 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         }
     }
     let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
-    // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
-    let host_from_authority = if host_count == 0 { authority } else { None };
     // CONNECT asks for a tunnel, which an ingress does not open (the Node plane closes such connections)
     if req.method() == Method::CONNECT {
         return reply(shared, 400, close);
@@ -632,11 +643,15 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     // HTTP/2 always carries scheme and authority beside the path.
     let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
     let head = RequestHead { host, host_count, target, secure: conn.secure };
-    let route = match decide(table, &head, shared.config.https_redirect_port) {
+    let (route, fallback) = match decide(table, &head, shared.config.https_redirect_port) {
         Outcome::Status(status) => return reply(shared, status, close),
         Outcome::Unavailable { route } => {
             *matched = Some(route);
-            return reply(shared, 503, close);
+            // (default-backend: its Service serves the route while the route's own has no endpoints)
+            match errors::fallback_backend(table, route) {
+                Some(b) => (route, Some(b)),
+                None => return reply(shared, 503, close),
+            }
         }
         Outcome::Refused { route, status } => {
             *matched = Some(route);
@@ -656,7 +671,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             shared.metrics.local().response(308);
             return res;
         }
-        Outcome::Forward { route } => route,
+        Outcome::Forward { route } => (route, None),
     };
     *matched = Some(route);
     let matched_route = &table.routes[route];
@@ -666,9 +681,28 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     if let Some(answer) = admission.answer {
         return answer;
     }
-    // the route's backend, or its canary's; and how to pick among its endpoints (None: round-robin)
-    let (backend, balance) = crate::policy::canary::choose(table, matched_route, headers);
     let config = &shared.config;
+    let policy = &table.policies[matched_route.policy];
+    if policy.client_tls.is_some() || policy.external_auth.is_some() {
+        let request_id = finish.request_id.get_or_insert_with(|| request_id_of(req.headers()));
+        if let Err(res) = authenticate(&conn, table, route, request_id, &mut req, close).await {
+            return res;
+        }
+        finish.auth = req.extensions_mut().remove::<Arc<external_auth::Allowed>>();
+    }
+    let headers = req.headers();
+    // (borrowed again: the checks above may have changed the request's lines)
+    let uri = req.uri();
+    let authority = if h2 { uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
+    // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
+    let host_from_authority = if host_count == 0 { authority } else { None };
+    let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
+    // the route's backend, or its canary's; and how to pick among its endpoints (None: round-robin); the
+    // default-backend while the route's own Service has no endpoints
+    let (backend, balance) = match fallback {
+        Some(b) => (&table.backends[b], None),
+        None => crate::policy::canary::choose(table, matched_route, headers),
+    };
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
         // The bytes after an Upgrade request's head belong to the new protocol, so a declared body cannot be told
@@ -678,7 +712,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             return reply(shared, 400, true);
         }
         let protocol = headers.get(UPGRADE).cloned();
-        let request_id = request_id_of(headers);
+        let request_id = finish.request_id.take().unwrap_or_else(|| request_id_of(headers));
         let mut upstream_headers = HeaderMap::with_capacity(headers.len() + 9);
         forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, request_id.as_bytes(), true);
         if let Some(protocol) = protocol {
@@ -703,7 +737,9 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     // Content-Length line, as RFC 9112 §6.3 asks of an intermediary.
     let chunked_in = headers.contains_key(TRANSFER_ENCODING);
     let has_body = !req.body().is_end_stream();
-    finish.request_id = Some(request_id_of(headers));
+    if finish.request_id.is_none() {
+        finish.request_id = Some(request_id_of(headers));
+    }
     let (parts, incoming) = req.into_parts();
     let headers = &parts.headers;
     let authority = if h2 { parts.uri.authority().map(|a| a.as_str().as_bytes()) } else { None };
@@ -840,6 +876,14 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
                     continue;
                 }
                 stats.observe_upstream(sent_at.elapsed());
+                if let Some(errors) = &policy.errors {
+                    let failed = errors::Failed { route, status, method, headers, request_uri: target, request_id, peer: &conn.peer_text };
+                    if let Some(page) = errors::error_page(table, errors, &conn.client, &failed, read_timeout).await {
+                        shared.metrics.local().response(page.status().as_u16());
+                        finish.upstream = Some(read_timeout);
+                        return page;
+                    }
+                }
                 shared.metrics.local().response(status);
                 finish.upstream = Some(read_timeout);
                 let mut res = res;
@@ -928,6 +972,74 @@ fn grpc_request(method: &Method, target: &[u8], headers: &HeaderMap, host_from_a
     *req.version_mut() = Version::HTTP_2;
     *req.headers_mut() = lines;
     req
+}
+
+/// The route's client certificate check, then its external auth (nginx's order): Err is the answer. On success
+/// the request's headers are what the upstream gets (ssl-client-*, auth-response-headers) and the auth's
+/// allowance rides in its extensions.
+async fn authenticate(conn: &ConnInfo, table: &Table, route: usize, request_id: &RequestId, req: &mut Request<Incoming>, close: bool) -> Result<(), Response<Body>> {
+    let shared = &conn.shared;
+    let policy = &table.policies[table.routes[route].policy];
+    let mut cert_lines = Vec::new();
+    if let Some(ct) = &policy.client_tls {
+        client_tls::strip_client_headers(req.headers_mut());
+        match client_tls::check(ct, &conn.client_chain) {
+            client_tls::Checked::Forward(lines) => cert_lines = lines,
+            client_tls::Checked::Reject(None) => return Err(reply(shared, 400, close)),
+            // auth-tls-error-page: nginx's error_page for its 495/496 answers
+            client_tls::Checked::Reject(Some(location)) => {
+                let mut res = Response::new(empty_body());
+                *res.status_mut() = StatusCode::FOUND;
+                res.headers_mut().insert(LOCATION, location);
+                if close {
+                    res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Metrics::inc(&shared.metrics.local().local_responses);
+                shared.metrics.local().response(302);
+                return Err(res);
+            }
+        }
+    }
+    if let Some(auth) = &policy.external_auth {
+        let r = &table.routes[route];
+        let backend = &table.backends[r.backend];
+        let port = match &backend.port {
+            Some(crate::snapshot::PortRef::Number(n)) => n.to_string(),
+            Some(crate::snapshot::PortRef::Name(n)) => n.clone(),
+            None => String::new(),
+        };
+        let http_host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str())).unwrap_or("").to_owned();
+        let host = String::from_utf8_lossy(&crate::paths::request_host(http_host.as_bytes())).into_owned();
+        let request_uri = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+        let peer = conn.peer.to_string();
+        let vars = crate::policy::template::Vars {
+            host: &host,
+            http_host: &http_host,
+            secure: conn.secure,
+            request_uri: &request_uri,
+            uri: req.uri().path(),
+            remote_addr: &peer,
+            method: req.method().as_str(),
+            server_port: conn.port_text.to_str().ok().and_then(|p| p.parse().ok()).unwrap_or(0),
+            service_name: backend.service.as_deref().unwrap_or(""),
+            service_port: &port,
+            namespace: &r.ingress.namespace,
+            ingress_name: &r.ingress.name,
+        };
+        let subject = external_auth::Subject { headers: req.headers(), vars, request_id: request_id.as_bytes(), client_cert: &cert_lines };
+        let has_body = !req.body().is_end_stream();
+        match external_auth::check(auth, shared, &conn.client, &subject, close && has_body).await {
+            external_auth::Decision::Deny(res) => return Err(res),
+            external_auth::Decision::Allow(allowed) => {
+                external_auth::apply(&allowed, req.headers_mut());
+                req.extensions_mut().insert(allowed);
+            }
+        }
+    }
+    for (name, value) in cert_lines {
+        req.headers_mut().insert(name, value);
+    }
+    Ok(())
 }
 
 pub(crate) fn empty_body() -> Body {
@@ -1130,7 +1242,7 @@ mod tests {
         };
         let shared = Arc::new(Shared::new(config));
         let client = shared.upstream_pool();
-        ConnInfo { shared, peer: "10.0.0.7".parse().expect("address"), peer_text: HeaderValue::from_static("10.0.0.7"), port_text: HeaderValue::from_static("80"), secure: false, clock: Arc::new(ConnClock::new(1)), client }
+        ConnInfo { shared, peer: "10.0.0.7".parse().expect("address"), peer_text: HeaderValue::from_static("10.0.0.7"), port_text: HeaderValue::from_static("80"), secure: false, clock: Arc::new(ConnClock::new(1)), client, client_chain: None }
     }
 
     fn headers(lines: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -59,6 +59,9 @@ pub struct RouteSpec {
     /// a canary Ingress's backend that may serve instead (at most one)
     #[serde(default)]
     pub canaries: Vec<CanarySpec>,
+    /// index into `backends`: `default-backend`, answering `custom-http-errors` and while `backend` has no endpoints
+    #[serde(default)]
+    pub error_backend: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

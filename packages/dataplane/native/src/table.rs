@@ -44,6 +44,8 @@ pub struct Route {
     pub ssl_redirect: bool,
     /// a canary Ingress's backend that may serve instead (empty for nearly every route: nothing to allocate)
     pub canaries: Vec<Canary>,
+    /// index into `backends`: the route's `default-backend`
+    pub error_backend: Option<usize>,
 }
 
 pub struct Endpoint {
@@ -122,6 +124,8 @@ pub struct Table {
     pub cert_fallback: Option<usize>,
     /// responses counted per route (by Ingress and Service, kept across swaps); attached by `RouteMetrics`
     pub counters: TableCounters,
+    /// TLS host → the policy whose client certificate check its handshake prepares (policy/client_tls.rs)
+    pub client_tls_hosts: HashMap<Vec<u8>, usize>,
 }
 
 impl Table {
@@ -140,6 +144,7 @@ impl Table {
             cert_wildcard: HashMap::new(),
             cert_fallback: None,
             counters: TableCounters::default(),
+            client_tls_hosts: HashMap::new(),
         }
     }
 
@@ -177,13 +182,16 @@ impl Table {
             if spec.policy >= table.policies.len() {
                 return Err(invalid(format!("{}.policy", field()), format!("policy {} does not exist ({} policies)", spec.policy, table.policies.len())));
             }
+            if spec.error_backend.is_some_and(|b| b >= table.backends.len()) {
+                return Err(invalid(format!("{}.errorBackend", field()), format!("backend {:?} does not exist ({} backends)", spec.error_backend, table.backends.len())));
+            }
             let canaries = spec
                 .canaries
                 .into_iter()
                 .enumerate()
                 .map(|(j, c)| canary::compile(c, table.backends.len()).map_err(|m| invalid(format!("{}.canaries[{j}]", field()), m)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect, canaries };
+            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect, canaries, error_backend: spec.error_backend };
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
                     return Err(invalid(field(), "the default route has no host, path or pathType"));
@@ -279,6 +287,7 @@ impl Table {
             }
             table.cert_fallback = Some(f);
         }
+        table.client_tls_hosts = policy::client_tls::hosts(&table.routes, &table.policies);
         Ok(table)
     }
 

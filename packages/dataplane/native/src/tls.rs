@@ -2,11 +2,14 @@
 //! from the table in service, so a rotated Secret is served on the next handshake without reopening anything.
 
 use std::io::BufReader;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::LazyConfigAcceptor;
 
 use crate::paths::request_host;
 use crate::table::Table;
@@ -65,4 +68,49 @@ pub fn server_config(resolver: SniResolver, resumption: bool) -> Arc<rustls::Ser
         config.send_tls13_tickets = 0;
     }
     Arc::new(config)
+}
+
+/// The TLS side of the listener: the server config, or for a host whose routes check client certificates
+/// (auth-tls-secret) one that asks for a certificate naming that host's CAs. Those are made once per table and
+/// CA, and shared by every handshake and worker.
+pub struct TlsAcceptor {
+    base: Arc<rustls::ServerConfig>,
+    table: Arc<ArcSwap<Table>>,
+    /// (the table they were made for, by address; the policy index → config)
+    client_auth: Mutex<(usize, Vec<(usize, Arc<rustls::ServerConfig>)>)>,
+}
+
+impl TlsAcceptor {
+    pub fn new(base: Arc<rustls::ServerConfig>, table: Arc<ArcSwap<Table>>) -> TlsAcceptor {
+        TlsAcceptor { base, table, client_auth: Mutex::new((0, Vec::new())) }
+    }
+
+    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+        let name = start.client_hello().server_name().map(|n| request_host(n.as_bytes()));
+        let config = name.and_then(|n| self.client_auth_config(&n)).unwrap_or_else(|| self.base.clone());
+        start.into_stream(config).await
+    }
+
+    fn client_auth_config(&self, name: &[u8]) -> Option<Arc<rustls::ServerConfig>> {
+        let table = self.table.load();
+        let policy = crate::policy::client_tls::for_server_name(&table.client_tls_hosts, name)?;
+        let verifier = table.policies.get(policy)?.client_tls.as_ref()?.handshake.clone();
+        let key = Arc::as_ptr(&*table) as usize;
+        let mut cache = self.client_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.0 != key {
+            *cache = (key, Vec::new());
+        }
+        if let Some((_, config)) = cache.1.iter().find(|(p, _)| *p == policy) {
+            return Some(config.clone());
+        }
+        let mut config = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().ok()?.with_client_cert_verifier(verifier).with_cert_resolver(self.base.cert_resolver.clone());
+        config.alpn_protocols = self.base.alpn_protocols.clone();
+        // (its own session store: a session resumed here carries the chain this handshake saw, never one of a
+        // config that asked for no certificate; rustls's documentation warns against sharing one)
+        config.send_tls13_tickets = self.base.send_tls13_tickets;
+        let config = Arc::new(config);
+        cache.1.push((policy, config.clone()));
+        Some(config)
+    }
 }
