@@ -13,6 +13,10 @@ export interface DataPlaneSnapshot {
    * wildcard or host-less rules); lower case, wildcards as `*.foo.com`
    */
   hosts: string[];
+  /** `server-alias`: hosts served by another host's rules (`host` is one of `hosts`) */
+  aliases: { alias: string; host: string }[];
+  /** `from-to-www-redirect`: hosts (in neither `hosts` nor the aliases) redirected (308) to their twin `to` */
+  wwwRedirects: { from: string; to: string }[];
   routes: SnapshotRoute[];
   /** what the routes' Ingress annotations ask, each distinct policy once (native/src/policy/ executes them) */
   policies: NativePolicy[];
@@ -48,6 +52,11 @@ export interface SnapshotRoute {
   canaries: SnapshotCanary[];
   /** index into `backends`: `default-backend`, answering `custom-http-errors` and while `backend` has no endpoints */
   errorBackend: number | null;
+  /**
+   * the path is a case-insensitive regex anchored at the start; a host's regex routes are tried longest path
+   * first (then the greater path in byte order, then Exact before the others)
+   */
+  regex: boolean;
 }
 
 export interface SnapshotCanary {
@@ -112,7 +121,8 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
     }
     return i;
   };
-  const addHost = (rules: { exact: ReadonlyMap<string, Route>; prefix: PathNode }) => {
+  const addHost = (rules: { exact: ReadonlyMap<string, Route>; prefix: PathNode; regex: readonly { route: Route }[] }) => {
+    for (const r of rules.regex) addRoute(r.route);
     for (const route of rules.exact.values()) addRoute(route);
     const walk = (node: PathNode) => {
       if (node.route !== null) addRoute(node.route);
@@ -143,6 +153,8 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
   const snapshot: DataPlaneSnapshot = {
     version: SNAPSHOT_VERSION,
     hosts: [...table.exactHosts.keys(), ...[...table.wildcardHosts.keys()].map((suffix) => `*.${suffix}`)],
+    aliases: [...table.aliases].map(([alias, host]) => ({ alias, host })),
+    wwwRedirects: [...table.wwwRedirects].map(([from, to]) => ({ from, to })),
     routes: routes.map((r) => ({
       ingress: refOf(r.ingress),
       host: r.host,
@@ -153,6 +165,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
       sslRedirect: r.sslRedirect,
       canaries: r.canaries.map((c) => ({ ingress: refOf(c.ingress), backend: backendIndex.get(c.backend) as number, rule: c.rule, balance: c.balance })),
       errorBackend: r.errorBackend === null ? null : (backendIndex.get(r.errorBackend) as number),
+      regex: r.regex,
     })),
     policies: policies.map(nativePolicy),
     defaultRoute,

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { parseManifests, seededRandom } from "@bollard/core";
 import { compileRoutes, describeMatch, matchRoute, type RouteTable, snapshotFromObjects, generateDefaultCertificate } from "@bollard/ingress";
+import { templateText } from "../../ingress/src/annotations/template.ts";
 import { matchNormalizedRoute } from "../../ingress/src/router/match.ts";
 import { normalizePath, requestHost } from "../../ingress/src/router/paths.ts";
 import { loadRouteCases } from "../../ingress/test/route-cases.ts";
@@ -37,15 +38,23 @@ for (const c of cases) {
 }
 
 // The proxy's decision written in TypeScript over the TypeScript matcher (400 for a target that is not a path
-// or does not normalise, then 404, the 308 to HTTPS and 503), as the reference the native `decide` must agree with.
+// or does not normalise, the www. twin's 308, then 404, app-root's 302, a permanent/temporal redirect, the 308 to
+// HTTPS and 503), as the reference the native `decide` must agree with.
 function typescriptDecision(table: RouteTable, host: string | undefined, target: string, secure: boolean): Decision {
   if (target.charCodeAt(0) !== 47) return { status: 400, route: null, location: null };
   const q = target.indexOf("?");
   const path = normalizePath(q < 0 ? target : target.slice(0, q));
   if (path === null) return { status: 400, route: null, location: null };
+  // ingress-nginx drops one trailing "/" of the request URI (query included) from HTTPS and www. redirects
+  const trimmed = target.endsWith("/") ? target.slice(0, -1) : target;
+  const twin = table.wwwRedirects.get(requestHost(host));
+  if (twin !== undefined) return { status: 308, route: null, location: `${secure ? "https" : "http"}://${twin}${trimmed}` };
   const route = matchNormalizedRoute(table, host, path);
   if (route === null) return { status: 404, route: null, location: null };
-  if (!secure && route.sslRedirect && host !== undefined) return { status: 308, route, location: `https://${requestHost(host)}${target}` };
+  const { redirect } = route.policy;
+  if (redirect.appRoot !== null && path === "/" && host !== undefined) return { status: 302, route, location: `${secure ? "https" : "http"}://${host}${redirect.appRoot}` };
+  if (redirect.to !== null) return { status: redirect.to.code, route, location: templateText(redirect.to.url) };
+  if (!secure && route.sslRedirect && host !== undefined) return { status: 308, route, location: `https://${requestHost(host)}${redirect.preserveTrailingSlash ? target : trimmed}` };
   if (route.backend.endpoints.length === 0) return { status: 503, route, location: null };
   return { status: null, route, location: null };
 }
@@ -55,8 +64,9 @@ describe("raw request targets: native decide = the TypeScript decision", () => {
     "/", "/api", "/api/", "/admin", "/%61dmin", "/public/../admin", "/public/%2e%2e/admin", "/public%2F..%2Fadmin", "//admin",
     "/../foo", "/%2e%2e/foo", "/foo%zz", "/foo%", "/a%00b", "/a%4", "/exact", "/exact/", "/ex%61ct", "/caf%C3%A9/menu", "/café",
     "/docs%2fv1", "/docs/v1/x", "/x?q=/../..", "/?", "*", "http://enc.com/admin", "", "/a/./b/../c", "/%2561dmin",
+    "/foo/bar/bar", "/FOO/BAR/xyz", "/api/v1?x=/", "/API", "/apix", "/x/", "/a%0Db", "/foo/", "/x?y/",
   ];
-  const hosts = [undefined, "enc.com", "ENC.com:80", "enc.com.", "foo.com", "bar.foo.com", "a.bar.foo.com", "www.foo.com", "[fd00::1]:8080", "10.0.0.1", ""];
+  const hosts = [undefined, "enc.com", "ENC.com:80", "enc.com.", "foo.com", "bar.foo.com", "a.bar.foo.com", "www.foo.com", "[fd00::1]:8080", "10.0.0.1", "", "regex.com", "alias.com", "www.regex.com", "plain.com", "other.com"];
   for (const c of cases) {
     test(`fixture ${c.name}`, () => {
       const table = tableOf(c.fixture);

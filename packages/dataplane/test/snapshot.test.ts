@@ -73,8 +73,8 @@ test("a refused snapshot names the field, counts, and leaves the table in servic
 
   // Through the wrapper: a typed error, and the previous table still answers.
   const backend = { namespace: "d", service: "s", port: 80, endpoints: [{ host: "10.0.0.1", port: 70000 }], unavailable: null };
-  const route = { ingress: { namespace: "d", name: "x" }, host: null, path: "/", pathType: "Prefix" as const, backend, sslRedirect: false, policy: DEFAULT_POLICY, canaries: [], errorBackend: null };
-  const broken: RouteTable = { ...emptyRouteTable(), anyHost: { exact: new Map(), prefix: { route, children: new Map() } } };
+  const route = { ingress: { namespace: "d", name: "x" }, host: null, path: "/", pathType: "Prefix" as const, backend, sslRedirect: false, regex: false, policy: DEFAULT_POLICY, canaries: [], errorBackend: null };
+  const broken: RouteTable = { ...emptyRouteTable(), anyHost: { exact: new Map(), prefix: { route, children: new Map() }, regex: [] } };
   assert.throws(
     () => plane.setTable(broken),
     (err: unknown) => err instanceof InvalidSnapshotError && err.field === "backends[0].endpoints[0].port",

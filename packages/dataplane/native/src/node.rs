@@ -207,7 +207,7 @@ impl DataPlane {
             Outcome::Status(s) => RequestOutcome { status: Some(u32::from(s)), route: None, location: None },
             Outcome::Unavailable { route } => RequestOutcome { status: Some(503), route: Some(route as u32), location: None },
             Outcome::Refused { route, status } => RequestOutcome { status: Some(u32::from(status)), route: Some(route as u32), location: None },
-            Outcome::Redirect { route, location } => RequestOutcome { status: Some(308), route: Some(route as u32), location: Some(location) },
+            Outcome::Redirect { route, status, location } => RequestOutcome { status: Some(u32::from(status)), route: route.map(|r| r as u32), location: Some(location) },
             Outcome::Forward { route } => RequestOutcome { status: None, route: Some(route as u32), location: None },
         }
     }

@@ -36,6 +36,8 @@ use crate::outcome::{decide, Outcome, RequestHead};
 use crate::policy::balance::{BalanceRequest, Chooser};
 use crate::policy::template::{expand, TemplatePart, Vars};
 use crate::policy::{client_tls, errors, external_auth};
+use crate::paths::request_host;
+use crate::policy::rewrite::{route_edits, RequestFacts, UpstreamEdits};
 use crate::table::Table;
 use crate::tls::TlsAcceptor;
 use crate::trust::TrustedProxies;
@@ -353,6 +355,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 // Set by us from what we saw; copied from the request only when the peer is a trusted proxy.
 const FORWARDED: [&str; 7] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "forwarded", "x-request-id"];
@@ -397,10 +400,16 @@ async fn handle(conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<
     conn.clock.request_started();
     // (dropped with this future when the client goes first: counted as 499)
     let access = if shared.config.access_log { Some(Box::new((req.method().clone(), req.uri().to_string()))) } else { None };
+    // (HSTS needs the host, which only an HTTPS answer looks at)
+    let tls_host = if conn.secure { req.headers().get(HOST).map(|h| h.as_bytes()).or(req.uri().host().map(str::as_bytes)).map(request_host) } else { None };
     let mut finish = Finish { table, conn, route: None, status: 0, started: tokio::time::Instant::now(), request_id: None, upstream: None, access, cors: None, permit: None, auth: None };
     let mut res = respond(&mut finish, req).await;
     if let (Some(cors), Some(route)) = (&finish.cors, finish.route) {
         crate::policy::access::finish_answer(&finish.table, route, cors, res.headers_mut());
+    }
+    if let Some(headers) = finish.route.and_then(|r| finish.table.policies[finish.table.routes[r].policy].headers.as_ref()) {
+        let own_certificate = tls_host.as_deref().is_some_and(|h| finish.table.has_certificate_for(h));
+        crate::policy::headers::apply(headers, own_certificate, res.headers_mut());
     }
     finish.status = res.status().as_u16();
     let (mut parts, body) = res.into_parts();
@@ -455,7 +464,9 @@ impl Drop for Finish {
             Metrics::inc(&self.conn.shared.metrics.local().client_gone);
         }
         self.conn.clock.request_done(gone);
-        if let Some(access) = self.access.take() {
+        // (enable-access-log: "false" on the route's Ingress)
+        let logged = self.route.is_none_or(|r| self.table.policies[self.table.routes[r].policy].access_log);
+        if let Some(access) = self.access.take().filter(|_| logged) {
             let (ingress, service) = self.route.map(|r| route_names(&self.table, r)).unwrap_or_default();
             self.conn.shared.logs.push(
                 "info",
@@ -657,10 +668,10 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             *matched = Some(route);
             return reply(shared, status, close);
         }
-        Outcome::Redirect { location, route } => {
-            *matched = Some(route);
+        Outcome::Redirect { location, route, status } => {
+            *matched = route;
             let mut res = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
-            *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::PERMANENT_REDIRECT);
             let value = HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/"));
             res.headers_mut().insert(LOCATION, value);
             res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -668,7 +679,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
                 res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Metrics::inc(&shared.metrics.local().local_responses);
-            shared.metrics.local().response(308);
+            shared.metrics.local().response(status);
             return res;
         }
         Outcome::Forward { route } => (route, None),
@@ -703,6 +714,9 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         Some(b) => (&table.backends[b], None),
         None => crate::policy::canary::choose(table, matched_route, headers),
     };
+    let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
+    let facts = RequestFacts { host, target, secure: conn.secure, remote_addr: conn.peer_text.to_str().unwrap_or(""), method: req.method().as_str(), server_port: conn.port_text.to_str().ok().and_then(|p| p.parse().ok()).unwrap_or(0) };
+    let edits = route_edits(table, route, &facts);
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
         // The bytes after an Upgrade request's head belong to the new protocol, so a declared body cannot be told
@@ -714,14 +728,14 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let protocol = headers.get(UPGRADE).cloned();
         let request_id = finish.request_id.take().unwrap_or_else(|| request_id_of(headers));
         let mut upstream_headers = HeaderMap::with_capacity(headers.len() + 9);
-        forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, request_id.as_bytes(), true);
+        forward_headers(&mut upstream_headers, headers, host_from_authority, &conn, config, request_id.as_bytes(), true, &edits);
         if let Some(protocol) = protocol {
             upstream_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             upstream_headers.insert(UPGRADE, protocol);
         }
         finish.request_id = Some(request_id);
         let method = req.method().clone();
-        let path_and_query = String::from_utf8_lossy(target).into_owned();
+        let path_and_query = String::from_utf8_lossy(edits.target.as_deref().unwrap_or(target)).into_owned();
         let client = hyper::upgrade::on(&mut req);
         return crate::upgrade::forward(shared, backend, method, path_and_query, upstream_headers, client).await;
     }
@@ -749,7 +763,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         Some(pq) if !(!h2 && (parts.uri.scheme().is_some() || parts.uri.authority().is_some())) => pq.as_str().as_bytes(),
         _ => b"/",
     };
-    let has_host = host_from_authority.is_some() || headers.contains_key(HOST);
+    let has_host = edits.host.is_some() || host_from_authority.is_some() || headers.contains_key(HOST);
     let method = &parts.method;
     let idempotent = is_idempotent(method);
     // a body read whole, kept to be sent again on another endpoint (`proxy-next-upstream`)
@@ -816,9 +830,9 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         let write_head = |out: &mut Vec<u8>| {
             out.extend_from_slice(method.as_str().as_bytes());
             out.push(b' ');
-            out.extend_from_slice(target);
+            out.extend_from_slice(edits.target.as_deref().unwrap_or(target));
             out.extend_from_slice(version_line);
-            forward_headers(&mut HeadBytes(out), headers, host_from_authority, &conn, config, request_id, !chunked_in);
+            forward_headers(&mut HeadBytes(out), headers, host_from_authority, &conn, config, request_id, !chunked_in, &edits);
             if !has_host {
                 // (an HTTP/1.0 request without Host: the upstream's authority, as a client would send it)
                 let host = if endpoint.port == 80 { endpoint.uri_authority.host() } else { endpoint.uri_authority.as_str() };
@@ -848,7 +862,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             Some(u) => {
                 let tls = u.tls_for(conn.secure).map(|t| (t, t.server_name(&tls_vars(table, route, backend, headers, &conn), &endpoint.host)));
                 if u.is_grpc() {
-                    let req = grpc_request(method, target, headers, host_from_authority, &conn, config, request_id, chunked_in, endpoint, tls.is_some());
+                    let req = grpc_request(method, edits.target.as_deref().unwrap_or(target), headers, host_from_authority, &conn, config, request_id, chunked_in, endpoint, tls.is_some(), &edits);
                     let send = crate::policy::upstream::send_h2(&endpoint.authority, u.connect_timeout.unwrap_or(config.connect_timeout), tls.map(|(t, name)| (t.config.clone(), name)), req, &mut body);
                     tokio::time::timeout(read_timeout, send).await.map(|r| r.map(|res| res.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())))
                 } else {
@@ -951,9 +965,9 @@ fn tls_vars<'a>(table: &'a Table, route: usize, backend: &'a crate::table::Backe
 /// A gRPC request for hyper's HTTP/2 client: the forwarded header lines, `:authority` from the Host (or the
 /// endpoint), and `te: trailers` when the client sent it (gRPC servers may insist on it).
 #[allow(clippy::too_many_arguments)]
-fn grpc_request(method: &Method, target: &[u8], headers: &HeaderMap, host_from_authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], chunked_in: bool, endpoint: &Endpoint, tls: bool) -> Request<()> {
+fn grpc_request(method: &Method, target: &[u8], headers: &HeaderMap, host_from_authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], chunked_in: bool, endpoint: &Endpoint, tls: bool, edits: &UpstreamEdits) -> Request<()> {
     let mut lines = HeaderMap::with_capacity(headers.len() + 8);
-    forward_headers(&mut lines, headers, host_from_authority, conn, config, request_id, !chunked_in);
+    forward_headers(&mut lines, headers, host_from_authority, conn, config, request_id, !chunked_in, edits);
     let host = lines.remove(HOST);
     let scheme = if tls { "https" } else { "http" };
     let path = std::str::from_utf8(target).unwrap_or("/");
@@ -1153,12 +1167,14 @@ fn request_id_of(headers: &HeaderMap) -> RequestId {
 /// The request's header lines minus hop-by-hop and forwarding ones (Host kept as sent; names with `_` only when
 /// allowed; Content-Length only with `content_length`), then X-Forwarded-*, X-Real-IP and X-Request-ID
 /// (`request_id`), believing the incoming forwarding headers only from a trusted peer.
-fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], content_length: bool) {
+/// `edits` (the route's rewrite) replace the Host and X-Forwarded-Prefix lines.
+#[allow(clippy::too_many_arguments)]
+fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, config: &ProxyConfig, request_id: &[u8], content_length: bool, edits: &UpstreamEdits) {
     let trusted = &config.trusted;
     let dropped = connection_tokens(headers);
-    // an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
-    if let Some(a) = authority {
-        out.made(&HOST, a);
+    // upstream-vhost; else an HTTP/2 request without a Host line: the HTTP/1.1 upstream needs one, made from `:authority`
+    if let Some(h) = edits.host.as_deref().or(authority) {
+        out.made(&HOST, h);
     }
     let mut cookies: Vec<&[u8]> = Vec::new();
     for (name, value) in headers {
@@ -1176,7 +1192,13 @@ fn forward_headers<S: HeaderSink>(out: &mut S, headers: &HeaderMap, authority: O
         if name == CONTENT_LENGTH && !content_length {
             continue;
         }
+        if (edits.host.is_some() && name == HOST) || (edits.forwarded_prefix.is_some() && name == X_FORWARDED_PREFIX) {
+            continue;
+        }
         out.line(name, value);
+    }
+    if let Some(prefix) = &edits.forwarded_prefix {
+        out.line(&X_FORWARDED_PREFIX, prefix);
     }
     if !cookies.is_empty() {
         out.made(&COOKIE, &cookies.join(&b"; "[..]));
@@ -1256,11 +1278,11 @@ mod tests {
     /// The lines written into a request head, and those put in a header map, as `name: value` text.
     fn both_ways(incoming: &HeaderMap, authority: Option<&[u8]>, conn: &ConnInfo, content_length: bool) -> (Vec<String>, Vec<String>) {
         let mut bytes = Vec::new();
-        forward_headers(&mut HeadBytes(&mut bytes), incoming, authority, conn, &conn.shared.config, b"id-1", content_length);
+        forward_headers(&mut HeadBytes(&mut bytes), incoming, authority, conn, &conn.shared.config, b"id-1", content_length, &UpstreamEdits::default());
         let text = String::from_utf8(bytes).expect("ascii head");
         let from_bytes: Vec<String> = text.split_terminator("\r\n").map(str::to_owned).collect();
         let mut map = HeaderMap::new();
-        forward_headers(&mut map, incoming, authority, conn, &conn.shared.config, b"id-1", content_length);
+        forward_headers(&mut map, incoming, authority, conn, &conn.shared.config, b"id-1", content_length, &UpstreamEdits::default());
         let from_map = map.iter().map(|(n, v)| format!("{}: {}", n, v.to_str().expect("visible"))).collect();
         (from_bytes, from_map)
     }

@@ -16,6 +16,12 @@ pub struct Snapshot {
     /// every host that has rules, also those without paths (such a host is claimed: its requests never fall
     /// to wildcard or host-less rules); lower case, wildcards as `*.foo.com`
     pub hosts: Vec<String>,
+    /// `server-alias`: hosts served by another host's rules
+    #[serde(default)]
+    pub aliases: Vec<AliasSpec>,
+    /// `from-to-www-redirect`: hosts whose every request is redirected (308) to their www./non-www. twin
+    #[serde(default)]
+    pub www_redirects: Vec<WwwRedirectSpec>,
     pub routes: Vec<RouteSpec>,
     /// what the routes' Ingress annotations ask, each distinct policy once
     pub policies: Vec<PolicySpec>,
@@ -62,6 +68,24 @@ pub struct RouteSpec {
     /// index into `backends`: `default-backend`, answering `custom-http-errors` and while `backend` has no endpoints
     #[serde(default)]
     pub error_backend: Option<usize>,
+    /// the path is a case-insensitive regex anchored at the start (use-regex, rewrite-target)
+    #[serde(default)]
+    pub regex: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AliasSpec {
+    pub alias: String,
+    /// one of `hosts`
+    pub host: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WwwRedirectSpec {
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +105,15 @@ pub struct BackendSpec {
 pub enum PortRef {
     Number(u32),
     Name(String),
+}
+
+impl std::fmt::Display for PortRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortRef::Number(n) => write!(f, "{n}"),
+            PortRef::Name(n) => f.write_str(n),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]

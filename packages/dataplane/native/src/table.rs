@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use regex::bytes::{Captures, Regex, RegexBuilder};
 use rustls::sign::CertifiedKey;
 
 use crate::metrics::TableCounters;
@@ -14,6 +15,9 @@ use crate::policy::balance::endpoint_id;
 use crate::policy::canary::{self, Canary};
 use crate::policy::{self, Policy};
 use crate::snapshot::{BackendSpec, ObjectRef, PathType, PortRef, Snapshot, SNAPSHOT_VERSION};
+
+/// The compiled size a regex path may take (the TypeScript side keeps paths far below it).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Why a snapshot was refused: the field at fault (a JSON path into the snapshot) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub struct Route {
     pub canaries: Vec<Canary>,
     /// index into `backends`: the route's `default-backend`
     pub error_backend: Option<usize>,
+    /// a regex route's path as matched: `^PATH`, case-insensitive (ingress-nginx's `location ~* "^PATH"`)
+    pub pattern: Option<Regex>,
 }
 
 pub struct Endpoint {
@@ -95,6 +101,8 @@ struct PathNode {
 pub struct HostRoutes {
     exact: HashMap<Vec<u8>, usize>,
     prefix: PathNode,
+    /// on a host whose paths are regexes: its routes in the order they are tried (the first match wins)
+    regex: Vec<usize>,
     /// the host's default route: what its rules do not match (a `/` Prefix rule beats it)
     default: Option<usize>,
 }
@@ -115,6 +123,10 @@ pub struct Table {
     /// `*.foo.com` keyed by `foo.com`
     wildcard_hosts: HashMap<Vec<u8>, HostRoutes>,
     any_host: Option<HostRoutes>,
+    /// `server-alias` → the host (a key of `exact_hosts`) whose rules serve it
+    aliases: HashMap<Vec<u8>, Vec<u8>>,
+    /// `from-to-www-redirect`: host → the twin its requests are redirected to
+    www_redirects: HashMap<Vec<u8>, String>,
     default_route: Option<usize>,
     pub certificates: Vec<Certificate>,
     /// `certificates`, parsed for the TLS handshake
@@ -137,6 +149,8 @@ impl Table {
             exact_hosts: HashMap::new(),
             wildcard_hosts: HashMap::new(),
             any_host: None,
+            aliases: HashMap::new(),
+            www_redirects: HashMap::new(),
             default_route: None,
             certificates: Vec::new(),
             certified: Vec::new(),
@@ -191,7 +205,10 @@ impl Table {
                 .enumerate()
                 .map(|(j, c)| canary::compile(c, table.backends.len()).map_err(|m| invalid(format!("{}.canaries[{j}]", field()), m)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect, canaries, error_backend: spec.error_backend };
+            let mut route = Route { ingress: spec.ingress, host: spec.host, path: spec.path, path_type: spec.path_type, backend: spec.backend, policy: spec.policy, ssl_redirect: spec.ssl_redirect, canaries, error_backend: spec.error_backend, pattern: None };
+            if spec.regex && route.path.is_none() {
+                return Err(invalid(format!("{}.regex", field()), "a route without a path has no regex"));
+            }
             if Some(i) == snapshot.default_route {
                 if route.host.is_some() || route.path.is_some() || route.path_type.is_some() {
                     return Err(invalid(field(), "the default route has no host, path or pathType"));
@@ -220,6 +237,10 @@ impl Table {
             let (Some(path), Some(path_type)) = (route.path.as_deref(), route.path_type) else {
                 return Err(invalid(field(), "a rule route needs a path and a pathType"));
             };
+            // (an Ingress whose annotations make its hosts' paths regexes has no other kind of rule route)
+            if !spec.regex && table.policies[spec.policy].rewrite.as_ref().is_some_and(|r| r.use_regex || r.target.is_some()) {
+                return Err(invalid(format!("{}.regex", field()), "the route's policy makes its path a regex (use-regex or rewrite-target), and the route is not one"));
+            }
             let host = match route.host.as_deref() {
                 None => None,
                 Some(h) => {
@@ -230,15 +251,22 @@ impl Table {
                     Some(lower)
                 }
             };
-            let Some(normalized) = normalize_path(path.as_bytes()) else {
-                return Err(invalid(format!("{}.path", field()), format!("path {path:?} does not normalise (no leading \"/\", a malformed %-escape, an encoded NUL or a \"..\" above the root)")));
-            };
             let rules = match host.as_deref() {
                 None => table.any_host.get_or_insert_with(HostRoutes::default),
                 Some(h) => match h.strip_prefix("*.") {
                     Some(suffix) => table.wildcard_hosts.entry(suffix.as_bytes().to_vec()).or_default(),
                     None => table.exact_hosts.entry(h.as_bytes().to_vec()).or_default(),
                 },
+            };
+            if spec.regex {
+                let pattern = regex_path(path).map_err(|m| invalid(format!("{}.path", field()), m))?;
+                route.pattern = Some(pattern);
+                rules.regex.push(i);
+                table.routes.push(route);
+                continue;
+            }
+            let Some(normalized) = normalize_path(path.as_bytes()) else {
+                return Err(invalid(format!("{}.path", field()), format!("path {path:?} does not normalise (no leading \"/\", a malformed %-escape, an encoded NUL or a \"..\" above the root)")));
             };
             // Two routes on one host with the same type and path: the compiler resolves conflicts before the data
             // plane sees them, so this is a broken snapshot, refused.
@@ -255,6 +283,40 @@ impl Table {
                 return Err(invalid(field(), format!("host {} path {path:?} is already routes[{holder}]: the compiler resolves conflicts before the data plane sees them", host.as_deref().unwrap_or("*"))));
             }
             table.routes.push(route);
+        }
+        let routes = &table.routes;
+        for rules in table.exact_hosts.values_mut().chain(table.wildcard_hosts.values_mut()).chain(table.any_host.as_mut()) {
+            rules.regex.sort_by(|&a, &b| regex_order(&routes[a], &routes[b]));
+            if let Some(w) = rules.regex.windows(2).find(|w| regex_order(&routes[w[0]], &routes[w[1]]) == std::cmp::Ordering::Equal) {
+                return Err(invalid(format!("routes[{}]", w[1]), format!("its regex path is already routes[{}]: the compiler resolves conflicts before the data plane sees them", w[0])));
+            }
+        }
+        for (i, a) in snapshot.aliases.into_iter().enumerate() {
+            let alias = a.alias.to_ascii_lowercase();
+            let host = a.host.to_ascii_lowercase();
+            if !is_valid_rule_host(&alias) || alias.starts_with('*') {
+                return Err(invalid(format!("aliases[{i}].alias"), format!("{:?} is not a DNS name", a.alias)));
+            }
+            if table.exact_hosts.contains_key(alias.as_bytes()) {
+                return Err(invalid(format!("aliases[{i}].alias"), format!("{:?} is a host of its own", a.alias)));
+            }
+            if !table.exact_hosts.contains_key(host.as_bytes()) {
+                return Err(invalid(format!("aliases[{i}].host"), format!("{:?} is not in hosts", a.host)));
+            }
+            if table.aliases.insert(alias.into_bytes(), host.into_bytes()).is_some() {
+                return Err(invalid(format!("aliases[{i}].alias"), format!("{:?} is aliased twice", a.alias)));
+            }
+        }
+        for (i, w) in snapshot.www_redirects.into_iter().enumerate() {
+            let from = w.from.to_ascii_lowercase();
+            let to = w.to.to_ascii_lowercase();
+            if !is_valid_rule_host(&from) || from.starts_with('*') || table.exact_hosts.contains_key(from.as_bytes()) || table.aliases.contains_key(from.as_bytes()) {
+                return Err(invalid(format!("wwwRedirects[{i}].from"), format!("{:?} is not a DNS name, or is a host or an alias", w.from)));
+            }
+            if !is_valid_rule_host(&to) || to.starts_with('*') {
+                return Err(invalid(format!("wwwRedirects[{i}].to"), format!("{:?} is not a DNS name", w.to)));
+            }
+            table.www_redirects.insert(from.into_bytes(), to);
         }
         if let Some(d) = snapshot.default_route {
             if d >= table.routes.len() {
@@ -295,12 +357,15 @@ impl Table {
     /// wildcard, else the host-less rules; within them an Exact path, else the longest Prefix; else the
     /// default route. None: 404.
     pub fn match_route(&self, host: &[u8], path: &[u8]) -> Option<usize> {
-        self.host_rules(host).and_then(|rules| match_path(rules, path)).or(self.default_route)
+        self.host_rules(host).and_then(|rules| match_path(rules, path, &self.routes)).or(self.default_route)
     }
 
     fn host_rules(&self, host: &[u8]) -> Option<&HostRoutes> {
         if let Some(rules) = self.exact_hosts.get(host) {
             return Some(rules);
+        }
+        if let Some(target) = self.aliases.get(host) {
+            return self.exact_hosts.get(target);
         }
         if let Some(dot) = host.iter().position(|&b| b == b'.') {
             if dot > 0 {
@@ -310,6 +375,27 @@ impl Table {
             }
         }
         self.any_host.as_ref()
+    }
+
+    /// The twin host a request for `host` is redirected to (`from-to-www-redirect`).
+    pub fn www_redirect(&self, host: &[u8]) -> Option<&str> {
+        if self.www_redirects.is_empty() {
+            return None;
+        }
+        self.www_redirects.get(host).map(String::as_str)
+    }
+
+    /// The groups of a regex route's match on a normalised path (`$1`…); None for other routes.
+    pub fn captures<'p>(&self, route: usize, path: &'p [u8]) -> Option<Captures<'p>> {
+        self.routes.get(route)?.pattern.as_ref()?.captures(path)
+    }
+
+    /// An Ingress names a certificate for this host (the fallback and the generated one do not count).
+    pub fn has_certificate_for(&self, host: &[u8]) -> bool {
+        if self.cert_exact.contains_key(host) {
+            return true;
+        }
+        host.iter().position(|&b| b == b'.').is_some_and(|dot| dot > 0 && self.cert_wildcard.contains_key(&host[dot + 1..]))
     }
 
     /// The certificate for a TLS server name: exact host, else one-label wildcard, else the fallback.
@@ -330,7 +416,31 @@ impl Table {
     }
 }
 
-fn match_path(rules: &HostRoutes, path: &[u8]) -> Option<usize> {
+/// Compiles a regex path as ingress-nginx writes it for nginx (`~* "^PATH"`), in the dialect the TypeScript side
+/// validated: ASCII case folding, `.` matching neither `\r` nor `\n` (as JavaScript's), on the path's bytes.
+pub(crate) fn regex_path(path: &str) -> Result<Regex, String> {
+    RegexBuilder::new(&format!("^{path}"))
+        .case_insensitive(true)
+        .unicode(false)
+        .crlf(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("path {path:?} is not a regex this data plane reads: {e}"))
+}
+
+/// ingress-nginx's order of a server's locations, which it tries in turn: the longer path first, then the greater
+/// (byte order), then Exact before the others. Mirrors `compareRegexRoutes` in compile.ts.
+fn regex_order(a: &Route, b: &Route) -> std::cmp::Ordering {
+    let (pa, pb) = (a.path.as_deref().unwrap_or(""), b.path.as_deref().unwrap_or(""));
+    let exact_last = |r: &Route| r.path_type != Some(PathType::Exact);
+    pb.len().cmp(&pa.len()).then_with(|| pb.as_bytes().cmp(pa.as_bytes())).then_with(|| exact_last(a).cmp(&exact_last(b)))
+}
+
+fn match_path(rules: &HostRoutes, path: &[u8], routes: &[Route]) -> Option<usize> {
+    if !rules.regex.is_empty() {
+        let hit = rules.regex.iter().copied().find(|&r| routes[r].pattern.as_ref().is_some_and(|p| p.is_match(path)));
+        return hit.or(rules.prefix.route).or(rules.default);
+    }
     if let Some(&exact) = rules.exact.get(path) {
         return Some(exact); // an Exact match is at least as long as any Prefix match, and wins ties
     }

@@ -2,6 +2,7 @@
 // (packages/dataplane/native/src/policy/ mirrors it). Nothing here is text another program parses as
 // configuration: values are validated numbers, CIDRs, header names, and templates split into literal parts and
 // variables from a fixed list.
+import { DEFAULT_GLOBALS } from "./globals.ts";
 
 /**
  * A string that may use a few nginx variables (`$host`, `$escaped_request_uri`…), already split: the data plane
@@ -55,6 +56,11 @@ export interface RedirectPolicy {
 }
 
 export interface RewritePolicy {
+  /**
+   * `use-regex`: the paths of every Ingress of the Ingress's hosts are matched as regexes (a `rewrite-target`
+   * does the same, as in ingress-nginx)
+   */
+  readonly useRegex: boolean;
   /** `rewrite-target`: the upstream path; `capture` parts are the route's regex groups ($1…) */
   readonly target: Template | null;
   /** `x-forwarded-prefix`: sent upstream as X-Forwarded-Prefix */
@@ -66,7 +72,10 @@ export interface RewritePolicy {
 export interface HeadersPolicy {
   /** `custom-headers` (a ConfigMap's keys and values, literal): added to the response */
   readonly response: readonly (readonly [string, string])[];
-  /** HSTS (`hsts*` ConfigMap keys): the Strict-Transport-Security value on HTTPS responses; null: none */
+  /**
+   * HSTS (`hsts*` ConfigMap keys): the Strict-Transport-Security value on HTTPS responses of hosts with a
+   * certificate of their own (as ingress-nginx); null: none
+   */
   readonly hsts: string | null;
 }
 
@@ -301,12 +310,12 @@ export const DEFAULT_REDIRECT: RedirectPolicy = Object.freeze({
   fromToWww: false,
 });
 
-/** The policy of an Ingress without annotations. */
+/** The policy of an Ingress without annotations (and the default globals, whose HSTS every route sends). */
 export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   refuse: null,
   redirect: DEFAULT_REDIRECT,
   rewrite: null,
-  headers: null,
+  headers: Object.freeze({ response: Object.freeze([]), hsts: DEFAULT_GLOBALS.hsts }),
   access: null,
   limits: null,
   cors: null,

@@ -3,13 +3,15 @@ import { POLICY_READERS } from "../annotations/index.ts";
 import type { RoutePolicy } from "../annotations/policy.ts";
 import { type AnnotationFinding, NGINX_ANNOTATION_PREFIX, readPolicy } from "../annotations/read.ts";
 import { actsOnCanary } from "../annotations/canary.ts";
-import { BOLLARD_SSL_REDIRECT } from "../annotations/redirect.ts";
+import { BOLLARD_SSL_REDIRECT, parseServerAliases } from "../annotations/redirect.ts";
+import { usesRegex } from "../annotations/rewrite.ts";
 import { CONTROLLER_NAME, type ClassSelection, DEFAULT_CLASS_NAME, isOurIngress } from "../model/ingress-class.ts";
 import { compareByAge, type ConfigMap, type EndpointSlice, type HTTPIngressPath, type Ingress, type IngressBackend, type ObjectRef, refKey, refOf, type Secret, type Service, type Snapshot } from "../model/objects.ts";
 import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { type BackendIndex, type BackendProblem, backendInputs, indexBackends, resolveBackend, sameObjects } from "./backends.ts";
 import { isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
-import type { Backend, Canary, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Route, RoutePathType, RouteTable } from "./table.ts";
+import { regexOf, regexPathError } from "./regex.ts";
+import type { Backend, Canary, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, RegexRoute, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = BOLLARD_SSL_REDIRECT;
 
@@ -36,6 +38,7 @@ interface MutableNode {
 interface MutableHost {
   exact: Map<string, Route>;
   prefix: MutableNode;
+  regex: RegexRoute[];
 }
 
 /**
@@ -125,6 +128,14 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
     });
   }
 
+  // use-regex / rewrite-target on any Ingress of a host makes every path of that host, in every Ingress, a regex
+  // (ingress-nginx writes the whole server's locations with `~*`). Keyed by host, "" for host-less rules.
+  const regexHosts = new Set<string>();
+  for (const ing of ours) {
+    if (!usesRegex(ingressPolicy(ing, refOf(ing.metadata).namespace, policyInputs).policy.rewrite)) continue;
+    for (const rule of parseIngress(ing).rules) if (!rule.invalidHost) regexHosts.add(rule.host ?? "");
+  }
+
   const index = indexBackends(snapshot);
   const exactHosts = new Map<string, MutableHost>();
   const wildcardHosts = new Map<string, MutableHost>();
@@ -132,6 +143,9 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   const claimed = new Map<string, Route>();
   let defaultRoute: Route | null = null;
   const hostDefaults = new Map<MutableHost, Route>();
+  // the oldest Ingress naming each exact host, and those asking for its www. twin's redirect
+  const hostOwners = new Map<string, ObjectRef>();
+  const wwwAsked = new Map<string, Ingress>();
   const hostRoutesOf = (host: string): MutableHost => {
     const wildcard = host.startsWith("*.");
     const map = wildcard ? wildcardHosts : exactHosts;
@@ -210,7 +224,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       if (defaultRoute !== null) {
         if (!ownHosts) report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend is held by Ingress ${refKey(defaultRoute.ingress)}`);
       } else if (ownDefault !== null) {
-        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, policy, canaries: NO_CANARIES, errorBackend });
+        defaultRoute = Object.freeze({ ingress: ref, host: null, path: null, pathType: null, backend: ownDefault, sslRedirect: false, regex: false, policy, canaries: NO_CANARIES, errorBackend });
       }
     }
 
@@ -225,9 +239,13 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       // among the Ingresses that name it.
       if (host !== null) {
         const rules = hostRoutesOf(host);
+        if (!host.startsWith("*.")) {
+          if (!hostOwners.has(host)) hostOwners.set(host, ref);
+          if (policy.redirect.fromToWww && !wwwAsked.has(host)) wwwAsked.set(host, ing);
+        }
         const held = hostDefaults.get(rules);
         if (ownDefault !== null && held === undefined) {
-          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), policy, canaries: NO_CANARIES, errorBackend }));
+          hostDefaults.set(rules, Object.freeze({ ingress: ref, host: rawHost, path: null, pathType: null, backend: ownDefault, sslRedirect: sslRedirectFor(host), regex: false, policy, canaries: NO_CANARIES, errorBackend }));
         } else if (ownDefault !== null && held !== undefined && held.ingress !== ref) {
           report(ing, "warning", "DefaultBackendConflict", "spec.defaultBackend", `the default backend for host ${rawHost} is held by Ingress ${refKey(held.ingress)}`);
         }
@@ -237,7 +255,17 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
           report(ing, "error", entry.problem.reason, entry.problem.field, entry.problem.message);
           continue;
         }
-        const holder = claimed.get(entry.claimKey);
+        const regex = regexHosts.has(host ?? "");
+        if (regex) {
+          const error = regexPathError(entry.path);
+          if (error !== null) {
+            report(ing, "error", "InvalidPath", `${entry.field}.path`, `path "${entry.path}" is matched as a regex on host ${host ?? "*"} (use-regex or rewrite-target), and ${error}`);
+            continue;
+          }
+        }
+        // Regex paths are claimed as written: two spellings are two regexes.
+        const claimKey = regex ? `${host ?? ""} regex ${entry.path}` : entry.claimKey;
+        const holder = claimed.get(claimKey);
         if (holder !== undefined) {
           report(ing, "warning", "RouteConflict", entry.field, `host ${host ?? "*"} path ${entry.path} (${entry.pathType}) is held by Ingress ${refKey(holder.ingress)}`);
           continue;
@@ -250,17 +278,18 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
         // The same Route object as the last compile while nothing it holds changed (tables then differ only where
         // the cluster did, which is what the data plane's swap compares).
         let route = entry.route;
-        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.policy !== policy || route.canaries !== routeCanaries || route.errorBackend !== errorBackend) {
-          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, policy, canaries: routeCanaries, errorBackend });
+        if (route === undefined || route.backend !== backend || route.sslRedirect !== sslRedirect || route.regex !== regex || route.policy !== policy || route.canaries !== routeCanaries || route.errorBackend !== errorBackend) {
+          route = Object.freeze({ ingress: ref, host: rawHost === "" ? null : rawHost, path: entry.path, pathType: entry.pathType, backend, sslRedirect, regex, policy, canaries: routeCanaries, errorBackend });
           entry.route = route;
         }
-        claimed.set(entry.claimKey, route);
+        claimed.set(claimKey, route);
         let rules: MutableHost;
         if (host === null) {
           anyHost ??= newHost();
           rules = anyHost;
         } else rules = hostRoutesOf(host);
-        if (entry.exact) rules.exact.set(entry.normalized, route);
+        if (regex) rules.regex.push(regexRouteOf(route));
+        else if (entry.exact) rules.exact.set(entry.normalized, route);
         else insertPrefix(rules.prefix, entry.segments, route);
       }
     });
@@ -272,6 +301,47 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
 
   // A host's default sits at the root of its Prefix trie, below every rule: a `/` Prefix rule beats it.
   for (const [rules, route] of hostDefaults) rules.prefix.route ??= route;
+  const allHosts = [...exactHosts.values(), ...wildcardHosts.values(), ...(anyHost === null ? [] : [anyHost])];
+  for (const rules of allHosts) rules.regex.sort((a, b) => compareRegexRoutes(a.route, b.route));
+
+  // server-alias: the oldest Ingress naming an alias has it; a host some Ingress names is never taken over.
+  const aliases = new Map<string, string>();
+  const aliasOwners = new Map<string, ObjectRef>();
+  const aliasKey = `${policyInputs.prefix}/server-alias`;
+  for (const ing of ours) {
+    const value = ing.metadata.annotations?.[aliasKey];
+    if (value === undefined) continue;
+    const ref = refOf(ing.metadata);
+    const target = parseIngress(ing).rules.find((r) => r.host !== null && !r.invalidHost && !r.host.startsWith("*."))?.host ?? undefined;
+    const field = `metadata.annotations['${aliasKey}']`;
+    if (target === undefined) {
+      report(ing, "warning", "InvalidAnnotation", field, `${aliasKey} needs a rule with a host (not a wildcard) to alias; it is not served`);
+      continue;
+    }
+    for (const alias of parseServerAliases(value).hosts) {
+      if (alias === target) continue;
+      const owner = hostOwners.get(alias) ?? aliasOwners.get(alias);
+      if (owner !== undefined) {
+        report(ing, "warning", "RouteConflict", field, `alias ${alias} is ${hostOwners.has(alias) ? "a host" : "an alias"} of Ingress ${refKey(owner)}; it is not taken over`);
+        continue;
+      }
+      aliases.set(alias, target);
+      aliasOwners.set(alias, ref);
+    }
+  }
+
+  // from-to-www-redirect: the twin of a host redirects to it, unless some Ingress names the twin (or aliases it).
+  const wwwRedirects = new Map<string, string>();
+  for (const [host, ing] of wwwAsked) {
+    const twin = host.startsWith("www.") ? host.slice(4) : `www.${host}`;
+    if (!isValidRuleHost(twin) || twin.startsWith("*")) continue;
+    const owner = hostOwners.get(twin) ?? aliasOwners.get(twin);
+    if (owner !== undefined) {
+      report(ing, "warning", "RouteConflict", `metadata.annotations['${policyInputs.prefix}/from-to-www-redirect']`, `${twin} is ${hostOwners.has(twin) ? "a host" : "an alias"} of Ingress ${refKey(owner)}; its requests are served there, not redirected to ${host}`);
+      continue;
+    }
+    wwwRedirects.set(twin, host);
+  }
 
   let fallback: KeyPair | null = null;
   let defaultCertificateError: string | null = null;
@@ -286,6 +356,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
     exactHosts: exactHosts as ReadonlyMap<string, HostRoutes>,
     wildcardHosts: wildcardHosts as ReadonlyMap<string, HostRoutes>,
     anyHost: anyHost as HostRoutes | null,
+    aliases,
+    wwwRedirects,
     defaultRoute,
     certificates: Object.freeze({ exactHosts: certExact, wildcardHosts: certWildcard, fallback }),
     ingresses: ours.map((ing) => refOf(ing.metadata)),
@@ -480,7 +552,31 @@ function pathBackend(entry: Extract<ParsedPath, { claimKey: string }>, namespace
   return resolved.backend;
 }
 
-const newHost = (): MutableHost => ({ exact: new Map(), prefix: { route: null, children: new Map() } });
+const newHost = (): MutableHost => ({ exact: new Map(), prefix: { route: null, children: new Map() }, regex: [] });
+
+/** Per Route object (reused while unchanged): its compiled regex. */
+const regexRoutes = new WeakMap<Route, RegexRoute>();
+
+function regexRouteOf(route: Route): RegexRoute {
+  let known = regexRoutes.get(route);
+  if (known === undefined) {
+    known = Object.freeze({ route, pattern: regexOf(route.path as string) });
+    regexRoutes.set(route, known);
+  }
+  return known;
+}
+
+/**
+ * ingress-nginx's order of a server's locations: the longer path string first, then the greater one (byte order);
+ * regexes are tried in that order. Equal paths (an Exact and a Prefix one, claimed apart) put Exact first.
+ */
+export function compareRegexRoutes(a: Route, b: Route): number {
+  const pa = a.path ?? "";
+  const pb = b.path ?? "";
+  if (pa.length !== pb.length) return pb.length - pa.length;
+  if (pa !== pb) return pa < pb ? 1 : -1;
+  return (a.pathType === "Exact" ? 0 : 1) - (b.pathType === "Exact" ? 0 : 1);
+}
 
 function insertPrefix(root: MutableNode, segments: string[], route: Route): void {
   let node = root;

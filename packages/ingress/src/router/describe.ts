@@ -40,7 +40,8 @@ export function describeTable(table: RouteTable) {
   const add = (name: string, rules: HostRoutes) => {
     const routes = [...rules.exact.values(), ...prefixRoutes(rules.prefix)];
     routes.sort((a, b) => compareStrings(`${a.path} ${a.pathType}`, `${b.path} ${b.pathType}`));
-    hosts[name] = routes.map(describeRoute);
+    // regex routes in the order they are tried, then the host's default
+    hosts[name] = [...rules.regex.map((r) => r.route), ...routes].map(describeRoute);
   };
   for (const [host, rules] of [...table.exactHosts].sort(byKey)) add(host, rules);
   for (const [suffix, rules] of [...table.wildcardHosts].sort(byKey)) add(`*.${suffix}`, rules);
@@ -48,9 +49,13 @@ export function describeTable(table: RouteTable) {
   const certificates: Record<string, string> = {};
   for (const [host, pair] of [...table.certificates.exactHosts].sort(byKey)) certificates[host] = refKey(pair.secret);
   for (const [suffix, pair] of [...table.certificates.wildcardHosts].sort(byKey)) certificates[`*.${suffix}`] = refKey(pair.secret);
+  const extra: { aliases?: Record<string, string>; wwwRedirects?: Record<string, string> } = {};
+  if (table.aliases.size > 0) extra.aliases = Object.fromEntries([...table.aliases].sort(byKey));
+  if (table.wwwRedirects.size > 0) extra.wwwRedirects = Object.fromEntries([...table.wwwRedirects].sort(byKey));
   return {
     ingresses: table.ingresses.map(refKey),
     hosts,
+    ...extra,
     defaultBackend: table.defaultRoute === null ? null : describeRoute(table.defaultRoute),
     certificates,
     diagnostics: table.diagnostics.map((d) => `${refKey(d.ingress)} ${d.severity} ${d.reason} ${d.field}: ${d.message}`),
@@ -66,7 +71,7 @@ function describeRoute(route: Route): string {
       : backend.endpoints.length === 0
         ? "503 (no ready endpoint)"
         : backend.endpoints.map((e) => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`)).join(" ");
-  return `${where} → ${refKey(route.ingress)} ${backend.service ?? "-"}:${backend.port ?? "-"} → ${to}${route.sslRedirect ? " [ssl-redirect]" : ""}`;
+  return `${where} → ${refKey(route.ingress)} ${backend.service ?? "-"}:${backend.port ?? "-"} → ${to}${route.sslRedirect ? " [ssl-redirect]" : ""}${route.regex ? " [regex]" : ""}`;
 }
 
 function prefixRoutes(node: PathNode): Route[] {

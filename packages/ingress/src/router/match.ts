@@ -2,8 +2,9 @@ import { normalizePath, requestHost } from "./paths.ts";
 import type { HostRoutes, KeyPair, Route, RouteTable } from "./table.ts";
 
 /**
- * The route for a request: the host picks a set of rules first (exact host, else the one-label wildcard,
- * else the host-less rules), then the path picks within it (an Exact path, else the longest Prefix);
+ * The route for a request: the host picks a set of rules first (exact host, else a `server-alias`, else the
+ * one-label wildcard, else the host-less rules), then the path picks within it (an Exact path, else the longest
+ * Prefix; on a host whose paths are regexes, the first regex that matches);
  * what no rule matches goes to the default backend, and without one the answer is null (404). The path is
  * the request target's path as sent (without the query); it is matched in its normalised form
  * (`normalizePath`), and one that does not normalise matches nothing.
@@ -23,6 +24,8 @@ export function matchNormalizedRoute(table: RouteTable, hostHeader: string | und
 function hostRules(table: RouteTable, host: string): HostRoutes | null {
   const exact = table.exactHosts.get(host);
   if (exact !== undefined) return exact;
+  const alias = table.aliases.get(host);
+  if (alias !== undefined) return table.exactHosts.get(alias) ?? null;
   const dot = host.indexOf(".");
   if (dot > 0) {
     const wildcard = table.wildcardHosts.get(host.slice(dot + 1));
@@ -33,6 +36,10 @@ function hostRules(table: RouteTable, host: string): HostRoutes | null {
 
 /** `path` is a normalised request path. */
 function matchPath(rules: HostRoutes, path: string): Route | null {
+  if (rules.regex.length > 0) {
+    for (const r of rules.regex) if (r.pattern.test(path)) return r.route;
+    return rules.prefix.route;
+  }
   const exact = rules.exact.get(path);
   if (exact !== undefined) return exact; // an Exact match is at least as long as any Prefix match, and wins ties
   let node = rules.prefix;

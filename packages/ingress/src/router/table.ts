@@ -35,6 +35,11 @@ export interface Route {
    * or the Ingress forces it (`force-ssl-redirect`)
    */
   readonly sslRedirect: boolean;
+  /**
+   * the path is a case-insensitive regex anchored at the start (ingress-nginx's `~* "^PATH"`): use-regex or
+   * rewrite-target on an Ingress of the host makes every path of the host one
+   */
+  readonly regex: boolean;
   /** what the Ingress's annotations ask (one object shared by the routes of an Ingress) */
   readonly policy: RoutePolicy;
   /** the canary Ingress's backend that may serve this route's requests instead (at most one, as ingress-nginx) */
@@ -59,10 +64,21 @@ export interface PathNode {
   readonly children: ReadonlyMap<string, PathNode>;
 }
 
-/** The routes of one host: Exact paths by their literal path, Prefix paths in a trie over path segments. */
+/** A regex route with its compiled path. */
+export interface RegexRoute {
+  readonly route: Route;
+  readonly pattern: RegExp;
+}
+
+/**
+ * The routes of one host: Exact paths by their literal path, Prefix paths in a trie over path segments; or, on a
+ * host whose paths are regexes, those in the order they are tried (longest path first, as ingress-nginx writes
+ * them: the first that matches wins, whatever the length of the match). The host's default route is the trie's root.
+ */
 export interface HostRoutes {
   readonly exact: ReadonlyMap<string, Route>;
   readonly prefix: PathNode;
+  readonly regex: readonly RegexRoute[];
 }
 
 /** A certificate and key from a `kubernetes.io/tls` Secret, checked to be a pair. */
@@ -112,6 +128,10 @@ export interface RouteTable {
   readonly wildcardHosts: ReadonlyMap<string, HostRoutes>;
   /** rules without a host */
   readonly anyHost: HostRoutes | null;
+  /** `server-alias`: a host served by another host's rules (alias → that host, a key of `exactHosts`) */
+  readonly aliases: ReadonlyMap<string, string>;
+  /** `from-to-www-redirect`: a host every request of which is redirected (308) to its www./non-www. twin */
+  readonly wwwRedirects: ReadonlyMap<string, string>;
   /** the oldest Ingress `defaultBackend` */
   readonly defaultRoute: Route | null;
   readonly certificates: {
