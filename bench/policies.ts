@@ -7,9 +7,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "@bollard/lab";
 import { compileCacheDir } from "../packages/cli/bin/compile-cache.js";
 import { compare, type Series, type Target, table, wrkLoad } from "./dataplane.ts";
-import { backendHttp, canConnect, NGINX, proxyHttp, startNginx } from "./lib/nginx.ts";
+import { backendHttp, canConnect, NGINX, policyHttp, proxyHttp, startNginx } from "./lib/nginx.ts";
 import type { Part, PartOutput } from "./lib/part.ts";
-import { BENCH_POLICY_ANNOTATIONS, nginxPolicyHttp } from "./lib/policies.ts";
+import { BENCH_POLICY_ANNOTATIONS } from "./lib/policies.ts";
 import { startProcess, waitUntil } from "./lib/proc.ts";
 import { fmt } from "./lib/stats.ts";
 import { wrkCommand } from "./lib/wrk.ts";
@@ -39,7 +39,7 @@ export const part: Part = {
     const nginx = async (name: string, policies: boolean): Promise<Target> => {
       const http = await freePort();
       const prefix = name.replace(/\W+/g, "-");
-      const proc = await startNginx(ctx.scope, { name: prefix, dir: ctx.dir, workers: 1, cpus: "1", http: policies ? nginxPolicyHttp(http, backendPort) : proxyHttp(http, backendPort), port: http });
+      const proc = await startNginx(ctx.scope, { name: prefix, dir: ctx.dir, workers: 1, cpus: "1", http: policies ? policyHttp(http, backendPort) : proxyHttp(http, backendPort), port: http });
       return { name, process: proc, http, https: 0 };
     };
     // The request a browser app makes: an Origin the CORS policy allows.

@@ -99,8 +99,8 @@ export interface ProxyHttps {
   keyPath: string;
 }
 
-const PROXY_LOCATION = `    location / {
-      proxy_pass http://backend;
+/** A location's proxying to `upstream backend`, with the ingress's header work. */
+export const PROXY_PASS = `      proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
@@ -109,7 +109,10 @@ const PROXY_LOCATION = `    location / {
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Request-ID $request_id;
+      proxy_set_header X-Request-ID $request_id;`;
+
+const PROXY_LOCATION = `    location / {
+${PROXY_PASS}
     }`;
 
 export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
@@ -122,3 +125,35 @@ export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
     socket.once("error", () => resolve(false));
   });
 }
+
+/** nginx's location doing what the five annotations of lib/policies.ts ask, as ingress-nginx would render them (in spirit: no Lua). */
+const POLICY_LOCATION = `    location ~* "^/(.*)" {
+      allow 10.0.0.0/8;
+      allow 127.0.0.0/8;
+      allow 192.168.0.0/16;
+      deny all;
+      limit_req zone=bench burst=5000000 nodelay;
+      set $cors "";
+      if ($http_origin = "https://app.bench.local") { set $cors "true"; }
+      if ($request_method = "OPTIONS") { set $cors "\${cors}options"; }
+      if ($cors = "trueoptions") { return 204; }
+      add_header Access-Control-Allow-Origin $http_origin always;
+      add_header Access-Control-Allow-Credentials true always;
+      add_header Access-Control-Allow-Methods "GET, PUT, POST, DELETE, PATCH, OPTIONS" always;
+      add_header Access-Control-Allow-Headers "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization" always;
+      add_header Access-Control-Max-Age 1728000 always;
+      add_header X-Bench policy always;
+      rewrite "(?i)^/(.*)" /$1 break;
+${PROXY_PASS}
+    }`;
+
+/** The http{} body of nginx with the five policies on its only location. */
+export const policyHttp = (port: number, backendPort: number) => `  limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;
+  upstream backend {
+    server 127.0.0.1:${backendPort};
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+${POLICY_LOCATION}
+  }`;

@@ -611,7 +611,7 @@ pub(crate) fn log_upstream(shared: &Shared, table: &Table, route: Option<usize>,
 }
 
 /// An error and its sources, as one line.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

@@ -273,7 +273,7 @@ async fn exchange(pool: &UpstreamPool, method: &Method, url: &Uri, headers: Head
             }
             out.extend_from_slice(b"\r\n");
         };
-        let res = pool.send(&crate::upstream::Target::plain(&endpoint), write_head, &mut None, BodyFraming::None, *method == Method::HEAD, true).await.map_err(|e| error_chain(&e))?;
+        let res = pool.send(&crate::upstream::Target::plain(&endpoint), write_head, &mut None, BodyFraming::None, *method == Method::HEAD, true).await.map_err(|e| crate::proxy::error_chain(&e))?;
         let status = res.status().as_u16();
         let (parts, body) = res.into_parts();
         drain(body).await;
@@ -290,7 +290,7 @@ async fn exchange(pool: &UpstreamPool, method: &Method, url: &Uri, headers: Head
     *req.uri_mut() = target.parse().map_err(|_| "the URL's path is not a request target".to_owned())?;
     *req.headers_mut() = headers;
     req.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-    let res = sender.send_request(req).await.map_err(|e| format!("{endpoint}: {}", error_chain(&e)))?;
+    let res = sender.send_request(req).await.map_err(|e| format!("{endpoint}: {}", crate::proxy::error_chain(&e)))?;
     let status = res.status().as_u16();
     let (parts, body) = res.into_parts();
     drain(body).await;
@@ -321,16 +321,6 @@ fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
         .clone()
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
 
 /// The proxy's own answer to a denied request.
 fn answer(shared: &Shared, status: u16, close: bool, lines: Vec<(HeaderName, HeaderValue)>) -> Response<Body> {
