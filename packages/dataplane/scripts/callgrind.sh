@@ -3,11 +3,21 @@
 # bench's one-route table) in front of an nginx backend answering 200 "ok", while `h2load --h1 -c64 -n$N` runs;
 # counting only during the load (callgrind_control toggles instrumentation), so start-up is not in the figure.
 # --nginx: the same for nginx as the proxy, with the header work of bench/lib/nginx.ts's proxyHttp.
-#   bash packages/dataplane/scripts/callgrind.sh [--nginx] [requests]   (from the repository root, after build:dataplane)
+# --policies: the native plane's route carries the five annotations of the `policies` bench part (bench/lib/policies.ts),
+# and the requests an allowed Origin.
+#   bash packages/dataplane/scripts/callgrind.sh [--nginx | --policies] [requests]   (from the repository root, after build:dataplane)
 set -euo pipefail
 PROXY_KIND=native
+PLANE_ARGS=()
+LOAD_ARGS=()
+TARGET=/
 if [[ "${1:-}" == "--nginx" ]]; then
   PROXY_KIND=nginx
+  shift
+elif [[ "${1:-}" == "--policies" ]]; then
+  PLANE_ARGS=(--policies)
+  LOAD_ARGS=(-H "origin: https://app.bench.local")
+  TARGET="/api/items?page=2"
   shift
 fi
 N=${1:-20000}
@@ -33,7 +43,7 @@ nginx -c "$DIR/backend/nginx.conf" -p "$DIR/backend" -e "$DIR/backend/error.log"
 NGINX_PID=$!
 if [[ $PROXY_KIND == native ]]; then
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
-    "$(npx node -p process.execPath)" bench/lib/dataplane-main.ts native $PROXY $BACKEND --workers 1 > "$DIR/plane.log" 2>&1 &
+    "$(npx node -p process.execPath)" bench/lib/dataplane-main.ts native $PROXY $BACKEND --workers 1 "${PLANE_ARGS[@]}" > "$DIR/plane.log" 2>&1 &
 else
   mkdir -p "$DIR/proxy"
   cat > "$DIR/proxy/nginx.conf" <<CONF
@@ -54,9 +64,9 @@ CONF
 fi
 PLANE=$!
 for _ in $(seq 1 600); do (echo > /dev/tcp/127.0.0.1/$PROXY) 2>/dev/null && break; sleep 0.5; done
-h2load --h1 -c64 -n2000 -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" > /dev/null # warm the pool
+h2load --h1 -c64 -n2000 -H ":authority: bench.local" "${LOAD_ARGS[@]}" "http://127.0.0.1:$PROXY$TARGET" > /dev/null # warm the pool
 callgrind_control -i on "$PLANE" > /dev/null
-h2load --h1 -c64 -n"$N" -H ":authority: bench.local" "http://127.0.0.1:$PROXY/" | grep -E "^requests:|status codes:"
+h2load --h1 -c64 -n"$N" -H ":authority: bench.local" "${LOAD_ARGS[@]}" "http://127.0.0.1:$PROXY$TARGET" | grep -E "^requests:|status codes:"
 callgrind_control -i off "$PLANE" > /dev/null
 callgrind_control -d "$PLANE" > /dev/null
 sleep 1
