@@ -23,6 +23,11 @@ const HTPASSWD = [
   "dave:$6$rounds=5000$abc$IdWKNKTJEb8LxY7CGg8YBXlvtfZzFw7Mp/r6niK9YB2mdvgY..TKjv1T..8RadRt2qvUHYRLr/TsVArtr91iR1",
 ].join("\n");
 const secret: Secret = { metadata: { name: "htpasswd", namespace: "default" }, data: { auth: Buffer.from(HTPASSWD).toString("base64") } };
+// auth-secret-type: auth-map: one key per user, its value the hash (the same hashes as alice's and bob's lines)
+const userMap: Secret = {
+  metadata: { name: "users", namespace: "default" },
+  stringData: { erin: "$apr1$r31.KnAq$RAJphP9CxYVGpsfL.FKCH.", frank: `{SHA}${createHash("sha1").update("b0b's pw").digest("base64")}` },
+};
 
 eachPlane("policy: access", (kind) => {
   let app: Backend;
@@ -38,15 +43,24 @@ eachPlane("policy: access", (kind) => {
           { name: "ranges", annotations: a({ "allowlist-source-range": "10.0.0.0/8, 2001:db8::/32", "denylist-source-range": "10.0.0.66" }), routes: route("ranges.test") },
           { name: "bad-range", annotations: a({ "whitelist-source-range": "10.0.0.0/8, 10.0.0.999" }), routes: route("bad-range.test") },
           { name: "auth", annotations: a({ "auth-type": "basic", "auth-secret": "htpasswd", "auth-realm": "Staff only" }), routes: route("auth.test") },
+          { name: "auth-map", annotations: a({ "auth-type": "basic", "auth-secret": "users", "auth-secret-type": "auth-map" }), routes: route("auth-map.test") },
+          // the map's Secret read as a file: it has no "auth" key, so the Ingress fails closed
+          { name: "auth-map-as-file", annotations: a({ "auth-type": "basic", "auth-secret": "users" }), routes: route("auth-map-as-file.test") },
           { name: "auth-missing", annotations: a({ "auth-type": "basic", "auth-secret": "nope" }), routes: route("auth-missing.test") },
           { name: "cors", annotations: a({ "enable-cors": "true", "cors-allow-origin": "https://app.example, https://*.example.org", "cors-expose-headers": "X-Total" }), routes: route("cors.test") },
           { name: "cors-any", annotations: a({ "enable-cors": "true" }), routes: route("cors-any.test") },
+          {
+            name: "cors-set",
+            annotations: a({ "enable-cors": "true", "cors-allow-origin": "https://app.example", "cors-allow-headers": "X-Custom, Content-Type", "cors-allow-credentials": "false", "cors-max-age": "600" }),
+            routes: route("cors-set.test"),
+          },
           { name: "rpm", annotations: a({ "limit-rpm": "1", "limit-burst-multiplier": "2", "limit-allowlist": "192.0.2.200" }), routes: route("rpm.test") },
           { name: "rpm-twin", annotations: a({ "limit-rpm": "1", "limit-burst-multiplier": "2", "limit-allowlist": "192.0.2.200" }), routes: route("rpm-twin.test") },
+          { name: "rps", annotations: a({ "limit-rps": "1", "limit-burst-multiplier": "2" }), routes: route("rps.test") },
           { name: "conn", annotations: a({ "limit-connections": "1" }), routes: route("conn.test") },
           { name: "all", annotations: a({ "allowlist-source-range": "10.0.0.0/8", "auth-type": "basic", "auth-secret": "htpasswd", "limit-rpm": "1", "limit-burst-multiplier": "1" }), routes: route("all.test") },
         ],
-        [secret],
+        [secret, userMap],
       ),
     );
   });
@@ -100,6 +114,18 @@ eachPlane("policy: access", (kind) => {
       }
     });
 
+    test("auth-secret-type auth-map: each key is a user, its value the hash", async () => {
+      assert.equal((await send(plane.httpPort, { host: "auth-map.test", headers: basic("erin:secret") })).status, 200);
+      assert.equal((await send(plane.httpPort, { host: "auth-map.test", headers: basic("frank:b0b's pw") })).status, 200);
+      const before = app.requests;
+      for (const credentials of ["erin:wrong", "frank:secret", "alice:secret"]) {
+        assert.equal((await send(plane.httpPort, { host: "auth-map.test", headers: basic(credentials) })).status, 401, credentials);
+      }
+      assert.equal(app.requests, before);
+      // without auth-secret-type the same Secret is read as an htpasswd file, which it is not: closed
+      assert.equal((await send(plane.httpPort, { host: "auth-map-as-file.test", headers: basic("erin:secret") })).status, 503);
+    });
+
     test("a missing Secret fails closed: 503 even with good credentials", async () => {
       assert.equal((await send(plane.httpPort, { host: "auth-missing.test", headers: basic("alice:secret") })).status, 503);
     });
@@ -138,6 +164,15 @@ eachPlane("policy: access", (kind) => {
       }
     });
 
+    test("cors-allow-headers, -credentials false and -max-age are what the preflight answers", async () => {
+      const r = await send(plane.httpPort, { host: "cors-set.test", method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
+      assert.equal(r.status, 204);
+      assert.equal(r.headers["access-control-allow-origin"], "https://app.example");
+      assert.equal(r.headers["access-control-allow-headers"], "X-Custom, Content-Type");
+      assert.equal(r.headers["access-control-allow-credentials"], undefined);
+      assert.equal(r.headers["access-control-max-age"], "600");
+    });
+
     test("`*` answers `*` (never the Origin echoed, credentials or not), every OPTIONS 204", async () => {
       const r = await send(plane.httpPort, { host: "cors-any.test", headers: { origin: "https://evil.example" } });
       assert.equal(r.headers["access-control-allow-origin"], "*");
@@ -153,6 +188,15 @@ eachPlane("policy: access", (kind) => {
       // another address has its own count; so has another Ingress with the same annotations
       assert.deepEqual(await statuses(4, "rpm.test", from("198.51.100.2")), [200, 200, 200, 503]);
       assert.deepEqual(await statuses(4, "rpm-twin.test", from("198.51.100.1")), [200, 200, 200, 503]);
+    });
+
+    test("limit-rps 1 with multiplier 2: a burst passes 1 + 2 requests, then 503", async () => {
+      // (the bucket drains one request a second: on a slow machine a later one may pass again, so only the
+      // first three are fixed, and a quick burst of eight meets the limit at least once)
+      const got = await statuses(8, "rps.test", from("198.51.100.20"));
+      assert.deepEqual(got.slice(0, 3), [200, 200, 200], String(got));
+      assert.ok(got.slice(3).includes(503), String(got));
+      assert.deepEqual([...new Set(got)].sort(), [200, 503], String(got));
     });
 
     test("limit-allowlist is not limited", async () => {

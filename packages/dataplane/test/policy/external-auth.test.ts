@@ -38,6 +38,7 @@ eachPlane("policy: external auth", (kind) => {
           route("plain", "/plain", { [`${P}/auth-url`]: `${base}?u=$escaped_request_uri`, [`${P}/auth-response-headers`]: "X-User, X-Groups, X-Missing" }),
           route("signin", "/signin", { [`${P}/auth-url`]: base, [`${P}/auth-signin`]: "https://login.test/start", [`${P}/auth-always-set-cookie`]: "true" }),
           route("cached", "/cached", { [`${P}/auth-url`]: base, [`${P}/auth-cache-key`]: "same-for-everyone", [`${P}/auth-cache-duration`]: "200 10m", [`${P}/auth-response-headers`]: "X-User" }),
+          route("post", "/post", { [`${P}/auth-url`]: base, [`${P}/auth-method`]: "post" }),
           route("down", "/down", { [`${P}/auth-url`]: `http://127.0.0.1:${dead}/check` }),
           route("broken", "/broken", { [`${P}/auth-url`]: "http://auth/$request_body" }),
           route("global", "/global", {}),
@@ -78,6 +79,17 @@ eachPlane("policy: external auth", (kind) => {
     assert.equal(sub.headers["x-real-ip"], "127.0.0.1");
     assert.ok(sub.headers["x-request-id"]);
     assert.equal(sub.headers["content-type"], undefined);
+  });
+
+  test("auth-method: the auth service is asked with that method, whatever the client's", async () => {
+    seen.length = 0;
+    assert.equal((await get("/post/x", "alice")).status, 200);
+    assert.equal((await get("/post/x")).status, 401);
+    assert.deepEqual(
+      seen.map((s) => s.method),
+      ["POST", "POST"],
+    );
+    assert.equal(seen[0]?.headers["x-original-method"], "GET");
   });
 
   test("401 is the client's answer, with the auth service's challenge and without its cookie", async () => {
