@@ -59,6 +59,13 @@ eachPlane("policy: balance", (kind) => {
       alt("c-w0", "w0.test", { "canary-weight": "0" }),
       main("m-w100", "w100.test"),
       alt("c-w100", "w100.test", { "canary-weight": "100" }),
+      main("m-t5", "t5.test"),
+      alt("c-t5", "t5.test", { "canary-weight": "5", "canary-weight-total": "5" }),
+      main("m-t0", "t0.test"),
+      alt("c-t0", "t0.test", { "canary-weight": "0", "canary-weight-total": "5" }),
+      // 5 of the default total (100) is not always
+      main("m-t100", "t100.test"),
+      alt("c-t100", "t100.test", { "canary-weight": "5" }),
       main("m-w50", "w50.test"),
       alt("c-w50", "w50.test", { "canary-weight": "50" }),
       alt("c-alone", "alone.test", { "canary-weight": "100" }),
@@ -68,6 +75,7 @@ eachPlane("policy: balance", (kind) => {
       alt("c-legacy", "legacy-canary.test", { "canary-by-header": "X-Canary", affinity: "cookie", "session-cookie-name": "s", "affinity-canary-behavior": "legacy" }),
       both("sticky", "sticky.test", { affinity: "cookie", "affinity-mode": "persistent", "session-cookie-name": "route", "session-cookie-secure": "false" }, "/app"),
       both("sticky-path", "sticky-path.test", { affinity: "cookie", "session-cookie-path": "/", "session-cookie-samesite": "Strict", "session-cookie-max-age": "60" }, "/app"),
+      both("sticky-expires", "sticky-expires.test", { affinity: "cookie", "session-cookie-domain": "sticky-expires.test", "session-cookie-expires": "3600" }),
       both("hash", "hash.test", { "upstream-hash-by": "$request_uri" }),
       { name: "upstream", annotations: a({ "service-upstream": "true" }), routes: [{ host: "upstream.test", service: "via-cluster-ip", ports: [dead] }] },
     ]);
@@ -124,6 +132,16 @@ eachPlane("policy: balance", (kind) => {
       assert.deepEqual([...seen].sort(), ["canary", "stable"]);
     });
 
+    test("canary-weight-total: 5 of 5 always, 0 of 5 never, 5 of the default 100 not always", async () => {
+      for (let i = 0; i < 10; i++) {
+        assert.equal(await who("t5.test"), "canary");
+        assert.equal(await who("t0.test"), "stable");
+      }
+      let stableSeen = false;
+      for (let i = 0; i < 200 && !stableSeen; i++) stableSeen = (await who("t100.test")) === "stable";
+      assert.ok(stableSeen, "a weight of 5 out of 100 sent every request to the canary");
+    });
+
     test("affinity-canary-behavior: sticky keeps a session the canary began there; legacy lets the rule decide again", async () => {
       for (const [host, after] of [
         ["sticky-canary.test", "canary"],
@@ -175,6 +193,26 @@ eachPlane("policy: balance", (kind) => {
     test("session-cookie-path, samesite and max-age are written", async () => {
       const r = await send(plane.httpPort, { host: "sticky-path.test", path: "/app" });
       assert.match(setCookie(r.headers) ?? "", /^INGRESSCOOKIE=[0-9a-f]{16}; Path=\/; Max-Age=60; HttpOnly; SameSite=Strict$/);
+    });
+
+    test("session-cookie-domain and -expires: Domain, and an Expires date in the future", async () => {
+      const r = await send(plane.httpPort, { host: "sticky-expires.test" });
+      const cookie = setCookie(r.headers) ?? "";
+      assert.match(cookie, /^INGRESSCOOKIE=[0-9a-f]{16}; /);
+      const attributes = new Map(
+        cookie
+          .split(";")
+          .slice(1)
+          .map((part) => {
+            const [k = "", v = ""] = part.trim().split("=");
+            return [k.toLowerCase(), v] as const;
+          }),
+      );
+      assert.equal(attributes.get("domain"), "sticky-expires.test");
+      const expires = Date.parse(attributes.get("expires") ?? "");
+      assert.ok(Number.isFinite(expires), cookie);
+      assert.ok(expires > Date.now(), `${cookie}: Expires is not in the future`);
+      assert.equal(attributes.has("max-age"), false, cookie);
     });
   });
 
