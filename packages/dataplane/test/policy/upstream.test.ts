@@ -1,8 +1,8 @@
 // How the upstream is reached, through the real proxy with real backends: HTTPS endpoints (verification off and
-// on, the name checked, SNI), gRPC over HTTP/2 with its trailers, per-route timeouts, proxy-next-upstream, body
-// size limits and HTTP/1.0.
+// on, the name checked, SNI), gRPC over HTTP/2 with its trailers, per-route timeouts, proxy-next-upstream (and its
+// timeout), body size limits, request buffering, HTTP/1.0, and the response buffering knobs accepted without effect.
 import assert from "node:assert/strict";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { type ClientHttp2Session, connect as connectH2, createSecureServer, createServer as createH2Server, type Http2Server, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -10,7 +10,7 @@ import type { TLSSocket } from "node:tls";
 import { after, before, test } from "node:test";
 import { generateSelfSignedCertificate } from "@bollard/ingress";
 import type { Secret } from "../../../ingress/src/model/objects.ts";
-import { type Backend, deadPort, type IngressSpec, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
+import { type Backend, deadPort, heldAnswer, type IngressSpec, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
 import { send } from "../../../ingress/test/helpers/client.ts";
 import { eachPlane, type RunningPlane } from "../planes.ts";
 
@@ -214,6 +214,9 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
   let slow: Backend;
   let unavailable: Backend;
   let versioned: Backend;
+  let lagging: Backend;
+  let knobs: Backend;
+  const held = heldAnswer();
   let dead: number;
   before(async () => {
     live = await startBackend("live");
@@ -233,6 +236,14 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
       res.end(JSON.stringify({ version: req.httpVersion, bytes, length: req.headers["content-length"] ?? null, te: req.headers["transfer-encoding"] ?? null }));
       return true;
     });
+    // answers after 1.1 s: 503 for /fail, else 200
+    lagging = await startBackend("lagging", async (req, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      if (req.url?.startsWith("/fail")) res.writeHead(503).end("busy");
+      else res.end("late");
+      return true;
+    });
+    knobs = await startBackend("knobs", (req, res) => (req.url === "/held" ? held.answer(res) : false));
     dead = await deadPort();
     // the flag's read timeout is short: only a route that asks for longer waits for the slow backend
     plane = await kind.start({ readTimeout: 200 });
@@ -246,19 +257,30 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
         route("on503", { "proxy-next-upstream": "error http_503" }, [unavailable.port, live.port]),
         route("no503", {}, [unavailable.port, live.port]),
         route("tries1", { "proxy-next-upstream-tries": "1" }, [dead, live.port]),
+        route("nut-dead", { "proxy-next-upstream-timeout": "5" }, [dead, live.port]),
+        // the lagging endpoint's 503 comes after 1.1 s: past a 1 s proxy-next-upstream-timeout no other attempt starts
+        route("nut-late", { "proxy-next-upstream": "error http_503", "proxy-next-upstream-timeout": "1", "proxy-read-timeout": "5" }, [lagging.port, live.port]),
+        route("nut-none", { "proxy-next-upstream": "error http_503", "proxy-read-timeout": "5" }, [lagging.port, live.port]),
         route("small", { "proxy-body-size": "1k" }, [live.port]),
         route("unlimited", { "proxy-body-size": "0" }, [live.port]),
         route("v10", { "proxy-http-version": "1.0" }, [versioned.port]),
         route("v11", {}, [versioned.port]),
+        route("unbuffered", { "proxy-request-buffering": "off" }, [versioned.port]),
+        route("small-buffer", { "client-body-buffer-size": "100" }, [versioned.port]),
+        // accepted with a difference: not timed on its own, so the answer is waited for up to proxy-read-timeout
+        route("send-timeout", { "proxy-send-timeout": "1", "proxy-read-timeout": "5" }, [lagging.port]),
+        // accepted without effect: answers are streamed whatever these say
+        route("buffering", { "proxy-buffering": "on", "proxy-buffer-size": "64k" }, [knobs.port]),
       ]),
     );
   });
   after(async () => {
+    held.release();
     await plane.shutdown(1000);
-    for (const b of [live, silent, slow, unavailable, versioned]) await b.close();
+    for (const b of [live, silent, slow, unavailable, versioned, lagging, knobs]) await b.close();
   });
 
-  const statuses = async (host: string, n: number, options: { method?: string; body?: string } = {}) => {
+  const statuses = async (host: string, n: number, options: { method?: string; body?: string; path?: string } = {}) => {
     const seen = new Set<number>();
     for (let i = 0; i < n; i++) seen.add((await send(plane.httpPort, { host, ...options })).status);
     return [...seen].sort();
@@ -295,6 +317,13 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
     assert.deepEqual(await statuses("on503.test", 4, { method: "POST", body: "x" }), [200, 503]);
   });
 
+  test("proxy-next-upstream-timeout: a retry within it still happens; none starts after it", async () => {
+    assert.deepEqual(await statuses("nut-dead.test", 4), [200]);
+    // (the same endpoints and conditions: only the timeout tells these two routes apart)
+    assert.deepEqual(await statuses("nut-none.test", 4, { path: "/fail" }), [200]);
+    assert.deepEqual(await statuses("nut-late.test", 4, { path: "/fail" }), [200, 503]);
+  });
+
   test("proxy-body-size: over → 413 (with a length, or chunked), under → forwarded; 0 lifts the flag's limit", async () => {
     const big = "x".repeat(2048);
     assert.equal((await send(plane.httpPort, { host: "small.test", method: "POST", body: big })).status, 413);
@@ -320,5 +349,51 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
     assert.deepEqual(JSON.parse(v10.body.toString()), { version: "1.0", bytes: 6, length: "6", te: null });
     const v11 = await send(plane.httpPort, { host: "v11.test", method: "POST", body: chunked() });
     assert.equal(JSON.parse(v11.body.toString()).version, "1.1");
+  });
+
+  const chunked = (...parts: number[]) =>
+    (async function* () {
+      for (const n of parts) yield Buffer.from("x".repeat(n));
+    })();
+  const upstreamSaw = async (host: string, ...parts: number[]) => {
+    const r = await send(plane.httpPort, { host, method: "POST", body: chunked(...parts) });
+    assert.equal(r.status, 200, host);
+    const { bytes, length, te } = JSON.parse(r.body.toString());
+    return { bytes, length, te };
+  };
+
+  test("a small chunked body is read whole and sent with its length; proxy-request-buffering off streams it chunked", async () => {
+    assert.deepEqual(await upstreamSaw("v11.test", 100, 100), { bytes: 200, length: "200", te: null });
+    assert.deepEqual(await upstreamSaw("unbuffered.test", 100, 100), { bytes: 200, length: null, te: "chunked" });
+  });
+
+  test("client-body-buffer-size: a body up to it is read whole, a longer one streams chunked", async () => {
+    assert.deepEqual(await upstreamSaw("small-buffer.test", 50, 50), { bytes: 100, length: "100", te: null });
+    assert.deepEqual(await upstreamSaw("small-buffer.test", 100, 100), { bytes: 200, length: null, te: "chunked" });
+  });
+
+  test("proxy-send-timeout does not cut the wait for the answer short: proxy-read-timeout bounds it", async () => {
+    const r = await send(plane.httpPort, { host: "send-timeout.test" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), "late");
+  });
+
+  test("proxy-buffering on, proxy-buffer-size: the route serves, and an answer is still streamed", { timeout: 20_000 }, async () => {
+    assert.equal((await send(plane.httpPort, { host: "buffering.test", path: "/x" })).status, 200);
+    const text = await new Promise<string>((resolve, reject) => {
+      request({ port: plane.httpPort, host: "127.0.0.1", path: "/held", headers: { host: "buffering.test" }, agent: false }, (res) => {
+        let seen = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          seen += c;
+          // the backend finishes only once the first part reached us: a buffered answer never would
+          if (seen === "first\n") held.release();
+        });
+        res.on("end", () => resolve(seen));
+      })
+        .on("error", reject)
+        .end();
+    });
+    assert.equal(text, "first\nsecond\n");
   });
 });
