@@ -1,5 +1,6 @@
 // Client certificates through the real proxy: a CA and client certificates made here, a host whose routes ask
-// for them (on, optional, off), checked per request; the upstream sees what ingress-nginx sends.
+// for them (on, optional, off), checked per request; the upstream sees what ingress-nginx sends. A client
+// certificate issued by an intermediate CA passes only with auth-tls-verify-depth 2 or more.
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { request } from "node:https";
@@ -58,7 +59,11 @@ eachPlane("policy: client certificates", (kind) => {
   const ca = issue("Test CA", null, true);
   const alice = issue("alice", ca, false);
   const stranger = issue("stranger", issue("Other CA", null, true), false);
-  const server = generateSelfSignedCertificate("mtls.test", ["mtls.test", "opt.test", "off.test", "nocas.test"]);
+  const intermediate = issue("Intermediate CA", ca, true);
+  const carol = issue("carol", intermediate, false);
+  /** carol's certificate with the intermediate's: the chain a client sends (the CA Secret holds only the root) */
+  const carolChain = { cert: carol.cert + intermediate.cert, key: carol.key };
+  const server = generateSelfSignedCertificate("mtls.test", ["mtls.test", "opt.test", "off.test", "nocas.test", "depth1.test", "depth2.test"]);
   let app: Backend;
   let plane: RunningPlane;
   before(async () => {
@@ -77,6 +82,8 @@ eachPlane("policy: client certificates", (kind) => {
           host("opt", { [`${P}/auth-tls-secret`]: "ca", [`${P}/auth-tls-verify-client`]: "optional", [`${P}/auth-tls-error-page`]: "https://errors.test/cert" }),
           host("off", { [`${P}/auth-tls-secret`]: "ca", [`${P}/auth-tls-verify-client`]: "off" }),
           host("nocas", { [`${P}/auth-tls-secret`]: "missing" }),
+          host("depth1", { [`${P}/auth-tls-secret`]: "ca", [`${P}/auth-tls-verify-depth`]: "1" }),
+          host("depth2", { [`${P}/auth-tls-secret`]: "ca", [`${P}/auth-tls-verify-depth`]: "2" }),
         ],
         [tlsSecret("server", server), caSecret("ca", ca.cert)],
       ),
@@ -121,6 +128,25 @@ eachPlane("policy: client certificates", (kind) => {
     const r = await get(plane.httpsPort as number, "off.test", "/x");
     assert.equal(r.status, 200);
     assert.equal((JSON.parse(r.body) as Echo).headers["ssl-client-verify"], undefined);
+  });
+
+  test("auth-tls-verify-depth: a certificate of an intermediate CA needs depth 2; depth 1 takes only the CA's own", async () => {
+    const port = plane.httpsPort as number;
+    const before = app.requests;
+    assert.equal((await get(port, "depth1.test", "/x", carolChain)).status, 400);
+    // (the default depth is 1 too)
+    assert.equal((await get(port, "mtls.test", "/x", carolChain)).status, 400);
+    assert.equal(app.requests, before);
+    const r = await get(port, "depth2.test", "/x", carolChain);
+    assert.equal(r.status, 200);
+    const echo = JSON.parse(r.body) as Echo;
+    assert.equal(echo.headers["ssl-client-verify"], "SUCCESS");
+    assert.equal(echo.headers["ssl-client-issuer-dn"], "O=Bollard\\, Test,CN=Intermediate CA");
+    // a certificate issued by the root directly passes at either depth
+    assert.equal((await get(port, "depth1.test", "/x", alice)).status, 200);
+    assert.equal((await get(port, "depth2.test", "/x", alice)).status, 200);
+    // without the intermediate no chain reaches the root, whatever the depth
+    assert.equal((await get(port, "depth2.test", "/x", carol)).status, 400);
   });
 
   test("a CA Secret that does not exist fails closed: 503", async () => {
