@@ -36,10 +36,13 @@ const pairOf = (cookie: string | undefined) => cookie?.split(";")[0] ?? "";
 eachPlane("policy: balance", (kind) => {
   let stable: Backend;
   let canary: Backend;
+  /** an endpoint beside stable that goes away once a session is pinned to it */
+  let doomed: Backend;
   let plane: RunningPlane;
   before(async () => {
     stable = await startBackend("stable");
     canary = await startBackend("canary");
+    doomed = await startBackend("doomed");
     plane = await kind.start({}, { https: true });
     const main = (name: string, host: string, annotations: Record<string, string> = {}, path = "/"): IngressSpec => ({ name, annotations: a(annotations), routes: [{ host, path, service: "stable", ports: [stable.port] }] });
     const alt = (name: string, host: string, annotations: Record<string, string>): IngressSpec => ({ name, annotations: a({ canary: "true", ...annotations }), routes: [{ host, service: "canary", ports: [canary.port] }] });
@@ -76,6 +79,9 @@ eachPlane("policy: balance", (kind) => {
       both("sticky", "sticky.test", { affinity: "cookie", "affinity-mode": "persistent", "session-cookie-name": "route", "session-cookie-secure": "false" }, "/app"),
       both("sticky-path", "sticky-path.test", { affinity: "cookie", "session-cookie-path": "/", "session-cookie-samesite": "Strict", "session-cookie-max-age": "60" }, "/app"),
       both("sticky-expires", "sticky-expires.test", { affinity: "cookie", "session-cookie-domain": "sticky-expires.test", "session-cookie-expires": "3600" }),
+      both("samesite-none", "samesite-none.test", { affinity: "cookie", "session-cookie-samesite": "None", "session-cookie-conditional-samesite-none": "true" }),
+      { name: "stay", annotations: a({ affinity: "cookie" }), routes: [{ host: "stay.test", service: "doomed-or-stable", ports: [doomed.port, stable.port] }] },
+      { name: "move", annotations: a({ affinity: "cookie", "session-cookie-change-on-failure": "true" }), routes: [{ host: "move.test", service: "doomed-or-stable", ports: [doomed.port, stable.port] }] },
       both("hash", "hash.test", { "upstream-hash-by": "$request_uri" }),
       { name: "upstream", annotations: a({ "service-upstream": "true" }), routes: [{ host: "upstream.test", service: "via-cluster-ip", ports: [dead] }] },
     ]);
@@ -94,6 +100,7 @@ eachPlane("policy: balance", (kind) => {
     await plane.shutdown(1000);
     await stable.close();
     await canary.close();
+    await doomed.close();
   });
 
   const who = async (host: string, headers: Record<string, string> = {}, path = "/") => json<Echo>(await send(plane.httpPort, { host, path, headers })).backend;
@@ -193,6 +200,48 @@ eachPlane("policy: balance", (kind) => {
     test("session-cookie-path, samesite and max-age are written", async () => {
       const r = await send(plane.httpPort, { host: "sticky-path.test", path: "/app" });
       assert.match(setCookie(r.headers) ?? "", /^INGRESSCOOKIE=[0-9a-f]{16}; Path=\/; Max-Age=60; HttpOnly; SameSite=Strict$/);
+    });
+
+    test("session-cookie-conditional-samesite-none: no SameSite=None for a browser that misreads it", async () => {
+      const chrome60 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/60.0.3112.113 Safari/537.36";
+      const chrome120 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+      const old = setCookie((await send(plane.httpPort, { host: "samesite-none.test", headers: { "user-agent": chrome60 } })).headers) ?? "";
+      const current = setCookie((await send(plane.httpPort, { host: "samesite-none.test", headers: { "user-agent": chrome120 } })).headers) ?? "";
+      assert.match(old, /^INGRESSCOOKIE=[0-9a-f]{16}; /);
+      assert.doesNotMatch(old, /SameSite/);
+      assert.match(current, /; SameSite=None$/);
+    });
+
+    test("session-cookie-change-on-failure: a session whose endpoint fails moves (new cookie) only when set", async () => {
+      // a session pinned to the doomed endpoint while it lives
+      let pinned = "";
+      for (let i = 0; i < 6 && pinned === ""; i++) {
+        const r = await send(plane.httpPort, { host: "stay.test" });
+        if (json<Echo>(r).backend === "doomed") pinned = pairOf(setCookie(r.headers));
+      }
+      assert.match(pinned, /^INGRESSCOOKIE=[0-9a-f]{16}$/);
+      await doomed.close();
+      // (stay and move share the Service: the cookie names the same endpoint on both)
+      const stay = await send(plane.httpPort, { host: "stay.test", headers: { cookie: pinned } });
+      assert.equal(stay.status, 502, "without change-on-failure the session stays on its endpoint");
+      const move = await send(plane.httpPort, { host: "move.test", headers: { cookie: pinned } });
+      assert.equal(move.status, 200);
+      assert.equal(json<Echo>(move).backend, "stable");
+      const moved = pairOf(setCookie(move.headers));
+      assert.match(moved, /^INGRESSCOOKIE=[0-9a-f]{16}$/);
+      assert.notEqual(moved, pinned);
+      assert.equal(json<Echo>(await send(plane.httpPort, { host: "move.test", headers: { cookie: moved } })).backend, "stable");
+    });
+
+    test("a new session whose first endpoint fails goes on to another, change-on-failure or not (as ingress-nginx)", async () => {
+      await doomed.close();
+      for (const host of ["stay.test", "move.test"]) {
+        for (let i = 0; i < 4; i++) {
+          const r = await send(plane.httpPort, { host });
+          assert.equal(r.status, 200, host);
+          assert.equal(json<Echo>(r).backend, "stable", host);
+        }
+      }
     });
 
     test("session-cookie-domain and -expires: Domain, and an Expires date in the future", async () => {

@@ -217,13 +217,15 @@ pub struct Chooser<'a> {
     backend: &'a Backend,
     balance: Option<&'a Balance>,
     chosen: Option<usize>,
+    /// the request's session cookie named the endpoint chosen first (a session of its own, not a new one)
+    from_cookie: bool,
     /// the cookie to set on the answer (a new session, or one moved to another endpoint)
     pub set_cookie: Option<HeaderValue>,
 }
 
 impl<'a> Chooser<'a> {
     pub fn new(backend: &'a Backend, balance: Option<&'a Balance>) -> Chooser<'a> {
-        Chooser { backend, balance, chosen: None, set_cookie: None }
+        Chooser { backend, balance, chosen: None, from_cookie: false, set_cookie: None }
     }
 
     /// The endpoint for the next try. `hash_key` expands the upstream-hash-by template (only called with one).
@@ -235,6 +237,7 @@ impl<'a> Chooser<'a> {
             None => {
                 if let Some(i) = affinity.and_then(|a| a.cookie_endpoint(request.headers, backend)) {
                     self.chosen = Some(i);
+                    self.from_cookie = true;
                     return backend.endpoints.get(i);
                 }
                 match &balance.hash_by {
@@ -242,8 +245,9 @@ impl<'a> Chooser<'a> {
                     None => backend.next_index(),
                 }
             }
-            // a retry after a failed connect: the session stays unless it may change on failure
-            Some(i) if affinity.is_some_and(|a| !a.change_on_failure) => Some(i),
+            // a retry after a failed connect: the client's session stays unless it may change on failure; a
+            // session begun by this request has no client holding it yet and moves (as ingress-nginx)
+            Some(i) if self.from_cookie && affinity.is_some_and(|a| !a.change_on_failure) => Some(i),
             Some(_) => backend.next_index(),
         }?;
         if let Some(a) = affinity {
@@ -358,12 +362,24 @@ mod tests {
         let req = BalanceRequest { headers: &h, secure: false, route_path: None };
         for (change, json) in [(false, r#"{}"#), (true, r#"{"changeOnFailure":true}"#)] {
             let balance = Balance { affinity: Some(affinity(json)), hash_by: None };
+            // a session the client holds
+            let mut cookie = HeaderMap::new();
+            cookie.insert(COOKIE, HeaderValue::from_str(&format!("INGRESSCOOKIE={:016x}", b.endpoints[1].id)).unwrap());
+            let held = BalanceRequest { headers: &cookie, ..req };
+            let mut c = Chooser::new(&b, Some(&balance));
+            let first = c.next(&held, |_| String::new()).unwrap().id;
+            assert_eq!(first, b.endpoints[1].id);
+            assert!(c.set_cookie.is_none(), "a valid session is not set again");
+            let second = c.next(&held, |_| String::new()).unwrap().id;
+            assert_eq!(first != second, change);
+            assert_eq!(c.set_cookie.is_some(), change, "a moved session gets a new cookie");
+            // a session begun by this request moves on a retry whatever change-on-failure says
             let mut c = Chooser::new(&b, Some(&balance));
             let first = c.next(&req, |_| String::new()).unwrap().id;
             assert!(c.set_cookie.take().is_some(), "a new session gets its cookie");
             let second = c.next(&req, |_| String::new()).unwrap().id;
-            assert_eq!(first != second, change);
-            assert_eq!(c.set_cookie.is_some(), change, "a moved session gets a new cookie");
+            assert_ne!(first, second);
+            assert!(c.set_cookie.is_some(), "the cookie names where the session went");
         }
     }
 }
