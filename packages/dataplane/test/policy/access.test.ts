@@ -51,12 +51,13 @@ eachPlane("policy: access", (kind) => {
           { name: "cors-any", annotations: a({ "enable-cors": "true" }), routes: route("cors-any.test") },
           {
             name: "cors-set",
-            annotations: a({ "enable-cors": "true", "cors-allow-origin": "https://app.example", "cors-allow-headers": "X-Custom, Content-Type", "cors-allow-credentials": "false", "cors-max-age": "600" }),
+            annotations: a({ "enable-cors": "true", "cors-allow-origin": "https://app.example", "cors-allow-methods": "GET, PUT", "cors-allow-headers": "X-Custom, Content-Type", "cors-allow-credentials": "false", "cors-max-age": "600" }),
             routes: route("cors-set.test"),
           },
           { name: "rpm", annotations: a({ "limit-rpm": "1", "limit-burst-multiplier": "2", "limit-allowlist": "192.0.2.200" }), routes: route("rpm.test") },
           { name: "rpm-twin", annotations: a({ "limit-rpm": "1", "limit-burst-multiplier": "2", "limit-allowlist": "192.0.2.200" }), routes: route("rpm-twin.test") },
           { name: "rps", annotations: a({ "limit-rps": "1", "limit-burst-multiplier": "2" }), routes: route("rps.test") },
+          { name: "rpm-legacy", annotations: a({ "limit-rpm": "1", "limit-burst-multiplier": "2", "limit-whitelist": "192.0.2.0/24" }), routes: route("rpm-legacy.test") },
           { name: "conn", annotations: a({ "limit-connections": "1" }), routes: route("conn.test") },
           { name: "all", annotations: a({ "allowlist-source-range": "10.0.0.0/8", "auth-type": "basic", "auth-secret": "htpasswd", "limit-rpm": "1", "limit-burst-multiplier": "1" }), routes: route("all.test") },
         ],
@@ -164,10 +165,11 @@ eachPlane("policy: access", (kind) => {
       }
     });
 
-    test("cors-allow-headers, -credentials false and -max-age are what the preflight answers", async () => {
+    test("cors-allow-methods, -headers, -credentials false and -max-age are what the preflight answers", async () => {
       const r = await send(plane.httpPort, { host: "cors-set.test", method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       assert.equal(r.status, 204);
       assert.equal(r.headers["access-control-allow-origin"], "https://app.example");
+      assert.equal(r.headers["access-control-allow-methods"], "GET, PUT");
       assert.equal(r.headers["access-control-allow-headers"], "X-Custom, Content-Type");
       assert.equal(r.headers["access-control-allow-credentials"], undefined);
       assert.equal(r.headers["access-control-max-age"], "600");
@@ -199,8 +201,10 @@ eachPlane("policy: access", (kind) => {
       assert.deepEqual([...new Set(got)].sort(), [200, 503], String(got));
     });
 
-    test("limit-allowlist is not limited", async () => {
+    test("limit-allowlist (or its old name limit-whitelist) is not limited", async () => {
       assert.deepEqual(await statuses(6, "rpm.test", from("192.0.2.200")), [200, 200, 200, 200, 200, 200]);
+      assert.deepEqual(await statuses(6, "rpm-legacy.test", from("192.0.2.7")), [200, 200, 200, 200, 200, 200]);
+      assert.deepEqual(await statuses(4, "rpm-legacy.test", from("198.51.100.30")), [200, 200, 200, 503]);
     });
 
     test("limit-connections 1: a second request while the first is answered gets 503, then the count frees", async () => {

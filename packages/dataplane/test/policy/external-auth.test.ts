@@ -39,6 +39,14 @@ eachPlane("policy: external auth", (kind) => {
           route("signin", "/signin", { [`${P}/auth-url`]: base, [`${P}/auth-signin`]: "https://login.test/start", [`${P}/auth-always-set-cookie`]: "true" }),
           route("cached", "/cached", { [`${P}/auth-url`]: base, [`${P}/auth-cache-key`]: "same-for-everyone", [`${P}/auth-cache-duration`]: "200 10m", [`${P}/auth-response-headers`]: "X-User" }),
           route("post", "/post", { [`${P}/auth-url`]: base, [`${P}/auth-method`]: "post" }),
+          route("extras", "/extras", {
+            [`${P}/auth-url`]: base,
+            [`${P}/auth-signin`]: "https://login.test/start",
+            [`${P}/auth-signin-redirect-param`]: "next",
+            [`${P}/auth-request-redirect`]: "https://app.test/landing",
+            [`${P}/auth-proxy-set-headers`]: "auth-headers",
+          }),
+          route("no-headers", "/no-headers", { [`${P}/auth-url`]: base, [`${P}/auth-proxy-set-headers`]: "missing" }),
           route("down", "/down", { [`${P}/auth-url`]: `http://127.0.0.1:${dead}/check` }),
           route("broken", "/broken", { [`${P}/auth-url`]: "http://auth/$request_body" }),
           route("global", "/global", {}),
@@ -46,6 +54,7 @@ eachPlane("policy: external auth", (kind) => {
         ],
         [],
         { globals: { ...DEFAULT_GLOBALS, globalAuthUrl: base } },
+        [{ metadata: { name: "auth-headers", namespace: "default" }, data: { "X-Tenant": "blue" } }],
       ),
     );
   });
@@ -106,6 +115,24 @@ eachPlane("policy: external auth", (kind) => {
     assert.equal(r.status, 302);
     assert.equal(r.headers.location, "https://login.test/start?rd=http://auth.test%2Fsignin%2Fp%3Fq%3D1");
     assert.deepEqual(r.headers["set-cookie"], ["session=fresh; Path=/"]);
+  });
+
+  test("auth-signin-redirect-param names the sign-in's parameter; auth-request-redirect and auth-proxy-set-headers reach the auth service", async () => {
+    const r = await get("/extras/p?q=1");
+    assert.equal(r.status, 302);
+    assert.equal(r.headers.location, "https://login.test/start?next=http://auth.test%2Fextras%2Fp%3Fq%3D1");
+    seen.length = 0;
+    assert.equal((await get("/extras/p", "alice", { "x-tenant": "forged" })).status, 200);
+    const sub = seen[0];
+    assert.ok(sub);
+    assert.equal(sub.headers["x-auth-request-redirect"], "https://app.test/landing");
+    assert.equal(sub.headers["x-tenant"], "blue");
+  });
+
+  test("auth-proxy-set-headers naming no ConfigMap fails closed: 503", async () => {
+    const before = app.requests;
+    assert.equal((await get("/no-headers/x", "alice")).status, 503);
+    assert.equal(app.requests, before);
   });
 
   test("403 is 403 (no cookie), any other answer 500, an auth service that is down 500", async () => {

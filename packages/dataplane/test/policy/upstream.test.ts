@@ -57,6 +57,8 @@ eachPlane("policy: upstream over HTTPS", (kind) => {
           route("right", { "backend-protocol": "HTTPS", "proxy-ssl-secret": "default/right-ca", "proxy-ssl-verify": "on", "proxy-ssl-name": "backend.test" }, [port]),
           route("badname", { "backend-protocol": "HTTPS", "proxy-ssl-secret": "right-ca", "proxy-ssl-verify": "on" }, [port]),
           route("noca", { "backend-protocol": "HTTPS", "proxy-ssl-verify": "on", "proxy-ssl-name": "backend.test" }, [port]),
+          // accepted with a difference: the chain is checked up to ca.crt whatever its length; TLS 1.2 and 1.3 are offered
+          route("ssl-knobs", { "backend-protocol": "HTTPS", "proxy-ssl-secret": "right-ca", "proxy-ssl-verify": "on", "proxy-ssl-name": "backend.test", "proxy-ssl-verify-depth": "1", "proxy-ssl-protocols": "TLSv1.2 TLSv1.3" }, [port]),
           route("sni", { "backend-protocol": "HTTPS", "proxy-ssl-name": "backend.test", "proxy-ssl-server-name": "on" }, [port]),
         ],
         secrets,
@@ -92,6 +94,12 @@ eachPlane("policy: upstream over HTTPS", (kind) => {
   test("verification on: a wrong CA → 502, the right CA and name → 200", async () => {
     assert.equal((await send(plane.httpPort, { host: "wrong.test" })).status, 502);
     assert.equal((await send(plane.httpPort, { host: "right.test" })).status, 200);
+  });
+
+  test("proxy-ssl-verify-depth and proxy-ssl-protocols are accepted: the verified route still serves", async () => {
+    const r = await send(plane.httpPort, { host: "ssl-knobs.test" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), "over tls");
   });
 
   test("verification on checks the name: the default ($service_name.$namespace.svc) is not on the certificate → 502", async () => {
@@ -270,7 +278,7 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
         // accepted with a difference: not timed on its own, so the answer is waited for up to proxy-read-timeout
         route("send-timeout", { "proxy-send-timeout": "1", "proxy-read-timeout": "5" }, [lagging.port]),
         // accepted without effect: answers are streamed whatever these say
-        route("buffering", { "proxy-buffering": "on", "proxy-buffer-size": "64k" }, [knobs.port]),
+        route("buffering", { "proxy-buffering": "on", "proxy-buffer-size": "64k", "proxy-buffers-number": "8", "proxy-max-temp-file-size": "1m" }, [knobs.port]),
       ]),
     );
   });
@@ -378,7 +386,7 @@ eachPlane("policy: upstream timeouts, retries, limits", (kind) => {
     assert.equal(r.body.toString(), "late");
   });
 
-  test("proxy-buffering on, proxy-buffer-size: the route serves, and an answer is still streamed", { timeout: 20_000 }, async () => {
+  test("proxy-buffering on, proxy-buffer-size, -buffers-number, -max-temp-file-size: the route serves, and an answer is still streamed", { timeout: 20_000 }, async () => {
     assert.equal((await send(plane.httpPort, { host: "buffering.test", path: "/x" })).status, 200);
     const text = await new Promise<string>((resolve, reject) => {
       request({ port: plane.httpPort, host: "127.0.0.1", path: "/held", headers: { host: "buffering.test" }, agent: false }, (res) => {
