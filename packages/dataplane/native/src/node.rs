@@ -202,7 +202,7 @@ impl DataPlane {
     #[napi]
     pub fn decide(&self, host: Option<Buffer>, host_count: u32, target: Buffer, secure: bool) -> RequestOutcome {
         let table = self.shared.table.load();
-        let head = RequestHead { host: host.as_deref(), host_count: host_count as usize, target: &target, secure };
+        let head = RequestHead { host: host.as_deref(), host_count: host_count as usize, target: &target, secure, headers: None };
         match decide(&table, &head, self.shared.config.https_redirect_port) {
             Outcome::Status(s) => RequestOutcome { status: Some(u32::from(s)), route: None, location: None },
             Outcome::Unavailable { route } => RequestOutcome { status: Some(503), route: Some(route as u32), location: None },

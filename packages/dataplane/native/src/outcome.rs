@@ -1,6 +1,8 @@
 //! What the proxy does with a request, decided from its head alone: the one place that answers "which route,
 //! or which status". The proxy and `explain route` both ask here.
 
+use hyper::HeaderMap;
+
 use crate::paths::{normalize_path, request_host};
 use crate::policy::redirect;
 use crate::policy::template::Vars;
@@ -31,6 +33,8 @@ pub struct RequestHead<'a> {
     pub target: &'a [u8],
     /// came in over TLS
     pub secure: bool,
+    /// the header lines, for the variables of a redirect's URL (None for `explain route`: they are empty)
+    pub headers: Option<&'a HeaderMap>,
 }
 
 /// `https_port`: the port named in redirects (443 is left out of the URL).
@@ -83,6 +87,7 @@ pub fn decide(table: &Table, head: &RequestHead<'_>, https_port: u16) -> Outcome
             service_port: &service_port,
             namespace: &r.ingress.namespace,
             ingress_name: &r.ingress.name,
+            headers: head.headers,
             ..Vars::default()
         };
         return Outcome::Redirect { route: Some(route), status: to.code, location: redirect::to_location(to, &vars) };
@@ -124,7 +129,7 @@ mod tests {
     }
 
     fn decide_on(t: &Table, host: &str, target: &str, secure: bool) -> Outcome {
-        decide(t, &RequestHead { host: Some(host.as_bytes()), host_count: 1, target: target.as_bytes(), secure }, 443)
+        decide(t, &RequestHead { host: Some(host.as_bytes()), host_count: 1, target: target.as_bytes(), secure, headers: None }, 443)
     }
 
     #[test]
@@ -151,7 +156,7 @@ mod tests {
         assert_eq!(decide_on(&t, "foo.com", "*", false), Outcome::Status(400));
         assert_eq!(decide_on(&t, "foo.com", "/../api", false), Outcome::Status(400));
         assert_eq!(decide_on(&t, "foo.com", "/foo%zz", false), Outcome::Status(400));
-        let two = RequestHead { host: Some(b"foo.com"), host_count: 2, target: b"/api", secure: false };
+        let two = RequestHead { host: Some(b"foo.com"), host_count: 2, target: b"/api", secure: false, headers: None };
         assert_eq!(decide(&t, &two, 443), Outcome::Status(400));
     }
 

@@ -653,7 +653,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
     // HTTP/1.1: origin-form only; absolute-form (scheme or authority) and `*` are refused by `decide`.
     // HTTP/2 always carries scheme and authority beside the path.
     let target: &[u8] = if !h2 && (uri.scheme().is_some() || uri.authority().is_some()) { b"" } else { uri.path_and_query().map(|pq| pq.as_str().as_bytes()).unwrap_or(b"") };
-    let head = RequestHead { host, host_count, target, secure: conn.secure };
+    let head = RequestHead { host, host_count, target, secure: conn.secure, headers: Some(headers) };
     let (route, fallback) = match decide(table, &head, shared.config.https_redirect_port) {
         Outcome::Status(status) => return reply(shared, status, close),
         Outcome::Unavailable { route } => {
@@ -715,7 +715,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
         None => crate::policy::canary::choose(table, matched_route, headers),
     };
     let host = headers.get(HOST).map(|h| h.as_bytes()).or(authority);
-    let facts = RequestFacts { host, target, secure: conn.secure, remote_addr: conn.peer_text.to_str().unwrap_or(""), method: req.method().as_str(), server_port: conn.port_text.to_str().ok().and_then(|p| p.parse().ok()).unwrap_or(0) };
+    let facts = RequestFacts { host, target, secure: conn.secure, remote_addr: conn.peer_text.to_str().unwrap_or(""), method: req.method().as_str(), server_port: conn.port_text.to_str().ok().and_then(|p| p.parse().ok()).unwrap_or(0), headers };
     let edits = route_edits(table, route, &facts);
 
     if req.version() == Version::HTTP_11 && wants_upgrade(headers) {
@@ -860,7 +860,7 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
                 tokio::time::timeout(read_timeout, send).await.map(|r| r.map(|res| res.map(|b| b.boxed_unsync())))
             }
             Some(u) => {
-                let tls = u.tls_for(conn.secure).map(|t| (t, t.server_name(&tls_vars(table, route, backend, headers, &conn), &endpoint.host)));
+                let tls = u.tls_for(conn.secure).map(|t| (t, t.server_name(&tls_vars(table, route, backend, headers, target, &conn), &endpoint.host)));
                 if u.is_grpc() {
                     let req = grpc_request(method, edits.target.as_deref().unwrap_or(target), headers, host_from_authority, &conn, config, request_id, chunked_in, endpoint, tls.is_some(), &edits);
                     let send = crate::policy::upstream::send_h2(&endpoint.authority, u.connect_timeout.unwrap_or(config.connect_timeout), tls.map(|(t, name)| (t.config.clone(), name)), req, &mut body);
@@ -950,16 +950,18 @@ fn hash_key(template: &[TemplatePart], conn: &ConnInfo, headers: &HeaderMap, aut
     let forwarded: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
     let forwarded = if forwarded.is_empty() { None } else { Some(forwarded.join(", ")) };
     let remote_addr = conn.shared.config.trusted.real_client_address(conn.peer, forwarded.as_deref());
-    let vars = Vars { host: &host, http_host: &http_host, secure: conn.secure, request_uri: &request_uri, uri, remote_addr: &remote_addr, method: method.as_str(), ..Vars::default() };
+    let vars = Vars { host: &host, http_host: &http_host, secure: conn.secure, request_uri: &request_uri, uri, remote_addr: &remote_addr, method: method.as_str(), headers: Some(headers), ..Vars::default() };
     expand(template, &vars, &[])
 }
 
 /// The template variables `proxy-ssl-name` may use, for one request.
-fn tls_vars<'a>(table: &'a Table, route: usize, backend: &'a crate::table::Backend, headers: &'a HeaderMap, conn: &ConnInfo) -> crate::policy::template::Vars<'a> {
+fn tls_vars<'a>(table: &'a Table, route: usize, backend: &'a crate::table::Backend, headers: &'a HeaderMap, target: &'a [u8], conn: &ConnInfo) -> crate::policy::template::Vars<'a> {
     let http_host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let host = http_host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(http_host, |(h, _)| h);
     let ingress = &table.routes[route].ingress;
-    crate::policy::template::Vars { host, http_host, secure: conn.secure, service_name: backend.service.as_deref().unwrap_or(""), namespace: &backend.namespace, ingress_name: &ingress.name, ..Default::default() }
+    // (the target is hyper's parsed one, so it is text; only `$arg_NAME` reads it here)
+    let request_uri = std::str::from_utf8(target).unwrap_or("");
+    crate::policy::template::Vars { host, http_host, secure: conn.secure, request_uri, service_name: backend.service.as_deref().unwrap_or(""), namespace: &backend.namespace, ingress_name: &ingress.name, headers: Some(headers), ..Default::default() }
 }
 
 /// A gRPC request for hyper's HTTP/2 client: the forwarded header lines, `:authority` from the Host (or the
@@ -1039,6 +1041,7 @@ async fn authenticate(conn: &ConnInfo, table: &Table, route: usize, request_id: 
             service_port: &port,
             namespace: &r.ingress.namespace,
             ingress_name: &r.ingress.name,
+            headers: Some(req.headers()),
         };
         let subject = external_auth::Subject { headers: req.headers(), vars, request_id: request_id.as_bytes(), client_cert: &cert_lines };
         let has_body = !req.body().is_end_stream();

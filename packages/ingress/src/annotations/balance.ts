@@ -2,7 +2,7 @@
 // ClusterIP the only endpoint (the compiler applies it, as only it sees the Service).
 import type { AffinityPolicy, BalancePolicy, RoutePolicy, Template } from "./policy.ts";
 import type { AnnotationReader, PolicyReader } from "./read.ts";
-import { isTemplateError, parseTemplate } from "./template.ts";
+import { isRequestValue, isTemplateError, parseTemplate } from "./template.ts";
 
 const COOKIE_ANNOTATIONS = [
   "affinity-mode",
@@ -117,7 +117,7 @@ function readHashBy(read: AnnotationReader): Template | null {
   const v = read.value("upstream-hash-by");
   if (v === undefined || v === "") return null;
   const spelled = v.replace(/\$(\{)?([A-Za-z_]+)(\})?/g, (whole, open: string | undefined, name: string, close: string | undefined) => {
-    const alias = HASH_ALIASES[name];
+    const alias = HASH_ALIASES[name.toLowerCase()];
     if (alias === undefined || (open !== undefined) !== (close !== undefined)) return whole;
     return alias === "" ? "" : `$${alias}`;
   });
@@ -126,7 +126,7 @@ function readHashBy(read: AnnotationReader): Template | null {
     read.invalid("upstream-hash-by", `${template.error}; requests are balanced round-robin`);
     return null;
   }
-  if (!template.some((p) => "variable" in p)) {
+  if (!template.some(isRequestValue)) {
     read.invalid("upstream-hash-by", `"${v}" names no variable, so every request would go to one endpoint; requests are balanced round-robin`);
     return null;
   }

@@ -6,11 +6,22 @@ import { DEFAULT_GLOBALS } from "./globals.ts";
 
 /**
  * A string that may use a few nginx variables (`$host`, `$escaped_request_uri`…), already split: the data plane
- * joins the parts per request. Only the variables in `TEMPLATE_VARIABLES` exist; anything else that starts with
- * `$` is refused when the annotation is read, so no user text is ever interpreted at request time.
+ * joins the parts per request. Only the variables in `TEMPLATE_VARIABLES` and the three parameterised families
+ * exist; anything else that starts with `$` is refused when the annotation is read, so no user text is ever
+ * interpreted at request time.
  */
 export type Template = readonly TemplatePart[];
-export type TemplatePart = { readonly text: string } | { readonly variable: TemplateVariable } | { readonly capture: number };
+export type TemplatePart =
+  | { readonly text: string }
+  | { readonly variable: TemplateVariable }
+  | { readonly capture: number }
+  /** `$http_NAME`: the request's lines of that header, joined with ", " ("; " for Cookie); absent: empty. The
+   * name is nginx's with `-` for `_`, lower case (`$http_x_user_id` → `x-user-id`). */
+  | { readonly header: string }
+  /** `$cookie_NAME`: that cookie's value in the Cookie lines (name case-insensitive); absent: empty */
+  | { readonly cookie: string }
+  /** `$arg_NAME`: that query argument's value as sent, not decoded (name case-insensitive); absent: empty */
+  | { readonly arg: string };
 
 /** The nginx variables a template may name, with the meaning nginx gives them. */
 export const TEMPLATE_VARIABLES = [

@@ -83,8 +83,13 @@ describe("upstream-hash-by", () => {
     { value: "$request_uri", template: [{ variable: "request_uri" }], verdict: "supported" },
     { value: "$host$uri", template: [{ variable: "host" }, { variable: "uri" }], verdict: "supported" },
     { value: "$binary_remote_addr", template: [{ variable: "remote_addr" }], verdict: "different" },
-    { value: "$http_x_user", template: null, verdict: "invalid" },
-    { value: "$cookie_session", template: null, verdict: "invalid" },
+    { value: "$http_x_user_id", template: [{ header: "x-user-id" }], verdict: "supported" },
+    { value: "$cookie_session", template: [{ cookie: "session" }], verdict: "supported" },
+    { value: "$arg_WOPISrc", template: [{ arg: "wopisrc" }], verdict: "supported" },
+    { value: `\${http_x_a}-$remote_addr`, template: [{ header: "x-a" }, { text: "-" }, { variable: "remote_addr" }], verdict: "supported" },
+    { value: "$BINARY_REMOTE_ADDR", template: [{ variable: "remote_addr" }], verdict: "different" },
+    { value: "$http_", template: null, verdict: "invalid" },
+    { value: "$sent_http_x", template: null, verdict: "invalid" },
     { value: "constant", template: null, verdict: "invalid" },
   ];
   for (const c of cases) {

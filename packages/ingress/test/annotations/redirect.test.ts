@@ -41,9 +41,9 @@ const cases: { name: string; annotations: Record<string, string>; redirect: Part
   },
   {
     name: "variables the redirect cannot know, and unknown ones, are refused",
-    annotations: { "permanent-redirect": "https://x.test/$remote_addr", "temporal-redirect": "https://x.test/$cookie_a" },
+    annotations: { "permanent-redirect": "https://x.test/$remote_addr", "temporal-redirect": "https://x.test/$sent_http_a" },
     redirect: {},
-    findings: [["permanent-redirect", "invalid", /\$remote_addr is not known/], ["temporal-redirect", "invalid", /\$cookie_a is not one of/]],
+    findings: [["permanent-redirect", "invalid", /\$remote_addr is not known/], ["temporal-redirect", "invalid", /\$sent_http_a is not one of/]],
   },
   { name: "app-root is a path", annotations: { "app-root": "/app1" }, redirect: { appRoot: "/app1" }, findings: [["app-root", "supported"]] },
   {

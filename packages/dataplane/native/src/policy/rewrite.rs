@@ -1,7 +1,7 @@
 //! rewrite-target (with the route's regex captures), x-forwarded-prefix, upstream-vhost: what changes in the
 //! request sent upstream.
 
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderMap, HeaderValue};
 use regex::bytes::Captures;
 use serde::Deserialize;
 
@@ -58,6 +58,7 @@ pub struct RequestFacts<'a> {
     pub remote_addr: &'a str,
     pub method: &'a str,
     pub server_port: u16,
+    pub headers: &'a HeaderMap,
 }
 
 /// The edits the route's policy asks of its upstream request (none without a rewrite; nothing is computed then).
@@ -92,6 +93,7 @@ pub fn route_edits(table: &Table, route: usize, req: &RequestFacts<'_>) -> Upstr
         service_port: &service_port,
         namespace: &r.ingress.namespace,
         ingress_name: &r.ingress.name,
+        headers: Some(req.headers),
     };
     upstream_edits(rewrite, &vars, req.target, captures.as_ref())
 }
@@ -100,7 +102,8 @@ pub fn route_edits(table: &Table, route: usize, req: &RequestFacts<'_>) -> Upstr
 pub fn upstream_edits(rewrite: &Rewrite, vars: &Vars<'_>, target: &[u8], captures: Option<&Captures<'_>>) -> UpstreamEdits {
     UpstreamEdits {
         target: rewrite.target.as_deref().map(|t| rewritten_target(t, vars, target, captures)),
-        host: rewrite.upstream_vhost.as_deref().map(|t| expand(t, vars, &[]).into_bytes()),
+        // (an empty value keeps the client's Host line; nginx would send none at all)
+        host: rewrite.upstream_vhost.as_deref().map(|t| expand(t, vars, &[]).into_bytes()).filter(|h| !h.is_empty()),
         forwarded_prefix: rewrite.forwarded_prefix.clone(),
     }
 }
@@ -127,7 +130,16 @@ fn rewritten_target(template: &[TemplatePart], vars: &Vars<'_>, target: &[u8], c
                 let group = captures.and_then(|c| c.get(usize::from(*capture))).map_or(&b""[..], |m| m.as_bytes());
                 escape_path(args.as_mut().unwrap_or(&mut path), group);
             }
-            TemplatePart::Variable { .. } => args.as_mut().unwrap_or(&mut path).extend_from_slice(expand(std::slice::from_ref(part), vars, &[]).as_bytes()),
+            // A value is the request's (a header, a cookie, the query…): in the path it is escaped as nginx escapes a
+            // rewritten URI; in the arguments it goes as given (nginx's `$args`), but for the bytes a request line
+            // cannot carry.
+            TemplatePart::Variable { .. } | TemplatePart::Header { .. } | TemplatePart::Cookie { .. } | TemplatePart::Arg { .. } => {
+                let value = expand(std::slice::from_ref(part), vars, &[]);
+                match args.as_mut() {
+                    None => escape_path(&mut path, value.as_bytes()),
+                    Some(args) => escape_line_breakers(args, value.as_bytes()),
+                }
+            }
         }
     }
     if path.first() != Some(&b'/') {
@@ -177,6 +189,18 @@ fn escape_path(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Percent-encodes what would end or break a request line: controls, space, `#`, DEL and non-ASCII.
+fn escape_line_breakers(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if b <= 0x20 || b >= 0x7f || b == b'#' {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +230,16 @@ mod tests {
         assert_eq!(rewrite(r#"[{"text":"/new?"}]"#, r"/", b"/x", b"/x?b=2"), "/new");
         assert_eq!(rewrite(r#"[{"text":"/new?a="},{"capture":1}]"#, r"/(.*)", b"/x", b"/x"), "/new?a=x");
         assert_eq!(rewrite(r#"[{"capture":1}]"#, r"/p/(.*)", b"/p/q", b"/p/q"), "/q");
+    }
+
+    #[test]
+    fn request_values_never_break_the_request_line() {
+        let mut h = HeaderMap::new();
+        h.insert("x-v", HeaderValue::from_bytes(b"a b%25?&#\xe9\t").unwrap());
+        let vars = Vars { headers: Some(&h), request_uri: "/x?q=%0d%0a", ..Vars::default() };
+        let target = |json: &str| String::from_utf8(rewritten_target(&serde_json::from_str::<Template>(json).unwrap(), &vars, b"/x?q=%0d%0a", None)).unwrap();
+        // in the path escaped as nginx escapes a rewritten URI; in the arguments as given but for what ends a line
+        assert_eq!(target(r#"[{"text":"/u/"},{"header":"x-v"},{"text":"?"}]"#), "/u/a%20b%2525%3F&%23%EF%BF%BD%09");
+        assert_eq!(target(r#"[{"text":"/u?v="},{"header":"x-v"},{"text":"&q="},{"arg":"q"},{"text":"?"}]"#), "/u?v=a%20b%25?&%23%EF%BF%BD%09&q=%0d%0a");
     }
 }
