@@ -672,7 +672,8 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             *matched = route;
             let mut res = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
             *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::PERMANENT_REDIRECT);
-            let value = HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+            // (bytes: a request's value in the URL may be non-ASCII, which nginx too sends as it is)
+            let value = HeaderValue::from_bytes(location.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("/"));
             res.headers_mut().insert(LOCATION, value);
             res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
             if close {

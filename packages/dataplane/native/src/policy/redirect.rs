@@ -55,11 +55,12 @@ fn location(out: String) -> String {
     if out.bytes().all(|b| b > 0x20 && b != 0x7f) {
         out
     } else {
-        out.bytes().fold(String::with_capacity(out.len() + 8), |mut s, b| {
-            if b > 0x20 && b != 0x7f {
-                s.push(b as char);
+        // (by character: a non-ASCII one, from a request's value, stays whole)
+        out.chars().fold(String::with_capacity(out.len() + 8), |mut s, c| {
+            if c > ' ' && c != '\x7f' {
+                s.push(c);
             } else {
-                s.push_str(&format!("%{b:02X}"));
+                s.push_str(&format!("%{:02X}", u32::from(c)));
             }
             s
         })
@@ -107,6 +108,19 @@ pub fn to_location(to: &RedirectTo, vars: &Vars<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_location_escapes_spaces_and_controls_and_keeps_the_rest() {
+        assert_eq!(location("https://x/é a\r\nb%0d".into()), "https://x/é%20a%0D%0Ab%0d");
+        let h = {
+            let mut h = hyper::HeaderMap::new();
+            h.insert("x-next", hyper::header::HeaderValue::from_bytes(b"/caf\xc3\xa9 x").unwrap());
+            h
+        };
+        let to = RedirectTo { url: serde_json::from_str(r#"[{"text":"https://x.test/go?n="},{"header":"x-next"},{"text":"&a="},{"arg":"a"}]"#).unwrap(), code: 301 };
+        let vars = Vars { headers: Some(&h), request_uri: "/p?a=%0d%0a", ..Vars::default() };
+        assert_eq!(to_location(&to, &vars), "https://x.test/go?n=/café%20x&a=%0d%0a");
+    }
 
     #[test]
     fn https_redirects_drop_one_trailing_slash_unless_preserved() {
