@@ -10,6 +10,7 @@ pub mod head;
 pub mod logs;
 pub mod metrics;
 pub mod outcome;
+pub mod passthrough;
 pub mod paths;
 pub mod policy;
 pub mod proxy;

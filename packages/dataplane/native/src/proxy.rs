@@ -39,7 +39,9 @@ use crate::policy::{client_tls, errors, external_auth};
 use crate::paths::request_host;
 use crate::policy::rewrite::{route_edits, RequestFacts, UpstreamEdits};
 use crate::table::Table;
+use crate::passthrough::{intercept, Intercepted};
 use crate::tls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use crate::trust::TrustedProxies;
 use crate::policy::upstream::{next_untried, Failure, Retry};
 use crate::table::Endpoint;
@@ -189,20 +191,36 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, tls: Option<Arc<T
                 }
                 Some(acceptor) => {
                     // A client that does not finish its handshake in time is dropped, like one that sends no headers.
-                    if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
-                        // (a client certificate, when the host asked for one: checked per request by its route)
-                        let conn_info = conn_info(tls_stream.get_ref().1.peer_certificates().map(|c| Arc::new(c.to_vec())));
-                        if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                            serve_connection(&shared, TokioIo::new(Watched::new(tls_stream, clock).http2()), conn_info, true, stop).await;
-                        } else if let Some(io) = check_first_line(&shared, tls_stream).await {
-                            serve_connection(&shared, TokioIo::new(Watched::new(io, clock)), conn_info, false, stop).await;
+                    // (the ClientHello is read ahead only while some host's connections are passed through)
+                    if shared.table.load().has_passthrough() {
+                        let deadline = tokio::time::Instant::now() + shared.config.headers_timeout;
+                        if let Intercepted::Terminate(stream) = intercept(&shared, stream, deadline).await {
+                            if let Ok(Ok(tls_stream)) = tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                                serve_tls(&shared, tls_stream, conn_info, clock.clone(), stop).await;
+                            }
                         }
+                    } else if let Ok(Ok(tls_stream)) = tokio::time::timeout(shared.config.headers_timeout, acceptor.accept(stream)).await {
+                        serve_tls(&shared, tls_stream, conn_info, clock.clone(), stop).await;
                     }
                 }
             }
             Metrics::inc(&shared.metrics.local().connections_closed);
             shared.open_connections.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+}
+
+/// A terminated TLS connection: HTTP/2 when ALPN chose it, else HTTP/1.
+async fn serve_tls<S>(shared: &Arc<Shared>, tls_stream: TlsStream<S>, conn_info: impl FnOnce(client_tls::PeerChain) -> Arc<ConnInfo>, clock: Arc<ConnClock>, stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // (a client certificate, when the host asked for one: checked per request by its route)
+    let conn_info = conn_info(tls_stream.get_ref().1.peer_certificates().map(|c| Arc::new(c.to_vec())));
+    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serve_connection(shared, TokioIo::new(Watched::new(tls_stream, clock).http2()), conn_info, true, stop).await;
+    } else if let Some(io) = check_first_line(shared, tls_stream).await {
+        serve_connection(shared, TokioIo::new(Watched::new(io, clock)), conn_info, false, stop).await;
     }
 }
 

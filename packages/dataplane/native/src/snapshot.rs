@@ -30,6 +30,19 @@ pub struct Snapshot {
     pub backends: Vec<BackendSpec>,
     pub certificates: Vec<CertificateSpec>,
     pub tls: TlsSpec,
+    /// `ssl-passthrough`: TLS server names whose connections go to a backend unterminated
+    #[serde(default)]
+    pub passthrough: Vec<PassthroughSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PassthroughSpec {
+    /// lower case, a wildcard as `*.foo.com`
+    pub host: String,
+    pub ingress: ObjectRef,
+    /// index into `backends`
+    pub backend: usize,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -138,6 +138,17 @@ pub struct Table {
     pub counters: TableCounters,
     /// TLS host → the policy whose client certificate check its handshake prepares (policy/client_tls.rs)
     pub client_tls_hosts: HashMap<Vec<u8>, usize>,
+    /// `ssl-passthrough`, by exact host and by a wildcard's suffix; empty in nearly every table, and then no
+    /// ClientHello is read ahead of the handshake
+    passthrough_exact: HashMap<Vec<u8>, Passthrough>,
+    passthrough_wildcard: HashMap<Vec<u8>, Passthrough>,
+}
+
+/// Where the TLS connections to a passthrough host go.
+pub struct Passthrough {
+    pub ingress: ObjectRef,
+    /// index into `backends`
+    pub backend: usize,
 }
 
 impl Table {
@@ -159,6 +170,8 @@ impl Table {
             cert_fallback: None,
             counters: TableCounters::default(),
             client_tls_hosts: HashMap::new(),
+            passthrough_exact: HashMap::new(),
+            passthrough_wildcard: HashMap::new(),
         }
     }
 
@@ -350,6 +363,23 @@ impl Table {
             table.cert_fallback = Some(f);
         }
         table.client_tls_hosts = policy::client_tls::hosts(&table.routes, &table.policies);
+        for (i, p) in snapshot.passthrough.into_iter().enumerate() {
+            let lower = p.host.to_ascii_lowercase();
+            if !is_valid_rule_host(&lower) {
+                return Err(invalid(format!("passthrough[{i}].host"), format!("host {:?} is not a DNS name with at most one leading \"*\" label", p.host)));
+            }
+            if p.backend >= table.backends.len() {
+                return Err(invalid(format!("passthrough[{i}].backend"), format!("backend {} does not exist ({} backends)", p.backend, table.backends.len())));
+            }
+            let pass = Passthrough { ingress: p.ingress, backend: p.backend };
+            let held = match lower.strip_prefix("*.") {
+                Some(suffix) => table.passthrough_wildcard.insert(suffix.as_bytes().to_vec(), pass),
+                None => table.passthrough_exact.insert(lower.into_bytes(), pass),
+            };
+            if held.is_some() {
+                return Err(invalid(format!("passthrough[{i}].host"), format!("host {:?} is passed through twice: the compiler resolves conflicts before the data plane sees them", p.host)));
+            }
+        }
         Ok(table)
     }
 
@@ -396,6 +426,20 @@ impl Table {
             return true;
         }
         host.iter().position(|&b| b == b'.').is_some_and(|dot| dot > 0 && self.cert_wildcard.contains_key(&host[dot + 1..]))
+    }
+
+    /// Some host's TLS connections are passed through (`ssl-passthrough`): ClientHellos are read ahead.
+    pub fn has_passthrough(&self) -> bool {
+        !self.passthrough_exact.is_empty() || !self.passthrough_wildcard.is_empty()
+    }
+
+    /// Where a TLS server name's connections are passed through to: exact host, else one-label wildcard.
+    pub fn match_passthrough(&self, server_name: &[u8]) -> Option<&Passthrough> {
+        if let Some(p) = self.passthrough_exact.get(server_name) {
+            return Some(p);
+        }
+        let dot = server_name.iter().position(|&b| b == b'.').filter(|&d| d > 0)?;
+        self.passthrough_wildcard.get(&server_name[dot + 1..])
     }
 
     /// The certificate for a TLS server name: exact host, else one-label wildcard, else the fallback.
