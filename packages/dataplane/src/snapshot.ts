@@ -30,6 +30,11 @@ export interface DataPlaneSnapshot {
     /** `--default-ssl-certificate`; null means the generated self-signed one */
     fallback: number | null;
   };
+  /**
+   * `ssl-passthrough`: TLS server names (lower case, a wildcard as `*.foo.com`) whose connections go to
+   * `backends[backend]` unterminated
+   */
+  passthrough: { host: string; ingress: { namespace: string; name: string }; backend: number }[];
 }
 
 export interface SnapshotRoute {
@@ -69,9 +74,9 @@ export interface SnapshotCanary {
 }
 
 /** A policy as the data plane reads it: without what the compiler already acted on (canary, service-upstream). */
-export type NativePolicy = Omit<RoutePolicy, "canary" | "serviceUpstream">;
+export type NativePolicy = Omit<RoutePolicy, "canary" | "serviceUpstream" | "sslPassthrough">;
 
-const nativePolicy = ({ canary: _canary, serviceUpstream: _serviceUpstream, ...rest }: RoutePolicy): NativePolicy => rest;
+const nativePolicy = ({ canary: _canary, serviceUpstream: _serviceUpstream, sslPassthrough: _sslPassthrough, ...rest }: RoutePolicy): NativePolicy => rest;
 
 export interface SnapshotBackend {
   namespace: string;
@@ -134,6 +139,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
   for (const rules of table.wildcardHosts.values()) addHost(rules);
   if (table.anyHost !== null) addHost(table.anyHost);
   const defaultRoute = table.defaultRoute === null ? null : addRoute(table.defaultRoute);
+  for (const p of table.passthrough.values()) addBackend(p.backend);
 
   const certificates: KeyPair[] = [];
   const certificateIndex = new Map<string, number>();
@@ -178,6 +184,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
     })),
     certificates: certificates.map((c) => ({ secret: refOf(c.secret), id: c.id, cert: c.cert, key: c.key })),
     tls: { hosts: tlsHosts, fallback },
+    passthrough: [...table.passthrough].map(([host, p]) => ({ host, ingress: refOf(p.ingress), backend: backendIndex.get(p.backend) as number })),
   };
   return { snapshot, routes, certificates };
 }

@@ -8,7 +8,7 @@ export { NGINX_ANNOTATIONS, unsupportedReason } from "./annotations/catalog.ts";
 export { parseTemplate, templateText } from "./annotations/template.ts";
 export { compileRoutes, emptyRouteTable, SSL_REDIRECT_ANNOTATION, type CompileOptions } from "./router/compile.ts";
 export { describeMatch, describePolicy, describeTable, type RouteAnswer } from "./router/describe.ts";
-export { matchCertificate, matchRoute } from "./router/match.ts";
+export { matchCertificate, matchPassthrough, matchRoute } from "./router/match.ts";
 export type * from "./router/table.ts";
 export { InvalidCidrError, parseTrustedProxies } from "./proxy/trust.ts";
 export { generateDefaultCertificate, generateSelfSignedCertificate, type PemPair } from "./tls/default-certificate.ts";

@@ -10,6 +10,7 @@ import { readExternalAuth } from "./external-auth.ts";
 import { readHeaders } from "./headers.ts";
 import { readLimits } from "./limits.ts";
 import { readLogging } from "./logging.ts";
+import { readPassthrough } from "./passthrough.ts";
 import type { PolicyReader } from "./read.ts";
 import { readRedirect } from "./redirect.ts";
 import { readRewrite } from "./rewrite.ts";
@@ -30,4 +31,5 @@ export const POLICY_READERS: readonly PolicyReader[] = Object.freeze([
   readBalance,
   readCanary,
   readErrors,
+  readPassthrough,
 ]);

@@ -310,6 +310,11 @@ export interface RoutePolicy {
    * acts on it; not sent to the data plane as part of a policy)
    */
   readonly serviceUpstream: boolean;
+  /**
+   * `ssl-passthrough`: TLS connections naming the Ingress's hosts go to the backend of its `/` path unterminated
+   * (the compiler builds the passthrough table; not sent to the data plane as part of a policy)
+   */
+  readonly sslPassthrough: boolean;
 }
 
 export const DEFAULT_REDIRECT: RedirectPolicy = Object.freeze({
@@ -339,4 +344,5 @@ export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   accessLog: true,
   canary: null,
   serviceUpstream: false,
+  sslPassthrough: false,
 });

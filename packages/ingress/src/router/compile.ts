@@ -1,7 +1,7 @@
 import { type GlobalSettings, DEFAULT_GLOBALS } from "../annotations/globals.ts";
 import { POLICY_READERS } from "../annotations/index.ts";
 import type { RoutePolicy } from "../annotations/policy.ts";
-import { type AnnotationFinding, NGINX_ANNOTATION_PREFIX, readPolicy } from "../annotations/read.ts";
+import { type AnnotationFinding, isSecurityAnnotation, NGINX_ANNOTATION_PREFIX, readPolicy } from "../annotations/read.ts";
 import { actsOnCanary } from "../annotations/canary.ts";
 import { BOLLARD_SSL_REDIRECT, parseServerAliases } from "../annotations/redirect.ts";
 import { usesRegex } from "../annotations/rewrite.ts";
@@ -11,7 +11,7 @@ import { certificateCovers, readKeyPair } from "../tls/key-pair.ts";
 import { type BackendIndex, type BackendProblem, backendInputs, indexBackends, resolveBackend, sameObjects } from "./backends.ts";
 import { isValidRuleHost, normalizePath, pathSegments } from "./paths.ts";
 import { regexOf, regexPathError } from "./regex.ts";
-import type { Backend, Canary, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, RegexRoute, Route, RoutePathType, RouteTable } from "./table.ts";
+import type { Backend, Canary, Diagnostic, DiagnosticReason, HostRoutes, KeyPair, Passthrough, RegexRoute, Route, RoutePathType, RouteTable } from "./table.ts";
 
 export const SSL_REDIRECT_ANNOTATION = BOLLARD_SSL_REDIRECT;
 
@@ -83,13 +83,20 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   const certExact = new Map<string, KeyPair>();
   const certWildcard = new Map<string, KeyPair>();
   const certOwner = new Map<string, Ingress>();
+  // per TLS host, the Ingresses whose spec.tls names it (a passthrough host's other Ingresses are warned)
+  const tlsHostIngresses = new Map<string, Ingress[]>();
   for (const ing of ours) {
     const namespace = refOf(ing.metadata).namespace;
     (ing.spec?.tls ?? []).forEach((tls, i) => {
       const field = `spec.tls[${i}]`;
       // Without hosts, a TLS entry covers the hosts of the Ingress's own rules.
       const hosts = (tls.hosts?.length ? tls.hosts : ruleHosts(ing)).map((h) => h.toLowerCase());
-      for (const h of hosts) tlsHosts.add(h);
+      for (const h of hosts) {
+        tlsHosts.add(h);
+        const named = tlsHostIngresses.get(h) ?? [];
+        if (!named.includes(ing)) named.push(ing);
+        tlsHostIngresses.set(h, named);
+      }
       if (tls.secretName === undefined || tls.secretName === "") return;
       const secretRef = { namespace, name: tls.secretName };
       const pair = keyPairOf(secretRef);
@@ -200,6 +207,13 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       const what = f.verdict === "invalid" ? `"${f.value}" is not valid: ${f.message}` : `is not supported: ${f.message}`;
       report(ing, "warning", f.verdict === "invalid" ? "InvalidAnnotation" : "UnsupportedAnnotation", `metadata.annotations['${f.key}']`, `${f.key} ${what}${consequence}`);
     }
+    if (policy.sslPassthrough && policy.canary === null) {
+      // as in ingress-nginx, passthrough wins: said out loud, since these guard plain-HTTP requests only
+      for (const f of findings) {
+        if (!isSecurityAnnotation(f.name) || f.refuses) continue;
+        report(ing, "warning", "PassthroughUnprotected", `metadata.annotations['${f.key}']`, `${f.key} does not protect TLS connections to this Ingress's hosts: ssl-passthrough relays them to the backend unread; it acts on plain-HTTP requests only`);
+      }
+    }
     if (policy.canary !== null) {
       // its path problems are its own; its paths were attached above
       for (const rule of parsed.rules) for (const entry of rule.paths) if ("problem" in entry) report(ing, "error", entry.problem.reason, entry.problem.field, entry.problem.message);
@@ -304,6 +318,8 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
   const allHosts = [...exactHosts.values(), ...wildcardHosts.values(), ...(anyHost === null ? [] : [anyHost])];
   for (const rules of allHosts) rules.regex.sort((a, b) => compareRegexRoutes(a.route, b.route));
 
+  const passthrough = passthroughTable(ours, policyInputs, exactHosts, wildcardHosts, tlsHostIngresses, report);
+
   // server-alias: the oldest Ingress naming an alias has it; a host some Ingress names is never taken over.
   const aliases = new Map<string, string>();
   const aliasOwners = new Map<string, ObjectRef>();
@@ -359,6 +375,7 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
     aliases,
     wwwRedirects,
     defaultRoute,
+    passthrough,
     certificates: Object.freeze({ exactHosts: certExact, wildcardHosts: certWildcard, fallback }),
     ingresses: ours.map((ing) => refOf(ing.metadata)),
     diagnostics,
@@ -429,6 +446,15 @@ function ingressPolicy(ing: Ingress, namespace: string, inputs: PolicyInputs): K
       actsOnCanary(f.name) ? f : Object.freeze({ ...f, verdict: "different" as const, message: "no effect on a canary Ingress: the main Ingress's annotations apply to its requests (as in ingress-nginx)", refuses: false }),
     );
   }
+  if (policy.sslPassthrough && policy.canary === null) {
+    // (as ingress-nginx's documentation says: passthrough works below HTTP, where no other annotation acts)
+    const note = "acts on plain-HTTP requests only: TLS connections to the Ingress's hosts are passed through unread (ssl-passthrough)";
+    findings = findings.map((f) =>
+      f.name === "ssl-passthrough" || (f.verdict !== "supported" && f.verdict !== "different")
+        ? f
+        : Object.freeze({ ...f, verdict: "different" as const, message: f.message === "" ? note : `${f.message}; ${note}` }),
+    );
+  }
   const result: KnownPolicy = { prefix: inputs.prefix, globals: inputs.globals, lookups, policy, findings: Object.freeze(findings) };
   // the same policy object while it is equal, so that unchanged routes stay the same objects
   if (known !== undefined && JSON.stringify(known.policy) === JSON.stringify(policy)) result.policy = known.policy;
@@ -448,6 +474,66 @@ function errorBackendOf(ing: Ingress, name: string | null, namespace: string, in
   const { backend, problem } = resolveBackend(spec, namespace, field, index);
   if (problem !== null) report(ing, "warning", problem.reason, field, problem.message);
   return backend;
+}
+
+/**
+ * `ssl-passthrough`: each host of an Ingress asking for it → the backend of that Ingress's route for the host's
+ * root (`/`, or its defaultBackend there), which is where ingress-nginx sends the connections. The oldest Ingress
+ * asking for a host has it; a host whose root another Ingress serves is not passed through (its TLS connections
+ * are terminated as usual), and the other Ingresses that serve a passthrough host are told what they lose.
+ */
+function passthroughTable(
+  ours: readonly Ingress[],
+  inputs: PolicyInputs,
+  exactHosts: ReadonlyMap<string, MutableHost>,
+  wildcardHosts: ReadonlyMap<string, MutableHost>,
+  tlsHostIngresses: ReadonlyMap<string, readonly Ingress[]>,
+  report: Report,
+): ReadonlyMap<string, Passthrough> {
+  const table = new Map<string, Passthrough>();
+  const owners = new Map<string, Ingress>();
+  const field = `metadata.annotations['${inputs.prefix}/ssl-passthrough']`;
+  for (const ing of ours) {
+    const parsed = parseIngress(ing);
+    const { policy } = ingressPolicy(ing, parsed.ref.namespace, inputs);
+    if (!policy.sslPassthrough || policy.canary !== null) continue;
+    const hosts = [...new Set(parsed.rules.filter((r) => r.host !== null && !r.invalidHost).map((r) => r.host as string))];
+    if (hosts.length === 0) {
+      report(ing, "warning", "PassthroughWithoutRoot", field, "ssl-passthrough needs a rule with a host: TLS connections are passed through by the server name they ask for; nothing is passed through");
+      continue;
+    }
+    for (const host of hosts) {
+      const owner = owners.get(host);
+      if (owner !== undefined) {
+        report(ing, "warning", "PassthroughConflict", field, `TLS connections to ${host} are already passed through to the backend of Ingress ${refKey(refOf(owner.metadata))}`);
+        continue;
+      }
+      const rules = host.startsWith("*.") ? wildcardHosts.get(host.slice(2)) : exactHosts.get(host);
+      const root = rules === undefined ? null : (rules.prefix.route ?? rules.exact.get("/") ?? rules.regex.find((r) => r.route.path === "/")?.route ?? null);
+      if (root === null || refKey(root.ingress) !== refKey(parsed.ref)) {
+        const why = root === null ? "there is none" : `Ingress ${refKey(root.ingress)} serves "/" there`;
+        report(ing, "warning", "PassthroughWithoutRoot", field, `ssl-passthrough passes connections to the backend of this Ingress's path "/" (or its defaultBackend) on ${host}, and ${why}; TLS connections to ${host} are terminated as usual`);
+        continue;
+      }
+      owners.set(host, ing);
+      table.set(host, Object.freeze({ ingress: parsed.ref, backend: root.backend }));
+    }
+  }
+  // The Ingresses that lose a passthrough host's HTTPS: those naming it in spec.tls or serving rules for it.
+  for (const [host, owner] of owners) {
+    const ownerKey = refKey(refOf(owner.metadata));
+    for (const ing of tlsHostIngresses.get(host) ?? []) {
+      if (ing === owner) continue;
+      report(ing, "warning", "PassthroughConflict", "spec.tls", `TLS connections to ${host} are passed through to the backend of Ingress ${ownerKey} (ssl-passthrough): this Ingress's certificate is not served for ${host}`);
+    }
+    for (const ing of ours) {
+      if (ing === owner || !parseIngress(ing).rules.some((r) => r.host === host)) continue;
+      // (one that asked for passthrough of the host too was told above)
+      if (ingressPolicy(ing, refOf(ing.metadata).namespace, inputs).policy.sslPassthrough) continue;
+      report(ing, "warning", "PassthroughConflict", "spec.rules", `TLS connections to ${host} are passed through to the backend of Ingress ${ownerKey} (ssl-passthrough): this Ingress's rules for ${host} serve plain HTTP only`);
+    }
+  }
+  return table;
 }
 
 /** A table that routes nothing: what the proxy serves before the first compile. */

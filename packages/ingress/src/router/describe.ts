@@ -1,7 +1,7 @@
 import { DEFAULT_POLICY, type RoutePolicy, type Template } from "../annotations/policy.ts";
 import { templateText } from "../annotations/template.ts";
 import { refKey } from "../model/objects.ts";
-import type { HostRoutes, PathNode, Route, RouteTable } from "./table.ts";
+import type { Backend, HostRoutes, PathNode, Route, RouteTable } from "./table.ts";
 
 /** What `bollard explain route` prints for one URL. */
 export type RouteAnswer =
@@ -49,9 +49,10 @@ export function describeTable(table: RouteTable) {
   const certificates: Record<string, string> = {};
   for (const [host, pair] of [...table.certificates.exactHosts].sort(byKey)) certificates[host] = refKey(pair.secret);
   for (const [suffix, pair] of [...table.certificates.wildcardHosts].sort(byKey)) certificates[`*.${suffix}`] = refKey(pair.secret);
-  const extra: { aliases?: Record<string, string>; wwwRedirects?: Record<string, string> } = {};
+  const extra: { aliases?: Record<string, string>; wwwRedirects?: Record<string, string>; passthrough?: Record<string, string> } = {};
   if (table.aliases.size > 0) extra.aliases = Object.fromEntries([...table.aliases].sort(byKey));
   if (table.wwwRedirects.size > 0) extra.wwwRedirects = Object.fromEntries([...table.wwwRedirects].sort(byKey));
+  if (table.passthrough.size > 0) extra.passthrough = Object.fromEntries([...table.passthrough].sort(byKey).map(([host, p]) => [host, `${refKey(p.ingress)} ${describeBackend(p.backend)}`]));
   return {
     ingresses: table.ingresses.map(refKey),
     hosts,
@@ -63,15 +64,18 @@ export function describeTable(table: RouteTable) {
 }
 
 function describeRoute(route: Route): string {
-  const { backend } = route;
   const where = route.pathType === null ? "default" : `${route.pathType} ${route.path}`;
+  return `${where} → ${refKey(route.ingress)} ${describeBackend(route.backend)}${route.sslRedirect ? " [ssl-redirect]" : ""}${route.regex ? " [regex]" : ""}`;
+}
+
+function describeBackend(backend: Backend): string {
   const to =
     backend.unavailable !== null
       ? `503 (${backend.unavailable})`
       : backend.endpoints.length === 0
         ? "503 (no ready endpoint)"
         : backend.endpoints.map((e) => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`)).join(" ");
-  return `${where} → ${refKey(route.ingress)} ${backend.service ?? "-"}:${backend.port ?? "-"} → ${to}${route.sslRedirect ? " [ssl-redirect]" : ""}${route.regex ? " [regex]" : ""}`;
+  return `${backend.service ?? "-"}:${backend.port ?? "-"} → ${to}`;
 }
 
 function prefixRoutes(node: PathNode): Route[] {

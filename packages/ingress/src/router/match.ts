@@ -1,5 +1,5 @@
 import { normalizePath, requestHost } from "./paths.ts";
-import type { HostRoutes, KeyPair, Route, RouteTable } from "./table.ts";
+import type { HostRoutes, KeyPair, Passthrough, Route, RouteTable } from "./table.ts";
 
 /**
  * The route for a request: the host picks a set of rules first (exact host, else a `server-alias`, else the
@@ -73,4 +73,14 @@ export function matchCertificate(table: RouteTable, serverName: string | undefin
     }
   }
   return table.certificates.fallback;
+}
+
+/** Where a TLS server name's connections are passed through (`ssl-passthrough`): exact host, else one-label wildcard. */
+export function matchPassthrough(table: RouteTable, serverName: string | undefined): Passthrough | null {
+  const host = requestHost(serverName);
+  if (host === "" || table.passthrough.size === 0) return null;
+  const exact = table.passthrough.get(host);
+  if (exact !== undefined) return exact;
+  const dot = host.indexOf(".");
+  return dot > 0 ? (table.passthrough.get(`*${host.slice(dot)}`) ?? null) : null;
 }

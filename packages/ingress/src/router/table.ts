@@ -59,6 +59,12 @@ export interface Canary {
   readonly balance: BalancePolicy | null;
 }
 
+/** The backend TLS connections to a passthrough host are relayed to: that of the host's `/` path. */
+export interface Passthrough {
+  readonly ingress: ObjectRef;
+  readonly backend: Backend;
+}
+
 export interface PathNode {
   readonly route: Route | null;
   readonly children: ReadonlyMap<string, PathNode>;
@@ -109,7 +115,10 @@ export type DiagnosticReason =
   | "InvalidAnnotation"
   | "UnsupportedAnnotation"
   | "CanaryWithoutMain"
-  | "CanaryConflict";
+  | "CanaryConflict"
+  | "PassthroughConflict"
+  | "PassthroughWithoutRoot"
+  | "PassthroughUnprotected";
 
 /** A problem with one Ingress: reported as a Warning Event on it; never affects other Ingresses. */
 export interface Diagnostic {
@@ -134,6 +143,11 @@ export interface RouteTable {
   readonly wwwRedirects: ReadonlyMap<string, string>;
   /** the oldest Ingress `defaultBackend` */
   readonly defaultRoute: Route | null;
+  /**
+   * `ssl-passthrough`: TLS server name (lower case, a wildcard as `*.foo.com`, matching one label) → where its
+   * connections go unterminated
+   */
+  readonly passthrough: ReadonlyMap<string, Passthrough>;
   readonly certificates: {
     readonly exactHosts: ReadonlyMap<string, KeyPair>;
     readonly wildcardHosts: ReadonlyMap<string, KeyPair>;
