@@ -120,7 +120,7 @@ describe("ssl-passthrough: the compiled table", () => {
         const got = byReason(t, reason);
         const want = c.warnings?.[reason] ?? [];
         assert.equal(got.length, want.length, `${reason}: ${got.join(" | ")}`);
-        want.forEach((re, i) => assert.match(got[i] ?? "", re));
+        for (const [i, re] of want.entries()) assert.match(got[i] ?? "", re);
       }
     });
   }
