@@ -305,6 +305,29 @@ mod tests {
         assert_eq!(client_hello(&more), Hello::Complete(Some(b"pass.test".to_vec())));
     }
 
+    /// What a real client sends first: rustls's ClientHello (TLS 1.3 and 1.2, its post-quantum key share included).
+    fn rustls_hello(name: &str) -> Vec<u8> {
+        let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider()).with_safe_default_protocol_versions().expect("versions").with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned()).expect("a DNS name");
+        let mut client = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+        let mut out = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut out).expect("into a Vec");
+        }
+        out
+    }
+
+    #[test]
+    fn reads_a_real_client_hello() {
+        let bytes = rustls_hello("Pass.Test");
+        assert_eq!(client_hello(&bytes), Hello::Complete(Some(b"pass.test".to_vec())));
+        for n in [0, 1, 5, 6, bytes.len() / 2, bytes.len() - 1] {
+            assert_eq!(client_hello(&bytes[..n]), Hello::Incomplete, "{n} of {} bytes", bytes.len());
+        }
+        // an IP address is never sent as a server name
+        assert_eq!(client_hello(&rustls_hello("127.0.0.1")), Hello::Complete(None));
+    }
+
     #[test]
     fn a_hello_without_server_name() {
         assert_eq!(client_hello(&hello(&[(10, vec![0, 2, 0, 29])])), Hello::Complete(None));
