@@ -122,7 +122,8 @@ fn server_name(body: &[u8]) -> Option<Option<Vec<u8>>> {
             let name_type = names.u8()?;
             let name = names.vec16()?;
             if name_type == NAME_TYPE_HOST_NAME {
-                let valid = !name.is_empty() && name.len() <= 255 && name.iter().all(|b| b.is_ascii_graphic());
+                // (a DNS name's bytes only: nothing a Host header would read as a port or an address)
+                let valid = !name.is_empty() && name.len() <= 255 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
                 return valid.then(|| Some(request_host(name)));
             }
         }
@@ -391,6 +392,8 @@ mod tests {
         assert_eq!(client_hello(&hello(&[sni(&[(0, b"")])])), Hello::Other);
         assert_eq!(client_hello(&hello(&[sni(&[(0, "pässe.test".as_bytes())])])), Hello::Other);
         assert_eq!(client_hello(&hello(&[sni(&[(0, b"a b")])])), Hello::Other);
+        assert_eq!(client_hello(&hello(&[sni(&[(0, b"pass.test:443")])])), Hello::Other);
+        assert_eq!(client_hello(&hello(&[sni(&[(0, b"[::1]")])])), Hello::Other);
         // the message cut short inside each field: a shorter handshake length over the same bytes
         for cut in 0..good.len() {
             let parsed = client_hello(&handshake_records(&good[..cut], usize::MAX));
