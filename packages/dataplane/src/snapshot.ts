@@ -34,7 +34,7 @@ export interface DataPlaneSnapshot {
    * `ssl-passthrough`: TLS server names (lower case, a wildcard as `*.foo.com`) whose connections go to
    * `backends[backend]` unterminated
    */
-  passthrough: { host: string; ingress: { namespace: string; name: string }; backend: number }[];
+  passthrough: { host: string; ingress: { namespace: string; name: string }; backend: number; policy: number }[];
 }
 
 export interface SnapshotRoute {
@@ -139,7 +139,10 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
   for (const rules of table.wildcardHosts.values()) addHost(rules);
   if (table.anyHost !== null) addHost(table.anyHost);
   const defaultRoute = table.defaultRoute === null ? null : addRoute(table.defaultRoute);
-  for (const p of table.passthrough.values()) addBackend(p.backend);
+  for (const p of table.passthrough.values()) {
+    addBackend(p.backend);
+    if (!policyIndex.has(p.policy)) policyIndex.set(p.policy, policies.push(p.policy) - 1);
+  }
 
   const certificates: KeyPair[] = [];
   const certificateIndex = new Map<string, number>();
@@ -184,7 +187,7 @@ export function snapshotFromTable(table: RouteTable): TableSnapshot {
     })),
     certificates: certificates.map((c) => ({ secret: refOf(c.secret), id: c.id, cert: c.cert, key: c.key })),
     tls: { hosts: tlsHosts, fallback },
-    passthrough: [...table.passthrough].map(([host, p]) => ({ host, ingress: refOf(p.ingress), backend: backendIndex.get(p.backend) as number })),
+    passthrough: [...table.passthrough].map(([host, p]) => ({ host, ingress: refOf(p.ingress), backend: backendIndex.get(p.backend) as number, policy: policyIndex.get(p.policy) as number })),
   };
   return { snapshot, routes, certificates };
 }

@@ -171,8 +171,26 @@ pub enum Intercepted {
     Terminate(Rewind<TcpStream>),
 }
 
+/// Why a passthrough Ingress's policy refuses a connection from `peer`, if it does. An unread TLS stream cannot be
+/// authenticated, so auth refuses every connection rather than relay it unprotected; source ranges are checked on the
+/// peer address (no X-Forwarded-For can be read).
+fn refusal(policy: &crate::policy::Policy, peer: Option<std::net::IpAddr>) -> Option<&'static str> {
+    if policy.refuse.is_some() {
+        return Some("the Ingress refuses every request (an invalid security annotation)");
+    }
+    if policy.basic_auth.is_some() || policy.external_auth.is_some() || policy.client_tls.is_some() {
+        return Some("the Ingress asks for authentication, which a stream passed through unread cannot give");
+    }
+    match (&policy.access, peer) {
+        (Some(access), Some(ip)) if !access.allows(ip) => Some("the peer address is outside the Ingress's source ranges"),
+        (Some(_), None) => Some("the peer address is unknown and the Ingress has source ranges"),
+        _ => None,
+    }
+}
+
 /// Reads the ClientHello (until `deadline`) and passes the connection through when it names a passthrough host.
 pub async fn intercept(shared: &Shared, mut stream: TcpStream, deadline: Instant) -> Intercepted {
+    let peer = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
     let mut buf = BytesMut::with_capacity(2048);
     let sni = loop {
         match client_hello(&buf) {
@@ -191,19 +209,25 @@ pub async fn intercept(shared: &Shared, mut stream: TcpStream, deadline: Instant
         let table = shared.table.load();
         let pass = table.match_passthrough(&name)?;
         let backend = table.backends.get(pass.backend)?;
+        let refusal = pass.policy.and_then(|k| table.policies.get(k)).and_then(|p| refusal(p, peer));
         // every endpoint once, starting at the next in turn: a connect failure moves on to the next
         let start = backend.next_index().unwrap_or(0);
         let len = backend.endpoints.len();
         let endpoints: Vec<String> = (0..len).filter_map(|k| backend.endpoints.get((start + k) % len)).map(|e| e.authority.clone()).collect();
-        Some((endpoints, format!("{}/{}", pass.ingress.namespace, pass.ingress.name), backend.service.clone().unwrap_or_default(), name))
+        Some((endpoints, format!("{}/{}", pass.ingress.namespace, pass.ingress.name), backend.service.clone().unwrap_or_default(), name, refusal))
     });
-    let Some((endpoints, ingress, service, host)) = target else {
+    let Some((endpoints, ingress, service, host, refusal)) = target else {
         return Intercepted::Terminate(Rewind::new(buf.freeze(), stream));
     };
     let host = String::from_utf8_lossy(&host).into_owned();
     let warn = |msg: &str, error: &str, endpoint: &str| {
         shared.logs.push("warn", msg, log_fields! { "error" => error, "endpoint" => endpoint, "ingress" => ingress.as_str(), "service" => service.as_str(), "host" => host.as_str() });
     };
+    if let Some(why) = refusal {
+        Metrics::inc(&shared.metrics.local().local_responses);
+        warn("passthrough connection refused", why, "");
+        return Intercepted::Done;
+    }
     if endpoints.is_empty() {
         Metrics::inc(&shared.metrics.local().upstream_errors);
         warn("passthrough connection closed", "the backend has no ready endpoint", "");

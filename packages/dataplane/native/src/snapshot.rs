@@ -43,6 +43,9 @@ pub struct PassthroughSpec {
     pub ingress: ObjectRef,
     /// index into `backends`
     pub backend: usize,
+    /// index into `policies`: the passthrough Ingress's (source ranges checked on the peer; auth refuses)
+    #[serde(default)]
+    pub policy: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

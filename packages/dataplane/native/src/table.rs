@@ -149,6 +149,8 @@ pub struct Passthrough {
     pub ingress: ObjectRef,
     /// index into `backends`
     pub backend: usize,
+    /// index into `policies`: the passthrough Ingress's
+    pub policy: Option<usize>,
 }
 
 impl Table {
@@ -371,7 +373,10 @@ impl Table {
             if p.backend >= table.backends.len() {
                 return Err(invalid(format!("passthrough[{i}].backend"), format!("backend {} does not exist ({} backends)", p.backend, table.backends.len())));
             }
-            let pass = Passthrough { ingress: p.ingress, backend: p.backend };
+            if p.policy.is_some_and(|k| k >= table.policies.len()) {
+                return Err(invalid(format!("passthrough[{i}].policy"), format!("policy {:?} does not exist ({} policies)", p.policy, table.policies.len())));
+            }
+            let pass = Passthrough { ingress: p.ingress, backend: p.backend, policy: p.policy };
             let held = match lower.strip_prefix("*.") {
                 Some(suffix) => table.passthrough_wildcard.insert(suffix.as_bytes().to_vec(), pass),
                 None => table.passthrough_exact.insert(lower.into_bytes(), pass),

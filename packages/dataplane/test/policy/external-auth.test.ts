@@ -51,6 +51,12 @@ eachPlane("policy: external auth", (kind) => {
           route("broken", "/broken", { [`${P}/auth-url`]: "http://auth/$request_body" }),
           route("global", "/global", {}),
           route("optout", "/optout", { [`${P}/enable-global-auth`]: "false" }),
+          // oauth2-proxy's setup: the auth server and the sign-in page at the request's own host (every rule exact)
+          {
+            name: "oauth2",
+            annotations: { [`${P}/auth-url`]: `http://$host:${auth.port}/check`, [`${P}/auth-signin`]: "https://$host/oauth2/start?rd=$escaped_request_uri", [`${P}/enable-global-auth`]: "false" },
+            routes: [{ host: "localhost", path: "/", service: "app", ports: [app.port] }],
+          },
         ],
         [],
         { globals: { ...DEFAULT_GLOBALS, globalAuthUrl: base } },
@@ -169,5 +175,15 @@ eachPlane("policy: external auth", (kind) => {
     assert.equal((await get("/global/x")).status, 401);
     assert.equal((await get("/global/x", "alice")).status, 200);
     assert.equal((await get("/optout/x")).status, 200);
+  });
+
+  test("$host as the auth server (oauth2-proxy's https://$host/oauth2/auth): the request's exact host is asked; a 401 signs in there", async () => {
+    seen.length = 0;
+    const ok = await send(plane.httpPort, { host: "localhost", path: "/app?x=1", headers: { authorization: "Bearer alice" } });
+    assert.equal(ok.status, 200);
+    assert.equal(seen.length, 1, "the auth server at the request's host was asked");
+    const denied = await send(plane.httpPort, { host: "localhost", path: "/app?x=1" });
+    assert.equal(denied.status, 302);
+    assert.equal(denied.headers.location, "https://localhost/oauth2/start?rd=%2Fapp%3Fx%3D1");
   });
 });

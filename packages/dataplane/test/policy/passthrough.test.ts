@@ -75,10 +75,18 @@ eachPlane("policy: ssl-passthrough", (kind) => {
           ],
         },
         { name: "web", tls: [{ hosts: ["web.test"], secretName: "web" }], annotations: { [`${P}/ssl-redirect`]: "false" }, routes: [{ host: "web.test", path: "/", service: "app", ports: [app.port] }] },
+        // security annotations on passthrough Ingresses: source ranges on the peer address, auth refuses
+        { name: "allowed", annotations: { [`${P}/ssl-passthrough`]: "true", [`${P}/allowlist-source-range`]: "127.0.0.0/8" }, routes: [{ host: "allowed.test", path: "/", service: "tls-app", ports: [tlsPort] }] },
+        { name: "fenced", annotations: { [`${P}/ssl-passthrough`]: "true", [`${P}/allowlist-source-range`]: "192.0.2.0/24" }, routes: [{ host: "fenced.test", path: "/", service: "tls-app", ports: [tlsPort] }] },
+        {
+          name: "locked",
+          annotations: { [`${P}/ssl-passthrough`]: "true", [`${P}/auth-type`]: "basic", [`${P}/auth-secret`]: "htpasswd" },
+          routes: [{ host: "locked.test", path: "/", service: "tls-app", ports: [tlsPort] }],
+        },
       ],
-      [tlsSecret("web", proxyPair)],
+      [tlsSecret("web", proxyPair), { metadata: { name: "htpasswd", namespace: "default" }, type: "Opaque", data: { auth: Buffer.from("admin:{PLAIN}pw\n").toString("base64") } }],
     );
-    assert.equal(table.passthrough.size, 4);
+    assert.equal(table.passthrough.size, 7);
     plane.setTable(table);
   });
   after(async () => {
@@ -111,6 +119,27 @@ eachPlane("policy: ssl-passthrough", (kind) => {
     // two labels under the wildcard is not a passthrough host; nor is a client without SNI
     assert.deepEqual(await handshake(port, "a.b.wild.test"), { certificate: fingerprint(defaultCertificate.cert) });
     assert.deepEqual(await handshake(port, ""), { certificate: fingerprint(defaultCertificate.cert) });
+  });
+
+  test("never relayed unprotected: source ranges are checked on the peer address, auth closes the connection", async () => {
+    const port = plane.httpsPort as number;
+    const backendCert = { certificate: fingerprint(backendPair.cert) };
+    assert.deepEqual(await handshake(port, "allowed.test"), backendCert, "127.0.0.1 is in 127.0.0.0/8");
+    const fenced = await handshake(port, "fenced.test");
+    assert.ok("closed" in fenced, `outside the source range: ${JSON.stringify(fenced)}`);
+    const locked = await handshake(port, "locked.test");
+    assert.ok("closed" in locked, `basic auth cannot be checked on an unread stream: ${JSON.stringify(locked)}`);
+    assert.deepEqual(
+      table.diagnostics.filter((d) => d.reason === "PassthroughUnprotected").map((d) => [d.ingress.name, d.field.replace(/^.*\//, "")]),
+      [
+        ["allowed", "allowlist-source-range']"],
+        ["fenced", "allowlist-source-range']"],
+        ["locked", "auth-secret']"],
+        ["locked", "auth-type']"],
+      ],
+    );
+    // plain HTTP to the locked host still asks for the password
+    assert.equal((await send(plane.httpPort, { host: "locked.test", path: "/" })).status, 401);
   });
 
   test("plain HTTP to a passthrough host is served by the Ingress's rules", async () => {

@@ -11,17 +11,36 @@ const AUTH_REQUEST_OWN = new Set(["host", "content-length", "x-original-url", "x
 const DEFAULT_CACHE_SECONDS = 300;
 
 /**
- * A URL template whose scheme and authority are literal (variables only in the path and query: a Host header
- * must never choose the server the credentials go to), http or https.
+ * Where a URL template's host may come from: `literal` only; `request` — also exactly `$host` (or `$best_http_host`),
+ * for an Ingress whose every rule names an exact host, so the request's host is one of those and never the client's
+ * choice (oauth2-proxy's `https://$host/oauth2/auth`); `any` — any template (a redirect the client itself follows).
  */
-function urlTemplate(value: string, relativeAllowed: boolean): Template | { error: string } {
+type HostRule = "literal" | "request" | "any";
+
+const REQUEST_HOST = new Set(["host", "best_http_host"]);
+
+/** A URL template, http or https, whose host follows `hosts` (a Host header must never choose where credentials go). */
+function urlTemplate(value: string, relativeAllowed: boolean, hosts: HostRule): Template | { error: string } {
   const t = parseTemplate(value);
   if (isTemplateError(t)) return t;
   const first = t[0];
   const literal = first !== undefined && "text" in first ? first.text : "";
   if (relativeAllowed && literal.startsWith("/") && !literal.startsWith("//")) return t;
-  const m = /^(https?):\/\/([^/?#]+)([/?#]|$)/i.exec(literal);
-  if (m === null) return { error: `"${value}" is not an http:// or https:// URL with a literal host` };
+  const scheme = /^(https?):\/\//i.exec(literal);
+  if (scheme === null) return { error: `"${value}" is not an http:// or https:// URL` };
+  // A literal host ends inside the first text part (at "/", "?" or "#", or with the whole value): "http://auth.$host/"
+  // and "http://a$http_x/" are not literal.
+  const literalHost = /^(https?):\/\/([^/?#]+)[/?#]/i.test(literal) || (t.length === 1 && /^(https?):\/\/[^/?#]+$/i.test(literal));
+  if (hosts !== "any" && !literalHost) {
+    // the authority is a variable: only the request's host, and only where that host is not the client's choice
+    const second = t[1];
+    const third = t[2];
+    const requestHost = literal.length === scheme[0].length && second !== undefined && "variable" in second && REQUEST_HOST.has(second.variable) && (third === undefined || ("text" in third && /^(:\d{1,5})?([/?#]|$)/.test(third.text)));
+    if (!requestHost) return { error: `"${value}": the host must be literal, or exactly $host (a literal port may follow)` };
+    if (hosts === "literal") {
+      return { error: `"${value}": $host as the auth server needs every rule of the Ingress to name an exact host (no wildcard, no rule without host, no defaultBackend), so that a client cannot choose where credentials are sent` };
+    }
+  }
   // the whole URL parses once each variable is given a harmless value
   const sample = t.map((p) => ("text" in p ? p.text : "x")).join("");
   try {
@@ -117,7 +136,7 @@ export const readExternalAuth: PolicyReader = (read) => {
     if (globals.globalAuthUrl === null || globals.globalAuthUrl === "" || !enableGlobal) return {};
     return globalAuth(read);
   }
-  const url = urlTemplate(own, false);
+  const url = urlTemplate(own, false, read.context.fixedHosts ? "request" : "literal");
   if (isTemplateError(url)) {
     read.invalid("auth-url", url.error);
     for (const n of names) read.touch(n);
@@ -133,7 +152,7 @@ export const readExternalAuth: PolicyReader = (read) => {
   let signin: Template | null = null;
   const signinText = read.value("auth-signin");
   if (signinText !== undefined && signinText !== "") {
-    const t = urlTemplate(signinText, true);
+    const t = urlTemplate(signinText, true, "any");
     if (isTemplateError(t)) read.invalid("auth-signin", t.error);
     else signin = signinWithRedirect(t, param);
   }
@@ -172,13 +191,13 @@ export const readExternalAuth: PolicyReader = (read) => {
 function globalAuth(read: AnnotationReader): ReturnType<PolicyReader> {
   const g = read.context.globals;
   const refuse = (reason: string) => ({ refuse: Object.freeze({ status: 503 as const, reason }) });
-  const url = urlTemplate(g.globalAuthUrl ?? "", false);
+  const url = urlTemplate(g.globalAuthUrl ?? "", false, read.context.fixedHosts ? "request" : "literal");
   if (isTemplateError(url)) return refuse(`global-auth-url: ${url.error}`);
   const method = (g.globalAuthMethod ?? "GET").toUpperCase();
   if (!METHODS.has(method)) return refuse(`global-auth-method: "${method}" is not an HTTP method`);
   let signin: Template | null = null;
   if (g.globalAuthSignin !== null && g.globalAuthSignin !== "") {
-    const t = urlTemplate(g.globalAuthSignin, true);
+    const t = urlTemplate(g.globalAuthSignin, true, "any");
     if (isTemplateError(t)) return refuse(`global-auth-signin: ${t.error}`);
     signin = signinWithRedirect(t, "rd");
   }

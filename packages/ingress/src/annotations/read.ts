@@ -29,6 +29,11 @@ export interface AnnotationContext {
   secret(ref: string): Secret | undefined;
   configMap(ref: string): ConfigMap | undefined;
   readonly globals: GlobalSettings;
+  /**
+   * every request the Ingress's routes serve names one of its exact rule hosts (no wildcard, no rule without host,
+   * no defaultBackend): `$host` is then not the client's choice
+   */
+  readonly fixedHosts: boolean;
 }
 
 /** Security annotations fail closed: invalid or unsupported, the route answers 503 instead of serving. */

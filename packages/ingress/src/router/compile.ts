@@ -208,10 +208,14 @@ export function compileRoutes(snapshot: Snapshot, options: CompileOptions = {}):
       report(ing, "warning", f.verdict === "invalid" ? "InvalidAnnotation" : "UnsupportedAnnotation", `metadata.annotations['${f.key}']`, `${f.key} ${what}${consequence}`);
     }
     if (policy.sslPassthrough && policy.canary === null) {
-      // as in ingress-nginx, passthrough wins: said out loud, since these guard plain-HTTP requests only
+      // Unread TLS cannot be authenticated: auth makes the host's passthrough connections closed (never relayed
+      // unprotected, unlike ingress-nginx); source ranges are checked on the connection's peer address.
       for (const f of findings) {
         if (!isSecurityAnnotation(f.name) || f.refuses) continue;
-        report(ing, "warning", "PassthroughUnprotected", `metadata.annotations['${f.key}']`, `${f.key} does not protect TLS connections to this Ingress's hosts: ssl-passthrough relays them to the backend unread; it acts on plain-HTTP requests only`);
+        const what = f.name.endsWith("-source-range")
+          ? "is checked on the TLS connection's peer address (no X-Forwarded-For can be read from an unread stream): put no proxy in front, or list its address"
+          : "cannot be checked on a TLS stream that is passed through unread: the data plane closes those connections instead of relaying them unprotected";
+        report(ing, "warning", "PassthroughUnprotected", `metadata.annotations['${f.key}']`, `${f.key} ${what}; for plain-HTTP requests it applies as usual`);
       }
     }
     if (policy.canary !== null) {
@@ -416,9 +420,12 @@ function ingressPolicy(ing: Ingress, namespace: string, inputs: PolicyInputs): K
   const lookups: KnownPolicy["lookups"] = [];
   // `name` in the Ingress's namespace, or `namespace/name`
   const keyOf = (ref: string) => (ref.includes("/") ? ref : `${namespace}/${ref}`);
+  const rules = ing.spec?.rules ?? [];
+  const fixedHosts = ing.spec?.defaultBackend === undefined && rules.length > 0 && rules.every((r) => r.host !== undefined && r.host !== "" && !r.host.includes("*"));
   const context = {
     namespace,
     globals: inputs.globals,
+    fixedHosts,
     secret: (ref: string) => {
       const key = keyOf(ref);
       const object = inputs.secrets.get(key);
@@ -516,7 +523,7 @@ function passthroughTable(
         continue;
       }
       owners.set(host, ing);
-      table.set(host, Object.freeze({ ingress: parsed.ref, backend: root.backend }));
+      table.set(host, Object.freeze({ ingress: parsed.ref, backend: root.backend, policy: root.policy }));
     }
   }
   // The Ingresses that lose a passthrough host's HTTPS: those naming it in spec.tls or serving rules for it.

@@ -63,6 +63,8 @@ export interface Canary {
 export interface Passthrough {
   readonly ingress: ObjectRef;
   readonly backend: Backend;
+  /** the passthrough Ingress's policy: its source ranges are checked on the connection's peer address, and auth makes the data plane refuse (close) the connection */
+  readonly policy: RoutePolicy;
 }
 
 export interface PathNode {

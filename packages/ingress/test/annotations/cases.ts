@@ -10,6 +10,8 @@ export interface PolicyCaseContext {
   configMaps?: ConfigMap[];
   globals?: GlobalSettings;
   prefix?: string;
+  /** every rule of the Ingress names an exact host (default false) */
+  fixedHosts?: boolean;
 }
 
 /** The policy and findings of an Ingress with these annotations, read by every reader. */
@@ -24,6 +26,7 @@ export function policyOf(annotations: Record<string, string>, context: PolicyCas
     {
       namespace,
       globals: context.globals ?? DEFAULT_GLOBALS,
+      fixedHosts: context.fixedHosts ?? false,
       secret: (ref) => find(context.secrets, ref),
       configMap: (ref) => find(context.configMaps, ref),
     },

@@ -8,10 +8,7 @@ import { test } from "node:test";
 import { NGINX_ANNOTATIONS } from "../../src/annotations/catalog.ts";
 
 /** Names not tested yet, each with the reason; a name that gains its tests must leave this list. */
-const EXCEPTIONS = new Map<string, string>([
-  // being built on its own branch (TLS passthrough is a listener, not a route policy); drop it once merged
-  ["ssl-passthrough", "in progress on its own branch"],
-]);
+const EXCEPTIONS = new Map<string, string>([]);
 
 const testFiles = (dir: string) =>
   readdirSync(dir)

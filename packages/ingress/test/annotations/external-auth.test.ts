@@ -51,7 +51,9 @@ describe("external auth annotations", () => {
   const invalid: [string, Record<string, string>, string, RegExp][] = [
     ["an unknown variable", { "auth-url": "http://auth/$request_body" }, "auth-url", /\$request_body is not one of/],
     ["not http(s)", { "auth-url": "ftp://auth/check" }, "auth-url", /not an http/],
-    ["a variable in the host", { "auth-url": "http://$host/check" }, "auth-url", /literal host/],
+    ["$host as the host where a rule has no exact host", { "auth-url": "http://$host/check" }, "auth-url", /every rule of the Ingress to name an exact host/],
+    ["another variable in the host", { "auth-url": "http://$http_x_auth/check" }, "auth-url", /must be literal, or exactly \$host/],
+    ["$host with more around it", { "auth-url": "http://auth.$host/check" }, "auth-url", /must be literal, or exactly \$host/],
     ["credentials in the URL", { "auth-url": "http://u:p@auth/check" }, "auth-url", /credentials/],
     ["a bad method", { "auth-url": "http://auth/", "auth-method": "FETCH" }, "auth-method", /not an HTTP method/],
     ["a bad header name", { "auth-url": "http://auth/", "auth-response-headers": "X-Ok, Bad Header" }, "auth-response-headers", /not a header name/],
@@ -70,6 +72,22 @@ describe("external auth annotations", () => {
       assert.equal(policy.refuse?.status, 503);
     });
   }
+
+  test("oauth2-proxy's setup: $host as the auth server and the sign-in page, where every rule names an exact host", () => {
+    const values = a({ "auth-url": "https://$host/oauth2/auth", "auth-signin": "https://$host/oauth2/start?rd=$escaped_request_uri" });
+    const { policy, findings } = policyOf(values, { fixedHosts: true });
+    assert.deepEqual(
+      findings.map((f) => [f.name, f.verdict]),
+      [
+        ["auth-signin", "supported"],
+        ["auth-url", "supported"],
+      ],
+    );
+    assert.equal(policy.refuse, null);
+    assert.equal(templateText(policy.externalAuth?.url ?? []), "https://$host/oauth2/auth");
+    // the sign-in page is a redirect the client follows itself: any variable may name its host
+    assert.equal(policyOf(a({ "auth-url": "http://auth/", "auth-signin": "https://$http_x_login/start" })).policy.refuse, null);
+  });
 
   test("a ConfigMap header that would replace what the auth request sets itself is refused", () => {
     const configMaps = [{ metadata: { name: "h", namespace: "default" }, data: { "X-Original-URL": "http://evil/" } }];

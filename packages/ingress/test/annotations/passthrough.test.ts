@@ -142,7 +142,7 @@ describe("ssl-passthrough: the compiled table", () => {
     assert.equal(findings["limit-rps"]?.verdict, "invalid"); // an invalid value stays invalid
     assert.equal(findings["ssl-passthrough"]?.verdict, "different");
     assert.deepEqual(byReason(t, "PassthroughUnprotected"), [
-      "a metadata.annotations['nginx.ingress.kubernetes.io/whitelist-source-range']: nginx.ingress.kubernetes.io/whitelist-source-range does not protect TLS connections to this Ingress's hosts: ssl-passthrough relays them to the backend unread; it acts on plain-HTTP requests only",
+      "a metadata.annotations['nginx.ingress.kubernetes.io/whitelist-source-range']: nginx.ingress.kubernetes.io/whitelist-source-range is checked on the TLS connection's peer address (no X-Forwarded-For can be read from an unread stream): put no proxy in front, or list its address; for plain-HTTP requests it applies as usual",
     ]);
   });
 });
