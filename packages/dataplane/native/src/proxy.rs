@@ -63,7 +63,7 @@ pub struct ProxyConfig {
     pub http2_max_concurrent_streams: u32,
     /// request line + headers limit → 431
     pub max_header_size: usize,
-    /// upstream connect timeout → another endpoint, then 502
+    /// upstream connect timeout → another endpoint, then 504
     pub connect_timeout: Duration,
     /// from sending upstream to the response head (connecting included) → 504
     pub read_timeout: Duration,
@@ -948,7 +948,9 @@ async fn respond(finish: &mut Finish, mut req: Request<Incoming>) -> Response<Bo
             Some(err) => {
                 Metrics::inc(&shared.metrics.local().upstream_errors);
                 log_upstream(shared, table, *matched, &endpoint.authority, finish.request_id.as_ref(), "upstream request failed", &error_chain(&err));
-                return reply(shared, 502, close && has_body);
+                // a connect that timed out is a gateway timeout, as nginx answers it; a refused one a bad gateway
+                let status = if failure == Some(Failure::ConnectTimeout) { 504 } else { 502 };
+                return reply(shared, status, close && has_body);
             }
             None => {
                 Metrics::inc(&shared.metrics.local().upstream_timeouts);

@@ -28,11 +28,16 @@ pub async fn forward(shared: &Arc<Shared>, backend: &Backend, method: Method, pa
     };
     let stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(endpoint.authority.as_str())).await {
         Ok(Ok(s)) => s,
-        // refused or never answered: nothing reached the upstream
-        _ => {
+        // refused (502) or never answered (504, as nginx): nothing reached the upstream
+        Ok(Err(e)) => {
             Metrics::inc(&shared.metrics.local().upstream_errors);
-            failed("connect failed");
+            failed(&format!("connect failed: {e}"));
             return reply(shared, 502, true);
+        }
+        Err(_elapsed) => {
+            Metrics::inc(&shared.metrics.local().upstream_errors);
+            failed("connect timed out");
+            return reply(shared, 504, true);
         }
     };
     let _ = stream.set_nodelay(true);

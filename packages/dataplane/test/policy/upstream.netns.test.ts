@@ -63,14 +63,14 @@ eachPlane("policy: proxy-connect-timeout", (kind) => {
     ns?.destroy();
   });
 
-  test("a short proxy-connect-timeout answers 502 while the flag's long one is still connecting", BOUND, async () => {
+  test("a short proxy-connect-timeout answers 504 while the flag's long one is still connecting", BOUND, async () => {
     // the route without the annotation is asked first, with a head start: had both the same timeout, it would
     // have answered well before the other
     const waiting = pending(plane.httpPort, "flag.test");
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const r = await send(plane.httpPort, { host: "short.test" });
-      assert.equal(r.status, 502, "a connect that timed out (nothing was sent) is a bad gateway here");
+      assert.equal(r.status, 504, "a connect that timed out is a gateway timeout, as nginx answers it");
       assert.equal(waiting.settled(), false, "the route without proxy-connect-timeout gave up as soon: the annotation made no difference");
     } finally {
       waiting.req.destroy();

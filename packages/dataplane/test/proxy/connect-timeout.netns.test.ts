@@ -1,6 +1,6 @@
 // The upstream connect timeout, for real: an endpoint whose SYNs vanish (dropped inside a network namespace
 // of the test's own, so nothing ever answers — no RST, no ICMP) makes the connect hang until the proxy's
-// timeout. Idempotent requests then go to another endpoint; with none left, or with a body, the answer is 502.
+// timeout. Requests then go to another endpoint (nothing was sent); with none left the answer is 504, as nginx's.
 // The data plane runs in this process, on the root side of the namespace's veth pair; no traffic leaves the pair.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -54,11 +54,11 @@ eachPlane("upstream connect timeout", (kind) => {
     assert.equal(plane.retries() - before, 1, "exactly one connect to the silent endpoint timed out and was retried");
   });
 
-  test("every endpoint silent → 502 after trying two", BOUND, async () => {
+  test("every endpoint silent → 504 (a gateway timeout, as nginx) after trying two", BOUND, async () => {
     plane.setTable(tableTo([SILENT, SILENT_TOO]));
     const before = plane.retries();
     const r = await send(port, { host: "t.test" });
-    assert.equal(r.status, 502);
+    assert.equal(r.status, 504);
     assert.equal(plane.retries() - before, 1, "the first timed out and was retried once, on the other");
   });
 
@@ -71,9 +71,9 @@ eachPlane("upstream connect timeout", (kind) => {
     assert.equal(plane.retries() - before, 1, "the one that met the silent endpoint was tried again");
   });
 
-  test("an Upgrade whose endpoint never answers the connect → 502", BOUND, async () => {
+  test("an Upgrade whose endpoint never answers the connect → 504", BOUND, async () => {
     plane.setTable(tableTo([SILENT]));
     const raw = await rawExchange(port, "GET /ws HTTP/1.1\r\nHost: t.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 20_000);
-    assert.equal(statusOf(raw), 502);
+    assert.equal(statusOf(raw), 504);
   });
 });
