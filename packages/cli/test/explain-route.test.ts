@@ -246,3 +246,42 @@ spec:
   const notOurs = JSON.parse((await explain(["-f", dir, "--url", "http://admin.test/x"])).stdout) as { status: number };
   assert.equal(notOurs.status, 404);
 });
+
+test("explain route: an HTTPS request to an ssl-passthrough host says where its TLS goes and what refuses it; the default-backend is named", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bollard-explain-passthrough-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const ingress = (name: string, host: string, annotations: Record<string, string>) => `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ${name}
+  namespace: d
+  annotations: ${JSON.stringify(annotations)}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: ${host}
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 443}}}}
+---
+`;
+  const P = "nginx.ingress.kubernetes.io";
+  writeFileSync(
+    join(dir, "ing.yaml"),
+    ingress("pass", "pass.test", { [`${P}/ssl-passthrough`]: "true", [`${P}/allowlist-source-range`]: "10.0.0.0/8" }) +
+      ingress("locked", "locked.test", { [`${P}/ssl-passthrough`]: "true", [`${P}/auth-url`]: "http://auth.d.svc/check" }) +
+      ingress("errors", "errors.test", { [`${P}/custom-http-errors`]: "404", [`${P}/default-backend`]: "web" }),
+  );
+  const { code, stdout, stderr } = await explain(["-f", dir, "--watch-ingress-class", "nginx", "--url", "https://pass.test/x", "--url", "http://pass.test/x", "--url", "https://locked.test/", "--url", "http://errors.test/"]);
+  assert.equal(code, 0, stderr);
+  const [pass, plain, locked, errors] = stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    { ...pass },
+    { status: null, match: true, passthrough: true, namespace: "d", ingress: "pass", service: "web", port: 443, endpoints: [], sourceRanges: { allow: ["10.0.0.0/8"], deny: [], checkedOn: "the connection's peer address" } },
+  );
+  assert.equal(plain?.passthrough, undefined, "plain HTTP is routed as usual");
+  assert.equal(plain?.ingress, "pass");
+  assert.match(String(locked?.refused), /authentication/);
+  assert.equal((errors?.errorBackend as { service: string }).service, "web");
+  assert.deepEqual((errors?.policy as { errors: unknown }).errors, { codes: [404], defaultBackend: "web" });
+});

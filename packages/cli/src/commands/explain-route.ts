@@ -4,7 +4,7 @@
 // request target is read as raw bytes, exactly as the proxy reads it (never re-parsed as a WHATWG URL).
 import { readManifests } from "@bollard/core";
 import { createDataPlane, type Decision } from "@bollard/dataplane";
-import { compileRoutes, describeMatch, describePolicy, generateDefaultCertificate, mergeSnapshots, type Route, snapshotFromObjects } from "@bollard/ingress";
+import { type Backend, compileRoutes, describeMatch, describePolicy, matchPassthrough, type Passthrough, generateDefaultCertificate, mergeSnapshots, snapshotFromObjects } from "@bollard/ingress";
 import { CliUsageError, type Command, parseFlags } from "../command.ts";
 import { classFlags, classFlagsUsage, classOptionsOf, offlineCompileOptions } from "./class-flags.ts";
 
@@ -22,7 +22,8 @@ ${classFlagsUsage}
 
 Prints one JSON line per request: "status" is the ingress's own answer (400, 404, 503, 308) or null when the request is
 proxied; with a matched route its Ingress, host, path, Service and port; "endpoints" where it is proxied to;
-"location" for the 308; "reason" for a 503; "policy" what the Ingress's annotations ask of the request.`;
+"location" for the 308; "reason" for a 503; "policy" what the Ingress's annotations ask of the request;
+"errorBackend" the default-backend; an HTTPS request to an ssl-passthrough host: "passthrough" and where its TLS goes.`;
 
 /** What `explain route` prints: the route fields of `describeMatch` plus the outcome. */
 export type RouteOutcome = Record<string, unknown> & { status: number | null };
@@ -47,8 +48,14 @@ export const command: Command = async (argv) => {
   const snapshot = mergeSnapshots((await readManifests(values.file)).map((file) => snapshotFromObjects(file.objects, file.path)));
   // (the plane is never listening here: its default certificate only satisfies the constructor)
   const plane = createDataPlane({ defaultCertificate: generateDefaultCertificate() });
-  plane.setTable(compileRoutes(snapshot, offlineCompileOptions(classOptionsOf(values), snapshot).options));
-  process.stdout.write(requests.map((request) => `${JSON.stringify(describeOutcome(plane.decide(request)))}\n`).join(""));
+  const table = compileRoutes(snapshot, offlineCompileOptions(classOptionsOf(values), snapshot).options);
+  plane.setTable(table);
+  const answer = (request: RequestHead) => {
+    // an HTTPS request to a passthrough host never reaches the proxy's HTTP side: its TLS goes to the backend unread
+    const pass = request.secure ? matchPassthrough(table, request.host) : null;
+    return pass !== null ? describePassthrough(pass) : describeOutcome(plane.decide(request));
+  };
+  process.stdout.write(requests.map((request) => `${JSON.stringify(answer(request))}\n`).join(""));
   return 0;
 };
 
@@ -92,8 +99,33 @@ export function describeOutcome(decision: Decision): RouteOutcome {
   // the policies the request meets (what the Ingress's annotations ask)
   const policy = describePolicy(route.policy);
   if (Object.keys(policy).length > 0) out.policy = policy;
-  if (status === null) out.endpoints = endpointsOf(route);
+  if (status === null) out.endpoints = endpointsOf(route.backend);
+  // default-backend: answers custom-http-errors, and the route while its own Service has no endpoints
+  if (route.errorBackend !== null) out.errorBackend = { service: route.errorBackend.service, port: route.errorBackend.port, endpoints: endpointsOf(route.errorBackend) };
   return out;
 }
 
-const endpointsOf = (route: Route) => route.backend.endpoints.map((e) => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`));
+/** An HTTPS request to an ssl-passthrough host: where its TLS connection goes, and what may still refuse it. */
+export function describePassthrough(pass: Passthrough): RouteOutcome {
+  const { refuse, basicAuth, externalAuth, clientTls, access } = pass.policy;
+  const refused =
+    refuse !== null
+      ? refuse.reason
+      : basicAuth !== null || externalAuth !== null || clientTls !== null
+        ? "the Ingress asks for authentication, which a stream passed through unread cannot give: the connection is closed"
+        : null;
+  return {
+    status: null,
+    match: true,
+    passthrough: true,
+    namespace: pass.ingress.namespace,
+    ingress: pass.ingress.name,
+    service: pass.backend.service,
+    port: pass.backend.port,
+    endpoints: endpointsOf(pass.backend),
+    ...(refused === null ? {} : { refused }),
+    ...(access === null ? {} : { sourceRanges: { allow: access.allow, deny: access.deny, checkedOn: "the connection's peer address" } }),
+  };
+}
+
+const endpointsOf = (backend: Backend) => backend.endpoints.map((e) => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`));
