@@ -25,6 +25,8 @@ pub struct Rewrite {
     pub target: Option<Template>,
     pub forwarded_prefix: Option<HeaderValue>,
     pub upstream_vhost: Option<Template>,
+    /// a template names a request value: only then are the variables worked out per request
+    reads_request: bool,
 }
 
 pub fn compile(spec: RewriteSpec) -> Result<Rewrite, String> {
@@ -35,7 +37,8 @@ pub fn compile(spec: RewriteSpec) -> Result<Rewrite, String> {
     if spec.upstream_vhost.as_deref().is_some_and(|t| t.iter().any(|p| matches!(p, TemplatePart::Capture { .. }))) {
         return Err("upstream-vhost has no regex captures".into());
     }
-    Ok(Rewrite { use_regex: spec.use_regex, target: spec.target, forwarded_prefix, upstream_vhost: spec.upstream_vhost })
+    let reads_request = [&spec.target, &spec.upstream_vhost].into_iter().flatten().flatten().any(|p| !matches!(p, TemplatePart::Text { .. } | TemplatePart::Capture { .. }));
+    Ok(Rewrite { use_regex: spec.use_regex, target: spec.target, forwarded_prefix, upstream_vhost: spec.upstream_vhost, reads_request })
 }
 
 /// What the upstream request gets instead of the client's.
@@ -74,6 +77,10 @@ pub fn route_edits(table: &Table, route: usize, req: &RequestFacts<'_>) -> Upstr
     // (`decide` already refused a path that does not normalise)
     let normalized = normalize_path(path).unwrap_or_default();
     let captures = if rewrite.target.is_some() { table.captures(route, &normalized) } else { None };
+    if !rewrite.reads_request {
+        // text and regex groups only (`/$1`): no variable to work out
+        return upstream_edits(rewrite, &Vars::default(), req.target, captures.as_ref());
+    }
     let host = String::from_utf8_lossy(&req.host.map(request_host).unwrap_or_default()).into_owned();
     let http_host = req.host.map(String::from_utf8_lossy).unwrap_or_default();
     let request_uri = String::from_utf8_lossy(req.target);
