@@ -74,7 +74,7 @@ pub async fn error_page(table: &Table, errors: &Errors, pool: &UpstreamPool, fai
         (HeaderName::from_static("x-service-name"), service.service.as_deref().unwrap_or("").as_bytes()),
         (HeaderName::from_static("x-service-port"), port.as_bytes()),
         (HeaderName::from_static("x-request-id"), failed.request_id),
-        (HeaderName::from_static("x-forwarded-for"), failed.peer.as_bytes()),
+        (crate::proxy::X_FORWARDED_FOR, failed.peer.as_bytes()),
     ];
     // nginx's error_page turns every method but HEAD into GET
     let head = *failed.method == Method::HEAD;

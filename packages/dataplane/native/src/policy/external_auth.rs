@@ -119,8 +119,7 @@ const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
 const X_SENT_FROM: HeaderName = HeaderName::from_static("x-sent-from");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+use crate::proxy::{X_FORWARDED_FOR, X_REAL_IP};
 const X_AUTH_REQUEST_REDIRECT: HeaderName = HeaderName::from_static("x-auth-request-redirect");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 // (the client's own lines that the auth request sets itself, or that describe a body it does not have)
