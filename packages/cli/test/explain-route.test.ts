@@ -282,6 +282,7 @@ spec:
   assert.equal(plain?.passthrough, undefined, "plain HTTP is routed as usual");
   assert.equal(plain?.ingress, "pass");
   assert.match(String(locked?.refused), /authentication/);
-  assert.equal((errors?.errorBackend as { service: string }).service, "web");
-  assert.deepEqual((errors?.policy as { errors: unknown }).errors, { codes: [404], defaultBackend: "web" });
+  assert.ok(errors, "one answer per --url");
+  assert.equal((errors.errorBackend as { service: string }).service, "web");
+  assert.deepEqual((errors.policy as { errors: unknown }).errors, { codes: [404], defaultBackend: "web" });
 });
