@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,12 @@ static struct {
   int kind;
   void *object;
 } slots[MAX_SLOTS];
+static int slots_high;  // one past the highest slot ever used: the probe timers' scan stops there
+// The probe timers (memberWatchProbe): the earliest one due, and an eventfd that wakes the thread when a new one
+// is earlier than what its epoll_wait waits for.
+static int64_t next_timer_ns = INT64_MAX;
+static int wake_fd = -1;
+#define WAKE_EVENT UINT64_MAX
 // CLOCK_MONOTONIC ns until which the thread may vouch for this process; 0 until JavaScript renews it.
 static int64_t lease_until;
 
@@ -85,6 +92,11 @@ typedef struct {
   int has_mark;
   double mark_session;
   uint32_t mark_seq;
+  // JavaScript's view of this peer, so that datagrams carrying no news can stay here ("quiet", below): the
+  // incarnation of its record (-1: none yet) and whether it is counted up (alive or suspect). Kept across
+  // memberSetPeers, like the mark.
+  double known_incarnation;
+  int known_up;
 } peer;
 
 typedef struct {
@@ -107,6 +119,7 @@ typedef struct {
   double incarnation;
   int ready;
   int answering;  // JavaScript says pings may be acked (it has peers, it is not leaving)
+  int news;       // JavaScript has updates waiting to be piggybacked: pings are not quiet
   double max_skew_ms;
   peer *peers;  // sorted by name
   size_t npeers;
@@ -114,6 +127,21 @@ typedef struct {
   uint64_t acks_sent;
   uint64_t ack_bytes;
   uint64_t queue_drops;
+  // The probe JavaScript waits on (memberWatchProbe): its ack, when it carries no news, is only noted here, and
+  // JavaScript asks for it when the probe's timeout comes (memberProbeAcked).
+  int probe_watched;
+  uint32_t probe_seq;
+  char probe_target[MAX_NAME + 1];
+  uint8_t probe_target_len;
+  int probe_acked;
+  // Unless acked by then, the thread pings the target once more at `retry`, and tells JavaScript at `timeout`
+  // (so the event loop wakes for a probe only when it starts, and when it went unanswered).
+  int64_t probe_retry_ns, probe_timeout_ns;
+  int probe_retried, probe_reported;
+  uint64_t probe_retries;
+  uint64_t probe_retry_bytes;
+  uint64_t quiet_datagrams;
+  uint64_t quiet_bytes;
 } member;
 
 typedef struct {
@@ -151,6 +179,7 @@ static member *in_use;
 static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
 static void handle_arp(responder *r);
 static void handle_ndp(responder *r);
+static void fire_probe_timers(int64_t now);
 
 // The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
 static void *slot_object(uint32_t slot, uint32_t generation, int *kind) {
@@ -167,12 +196,25 @@ static void *run_thread(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   struct epoll_event events[64];
   for (;;) {
-    int n = epoll_wait(epoll_fd, events, 64, -1);
+    pthread_mutex_lock(&lock);
+    int64_t next = next_timer_ns;
+    pthread_mutex_unlock(&lock);
+    int wait_ms = -1;
+    if (next != INT64_MAX) {
+      int64_t left = next - monotonic_ns();
+      wait_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+    }
+    int n = epoll_wait(epoll_fd, events, 64, wait_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       return NULL;
     }
     for (int i = 0; i < n; i++) {
+      if (events[i].data.u64 == WAKE_EVENT) {
+        uint64_t count;
+        if (read(wake_fd, &count, sizeof count) < 0) continue;  // EAGAIN: drained already
+        continue;
+      }
       uint32_t slot = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
       // A membership datagram is read and its HMAC checked without the lock, which is then taken for the
       // ack and the hand-over only: with hundreds of members in one process (the simulation) the thread's
@@ -206,6 +248,10 @@ static void *run_thread(void *arg) {
         if (n < 0) break;
       }
     }
+    pthread_mutex_lock(&lock);
+    int64_t now = monotonic_ns();
+    if (now >= next_timer_ns) fire_probe_timers(now);
+    pthread_mutex_unlock(&lock);
   }
 }
 
@@ -214,7 +260,16 @@ static int ensure_thread(void) {
   if (epoll_fd >= 0) return 0;
   int fd = epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return errno;
+  int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_EVENT};
+  if (wake < 0 || epoll_ctl(fd, EPOLL_CTL_ADD, wake, &ev) < 0) {
+    int err = errno;
+    if (wake >= 0) close(wake);
+    close(fd);
+    return err;
+  }
   epoll_fd = fd;
+  wake_fd = wake;
   pthread_t thread;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -243,6 +298,7 @@ static int add_slot(int fd, int kind, void *object) {
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
     slots[slot].kind = kind;
     slots[slot].object = object;
+    if (slot >= slots_high) slots_high = slot + 1;
     return slot;
   }
   errno = EMFILE;
@@ -330,35 +386,64 @@ static int send_to(member *m, const struct sockaddr_storage *addr, socklen_t add
 }
 
 // The datagram layout is wire.ts's: "BLM2" | sender | receiver | session f64 | seq u32 | sentAt f64 |
-// type u8 | [probe seq u32] [target] | u16 count | updates | HMAC-SHA256. Acks a ping to this node from a
-// known peer that is authentic (checked by the caller), fresh and newer than the last ping acked from that
-// peer. 1 if acked.
-static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
-  if (!m->answering || !vouching()) return 0;
-  size_t end = len - MAC_LENGTH, at = 4;
-  uint8_t sender_len, receiver_len, target_len;
-  const uint8_t *sender = take_name(buf, &at, end, &sender_len);
-  const uint8_t *receiver = sender ? take_name(buf, &at, end, &receiver_len) : NULL;
-  if (receiver == NULL || at + 8 + 4 + 8 + 1 + 4 > end) return 0;
-  double session = get_f64(buf + at);
-  uint32_t seq = get_u32(buf + at + 8);
-  double sent_at = get_f64(buf + at + 12);
-  uint8_t type = buf[at + 20];
-  uint32_t probe_seq = get_u32(buf + at + 21);
-  at += 25;
-  if (type != 0) return 0;  // only "ping"
-  const uint8_t *target = take_name(buf, &at, end, &target_len);
-  if (target == NULL) return 0;
-  if (compare_name(receiver, receiver_len, m->self, m->self_len) != 0 || compare_name(target, target_len, m->self, m->self_len) != 0) return 0;
-  if (!(fabs(wall_ms() - sent_at) <= m->max_skew_ms)) return 0;
-  peer *p = find_peer(m, sender, sender_len);
-  if (p == NULL) return 0;
-  if (p->has_mark && (session < p->mark_session || (session == p->mark_session && seq <= p->mark_seq))) return 0;  // a replay
-  p->has_mark = 1;
-  p->mark_session = session;
-  p->mark_seq = seq;
+// type u8 | [probe seq u32] [target] | u16 count | updates | HMAC-SHA256.
+enum { TYPE_PING = 0, TYPE_PING_REQ = 1, TYPE_ACK = 2, TYPE_NACK = 3, TYPE_GOSSIP = 6 };
 
-  // The ack, with this node's own record (as the gossip core's ack carries it first).
+typedef struct {
+  const uint8_t *sender;
+  uint8_t sender_len;
+  double session;
+  uint32_t seq;
+  uint8_t type;
+  uint32_t probe_seq;
+  const uint8_t *target;
+  uint8_t target_len;
+  size_t updates_at;  // the u16 count
+  peer *peer;
+} header;
+
+// What the thread makes of an authentic datagram: addressed to this node by a known peer, fresh and newer than
+// anything that peer sent before (NEW; its mark moves), a replay (REPLAY), or something JavaScript judges and
+// drops (OTHER: misdirected, stale, an unknown sender, unparseable).
+enum { JUDGED_OTHER, JUDGED_NEW, JUDGED_REPLAY };
+
+static int judge(member *m, const uint8_t *buf, size_t len, header *h) {
+  size_t end = len - MAC_LENGTH, at = 4;
+  uint8_t receiver_len;
+  h->sender = take_name(buf, &at, end, &h->sender_len);
+  const uint8_t *receiver = h->sender ? take_name(buf, &at, end, &receiver_len) : NULL;
+  if (receiver == NULL || at + 8 + 4 + 8 + 1 > end) return JUDGED_OTHER;
+  h->session = get_f64(buf + at);
+  h->seq = get_u32(buf + at + 8);
+  double sent_at = get_f64(buf + at + 12);
+  h->type = buf[at + 20];
+  at += 21;
+  h->target = NULL;
+  if (h->type == TYPE_PING || h->type == TYPE_PING_REQ || h->type == TYPE_ACK || h->type == TYPE_NACK) {
+    if (at + 4 > end) return JUDGED_OTHER;
+    h->probe_seq = get_u32(buf + at);
+    at += 4;
+  }
+  if ((h->type == TYPE_PING || h->type == TYPE_PING_REQ) && (h->target = take_name(buf, &at, end, &h->target_len)) == NULL) return JUDGED_OTHER;
+  h->updates_at = at;
+  if (compare_name(receiver, receiver_len, m->self, m->self_len) != 0) return JUDGED_OTHER;
+  if (!(fabs(wall_ms() - sent_at) <= m->max_skew_ms)) return JUDGED_OTHER;
+  h->peer = find_peer(m, h->sender, h->sender_len);
+  if (h->peer == NULL) return JUDGED_OTHER;
+  peer *p = h->peer;
+  if (p->has_mark && (h->session < p->mark_session || (h->session == p->mark_session && h->seq <= p->mark_seq))) return JUDGED_REPLAY;
+  p->has_mark = 1;
+  p->mark_session = h->session;
+  p->mark_seq = h->seq;
+  return JUDGED_NEW;
+}
+
+// Acks a ping to this node that `judge` found NEW, with this node's own record (as the gossip core's ack carries
+// it first). 1 if acked.
+static int maybe_ack(member *m, const header *h) {
+  if (!m->answering || !vouching() || h->type != TYPE_PING) return 0;
+  if (compare_name(h->target, h->target_len, m->self, m->self_len) != 0) return 0;
+  peer *p = h->peer;
   uint8_t out[MAX_DATAGRAM];
   size_t w = 0;
   memcpy(out, "BLM2", 4);
@@ -366,13 +451,13 @@ static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
   out[w++] = m->self_len;
   memcpy(out + w, m->self, m->self_len);
   w += m->self_len;
-  out[w++] = sender_len;
-  memcpy(out + w, sender, sender_len);
-  w += sender_len;
+  out[w++] = h->sender_len;
+  memcpy(out + w, h->sender, h->sender_len);
+  w += h->sender_len;
   put_f64(out + w, m->session);
   put_f64(out + w + 12, wall_ms());
-  out[w + 20] = 2;  // "ack"
-  put_u32(out + w + 21, probe_seq);
+  out[w + 20] = TYPE_ACK;
+  put_u32(out + w + 21, h->probe_seq);
   out[w + 25] = 0;
   out[w + 26] = 1;  // one update
   w += 27;
@@ -384,7 +469,7 @@ static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
   w += 8;
   out[w++] = m->ready ? 1 : 0;
   pthread_mutex_lock(&m->send_lock);
-  put_u32(out + 4 + 1 + m->self_len + 1 + sender_len + 8, ++m->seq);
+  put_u32(out + 4 + 1 + m->self_len + 1 + h->sender_len + 8, ++m->seq);
   hmac_sha256(&m->key, out, w, out + w);
   int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
   pthread_mutex_unlock(&m->send_lock);
@@ -395,10 +480,50 @@ static int maybe_ack(member *m, const uint8_t *buf, size_t len) {
   return 1;
 }
 
+// Whether a NEW datagram would change nothing in JavaScript, so that it stays here: a ping the thread acked, the
+// ack of the probe JavaScript waits on (noted for memberProbeAcked), or gossip; from a peer JavaScript counts up
+// (one it counts dead is told so when it speaks: that datagram goes on); carrying only "alive" records no newer
+// than JavaScript's (the gossip core ignores an alive record at or below the incarnation it has). In a steady
+// cluster that is nearly every datagram: probes and their acks carry the sender's unchanged record.
+static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int acked) {
+  if (!h->peer->known_up) return 0;
+  int probe_ack = 0;
+  if (h->type == TYPE_PING) {
+    // With news waiting, the core's own ack carries them (acks were half of start-up's dissemination).
+    if (!acked || m->news) return 0;
+  } else if (h->type == TYPE_ACK) {
+    if (!m->probe_watched || h->probe_seq != m->probe_seq || compare_name(h->sender, h->sender_len, m->probe_target, m->probe_target_len) != 0) return 0;
+    probe_ack = 1;
+  } else if (h->type != TYPE_GOSSIP) {
+    return 0;
+  }
+  size_t end = len - MAC_LENGTH, at = h->updates_at;
+  if (at + 2 > end) return 0;
+  unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
+  at += 2;
+  for (unsigned i = 0; i < count; i++) {
+    uint8_t name_len;
+    if (at + 1 > end || buf[at] != 0) return 0;  // only "alive"
+    at += 1;
+    const uint8_t *name = take_name(buf, &at, end, &name_len);
+    if (name == NULL || at + 9 > end || buf[at + 8] > 1) return 0;
+    double incarnation = get_f64(buf + at);
+    at += 9;
+    // An alive record about this node is nothing to the core either (it refutes suspicions, not records).
+    if (compare_name(name, name_len, m->self, m->self_len) == 0) continue;
+    peer *about = find_peer(m, name, name_len);
+    if (about == NULL || about->known_incarnation < 0 || !(incarnation <= about->known_incarnation)) return 0;
+  }
+  (void)probe_ack;  // (the caller noted the ack already)
+  return at == end;
+}
+
 typedef struct {
   size_t len;
   int acked;
   int authentic;
+  int replayed;
+  int probe_timeout;  // not a datagram: the watched probe went unanswered (onDatagram(null, ...))
   uint8_t bytes[];
 } delivery;
 
@@ -411,10 +536,21 @@ static int authentic(member *m, const uint8_t *buf, size_t len) {
   return constant_time_equal(mac, buf + len - MAC_LENGTH, MAC_LENGTH);
 }
 
-// Acks a datagram the thread read if it is a ping to this node, and hands it to JavaScript. Called with `lock`
-// held, on a member not closed.
+// Acks a datagram the thread read if it is a ping to this node, and hands it to JavaScript unless it is quiet.
+// Called with `lock` held, on a member not closed.
 static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, int valid) {
-  int acked = valid && maybe_ack(m, buf, len);
+  header h = {0};
+  int judged = valid ? judge(m, buf, len, &h) : JUDGED_OTHER;
+  int acked = judged == JUDGED_NEW && maybe_ack(m, &h);
+  // The watched probe's ack, quiet or not, ends its timers.
+  if (judged == JUDGED_NEW && h.type == TYPE_ACK && m->probe_watched && h.probe_seq == m->probe_seq &&
+      compare_name(h.sender, h.sender_len, m->probe_target, m->probe_target_len) == 0)
+    m->probe_acked = 1;
+  if (judged == JUDGED_NEW && quiet(m, &h, buf, len, acked)) {
+    m->quiet_datagrams += 1;
+    m->quiet_bytes += len;
+    return;
+  }
   delivery *d = malloc(sizeof *d + len);
   if (d == NULL) {
     m->queue_drops += 1;
@@ -423,6 +559,8 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   d->len = len;
   d->acked = acked;
   d->authentic = valid;
+  d->replayed = judged == JUDGED_REPLAY;
+  d->probe_timeout = 0;
   memcpy(d->bytes, buf, len);
   if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
     free(d);
@@ -430,21 +568,107 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   }
 }
 
-// Runs on the JavaScript thread: onDatagram(packet, acked, authentic).
+// Runs on the JavaScript thread: onDatagram(packet, acked, authentic, replayed).
 static void call_deliver(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   delivery *d = data;
   if (env != NULL && callback != NULL) {
-    napi_value argv[3], global, result;
+    napi_value argv[4], global, result;
     void *copy;
-    if (napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]) == napi_ok) {
+    napi_status made = d->probe_timeout ? napi_get_null(env, &argv[0]) : napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]);
+    if (made == napi_ok) {
       napi_get_boolean(env, d->acked, &argv[1]);
       napi_get_boolean(env, d->authentic, &argv[2]);
+      napi_get_boolean(env, d->replayed, &argv[3]);
       napi_get_global(env, &global);
-      napi_call_function(env, global, callback, 3, argv, &result);
+      napi_call_function(env, global, callback, 4, argv, &result);
     }
   }
   free(d);
+}
+
+// The watched probe's retry: the same ping once more, with this node's record, numbered and signed like an ack.
+// Called with `lock` held.
+static void send_probe_retry(member *m) {
+  peer *p = find_peer(m, (const uint8_t *)m->probe_target, m->probe_target_len);
+  if (p == NULL) return;
+  uint8_t out[MAX_DATAGRAM];
+  size_t w = 0;
+  memcpy(out, "BLM2", 4);
+  w = 4;
+  out[w++] = m->self_len;
+  memcpy(out + w, m->self, m->self_len);
+  w += m->self_len;
+  out[w++] = p->name_len;
+  memcpy(out + w, p->name, p->name_len);
+  w += p->name_len;
+  size_t seq_at = w + 8;
+  put_f64(out + w, m->session);
+  put_f64(out + w + 12, wall_ms());
+  out[w + 20] = TYPE_PING;
+  put_u32(out + w + 21, m->probe_seq);
+  w += 25;
+  out[w++] = p->name_len;  // the target
+  memcpy(out + w, p->name, p->name_len);
+  w += p->name_len;
+  out[w++] = 0;
+  out[w++] = 1;  // one update: this node's record
+  out[w++] = 0;  // "alive"
+  out[w++] = m->self_len;
+  memcpy(out + w, m->self, m->self_len);
+  w += m->self_len;
+  put_f64(out + w, m->incarnation);
+  w += 8;
+  out[w++] = m->ready ? 1 : 0;
+  pthread_mutex_lock(&m->send_lock);
+  put_u32(out + seq_at, ++m->seq);
+  hmac_sha256(&m->key, out, w, out + w);
+  int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
+  pthread_mutex_unlock(&m->send_lock);
+  if (sent < 0) return;
+  m->probe_retries += 1;
+  m->probe_retry_bytes += w + MAC_LENGTH;
+}
+
+// Tells JavaScript the watched probe went unanswered. Called with `lock` held.
+static void deliver_probe_timeout(member *m) {
+  delivery *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    m->queue_drops += 1;
+    return;
+  }
+  d->probe_timeout = 1;
+  if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
+    free(d);
+    m->queue_drops += 1;
+  }
+}
+
+// Fires the probe timers that are due and finds the next one. Called with `lock` held.
+static void fire_probe_timers(int64_t now) {
+  int64_t next = INT64_MAX;
+  for (int slot = 0; slot < slots_high; slot++) {
+    if (slots[slot].kind != SLOT_MEMBER) continue;
+    member *m = slots[slot].object;
+    if (m->closed || !m->probe_watched || m->probe_acked) continue;
+    if (!m->probe_retried) {
+      if (now >= m->probe_retry_ns) {
+        m->probe_retried = 1;
+        if (m->answering && vouching()) send_probe_retry(m);
+      } else if (m->probe_retry_ns < next) {
+        next = m->probe_retry_ns;
+      }
+    }
+    if (!m->probe_reported) {
+      if (now >= m->probe_timeout_ns) {
+        m->probe_reported = 1;
+        deliver_probe_timeout(m);
+      } else if (m->probe_timeout_ns < next) {
+        next = m->probe_timeout_ns;
+      }
+    }
+  }
+  next_timer_ns = next;
 }
 
 static void close_member(member *m) {
@@ -497,7 +721,7 @@ static int get_name(napi_env env, napi_value value, char *out, uint8_t *len) {
   return 1;
 }
 
-// memberOpen(self, key: Buffer, session, maxSkewMs, onDatagram(packet, acked, authentic)) -> handle
+// memberOpen(self, key: Buffer, session, maxSkewMs, onDatagram(packet, acked, authentic, replayed)) -> handle
 static napi_value member_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -599,7 +823,7 @@ static int compare_peers(const void *a, const void *b) {
 }
 
 // memberSetPeers(handle, names: string[], addresses: string[], port): whom pings are acked from and
-// where acks go. Replay marks of peers that stay are kept.
+// where acks go. Replay marks (and JavaScript's view, memberSetKnown) of peers that stay are kept.
 static napi_value member_set_peers(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   member *m = member_arg(env, info, 4, argv);
@@ -620,6 +844,7 @@ static napi_value member_set_peers(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[1], i, &name);
     napi_get_element(env, argv[2], i, &address);
     peer *p = &peers[count];
+    p->known_incarnation = -1;
     if (!get_name(env, name, p->name, &p->name_len) || napi_get_value_string_utf8(env, address, text, sizeof text, NULL) != napi_ok ||
         !parse_address(text, port, &p->addr, &p->addr_len))
       continue;  // JavaScript validated them; an address this cannot parse gets no native acks
@@ -629,7 +854,10 @@ static napi_value member_set_peers(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < count; i++) {
     peer *old = find_peer(m, (const uint8_t *)peers[i].name, peers[i].name_len);
-    if (old != NULL && old->has_mark) {
+    if (old == NULL) continue;
+    peers[i].known_incarnation = old->known_incarnation;
+    peers[i].known_up = old->known_up;
+    if (old->has_mark) {
       peers[i].has_mark = 1;
       peers[i].mark_session = old->mark_session;
       peers[i].mark_seq = old->mark_seq;
@@ -643,22 +871,24 @@ static napi_value member_set_peers(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// memberSetSelf(handle, incarnation, ready, answering): this node's record, as acks carry it.
+// memberSetSelf(handle, incarnation, ready, answering, news): this node's record, as acks carry it, and whether
+// JavaScript has news waiting to go out (then every ping goes to it, so that its ack carries them).
 static napi_value member_set_self(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  member *m = member_arg(env, info, 4, argv);
+  napi_value argv[5];
+  member *m = member_arg(env, info, 5, argv);
   if (m == NULL) return NULL;
   double incarnation;
-  bool ready, answering;
+  bool ready, answering, news;
   if (napi_get_value_double(env, argv[1], &incarnation) != napi_ok || napi_get_value_bool(env, argv[2], &ready) != napi_ok ||
-      napi_get_value_bool(env, argv[3], &answering) != napi_ok) {
-    napi_throw_type_error(env, NULL, "memberSetSelf(handle, incarnation, ready, answering)");
+      napi_get_value_bool(env, argv[3], &answering) != napi_ok || napi_get_value_bool(env, argv[4], &news) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memberSetSelf(handle, incarnation, ready, answering, news)");
     return NULL;
   }
   pthread_mutex_lock(&lock);
   m->incarnation = incarnation;
   m->ready = ready;
   m->answering = answering;
+  m->news = news;
   pthread_mutex_unlock(&lock);
   return NULL;
 }
@@ -703,13 +933,107 @@ static napi_value member_send(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// memberStats(handle) -> {acksSent, ackBytes, queueDrops}
+// memberSetKnown(handle, names: string[], incarnations: number[], up: boolean[]): JavaScript's view of these
+// peers (the incarnation of its record, -1 for none; whether it counts them alive or suspect), for `quiet`.
+static napi_value member_set_known(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  member *m = member_arg(env, info, 4, argv);
+  if (m == NULL) return NULL;
+  uint32_t n, n2, n3;
+  if (napi_get_array_length(env, argv[1], &n) != napi_ok || napi_get_array_length(env, argv[2], &n2) != napi_ok ||
+      napi_get_array_length(env, argv[3], &n3) != napi_ok || n != n2 || n != n3) {
+    napi_throw_type_error(env, NULL, "memberSetKnown(handle, names, incarnations, up)");
+    return NULL;
+  }
+  pthread_mutex_lock(&lock);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value name, incarnation, up;
+    char text[MAX_NAME + 1];
+    uint8_t text_len;
+    double value;
+    bool is_up;
+    napi_get_element(env, argv[1], i, &name);
+    napi_get_element(env, argv[2], i, &incarnation);
+    napi_get_element(env, argv[3], i, &up);
+    if (!get_name(env, name, text, &text_len) || napi_get_value_double(env, incarnation, &value) != napi_ok || napi_get_value_bool(env, up, &is_up) != napi_ok)
+      continue;
+    peer *p = find_peer(m, (const uint8_t *)text, text_len);
+    if (p == NULL) continue;
+    p->known_incarnation = value;
+    p->known_up = is_up;
+  }
+  pthread_mutex_unlock(&lock);
+  return NULL;
+}
+
+// memberWatchProbe(handle, target, seq, retryAfterMs, timeoutAfterMs): the probe JavaScript sent. Unless its ack
+// comes first, the thread pings the target once more after retryAfterMs and calls onDatagram(null) after
+// timeoutAfterMs; its ack is noted for memberProbeAcked.
+static napi_value member_watch_probe(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  member *m = member_arg(env, info, 5, argv);
+  if (m == NULL) return NULL;
+  char text[MAX_NAME + 1];
+  uint8_t text_len;
+  uint32_t seq;
+  double retry_ms, timeout_ms;
+  if (!get_name(env, argv[1], text, &text_len) || napi_get_value_uint32(env, argv[2], &seq) != napi_ok ||
+      napi_get_value_double(env, argv[3], &retry_ms) != napi_ok || napi_get_value_double(env, argv[4], &timeout_ms) != napi_ok ||
+      !(retry_ms >= 0 && retry_ms <= 60000) || !(timeout_ms >= 0 && timeout_ms <= 60000)) {
+    napi_throw_type_error(env, NULL, "memberWatchProbe(handle, target, seq, retryAfterMs, timeoutAfterMs)");
+    return NULL;
+  }
+  int64_t now = monotonic_ns();
+  pthread_mutex_lock(&lock);
+  memcpy(m->probe_target, text, text_len);
+  m->probe_target_len = text_len;
+  m->probe_seq = seq;
+  m->probe_acked = 0;
+  m->probe_watched = 1;
+  m->probe_retried = 0;
+  m->probe_reported = 0;
+  m->probe_retry_ns = now + (int64_t)(retry_ms * 1e6);
+  // A millisecond late rather than early: JavaScript's clock must show the timeout passed when it is told.
+  m->probe_timeout_ns = now + (int64_t)(timeout_ms * 1e6) + 1000000;
+  int wake = m->probe_retry_ns < next_timer_ns;
+  if (wake) next_timer_ns = m->probe_retry_ns;
+  pthread_mutex_unlock(&lock);
+  if (wake && wake_fd >= 0) {
+    uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof one) < 0) {
+      // EAGAIN only (the counter is full): the thread has a wake-up pending already.
+    }
+  }
+  return NULL;
+}
+
+// memberProbeAcked(handle, seq) -> whether an ack of the watched probe `seq` came (quiet ones reach JavaScript only so).
+static napi_value member_probe_acked(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  member *m = member_arg(env, info, 2, argv);
+  if (m == NULL) return NULL;
+  uint32_t seq;
+  if (napi_get_value_uint32(env, argv[1], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memberProbeAcked(handle, seq)");
+    return NULL;
+  }
+  pthread_mutex_lock(&lock);
+  int acked = m->probe_watched && m->probe_seq == seq && m->probe_acked;
+  pthread_mutex_unlock(&lock);
+  napi_value result;
+  napi_get_boolean(env, acked, &result);
+  return result;
+}
+
+// memberStats(handle) -> {acksSent, ackBytes, queueDrops, quietDatagrams, quietBytes, probeRetries, probeRetryBytes}
 static napi_value member_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   member *m = member_arg(env, info, 1, argv);
   if (m == NULL) return NULL;
   pthread_mutex_lock(&lock);
   double acks = (double)m->acks_sent, ack_bytes = (double)m->ack_bytes, drops = (double)m->queue_drops;
+  double quiet_datagrams = (double)m->quiet_datagrams, quiet_bytes = (double)m->quiet_bytes;
+  double retries = (double)m->probe_retries, retry_bytes = (double)m->probe_retry_bytes;
   pthread_mutex_unlock(&lock);
   napi_value result, value;
   napi_create_object(env, &result);
@@ -719,6 +1043,14 @@ static napi_value member_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "ackBytes", value);
   napi_create_double(env, drops, &value);
   napi_set_named_property(env, result, "queueDrops", value);
+  napi_create_double(env, quiet_datagrams, &value);
+  napi_set_named_property(env, result, "quietDatagrams", value);
+  napi_create_double(env, quiet_bytes, &value);
+  napi_set_named_property(env, result, "quietBytes", value);
+  napi_create_double(env, retries, &value);
+  napi_set_named_property(env, result, "probeRetries", value);
+  napi_create_double(env, retry_bytes, &value);
+  napi_set_named_property(env, result, "probeRetryBytes", value);
   return result;
 }
 
@@ -1225,6 +1557,9 @@ void register_liveness(napi_env env, napi_value exports) {
       {"memberSetSelf", NULL, member_set_self, NULL, NULL, NULL, napi_default, NULL},
       {"memberSend", NULL, member_send, NULL, NULL, NULL, napi_default, NULL},
       {"memberStats", NULL, member_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"memberSetKnown", NULL, member_set_known, NULL, NULL, NULL, napi_default, NULL},
+      {"memberWatchProbe", NULL, member_watch_probe, NULL, NULL, NULL, napi_default, NULL},
+      {"memberProbeAcked", NULL, member_probe_acked, NULL, NULL, NULL, napi_default, NULL},
       {"memberClose", NULL, member_close, NULL, NULL, NULL, napi_default, NULL},
       {"responderOpen", NULL, responder_open, NULL, NULL, NULL, napi_default, NULL},
       {"responderSetOwned", NULL, responder_set_owned, NULL, NULL, NULL, napi_default, NULL},

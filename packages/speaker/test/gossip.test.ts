@@ -112,6 +112,24 @@ describe("gossip rules", () => {
     assert.equal(a.localHealth, 1, "a helper sent neither ack nor nack: local health worsens by one");
   });
 
+  it("pings the target once more directly at half the timeout; an ack then ends the probe without asking anybody", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"], { indirectProbes: 3 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const seq = (ping.message as { seq: number }).seq;
+    assert.deepEqual(sentTo(tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs / 2 - 1).send, "ping"), []);
+    const retry = tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs / 2).send;
+    assert.deepEqual(
+      retry.map((o) => [o.to, o.message.type, (o.message as { seq?: number }).seq]),
+      [[ping.to, "ping", seq]],
+      "the same probe (same seq), to the target only",
+    );
+    receive(a, ping.to, { type: "ack", seq, updates: [] }, DEFAULT_GOSSIP_TIMING.probeTimeoutMs / 2 + 1);
+    assert.equal(a.probe, undefined);
+    const later = tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs).send;
+    assert.deepEqual(later.filter((o) => o.message.type === "ping-req"), []);
+    assert.equal(a.localHealth, 0);
+  });
+
   it("an indirect ack ends the probe", () => {
     const a = member("a", ["b", "c"], { indirectProbes: 1 });
     const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
@@ -461,8 +479,8 @@ describe("gossip rules", () => {
     const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
     // The process was stopped for 2 s: the ack is read (I/O first) and then the late timer runs.
     const late = tick(a, 2000);
-    // Late by 2 s less the wait the last step expected (the direct probe's timeout).
-    assert.deepEqual(late.notes.filter((n) => n.kind === "stalled"), [{ kind: "stalled", ms: 2000 - DEFAULT_GOSSIP_TIMING.probeTimeoutMs }]);
+    // Late by 2 s less the wait the last step expected (the direct probe's retry, half its timeout).
+    assert.deepEqual(late.notes.filter((n) => n.kind === "stalled"), [{ kind: "stalled", ms: 2000 - DEFAULT_GOSSIP_TIMING.probeTimeoutMs / 2 }]);
     assert.equal(a.members.get(ping.to)?.status, "alive");
     assert.equal(a.localHealth, 1, "a stall worsens local health");
     receive(a, ping.to, { type: "ack", seq: (ping.message as { seq: number }).seq, updates: [] }, 2001);

@@ -1,9 +1,13 @@
 // The liveness thread's own HMAC-SHA256 (it signs and checks membership datagrams without node:crypto)
-// against node:crypto, over key and message lengths around SHA-256's 64-byte block.
+// against node:crypto, over key and message lengths around SHA-256's 64-byte block; and which datagrams it
+// keeps back from JavaScript.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { createSocket } from "node:dgram";
 import { describe, it } from "node:test";
-import { nativeHmacSha256 } from "../src/liveness/liveness.ts";
+import { type NativeMember, nativeHmacSha256, openNativeMember } from "../src/liveness/liveness.ts";
+import type { Message, Update } from "../src/membership/gossip.ts";
+import { decodeDatagram, encodeDatagram } from "../src/membership/wire.ts";
 
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed * 17 + 7) & 0xff));
 
@@ -17,4 +21,168 @@ describe("the liveness thread's HMAC-SHA256", () => {
       }
     });
   }
+});
+
+// The thread keeps back datagrams that would change nothing in JavaScript ("quiet"). Peer b is a UDP socket
+// speaking the protocol by hand; each row sends one datagram to member a and says whether JavaScript gets it.
+describe("the liveness thread's quiet datagrams", () => {
+  const key = Buffer.from("0123456789abcdef0123456789abcdef");
+  const alive = (node: string, incarnation: number): Update => ({ kind: "alive", node, incarnation, ready: true });
+  type Row = {
+    name: string;
+    /** JavaScript's state before the datagram is sent. */
+    setup?: (member: NativeMember) => void;
+    message: Message;
+    /** Send the row before's datagram again instead (same number). */
+    replay?: boolean;
+    delivered: boolean;
+    acked?: boolean;
+    replayed?: boolean;
+    probeAcked?: number;
+  };
+  const rows: Row[] = [
+    { name: "a ping carrying b's record as JavaScript knows it: acked by the thread, kept", message: { type: "ping", seq: 1, target: "a", updates: [alive("b", 5)] }, delivered: false, acked: true },
+    { name: "a ping carrying an older record of b: kept", message: { type: "ping", seq: 2, target: "a", updates: [alive("b", 4)] }, delivered: false, acked: true },
+    { name: "a ping carrying a newer record of b: handed over (acked)", message: { type: "ping", seq: 3, target: "a", updates: [alive("b", 6)] }, delivered: true, acked: true },
+    { name: "the same datagram again: handed over as a replay, not acked", message: { type: "ping", seq: 3, target: "a", updates: [alive("b", 6)] }, replay: true, delivered: true, acked: false, replayed: true },
+    { name: "gossip of a's own record and c's known one: kept", message: { type: "gossip", updates: [alive("a", 99), alive("c", 7)] }, delivered: false },
+    { name: "gossip of a record of c JavaScript has none of: handed over", message: { type: "gossip", updates: [alive("b", 5), alive("d", 1)] }, delivered: true },
+    { name: "gossip of a suspicion: handed over", message: { type: "gossip", updates: [{ kind: "suspect", node: "c", incarnation: 7, from: "b" }] }, delivered: true },
+    { name: "an ack nobody watches (a relay's): handed over", message: { type: "ack", seq: 40, updates: [alive("b", 5)] }, delivered: true },
+    {
+      name: "the ack of the watched probe: kept, and noted for probeAcked",
+      setup: (m) => m.watchProbe("b", 41, 10_000, 10_000),
+      message: { type: "ack", seq: 41, updates: [alive("b", 5)] },
+      delivered: false,
+      probeAcked: 41,
+    },
+    { name: "a sync: always handed over", message: { type: "sync", updates: [alive("b", 5)] }, delivered: true },
+    {
+      name: "with news waiting in JavaScript, a quiet ping is handed over (its ack carries the news)",
+      setup: (m) => m.setSelf(1, true, true, true),
+      message: { type: "ping", seq: 4, target: "a", updates: [alive("b", 5)] },
+      delivered: true,
+      acked: true,
+    },
+    {
+      name: "from a peer JavaScript counts dead: handed over (it is told so)",
+      setup: (m) => {
+        m.setSelf(1, true, true, false);
+        m.setKnown(["b"], [5], [false]);
+      },
+      message: { type: "ping", seq: 5, target: "a", updates: [alive("b", 5)] },
+      delivered: true,
+      acked: true,
+    },
+  ];
+
+  it("keeps back exactly the datagrams that carry no news", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const got: Array<{ acked: boolean; authentic: boolean; replayed: boolean }> = [];
+    const member = openNativeMember({
+      self: "a",
+      key,
+      session: 1,
+      maxSkewMs: 5000,
+      onDatagram: (_p, acked, authentic, replayed) => got.push({ acked, authentic, replayed }),
+      onProbeTimeout() {},
+    });
+    const b = createSocket("udp4");
+    const acks: Buffer[] = [];
+    b.on("message", (packet) => acks.push(packet));
+    try {
+      member.bind("127.0.0.1", port);
+      await new Promise<void>((resolve) => b.bind(port, "127.0.0.2", resolve));
+      member.setPeers(new Map([["b", "127.0.0.2"], ["c", "127.0.0.3"], ["d", "127.0.0.4"]]), port);
+      member.setSelf(1, true, true, false);
+      member.setKnown(["b", "c"], [5, 7], [true, true]);
+      const session = Date.now();
+      let seq = 0;
+      let last: Buffer | undefined;
+      for (const row of rows) {
+        row.setup?.(member);
+        const before = { got: got.length, acks: acks.length, quiet: member.stats().quietDatagrams };
+        const packet = row.replay && last ? last : encodeDatagram({ header: { sender: "b", receiver: "a", session, seq: ++seq, sentAt: Date.now() }, message: row.message }, key);
+        last = packet;
+        b.send(packet, port, "127.0.0.1");
+        // The thread either hands it over or counts it quiet; either way it has read it.
+        await waitFor(row.name, () => got.length > before.got || member.stats().quietDatagrams > before.quiet);
+        assert.equal(got.length > before.got, row.delivered, row.name);
+        if (row.delivered) {
+          const d = got.at(-1);
+          assert.equal(d?.authentic, true, row.name);
+          assert.equal(d?.acked, row.acked ?? false, `${row.name}: acked`);
+          assert.equal(d?.replayed, row.replayed ?? false, `${row.name}: replayed`);
+        } else if (row.acked) {
+          await waitFor(`${row.name}: the ack`, () => acks.length > before.acks);
+        }
+        if (row.probeAcked !== undefined) {
+          assert.equal(member.probeAcked(row.probeAcked), true, row.name);
+          assert.equal(member.probeAcked(row.probeAcked + 1), false, "only the watched probe");
+        }
+      }
+      const stats = member.stats();
+      assert.equal(stats.quietDatagrams, rows.filter((r) => !r.delivered).length);
+      assert.ok(stats.quietBytes > 0);
+    } finally {
+      b.close();
+      member.close();
+    }
+  });
+});
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("the liveness thread's probe timers", () => {
+  const key = Buffer.from("0123456789abcdef0123456789abcdef");
+  it("pings an unanswered probe's target once more at the retry and tells JavaScript at the timeout; an ack stops both", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    let timeouts = 0;
+    const member = openNativeMember({ self: "a", key, session: 1, maxSkewMs: 5000, onDatagram() {}, onProbeTimeout: () => (timeouts += 1) });
+    const b = createSocket("udp4");
+    const pings: Array<{ seq: number; target: string; updates: Update[] }> = [];
+    let answer = false;
+    let session = Date.now();
+    let seq = 0;
+    b.on("message", (packet) => {
+      const decoded = decodeDatagram(packet, key);
+      if (!decoded.ok || decoded.datagram.message.type !== "ping") return;
+      const ping = decoded.datagram.message;
+      pings.push(ping);
+      if (answer) {
+        const ack = encodeDatagram({ header: { sender: "b", receiver: "a", session, seq: ++seq, sentAt: Date.now() }, message: { type: "ack", seq: ping.seq, updates: [] } }, key);
+        b.send(ack, port, "127.0.0.1");
+      }
+    });
+    try {
+      member.bind("127.0.0.1", port);
+      await new Promise<void>((resolve) => b.bind(port, "127.0.0.2", resolve));
+      member.setPeers(new Map([["b", "127.0.0.2"]]), port);
+      member.setSelf(7, true, true, false);
+      // Unanswered: one retry (the same probe number, this node's record), then the timeout.
+      member.watchProbe("b", 11, 20, 60);
+      await waitFor("the timeout", () => timeouts === 1);
+      assert.deepEqual(pings, [{ type: "ping", seq: 11, target: "b", updates: [{ kind: "alive", node: "a", incarnation: 7, ready: true }] }]);
+      assert.equal(member.stats().probeRetries, 1);
+      // Answered (b acks the retry): no timeout.
+      answer = true;
+      session += 1;
+      pings.length = 0;
+      member.watchProbe("b", 12, 20, 60);
+      await waitFor("the retry", () => pings.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(timeouts, 1, "no timeout after the ack");
+      assert.equal(member.probeAcked(12), true);
+      assert.equal(pings.length, 1, "no second retry");
+    } finally {
+      b.close();
+      member.close();
+    }
+  });
 });

@@ -6,12 +6,15 @@ import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "
 import { loadSpeakerAddon, PacketSocketError } from "../l2/packet-socket.ts";
 
 interface LivenessAddon {
-  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer, acked: boolean, authentic: boolean) => void): unknown;
+  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer | null, acked: boolean, authentic: boolean, replayed: boolean) => void): unknown;
   memberBind(handle: unknown, address: string, port: number): void;
   memberSetPeers(handle: unknown, names: string[], addresses: string[], port: number): void;
-  memberSetSelf(handle: unknown, incarnation: number, ready: boolean, answering: boolean): void;
+  memberSetSelf(handle: unknown, incarnation: number, ready: boolean, answering: boolean, news: boolean): void;
   memberSend(handle: unknown, packet: Buffer, address: string, port: number): void;
-  memberStats(handle: unknown): { acksSent: number; ackBytes: number; queueDrops: number };
+  memberSetKnown(handle: unknown, names: string[], incarnations: number[], up: boolean[]): void;
+  memberWatchProbe(handle: unknown, target: string, seq: number, retryAfterMs: number, timeoutAfterMs: number): void;
+  memberProbeAcked(handle: unknown, seq: number): boolean;
+  memberStats(handle: unknown): NativeMemberStats;
   memberClose(handle: unknown): void;
   responderOpen(ifindex: number, mac: Buffer, arpFilter: Buffer, ndpFilter: Buffer): unknown;
   responderSetOwned(handle: unknown, ipv4: Buffer, ipv6: Buffer): void;
@@ -55,18 +58,46 @@ export function nativeHmacSha256(key: Buffer, data: Buffer): Buffer {
   return addon().hmacSha256(key, data);
 }
 
-/** A membership endpoint: UDP sockets read by the thread, which acks pings to this node itself. */
+export interface NativeMemberStats {
+  acksSent: number;
+  ackBytes: number;
+  /** Datagrams dropped because the event loop's queue was full. */
+  queueDrops: number;
+  /** Accepted datagrams the thread kept because they carried no news (see `setKnown`), and their bytes. */
+  quietDatagrams: number;
+  quietBytes: number;
+  /** Probes the thread sent once more (`watchProbe`), and their bytes. */
+  probeRetries: number;
+  probeRetryBytes: number;
+}
+
+/**
+ * A membership endpoint: UDP sockets read by the thread, which acks pings to this node itself and keeps back the
+ * datagrams that would change nothing in JavaScript ("quiet": a ping it acked, the ack of the watched probe, or
+ * gossip, from a peer counted up, carrying only alive records no newer than JavaScript's).
+ */
 export interface NativeMember {
   /** Listens on one more address (IPv4 or IPv6); throws a system error (EADDRINUSE, …). */
   bind(address: string, port: number): void;
   /** Peers whose pings are acked, and where the acks go. */
   setPeers(peers: ReadonlyMap<string, string>, port: number): void;
-  /** This node's record as acks carry it; `answering` false stops the acks (not started, or leaving). */
-  setSelf(incarnation: number, ready: boolean, answering: boolean): void;
+  /**
+   * This node's record as acks carry it; `answering` false stops the acks (not started, or leaving); `news`: updates
+   * wait to be piggybacked, so pings are handed over even when quiet (the core's ack carries the news).
+   */
+  setSelf(incarnation: number, ready: boolean, answering: boolean, news: boolean): void;
   /** Sends a datagram `encodeUnsigned` made: the thread numbers it in sequence with its acks and signs it. */
   send(packet: Buffer, address: string, port: number): void;
-  /** Acks the thread sent, their bytes, and datagrams dropped because the event loop's queue was full. */
-  stats(): { acksSent: number; ackBytes: number; queueDrops: number };
+  /** JavaScript's view of these peers: its record's incarnation (-1: none) and whether it counts them up. */
+  setKnown(names: string[], incarnations: number[], up: boolean[]): void;
+  /**
+   * The probe JavaScript sent. Unless its ack comes first, the thread pings the target once more after
+   * `retryAfterMs` and calls `onProbeTimeout` after `timeoutAfterMs`; its ack is noted for `probeAcked`.
+   */
+  watchProbe(target: string, seq: number, retryAfterMs: number, timeoutAfterMs: number): void;
+  /** Whether an ack of the watched probe `seq` came (a quiet one reaches JavaScript only this way). */
+  probeAcked(seq: number): boolean;
+  stats(): NativeMemberStats;
   close(): void;
 }
 
@@ -78,21 +109,29 @@ export function openNativeMember(options: {
   /**
    * Every datagram received, in order; `authentic` when it has the membership magic and a valid HMAC under the
    * key (the thread checked it, so only `decodeAuthenticated` remains to do), `acked` when the thread already
-   * answered it (a ping).
+   * answered it (a ping), `replayed` when the thread found its number at or below one the sender used before.
    */
-  onDatagram(packet: Buffer, acked: boolean, authentic: boolean): void;
+  onDatagram(packet: Buffer, acked: boolean, authentic: boolean, replayed: boolean): void;
+  /** The watched probe went unanswered until its timeout. */
+  onProbeTimeout(): void;
 }): NativeMember {
   const native = addon();
   keepLease();
-  const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, options.onDatagram);
+  const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, (packet, acked, authentic, replayed) => {
+    if (packet === null) options.onProbeTimeout();
+    else options.onDatagram(packet, acked, authentic, replayed);
+  });
   let closed = false;
   return {
     bind: (address, port) => native.memberBind(handle, address, port),
     setPeers(peers, port) {
       native.memberSetPeers(handle, [...peers.keys()], [...peers.values()], port);
     },
-    setSelf: (incarnation, ready, answering) => native.memberSetSelf(handle, incarnation, ready, answering),
+    setSelf: (incarnation, ready, answering, news) => native.memberSetSelf(handle, incarnation, ready, answering, news),
     send: (packet, address, port) => native.memberSend(handle, packet, address, port),
+    setKnown: (names, incarnations, up) => native.memberSetKnown(handle, names, incarnations, up),
+    watchProbe: (target, seq, retryAfterMs, timeoutAfterMs) => native.memberWatchProbe(handle, target, seq, retryAfterMs, timeoutAfterMs),
+    probeAcked: (seq) => native.memberProbeAcked(handle, seq),
     stats: () => native.memberStats(handle),
     close() {
       if (closed) return;

@@ -99,10 +99,15 @@ export interface GossipConfig {
   updateSize(update: Update): number;
   /** A uniform number in [0, 1). */
   random(): number;
+  /**
+   * The probe's retry and timeout are kept by someone else (the liveness thread), who pings the target once more
+   * and calls `tick` at the timeout: the core does neither retry nor wake for them.
+   */
+  externalProbeTimers?: boolean;
 }
 
 /** The protocol's knobs; the rest of the configuration is how sizes are measured and where randomness comes from. */
-export type GossipTiming = Omit<GossipConfig, "maxPiggybackBytes" | "updateSize" | "random">;
+export type GossipTiming = Omit<GossipConfig, "maxPiggybackBytes" | "updateSize" | "random" | "externalProbeTimers">;
 
 export const DEFAULT_GOSSIP_TIMING: Readonly<GossipTiming> = {
   probeIntervalMs: 200,
@@ -150,6 +155,9 @@ interface Probe {
   seq: number;
   target: string;
   startedAt: number;
+  /** Half the timeout: the ping is sent once more, directly. */
+  retryAt: number;
+  retried: boolean;
   timeoutAt: number;
   deadline: number;
   indirectSent: boolean;
@@ -185,6 +193,8 @@ export interface GossipState {
   suspects: Set<string>;
   /** Peers counted dead or never heard of: the ones reconnect pings go to. */
   down: Set<string>;
+  /** Peers up but not ready (joining), whose record may be one this member never saw replaced: see `advance`. */
+  joining: Set<string>;
   peersKnownAt: number | undefined;
   localHealth: number;
   seq: number;
@@ -237,6 +247,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     members: new Map(),
     suspects: new Set(),
     down: new Set(),
+    joining: new Set(),
     peersKnownAt: undefined,
     localHealth: 0,
     seq: 0,
@@ -286,6 +297,7 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
   for (const name of state.members.keys()) {
     if (state.peers.has(name)) continue;
     state.members.delete(name);
+    state.joining.delete(name);
     state.suspects.delete(name);
   }
   state.down = new Set(
@@ -333,10 +345,15 @@ function observeTime(state: GossipState, now: number, step: Step): void {
 
 /** The next time `tick` has something to do. */
 export function nextDeadline(state: GossipState): number {
-  // Gossip rounds only while something waits to be sent: an idle member wakes for its probes only.
-  let next = Math.min(state.nextProbeAt, state.nextReconnectAt);
+  // Gossip rounds only while something waits to be sent: an idle member wakes for its probes only. Reconnect
+  // pings ride on those wake-ups (up to a probe period late), unless a partition is healing (every 50 ms then).
+  let next = state.nextProbeAt;
+  if (state.nextReconnectAt <= state.healingUntil) next = Math.min(next, state.nextReconnectAt);
   if (hasPending(state)) next = Math.min(next, state.nextGossipAt);
-  if (state.probe !== undefined) next = Math.min(next, state.probe.indirectSent ? state.probe.deadline : state.probe.timeoutAt);
+  const probe = state.probe;
+  if (probe !== undefined && (probe.indirectSent || state.config.externalProbeTimers !== true)) {
+    next = Math.min(next, probe.indirectSent ? probe.deadline : probe.retried ? probe.timeoutAt : probe.retryAt);
+  }
   for (const relay of state.relays.values()) next = Math.min(next, relay.nackAt);
   for (const name of state.suspects) {
     const suspicion = state.members.get(name)?.suspicion;
@@ -440,6 +457,14 @@ function advance(state: GossipState, now: number, step: Step): void {
   }
 
   const probe = state.probe;
+  if (probe !== undefined && !probe.retried && !probe.indirectSent && now >= probe.retryAt && config.externalProbeTimers !== true) {
+    probe.retried = true;
+    // Most unanswered pings were merely lost (5 % loss loses a ping or its ack about one probe in ten): asking
+    // again directly costs two datagrams, the indirect probe a dozen (k ping-reqs, their pings, acks and the acks
+    // passed back), and at a thousand members those were a third of all the traffic. A member truly gone still
+    // gets its indirect probe at the timeout, so its witnesses come as soon as before.
+    reply(state, probe.target, { type: "ping", seq: probe.seq, target: probe.target }, step, [selfAlive(state)]);
+  }
   if (probe !== undefined && !probe.indirectSent && now >= probe.timeoutAt) {
     probe.indirectSent = true;
     const helpers = sampleUp(state, config.indirectProbes, probe.target);
@@ -477,6 +502,8 @@ function advance(state: GossipState, now: number, step: Step): void {
         seq,
         target,
         startedAt: now,
+        retryAt: now + scaled(state, config.probeTimeoutMs) / 2,
+        retried: false,
         timeoutAt: now + scaled(state, config.probeTimeoutMs),
         deadline: now + scaled(state, config.probeIntervalMs),
         indirectSent: false,
@@ -494,6 +521,12 @@ function advance(state: GossipState, now: number, step: Step): void {
     // An ack is not awaited: the ping carries what this member believes about the target (it refutes
     // that if it is alive) and this member's own record (so the target learns it is alive too).
     if (target !== undefined) reply(state, target, { type: "ping", seq: nextSeq(state), target }, step);
+    // A peer still joining long after it started was most likely ready long ago, and this member missed the one
+    // update that said so (dissemination reaches each member with high probability, not certainty: at start-up a
+    // thousand members make two thousand updates). Probing and push-pull would put it right only after a minute
+    // or two (a round robin over a thousand members); its ack carries its record now.
+    const joiner = sampleLongJoining(state, now);
+    if (joiner !== undefined) reply(state, joiner, { type: "ping", seq: nextSeq(state), target: joiner }, step, [selfAlive(state)]);
   }
 
   if (state.phase === "ready" && now >= state.nextPushPullAt) {
@@ -621,6 +654,8 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m !== undefined && m.status !== "alive" && spread) state.nextGossipAt = Math.min(state.nextGossipAt, now);
       const joiningSince = update.ready ? undefined : m !== undefined && m.incarnation === update.incarnation ? m.joiningSince : now;
       state.members.set(update.node, { incarnation: update.incarnation, status: "alive", ready: update.ready, joiningSince, suspicion: undefined });
+      if (update.ready) state.joining.delete(update.node);
+      else state.joining.add(update.node);
       state.down.delete(update.node);
       state.suspects.delete(update.node);
       if (m === undefined || m.status !== "alive" || m.ready !== update.ready) step.notes.push({ kind: "alive", node: update.node, incarnation: update.incarnation });
@@ -689,6 +724,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
       const status: MemberStatus = update.from === update.node ? "left" : "dead";
       state.members.set(update.node, { incarnation: update.incarnation, status, ready: m?.ready ?? false, joiningSince: undefined, suspicion: undefined });
+      state.joining.delete(update.node);
       if (status === "dead") state.down.add(update.node);
       else state.down.delete(update.node);
       state.suspects.delete(update.node);
@@ -899,6 +935,17 @@ function sampleDown(state: GossipState): string | undefined {
   return undefined;
 }
 
+/** A random member counted joining for longer than `joiningLimitMs`. */
+function sampleLongJoining(state: GossipState, now: number): string | undefined {
+  if (state.joining.size === 0) return undefined;
+  const long: string[] = [];
+  for (const name of state.joining) {
+    const since = state.members.get(name)?.joiningSince;
+    if (since !== undefined && now - since > state.config.joiningLimitMs) long.push(name);
+  }
+  return long.length === 0 ? undefined : long[Math.floor(state.config.random() * long.length)];
+}
+
 function upMembers(state: GossipState): string[] {
   const out: string[] = [];
   for (const [name, m] of state.members) if (isUp(m)) out.push(name);
@@ -946,6 +993,7 @@ function shiftDeadlines(state: GossipState, gap: number): void {
   if (state.peersKnownAt !== undefined) state.peersKnownAt += gap;
   if (state.probe !== undefined) {
     state.probe.timeoutAt += gap;
+    state.probe.retryAt += gap;
     state.probe.deadline += gap;
   }
   for (const relay of state.relays.values()) relay.nackAt += gap;

@@ -134,7 +134,14 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   // whose datagram numbers peers keep a mark of.
   const session = Date.now();
   const monotonic = () => performance.now();
-  const state: GossipState = createGossip({ ...timing, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random: Math.random }, nodeName, session, monotonic());
+  // The probe's retry and timeout run in the liveness thread (watchProbe): the event loop wakes for a probe when
+  // it starts and, rarely, when it went unanswered, not at its retry and timeout as well.
+  const state: GossipState = createGossip(
+    { ...timing, maxPiggybackBytes: PIGGYBACK_BUDGET, updateSize: encodedUpdateSize, random: Math.random, externalProbeTimers: true },
+    nodeName,
+    session,
+    monotonic(),
+  );
   let peers: ReadonlyMap<string, string> = new Map();
   const marks = new Map<string, SenderMark>();
   let live: ReadonlySet<string> = new Set();
@@ -151,7 +158,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     key,
     session,
     maxSkewMs,
-    onDatagram: (packet, acked, authentic) => onDatagram(packet, acked, authentic),
+    onDatagram: (packet, acked, authentic, replayed) => onDatagram(packet, acked, authentic, replayed),
+    onProbeTimeout() {
+      if (closed) return;
+      const now = monotonic();
+      settleProbe(now);
+      run(tick(state, now));
+    },
   });
   const bound: string[] = [];
   for (const address of options.bindAddresses ?? ["0.0.0.0", "::"]) {
@@ -173,13 +186,58 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let selfIncarnation = -1;
   let selfReady = false;
   let selfAnswering = false;
+  let selfNews = false;
   let healthSet = -1;
   let ackBytesCounted = 0;
+  let quietCounted = 0;
+  let quietBytesCounted = 0;
   function countNativeAcks(): void {
     // (Nothing awaits between the counter's creation and `native`'s, so no scrape comes before it.)
-    const { ackBytes } = native.stats();
-    if (ackBytes > ackBytesCounted) sentBytes += ackBytes - ackBytesCounted;
-    ackBytesCounted = ackBytes;
+    const { ackBytes, probeRetryBytes, quietDatagrams, quietBytes } = native.stats();
+    // (The thread's own datagrams: acks and probe retries.)
+    const threadBytes = ackBytes + probeRetryBytes;
+    if (threadBytes > ackBytesCounted) sentBytes += threadBytes - ackBytesCounted;
+    ackBytesCounted = threadBytes;
+    // The datagrams the thread kept back as quiet were accepted like any other.
+    if (quietDatagrams > quietCounted) receivedBy.set("accept", (receivedBy.get("accept") ?? 0) + quietDatagrams - quietCounted);
+    if (quietBytes > quietBytesCounted) receivedBytes += quietBytes - quietBytesCounted;
+    quietCounted = quietDatagrams;
+    quietBytesCounted = quietBytes;
+  }
+
+  // What the thread knows of the core's view, so it can keep back datagrams that carry no news ("quiet"): per
+  // peer the incarnation of its record and whether it is counted up. Sent when a note names the peer or the
+  // peer's own datagram came through, gathered over a step and sent once at its end (before anything else
+  // runs, so the thread never goes on taking a member counted dead for up).
+  const knownSent = new Map<string, { incarnation: number; up: boolean }>();
+  const knownNames: string[] = [];
+  const knownIncarnations: number[] = [];
+  const knownUp: boolean[] = [];
+  function noteKnown(name: string): void {
+    const m = state.members.get(name);
+    const incarnation = m?.incarnation ?? -1;
+    const up = m !== undefined && (m.status === "alive" || m.status === "suspect");
+    const sent = knownSent.get(name);
+    if (sent !== undefined && sent.incarnation === incarnation && sent.up === up) return;
+    knownSent.set(name, { incarnation, up });
+    knownNames.push(name);
+    knownIncarnations.push(incarnation);
+    knownUp.push(up);
+  }
+  function flushKnown(): void {
+    if (knownNames.length === 0) return;
+    native.setKnown(knownNames, knownIncarnations, knownUp);
+    knownNames.length = 0;
+    knownIncarnations.length = 0;
+    knownUp.length = 0;
+  }
+
+  // The probe the thread watches: its ack, when quiet, stays there until the probe's timeout asks for it.
+  let watchedProbe = -1;
+  function settleProbe(now: number): void {
+    const probe = state.probe;
+    if (probe === undefined || probe.seq !== watchedProbe || now < probe.retryAt || !native.probeAcked(probe.seq)) return;
+    run(receive(state, probe.target, { type: "ack", seq: probe.seq, updates: [] }, now));
   }
 
   function run(step: Step): void {
@@ -212,9 +270,11 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     ackedNatively = undefined;
     const ready = state.phase === "ready";
     const answering = state.phase !== "leaving" && state.peersKnownAt !== undefined;
-    if (state.incarnation !== selfIncarnation || ready !== selfReady || answering !== selfAnswering) {
+    const news = state.fresh.size > 0 || state.queue.size > 0;
+    if (state.incarnation !== selfIncarnation || ready !== selfReady || answering !== selfAnswering || news !== selfNews) {
       // (It takes the thread's lock: only when the record changed.)
-      native.setSelf(state.incarnation, ready, answering);
+      native.setSelf(state.incarnation, ready, answering, news);
+      selfNews = news;
       selfIncarnation = state.incarnation;
       selfReady = ready;
       selfAnswering = answering;
@@ -242,6 +302,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
           break;
         default:
           touched.add(note.node);
+          noteKnown(note.node);
           changes.inc({ kind: note.kind });
           log.debug({ node: note.node, incarnation: note.incarnation, from: note.from }, note.kind);
       }
@@ -258,6 +319,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     if (state.localHealth !== healthSet) {
       health.set(state.localHealth);
       healthSet = state.localHealth;
+    }
+    flushKnown();
+    const probe = state.probe;
+    if (probe !== undefined && probe.seq !== watchedProbe) {
+      const now = monotonic();
+      native.watchProbe(probe.target, probe.seq, Math.max(0, probe.retryAt - now), Math.max(0, probe.timeoutAt - now));
+      watchedProbe = probe.seq;
     }
     arm();
   }
@@ -302,7 +370,10 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
         timer = undefined;
         armedFor = Number.POSITIVE_INFINITY;
         setImmediate(() => {
-          if (!closed) run(tick(state, monotonic()));
+          if (closed) return;
+          const now = monotonic();
+          settleProbe(now);
+          run(tick(state, now));
         });
       },
       Math.max(0, at - monotonic()),
@@ -325,7 +396,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     lastLogged.set(kind, { at: now, suppressed: 0 });
   };
 
-  function onDatagram(packet: Buffer, acked: boolean, authentic: boolean): void {
+  function onDatagram(packet: Buffer, acked: boolean, authentic: boolean, replayed: boolean): void {
     if (closed) return;
     receivedBytes += packet.length;
     // The liveness thread checked the HMAC; an inauthentic datagram is only told apart as malformed or forged.
@@ -338,15 +409,20 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       return;
     }
     const { header, message } = decoded.datagram;
-    const verdict = judgeDatagram(header, { self: nodeName, known: state.peers, previous: marks.get(header.sender), wallNow: Date.now(), maxSkewMs });
+    // The thread keeps the replay marks (it sees the quiet datagrams this never does).
+    const verdict = replayed ? "replay" : judgeDatagram(header, { self: nodeName, known: state.peers, previous: marks.get(header.sender), wallNow: Date.now(), maxSkewMs });
     count(verdict);
     if (verdict !== "accept") {
       if (verdict !== "self") logDropped(verdict, { node: header.sender, verdict }, "ignored membership datagram");
       return;
     }
     marks.set(header.sender, { session: header.session, seq: header.seq });
+    const now = monotonic();
+    settleProbe(now);
     if (acked && message.type === "ping") ackedNatively = { from: header.sender, seq: message.seq, incarnation: state.incarnation, ready: state.phase === "ready" };
-    run(receive(state, header.sender, message, monotonic()));
+    const step = receive(state, header.sender, message, now);
+    noteKnown(header.sender);
+    run(step);
   }
 
   return {
@@ -361,6 +437,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       // Names are ASCII (isNodeName), so their length is their size on the wire.
       state.config.maxPiggybackBytes = piggybackBudget(Math.max(nodeName.length, ...[...valid.keys()].map((n) => n.length)));
       for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
+      for (const name of knownSent.keys()) if (!valid.has(name)) knownSent.delete(name);
       run(setPeers(state, valid.keys(), monotonic()));
       publish(true);
     },

@@ -31,7 +31,8 @@ export interface SimulationOptions {
   steadyMs: number;
   /**
    * From convergence until the steady window opens: start-up's news is still being retransmitted for a while
-   * after every member counts every member (at 1,000, 5.6 kB/s per node 0–16 s after, against 0.4 later).
+   * after every member counts every member (at 1,000, 5.6 kB/s per node 0–16 s after, against 0.4 later). Also
+   * the wait after the kill and after the pause before the next event (at least 1 s).
    */
   settleMs?: number;
   /** Longest wait for any phase to settle. */
@@ -265,6 +266,10 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const driverCores = (driverUsage.user + driverUsage.system) / 1e6 / steadySeconds;
     log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)}), ${Math.round(datagrams / steadySeconds)} datagrams/s received`);
 
+    // Each event is measured from a calm cluster: the news of the one before (a death spreads to every member
+    // and is retransmitted for a while) has died down. At least a second; `settleMs` when longer.
+    const calm = Math.max(1000, options.settleMs ?? 0);
+
     // A member killed.
     const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
     const leftAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.left?.includes(node))?.t;
@@ -277,7 +282,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       const t = leftAfter(o, KILLED, killedAt);
       return t === undefined ? null : t - killedAt;
     });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, calm));
 
     // A member paused for pauseMs.
     const pausedAt = Date.now();
@@ -287,7 +292,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const resumedAt = Date.now();
     pausedProcess.kill("SIGCONT");
     await waitUntil("every member to count the paused one again", () => observersOf(PAUSED).every((o) => joinedAfter(o, PAUSED, resumedAt) !== undefined || leftAfter(o, PAUSED, pausedAt) === undefined));
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, calm));
     const pauseDetectionMs = observersOf(PAUSED).map((o) => {
       const t = leftAfter(o, PAUSED, pausedAt);
       return t === undefined ? null : t - pausedAt;
