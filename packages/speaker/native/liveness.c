@@ -127,8 +127,8 @@ typedef struct {
   uint64_t acks_sent;
   uint64_t ack_bytes;
   uint64_t queue_drops;
-  // The probe JavaScript waits on (memberWatchProbe): its ack, when it carries no news, is only noted here, and
-  // JavaScript asks for it when the probe's timeout comes (memberProbeAcked).
+  // The probe JavaScript waits on (memberWatchProbe): its ack is noted here (and, when it carries no news, only
+  // here: JavaScript reads it at its next wake-up, memberProbeAcked).
   int probe_watched;
   uint32_t probe_seq;
   char probe_target[MAX_NAME + 1];
