@@ -438,12 +438,9 @@ static int judge(member *m, const uint8_t *buf, size_t len, header *h) {
   return JUDGED_NEW;
 }
 
-// Acks a ping to this node that `judge` found NEW, with this node's own record (as the gossip core's ack carries
-// it first). 1 if acked.
-static int maybe_ack(member *m, const header *h) {
-  if (!m->answering || !vouching() || h->type != TYPE_PING) return 0;
-  if (compare_name(h->target, h->target_len, m->self, m->self_len) != 0) return 0;
-  peer *p = h->peer;
+// Sends `p` a ping or an ack of probe `probe_seq` that carries this node's own record only (as the gossip core's
+// carry it first), numbered in sequence with JavaScript's datagrams and signed. The bytes sent, or 0.
+static size_t send_own(member *m, const peer *p, uint8_t type, uint32_t probe_seq) {
   uint8_t out[MAX_DATAGRAM];
   size_t w = 0;
   memcpy(out, "BLM2", 4);
@@ -451,16 +448,22 @@ static int maybe_ack(member *m, const header *h) {
   out[w++] = m->self_len;
   memcpy(out + w, m->self, m->self_len);
   w += m->self_len;
-  out[w++] = h->sender_len;
-  memcpy(out + w, h->sender, h->sender_len);
-  w += h->sender_len;
+  out[w++] = p->name_len;  // the receiver
+  memcpy(out + w, p->name, p->name_len);
+  w += p->name_len;
+  size_t seq_at = w + 8;
   put_f64(out + w, m->session);
   put_f64(out + w + 12, wall_ms());
-  out[w + 20] = TYPE_ACK;
-  put_u32(out + w + 21, h->probe_seq);
-  out[w + 25] = 0;
-  out[w + 26] = 1;  // one update
-  w += 27;
+  out[w + 20] = type;
+  put_u32(out + w + 21, probe_seq);
+  w += 25;
+  if (type == TYPE_PING) {  // the target: the receiver
+    out[w++] = p->name_len;
+    memcpy(out + w, p->name, p->name_len);
+    w += p->name_len;
+  }
+  out[w++] = 0;
+  out[w++] = 1;  // one update
   out[w++] = 0;  // "alive"
   out[w++] = m->self_len;
   memcpy(out + w, m->self, m->self_len);
@@ -469,14 +472,21 @@ static int maybe_ack(member *m, const header *h) {
   w += 8;
   out[w++] = m->ready ? 1 : 0;
   pthread_mutex_lock(&m->send_lock);
-  put_u32(out + 4 + 1 + m->self_len + 1 + h->sender_len + 8, ++m->seq);
+  put_u32(out + seq_at, ++m->seq);
   hmac_sha256(&m->key, out, w, out + w);
   int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
   pthread_mutex_unlock(&m->send_lock);
-  w += MAC_LENGTH;
-  if (sent < 0) return 0;
+  return sent < 0 ? 0 : w + MAC_LENGTH;
+}
+
+// Acks a ping to this node that `judge` found NEW. 1 if acked.
+static int maybe_ack(member *m, const header *h) {
+  if (!m->answering || !vouching() || h->type != TYPE_PING) return 0;
+  if (compare_name(h->target, h->target_len, m->self, m->self_len) != 0) return 0;
+  size_t sent = send_own(m, h->peer, TYPE_ACK, h->probe_seq);
+  if (sent == 0) return 0;
   m->acks_sent += 1;
-  m->ack_bytes += w;
+  m->ack_bytes += sent;
   return 1;
 }
 
@@ -587,47 +597,14 @@ static void call_deliver(napi_env env, napi_value callback, void *context, void 
   free(d);
 }
 
-// The watched probe's retry: the same ping once more, with this node's record, numbered and signed like an ack.
-// Called with `lock` held.
+// The watched probe's retry: the same ping once more. Called with `lock` held.
 static void send_probe_retry(member *m) {
-  peer *p = find_peer(m, (const uint8_t *)m->probe_target, m->probe_target_len);
+  const peer *p = find_peer(m, (const uint8_t *)m->probe_target, m->probe_target_len);
   if (p == NULL) return;
-  uint8_t out[MAX_DATAGRAM];
-  size_t w = 0;
-  memcpy(out, "BLM2", 4);
-  w = 4;
-  out[w++] = m->self_len;
-  memcpy(out + w, m->self, m->self_len);
-  w += m->self_len;
-  out[w++] = p->name_len;
-  memcpy(out + w, p->name, p->name_len);
-  w += p->name_len;
-  size_t seq_at = w + 8;
-  put_f64(out + w, m->session);
-  put_f64(out + w + 12, wall_ms());
-  out[w + 20] = TYPE_PING;
-  put_u32(out + w + 21, m->probe_seq);
-  w += 25;
-  out[w++] = p->name_len;  // the target
-  memcpy(out + w, p->name, p->name_len);
-  w += p->name_len;
-  out[w++] = 0;
-  out[w++] = 1;  // one update: this node's record
-  out[w++] = 0;  // "alive"
-  out[w++] = m->self_len;
-  memcpy(out + w, m->self, m->self_len);
-  w += m->self_len;
-  put_f64(out + w, m->incarnation);
-  w += 8;
-  out[w++] = m->ready ? 1 : 0;
-  pthread_mutex_lock(&m->send_lock);
-  put_u32(out + seq_at, ++m->seq);
-  hmac_sha256(&m->key, out, w, out + w);
-  int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
-  pthread_mutex_unlock(&m->send_lock);
-  if (sent < 0) return;
+  size_t sent = send_own(m, p, TYPE_PING, m->probe_seq);
+  if (sent == 0) return;
   m->probe_retries += 1;
-  m->probe_retry_bytes += w + MAC_LENGTH;
+  m->probe_retry_bytes += sent;
 }
 
 // Tells JavaScript the watched probe went unanswered. Called with `lock` held.
