@@ -363,6 +363,22 @@ describe("gossip rules", () => {
     assert.equal(liveMembers(a).has("p0"), false);
   });
 
+  it("spreads a confirmation only while the suspicion lacks confirmations: a third confirmer is kept, not sent", () => {
+    const peers = Array.from({ length: 9 }, (_, i) => `p${i}`);
+    const a = member("a", peers);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    const suspect = (from: string) => ({ kind: "suspect" as const, node: "p0", incarnation: 1, from });
+    const pendingAboutP0 = () => pendingUpdates(a).filter((u) => u.node === "p0");
+    receive(a, "p1", { type: "gossip", updates: [suspect("p1")] }, 1000);
+    assert.deepEqual(pendingAboutP0(), [suspect("p1")]);
+    receive(a, "p2", { type: "gossip", updates: [suspect("p2")] }, 1010);
+    receive(a, "p3", { type: "gossip", updates: [suspect("p3")] }, 1020);
+    assert.deepEqual(pendingAboutP0(), [suspect("p3")], "the second confirmation is spread");
+    receive(a, "p4", { type: "gossip", updates: [suspect("p4")] }, 1030);
+    assert.deepEqual(pendingAboutP0(), [suspect("p3")], "a third changes no timer: not spread");
+    assert.equal(a.members.get("p0")?.suspicion?.confirmers.has("p4"), true, "but counted");
+  });
+
   it("sends each update λ·ceil(log10(N + 1)) times, then drops it", () => {
     const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const a = member("a", peers, { gossipFanout: 1 });

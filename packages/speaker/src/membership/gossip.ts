@@ -668,10 +668,14 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       if (m.status === "suspect" && update.incarnation === m.incarnation) {
         const suspicion = m.suspicion as Suspicion;
         if (!suspicion.confirmers.has(update.from) || witnesses > suspicion.witnesses) {
+          const counted = Math.min(confirmations(suspicion), suspicion.expected);
           suspicion.confirmers.add(update.from);
           suspicion.witnesses = Math.max(suspicion.witnesses, witnesses);
-          // Confirmations are spread too, so every member's timer shortens.
-          enqueue(state, update);
+          // Confirmations are spread too, so every member's timer shortens — but only while they do: once a
+          // suspicion has the confirmations it waits for, more shorten no timer (memberlist's rule too). At a
+          // thousand members every prober of a dead member confirmed it, each confirmation sent λ·log N times by
+          // every member: a death was tens of thousands of datagrams within a second.
+          if (Math.min(confirmations(suspicion), suspicion.expected) > counted) enqueue(state, update);
         }
         return;
       }
