@@ -495,15 +495,13 @@ static int maybe_ack(member *m, const header *h) {
 // (one it counts dead is told so when it speaks: that datagram goes on); carrying only "alive" records no newer
 // than JavaScript's (the gossip core ignores an alive record at or below the incarnation it has). In a steady
 // cluster that is nearly every datagram: probes and their acks carry the sender's unchanged record.
-static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int acked) {
+static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int acked, int watched_ack) {
   if (!h->peer->known_up) return 0;
-  int probe_ack = 0;
   if (h->type == TYPE_PING) {
     // With news waiting, the core's own ack carries them (acks were half of start-up's dissemination).
     if (!acked || m->news) return 0;
   } else if (h->type == TYPE_ACK) {
-    if (!m->probe_watched || h->probe_seq != m->probe_seq || compare_name(h->sender, h->sender_len, m->probe_target, m->probe_target_len) != 0) return 0;
-    probe_ack = 1;
+    if (!watched_ack) return 0;
   } else if (h->type != TYPE_GOSSIP) {
     return 0;
   }
@@ -524,7 +522,6 @@ static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int
     peer *about = find_peer(m, name, name_len);
     if (about == NULL || about->known_incarnation < 0 || !(incarnation <= about->known_incarnation)) return 0;
   }
-  (void)probe_ack;  // (the caller noted the ack already)
   return at == end;
 }
 
@@ -553,10 +550,10 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   int judged = valid ? judge(m, buf, len, &h) : JUDGED_OTHER;
   int acked = judged == JUDGED_NEW && maybe_ack(m, &h);
   // The watched probe's ack, quiet or not, ends its timers.
-  if (judged == JUDGED_NEW && h.type == TYPE_ACK && m->probe_watched && h.probe_seq == m->probe_seq &&
-      compare_name(h.sender, h.sender_len, m->probe_target, m->probe_target_len) == 0)
-    m->probe_acked = 1;
-  if (judged == JUDGED_NEW && quiet(m, &h, buf, len, acked)) {
+  int watched_ack = judged == JUDGED_NEW && h.type == TYPE_ACK && m->probe_watched && h.probe_seq == m->probe_seq &&
+                    compare_name(h.sender, h.sender_len, m->probe_target, m->probe_target_len) == 0;
+  if (watched_ack) m->probe_acked = 1;
+  if (judged == JUDGED_NEW && quiet(m, &h, buf, len, acked, watched_ack)) {
     m->quiet_datagrams += 1;
     m->quiet_bytes += len;
     return;
