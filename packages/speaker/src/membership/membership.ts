@@ -35,7 +35,6 @@ import {
   looksLikeDatagram,
   PIGGYBACK_BUDGET,
   piggybackBudget,
-  type SenderMark,
   type Verdict,
 } from "./wire.ts";
 
@@ -117,7 +116,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     labelNames: ["direction"],
     registers,
     collect() {
-      countNativeAcks();
+      countThreadStats();
       if (sentBytes > sentBytesCounted) bytes.inc({ direction: "sent" }, sentBytes - sentBytesCounted);
       if (receivedBytes > receivedBytesCounted) bytes.inc({ direction: "received" }, receivedBytes - receivedBytesCounted);
       sentBytesCounted = sentBytes;
@@ -145,7 +144,6 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     monotonic(),
   );
   let peers: ReadonlyMap<string, string> = new Map();
-  const marks = new Map<string, SenderMark>();
   let live: ReadonlySet<string> = new Set();
   // Members whose liveness may have changed since `live` was last published (the notes name them).
   const touched = new Set<string>();
@@ -193,7 +191,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let ackBytesCounted = 0;
   let quietCounted = 0;
   let quietBytesCounted = 0;
-  function countNativeAcks(): void {
+  function countThreadStats(): void {
     // (Nothing awaits between the counter's creation and `native`'s, so no scrape comes before it.)
     const { ackBytes, probeRetryBytes, quietDatagrams, quietBytes } = native.stats();
     // (The thread's own datagrams: acks and probe retries.)
@@ -411,14 +409,14 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       return;
     }
     const { header, message } = decoded.datagram;
-    // The thread keeps the replay marks (it sees the quiet datagrams this never does).
-    const verdict = replayed ? "replay" : judgeDatagram(header, { self: nodeName, known: state.peers, previous: marks.get(header.sender), wallNow: Date.now(), maxSkewMs });
+    // The thread keeps the replay marks, for every datagram (it sees the quiet ones this never does): a mark kept
+    // here too would only ever lag behind it.
+    const verdict = replayed ? "replay" : judgeDatagram(header, { self: nodeName, known: state.peers, previous: undefined, wallNow: Date.now(), maxSkewMs });
     count(verdict);
     if (verdict !== "accept") {
       if (verdict !== "self") logDropped(verdict, { node: header.sender, verdict }, "ignored membership datagram");
       return;
     }
-    marks.set(header.sender, { session: header.session, seq: header.seq });
     const now = monotonic();
     settleProbe(now);
     if (acked && message.type === "ping") ackedNatively = { from: header.sender, seq: message.seq, incarnation: state.incarnation, ready: state.phase === "ready" };
@@ -438,7 +436,6 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       native.setPeers(valid, port);
       // Names are ASCII (isNodeName), so their length is their size on the wire.
       state.config.maxPiggybackBytes = piggybackBudget(Math.max(nodeName.length, ...[...valid.keys()].map((n) => n.length)));
-      for (const name of marks.keys()) if (!valid.has(name)) marks.delete(name);
       for (const name of knownSent.keys()) if (!valid.has(name)) knownSent.delete(name);
       run(setPeers(state, valid.keys(), monotonic()));
       publish(true);
@@ -450,7 +447,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       run(step);
       closed = true;
       clearTimeout(timer);
-      countNativeAcks();
+      countThreadStats();
       await new Promise((resolve) => setTimeout(resolve, 20));
       native.close();
     },
