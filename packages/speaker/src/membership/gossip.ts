@@ -570,9 +570,10 @@ function progressJoin(state: GossipState, now: number, step: Step): void {
   if (state.phase === "ready" && !state.converged) {
     // Counting itself while a peer it hears is still joining would make this member believe it is
     // alone (or nearly) and announce what that peer will win: it waits, up to `joiningLimitMs`.
+    // (`joining` holds exactly the members up and not ready: no walk over the whole view at each step.)
     const waitingFor: string[] = [];
-    for (const [name, m] of state.members) {
-      if (isUp(m) && !m.ready && now - (m.joiningSince ?? now) <= config.joiningLimitMs) {
+    for (const name of state.joining) {
+      if (now - (state.members.get(name)?.joiningSince ?? now) <= config.joiningLimitMs) {
         waitingFor.push(name);
         if (waitingFor.length >= 3) break;
       }
