@@ -919,24 +919,35 @@ static napi_value member_set_known(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "memberSetKnown(handle, names, incarnations, up)");
     return NULL;
   }
-  pthread_mutex_lock(&lock);
+  // Read from JavaScript first, applied under the lock after (as memberSetPeers does): the thread takes that lock
+  // for every datagram and should not wait on N-API calls.
+  struct known {
+    char name[MAX_NAME + 1];
+    uint8_t name_len;
+    double incarnation;
+    bool up;
+  } *known = calloc(n == 0 ? 1 : n, sizeof *known);
+  if (known == NULL) return throw_errno(env, "calloc", ENOMEM);
+  size_t count = 0;
   for (uint32_t i = 0; i < n; i++) {
     napi_value name, incarnation, up;
-    char text[MAX_NAME + 1];
-    uint8_t text_len;
-    double value;
-    bool is_up;
+    struct known *k = &known[count];
     napi_get_element(env, argv[1], i, &name);
     napi_get_element(env, argv[2], i, &incarnation);
     napi_get_element(env, argv[3], i, &up);
-    if (!get_name(env, name, text, &text_len) || napi_get_value_double(env, incarnation, &value) != napi_ok || napi_get_value_bool(env, up, &is_up) != napi_ok)
-      continue;
-    peer *p = find_peer(m, (const uint8_t *)text, text_len);
+    if (get_name(env, name, k->name, &k->name_len) && napi_get_value_double(env, incarnation, &k->incarnation) == napi_ok &&
+        napi_get_value_bool(env, up, &k->up) == napi_ok)
+      count++;
+  }
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < count; i++) {
+    peer *p = find_peer(m, (const uint8_t *)known[i].name, known[i].name_len);
     if (p == NULL) continue;
-    p->known_incarnation = value;
-    p->known_up = is_up;
+    p->known_incarnation = known[i].incarnation;
+    p->known_up = known[i].up;
   }
   pthread_mutex_unlock(&lock);
+  free(known);
   return NULL;
 }
 
