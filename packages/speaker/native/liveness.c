@@ -142,6 +142,8 @@ typedef struct {
   uint64_t probe_retry_bytes;
   uint64_t quiet_datagrams;
   uint64_t quiet_bytes;
+  uint64_t refutations;
+  uint64_t refutation_bytes;
 } member;
 
 typedef struct {
@@ -438,8 +440,8 @@ static int judge(member *m, const uint8_t *buf, size_t len, header *h) {
   return JUDGED_NEW;
 }
 
-// Sends `p` a ping or an ack of probe `probe_seq` that carries this node's own record only (as the gossip core's
-// carry it first), numbered in sequence with JavaScript's datagrams and signed. The bytes sent, or 0.
+// Sends `p` a ping or an ack of probe `probe_seq`, or gossip, that carries this node's own record only (as the
+// gossip core's carry it first), numbered in sequence with JavaScript's datagrams and signed. The bytes sent, or 0.
 static size_t send_own(member *m, const peer *p, uint8_t type, uint32_t probe_seq) {
   uint8_t out[MAX_DATAGRAM];
   size_t w = 0;
@@ -455,8 +457,11 @@ static size_t send_own(member *m, const peer *p, uint8_t type, uint32_t probe_se
   put_f64(out + w, m->session);
   put_f64(out + w + 12, wall_ms());
   out[w + 20] = type;
-  put_u32(out + w + 21, probe_seq);
-  w += 25;
+  w += 21;
+  if (type != TYPE_GOSSIP) {  // gossip answers no probe
+    put_u32(out + w, probe_seq);
+    w += 4;
+  }
   if (type == TYPE_PING) {  // the target: the receiver
     out[w++] = p->name_len;
     memcpy(out + w, p->name, p->name_len);
@@ -477,6 +482,83 @@ static size_t send_own(member *m, const peer *p, uint8_t type, uint32_t probe_se
   int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
   pthread_mutex_unlock(&m->send_lock);
   return sent < 0 ? 0 : w + MAC_LENGTH;
+}
+
+// A peer JavaScript counts up, at random (a few tries), or NULL. xorshift64: spreading a refutation needs no
+// better randomness than the gossip core's Math.random.
+static uint64_t random_state;
+static const peer *random_up_peer(member *m) {
+  if (m->npeers == 0) return NULL;
+  if (random_state == 0) random_state = (uint64_t)monotonic_ns() | 1;
+  for (int tries = 0; tries < 8; tries++) {
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    const peer *p = &m->peers[random_state % m->npeers];
+    if (p->known_up) return p;
+  }
+  return NULL;
+}
+
+// Peers told of a refutation besides the datagram's sender and the accuser: enough to start its spread, which
+// the core's gossip (16 sends by every member that learns it, at a thousand members) carries on from there.
+#define REFUTATION_FANOUT 2
+
+// Refutes, here and now, a suspect or dead record about this node in a NEW datagram (at or above its
+// incarnation): the incarnation goes one above it, as the gossip core's would, and the record goes to the sender
+// (in the ack when the datagram is a ping the thread will ack), the accuser and REFUTATION_FANOUT peers. The core
+// refutes only when the event loop runs; a loop that stalled (GC, a starved CPU) for longer than a suspicion
+// lasts (300 ms at a thousand members) made a slow member a dead one. The datagram still goes to JavaScript,
+// whose core makes the same incarnation (memberSetSelf never lowers it). Called with `lock` held.
+static void refute_accusation(member *m, const header *h, const uint8_t *buf, size_t len) {
+  if (!m->answering || !vouching()) return;
+  size_t end = len - MAC_LENGTH, at = h->updates_at;
+  if (at + 2 > end) return;
+  unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
+  at += 2;
+  double highest = -1;
+  const uint8_t *accuser = NULL;
+  uint8_t accuser_len = 0;
+  for (unsigned i = 0; i < count; i++) {
+    uint8_t kind = buf[at], name_len, from_len;
+    if (kind > 3) return;
+    at += 1;
+    const uint8_t *name = take_name(buf, &at, end, &name_len);
+    if (name == NULL || at + 8 > end) return;
+    double incarnation = get_f64(buf + at);
+    at += 8;
+    if (kind == 0) {
+      at += 1;
+      continue;
+    }
+    const uint8_t *from = take_name(buf, &at, end, &from_len);
+    if (from == NULL) return;
+    if (kind == 3) at += 1;
+    if (at > end) return;
+    // (A dead record from this node itself says it left: JavaScript's to answer, as it is leaving.)
+    if (compare_name(name, name_len, m->self, m->self_len) != 0 || compare_name(from, from_len, m->self, m->self_len) == 0) continue;
+    if (incarnation >= m->incarnation && incarnation > highest) {
+      highest = incarnation;
+      accuser = from;
+      accuser_len = from_len;
+    }
+  }
+  if (highest < 0) return;
+  m->incarnation = highest + 1;
+  m->refutations += 1;
+  const peer *told[2 + REFUTATION_FANOUT] = {0};
+  size_t n = 0;
+  int acks_sender = h->type == TYPE_PING && compare_name(h->target, h->target_len, m->self, m->self_len) == 0;
+  if (!acks_sender) told[n++] = h->peer;
+  const peer *accused_by = find_peer(m, accuser, accuser_len);
+  if (accused_by != NULL && accused_by != h->peer) told[n++] = accused_by;
+  for (int i = 0; i < REFUTATION_FANOUT; i++) {
+    const peer *p = random_up_peer(m);
+    int again = p == NULL || p == h->peer;
+    for (size_t k = 0; k < n && !again; k++) again = told[k] == p;
+    if (!again) told[n++] = p;
+  }
+  for (size_t k = 0; k < n; k++) m->refutation_bytes += send_own(m, told[k], TYPE_GOSSIP, 0);
 }
 
 // Acks a ping to this node that `judge` found NEW. 1 if acked.
@@ -531,6 +613,7 @@ typedef struct {
   int authentic;
   int replayed;
   int probe_timeout;  // not a datagram: the watched probe went unanswered (onDatagram(null, ...))
+  double incarnation;  // this node's, as the thread held it then (refute_accusation)
   uint8_t bytes[];
 } delivery;
 
@@ -548,6 +631,7 @@ static int authentic(member *m, const uint8_t *buf, size_t len) {
 static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, int valid) {
   header h = {0};
   int judged = valid ? judge(m, buf, len, &h) : JUDGED_OTHER;
+  if (judged == JUDGED_NEW) refute_accusation(m, &h, buf, len);
   int acked = judged == JUDGED_NEW && maybe_ack(m, &h);
   // The watched probe's ack, quiet or not, ends its timers.
   int watched_ack = judged == JUDGED_NEW && h.type == TYPE_ACK && m->probe_watched && h.probe_seq == m->probe_seq &&
@@ -568,6 +652,7 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   d->authentic = valid;
   d->replayed = judged == JUDGED_REPLAY;
   d->probe_timeout = 0;
+  d->incarnation = m->incarnation;
   memcpy(d->bytes, buf, len);
   if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
     free(d);
@@ -575,20 +660,21 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   }
 }
 
-// Runs on the JavaScript thread: onDatagram(packet, acked, authentic, replayed).
+// Runs on the JavaScript thread: onDatagram(packet, acked, authentic, replayed, incarnation).
 static void call_deliver(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   delivery *d = data;
   if (env != NULL && callback != NULL) {
-    napi_value argv[4], global, result;
+    napi_value argv[5], global, result;
     void *copy;
     napi_status made = d->probe_timeout ? napi_get_null(env, &argv[0]) : napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]);
     if (made == napi_ok) {
       napi_get_boolean(env, d->acked, &argv[1]);
       napi_get_boolean(env, d->authentic, &argv[2]);
       napi_get_boolean(env, d->replayed, &argv[3]);
+      napi_create_double(env, d->incarnation, &argv[4]);
       napi_get_global(env, &global);
-      napi_call_function(env, global, callback, 4, argv, &result);
+      napi_call_function(env, global, callback, 5, argv, &result);
     }
   }
   free(d);
@@ -612,6 +698,7 @@ static void deliver_probe_timeout(member *m) {
     return;
   }
   d->probe_timeout = 1;
+  d->incarnation = m->incarnation;
   if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
     free(d);
     m->queue_drops += 1;
@@ -859,7 +946,14 @@ static napi_value member_set_self(napi_env env, napi_callback_info info) {
     return NULL;
   }
   pthread_mutex_lock(&lock);
-  m->incarnation = incarnation;
+  // The thread may be ahead: it refuted an accusation JavaScript has not read yet (and JavaScript's core, reading
+  // it, makes the same number). A record that differs from the thread's at a number no higher than the thread's
+  // (the core became ready meanwhile) takes the next number, so that every number stands for one record; each
+  // delivery tells JavaScript the number the thread holds, and its core adopts it.
+  if (incarnation > m->incarnation)
+    m->incarnation = incarnation;
+  else if (ready != (m->ready != 0))
+    m->incarnation += 1;
   m->ready = ready;
   m->answering = answering;
   m->news = news;
@@ -1019,6 +1113,7 @@ static napi_value member_stats(napi_env env, napi_callback_info info) {
   double acks = (double)m->acks_sent, ack_bytes = (double)m->ack_bytes, drops = (double)m->queue_drops;
   double quiet_datagrams = (double)m->quiet_datagrams, quiet_bytes = (double)m->quiet_bytes;
   double retries = (double)m->probe_retries, retry_bytes = (double)m->probe_retry_bytes;
+  double refutations = (double)m->refutations, refutation_bytes = (double)m->refutation_bytes;
   pthread_mutex_unlock(&lock);
   napi_value result, value;
   napi_create_object(env, &result);
@@ -1036,6 +1131,10 @@ static napi_value member_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "probeRetries", value);
   napi_create_double(env, retry_bytes, &value);
   napi_set_named_property(env, result, "probeRetryBytes", value);
+  napi_create_double(env, refutations, &value);
+  napi_set_named_property(env, result, "refutations", value);
+  napi_create_double(env, refutation_bytes, &value);
+  napi_set_named_property(env, result, "refutationBytes", value);
   return result;
 }
 

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  adoptIncarnation,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipConfig,
@@ -282,6 +283,21 @@ describe("gossip rules", () => {
     assert.equal(a.incarnation, before + 2);
     receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: before, from: "b" }] }, 13);
     assert.equal(a.incarnation, before + 2, "an old suspicion needs no refutation");
+  });
+
+  it("takes a higher incarnation given elsewhere (the liveness thread refuted first) and gossips its record at once; a lower one changes nothing", () => {
+    const a = member("a", ["b", "c"]);
+    const before = a.incarnation;
+    const { send } = adoptIncarnation(a, before + 3, 10);
+    assert.equal(a.incarnation, before + 3);
+    const gossip = send.filter((o) => o.message.type === "gossip");
+    assert.ok(gossip.length > 0, "gossiped at once");
+    for (const o of gossip) assert.deepEqual(o.message.updates[0], alive("a", before + 3));
+    assert.deepEqual(adoptIncarnation(a, before + 1, 11), { send: [], notes: [] });
+    assert.equal(a.incarnation, before + 3);
+    // The accusation the thread refuted, read afterwards, needs no refutation of the core's own.
+    receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: before + 2, from: "b" }] }, 12);
+    assert.equal(a.incarnation, before + 3);
   });
 
   it("gossips a refutation at once, its own and one it learns of, not at the next round; other news waits for the round", () => {

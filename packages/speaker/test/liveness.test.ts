@@ -131,6 +131,93 @@ describe("the liveness thread's quiet datagrams", () => {
   });
 });
 
+// The thread refutes a suspect or dead record about its own node as soon as it reads one (the core refutes only
+// when the event loop runs): one above the accusation's incarnation, in its ack when the datagram is a ping to it,
+// and as gossip to the sender otherwise and to the accuser. Peers b, c and d are UDP sockets speaking by hand.
+describe("the liveness thread's refutations", () => {
+  const key = Buffer.from("0123456789abcdef0123456789abcdef");
+  type Row = {
+    name: string;
+    setup?: (member: NativeMember) => void;
+    /** Sent by b. */
+    message: Message;
+    /** a's incarnation afterwards, as its acks and the delivery carry it. */
+    incarnation: number;
+    /** Peers that get a's record at that incarnation as gossip (beside the fanout's random ones). */
+    gossipTo?: string[];
+    /** Whether b's ping is acked (with a's record at `incarnation`). */
+    acked?: boolean;
+    refuted: boolean;
+  };
+  const suspect = (incarnation: number, from: string, witnesses?: number): Update => ({ kind: "suspect", node: "a", incarnation, from, ...(witnesses === undefined ? {} : { witnesses }) });
+  // A newer record of c: news, so the datagram is handed over (and its delivery tells a's incarnation).
+  const news = (incarnation: number): Update => ({ kind: "alive", node: "c", incarnation, ready: true });
+  const rows: Row[] = [
+    { name: "a ping carrying a suspicion at a's incarnation: refuted in the ack, and to the accuser", message: { type: "ping", seq: 1, target: "a", updates: [suspect(10, "c")] }, incarnation: 11, acked: true, gossipTo: ["c"], refuted: true },
+    { name: "an older suspicion: nothing to refute", message: { type: "gossip", updates: [suspect(10, "c")] }, incarnation: 11, refuted: false },
+    { name: "a witnessed suspicion among other records, in gossip: refuted to the sender and the accuser", message: { type: "gossip", updates: [{ kind: "alive", node: "c", incarnation: 3, ready: true }, suspect(11, "d", 2)] }, incarnation: 12, gossipTo: ["b", "d"], refuted: true },
+    { name: "a verdict of death above a's incarnation: refuted one above it", message: { type: "gossip", updates: [{ kind: "dead", node: "a", incarnation: 20, from: "c" }] }, incarnation: 21, gossipTo: ["b", "c"], refuted: true },
+    { name: "a's own leave (from itself): not refuted", message: { type: "gossip", updates: [{ kind: "dead", node: "a", incarnation: 21, from: "a" }] }, incarnation: 21, refuted: false },
+    { name: "JavaScript's record at a lower number: the thread's stays", setup: (m) => m.setSelf(15, true, true, false), message: { type: "ping", seq: 2, target: "a", updates: [news(100)] }, incarnation: 21, acked: true, refuted: false },
+    { name: "a record that differs (not ready) at a number no higher: the next number", setup: (m) => m.setSelf(21, false, true, false), message: { type: "ping", seq: 3, target: "a", updates: [news(101)] }, incarnation: 22, acked: true, refuted: false },
+    { name: "not answering (leaving): nothing refuted", setup: (m) => m.setSelf(22, false, false, false), message: { type: "gossip", updates: [suspect(22, "c")] }, incarnation: 22, refuted: false },
+  ];
+
+  it("refutes accusations of its own node at once, and never lowers the incarnation", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const got: number[] = [];
+    const member = openNativeMember({ self: "a", key, session: 1, maxSkewMs: 5000, onDatagram: (_p, _acked, _authentic, _replayed, incarnation) => got.push(incarnation), onProbeTimeout() {} });
+    const peers = ["b", "c", "d"];
+    const sockets = new Map(peers.map((name) => [name, createSocket("udp4")]));
+    // What each peer received from a: [type, a's incarnation in its own record].
+    const received = new Map<string, Array<[string, number]>>(peers.map((name) => [name, []]));
+    try {
+      member.bind("127.0.0.1", port);
+      for (const [i, name] of peers.entries()) {
+        const socket = sockets.get(name);
+        socket?.on("message", (packet) => {
+          const decoded = decodeDatagram(packet, key);
+          if (!decoded.ok) return;
+          const own = decoded.datagram.message.updates.find((u) => u.node === "a" && u.kind === "alive");
+          received.get(name)?.push([decoded.datagram.message.type, own?.incarnation ?? -1]);
+        });
+        await new Promise<void>((resolve) => socket?.bind(port, `127.0.0.${i + 2}`, resolve));
+      }
+      member.setPeers(new Map(peers.map((name, i) => [name, `127.0.0.${i + 2}`])), port);
+      member.setSelf(10, true, true, false);
+      member.setKnown(peers, [5, 7, 9], [true, true, true]);
+      const session = Date.now();
+      let seq = 0;
+      for (const row of rows) {
+        row.setup?.(member);
+        const before = { got: got.length, refutations: member.stats().refutations, received: new Map(peers.map((p) => [p, received.get(p)?.length ?? 0])) };
+        const packet = encodeDatagram({ header: { sender: "b", receiver: "a", session, seq: ++seq, sentAt: Date.now() }, message: row.message }, key);
+        sockets.get("b")?.send(packet, port, "127.0.0.1");
+        await waitFor(row.name, () => got.length > before.got);
+        assert.equal(got.at(-1), row.incarnation, `${row.name}: the incarnation delivered`);
+        assert.equal(member.stats().refutations - before.refutations, row.refuted ? 1 : 0, `${row.name}: refuted`);
+        const since = (peer: string) => (received.get(peer) ?? []).slice(before.received.get(peer));
+        if (row.acked) {
+          await waitFor(`${row.name}: the ack`, () => since("b").some(([type]) => type === "ack"));
+          assert.deepEqual(since("b").find(([type]) => type === "ack"), ["ack", row.incarnation], `${row.name}: the ack's record`);
+        }
+        for (const peer of row.gossipTo ?? []) {
+          await waitFor(`${row.name}: gossip to ${peer}`, () => since(peer).some(([type]) => type === "gossip"));
+          assert.deepEqual(since(peer).find(([type]) => type === "gossip"), ["gossip", row.incarnation], `${row.name}: the record ${peer} got`);
+        }
+        if (!row.refuted) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          for (const peer of peers) assert.equal(since(peer).filter(([type]) => type === "gossip").length, 0, `${row.name}: no gossip to ${peer}`);
+        }
+      }
+      assert.ok(member.stats().refutationBytes > 0);
+    } finally {
+      for (const socket of sockets.values()) socket.close();
+      member.close();
+    }
+  });
+});
+
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

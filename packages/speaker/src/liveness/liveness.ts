@@ -6,7 +6,7 @@ import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "
 import { loadSpeakerAddon, PacketSocketError } from "../l2/packet-socket.ts";
 
 interface LivenessAddon {
-  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer | null, acked: boolean, authentic: boolean, replayed: boolean) => void): unknown;
+  memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer | null, acked: boolean, authentic: boolean, replayed: boolean, incarnation: number) => void): unknown;
   memberBind(handle: unknown, address: string, port: number): void;
   memberSetPeers(handle: unknown, names: string[], addresses: string[], port: number): void;
   memberSetSelf(handle: unknown, incarnation: number, ready: boolean, answering: boolean, news: boolean): void;
@@ -69,6 +69,9 @@ export interface NativeMemberStats {
   /** Probes the thread sent once more (`watchProbe`), and their bytes. */
   probeRetries: number;
   probeRetryBytes: number;
+  /** Suspicions (and verdicts) about this node the thread refuted itself, and the bytes of the records it sent. */
+  refutations: number;
+  refutationBytes: number;
 }
 
 /**
@@ -83,7 +86,10 @@ export interface NativeMember {
   setPeers(peers: ReadonlyMap<string, string>, port: number): void;
   /**
    * This node's record as acks carry it; `answering` false stops the acks (not started, or leaving); `news`: updates
-   * wait to be piggybacked, so pings are handed over even when quiet (the core's ack carries the news).
+   * wait to be piggybacked, so pings are handed over even when quiet (the core's ack carries the news). The thread
+   * never lowers the incarnation: it refutes a suspect or dead record about this node as soon as it reads one (the
+   * core refutes only when the event loop runs), going one above it; a `ready` that differs from its record at a
+   * number no higher than its own takes the next number. Deliveries tell the number it holds.
    */
   setSelf(incarnation: number, ready: boolean, answering: boolean, news: boolean): void;
   /** Sends a datagram `encodeUnsigned` made: the thread numbers it in sequence with its acks and signs it. */
@@ -110,16 +116,18 @@ export function openNativeMember(options: {
    * Every datagram received, in order; `authentic` when it has the membership magic and a valid HMAC under the
    * key (the thread checked it, so only `decodeAuthenticated` remains to do), `acked` when the thread already
    * answered it (a ping), `replayed` when the thread found its number at or below one the sender used before.
+   * `incarnation`: this node's as the thread holds it, which may be ahead of the core's (the thread refutes
+   * suspicions itself, and numbers anew a record that differs from one it announced: `setSelf`).
    */
-  onDatagram(packet: Buffer, acked: boolean, authentic: boolean, replayed: boolean): void;
+  onDatagram(packet: Buffer, acked: boolean, authentic: boolean, replayed: boolean, incarnation: number): void;
   /** The watched probe went unanswered until its timeout. */
-  onProbeTimeout(): void;
+  onProbeTimeout(incarnation: number): void;
 }): NativeMember {
   const native = addon();
   keepLease();
-  const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, (packet, acked, authentic, replayed) => {
-    if (packet === null) options.onProbeTimeout();
-    else options.onDatagram(packet, acked, authentic, replayed);
+  const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, (packet, acked, authentic, replayed, incarnation) => {
+    if (packet === null) options.onProbeTimeout(incarnation);
+    else options.onDatagram(packet, acked, authentic, replayed, incarnation);
   });
   let closed = false;
   return {

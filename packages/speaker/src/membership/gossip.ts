@@ -742,6 +742,19 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
 }
 
 /**
+ * This member's record was given a higher incarnation elsewhere (the liveness thread refuted a suspicion before
+ * the event loop ran, or numbered a changed record anew): the core takes that number and spreads its record at
+ * once, as after a refutation of its own. Usually the core has it already, having read the same accusation.
+ */
+export function adoptIncarnation(state: GossipState, incarnation: number, now: number): Step {
+  if (!(incarnation > state.incarnation) || state.phase === "leaving") return { send: [], notes: [] };
+  state.incarnation = incarnation;
+  enqueueUpdate(state, selfAlive(state));
+  state.nextGossipAt = Math.min(state.nextGossipAt, now);
+  return tick(state, now);
+}
+
+/**
  * A partition is healing: the members this one counts dead learn so only from it (their accusers' verdicts are
  * stale on the other side and dropped there), so it pings them faster for a while, and each refutes.
  */

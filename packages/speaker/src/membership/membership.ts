@@ -11,6 +11,7 @@ import { isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
+  adoptIncarnation,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipState,
@@ -158,14 +159,25 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     key,
     session,
     maxSkewMs,
-    onDatagram: (packet, acked, authentic, replayed) => onDatagram(packet, acked, authentic, replayed),
-    onProbeTimeout() {
+    onDatagram: (packet, acked, authentic, replayed, incarnation) => {
+      onDatagram(packet, acked, authentic, replayed);
+      adopt(incarnation);
+    },
+    onProbeTimeout(incarnation) {
       if (closed) return;
       const now = monotonic();
       settleProbe(now);
       run(tick(state, now));
+      adopt(incarnation);
     },
   });
+  // The thread's number for this node's record, when ahead of the core's (after the datagram was read: the core
+  // usually reaches the same number by reading the accusation the thread refuted).
+  function adopt(incarnation: number): void {
+    if (closed || !(incarnation > state.incarnation)) return;
+    log.debug({ incarnation, was: state.incarnation }, "took this node's incarnation from the liveness thread");
+    run(adoptIncarnation(state, incarnation, monotonic()));
+  }
   const bound: string[] = [];
   for (const address of options.bindAddresses ?? ["0.0.0.0", "::"]) {
     try {
@@ -193,9 +205,9 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   let quietBytesCounted = 0;
   function countThreadStats(): void {
     // (Nothing awaits between the counter's creation and `native`'s, so no scrape comes before it.)
-    const { ackBytes, probeRetryBytes, quietDatagrams, quietBytes } = native.stats();
-    // (The thread's own datagrams: acks and probe retries.)
-    const threadBytes = ackBytes + probeRetryBytes;
+    const { ackBytes, probeRetryBytes, refutationBytes, quietDatagrams, quietBytes } = native.stats();
+    // (The thread's own datagrams: acks, probe retries and refutations.)
+    const threadBytes = ackBytes + probeRetryBytes + refutationBytes;
     if (threadBytes > ackBytesCounted) sentBytes += threadBytes - ackBytesCounted;
     ackBytesCounted = threadBytes;
     // The datagrams the thread kept back as quiet were accepted like any other.
