@@ -20,6 +20,9 @@ export interface VirtualSimResult {
   pauseMostLeaves: number;
   pauseMostJoins: number;
   partitionHealMs: number | null;
+  /** Datagrams all members sent during the partition, and in the 10 s after it ended (healing and its tail). */
+  partitionDatagrams: number;
+  healDatagrams: number;
   falseDeaths: Array<{ at: number; observer: string; node: string }>;
 }
 
@@ -108,11 +111,15 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
 
   progress("partitionedAt", c.now);
   const partitionedAt = c.now;
+  const sentDatagrams = () => [...c.sent.values()].reduce((sum, s) => sum + s.datagrams, 0);
+  const datagramsBefore = sentDatagrams();
   c.drop = (from, to) => minority.has(from) !== minority.has(to) || random() < loss;
   c.run(partitionedAt + 5000);
   c.drop = () => random() < loss;
   const healedAt = c.now;
+  const partitionDatagrams = sentDatagrams() - datagramsBefore;
   let partitionHealMs: number | null = null;
+
   for (let t = healedAt + 100; t <= healedAt + 30_000; t += 100) {
     c.run(t);
     if (observers.every((n) => c.liveCount(n) === names.length - 1)) {
@@ -120,6 +127,8 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
       break;
     }
   }
+  if (c.now < healedAt + 10_000) c.run(healedAt + 10_000);
+  const healDatagrams = sentDatagrams() - datagramsBefore - partitionDatagrams;
   progress("falseDeaths", c.now);
   const falseDeaths = deaths.filter((d) => {
     if (d.node === KILLED || d.at < steadyFrom) return false;
@@ -138,6 +147,8 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
     pauseMostLeaves: Math.max(0, ...leaves.values()),
     pauseMostJoins: Math.max(0, ...joins.values()),
     partitionHealMs,
+    partitionDatagrams,
+    healDatagrams,
     falseDeaths,
   };
 }
