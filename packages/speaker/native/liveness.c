@@ -574,9 +574,10 @@ static int maybe_ack(member *m, const header *h) {
 
 // Whether a NEW datagram would change nothing in JavaScript, so that it stays here: a ping the thread acked, the
 // ack of the probe JavaScript waits on (noted for memberProbeAcked), or gossip; from a peer JavaScript counts up
-// (one it counts dead is told so when it speaks: that datagram goes on); carrying only "alive" records no newer
-// than JavaScript's (the gossip core ignores an alive record at or below the incarnation it has). In a steady
-// cluster that is nearly every datagram: probes and their acks carry the sender's unchanged record.
+// (one it counts dead is told so when it speaks: that datagram goes on); carrying only records no newer than
+// JavaScript's: "alive" ones (the gossip core ignores an alive record at or below the incarnation it has), and
+// suspicions or verdicts about members it counts down (it ignores those too). In a steady cluster that is nearly
+// every datagram: probes and their acks carry the sender's unchanged record.
 static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int acked, int watched_ack) {
   if (!h->peer->known_up) return 0;
   if (h->type == TYPE_PING) {
@@ -592,17 +593,30 @@ static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int
   unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
   at += 2;
   for (unsigned i = 0; i < count; i++) {
-    uint8_t name_len;
-    if (at + 1 > end || buf[at] != 0) return 0;  // only "alive"
+    uint8_t name_len, from_len;
+    if (at + 1 > end) return 0;
+    uint8_t kind = buf[at];
+    if (kind > 3) return 0;
     at += 1;
     const uint8_t *name = take_name(buf, &at, end, &name_len);
-    if (name == NULL || at + 9 > end || buf[at + 8] > 1) return 0;
+    if (name == NULL || at + 8 > end) return 0;
     double incarnation = get_f64(buf + at);
-    at += 9;
+    at += 8;
+    if (kind == 0) {
+      if (at + 1 > end || buf[at] > 1) return 0;
+      at += 1;
+    } else if (take_name(buf, &at, end, &from_len) == NULL || (kind == 3 && ++at > end)) {
+      return 0;
+    }
+    int self = compare_name(name, name_len, m->self, m->self_len) == 0;
     // An alive record about this node is nothing to the core either (it refutes suspicions, not records).
-    if (compare_name(name, name_len, m->self, m->self_len) == 0) continue;
+    if (self && kind == 0) continue;
+    if (self) return 0;
     peer *about = find_peer(m, name, name_len);
     if (about == NULL || about->known_incarnation < 0 || !(incarnation <= about->known_incarnation)) return 0;
+    // A suspicion or verdict about a member the core counts down already, at no higher incarnation, changes
+    // nothing there: a death reaches each member about λ·log N times, and every copy but the first stays here.
+    if (kind != 0 && about->known_up) return 0;
   }
   return at == end;
 }

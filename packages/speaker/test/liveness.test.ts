@@ -48,6 +48,14 @@ describe("the liveness thread's quiet datagrams", () => {
     { name: "gossip of a's own record and c's known one: kept", message: { type: "gossip", updates: [alive("a", 99), alive("c", 7)] }, delivered: false },
     { name: "gossip of a record of c JavaScript has none of: handed over", message: { type: "gossip", updates: [alive("b", 5), alive("d", 1)] }, delivered: true },
     { name: "gossip of a suspicion: handed over", message: { type: "gossip", updates: [{ kind: "suspect", node: "c", incarnation: 7, from: "b" }] }, delivered: true },
+    {
+      name: "gossip of c's death when JavaScript counts c dead at that incarnation: kept",
+      setup: (m) => m.setKnown(["c"], [7], [false]),
+      message: { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 7, from: "d" }, { kind: "suspect", node: "c", incarnation: 6, from: "b", witnesses: 2 }, alive("b", 5)] },
+      delivered: false,
+    },
+    { name: "gossip of c's death at a higher incarnation: handed over", message: { type: "gossip", updates: [{ kind: "dead", node: "c", incarnation: 8, from: "d" }] }, delivered: true },
+    { name: "gossip of a suspicion about a's own node: handed over", message: { type: "gossip", updates: [{ kind: "suspect", node: "a", incarnation: 0, from: "b" }] }, delivered: true },
     { name: "an ack nobody watches (a relay's): handed over", message: { type: "ack", seq: 40, updates: [alive("b", 5)] }, delivered: true },
     {
       name: "the ack of the watched probe: kept, and noted for probeAcked",

@@ -62,12 +62,13 @@ setInterval(() => {
 }, LAG_INTERVAL_MS);
 
 async function bytes(): Promise<void> {
-  const perMember: Array<[string, number, number, number]> = [];
+  const perMember: Array<[string, number, number, number, number]> = [];
   for (const { name, registry } of hosted) {
     const values = (await registry.getSingleMetric("bollard_speaker_membership_bytes_total")?.get())?.values ?? [];
     const of = (direction: string) => values.find((v) => v.labels.direction === direction)?.value ?? 0;
     const datagrams = (await registry.getSingleMetric("bollard_speaker_membership_messages_received_total")?.get())?.values ?? [];
-    perMember.push([name, of("sent"), of("received"), datagrams.reduce((sum, v) => sum + v.value, 0)]);
+    const health = (await registry.getSingleMetric("bollard_speaker_membership_local_health")?.get())?.values[0]?.value ?? 0;
+    perMember.push([name, of("sent"), of("received"), datagrams.reduce((sum, v) => sum + v.value, 0), health]);
   }
   emit({ type: "bytes", t: Date.now(), perMember });
 }

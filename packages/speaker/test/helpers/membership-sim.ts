@@ -111,8 +111,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
   // change (a thousand members' start-up makes hundreds of thousands) per look-up kept the driver busy.
   const named = new Map<string, Change[]>();
   const sizes = new Map<string, number>();
-  const bytesReplies: Array<(perMember: Array<[string, number, number, number]>) => void> = [];
-  let pendingBytes: Array<[string, number, number, number]> = [];
+  const bytesReplies: Array<(perMember: Array<[string, number, number, number, number]>) => void> = [];
+  let pendingBytes: Array<[string, number, number, number, number]> = [];
   let bytesWaiting = 0;
   let started = 0;
   const stalls: Array<{ t: number; ms: number; hosted: Set<string> }> = [];
@@ -162,7 +162,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
           sizes.set(change.member, change.size);
           if (change.joined !== undefined || change.left !== undefined) (named.get(change.member) ?? named.set(change.member, []).get(change.member))?.push(change);
         } else if (event.type === "bytes") {
-          pendingBytes.push(...(event.perMember as Array<[string, number, number, number]>));
+          pendingBytes.push(...(event.perMember as Array<[string, number, number, number, number]>));
           bytesWaiting -= 1;
           if (bytesWaiting === 0) {
             const all = pendingBytes;
@@ -216,9 +216,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     if ((options.settleMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
 
     const readBytes = () =>
-      new Promise<Map<string, [number, number, number]>>((resolve) => {
+      new Promise<Map<string, [number, number, number, number]>>((resolve) => {
         bytesWaiting = children.filter((c) => c.exitCode === null && c.signalCode === null && c !== killedProcess).length;
-        bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r, d]) => [n, [s, r, d]]))));
+        bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r, d, h]) => [n, [s, r, d, h]]))));
         for (const child of children) if (child !== killedProcess && child.exitCode === null) child.stdin?.write("bytes\n");
       });
     const cpuTicks = async () => {
@@ -264,7 +264,12 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     }
     const cpuCores = (cpuAfter - cpuBefore) / 100 / steadySeconds;
     const driverCores = (driverUsage.user + driverUsage.system) / 1e6 / steadySeconds;
-    log(`steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)}), ${Math.round(datagrams / steadySeconds)} datagrams/s received`);
+    // Lifeguard's local health stretches a member's probe timing (health + 1): members the machine starves rate
+    // themselves slow, and probe, and so detect, more slowly.
+    const unhealthy = [...bytesAfter.values()].filter(([, , , h]) => h > 0).length;
+    log(
+      `steady ${steadySeconds.toFixed(1)} s: ${cpuCores.toFixed(2)} cores (and the driver ${driverCores.toFixed(3)}), ${Math.round(datagrams / steadySeconds)} datagrams/s received, ${unhealthy} members with local health above 0 at its end`,
+    );
 
     // Each event is measured from a calm cluster: the news of the one before (a death spreads to every member
     // and is retransmitted for a while) has died down. At least a second; `settleMs` when longer.
