@@ -97,7 +97,6 @@ typedef struct {
   // memberSetPeers, like the mark.
   double known_incarnation;
   int known_up;
-  int64_t chased_ns;  // when the thread last sent this peer its refutation of an accusation the peer still carried
 } peer;
 
 typedef struct {
@@ -504,7 +503,6 @@ static const peer *random_up_peer(member *m) {
 // Peers told of a refutation besides the datagram's sender and the accuser: enough to start its spread, which
 // the core's gossip (16 sends by every member that learns it, at a thousand members) carries on from there.
 #define REFUTATION_FANOUT 2
-#define CHASE_INTERVAL_MS 200
 
 // Refutes, here and now, a suspect or dead record about this node in a NEW datagram (at or above its
 // incarnation): the incarnation goes one above it, as the gossip core's would, and the record goes to the sender
@@ -519,7 +517,6 @@ static void refute_accusation(member *m, const header *h, const uint8_t *buf, si
   unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
   at += 2;
   double highest = -1;
-  int stale = 0;  // an accusation already refuted: its carrier has not heard the refutation
   const uint8_t *accuser = NULL;
   uint8_t accuser_len = 0;
   for (unsigned i = 0; i < count; i++) {
@@ -544,27 +541,14 @@ static void refute_accusation(member *m, const header *h, const uint8_t *buf, si
       highest = incarnation;
       accuser = from;
       accuser_len = from_len;
-    } else if (incarnation < m->incarnation) {
-      stale = 1;
     }
   }
-  int acks_sender = h->type == TYPE_PING && compare_name(h->target, h->target_len, m->self, m->self_len) == 0;
-  if (highest < 0) {
-    // A peer still passing on a suspicion this node refuted has not heard the refutation, and the members it passes
-    // the suspicion to may not either: it is told directly (at most every CHASE_INTERVAL_MS), so the refutation
-    // goes where the suspicion went. On a starved machine the refutation's gossip lagged behind the suspicion's,
-    // and members whose timers ran out first counted a live member dead.
-    int64_t now = monotonic_ns();
-    if (stale && !acks_sender && now - h->peer->chased_ns >= (int64_t)CHASE_INTERVAL_MS * 1000000) {
-      h->peer->chased_ns = now;
-      m->refutation_bytes += send_own(m, h->peer, TYPE_GOSSIP, 0);
-    }
-    return;
-  }
+  if (highest < 0) return;
   m->incarnation = highest + 1;
   m->refutations += 1;
   const peer *told[2 + REFUTATION_FANOUT] = {0};
   size_t n = 0;
+  int acks_sender = h->type == TYPE_PING && compare_name(h->target, h->target_len, m->self, m->self_len) == 0;
   if (!acks_sender) told[n++] = h->peer;
   const peer *accused_by = find_peer(m, accuser, accuser_len);
   if (accused_by != NULL && accused_by != h->peer) told[n++] = accused_by;
