@@ -4,9 +4,9 @@
 // grows with log N, not N. A starting speaker says "joining" until it has the cluster's view, then "ready",
 // but counts itself only once no peer it hears is still joining (its view has converged); a stopping one
 // says it left so its peers take over at once. The sockets belong to the addon's liveness thread, which
-// acks pings to this node itself (native/liveness.c), so a stalled event loop does not look like a death; it
-// also keeps back the datagrams that carry no news, and retries and times the probe, so a quiet cluster
-// wakes the event loop about once per probe.
+// acks pings to this node itself and refutes suspicions of it (native/liveness.c), so a stalled event loop
+// does not look like a death; it also keeps back the datagrams that carry no news, and retries and times the
+// probe, so a quiet cluster wakes the event loop about once per probe.
 import { isIPv6 } from "node:net";
 import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
