@@ -196,6 +196,19 @@ describe("gossip rules", () => {
     assert.equal(a.members.get("b")?.status, "alive");
   });
 
+  it("ignores verdicts from a member it suspects (a member stalled through a partition suspects the other side still)", () => {
+    const a = member("a", ["b", "c", "d"]);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "c", incarnation: 1, from: "d" }] }, 1);
+    assert.equal(a.members.get("c")?.status, "suspect");
+    for (const [i, kind] of (["dead", "suspect"] as const).entries()) {
+      receive(a, "c", { type: "gossip", updates: [{ kind, node: "b", incarnation: 1, from: "c" }] }, 2 + i);
+      assert.equal(a.members.get("b")?.status, "alive", `a ${kind} verdict from a suspected member changes nothing`);
+    }
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "d" }] }, 4);
+    assert.equal(a.members.get("b")?.status, "suspect", "one from a member it counts alive does");
+  });
+
   it("ignores verdicts from a member it counts dead, or counted dead until less than staleVerdictMs ago (a healed partition's other side)", () => {
     const a = member("a", ["b", "c", "d"], { staleVerdictMs: 50 });
     a.nextProbeAt = Number.POSITIVE_INFINITY; // (an unanswered probe of b would make it suspect)
