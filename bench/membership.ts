@@ -189,7 +189,7 @@ export const part: Part = {
       verdicts,
       notes: [
         "Every member is a real `startMembership` (the speaker's code) bound to its own 127.x address in a network namespace created for the run; the killed and the paused member have a process each, the partitioned minority (10 %) another, the rest share the other processes.",
-        "A process stall is a gap of more than 250 ms in the process's own 50 ms timer: the machine did not run it. The liveness thread acks pings while a process's JavaScript stalls, but the stalled members' own probes, relayed probes and refutations wait for it, so a member of a process that stalled may be dropped; such deaths are listed apart from false ones.",
+        "A process stall is a gap of more than 250 ms in the process's own 50 ms timer: the machine did not run it. The liveness thread acks pings and refutes suspicions while a process's JavaScript stalls, but the stalled members' own probes, relayed probes and gossip wait for it, and one thread serves every member of its process (a hundred or more here), so a member of a process that stalled may be dropped; such deaths are listed apart from false ones.",
         "Detection is per observer: from SIGKILL (or SIGSTOP) until that member's live set no longer holds the victim.",
         `Load average (1 min) at the end of each real run: ${results.map((r) => `${r.members} members ${fmt(r.loadAverage[0] ?? 0)}`).join(", ")} — on 2 CPUs shared with other work, so the real runs measure the machine as much as the protocol.`,
       ],
