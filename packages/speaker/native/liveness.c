@@ -504,53 +504,78 @@ static const peer *random_up_peer(member *m) {
 // the core's gossip (16 sends by every member that learns it, at a thousand members) carries on from there.
 #define REFUTATION_FANOUT 2
 
+// What the updates of a NEW datagram say, read once for the refutation and for the quiet check.
+typedef struct {
+  int parsed;       // every update lies within the datagram
+  int exact;        // ... and they end where the MAC begins
+  int no_news;      // none would change JavaScript's view (see `quiet`)
+  double accused;   // the highest incarnation of a suspect or dead record about this node from another member; -1: none
+  const uint8_t *accuser;
+  uint8_t accuser_len;
+} update_scan;
+
+static update_scan scan_updates(member *m, const header *h, const uint8_t *buf, size_t len) {
+  update_scan s = {.parsed = 0, .exact = 0, .no_news = 1, .accused = -1, .accuser = NULL, .accuser_len = 0};
+  size_t end = len - MAC_LENGTH, at = h->updates_at;
+  if (at + 2 > end) return s;
+  unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
+  at += 2;
+  for (unsigned i = 0; i < count; i++) {
+    uint8_t name_len, from_len = 0;
+    if (at + 1 > end) return s;
+    uint8_t kind = buf[at];
+    if (kind > 3) return s;
+    at += 1;
+    const uint8_t *name = take_name(buf, &at, end, &name_len);
+    if (name == NULL || at + 8 > end) return s;
+    double incarnation = get_f64(buf + at);
+    at += 8;
+    const uint8_t *from = NULL;
+    if (kind == 0) {
+      if (at + 1 > end) return s;
+      if (buf[at] > 1) s.no_news = 0;
+      at += 1;
+    } else if ((from = take_name(buf, &at, end, &from_len)) == NULL || (kind == 3 && ++at > end)) {
+      return s;
+    }
+    if (compare_name(name, name_len, m->self, m->self_len) == 0) {
+      // An alive record about this node is nothing to the core either (it refutes suspicions, not records). A
+      // dead record from this node itself says it left: JavaScript's to answer, as it is leaving.
+      if (kind == 0) continue;
+      s.no_news = 0;
+      if (compare_name(from, from_len, m->self, m->self_len) != 0 && incarnation > s.accused) {
+        s.accused = incarnation;
+        s.accuser = from;
+        s.accuser_len = from_len;
+      }
+      continue;
+    }
+    if (!s.no_news) continue;
+    const peer *about = find_peer(m, name, name_len);
+    // A suspicion or verdict about a member the core counts down already, at no higher incarnation, changes
+    // nothing there: a death reaches each member about λ·log N times, and every copy but the first stays here.
+    if (about == NULL || about->known_incarnation < 0 || !(incarnation <= about->known_incarnation) || (kind != 0 && about->known_up)) s.no_news = 0;
+  }
+  s.parsed = 1;
+  s.exact = at == end;
+  return s;
+}
+
 // Refutes, here and now, a suspect or dead record about this node in a NEW datagram (at or above its
 // incarnation): the incarnation goes one above it, as the gossip core's would, and the record goes to the sender
 // (in the ack when the datagram is a ping the thread will ack), the accuser and REFUTATION_FANOUT peers. The core
 // refutes only when the event loop runs; a loop that stalled (GC, a starved CPU) for longer than a suspicion
 // lasts (300 ms at a thousand members) made a slow member a dead one. The datagram still goes to JavaScript,
 // whose core makes the same incarnation (memberSetSelf never lowers it). Called with `lock` held.
-static void refute_accusation(member *m, const header *h, const uint8_t *buf, size_t len) {
-  if (!m->answering || !vouching()) return;
-  size_t end = len - MAC_LENGTH, at = h->updates_at;
-  if (at + 2 > end) return;
-  unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
-  at += 2;
-  double highest = -1;
-  const uint8_t *accuser = NULL;
-  uint8_t accuser_len = 0;
-  for (unsigned i = 0; i < count; i++) {
-    uint8_t kind = buf[at], name_len, from_len;
-    if (kind > 3) return;
-    at += 1;
-    const uint8_t *name = take_name(buf, &at, end, &name_len);
-    if (name == NULL || at + 8 > end) return;
-    double incarnation = get_f64(buf + at);
-    at += 8;
-    if (kind == 0) {
-      at += 1;
-      continue;
-    }
-    const uint8_t *from = take_name(buf, &at, end, &from_len);
-    if (from == NULL) return;
-    if (kind == 3) at += 1;
-    if (at > end) return;
-    // (A dead record from this node itself says it left: JavaScript's to answer, as it is leaving.)
-    if (compare_name(name, name_len, m->self, m->self_len) != 0 || compare_name(from, from_len, m->self, m->self_len) == 0) continue;
-    if (incarnation >= m->incarnation && incarnation > highest) {
-      highest = incarnation;
-      accuser = from;
-      accuser_len = from_len;
-    }
-  }
-  if (highest < 0) return;
-  m->incarnation = highest + 1;
+static void refute_accusation(member *m, const header *h, const update_scan *scan) {
+  if (!m->answering || !vouching() || !scan->parsed || scan->accused < 0 || scan->accused < m->incarnation) return;
+  m->incarnation = scan->accused + 1;
   m->refutations += 1;
   const peer *told[2 + REFUTATION_FANOUT] = {0};
   size_t n = 0;
   int acks_sender = h->type == TYPE_PING && compare_name(h->target, h->target_len, m->self, m->self_len) == 0;
   if (!acks_sender) told[n++] = h->peer;
-  const peer *accused_by = find_peer(m, accuser, accuser_len);
+  const peer *accused_by = find_peer(m, scan->accuser, scan->accuser_len);
   if (accused_by != NULL && accused_by != h->peer) told[n++] = accused_by;
   for (int i = 0; i < REFUTATION_FANOUT; i++) {
     const peer *p = random_up_peer(m);
@@ -578,7 +603,7 @@ static int maybe_ack(member *m, const header *h) {
 // JavaScript's: "alive" ones (the gossip core ignores an alive record at or below the incarnation it has), and
 // suspicions or verdicts about members it counts down (it ignores those too). In a steady cluster that is nearly
 // every datagram: probes and their acks carry the sender's unchanged record.
-static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int acked, int watched_ack) {
+static int quiet(member *m, const header *h, const update_scan *scan, int acked, int watched_ack) {
   if (!h->peer->known_up) return 0;
   if (h->type == TYPE_PING) {
     // With news waiting, the core's own ack carries them (acks were half of start-up's dissemination).
@@ -588,37 +613,7 @@ static int quiet(member *m, const header *h, const uint8_t *buf, size_t len, int
   } else if (h->type != TYPE_GOSSIP) {
     return 0;
   }
-  size_t end = len - MAC_LENGTH, at = h->updates_at;
-  if (at + 2 > end) return 0;
-  unsigned count = (unsigned)buf[at] << 8 | buf[at + 1];
-  at += 2;
-  for (unsigned i = 0; i < count; i++) {
-    uint8_t name_len, from_len;
-    if (at + 1 > end) return 0;
-    uint8_t kind = buf[at];
-    if (kind > 3) return 0;
-    at += 1;
-    const uint8_t *name = take_name(buf, &at, end, &name_len);
-    if (name == NULL || at + 8 > end) return 0;
-    double incarnation = get_f64(buf + at);
-    at += 8;
-    if (kind == 0) {
-      if (at + 1 > end || buf[at] > 1) return 0;
-      at += 1;
-    } else if (take_name(buf, &at, end, &from_len) == NULL || (kind == 3 && ++at > end)) {
-      return 0;
-    }
-    int self = compare_name(name, name_len, m->self, m->self_len) == 0;
-    // An alive record about this node is nothing to the core either (it refutes suspicions, not records).
-    if (self && kind == 0) continue;
-    if (self) return 0;
-    peer *about = find_peer(m, name, name_len);
-    if (about == NULL || about->known_incarnation < 0 || !(incarnation <= about->known_incarnation)) return 0;
-    // A suspicion or verdict about a member the core counts down already, at no higher incarnation, changes
-    // nothing there: a death reaches each member about λ·log N times, and every copy but the first stays here.
-    if (kind != 0 && about->known_up) return 0;
-  }
-  return at == end;
+  return scan->parsed && scan->exact && scan->no_news;
 }
 
 typedef struct {
@@ -645,13 +640,17 @@ static int authentic(member *m, const uint8_t *buf, size_t len) {
 static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, int valid) {
   header h = {0};
   int judged = valid ? judge(m, buf, len, &h) : JUDGED_OTHER;
-  if (judged == JUDGED_NEW) refute_accusation(m, &h, buf, len);
+  update_scan scan = {0};
+  if (judged == JUDGED_NEW) {
+    scan = scan_updates(m, &h, buf, len);
+    refute_accusation(m, &h, &scan);
+  }
   int acked = judged == JUDGED_NEW && maybe_ack(m, &h);
   // The watched probe's ack, quiet or not, ends its timers.
   int watched_ack = judged == JUDGED_NEW && h.type == TYPE_ACK && m->probe_watched && h.probe_seq == m->probe_seq &&
                     compare_name(h.sender, h.sender_len, m->probe_target, m->probe_target_len) == 0;
   if (watched_ack) m->probe_acked = 1;
-  if (judged == JUDGED_NEW && quiet(m, &h, buf, len, acked, watched_ack)) {
+  if (judged == JUDGED_NEW && quiet(m, &h, &scan, acked, watched_ack)) {
     m->quiet_datagrams += 1;
     m->quiet_bytes += len;
     return;
