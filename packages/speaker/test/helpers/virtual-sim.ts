@@ -119,7 +119,6 @@ export function runVirtualSimulation(options: { members: number; lossPercent: nu
   const healedAt = c.now;
   const partitionDatagrams = sentDatagrams() - datagramsBefore;
   let partitionHealMs: number | null = null;
-
   for (let t = healedAt + 100; t <= healedAt + 30_000; t += 100) {
     c.run(t);
     if (observers.every((n) => c.liveCount(n) === names.length - 1)) {
