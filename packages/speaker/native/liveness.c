@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <linux/if_packet.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -100,9 +101,15 @@ typedef struct {
 } peer;
 
 typedef struct {
-  int fds[2];
-  int slot_of[2];
-  int family[2];  // of each socket, so a send picks one without a getsockname per datagram
+  // Per bound address (IPv4, IPv6): the membership socket, and beside it a socket on an ephemeral port of the
+  // same address that sends the pings, with IP_RECVERR, so that an ICMP "port unreachable" tells at once that
+  // a probe's target is not running (read_errors). Acks go to the address in the peer table, never to a
+  // datagram's source, so the pings' port does not matter. The errors stay off the membership socket: a pending
+  // one fails the socket's next send whatever its destination.
+  int fds[4];
+  int slot_of[4];
+  int family[4];  // of each socket, so a send picks one without a getsockname per datagram
+  int pings[4];   // the socket sends the pings
   int nfds;
   int closed;
   hmac_sha256_key_pads key;
@@ -144,6 +151,7 @@ typedef struct {
   uint64_t quiet_bytes;
   uint64_t refutations;
   uint64_t refutation_bytes;
+  uint64_t refused_probes;  // watched probes whose target's port was closed (read_errors)
 } member;
 
 typedef struct {
@@ -182,6 +190,7 @@ static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
 static void handle_arp(responder *r);
 static void handle_ndp(responder *r);
 static void fire_probe_timers(int64_t now);
+static void read_errors(uint32_t slot, uint32_t generation);
 
 // The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
 static void *slot_object(uint32_t slot, uint32_t generation, int *kind) {
@@ -218,6 +227,7 @@ static void *run_thread(void *arg) {
         continue;
       }
       uint32_t slot = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
+      if (events[i].events & EPOLLERR) read_errors(slot, generation);
       // A membership datagram is read and its HMAC checked without the lock, which is then taken for the
       // ack and the hand-over only: with hundreds of members in one process (the simulation) the thread's
       // batch-long hold kept the event loop waiting.
@@ -380,9 +390,24 @@ static const uint8_t *take_name(const uint8_t *buf, size_t *at, size_t end, uint
   return name;
 }
 
-static int send_to(member *m, const struct sockaddr_storage *addr, socklen_t addr_len, const uint8_t *packet, size_t len) {
-  for (int k = 0; k < m->nfds; k++)
-    if (m->family[k] == addr->ss_family) return (int)sendto(m->fds[k], packet, len, MSG_DONTWAIT, (const struct sockaddr *)addr, addr_len);
+// The errors an ICMP message about an earlier datagram leaves pending on a socket.
+static int icmp_errno(int err) {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENONET || err == ENOPROTOOPT ||
+         err == EPROTO || err == EACCES || err == EMSGSIZE || err == EOPNOTSUPP;
+}
+
+// Sends a datagram from the membership socket of its family, or a ping from the pings' socket.
+static int send_to(member *m, const struct sockaddr_storage *addr, socklen_t addr_len, const uint8_t *packet, size_t len, int ping) {
+  for (int k = 0; k < m->nfds; k++) {
+    if (m->family[k] != addr->ss_family || m->pings[k] != ping) continue;
+    // An ICMP error about an earlier ping stays pending on the pings' socket and fails its next send without
+    // sending it; so does each one read from the error queue while more wait there. That attempt took the error,
+    // so the ping is sent again (a few times: read_errors may be draining the queue meanwhile).
+    for (int attempt = 0;; attempt++) {
+      ssize_t sent = sendto(m->fds[k], packet, len, MSG_DONTWAIT, (const struct sockaddr *)addr, addr_len);
+      if (sent >= 0 || !ping || attempt == 7 || !icmp_errno(errno)) return (int)sent;
+    }
+  }
   errno = EAFNOSUPPORT;
   return -1;
 }
@@ -479,7 +504,7 @@ static size_t send_own(member *m, const peer *p, uint8_t type, uint32_t probe_se
   pthread_mutex_lock(&m->send_lock);
   put_u32(out + seq_at, ++m->seq);
   hmac_sha256(&m->key, out, w, out + w);
-  int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH);
+  int sent = send_to(m, &p->addr, p->addr_len, out, w + MAC_LENGTH, type == TYPE_PING);
   pthread_mutex_unlock(&m->send_lock);
   return sent < 0 ? 0 : w + MAC_LENGTH;
 }
@@ -621,7 +646,7 @@ typedef struct {
   int acked;
   int authentic;
   int replayed;
-  int probe_timeout;  // not a datagram: the watched probe went unanswered (onDatagram(null, ...))
+  int probe_timeout;  // not a datagram: the watched probe went unanswered (1) or was refused (2): onDatagram(null, refused)
   double incarnation;  // this node's, as the thread held it then (refute_accusation)
   uint8_t bytes[];
 } delivery;
@@ -673,7 +698,8 @@ static void deliver_member_datagram(member *m, const uint8_t *buf, size_t len, i
   }
 }
 
-// Runs on the JavaScript thread: onDatagram(packet, acked, authentic, replayed, incarnation).
+// Runs on the JavaScript thread: onDatagram(packet, acked, authentic, replayed, incarnation), or for the watched
+// probe onDatagram(null, refused, false, false, incarnation).
 static void call_deliver(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   delivery *d = data;
@@ -682,7 +708,7 @@ static void call_deliver(napi_env env, napi_value callback, void *context, void 
     void *copy;
     napi_status made = d->probe_timeout ? napi_get_null(env, &argv[0]) : napi_create_buffer_copy(env, d->len, d->bytes, &copy, &argv[0]);
     if (made == napi_ok) {
-      napi_get_boolean(env, d->acked, &argv[1]);
+      napi_get_boolean(env, d->probe_timeout ? d->probe_timeout == 2 : d->acked, &argv[1]);
       napi_get_boolean(env, d->authentic, &argv[2]);
       napi_get_boolean(env, d->replayed, &argv[3]);
       napi_create_double(env, d->incarnation, &argv[4]);
@@ -703,14 +729,14 @@ static void send_probe_retry(member *m) {
   m->probe_retry_bytes += sent;
 }
 
-// Tells JavaScript the watched probe went unanswered. Called with `lock` held.
-static void deliver_probe_timeout(member *m) {
+// Tells JavaScript the watched probe went unanswered, or that its target refused it. Called with `lock` held.
+static void deliver_probe_timeout(member *m, int refused) {
   delivery *d = calloc(1, sizeof *d);
   if (d == NULL) {
     m->queue_drops += 1;
     return;
   }
-  d->probe_timeout = 1;
+  d->probe_timeout = refused ? 2 : 1;
   d->incarnation = m->incarnation;
   if (napi_call_threadsafe_function(m->deliver, d, napi_tsfn_nonblocking) != napi_ok) {
     free(d);
@@ -736,13 +762,83 @@ static void fire_probe_timers(int64_t now) {
     if (!m->probe_reported) {
       if (now >= m->probe_timeout_ns) {
         m->probe_reported = 1;
-        deliver_probe_timeout(m);
+        deliver_probe_timeout(m, 0);
       } else if (m->probe_timeout_ns < next) {
         next = m->probe_timeout_ns;
       }
     }
   }
   next_timer_ns = next;
+}
+
+// Whether a message from the error queue (IP_RECVERR) reports an ICMP "port unreachable".
+static int port_unreachable(struct msghdr *msg) {
+  if (msg->msg_flags & MSG_CTRUNC) return 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+    if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) || (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR))) continue;
+    if (c->cmsg_len < CMSG_LEN(sizeof(struct sock_extended_err))) return 0;
+    struct sock_extended_err e;
+    memcpy(&e, CMSG_DATA(c), sizeof e);
+    return (e.ee_origin == SO_EE_ORIGIN_ICMP || e.ee_origin == SO_EE_ORIGIN_ICMP6) && e.ee_errno == ECONNREFUSED;
+  }
+  return 0;
+}
+
+static int same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+// The watched probe's target's host said nothing listens on its port: the speaker there is not running (killed,
+// crashed), though the host is up. JavaScript is told at once, to ask the helpers now instead of at the timeout.
+// Anyone on the path can forge an ICMP error, so this decides nothing alone: a target that acks the helpers (or
+// this ping, late) is not suspected. Called with `lock` held.
+static void note_refused(member *m, const struct sockaddr_storage *to) {
+  if (!m->probe_watched || m->probe_acked || m->probe_reported) return;
+  const peer *p = find_peer(m, (const uint8_t *)m->probe_target, m->probe_target_len);
+  if (p == NULL || !same_address(&p->addr, to)) return;
+  m->probe_retried = 1;
+  m->probe_reported = 1;
+  m->refused_probes += 1;
+  deliver_probe_timeout(m, 1);
+}
+
+// Reads the ICMP errors queued on a member's pings' socket (IP_RECVERR), like its datagrams: without `lock` while reading.
+static void read_errors(uint32_t slot, uint32_t generation) {
+  for (int k = 0; k < BATCH; k++) {
+    pthread_mutex_lock(&lock);
+    int kind = SLOT_FREE, fd = -1;
+    void *object = slot_object(slot, generation, &kind);
+    member *m = kind == SLOT_MEMBER ? object : NULL;
+    if (m != NULL && !m->closed)
+      for (int j = 0; j < m->nfds; j++)
+        if (m->slot_of[j] == (int)slot) fd = m->fds[j];
+    if (fd >= 0) in_use = m;
+    pthread_mutex_unlock(&lock);
+    if (fd < 0) return;
+    struct sockaddr_storage to;
+    uint8_t data[64];
+    union {
+      char bytes[512];
+      struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr msg = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes, .msg_controllen = sizeof control.bytes};
+    memset(&to, 0, sizeof to);
+    ssize_t n = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    int refused = n >= 0 && port_unreachable(&msg);
+    pthread_mutex_lock(&lock);
+    in_use = NULL;
+    pthread_cond_broadcast(&released);
+    if (refused && !m->closed) note_refused(m, &to);
+    pthread_mutex_unlock(&lock);
+    if (n < 0) return;
+  }
 }
 
 static void close_member(member *m) {
@@ -850,7 +946,8 @@ static int parse_address(const char *text, int port, struct sockaddr_storage *ad
   return 0;
 }
 
-// memberBind(handle, address, port): one more UDP socket (at most two: IPv4 and IPv6).
+// memberBind(handle, address, port): one more address (at most two: IPv4 and IPv6), with its membership socket
+// and its pings' socket.
 static napi_value member_bind(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   member *m = member_arg(env, info, 3, argv);
@@ -864,29 +961,62 @@ static napi_value member_bind(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "memberBind(handle, address, port): an IP address and a port");
     return NULL;
   }
-  if (m->closed || m->nfds == 2) return throw_errno(env, "memberBind", EBADF);
-  int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket(UDP)", errno);
-  int one = 1;
-  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&addr, addr_len) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind(UDP)", err);
+  if (m->closed || m->nfds == 4) return throw_errno(env, "memberBind", EBADF);
+  int fds[2] = {-1, -1};
+  const char *failed = NULL;
+  int err = 0;
+  for (int k = 0; k < 2 && failed == NULL; k++) {
+    fds[k] = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fds[k] < 0) {
+      failed = "socket(UDP)";
+      err = errno;
+      break;
+    }
+    int one = 1;
+    if (addr.ss_family == AF_INET6) setsockopt(fds[k], IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_storage at = addr;
+    if (k == 1) {
+      // The pings' socket: the same address, an ephemeral port, and the ICMP errors queued (read_errors).
+      if (at.ss_family == AF_INET6) ((struct sockaddr_in6 *)&at)->sin6_port = 0;
+      else ((struct sockaddr_in *)&at)->sin_port = 0;
+      if (setsockopt(fds[k], addr.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP, addr.ss_family == AF_INET6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof one) < 0) {
+        failed = "setsockopt(IP_RECVERR)";
+        err = errno;
+        break;
+      }
+    }
+    if (bind(fds[k], (struct sockaddr *)&at, addr_len) < 0) {
+      failed = "bind(UDP)";
+      err = errno;
+    }
   }
-  pthread_mutex_lock(&lock);
-  int slot = add_slot(fd, SLOT_MEMBER, m);
-  int err = errno;
-  if (slot >= 0) {
-    m->fds[m->nfds] = fd;
-    m->slot_of[m->nfds] = slot;
-    m->family[m->nfds] = addr.ss_family;
-    m->nfds += 1;
+  int slots[2] = {-1, -1};
+  if (failed == NULL) {
+    pthread_mutex_lock(&lock);
+    for (int k = 0; k < 2; k++) {
+      slots[k] = add_slot(fds[k], SLOT_MEMBER, m);
+      if (slots[k] < 0) {
+        failed = "epoll_ctl";
+        err = errno;
+        if (k == 1) remove_slot(slots[0], fds[0]);
+        break;
+      }
+    }
+    if (failed == NULL) {
+      for (int k = 0; k < 2; k++) {
+        m->fds[m->nfds] = fds[k];
+        m->slot_of[m->nfds] = slots[k];
+        m->family[m->nfds] = addr.ss_family;
+        m->pings[m->nfds] = k == 1;
+        m->nfds += 1;
+      }
+    }
+    pthread_mutex_unlock(&lock);
   }
-  pthread_mutex_unlock(&lock);
-  if (slot < 0) {
-    close(fd);
-    return throw_errno(env, "epoll_ctl", err);
+  if (failed != NULL) {
+    for (int k = 0; k < 2; k++)
+      if (fds[k] >= 0) close(fds[k]);
+    return throw_errno(env, failed, err);
   }
   return NULL;
 }
@@ -1007,7 +1137,7 @@ static napi_value member_send(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&m->send_lock);
   put_u32(packet + at + 8, ++m->seq);
   hmac_sha256(&m->key, packet, end, packet + end);
-  int sent = send_to(m, &addr, addr_len, packet, len);
+  int sent = send_to(m, &addr, addr_len, packet, len, at + 21 <= end && packet[at + 20] == TYPE_PING);
   int err = errno;
   pthread_mutex_unlock(&m->send_lock);
   if (sent < 0) return throw_errno(env, "sendto(UDP)", err);
@@ -1117,7 +1247,8 @@ static napi_value member_probe_acked(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// memberStats(handle) -> {acksSent, ackBytes, queueDrops, quietDatagrams, quietBytes, probeRetries, probeRetryBytes}
+// memberStats(handle) -> {acksSent, ackBytes, queueDrops, quietDatagrams, quietBytes, probeRetries, probeRetryBytes,
+//   refutations, refutationBytes, refusedProbes}
 static napi_value member_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   member *m = member_arg(env, info, 1, argv);
@@ -1127,6 +1258,7 @@ static napi_value member_stats(napi_env env, napi_callback_info info) {
   double quiet_datagrams = (double)m->quiet_datagrams, quiet_bytes = (double)m->quiet_bytes;
   double retries = (double)m->probe_retries, retry_bytes = (double)m->probe_retry_bytes;
   double refutations = (double)m->refutations, refutation_bytes = (double)m->refutation_bytes;
+  double refused = (double)m->refused_probes;
   pthread_mutex_unlock(&lock);
   napi_value result, value;
   napi_create_object(env, &result);
@@ -1148,6 +1280,8 @@ static napi_value member_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "refutations", value);
   napi_create_double(env, refutation_bytes, &value);
   napi_set_named_property(env, result, "refutationBytes", value);
+  napi_create_double(env, refused, &value);
+  napi_set_named_property(env, result, "refusedProbes", value);
   return result;
 }
 

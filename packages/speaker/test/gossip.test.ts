@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   adoptIncarnation,
+  probeRefused,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipConfig,
@@ -111,6 +112,54 @@ describe("gossip rules", () => {
     assert.ok(buddy, "the suspect is pinged at once");
     assert.deepEqual(buddy.message.updates[0], { kind: "suspect", node: target, incarnation: 1, from: "a", witnesses: 2 }, "with the suspicion first, the nacking helpers as its witnesses");
     assert.equal(a.localHealth, 1, "a helper sent neither ack nor nack: local health worsens by one");
+  });
+
+  it("suspects the target as soon as every helper nacked, before the end of the period", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"], { indirectProbes: 3 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const seq = (ping.message as { seq: number }).seq;
+    const requests = tick(a, DEFAULT_GOSSIP_TIMING.probeTimeoutMs).send.filter((o) => o.message.type === "ping-req");
+    assert.equal(requests.length, 3);
+    for (const r of requests.slice(0, 2)) receive(a, r.to, { type: "nack", seq, updates: [] }, 160);
+    assert.equal(a.members.get(ping.to)?.status, "alive", "two of three nacks: the third helper may still pass an ack back");
+    const last = receive(a, requests[2]?.to as string, { type: "nack", seq, updates: [] }, 161);
+    assert.equal(a.members.get(ping.to)?.status, "suspect");
+    assert.deepEqual(last.notes.filter((n) => n.kind === "suspect").map((n) => (n as { node: string }).node), [ping.to]);
+    assert.equal(a.probe, undefined);
+    assert.equal(a.localHealth, 0, "every helper answered: this member is not the one not hearing");
+  });
+
+  it("asks the helpers at once when the target's port refused the ping, and suspects it when they all nack", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"], { indirectProbes: 3 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const seq = (ping.message as { seq: number }).seq;
+    probeRefused(a, 1);
+    const asked = tick(a, 1).send;
+    const requests = asked.filter((o) => o.message.type === "ping-req");
+    assert.equal(requests.length, 3, "the indirect probe, 79 ms before the timeout");
+    assert.deepEqual(sentTo(asked, "ping"), [ping.to], "and the target once more");
+    for (const r of requests) receive(a, r.to, { type: "nack", seq, updates: [] }, 82);
+    assert.equal(a.members.get(ping.to)?.status, "suspect");
+  });
+
+  it("a refusal (which anyone can forge) does not make a member that acks suspect", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"], { indirectProbes: 3 });
+    const ping = tick(a, 0).send.find((o) => o.message.type === "ping") as Outgoing;
+    const seq = (ping.message as { seq: number }).seq;
+    probeRefused(a, 1);
+    const requests = tick(a, 1).send.filter((o) => o.message.type === "ping-req");
+    receive(a, requests[0]?.to as string, { type: "nack", seq, updates: [] }, 82);
+    receive(a, requests[1]?.to as string, { type: "ack", seq, updates: [] }, 83);
+    tick(a, DEFAULT_GOSSIP_TIMING.probeIntervalMs);
+    assert.equal(a.members.get(ping.to)?.status, "alive");
+    assert.notEqual(a.probe?.seq, seq, "the probe ended");
+    // Nor does a refusal after the indirect probe went out change anything.
+    const next = tick(a, a.nextProbeAt).send.find((o) => o.message.type === "ping") as Outgoing;
+    const timeoutAt = a.probe?.timeoutAt;
+    tick(a, (timeoutAt as number) + 1);
+    probeRefused(a, (timeoutAt as number) + 2);
+    assert.equal(a.probe?.timeoutAt, timeoutAt);
+    assert.ok(next);
   });
 
   it("pings the target once more directly at half the timeout; an ack then ends the probe without asking anybody", () => {

@@ -7,7 +7,7 @@ import { createSocket } from "node:dgram";
 import { describe, it } from "node:test";
 import { type NativeMember, nativeHmacSha256, openNativeMember } from "../src/liveness/liveness.ts";
 import type { Message, Update } from "../src/membership/gossip.ts";
-import { decodeDatagram, encodeDatagram } from "../src/membership/wire.ts";
+import { decodeDatagram, encodeDatagram, encodeUnsigned } from "../src/membership/wire.ts";
 
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed * 17 + 7) & 0xff));
 
@@ -277,6 +277,50 @@ describe("the liveness thread's probe timers", () => {
       assert.equal(pings.length, 1, "no second retry");
     } finally {
       b.close();
+      member.close();
+    }
+  });
+  it("tells JavaScript at once when the probe's target refused it (nothing listens on its port), and sends on to others", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const timeouts: boolean[] = [];
+    const member = openNativeMember({ self: "a", key, session: 1, maxSkewMs: 5000, onDatagram() {}, onProbeTimeout: (_incarnation, refused) => timeouts.push(refused) });
+    // b's address has no socket on the port: the kernel answers a datagram to it with ICMP port unreachable.
+    const c = createSocket("udp4");
+    let atC = 0;
+    c.on("message", (packet) => {
+      if (decodeDatagram(packet, key).ok) atC += 1;
+    });
+    try {
+      member.bind("127.0.0.1", port);
+      await new Promise<void>((resolve) => c.bind(port, "127.0.0.3", resolve));
+      member.setPeers(new Map([["b", "127.0.0.2"], ["c", "127.0.0.3"]]), port);
+      member.setSelf(7, true, true, false);
+      // Timers far off: only the refusal can end this probe within the wait, and it ends it as unanswered.
+      member.watchProbe("b", 21, 30_000, 30_000);
+      member.send(encodeUnsigned({ header: { sender: "a", receiver: "b", session: 1, seq: 0, sentAt: Date.now() }, message: { type: "ping", seq: 21, target: "b", updates: [] } }), "127.0.0.2", port);
+      await waitFor("the refusal", () => timeouts.length === 1);
+      assert.deepEqual(timeouts, [true]);
+      assert.equal(member.stats().refusedProbes, 1);
+      assert.equal(member.stats().probeRetries, 0, "a refused probe is not retried");
+      // Pings go from a socket of their own, where each refusal leaves an error pending that fails its next send,
+      // to anyone: the ping is sent again. (Gossip goes from the membership socket, which never holds one.)
+      const ping = (to: string, seq: number) => encodeUnsigned({ header: { sender: "a", receiver: to, session: 1, seq: 0, sentAt: Date.now() }, message: { type: "ping", seq, target: to, updates: [] } });
+      for (let i = 0; i < 10; i++) {
+        member.send(ping("b", 100 + i), "127.0.0.2", port);
+        member.send(ping("c", 200 + i), "127.0.0.3", port);
+        member.send(encodeUnsigned({ header: { sender: "a", receiver: "b", session: 1, seq: 0, sentAt: Date.now() }, message: { type: "gossip", updates: [] } }), "127.0.0.2", port);
+        member.send(encodeUnsigned({ header: { sender: "a", receiver: "c", session: 1, seq: 0, sentAt: Date.now() }, message: { type: "gossip", updates: [] } }), "127.0.0.3", port);
+      }
+      await waitFor("c to get all 20", () => atC === 20);
+      assert.deepEqual(timeouts, [true], "refusals of datagrams other than the watched probe's are not reported");
+      // A probe of a member that answers is not refused.
+      member.watchProbe("c", 22, 30_000, 30_000);
+      member.send(encodeUnsigned({ header: { sender: "a", receiver: "c", session: 1, seq: 0, sentAt: Date.now() }, message: { type: "ping", seq: 22, target: "c", updates: [] } }), "127.0.0.3", port);
+      await waitFor("c to get the ping", () => atC === 21);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(timeouts, [true]);
+    } finally {
+      c.close();
       member.close();
     }
   });

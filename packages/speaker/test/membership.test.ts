@@ -130,6 +130,11 @@ describe("membership over UDP", () => {
       replayer.close();
     }
     assert.ok((await resultCount("a", "replay")) > 0, "replays were counted");
+    // d's host is up but nothing listens on its port any more: the probe that found it gone was refused (ICMP port
+    // unreachable), which brought the indirect probe forward, and is counted.
+    const refused = async (node: string) =>
+      (await (registries.get(node) as Registry).getSingleMetric("bollard_speaker_membership_events_total")?.get())?.values.find((v) => v.labels.kind === "refused")?.value ?? 0;
+    assert.ok((await refused("a")) + (await refused("b")) > 0, "a probe of d was refused");
   });
 
   it("a forged heartbeat (wrong key) never makes a node live", async () => {

@@ -6,6 +6,7 @@ import { arpRequestFilter, encodeBpfProgram, neighborSolicitationFilter } from "
 import { loadSpeakerAddon, PacketSocketError } from "../l2/packet-socket.ts";
 
 interface LivenessAddon {
+  /** `packet` null: the watched probe went unanswered, or its target refused it (`acked` then says refused). */
   memberOpen(self: string, key: Buffer, session: number, maxSkewMs: number, onDatagram: (packet: Buffer | null, acked: boolean, authentic: boolean, replayed: boolean, incarnation: number) => void): unknown;
   memberBind(handle: unknown, address: string, port: number): void;
   memberSetPeers(handle: unknown, names: string[], addresses: string[], port: number): void;
@@ -72,6 +73,8 @@ export interface NativeMemberStats {
   /** Suspicions (and verdicts) about this node the thread refuted itself, and the bytes of the records it sent. */
   refutations: number;
   refutationBytes: number;
+  /** Watched probes whose target's host answered that nothing listens on its port (ICMP port unreachable). */
+  refusedProbes: number;
 }
 
 /**
@@ -98,7 +101,8 @@ export interface NativeMember {
   setKnown(names: string[], incarnations: number[], up: boolean[]): void;
   /**
    * The probe JavaScript sent. Unless its ack comes first, the thread pings the target once more after
-   * `retryAfterMs` and calls `onProbeTimeout` after `timeoutAfterMs`; its ack is noted for `probeAcked`.
+   * `retryAfterMs` and calls `onProbeTimeout` after `timeoutAfterMs`, or as soon as the target's host answers that
+   * nothing listens on its port (ICMP port unreachable); its ack is noted for `probeAcked`.
    */
   watchProbe(target: string, seq: number, retryAfterMs: number, timeoutAfterMs: number): void;
   /** Whether an ack of the watched probe `seq` came (a quiet one reaches JavaScript only this way). */
@@ -120,13 +124,17 @@ export function openNativeMember(options: {
    * suspicions itself, and numbers anew a record that differs from one it announced: `setSelf`).
    */
   onDatagram(packet: Buffer, acked: boolean, authentic: boolean, replayed: boolean, incarnation: number): void;
-  /** The watched probe went unanswered until its timeout. */
-  onProbeTimeout(incarnation: number): void;
+  /**
+   * The watched probe went unanswered until its timeout, or (`refused`) its target's host answered that nothing
+   * listens on its port: the speaker there is not running. An ICMP error can be forged by anyone on the path, so
+   * `refused` can only bring the indirect probe forward.
+   */
+  onProbeTimeout(incarnation: number, refused: boolean): void;
 }): NativeMember {
   const native = addon();
   keepLease();
   const handle = native.memberOpen(options.self, options.key, options.session, options.maxSkewMs, (packet, acked, authentic, replayed, incarnation) => {
-    if (packet === null) options.onProbeTimeout(incarnation);
+    if (packet === null) options.onProbeTimeout(incarnation, acked);
     else options.onDatagram(packet, acked, authentic, replayed, incarnation);
   });
   let closed = false;

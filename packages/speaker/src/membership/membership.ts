@@ -12,6 +12,7 @@ import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
   adoptIncarnation,
+  probeRefused,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipState,
@@ -126,7 +127,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   });
   const changes = new Counter({
     name: "bollard_speaker_membership_events_total",
-    help: "What this node concluded: suspect, dead, left, alive, refuted (it was suspected), stalled (its own process did not run)",
+    help: "What this node concluded: suspect, dead, left, alive, refuted (it was suspected), stalled (its own process did not run), refused (a probed member's host said nothing listens on its port)",
     labelNames: ["kind"],
     registers,
   });
@@ -163,9 +164,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       onDatagram(packet, acked, authentic, replayed);
       adopt(incarnation);
     },
-    onProbeTimeout(incarnation) {
+    onProbeTimeout(incarnation, refused) {
       if (closed) return;
       const now = monotonic();
+      if (refused && state.probe?.seq === watchedProbe) {
+        changes.inc({ kind: "refused" });
+        probeRefused(state, now);
+      }
       settleProbe(now);
       run(tick(state, now));
       adopt(incarnation);
