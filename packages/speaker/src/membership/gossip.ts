@@ -161,6 +161,8 @@ interface Probe {
   timeoutAt: number;
   deadline: number;
   indirectSent: boolean;
+  /** Its target's host said nothing listens on the port (probeRefused). */
+  refused?: boolean;
   expectedNacks: number;
   nacks: number;
 }
@@ -427,13 +429,14 @@ export function receive(state: GossipState, from: string, message: Message, now:
 /**
  * The probe's target refused it: its host answered that nothing listens on the membership port (ICMP port
  * unreachable), so the speaker there is not running. The helpers are asked at the next run of the rules instead of at
- * the timeout, and the member is suspect as soon as they all nack. An ICMP error can be forged by anyone on the
+ * the timeout, and the member is suspect as soon as they all nack, not at the end of the period. An ICMP error can be forged by anyone on the
  * path: it only brings the indirect probe forward, and a member that acks this ping or the helpers' is not suspected.
  */
 export function probeRefused(state: GossipState, now: number): void {
   const probe = state.probe;
   if (probe === undefined || probe.indirectSent) return;
   probe.retried = true;
+  probe.refused = true;
   probe.retryAt = Math.min(probe.retryAt, now);
   probe.timeoutAt = Math.min(probe.timeoutAt, now);
 }
@@ -487,11 +490,11 @@ function advance(state: GossipState, now: number, step: Step): void {
     // And once more directly: with a lossy network most unanswered pings were merely lost.
     reply(state, probe.target, { type: "ping", seq: probe.seq, target: probe.target }, step, [selfAlive(state)]);
   }
-  // Every helper nacked: each tried and got no ack either. Waiting out the period changes nothing but for an ack
-  // later than the helpers' own timeouts, and a member whose process is gone (its port refused the ping) is
-  // suspected from here some 100 ms sooner.
-  const allNacked = probe?.indirectSent === true && probe.expectedNacks > 0 && probe.nacks >= probe.expectedNacks;
-  if (probe !== undefined && (now >= probe.deadline || allNacked)) {
+  // A refused probe every helper nacked: the target's port was closed and nobody else reaches it either, so waiting
+  // out the period only waits for an ack later than the helpers' own timeouts, and a member whose process is gone is
+  // suspected some 100 ms sooner. (Not for a probe merely unanswered: under load a live member's acks come that late.)
+  const refusedAndNacked = probe?.refused === true && probe.indirectSent && probe.expectedNacks > 0 && probe.nacks >= probe.expectedNacks;
+  if (probe !== undefined && (now >= probe.deadline || refusedAndNacked)) {
     state.probe = undefined;
     // Lifeguard: a helper that sent neither ack nor nack suggests this member is the one not hearing.
     const missed = probe.expectedNacks > 0 ? probe.expectedNacks - probe.nacks : 1;
