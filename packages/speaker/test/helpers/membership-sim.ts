@@ -232,8 +232,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       }
       return total;
     };
-    // BOLLARD_SIM_PROFILE_DIR: a CPU profile of each member process over the steady window and over the
-    // partition and its healing (<dir>/<phase>-<process>.cpuprofile).
+    // BOLLARD_SIM_PROFILE_DIR: a CPU profile of each member process over the steady window, the kill (until every
+    // member dropped the killed one), and the partition and its healing (<dir>/<phase>-<process>.cpuprofile).
     const profileDir = process.env.BOLLARD_SIM_PROFILE_DIR;
     const profilePhase = (command: "start" | "stop", phase: string) => {
       if (profileDir === undefined) return;
@@ -281,8 +281,10 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const joinedAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.joined?.includes(node))?.t;
     const killedAt = Date.now();
     phases.push({ name: "kill", from: killedAt });
+    profilePhase("start", "kill");
     killedProcess.kill("SIGKILL");
     await waitUntil("every member to stop counting the killed one", () => observersOf(KILLED).every((o) => leftAfter(o, KILLED, killedAt) !== undefined));
+    profilePhase("stop", "kill");
     const killDetectionMs = observersOf(KILLED).map((o) => {
       const t = leftAfter(o, KILLED, killedAt);
       return t === undefined ? null : t - killedAt;
