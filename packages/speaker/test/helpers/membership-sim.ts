@@ -4,7 +4,7 @@
 // paused (SIGSTOP, then SIGCONT) and a partition (nft drops datagrams between a minority's addresses and the
 // rest), measuring detection times, false deaths and bytes per node. Needs root (ip netns, nft).
 // Used by membership-sim.netns.test.ts (small N) and bench/membership.ts (run as a program: prints JSON).
-//   node membership-sim.ts --members 1000 [--workers 4] [--loss 5] [--pause-ms 2000] [--partition-ms 5000]
+//   node membership-sim.ts --members 1000 [--workers 4] [--loss 5] [--kills 1] [--pause-ms 2000] [--partition-ms 5000]
 //     [--steady-ms 10000] [--settle-ms 0] [--phase-timeout-ms 30000]
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -18,7 +18,8 @@ import type { SimConfig } from "./membership-sim-worker.ts";
 
 const run = promisify(execFile);
 const WORKER = fileURLToPath(new URL("./membership-sim-worker.ts", import.meta.url));
-const KILLED = "victim-killed";
+/** The members killed one after another, each in a process of its own: `victim-killed`, `victim-killed-2`, … */
+const killedName = (i: number) => (i === 0 ? "victim-killed" : `victim-killed-${i + 1}`);
 const PAUSED = "victim-paused";
 
 export interface SimulationOptions {
@@ -26,6 +27,8 @@ export interface SimulationOptions {
   /** Processes hosting the ordinary members (the minority and the two victims get their own). */
   workers: number;
   lossPercent: number;
+  /** Members killed one after another, each from a calm cluster (default 1): one kill's p50 hangs on when the first prober picks it. */
+  kills?: number;
   pauseMs: number;
   partitionMs: number;
   steadyMs: number;
@@ -59,8 +62,10 @@ export interface SimulationResult {
   /** `cpuCores`: the member processes' CPU over the window; `driverCores`: this process's (the harness's own). */
   /** `receivedDatagramsPerSecond`: by all members together. */
   steady: { seconds: number; sentBytesPerSecond: number[]; receivedBytesPerSecond: number[]; receivedDatagramsPerSecond: number; cpuCores: number; driverCores: number };
-  /** Per observer: ms from SIGKILL until it no longer counts the killed member (null: not within the timeout). */
+  /** Per observer and kill: ms from SIGKILL until it no longer counts the killed member (null: not within the timeout). */
   killDetectionMs: Array<number | null>;
+  /** The same, kill by kill. */
+  killDetectionMsPerKill: Array<Array<number | null>>;
   /** Per observer: ms from SIGSTOP until it stops counting the paused member, and from SIGCONT until it counts it again. */
   pauseDetectionMs: Array<number | null>;
   pauseRejoinMs: Array<number | null>;
@@ -93,11 +98,14 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
   const dir = await mkdtemp(join(tmpdir(), "bollard-gossip-sim-"));
   const children: ChildProcess[] = [];
   const minority = Math.max(1, Math.round(options.members * 0.1));
-  const ordinary = options.members - 2 - minority;
-  if (ordinary < 1) throw new Error("the simulation needs at least 4 members");
+  const kills = Math.max(1, options.kills ?? 1);
+  const ordinary = options.members - 1 - kills - minority;
+  if (ordinary < 1) throw new Error(`the simulation needs at least ${3 + kills} members`);
+  const killed = Array.from({ length: kills }, (_, i) => killedName(i));
+  const isKilled = (name: string) => killed.includes(name);
   const address = (group: number, i: number) => `127.${group}.${(i >> 8) & 255}.${i & 255}`;
   const members: Array<[string, string]> = [
-    [KILLED, "127.3.0.1"],
+    ...killed.map((name, i) => [name, i === 0 ? "127.3.0.1" : `127.3.1.${i + 1}`] as [string, string]),
     [PAUSED, "127.3.0.2"],
     ...Array.from({ length: minority }, (_, i) => [`minority-${i}`, address(2, i + 1)] as [string, string]),
     ...Array.from({ length: ordinary }, (_, i) => [`member-${i}`, address(1, i + 1)] as [string, string]),
@@ -175,11 +183,11 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     };
 
     const startedAt = Date.now();
-    const killedProcess = spawnWorker(0, 1);
-    const pausedProcess = spawnWorker(1, 1);
-    spawnWorker(2, minority);
+    const killedProcesses: ChildProcess[] = killed.map((_, i) => spawnWorker(i, 1));
+    const pausedProcess = spawnWorker(kills, 1);
+    spawnWorker(kills + 1, minority);
     const perWorker = Math.ceil(ordinary / options.workers);
-    for (let first = 2 + minority; first < members.length; first += perWorker) spawnWorker(first, Math.min(perWorker, members.length - first));
+    for (let first = kills + 1 + minority; first < members.length; first += perWorker) spawnWorker(first, Math.min(perWorker, members.length - first));
     log(`${members.length} members in ${children.length} processes, namespace ${netns}`);
 
     const waitUntil = async (what: string, condition: () => boolean, timeoutMs = options.phaseTimeoutMs): Promise<boolean> => {
@@ -217,9 +225,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
 
     const readBytes = () =>
       new Promise<Map<string, [number, number, number, number]>>((resolve) => {
-        bytesWaiting = children.filter((c) => c.exitCode === null && c.signalCode === null && c !== killedProcess).length;
+        bytesWaiting = children.filter((c) => c.exitCode === null && c.signalCode === null && !killedProcesses.includes(c)).length;
         bytesReplies.push((all) => resolve(new Map(all.map(([n, s, r, d, h]) => [n, [s, r, d, h]]))));
-        for (const child of children) if (child !== killedProcess && child.exitCode === null) child.stdin?.write("bytes\n");
+        for (const child of children) if (!killedProcesses.includes(child) && child.exitCode === null) child.stdin?.write("bytes\n");
       });
     const cpuTicks = async () => {
       let total = 0;
@@ -238,7 +246,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     const profilePhase = (command: "start" | "stop", phase: string) => {
       if (profileDir === undefined) return;
       children.forEach((child, i) => {
-        if (child.exitCode === null && child.signalCode === null && child !== killedProcess) child.stdin?.write(command === "start" ? "profile-start\n" : `profile-stop ${join(profileDir, `${phase}-${i}.cpuprofile`)}\n`);
+        if (child.exitCode === null && child.signalCode === null && !killedProcesses.includes(child)) child.stdin?.write(command === "start" ? "profile-start\n" : `profile-stop ${join(profileDir, `${phase}-${i}.cpuprofile`)}\n`);
       });
     };
     const bytesBefore = await readBytes();
@@ -275,21 +283,28 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     // and is retransmitted for a while) has died down. At least a second; `settleMs` when longer.
     const calm = Math.max(1000, options.settleMs ?? 0);
 
-    // A member killed.
-    const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && n !== KILLED);
+    // Members killed, one at a time.
+    // (The members to be killed later observe nothing: every kill is watched by the same observers.)
+    const observersOf = (victim: string) => members.map(([n]) => n).filter((n) => n !== victim && !isKilled(n));
     const leftAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.left?.includes(node))?.t;
     const joinedAfter = (observer: string, node: string, since: number) => named.get(observer)?.find((c) => c.t >= since && c.joined?.includes(node))?.t;
-    const killedAt = Date.now();
-    phases.push({ name: "kill", from: killedAt });
-    profilePhase("start", "kill");
-    killedProcess.kill("SIGKILL");
-    await waitUntil("every member to stop counting the killed one", () => observersOf(KILLED).every((o) => leftAfter(o, KILLED, killedAt) !== undefined));
-    profilePhase("stop", "kill");
-    const killDetectionMs = observersOf(KILLED).map((o) => {
-      const t = leftAfter(o, KILLED, killedAt);
-      return t === undefined ? null : t - killedAt;
-    });
-    await new Promise((resolve) => setTimeout(resolve, calm));
+    const killDetectionMsPerKill: Array<Array<number | null>> = [];
+    for (const [i, victim] of killed.entries()) {
+      const killedAt = Date.now();
+      phases.push({ name: "kill", from: killedAt });
+      profilePhase("start", `kill-${i + 1}`);
+      killedProcesses[i]?.kill("SIGKILL");
+      await waitUntil(`every member to stop counting ${victim}`, () => observersOf(victim).every((o) => leftAfter(o, victim, killedAt) !== undefined));
+      profilePhase("stop", `kill-${i + 1}`);
+      killDetectionMsPerKill.push(
+        observersOf(victim).map((o) => {
+          const t = leftAfter(o, victim, killedAt);
+          return t === undefined ? null : t - killedAt;
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, calm));
+    }
+    const killDetectionMs = killDetectionMsPerKill.flat();
 
     // A member paused for pauseMs.
     const pausedAt = Date.now();
@@ -329,8 +344,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       await nftScript("flush chain inet gossip_sim cut\n");
       const healedAt = Date.now();
       phases.push({ name: "healed", from: healedAt });
-      const alive = members.length - 1;
-      const healed = await waitUntil("every member to count everyone again after the partition", () => observersOf(KILLED).every((o) => sizes.get(o) === alive));
+      const alive = members.length - kills;
+      const survivors = members.map(([n]) => n).filter((n) => !isKilled(n));
+      const healed = await waitUntil("every member to count everyone again after the partition", () => survivors.every((o) => sizes.get(o) === alive));
       partitionHealMs = healed ? Date.now() - healedAt : null;
       profilePhase("stop", "partition");
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -345,7 +361,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       if (change.t < phases[0]!.from) continue;
       for (const node of change.left ?? []) {
         const phase = phaseAt(change.t);
-        if (node === KILLED) continue;
+        if (isKilled(node)) continue;
         if (node === PAUSED && change.t >= pausedAt && (phase === "pause" || phase === "partition" || phase === "healed")) {
           // The first leave of the paused member per observer is expected; it is counted in pauseMostLeaves.
           continue;
@@ -360,9 +376,9 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
 
     const memberCpuSeconds = (await cpuTicks()) / 100;
     if (process.env.BOLLARD_SIM_DUMP) await writeFile(process.env.BOLLARD_SIM_DUMP, JSON.stringify({ phases, changes }));
-    for (const child of children) if (child.exitCode === null && child !== killedProcess) child.stdin?.write("stop\n");
+    for (const child of children) if (child.exitCode === null && !killedProcesses.includes(child)) child.stdin?.write("stop\n");
     await Promise.race([
-      Promise.all(children.filter((c) => c !== killedProcess).map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve))))),
+      Promise.all(children.filter((c) => !killedProcesses.includes(c)).map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve))))),
       new Promise((resolve) => setTimeout(resolve, 5000)),
     ]);
     return {
@@ -373,6 +389,7 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       startupMs,
       steady: { seconds: steadySeconds, sentBytesPerSecond: sent, receivedBytesPerSecond: received, receivedDatagramsPerSecond: datagrams / steadySeconds, cpuCores, driverCores },
       killDetectionMs,
+      killDetectionMsPerKill,
       pauseDetectionMs,
       pauseRejoinMs,
       pauseMostLeaves,
@@ -422,6 +439,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     members: flag("members", 100),
     workers: flag("workers", 4),
     lossPercent: flag("loss", 5),
+    kills: flag("kills", 1),
     pauseMs: flag("pause-ms", 2000),
     partitionMs: flag("partition-ms", 5000),
     steadyMs: flag("steady-ms", 10_000),
