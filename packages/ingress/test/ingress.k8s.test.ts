@@ -214,8 +214,17 @@ describe("bollard ingress against the API server", () => {
     });
     const redirected = async () => (await send(ports.http, { host: "nginx.test" })).status;
     // (webIngress's rule is for web.test; the TLS host nginx.test needs its own rule)
-    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/from-nginx`);
-    await api("PATCH", `${ingressPath}/from-nginx`, { spec: { rules: [{ host: "nginx.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "svc-b", port: { name: "http" } } } }] } }] }, metadata: { resourceVersion: current.metadata.resourceVersion } }, "application/merge-patch+json");
+    // Read-modify-write with the version read: the controller writes the new Ingress's status meanwhile, so a
+    // conflict (409) is read again and retried, as any client of the API does.
+    for (let attempt = 1; ; attempt++) {
+      const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/from-nginx`);
+      try {
+        await api("PATCH", `${ingressPath}/from-nginx`, { spec: { rules: [{ host: "nginx.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "svc-b", port: { name: "http" } } } }] } }] }, metadata: { resourceVersion: current.metadata.resourceVersion } }, "application/merge-patch+json");
+        break;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409 || attempt === 5) throw err;
+      }
+    }
     await eventually("the nginx-class Ingress served, plain HTTP redirected (ssl-redirect's default)", async () => assert.equal(await redirected(), 308));
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ingress-nginx-controller" }, data: { "ssl-redirect": "false" } });
     await eventually("the ConfigMap's ssl-redirect: false applies", async () => assert.equal(await redirected(), 200));
