@@ -102,8 +102,16 @@ describe("bollard ingress (the native data plane, by default) against the API se
     const v6 = await rawExchange6(ports.http, "GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
     assert.equal(statusOf(v6), 200, v6.slice(0, 200));
     assert.equal(await answer("other.test"), "404");
-    const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
-    await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
+    // Read-modify-write with the version read; the controller may write the Ingress's status meanwhile (409): read again.
+    for (let attempt = 1; ; attempt++) {
+      const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
+      try {
+        await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
+        break;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409 || attempt === 5) throw err;
+      }
+    }
     await eventually("changed Ingress served", async () => assert.equal(await answer("web.test"), "200 b"));
     // counted natively, read into the registry at the scrape
     const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();
