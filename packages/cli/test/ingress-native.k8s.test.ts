@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { createKubeConfig, kubeRequest } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { rawExchange, send, statusOf } from "../../ingress/test/helpers/client.ts";
-import { createServiceWithSlice, statusAndBackend } from "../../ingress/test/helpers/objects.ts";
+import { createServiceWithSlice, statusAndBackend, writeWithFreshVersion } from "../../ingress/test/helpers/objects.ts";
 import { type BackendNamespace, createBackendNamespace } from "../../ingress/test/helpers/netns.ts";
 import { eventually, freePort } from "../../ingress/test/helpers/wait.ts";
 
@@ -102,16 +102,7 @@ describe("bollard ingress (the native data plane, by default) against the API se
     const v6 = await rawExchange6(ports.http, "GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
     assert.equal(statusOf(v6), 200, v6.slice(0, 200));
     assert.equal(await answer("other.test"), "404");
-    // Read-modify-write with the version read; the controller may write the Ingress's status meanwhile (409): read again.
-    for (let attempt = 1; ; attempt++) {
-      const current = await api<{ metadata: { resourceVersion: string } }>("GET", `${ingressPath}/web`);
-      try {
-        await api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion: current.metadata.resourceVersion } });
-        break;
-      } catch (err) {
-        if ((err as { status?: number }).status !== 409 || attempt === 5) throw err;
-      }
-    }
+    await writeWithFreshVersion(kc, `${ingressPath}/web`, (resourceVersion) => api("PUT", `${ingressPath}/web`, { ...ingress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion } }));
     await eventually("changed Ingress served", async () => assert.equal(await answer("web.test"), "200 b"));
     // counted natively, read into the registry at the scrape
     const metrics = (await send(ports.metrics, { path: "/metrics" })).body.toString();

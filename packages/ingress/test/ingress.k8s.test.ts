@@ -13,7 +13,7 @@ import { createKubeConfig, isStatus, kubeRequest } from "@bollard/core";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { generateSelfSignedCertificate } from "../src/index.ts";
 import { rawExchange, send, statusOf } from "./helpers/client.ts";
-import { createServiceWithSlice, statusAndBackend } from "./helpers/objects.ts";
+import { createServiceWithSlice, statusAndBackend, writeWithFreshVersion } from "./helpers/objects.ts";
 import { type BackendNamespace, createBackendNamespace } from "./helpers/netns.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
 
@@ -47,19 +47,6 @@ describe("bollard ingress against the API server", () => {
   const api = <T = unknown>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, contentType?: string) =>
     kubeRequest<T>(kc, { method, path, ...(body === undefined ? {} : { body }), ...(contentType ? { contentType } : {}) });
   const ingressPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`;
-  // A read-modify-write with the version read, read again and retried on a conflict (409): the controller writes
-  // an Ingress's status meanwhile, as any client of the API has to expect.
-  const withFreshVersion = async (path: string, write: (resourceVersion: string) => Promise<unknown>): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      const current = await api<{ metadata: { resourceVersion: string } }>("GET", path);
-      try {
-        await write(current.metadata.resourceVersion);
-        return;
-      } catch (err) {
-        if ((err as { status?: number }).status !== 409 || attempt === 5) throw err;
-      }
-    }
-  };
   const webIngress = (service: string, extra: Record<string, unknown> = {}) => ({
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
@@ -132,7 +119,7 @@ describe("bollard ingress against the API server", () => {
     assert.equal(await bodyOf("web.test"), "404");
     await api("POST", ingressPath, webIngress("svc-a"));
     await eventually("created Ingress served", async () => assert.equal(await bodyOf("web.test"), "200 a"));
-    await withFreshVersion(`${ingressPath}/web`, (resourceVersion) => api("PUT", `${ingressPath}/web`, { ...webIngress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion } }));
+    await writeWithFreshVersion(kc, `${ingressPath}/web`, (resourceVersion) => api("PUT", `${ingressPath}/web`, { ...webIngress("svc-b"), metadata: { name: "web", namespace: ns, resourceVersion } }));
     await eventually("changed Ingress served", async () => assert.equal(await bodyOf("web.test"), "200 b"));
     await eventually("status published", async () => {
       const ing = await api<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>("GET", `${ingressPath}/web`);
@@ -176,7 +163,7 @@ describe("bollard ingress against the API server", () => {
     const v1 = generateSelfSignedCertificate("web.test", ["web.test"]);
     const v2 = generateSelfSignedCertificate("web.test", ["web.test"]);
     await api("POST", `/api/v1/namespaces/${ns}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: "web-tls" }, type: "kubernetes.io/tls", data: tlsData(v1) });
-    await withFreshVersion(`${ingressPath}/web`, (resourceVersion) =>
+    await writeWithFreshVersion(kc, `${ingressPath}/web`, (resourceVersion) =>
       api("PUT", `${ingressPath}/web`, { ...webIngress("svc-b", { tls: [{ hosts: ["web.test"], secretName: "web-tls" }] }), metadata: { name: "web", namespace: ns, resourceVersion } }),
     );
     const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
@@ -224,7 +211,7 @@ describe("bollard ingress against the API server", () => {
     });
     const redirected = async () => (await send(ports.http, { host: "nginx.test" })).status;
     // (webIngress's rule is for web.test; the TLS host nginx.test needs its own rule)
-    await withFreshVersion(`${ingressPath}/from-nginx`, (resourceVersion) =>
+    await writeWithFreshVersion(kc, `${ingressPath}/from-nginx`, (resourceVersion) =>
       api("PATCH", `${ingressPath}/from-nginx`, { spec: { rules: [{ host: "nginx.test", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "svc-b", port: { name: "http" } } } }] } }] }, metadata: { resourceVersion } }, "application/merge-patch+json"),
     );
     await eventually("the nginx-class Ingress served, plain HTTP redirected (ssl-redirect's default)", async () => assert.equal(await redirected(), 308));

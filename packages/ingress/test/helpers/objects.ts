@@ -1,7 +1,24 @@
 // API objects the ingress tests that run against the real API server create the same way.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { kubeRequest } from "@bollard/core";
+import { isStatus, kubeRequest } from "@bollard/core";
 import type { send } from "./client.ts";
+
+/**
+ * A read-modify-write of the object at `path` with the version read (`write` gets its resourceVersion), read
+ * again and retried on a conflict (409), up to 5 times: the controller writes an Ingress's status meanwhile, as
+ * any client of the API has to expect.
+ */
+export async function writeWithFreshVersion(kc: KubeConfig, path: string, write: (resourceVersion: string) => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await kubeRequest<{ metadata: { resourceVersion: string } }>(kc, { method: "GET", path });
+    try {
+      await write(current.metadata.resourceVersion);
+      return;
+    } catch (err) {
+      if (!isStatus(err, 409) || attempt === 5) throw err;
+    }
+  }
+}
 
 /** A Service `name` (port 80 named http, to `targetPort` when given) and a ready EndpointSlice for it at
  * `address:backendPort`, as the EndpointSlice controller would write it. */
