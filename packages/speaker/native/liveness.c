@@ -193,6 +193,13 @@ static void fire_probe_timers(int64_t now);
 static void read_errors(uint32_t slot, uint32_t generation);
 
 // The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
+// The socket of `m` registered in epoll slot `slot`, or -1. Called with `lock` held.
+static int member_fd(const member *m, uint32_t slot) {
+  for (int k = 0; k < m->nfds; k++)
+    if (m->slot_of[k] == (int)slot) return m->fds[k];
+  return -1;
+}
+
 static void *slot_object(uint32_t slot, uint32_t generation, int *kind) {
   if (slot >= MAX_SLOTS || slots[slot].generation != generation) return NULL;  // closed since
   *kind = slots[slot].kind;
@@ -238,8 +245,7 @@ static void *run_thread(void *arg) {
         member *m = NULL;
         if (kind == SLOT_MEMBER) {
           m = object;
-          for (int k = 0; k < m->nfds; k++)
-            if (m->slot_of[k] == (int)slot) fd = m->fds[k];
+          fd = member_fd(m, slot);
           if (fd >= 0 && !m->closed) in_use = m;
         } else if (kind == SLOT_ARP) {
           handle_arp(object);
@@ -815,9 +821,7 @@ static void read_errors(uint32_t slot, uint32_t generation) {
     int kind = SLOT_FREE, fd = -1;
     void *object = slot_object(slot, generation, &kind);
     member *m = kind == SLOT_MEMBER ? object : NULL;
-    if (m != NULL && !m->closed)
-      for (int j = 0; j < m->nfds; j++)
-        if (m->slot_of[j] == (int)slot) fd = m->fds[j];
+    if (m != NULL && !m->closed) fd = member_fd(m, slot);
     if (fd >= 0) in_use = m;
     pthread_mutex_unlock(&lock);
     if (fd < 0) return;

@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   adoptIncarnation,
-  probeRefused,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipConfig,
@@ -15,6 +14,7 @@ import {
   nextDeadline,
   type Outgoing,
   pendingUpdates,
+  probeRefused,
   receive,
   retransmitLimit,
   setPeers,

@@ -428,9 +428,10 @@ export function receive(state: GossipState, from: string, message: Message, now:
 
 /**
  * The probe's target refused it: its host answered that nothing listens on the membership port (ICMP port
- * unreachable), so the speaker there is not running. The helpers are asked at the next run of the rules instead of at
- * the timeout, and the member is suspect as soon as they all nack, not at the end of the period. An ICMP error can be forged by anyone on the
- * path: it only brings the indirect probe forward, and a member that acks this ping or the helpers' is not suspected.
+ * unreachable), so the speaker there is not running. The helpers are asked at the next run of the rules instead of
+ * at the timeout, and the member is suspect as soon as they all nack, not at the end of the period. An ICMP error
+ * can be forged by anyone on the path: it only brings the indirect probe forward, and a member that acks this ping
+ * or the helpers' is not suspected.
  */
 export function probeRefused(state: GossipState, now: number): void {
   const probe = state.probe;

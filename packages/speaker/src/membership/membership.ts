@@ -12,7 +12,6 @@ import type { Logger } from "@bollard/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
   adoptIncarnation,
-  probeRefused,
   createGossip,
   DEFAULT_GOSSIP_TIMING,
   type GossipState,
@@ -21,6 +20,7 @@ import {
   leave,
   liveMembers,
   nextDeadline,
+  probeRefused,
   receive,
   type Step,
   setPeers,

@@ -24,7 +24,7 @@ const PAUSED = "victim-paused";
 
 export interface SimulationOptions {
   members: number;
-  /** Processes hosting the ordinary members (the minority and the two victims get their own). */
+  /** Processes hosting the ordinary members (the minority, each killed member and the paused one get their own). */
   workers: number;
   lossPercent: number;
   /** Members killed one after another, each from a calm cluster (default 1): one kill's p50 hangs on when the first prober picks it. */
@@ -344,9 +344,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
       await nftScript("flush chain inet gossip_sim cut\n");
       const healedAt = Date.now();
       phases.push({ name: "healed", from: healedAt });
-      const alive = members.length - kills;
       const survivors = members.map(([n]) => n).filter((n) => !isKilled(n));
-      const healed = await waitUntil("every member to count everyone again after the partition", () => survivors.every((o) => sizes.get(o) === alive));
+      const healed = await waitUntil("every member to count everyone again after the partition", () => survivors.every((o) => sizes.get(o) === survivors.length));
       partitionHealMs = healed ? Date.now() - healedAt : null;
       profilePhase("stop", "partition");
       await new Promise((resolve) => setTimeout(resolve, 1000));
