@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Secret } from "../../../ingress/src/index.ts";
 import { type Backend, heldAnswer, startBackend, tableOf } from "../../../ingress/test/helpers/backends.ts";
 import { send } from "../../../ingress/test/helpers/client.ts";
@@ -209,15 +210,17 @@ eachPlane("policy: access", (kind) => {
 
     test("limit-connections 1: a second request while the first is answered gets 503, then the count frees", async () => {
       const first = send(plane.httpPort, { host: "conn.test", path: "/held", headers: from("198.51.100.9") });
-      // (until the first is admitted, a second one may pass and end: ask until one is refused)
-      let second = 0;
-      for (let i = 0; i < 50 && second !== 503; i++) second = (await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status;
-      assert.equal(second, 503);
+      // (once the backend holds the first, it is admitted and counted: the very next request is refused)
+      await held.arrived();
+      assert.equal((await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status, 503);
       held.release();
       assert.equal((await first).status, 200);
-      // (the count is freed when the proxy has finished the answer, which may be just after the client read it)
+      // (the count is freed when the proxy has finished the answer, which may be just after the client read it:
+      // asked again for up to 5 s, with a pause between tries, so a loaded machine is waited for, not raced)
       let third = 0;
-      for (let i = 0; i < 50 && third !== 200; i++) third = (await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status;
+      for (const until = Date.now() + 5000; third !== 200 && Date.now() < until; await delay(10)) {
+        third = (await send(plane.httpPort, { host: "conn.test", headers: from("198.51.100.9") })).status;
+      }
       assert.equal(third, 200);
     });
 

@@ -57,8 +57,10 @@ export async function startBackend(
  * `release()` is called (which releases the answer written last). A release that comes before the request
  * reached the backend lets the next answer through unheld (a test's request may still be on its way).
  */
-export function heldAnswer(): { answer(res: ServerResponse): Promise<true>; release(): void } {
+export function heldAnswer(): { answer(res: ServerResponse): Promise<true>; release(): void; arrived(): Promise<void> } {
   let early = false;
+  let waiting = false;
+  const arrivals: (() => void)[] = [];
   let release: () => void = () => {
     early = true;
   };
@@ -67,15 +69,20 @@ export function heldAnswer(): { answer(res: ServerResponse): Promise<true>; rele
       res.writeHead(200, { "content-type": "text/plain" });
       res.write("first\n");
       if (!early) {
+        waiting = true;
+        for (const arrive of arrivals.splice(0)) arrive();
         await new Promise<void>((resolve) => {
           release = resolve;
         });
+        waiting = false;
       }
       early = false;
       res.end("second\n");
       return true;
     },
     release: () => release(),
+    /** Resolves once a request is held: the backend has it and waits for `release`. */
+    arrived: () => (waiting ? Promise.resolve() : new Promise<void>((resolve) => arrivals.push(resolve))),
   };
 }
 
