@@ -555,7 +555,7 @@ static update_scan scan_updates(member *m, const header *h, const uint8_t *buf, 
     uint8_t name_len, from_len = 0;
     if (at + 1 > end) return s;
     uint8_t kind = buf[at];
-    if (kind > 3) return s;
+    if (kind > 4) return s;
     at += 1;
     const uint8_t *name = take_name(buf, &at, end, &name_len);
     if (name == NULL || at + 8 > end) return s;
@@ -566,7 +566,7 @@ static update_scan scan_updates(member *m, const header *h, const uint8_t *buf, 
       if (at + 1 > end) return s;
       if (buf[at] > 1) s.no_news = 0;
       at += 1;
-    } else if ((from = take_name(buf, &at, end, &from_len)) == NULL || (kind == 3 && ++at > end)) {
+    } else if ((from = take_name(buf, &at, end, &from_len)) == NULL || (kind >= 3 && (at += kind == 3 ? 1 : 3) > end)) {
       return s;
     }
     if (compare_name(name, name_len, m->self, m->self_len) == 0) {

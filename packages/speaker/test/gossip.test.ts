@@ -141,6 +141,8 @@ describe("gossip rules", () => {
     const last = receive(a, requests[2]?.to as string, { type: "nack", seq, updates: [] }, 83);
     assert.equal(a.members.get(ping.to)?.status, "suspect", "at 83 ms, not at the end of the period (200 ms)");
     assert.deepEqual(last.notes.filter((n) => n.kind === "suspect").map((n) => (n as { node: string }).node), [ping.to]);
+    const buddy = last.send.find((o) => o.to === ping.to && o.message.type === "ping");
+    assert.deepEqual(buddy?.message.updates[0], { kind: "suspect", node: ping.to, incarnation: 1, from: "a", witnesses: 3, ageMs: 0 }, "aged: counted from now wherever it is heard");
     assert.equal(a.localHealth, 0, "every helper answered: this member is not the one not hearing");
   });
 
@@ -414,6 +416,49 @@ describe("gossip rules", () => {
       assert.ok(Math.abs(suspicionTimeout(suspicion) - expected) < 1e-6, `${suspicionTimeout(suspicion)}`);
     });
   }
+
+  // [the suspicion as heard at 1,000 ms among 1,000 members, when its hearer drops the suspect]: an aged suspicion
+  // (its accuser's probe was refused, and witnessed) is counted from the accuser's start, but a hearer waits at
+  // least 100 ms (a third of the 300 ms minimum), so that the suspect's refutation can still reach it.
+  const aged = (ageMs: number | undefined, witnesses = 2, from = "p1"): Update => ({ kind: "suspect", node: "p0", incarnation: 1, from, ...(witnesses > 0 ? { witnesses } : {}), ...(ageMs === undefined ? {} : { ageMs }) });
+  const ages: Array<[string, Update, number]> = [
+    ["no age: the minimum from the hearing", aged(undefined), 1300],
+    ["age 0", aged(0), 1300],
+    ["age 120: 120 ms sooner", aged(120), 1180],
+    ["age 200: the most a hearer takes off", aged(200), 1100],
+    ["age 250: the hearer still waits 100 ms", aged(250), 1100],
+    ["age 65,535: the hearer still waits 100 ms", aged(65_535), 1100],
+  ];
+  for (const [name, heard, deadAt] of ages) {
+    it(`a witnessed suspicion heard with ${name}: the suspect is dropped at ${deadAt} ms, not before`, () => {
+      const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
+      a.nextProbeAt = Number.POSITIVE_INFINITY;
+      receive(a, "p1", { type: "gossip", updates: [heard] }, 1000);
+      assert.equal(tick(a, deadAt - 1).notes.some((n) => n.kind === "dead"), false);
+      assert.deepEqual(tick(a, deadAt).notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node), ["p0"]);
+    });
+  }
+
+  it("an age on a suspicion without witnesses is not believed: it lasts as long as if heard new", () => {
+    const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
+    receive(a, "p1", { type: "gossip", updates: [aged(250, 0)] }, 1000);
+    assert.equal(a.members.get("p0")?.suspicion?.startedAt, 1000);
+  });
+
+  it("a suspicion heard again with an older age starts earlier, never later; it is passed on with its age here", () => {
+    const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    receive(a, "p1", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p1" }] }, 1000);
+    receive(a, "p2", { type: "gossip", updates: [aged(10, 2, "p2")] }, 1050);
+    assert.equal(a.members.get("p0")?.suspicion?.startedAt, 1000, "younger than the one already running: no change");
+    receive(a, "p3", { type: "gossip", updates: [aged(150, 2, "p3")] }, 1060);
+    assert.equal(a.members.get("p0")?.suspicion?.startedAt, 910);
+    const passed = tick(a, 1060 + DEFAULT_GOSSIP_TIMING.gossipIntervalMs).send.flatMap((o) => o.message.updates).filter((u) => u.kind === "suspect" && u.node === "p0");
+    assert.ok(passed.length > 0, "the next gossip round passes it on");
+    for (const u of passed) assert.deepEqual(u, { kind: "suspect", node: "p0", incarnation: 1, from: "p2", witnesses: 2, ageMs: 200 });
+    assert.equal(tick(a, 1209).notes.some((n) => n.kind === "dead"), false);
+    assert.equal(tick(a, 1210).notes.some((n) => n.kind === "dead"), true, "300 ms after the earliest start");
+  });
 
   for (const nacks of [0, 1]) {
   it(`a probe with ${nacks} of its 2 helpers nacking (a partition, or one lost datagram) suspects without witnesses`, () => {

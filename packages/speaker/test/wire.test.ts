@@ -27,6 +27,7 @@ const updates: Update[] = [
   { kind: "alive", node: "node-3", incarnation: 5, ready: false },
   { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1" },
   { kind: "suspect", node: "node-6", incarnation: 3, from: "node-1", witnesses: 2 },
+  { kind: "suspect", node: "node-7", incarnation: 3, from: "node-2", witnesses: 3, ageMs: 137 },
   { kind: "dead", node: "node-5.example.com", incarnation: 0, from: "node-5.example.com" },
 ];
 
@@ -88,6 +89,22 @@ describe("membership datagrams", () => {
     assert.deepEqual(decodeDatagram(withWitnesses(0), key), { ok: false, reason: "malformed" }, "kind 3 with no witness");
     assert.deepEqual(decodeDatagram(withWitnesses(17), key), { ok: false, reason: "malformed" }, "more witnesses than one probe has");
     assert.equal(decodeDatagram(withWitnesses(16), key).ok, true);
+  });
+
+  it("a witnessed suspicion with an age is two bytes longer, kind 4; an age without witnesses is not sent", () => {
+    const witnessed: Update = { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1", witnesses: 2 };
+    const encoded = (update: Update) => encodeDatagram({ header, message: { type: "gossip", updates: [update] } }, key);
+    assert.equal(encoded({ ...witnessed, ageMs: 0 })[typeAt + 3], 4);
+    assert.equal(encodedUpdateSize({ ...witnessed, ageMs: 0 }), encodedUpdateSize(witnessed) + 2);
+    assert.equal(encoded({ ...witnessed, ageMs: 250 }).readUInt16BE(encoded(witnessed).length - 32), 250, "after the witnesses");
+    const decoded = (update: Update) => (decodeDatagram(encoded(update), key) as { ok: true; datagram: { message: Message } }).datagram.message.updates[0];
+    assert.deepEqual(decoded({ ...witnessed, ageMs: 70_000 }), { ...witnessed, ageMs: 65_535 }, "the longest age the wire carries");
+    assert.deepEqual(decoded({ ...witnessed, ageMs: 12.6 }), { ...witnessed, ageMs: 13 });
+    const unwitnessed: Update = { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1", ageMs: 250 };
+    assert.equal(encoded(unwitnessed)[typeAt + 3], 1);
+    assert.deepEqual(decoded(unwitnessed), { kind: "suspect", node: "node-4", incarnation: 9, from: "node-1" });
+    const cut = encoded({ ...witnessed, ageMs: 250 });
+    assert.deepEqual(decodeDatagram(sign(cut.subarray(0, cut.length - 33)), key), { ok: false, reason: "malformed" }, "an age cut short");
   });
 
   it("an unsigned datagram (the liveness thread signs it) is the signed one with a zero MAC; parsing after the thread's check", () => {

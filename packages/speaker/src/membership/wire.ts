@@ -4,9 +4,11 @@
 //   | message type u8 | [probe seq u32] [target name] | u16 update count | updates… | HMAC-SHA256(key, all before)
 //   update: kind u8 | node name | incarnation (f64) | alive: ready u8 — suspect, dead: from name
 //           — witnessed suspect (kind 3): from name | witnesses u8
+//           — aged witnessed suspect (kind 4): from name | witnesses u8 | age u16 (ms the suspicion had run at the sender)
 //
-// Kind 3 came after the first "BLM2" speakers: they drop a datagram carrying one as malformed (and understand
-// every other datagram), so a suspicion with witnesses does not reach them while speakers are upgraded.
+// Kind 3 came after the first "BLM2" speakers, kind 4 after kind 3: a speaker drops a datagram carrying a kind it
+// does not know as malformed (and understands every other datagram), so while speakers are upgraded a witnessed
+// suspicion does not reach the older ones.
 // Only holders of the shared key can make one; the signature is checked before anything is parsed.
 // Replays are refused by a per-sender (session, seq) high-water mark — session is the sender's start time,
 // so it grows across restarts — and by a freshness window on `sentAt`, which bounds replay to a receiver
@@ -22,9 +24,12 @@ export const MAX_DATAGRAM = 1400;
 const MAX_NAME = 253;
 
 const MESSAGE_TYPES = ["ping", "ping-req", "ack", "nack", "sync", "state", "gossip"] as const;
-/** Wire codes: 0 alive, 1 suspect, 2 dead, 3 suspect with witnesses. */
+/** Wire codes: 0 alive, 1 suspect, 2 dead, 3 suspect with witnesses, 4 suspect with witnesses and age. */
 const UPDATE_KINDS = ["alive", "suspect", "dead"] as const;
 const WITNESSED_SUSPECT = 3;
+const AGED_SUSPECT = 4;
+/** The longest age the wire carries (u16 ms); a suspicion lasts far less. */
+const MAX_AGE_MS = 0xffff;
 /** Witnesses are helpers of one indirect probe: a handful; more than this is refused. */
 const MAX_WITNESSES = 16;
 
@@ -52,10 +57,12 @@ const nameSize = (name: string) => 1 + name.length;
 
 /** Bytes an update takes on the wire (the gossip core budgets piggybacked updates with it). */
 export function encodedUpdateSize(update: Update): number {
-  return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from) + (witnessesOf(update) > 0 ? 1 : 0));
+  return 1 + nameSize(update.node) + 8 + (update.kind === "alive" ? 1 : nameSize(update.from) + (witnessesOf(update) > 0 ? 1 : 0) + (ageOf(update) !== undefined ? 2 : 0));
 }
 
 const witnessesOf = (update: Update) => (update.kind === "suspect" ? Math.min(MAX_WITNESSES, update.witnesses ?? 0) : 0);
+/** A witnessed suspicion's age as the wire carries it; undefined when there is none to send. */
+const ageOf = (update: Update) => (update.kind === "suspect" && update.ageMs !== undefined && witnessesOf(update) > 0 ? Math.min(MAX_AGE_MS, Math.max(0, Math.round(update.ageMs))) : undefined);
 
 /** Bytes of the whole datagram `encodeDatagram` makes for this message (for accounting without encoding). */
 export function datagramSize(sender: string, receiver: string, message: Message): number {
@@ -121,12 +128,14 @@ export function encodeUnsigned(datagram: Datagram): Buffer {
   w.u16(message.updates.length);
   for (const update of message.updates) {
     const witnesses = witnessesOf(update);
-    w.u8(witnesses > 0 ? WITNESSED_SUSPECT : UPDATE_KINDS.indexOf(update.kind));
+    const age = ageOf(update);
+    w.u8(age !== undefined ? AGED_SUSPECT : witnesses > 0 ? WITNESSED_SUSPECT : UPDATE_KINDS.indexOf(update.kind));
     w.name(update.node);
     w.f64(update.incarnation);
     if (update.kind === "alive") w.u8(update.ready ? 1 : 0);
     else w.name(update.from);
     if (witnesses > 0) w.u8(witnesses);
+    if (age !== undefined) w.u16(age);
   }
   w.buffer.fill(0, w.offset, w.offset + MAC_LENGTH);
   return w.buffer.subarray(0, w.offset + MAC_LENGTH);
@@ -163,14 +172,15 @@ export function decodeAuthenticated(packet: Buffer): { ok: true; datagram: Datag
     const updates: Update[] = [];
     for (let i = 0; i < count; i++) {
       const code = reader.u8();
-      const kind = code === WITNESSED_SUSPECT ? "suspect" : UPDATE_KINDS[code];
+      const kind = code === WITNESSED_SUSPECT || code === AGED_SUSPECT ? "suspect" : UPDATE_KINDS[code];
       const node = reader.name();
       const incarnation = reader.integer();
-      if (code === WITNESSED_SUSPECT) {
+      if (code === WITNESSED_SUSPECT || code === AGED_SUSPECT) {
         const from = reader.name();
         const witnesses = reader.u8();
         if (witnesses === 0 || witnesses > MAX_WITNESSES) return { ok: false, reason: "malformed" };
-        updates.push({ kind: "suspect", node, incarnation, from, witnesses });
+        if (code === AGED_SUSPECT) updates.push({ kind: "suspect", node, incarnation, from, witnesses, ageMs: reader.u16() });
+        else updates.push({ kind: "suspect", node, incarnation, from, witnesses });
       } else if (kind === "alive") {
         const ready = reader.u8();
         if (ready > 1) return { ok: false, reason: "malformed" };
