@@ -3,6 +3,9 @@
 // one paused for 2 s (SIGSTOP) and a partition; detection times, false deaths and bytes per node, by N.
 // The simulation itself is packages/speaker/test/helpers/membership-sim.ts (its small-N run is a test).
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Part, PartOutput, Table, Verdict } from "./lib/part.ts";
 import { fmt, median, percentile } from "./lib/stats.ts";
@@ -52,8 +55,8 @@ interface VirtualResult {
 }
 
 /** Runs a simulation program to its end; its last stdout line is the JSON result. */
-async function runProgram<T>(ctx: Parameters<Part["run"]>[0], args: string[]): Promise<T | undefined> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+async function runProgram<T>(ctx: Parameters<Part["run"]>[0], args: string[], env: NodeJS.ProcessEnv = process.env): Promise<T | undefined> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
   ctx.scope.defer(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
   });
@@ -90,8 +93,15 @@ export const part: Part = {
       const args = [SIMULATION, "--members", String(members), "--workers", String(WORKERS), "--loss", "5", "--kills", String(KILLS), "--pause-ms", "2000", "--partition-ms", "5000", "--steady-ms", "10000", "--settle-ms", "10000", "--phase-timeout-ms", "60000"];
       commands.push(`sudo npx node ${["packages/speaker/test/helpers/membership-sim.ts", ...args.slice(1)].join(" ")}`);
       ctx.log(`${members} members over real UDP`);
-      const result = await runProgram<SimulationResult>(ctx, args);
-      if (result !== undefined) results.push(result);
+      // The whole result and every member's live-set changes are kept for a look afterwards (which member dropped
+      // whom, when): the table says how many false deaths, not which.
+      const kept = join(tmpdir(), `bollard-bench-membership-${members}`);
+      const result = await runProgram<SimulationResult>(ctx, args, { ...process.env, BOLLARD_SIM_DUMP: `${kept}-changes.json` });
+      if (result !== undefined) {
+        results.push(result);
+        await writeFile(`${kept}.json`, JSON.stringify(result));
+        ctx.log(`  kept: ${kept}.json, ${kept}-changes.json`);
+      }
     }
 
     const known = (values: Array<number | null>) => values.filter((v): v is number => v !== null);
