@@ -137,8 +137,8 @@ export async function runMembershipSimulation(options: SimulationOptions): Promi
     await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
     // Each member stands for a node, whose kernel answers pings to a closed port with ICMP at up to 1,000 a second
     // (net.ipv4.icmp_msgs_per_sec, per namespace); here one kernel answers for all of them, so it gets their budgets
-    // summed. With one node's, the reconnect pings to members already dead (2,000 a second at 1,000 members) used
-    // it up, and a later kill's probes were often not refused.
+    // summed. With one node's, the reconnect pings to members already dead (2,000 a second at 1,000 members)
+    // exceed it, and a later kill's probes could go unrefused.
     await run("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv4.icmp_msgs_per_sec=${1000 * options.members}`, `net.ipv4.icmp_msgs_burst=${50 * options.members}`]);
     // Datagrams are dropped on their way in, not out: a drop on output fails the sender's sendto (EPERM), which
     // a lossy network does not, and the addon's thrown error for each was a fiftieth of the CPU.
