@@ -439,6 +439,20 @@ describe("gossip rules", () => {
     });
   }
 
+  it("a closed port's (aged) suspicion is passed on at once; a witnessed one without an age waits for the round", () => {
+    for (const [heard, atOnce] of [
+      [aged(0), true],
+      [aged(undefined), false],
+    ] as Array<[Update, boolean]>) {
+      const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
+      a.nextProbeAt = Number.POSITIVE_INFINITY;
+      a.nextGossipAt = 1040;
+      const sent = receive(a, "p1", { type: "gossip", updates: [heard] }, 1000).send;
+      const passed = sent.filter((o) => o.message.type === "gossip" && o.message.updates.some((u) => u.kind === "suspect" && u.node === "p0"));
+      assert.equal(passed.length, atOnce ? DEFAULT_GOSSIP_TIMING.gossipFanout : 0, JSON.stringify(heard));
+    }
+  });
+
   it("an age on a suspicion without witnesses is not believed: it lasts as long as if heard new", () => {
     const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
     receive(a, "p1", { type: "gossip", updates: [aged(250, 0)] }, 1000);

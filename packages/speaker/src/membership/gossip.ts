@@ -737,6 +737,11 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
       };
       step.notes.push({ kind: "suspect", node: update.node, incarnation: update.incarnation, from: update.from });
       enqueue(state, update);
+      // A closed port's suspicion is passed on at once, at every hop, not at each member's next round: in a traced
+      // run at 1,000 it reached half of the members only some 550 ms after the accuser started it, queued behind
+      // the kill's burst, and each hop's wait for the round added to that. It costs no datagram more (the round
+      // comes sooner), and there is one such suspicion per killed member.
+      if (age !== undefined && spread) state.nextGossipAt = Math.min(state.nextGossipAt, now);
       // The buddy system: tell the suspect now, so that it refutes before anyone's timer runs out — twice, since
       // a lost ping left it to hear of the suspicion from gossip, ~100 ms later at a thousand members, and a
       // witnessed suspicion lasts only 300 ms there.

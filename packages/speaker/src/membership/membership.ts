@@ -258,6 +258,15 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
   }
 
   function run(step: Step): void {
+    // The probe is watched before its ping goes out: on a node whose speaker is gone, the ICMP refusal comes back
+    // within microseconds, and a refusal the thread read before the watch was lost (it then came from the retry,
+    // 40 ms later, in every kill of a traced run).
+    const probe = state.probe;
+    if (probe !== undefined && probe.seq !== watchedProbe) {
+      const now = monotonic();
+      native.watchProbe(probe.target, probe.seq, Math.max(0, probe.retryAt - now), Math.max(0, probe.timeoutAt - now));
+      watchedProbe = probe.seq;
+    }
     for (const { to, message } of step.send) {
       const address = peers.get(to);
       if (address === undefined) continue;
@@ -338,12 +347,6 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       healthSet = state.localHealth;
     }
     flushKnown();
-    const probe = state.probe;
-    if (probe !== undefined && probe.seq !== watchedProbe) {
-      const now = monotonic();
-      native.watchProbe(probe.target, probe.seq, Math.max(0, probe.retryAt - now), Math.max(0, probe.timeoutAt - now));
-      watchedProbe = probe.seq;
-    }
     arm();
   }
 
