@@ -192,7 +192,6 @@ static void handle_ndp(responder *r);
 static void fire_probe_timers(int64_t now);
 static void read_errors(uint32_t slot, uint32_t generation);
 
-// The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
 // The socket of `m` registered in epoll slot `slot`, or -1. Called with `lock` held.
 static int member_fd(const member *m, uint32_t slot) {
   for (int k = 0; k < m->nfds; k++)
@@ -200,6 +199,7 @@ static int member_fd(const member *m, uint32_t slot) {
   return -1;
 }
 
+// The object in `slot` if it is still the one epoll named (same generation). Called with `lock` held.
 static void *slot_object(uint32_t slot, uint32_t generation, int *kind) {
   if (slot >= MAX_SLOTS || slots[slot].generation != generation) return NULL;  // closed since
   *kind = slots[slot].kind;
