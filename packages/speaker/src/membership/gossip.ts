@@ -515,8 +515,11 @@ function advance(state: GossipState, now: number, step: Step): void {
       // in about a quarter of failed probes, and at a thousand members some observer then missed the
       // refutation within the minimum); two independent ones are ten times rarer, and a dead member's
       // helpers give two or three in 97 % of probes.
-      if (probe.nacks >= MIN_WITNESSES) suspect.witnesses = probe.nacks;
-      if (probe.nacks >= MIN_WITNESSES && probe.refused === true) suspect.ageMs = 0;
+      if (probe.nacks >= MIN_WITNESSES) {
+        suspect.witnesses = probe.nacks;
+        // A closed port's suspicion: counted from now wherever it is heard (`heardAge`).
+        if (probe.refused === true) suspect.ageMs = 0;
+      }
       apply(state, suspect, now, step);
     }
   }
