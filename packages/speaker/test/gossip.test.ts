@@ -281,6 +281,43 @@ describe("gossip rules", () => {
     assert.equal(a.members.get("b")?.status, "suspect", "after staleVerdictMs its verdicts count again");
   });
 
+  it("takes no verdicts from a datagram that says it is dead or suspect (at any incarnation), and a sender that says it is dead is stale for staleVerdictMs", () => {
+    const a = member("a", ["b", "c", "d", "e"], { staleVerdictMs: 50 });
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    const verdicts: Update[] = [
+      { kind: "dead", node: "b", incarnation: 1, from: "e" },
+      { kind: "suspect", node: "c", incarnation: 1, from: "e" },
+    ];
+    const first = a.incarnation;
+    // c (never counted dead here: nobody on this side probed it during the partition) says a is dead.
+    const told = receive(a, "c", { type: "ping", seq: 1, target: "a", updates: [{ kind: "dead", node: "a", incarnation: first, from: "c" }, ...verdicts] }, 1);
+    assert.equal(a.incarnation, first + 1, "a refutes");
+    assert.equal(a.members.get("b")?.status, "alive", "the verdicts beside it are not taken");
+    assert.equal(a.members.get("c")?.status, "alive");
+    assert.deepEqual(sentTo(told.send, "ack"), ["c"], "the ping is still answered");
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 50);
+    assert.equal(a.members.get("b")?.status, "alive", "c's own verdicts, relayed, are stale for staleVerdictMs");
+    receive(a, "d", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 51);
+    assert.equal(a.members.get("b")?.status, "suspect", "and count again after it");
+    // d suspects a at its current incarnation (a's buddy ping, from a view a knows is wrong): its other verdicts
+    // in that datagram are not taken, but d stays a credible accuser — a suspicion is no claim, loss makes them.
+    receive(a, "d", { type: "ping", seq: 2, target: "a", updates: [{ kind: "suspect", node: "a", incarnation: first + 1, from: "d" }, { kind: "suspect", node: "e", incarnation: 1, from: "d" }] }, 60);
+    assert.equal(a.incarnation, first + 2);
+    assert.equal(a.members.get("e")?.status, "alive");
+    receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "e", incarnation: 1, from: "d" }] }, 61);
+    assert.equal(a.members.get("e")?.status, "suspect");
+    // Said of an incarnation a has refuted already (the liveness thread refutes before the core reads the
+    // datagram), it is the same view, only behind.
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "a", incarnation: first, from: "e" }, { kind: "suspect", node: "c", incarnation: 1, from: "d" }] }, 62);
+    assert.equal(a.incarnation, first + 2, "nothing to refute");
+    assert.equal(a.members.get("c")?.status, "alive");
+    receive(a, "b", { type: "gossip", updates: [{ kind: "suspect", node: "c", incarnation: 1, from: "d" }] }, 62);
+    assert.equal(a.members.get("c")?.status, "suspect");
+    // A member's own leave is news whoever passes it on.
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "a", incarnation: first + 2, from: "e" }, { kind: "dead", node: "d", incarnation: 1, from: "d" }] }, 63);
+    assert.equal(a.members.get("d")?.status, "left");
+  });
+
   it("agrees with another member's death verdict once its own suspicion has lasted its minimum", () => {
     const a = member("a", ["b", "c"]);
     receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);

@@ -220,8 +220,11 @@ export interface GossipState {
   healingUntil: number;
   /** When a member believed dead was last told so after it spoke. */
   nudged: Map<string, number>;
-  /** When a member this one believed dead (or left) was counted alive again: its verdicts are stale for a while. */
-  revivedAt: Map<string, number>;
+  /**
+   * Members whose verdicts are stale for `staleVerdictMs` from the time here: counted alive again after dead (or
+   * left), or heard saying that this member is dead. Either way they were on the other side of a partition.
+   */
+  staleSince: Map<string, number>;
   /**
    * Updates waiting to be sent, at most one per member: `fresh` never sent yet (in order of arrival), `queue`
    * sent at least once (least recently sent first). Fresh ones go out first: behind a queue of hundreds (a
@@ -270,7 +273,7 @@ export function createGossip(config: GossipConfig, self: string, incarnation: nu
     relays: new Map(),
     healingUntil: Number.NEGATIVE_INFINITY,
     nudged: new Map(),
-    revivedAt: new Map(),
+    staleSince: new Map(),
     fresh: new Map(),
     queue: new Map(),
     lastTickAt: undefined,
@@ -313,7 +316,7 @@ export function setPeers(state: GossipState, names: Iterable<string>, now: numbe
     }),
   );
   for (const pending of [state.fresh, state.queue]) for (const node of pending.keys()) if (node !== state.self && !state.peers.has(node)) pending.delete(node);
-  for (const node of state.revivedAt.keys()) if (!state.peers.has(node)) state.revivedAt.delete(node);
+  for (const node of state.staleSince.keys()) if (!state.peers.has(node)) state.staleSince.delete(node);
   if (state.peersKnownAt === undefined) {
     state.peersKnownAt = now;
     enqueue(state, selfAlive(state));
@@ -391,7 +394,20 @@ export function receive(state: GossipState, from: string, message: Message, now:
   }
   if (sender?.status === "dead") startHealing(state, now);
   const spread = message.type !== "state";
-  for (const update of message.updates) apply(state, update, now, step, spread);
+  // A sender that says this member is dead, or suspects it, is wrong about it (or behind: this member may have
+  // refuted already — the liveness thread often has, before the event loop reads the datagram): the suspect/dead
+  // verdicts it passes on in the same datagram come from that view, and are not taken. One that says this member
+  // is dead was on the other side of a partition (or this process was stopped), so its own verdicts are stale
+  // for a while, as a revived member's are, wherever they are relayed from. In the simulation at 1,000, nearly all
+  // deaths of the minority's members at the minority after a heal came from such datagrams: pings of majority
+  // members that the minority had never counted dead (none of its members probed them during the partition),
+  // carrying their partition-time verdicts, taken before the named members could refute.
+  const aboutSelf = message.updates.find((u) => u.node === state.self && isVerdict(u));
+  if (aboutSelf?.kind === "dead" && from !== state.self) state.staleSince.set(from, now);
+  for (const update of message.updates) {
+    if (aboutSelf !== undefined && update.node !== state.self && isVerdict(update)) continue;
+    apply(state, update, now, step, spread);
+  }
   switch (message.type) {
     case "ping":
       // The ack carries this member's own record, so a pinger that has none (a joiner) learns it.
@@ -677,7 +693,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
   switch (update.kind) {
     case "alive": {
       if (m !== undefined && update.incarnation <= m.incarnation) return;
-      if (m !== undefined && (m.status === "dead" || m.status === "left")) state.revivedAt.set(update.node, now);
+      if (m !== undefined && (m.status === "dead" || m.status === "left")) state.staleSince.set(update.node, now);
       // A refutation is passed on at once, at every hop: at a thousand members it reached half of them 200 ms
       // after the suspect refuted, when it waited for each member's round, and an observer whose 300 ms suspicion
       // ran out first counted a live member dead (seed 2 of the virtual simulation). It costs no datagram more
@@ -819,8 +835,8 @@ function startHealing(state: GossipState, now: number): void {
 function staleAccuser(state: GossipState, accuser: string, now: number): boolean {
   const a = state.members.get(accuser);
   if (a !== undefined && (a.status === "dead" || a.status === "left" || a.status === "suspect")) return true;
-  const revived = state.revivedAt.get(accuser);
-  return revived !== undefined && now - revived < state.config.staleVerdictMs;
+  const since = state.staleSince.get(accuser);
+  return since !== undefined && now - since < state.config.staleVerdictMs;
 }
 
 /**
@@ -849,6 +865,9 @@ function aged(state: GossipState, update: Update): Update {
   if (m?.suspicion?.aged !== true || m.incarnation !== update.incarnation || state.lastTickAt === undefined) return update;
   return { ...update, ageMs: Math.max(0, Math.round(state.lastTickAt - m.suspicion.startedAt)) };
 }
+
+/** A suspicion or death verdict (a member's own leave is not one). */
+const isVerdict = (update: Update) => update.kind === "suspect" || (update.kind === "dead" && update.from !== update.node);
 
 /** Independent confirmations of a suspicion: accusers besides the first, and the witnesses an accuser reported. */
 const confirmations = (s: { confirmers: Set<string>; witnesses?: number }) => s.confirmers.size - 1 + (s.witnesses ?? 0);

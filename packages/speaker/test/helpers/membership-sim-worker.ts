@@ -2,7 +2,7 @@
 // `startMembership` on its own loopback address, and reports their live-set changes as JSON lines on stdout.
 // Usage: node membership-sim-worker.ts <config.json> <first index> <count>
 // stdin: "bytes" → one line with every hosted member's membership bytes; "stop" → members leave, process exits.
-import { readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { createInterface } from "node:readline";
 import { createLogger } from "@bollard/core";
@@ -21,7 +21,13 @@ const config = JSON.parse(readFileSync(configPath as string, "utf8")) as SimConf
 const first = Number(firstArg);
 const count = Number(countArg);
 const key = Buffer.from(config.key, "hex");
-const logger = createLogger({ name: "sim", level: "error", destination: process.stderr });
+// BOLLARD_SIM_TRACE_DIR: the process hosting the partition's minority logs its members' notes (suspicions, deaths
+// with their accusers, refutations) at debug to a file there, to tell where the minority's deaths after a heal came from.
+const traceDir = process.env.BOLLARD_SIM_TRACE_DIR;
+const traced = traceDir !== undefined && config.members.slice(first, first + count).some(([n]) => n.startsWith("minority-"));
+const logger = traced
+  ? createLogger({ name: "sim", level: "debug", destination: createWriteStream(`${traceDir}/trace-${first}.ndjson`) })
+  : createLogger({ name: "sim", level: "error", destination: process.stderr });
 const peers = new Map(config.members);
 const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
@@ -34,7 +40,7 @@ for (const [name, address] of config.members.slice(first, first + count)) {
     key,
     port: config.port,
     bindAddresses: [address],
-    logger,
+    logger: traced ? logger.child({ self: name }) : logger,
     registry,
     onChange(live) {
       const joined = [...live].filter((n) => !previous.has(n));
@@ -58,7 +64,10 @@ setInterval(() => {
   const now = performance.now();
   const lag = now - lastBeat - LAG_INTERVAL_MS;
   lastBeat = now;
-  if (lag > 250) emit({ type: "stall", t: Date.now(), ms: Math.round(lag) });
+  if (lag > 250) {
+    emit({ type: "stall", t: Date.now(), ms: Math.round(lag) });
+    if (traced) logger.info({ stallMs: Math.round(lag) }, "stall");
+  }
 }, LAG_INTERVAL_MS);
 
 async function bytes(): Promise<void> {
