@@ -788,7 +788,7 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
           // before the refutations of the members they name (whose accusers this member cannot all tell apart:
           // some it never counted dead), and taken at once they made a minority member drop 14 of its own side
           // 185 ms after a heal in the bench at 1,000; the minimum gives the refutations their time.
-          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0 || suspectedWhileHealing(state, m.suspicion, now)) return;
+          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0 || now < state.healingUntil) return;
         }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
@@ -817,16 +817,6 @@ export function adoptIncarnation(state: GossipState, incarnation: number, now: n
   enqueueUpdate(state, selfAlive(state));
   state.nextGossipAt = Math.min(state.nextGossipAt, now);
   return tick(state, now);
-}
-
-/**
- * Whether a suspicion began while a partition heals (and it still heals). Begun before, it is this side's own
- * news from the partition, and a verdict that completes its confirmations is taken at once as ever: waiting
- * out the minimum there only moved the other side's deaths after the heal (on the virtual clock at 1,000, 88
- * of them later than 400 ms after it, and the heal 0.8 → 2.8 s).
- */
-function suspectedWhileHealing(state: GossipState, suspicion: Suspicion, now: number): boolean {
-  return now < state.healingUntil && suspicion.startedAt >= state.healingUntil - state.config.staleVerdictMs;
 }
 
 /**
