@@ -831,7 +831,8 @@ function startHealing(state: GossipState, now: number): void {
 
 /**
  * Whether a suspect or dead verdict from `accuser` is stale: this member counts the accuser dead (it is on the
- * other side of a partition), or counted it so until less than `staleVerdictMs` ago, or suspects it. A member
+ * other side of a partition), or counted it so until less than `staleVerdictMs` ago, or heard it say that this
+ * member is dead less than that ago (`staleSince`), or suspects it. A member
  * whose process stalled through a partition heals still suspecting much of the other side (its timers moved by
  * the stall): that side's verdicts from the partition, two of them confirmations enough, made it count members
  * of its own side dead at once, 0.1–0.2 s after the heal in the simulation at 1,000.
