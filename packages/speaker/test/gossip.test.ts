@@ -340,18 +340,20 @@ describe("gossip rules", () => {
   it("while a partition heals, takes no death verdict before its own suspicion has lasted its minimum, confirmations or not", () => {
     const a = member("a", ["b", "c", "d", "e", "f"]);
     a.nextProbeAt = Number.POSITIVE_INFINITY;
-    // f is dead here, then speaks: the partition heals.
-    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "f" }] }, 0);
-    assert.equal(a.members.get("f")?.status, "left");
-    a.members.set("f", { ...(a.members.get("f") as NonNullable<ReturnType<typeof a.members.get>>), status: "dead" });
-    receive(a, "f", { type: "gossip", updates: [] }, 1);
-    assert.ok(a.healingUntil > 1, "healing");
-    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c", witnesses: 2 }] }, 2);
-    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 3);
-    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 4);
+    // f is on the other side: a counts it dead (its own suspicion, then e's verdict once the minimum is over).
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "e" }] }, 0);
+    const minMs = a.members.get("f")?.suspicion?.minMs as number;
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "e" }] }, minMs);
+    assert.equal(a.members.get("f")?.status, "dead");
+    // f speaks: the partition heals.
+    const t = minMs + 1;
+    receive(a, "f", { type: "gossip", updates: [] }, t);
+    assert.ok(a.healingUntil > t, "healing");
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c", witnesses: 2 }] }, t + 1);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, t + 2);
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, t + 3);
     assert.equal(a.members.get("b")?.status, "suspect", "confirmed, but the refutation gets the minimum");
-    const minMs = a.members.get("b")?.suspicion?.minMs as number;
-    receive(a, "b", { type: "gossip", updates: [alive("b", 2)] }, 2 + minMs - 1);
+    receive(a, "b", { type: "gossip", updates: [alive("b", 2)] }, t + 1 + minMs - 1);
     assert.equal(a.members.get("b")?.status, "alive", "and it refuted in time");
   });
 
