@@ -328,13 +328,19 @@ describe("gossip rules", () => {
     assert.equal(a.members.get("b")?.status, "dead");
   });
 
-  it("takes another member's death verdict at once when its suspicion already has its confirmations", () => {
-    const a = member("a", ["b", "c", "d", "e"]);
+  it("takes another member's death verdict at once when its suspicion has its confirmations and the suspect's port was closed", () => {
+    const a = member("a", ["b", "c", "d", "e", "f"]);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    // b merely unanswered (a partition, a stalled process): confirmed twice, the verdicts still wait for the minimum.
     receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
     receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 1);
-    assert.equal(a.members.get("b")?.status, "suspect", "one confirmation: the verdict only confirms");
     receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 2);
-    assert.equal(a.members.get("b")?.status, "dead", "two: taken before the suspicion's minimum");
+    assert.equal(a.members.get("b")?.status, "suspect", "not a closed port: the minimum stands");
+    // f's port refused c's probe and c's helpers nacked (an aged suspicion, witnessed twice): taken at once.
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "f", incarnation: 1, from: "c", witnesses: 2, ageMs: 0 }] }, 3);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "d" }] }, 4);
+    assert.equal(a.members.get("f")?.status, "dead", "taken before the suspicion's minimum");
+    assert.equal(a.members.get("b")?.status, "suspect");
   });
 
   it("while a partition heals, takes no death verdict before its own suspicion has lasted its minimum, confirmations or not", () => {

@@ -782,13 +782,15 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
         }
         if (m.status === "suspect" && m.suspicion !== undefined && now < m.suspicion.startedAt + m.suspicion.minMs) {
           m.suspicion.confirmers.add(update.from);
-          // Once as many members as a suspicion waits for have independently failed to reach it, a verdict
-          // is taken at once: the first timer to run out spreads the death instead of each member's own. Not while
-          // a partition heals: the other side's verdicts and witnessed suspicions from the partition then arrive
-          // before the refutations of the members they name (whose accusers this member cannot all tell apart:
-          // some it never counted dead), and taken at once they made a minority member drop 14 of its own side
-          // 185 ms after a heal in the bench at 1,000; the minimum gives the refutations their time.
-          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0 || now < state.healingUntil) return;
+          // Once as many members as a suspicion waits for have independently failed to reach it, and its suspect's
+          // port was closed (an aged suspicion: the speaker there is gone), a verdict is taken at once: the first
+          // timer to run out spreads the death instead of each member's own. Not for a member merely unanswered,
+          // nor while a partition heals: the other side's verdicts and witnessed suspicions from the partition
+          // arrive before the refutations of the members they name (whose accusers this member cannot all tell
+          // apart: some it never counted dead, and it may not know yet that a partition healed), and taken at once
+          // they made a minority member drop 14 of its own side 185 ms after a heal in the bench at 1,000; the
+          // minimum gives the refutations their time.
+          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0 || !m.suspicion.aged || now < state.healingUntil) return;
         }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;

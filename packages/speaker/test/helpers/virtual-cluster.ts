@@ -11,6 +11,7 @@ import {
   type Message,
   type Note,
   nextDeadline,
+  probeRefused,
   receive,
   type Step,
   setPeers,
@@ -25,12 +26,16 @@ interface Event {
   /** A datagram to deliver, or (undefined) the member's timer. */
   from?: string;
   message?: Message;
+  /** The host of the member `refusedBy` answered this member's ping: nothing listens there (ICMP port unreachable). */
+  refusedBy?: string;
   version: number;
 }
 
 export class VirtualCluster {
   readonly states = new Map<string, GossipState>();
   readonly down = new Set<string>();
+  /** Down members whose process is gone, while their node stays up: their host refuses pings. */
+  private readonly killed = new Set<string>();
   /** Datagrams that reached a stopped (paused) member, read when it resumes. */
   private readonly held = new Map<string, Event[]>();
   now = 0;
@@ -102,10 +107,19 @@ export class VirtualCluster {
       this.now = event.at;
       if (this.down.has(event.member)) {
         if (event.message !== undefined) this.held.get(event.member)?.push(event);
+        // As the kernel of a node whose speaker died answers: the shell tells the core only about its probe's target.
+        if (this.killed.has(event.member) && event.message?.type === "ping" && event.from !== undefined) {
+          this.push({ at: this.now + this.latencyMs, order: 0, member: event.from, refusedBy: event.member, version: 0 });
+        }
         continue;
       }
       const state = this.state(event.member);
-      if (event.message !== undefined) {
+      if (event.refusedBy !== undefined) {
+        if (state.probe?.target === event.refusedBy) {
+          probeRefused(state, this.now);
+          this.route(event.member, tick(state, this.now));
+        }
+      } else if (event.message !== undefined) {
         this.route(event.member, receive(state, event.from as string, event.message, this.now));
       } else if (event.version === this.timerVersion.get(event.member)) {
         this.route(event.member, tick(state, this.now));
@@ -114,9 +128,13 @@ export class VirtualCluster {
     this.now = untilMs;
   }
 
-  /** A member whose process died (SIGKILL): it neither hears nor says anything any more. */
+  /**
+   * A member whose process died (SIGKILL) on a node that stays up: it neither hears nor says anything any more, and
+   * its node's kernel refuses the pings sent to it.
+   */
   kill(name: string): void {
     this.down.add(name);
+    this.killed.add(name);
   }
 
   /** A member whose process stopped (SIGSTOP): what reaches it waits in its socket until it resumes. */
