@@ -37,6 +37,9 @@ const config = (overrides: Partial<GossipConfig> = {}): GossipConfig => ({
 
 const alive = (node: string, incarnation: number, ready = true): Update => ({ kind: "alive", node, incarnation, ready });
 
+/** How long a member waits for the suspect's answer when it checks hearsay before counting the suspect dead. */
+const CHECK_MS = DEFAULT_GOSSIP_TIMING.probeTimeoutMs / 2;
+
 /**
  * A member `self` among `peers`, past its join, knowing every peer alive and ready at incarnation 1, with
  * nothing in flight. Ticks are hand-fed far apart, so stall detection is off unless a test sets it.
@@ -325,7 +328,36 @@ describe("gossip rules", () => {
     receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs - 1);
     assert.equal(a.members.get("b")?.status, "suspect");
     receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, minMs);
+    assert.equal(a.members.get("b")?.status, "suspect", "hearsay: checked first");
+    assert.equal(tick(a, minMs + CHECK_MS).notes.some((n) => n.kind === "dead"), true, "b did not answer");
     assert.equal(a.members.get("b")?.status, "dead");
+  });
+
+  it("checks hearsay before it is believed: pings the suspect when the suspicion runs out, and counts it dead only if no refutation comes", () => {
+    const witnessed = (node: string, from: string, extra: Partial<Update> = {}): Update => ({ kind: "suspect", node, incarnation: 1, from, witnesses: 2, ...extra }) as Update;
+    const a = member("a", ["b", "c", "d", "e", "f", "g"]);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    const minMs = 200;
+    // b, d and e are suspected by c (its probe failed, two helpers nacked), f by a itself, g by c after g's port refused.
+    receive(a, "c", { type: "gossip", updates: [witnessed("b", "c"), witnessed("d", "c"), witnessed("e", "c"), witnessed("f", "a"), witnessed("g", "c", { ageMs: 0 })] }, 0);
+    assert.equal(a.members.get("b")?.suspicion?.minMs, minMs);
+    const out = tick(a, minMs);
+    assert.deepEqual(out.notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node).sort(), ["f", "g"], "its own accusation and a closed port: no check");
+    const checks = out.send.filter((o) => o.message.type === "ping");
+    assert.deepEqual(checks.map((o) => o.to).sort(), ["b", "d", "e"]);
+    // Each check carries the suspicion, so a suspect that has not heard of it refutes in its ack.
+    for (const o of checks) assert.deepEqual(o.message.updates[0], { kind: "suspect", node: o.to, incarnation: 1, from: "a", witnesses: 2 });
+    // b refutes in its ack; a verdict about d from another member waits for the check; e says nothing.
+    const seqOf = (to: string) => (checks.find((o) => o.to === to)?.message as { seq: number }).seq;
+    receive(a, "b", { type: "ack", seq: seqOf("b"), updates: [alive("b", 2)] }, minMs + 1);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "d", incarnation: 1, from: "c" }] }, minMs + 2);
+    assert.equal(a.members.get("d")?.status, "suspect");
+    assert.equal(tick(a, minMs + CHECK_MS - 1).notes.some((n) => n.kind === "dead"), false);
+    const after = tick(a, minMs + CHECK_MS);
+    assert.deepEqual(after.notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node).sort(), ["d", "e"]);
+    assert.equal(a.members.get("b")?.status, "alive");
+    assert.equal(a.members.get("b")?.incarnation, 2);
+    assert.deepEqual(after.send.filter((o) => o.message.type === "ping").map((o) => o.to), [], "checked once");
   });
 
   it("takes another member's death verdict at once when its suspicion has its confirmations and the suspect's port was closed", () => {
@@ -395,9 +427,11 @@ describe("gossip rules", () => {
     const a = member("a", ["b", "c"]);
     receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
     receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 1000);
-    const first = receive(a, "b", { type: "gossip", updates: [] }, 1001).send.filter((o) => o.to === "b" && o.message.type === "ping");
+    tick(a, 1000 + CHECK_MS);
+    assert.equal(a.members.get("b")?.status, "dead");
+    const first = receive(a, "b", { type: "gossip", updates: [] }, 1101).send.filter((o) => o.to === "b" && o.message.type === "ping");
     assert.deepEqual(first[0]?.message.updates[0], { kind: "dead", node: "b", incarnation: 1, from: "a" });
-    assert.deepEqual(receive(a, "b", { type: "gossip", updates: [] }, 1002).send.filter((o) => o.to === "b" && o.message.type === "ping"), []);
+    assert.deepEqual(receive(a, "b", { type: "gossip", updates: [] }, 1102).send.filter((o) => o.to === "b" && o.message.type === "ping"), []);
   });
 
   it("refutes a suspicion or death about itself with a higher incarnation, sent on the next message", () => {
@@ -485,7 +519,7 @@ describe("gossip rules", () => {
   // least 100 ms (a third of the 300 ms minimum), so that the suspect's refutation can still reach it.
   const aged = (ageMs: number | undefined, witnesses = 2, from = "p1"): Update => ({ kind: "suspect", node: "p0", incarnation: 1, from, ...(witnesses > 0 ? { witnesses } : {}), ...(ageMs === undefined ? {} : { ageMs }) });
   const ages: Array<[string, Update, number]> = [
-    ["no age: the minimum from the hearing", aged(undefined), 1300],
+    ["no age: the minimum from the hearing, then the check", aged(undefined), 1300 + CHECK_MS],
     ["age 0", aged(0), 1300],
     ["age 120: 120 ms sooner", aged(120), 1180],
     ["age 200: the most a hearer takes off", aged(200), 1100],
@@ -497,7 +531,8 @@ describe("gossip rules", () => {
       const a = member("a", Array.from({ length: 999 }, (_, i) => `p${i}`));
       a.nextProbeAt = Number.POSITIVE_INFINITY;
       receive(a, "p1", { type: "gossip", updates: [heard] }, 1000);
-      assert.equal(tick(a, deadAt - 1).notes.some((n) => n.kind === "dead"), false);
+      // Woken at every millisecond, as at each of its deadlines.
+      for (let t = 1001; t < deadAt; t++) assert.equal(tick(a, t).notes.some((n) => n.kind === "dead"), false, `${t}`);
       assert.deepEqual(tick(a, deadAt).notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node), ["p0"]);
     });
   }
@@ -559,8 +594,9 @@ describe("gossip rules", () => {
     assert.equal(tick(a, 1000 + 799).notes.some((n) => n.kind === "dead"), false);
     receive(a, "p2", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p2" }] }, 1000 + 100);
     receive(a, "p3", { type: "gossip", updates: [{ kind: "suspect", node: "p0", incarnation: 1, from: "p3" }] }, 1000 + 150);
-    // Two confirmations: the suspicion lasts its minimum (200 ms), long over.
-    const { notes } = tick(a, 1000 + 200);
+    // Two confirmations: the suspicion lasts its minimum (200 ms), long over; then a's check of p0 goes unanswered.
+    assert.deepEqual(sentTo(tick(a, 1000 + 200).send, "ping"), ["p0"]);
+    const { notes } = tick(a, 1000 + 200 + CHECK_MS);
     assert.deepEqual(notes.filter((n) => n.kind === "dead").map((n) => (n as { node: string }).node), ["p0"]);
     assert.equal(liveMembers(a).has("p0"), false);
   });
