@@ -348,7 +348,11 @@ describe("gossip rules", () => {
     // Each check carries the suspicion, so a suspect that has not heard of it refutes in its ack.
     for (const o of checks) assert.deepEqual(o.message.updates[0], { kind: "suspect", node: o.to, incarnation: 1, from: "a", witnesses: 2 });
     // b refutes in its ack; a verdict about d from another member waits for the check; e says nothing.
-    const seqOf = (to: string) => (checks.find((o) => o.to === to)?.message as { seq: number }).seq;
+    const seqOf = (to: string) => {
+      const check = checks.find((o) => o.to === to)?.message;
+      assert.ok(check?.type === "ping");
+      return check.seq;
+    };
     receive(a, "b", { type: "ack", seq: seqOf("b"), updates: [alive("b", 2)] }, minMs + 1);
     receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "d", incarnation: 1, from: "c" }] }, minMs + 2);
     assert.equal(a.members.get("d")?.status, "suspect");
