@@ -364,19 +364,41 @@ describe("gossip rules", () => {
     assert.deepEqual(after.send.filter((o) => o.message.type === "ping").map((o) => o.to), [], "checked once");
   });
 
+  it("a verdict about a member it counts alive: suspects it itself, and takes the verdicts only after the suspect had its time to answer the buddy pings", () => {
+    const a = member("a", ["b", "c", "d", "e"]);
+    a.nextProbeAt = Number.POSITIVE_INFINITY;
+    const out = receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "c" }] }, 0).send;
+    assert.equal(out.filter((o) => o.to === "b" && o.message.type === "ping").length, 2, "the buddy pings");
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 1);
+    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 2);
+    assert.equal(a.members.get("b")?.status, "suspect", "confirmed twice, but b is given its time");
+    // b had refuted that incarnation long ago (stale verdicts after a heal): its ack says so, in time.
+    receive(a, "b", { type: "ack", seq: 1, updates: [alive("b", 3)] }, CHECK_MS - 1);
+    tick(a, CHECK_MS);
+    assert.equal(a.members.get("b")?.status, "alive");
+    // The same, unanswered: dead once the wait is over, before the minimum.
+    receive(a, "c", { type: "gossip", updates: [{ kind: "dead", node: "e", incarnation: 1, from: "c" }] }, 100);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "e", incarnation: 1, from: "d" }] }, 101);
+    receive(a, "b", { type: "gossip", updates: [{ kind: "dead", node: "e", incarnation: 1, from: "b" }] }, 102);
+    assert.equal(tick(a, 100 + CHECK_MS - 1).notes.some((n) => n.kind === "dead"), false);
+    assert.equal(tick(a, 100 + CHECK_MS).notes.some((n) => n.kind === "dead" && n.node === "e"), true);
+  });
+
   it("takes another member's death verdict at once when its suspicion has its confirmations and the suspect's port was closed", () => {
     const a = member("a", ["b", "c", "d", "e", "f"]);
     a.nextProbeAt = Number.POSITIVE_INFINITY;
-    // b merely unanswered (a partition, a stalled process): confirmed twice, the verdicts still wait for the minimum.
-    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 0);
-    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 1);
-    receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 2);
-    assert.equal(a.members.get("b")?.status, "suspect", "not a closed port: the minimum stands");
     // f's port refused c's probe and c's helpers nacked (an aged suspicion, witnessed twice): taken at once.
-    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "f", incarnation: 1, from: "c", witnesses: 2, ageMs: 0 }] }, 3);
-    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "d" }] }, 4);
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "f", incarnation: 1, from: "c", witnesses: 2, ageMs: 0 }] }, 0);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "f", incarnation: 1, from: "d" }] }, 1);
     assert.equal(a.members.get("f")?.status, "dead", "taken before the suspicion's minimum");
-    assert.equal(a.members.get("b")?.status, "suspect");
+    // b merely unanswered (a partition, a stalled process): confirmed twice, b is still asked first.
+    receive(a, "c", { type: "gossip", updates: [{ kind: "suspect", node: "b", incarnation: 1, from: "c" }] }, 10);
+    receive(a, "d", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "d" }] }, 11);
+    const asked = receive(a, "e", { type: "gossip", updates: [{ kind: "dead", node: "b", incarnation: 1, from: "e" }] }, 12).send;
+    assert.deepEqual(sentTo(asked, "ping"), ["b"]);
+    assert.equal(a.members.get("b")?.status, "suspect", "not a closed port: b is asked first");
+    assert.equal(tick(a, 12 + CHECK_MS - 1).notes.some((n) => n.kind === "dead"), false);
+    assert.equal(tick(a, 12 + CHECK_MS).notes.some((n) => n.kind === "dead" && n.node === "b"), true, "unanswered: dead before the minimum");
   });
 
   it("while a partition heals, takes no death verdict before its own suspicion has lasted its minimum, confirmations or not", () => {

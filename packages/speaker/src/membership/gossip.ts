@@ -153,8 +153,13 @@ interface Suspicion {
   minMs: number;
   maxMs: number;
   expected: number;
-  /** This member pinged the suspect itself when the suspicion ran out, and waits until then for its answer (`checkSuspect`). */
-  checkUntil?: number;
+  /**
+   * This member asked the suspect itself (its probe, the buddy pings, or a check: `settle`) and gives it until then to
+   * answer; undefined: it has not asked yet, it knows the suspicion only by hearsay.
+   */
+  askedUntil: number | undefined;
+  /** Another member's verdict came after the minimum, or with the confirmations: the suspicion is due now (`settle`). */
+  verdict: boolean;
 }
 
 interface Probe {
@@ -485,10 +490,7 @@ function advance(state: GossipState, now: number, step: Step): void {
   for (const name of [...state.suspects]) {
     const m = state.members.get(name);
     // The same sum nextDeadline computes: with a difference instead, rounding could leave it never due.
-    if (m?.suspicion !== undefined && now >= suspicionEnd(m.suspicion)) {
-      if (mustCheck(state, m.suspicion)) checkSuspect(state, name, m.suspicion, now, step);
-      else apply(state, { kind: "dead", node: name, incarnation: m.incarnation, from: state.self }, now, step);
-    }
+    if (m?.suspicion !== undefined && now >= suspicionEnd(m.suspicion)) settle(state, name, m, now, step);
   }
 
   for (const [seq, relay] of state.relays) {
@@ -725,6 +727,8 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
           suspicion.aged = true;
           suspicion.startedAt = Math.min(suspicion.startedAt, now - age);
         }
+        // This member's own probe failed too: it asked the suspect itself.
+        if (update.from === state.self) suspicion.askedUntil = Math.min(suspicion.askedUntil ?? now, now);
         if (!suspicion.confirmers.has(update.from) || witnesses > suspicion.witnesses) {
           const counted = Math.min(confirmations(suspicion), suspicion.expected);
           suspicion.confirmers.add(update.from);
@@ -756,6 +760,9 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
         maxMs: Math.max(minMs, state.config.suspicionMaxMult * Math.max(state.config.suspicionMinMs, periods)),
         // Members other than the suspect and this one that could confirm.
         expected: Math.max(0, Math.min(state.config.suspicionConfirmations, others - 2)),
+        // Its own: the buddy pings below ask the suspect, which answers in the time of a check.
+        askedUntil: update.from === state.self ? now + checkMs(state) : undefined,
+        verdict: false,
       };
       step.notes.push({ kind: "suspect", node: update.node, incarnation: update.incarnation, from: update.from });
       enqueue(state, update);
@@ -783,21 +790,22 @@ function apply(state: GossipState, update: Update, now: number, step: Step, spre
           apply(state, { kind: "suspect", node: update.node, incarnation: update.incarnation, from: state.self }, now, step, spread);
           return;
         }
-        if (m.status === "suspect" && m.suspicion !== undefined && (now < m.suspicion.startedAt + m.suspicion.minMs || mustCheck(state, m.suspicion) || now < (m.suspicion.checkUntil ?? now))) {
-          m.suspicion.confirmers.add(update.from);
-          // Once as many members as a suspicion waits for have independently failed to reach it, and its suspect's
-          // port was closed (an aged suspicion: the speaker there is gone), a verdict is taken at once: the first
-          // timer to run out spreads the death instead of each member's own. Not for a member merely unanswered,
-          // nor while a partition heals: the other side's verdicts and witnessed suspicions from the partition
-          // arrive before the refutations of the members they name (whose accusers this member cannot all tell
-          // apart: some it never counted dead, and it may not know yet that a partition healed), and taken at once
-          // they made a minority member drop 14 of its own side 185 ms after a heal in the bench at 1,000; the
-          // minimum gives the refutations their time.
-          if (confirmations(m.suspicion) < m.suspicion.expected || m.suspicion.expected === 0 || !m.suspicion.aged || now < state.healingUntil) {
-            // Past the minimum, hearsay is checked before it is believed (`checkSuspect`).
-            if (now >= m.suspicion.startedAt + m.suspicion.minMs && mustCheck(state, m.suspicion)) checkSuspect(state, update.node, m.suspicion, now, step);
-            return;
+        if (m.status === "suspect" && m.suspicion !== undefined) {
+          const suspicion = m.suspicion;
+          suspicion.confirmers.add(update.from);
+          // A verdict makes the suspicion due once it has lasted its minimum — or at once, when as many members as
+          // it waits for have independently failed to reach the suspect: the first timer to run out spreads the
+          // death instead of each member's own. Not at once while a partition heals: the other side's verdicts and
+          // witnessed suspicions from the partition then arrive before the refutations of the members they name
+          // (whose accusers this member cannot all tell apart: some it never counted dead), and taken at once they
+          // made a minority member drop 14 of its own side 185 ms after a heal in the bench at 1,000; the minimum
+          // gives the refutations their time. Due or not, the suspect is still asked first (`settle`).
+          const confirmed = suspicion.expected > 0 && confirmations(suspicion) >= suspicion.expected && now >= state.healingUntil;
+          if (now >= suspicion.startedAt + suspicion.minMs || confirmed) {
+            suspicion.verdict = true;
+            settle(state, update.node, m, now, step);
           }
+          return;
         }
       }
       if (m !== undefined && (update.incarnation < m.incarnation || ((m.status === "dead" || m.status === "left") && update.incarnation === m.incarnation))) return;
@@ -869,30 +877,46 @@ function heardAge(update: Update, minMs: number): number | undefined {
   return Math.max(0, Math.min(update.ageMs, minMs - minMs / HEARING_FLOOR_DIVISOR));
 }
 
-/** When a running suspicion is due: the end of its timeout, or of its check. */
-const suspicionEnd = (s: Suspicion) => s.checkUntil ?? s.startedAt + suspicionTimeout(s);
+/** When a suspicion is due: at the end of its timeout, or now once a verdict made it so. */
+const dueAt = (s: Suspicion) => (s.verdict ? Number.NEGATIVE_INFINITY : s.startedAt + suspicionTimeout(s));
+
+/** When `settle` next has something to do about a running suspicion. */
+function suspicionEnd(s: Suspicion): number {
+  const due = dueAt(s);
+  return s.aged || s.askedUntil === undefined ? due : Math.max(due, s.askedUntil);
+}
+
+/** How long a member gives a suspect it asked to answer: half a probe timeout (stretched by local health). */
+const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutMs) / 2;
 
 /**
- * Whether this member must ping the suspect itself before it counts it dead: it knows the suspicion only by
- * hearsay (its own probe of the suspect did not fail, nor did it tell the suspect already), and the suspect's port
- * was not found closed (an aged suspicion: the speaker there is gone), and it has not checked yet.
+ * A suspicion that is due ends in death — once this member has asked the suspect itself and the suspect had its
+ * time to answer. Hearsay is checked before it is believed: a member that knows the suspicion only from others
+ * pings the suspect when it is due, and waits half a probe timeout. The ping carries the suspicion, so a live suspect
+ * refutes in its ack (its liveness thread answers at once, even while its event loop stalls). A member that
+ * suspected it itself asked already: its probe, or the buddy pings (the same wait from those). A suspicion whose
+ * suspect's port was found closed (aged: the speaker there is gone) is not checked: nothing there can answer.
+ *
+ * Why: a suspicion and its refutation race, and under load the refutation can lose. In the simulation at 1,000, 13
+ * minority members dropped a live member 0.5–1.1 s after it had refuted: they heard the suspicion from its accuser
+ * directly, and not the refutation within the 300 ms minimum (it was relayed through processes that stalled for
+ * seconds). And after a heal, a member that had not heard from the other side yet took the other side's stale
+ * verdicts about its own side, confirmed twice, at once. The cost: a member that is unreachable without a closed port
+ * (a node down, the other side of a partition) gets one ping from each member that heard of it, and is dropped up
+ * to 40 ms later.
  */
-const mustCheck = (state: GossipState, s: Suspicion) => s.checkUntil === undefined && !s.aged && !s.confirmers.has(state.self);
-
-/**
- * Hearsay is checked before it is believed: this member pings the suspect once and waits half a probe timeout.
- * The ping carries the suspicion, so a live suspect refutes in its ack (its liveness thread answers at once, even
- * while its event loop stalls); a suspect that does not answer is counted dead at the end of the wait. In the
- * simulation at 1,000, a suspicion and its refutation raced through processes that stalled for seconds, and members
- * that heard the suspicion from its accuser and not the refutation within the minimum (300 ms) counted a live
- * member dead: 13 of them in one run, 0.5 s after the member had refuted. A member whose port was found closed is
- * not checked (its suspicion is aged: a killed speaker is dropped as fast as before), nor is one this member
- * accused itself (its own probe asked it, twice, and k others). The cost: a member that is really unreachable (a node
- * down, a partition) gets one ping from each member that heard of it, and is dropped up to 40 ms later.
- */
-function checkSuspect(state: GossipState, name: string, s: Suspicion, now: number, step: Step): void {
-  s.checkUntil = now + scaled(state, state.config.probeTimeoutMs) / 2;
-  reply(state, name, { type: "ping", seq: nextSeq(state), target: name }, step);
+function settle(state: GossipState, name: string, m: Member, now: number, step: Step): void {
+  const s = m.suspicion as Suspicion;
+  if (now < dueAt(s)) return;
+  if (!s.aged) {
+    if (s.askedUntil === undefined) {
+      s.askedUntil = now + checkMs(state);
+      reply(state, name, { type: "ping", seq: nextSeq(state), target: name }, step);
+      return;
+    }
+    if (now < s.askedUntil) return;
+  }
+  apply(state, { kind: "dead", node: name, incarnation: m.incarnation, from: state.self }, now, step);
 }
 
 /** A hearer of an aged suspicion waits at least its minimum divided by this. */
@@ -1156,7 +1180,7 @@ function shiftDeadlines(state: GossipState, gap: number): void {
     const suspicion = state.members.get(name)?.suspicion;
     if (suspicion === undefined) continue;
     suspicion.startedAt += gap;
-    if (suspicion.checkUntil !== undefined) suspicion.checkUntil += gap;
+    if (suspicion.askedUntil !== undefined) suspicion.askedUntil += gap;
   }
   for (const name of state.joining) {
     const m = state.members.get(name);
