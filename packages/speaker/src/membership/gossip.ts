@@ -890,8 +890,8 @@ function suspicionEnd(s: Suspicion): number {
 const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutMs) / 2;
 
 /**
- * A suspicion that is due ends in death — once this member has asked the suspect itself and the suspect had its
- * time to answer. Hearsay is checked before it is believed: a member that knows the suspicion only from others
+ * Called for a suspicion that is due (`suspicionEnd` passed, or a verdict made it so). It ends in death — once this
+ * member has asked the suspect itself and the suspect had its time to answer. Hearsay is checked before it is believed: a member that knows the suspicion only from others
  * pings the suspect when it is due, and waits half a probe timeout. The ping carries the suspicion, so a live suspect
  * refutes in its ack (its liveness thread answers at once, even while its event loop stalls). A member that
  * suspected it itself asked already: its probe, or the buddy pings (the same wait from those). A suspicion whose
@@ -907,7 +907,6 @@ const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutM
  */
 function settle(state: GossipState, name: string, m: Member, now: number, step: Step): void {
   const s = m.suspicion as Suspicion;
-  if (now < dueAt(s)) return;
   if (!s.aged) {
     if (s.askedUntil === undefined) {
       s.askedUntil = now + checkMs(state);
