@@ -886,13 +886,14 @@ function suspicionEnd(s: Suspicion): number {
   return s.aged || s.askedUntil === undefined ? due : Math.max(due, s.askedUntil);
 }
 
-/** How long a member gives a suspect it asked to answer: half a probe timeout (stretched by local health). */
-const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutMs) / 2;
+/** How long a member gives a suspect it asked to answer: a probe timeout (stretched by local health). */
+const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutMs);
 
 /**
  * Called for a suspicion that is due (`suspicionEnd` passed, or a verdict made it so). It ends in death — once this
- * member has asked the suspect itself and the suspect had its time to answer. Hearsay is checked before it is believed: a member that knows the suspicion only from others
- * pings the suspect when it is due, and waits half a probe timeout. The ping carries the suspicion, so a live suspect
+ * member has asked the suspect itself and the suspect had its time to answer. Hearsay is checked before it is
+ * believed: a member that knows the suspicion only from others pings the suspect twice when it is due, and waits a
+ * probe timeout. The ping carries the suspicion, so a live suspect
  * refutes in its ack (its liveness thread answers at once, even while its event loop stalls). A member that
  * suspected it itself asked already: its probe, or the buddy pings (the same wait from those). A suspicion whose
  * suspect's port was found closed (aged: the speaker there is gone) is not checked: nothing there can answer.
@@ -902,15 +903,17 @@ const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutM
  * directly, and not the refutation within the 300 ms minimum (it was relayed through processes that stalled for
  * seconds). And after a heal, a member that had not heard from the other side yet took the other side's stale
  * verdicts about its own side, confirmed twice, at once. The cost: a member that is unreachable without a closed port
- * (a node down, the other side of a partition) gets one ping from each member that heard of it, and is dropped up
- * to 40 ms later.
+ * (a node down, the other side of a partition) gets two pings from each member that heard of it, and is dropped up
+ * to 80 ms later. Two pings and a whole probe timeout, not one and half of it: with 5 % loss each way one
+ * exchange in ten fails, and a suspect whose liveness thread serves a whole process of members (the simulation's
+ * 224) answered after a heal's flood later than 40 ms; both dropped live members.
  */
 function settle(state: GossipState, name: string, m: Member, now: number, step: Step): void {
   const s = m.suspicion as Suspicion;
   if (!s.aged) {
     if (s.askedUntil === undefined) {
       s.askedUntil = now + checkMs(state);
-      reply(state, name, { type: "ping", seq: nextSeq(state), target: name }, step);
+      for (let i = 0; i < 2; i++) reply(state, name, { type: "ping", seq: nextSeq(state), target: name }, step);
       return;
     }
     if (now < s.askedUntil) return;
