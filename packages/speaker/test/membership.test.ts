@@ -177,9 +177,12 @@ describe("membership at start-up", () => {
     await Promise.all(members.map((m) => m.close()));
   });
 
+  // Each report's change must be the difference from the set reported before (the speaker uses it as such).
+  const wrongChanges: string[] = [];
   /** Starts a member that records every live set it reports; `setPeers` is left to the caller. */
   const start = async (node: string, options: { joinGraceMs?: number; joiningLimitMs?: number; silentPeerGraceMs?: number } = {}) => {
     const views: string[] = [];
+    let previous: ReadonlySet<string> = new Set();
     const member = await startMembership({
       nodeName: node,
       key,
@@ -187,8 +190,12 @@ describe("membership at start-up", () => {
       bindAddresses: [addresses.get(node) as string],
       logger,
       registry: new Registry(),
-      onChange(live) {
+      onChange(live, change) {
         views.push(sorted(live));
+        const joined = [...live].filter((n) => !previous.has(n)).sort();
+        const left = [...previous].filter((n) => !live.has(n)).sort();
+        if (`${joined}` !== `${[...change.joined].sort()}` || `${left}` !== `${[...change.left].sort()}`) wrongChanges.push(`${node}: ${JSON.stringify(change)}, was ${sorted(previous)}, now ${sorted(live)}`);
+        previous = live;
       },
       ...options,
     });
@@ -197,6 +204,7 @@ describe("membership at start-up", () => {
   };
   const closeAll = async () => {
     await Promise.all(members.splice(0).map((m) => m.close()));
+    assert.deepEqual(wrongChanges, []);
   };
 
   // The speaker's election counts exactly these sets: a set holding a node without its live peer is a

@@ -187,7 +187,7 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
     if (wait < 1) setImmediate(run);
     else setTimeout(run, wait).unref();
   };
-  let previousLive = new Set<string>();
+  let previousLive: ReadonlySet<string> = new Set<string>();
   // uids of ServiceL2Status objects whose node was dead to this one when it looked (see l2-status.ts).
   const leftBehind = new Set<string>();
   const noteLeftBehind = (gone: ReadonlySet<string>) => {
@@ -202,16 +202,17 @@ async function serve(options: SpeakerOptions, context: ComponentContext, setRead
     port: options.bindPort,
     logger: log,
     registry,
-    onChange(live) {
-      const joined = [...live].filter((n) => !previousLive.has(n) && n !== nodeName);
+    onChange(live, change) {
+      const joined = change.joined.filter((n) => n !== nodeName);
       // Peers counted at the moment this node converges are no rejoin: it owns nothing yet.
       const wasCounted = previousLive.has(nodeName);
       if (live.has(nodeName)) {
         // On converging, every node not live is gone; afterwards, those that just left.
-        const gone = wasCounted ? [...previousLive].filter((n) => !live.has(n)) : [...statuses.list(), ...bgp.statusObjects()].map(l2StatusNode);
+        const gone = wasCounted ? change.left : [...statuses.list(), ...bgp.statusObjects()].map(l2StatusNode);
         noteLeftBehind(new Set(gone.filter((n): n is string => n !== undefined && n !== nodeName && !live.has(n))));
       }
-      previousLive = new Set(live);
+      // (The membership never changes a set it handed over.)
+      previousLive = live;
       schedule();
       // After a partition heals both sides announced; whoever keeps an address re-asserts it.
       if (joined.length > 0 && wasCounted) setImmediate(() => announcer.reannounce());

@@ -34,7 +34,6 @@ const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
 const hosted: Array<{ name: string; membership: Membership; registry: Registry }> = [];
 for (const [name, address] of config.members.slice(first, first + count)) {
   const registry = new Registry();
-  let previous: ReadonlySet<string> = new Set<string>();
   const membership = await startMembership({
     nodeName: name,
     key,
@@ -42,11 +41,7 @@ for (const [name, address] of config.members.slice(first, first + count)) {
     bindAddresses: [address],
     logger: traced ? logger.child({ self: name }) : logger,
     registry,
-    onChange(live) {
-      const joined = [...live].filter((n) => !previous.has(n));
-      const left = [...previous].filter((n) => !live.has(n));
-      // (The membership hands over a new set at each change and never changes it afterwards.)
-      previous = live;
+    onChange(live, { joined, left }) {
       // Start-up changes are many names at once: only their count matters there.
       emit(joined.length + left.length <= 20 ? { type: "change", t: Date.now(), member: name, size: live.size, joined, left } : { type: "change", t: Date.now(), member: name, size: live.size });
     },
