@@ -39,7 +39,7 @@ describe("bollard lab up / exec / down", { timeout: 300_000 }, () => {
         `bollard-${state.id}-sw`,
       ]);
       const status = await cli(["lab", "status"]);
-      // One line per lab, the foreign one included: ours need not be the first line.
+      // One line per lab in id order, the foreign one included: ours is first only when its id sorts before f00f.
       assert.match(status.stdout, new RegExp(`^${state.id}\\t1 nodes\\tipv4\\tprocess\\tkubeconfig ${state.kubeconfig}\\t`, "m"));
       assert.match(status.stdout, /^f00f\t1 nodes/m, "the foreign lab is listed too");
       const exec = await cli(["lab", "exec", "client", "--", "ip", "-j", "-4", "addr", "show", "eth0"]);

@@ -11,7 +11,8 @@ import { isProcessAlive } from "./processes.ts";
 export async function readLabStates(root = LAB_ROOT): Promise<LabState[]> {
   let ids: string[];
   try {
-    ids = await readdir(root);
+    // In id order, so that `bollard lab status` lists them the same way each time.
+    ids = (await readdir(root)).sort();
   } catch {
     return [];
   }
