@@ -893,8 +893,8 @@ const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutM
  * Called for a suspicion that is due (`suspicionEnd` passed, or a verdict made it so). It ends in death — once this
  * member has asked the suspect itself and the suspect had its time to answer. Hearsay is checked before it is
  * believed: a member that knows the suspicion only from others pings the suspect twice when it is due, and waits a
- * probe timeout. The ping carries the suspicion, so a live suspect
- * refutes in its ack (its liveness thread answers at once, even while its event loop stalls). A member that
+ * probe timeout. The ping carries the suspicion, so a live suspect refutes in its ack (its liveness thread answers
+ * at once, even while its event loop stalls). A member that
  * suspected it itself asked already: its probe, or the buddy pings (the same wait from those). A suspicion whose
  * suspect's port was found closed (aged: the speaker there is gone) is not checked: nothing there can answer.
  *
@@ -905,8 +905,8 @@ const checkMs = (state: GossipState) => scaled(state, state.config.probeTimeoutM
  * verdicts about its own side, confirmed twice, at once. The cost: a member that is unreachable without a closed port
  * (a node down, the other side of a partition) gets two pings from each member that heard of it, and is dropped up
  * to 80 ms later. Two pings and a whole probe timeout, not one and half of it: with 5 % loss each way one
- * exchange in ten fails, and a suspect whose liveness thread serves a whole process of members (the simulation's
- * 224) answered after a heal's flood later than 40 ms; both dropped live members.
+ * exchange in ten fails, and a liveness thread serving a whole process of members (the simulation's 224) answered
+ * after a heal's flood later than 40 ms (its member, dropped, rejoined 132 ms after). Either drops a live member.
  */
 function settle(state: GossipState, name: string, m: Member, now: number, step: Step): void {
   const s = m.suspicion as Suspicion;

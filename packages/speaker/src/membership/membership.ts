@@ -68,10 +68,10 @@ export interface MembershipOptions extends Partial<GossipTiming> {
   onChange(live: ReadonlySet<string>, change: LiveChange): void;
 }
 
-/** The members a published live set gained and lost. */
 /** A member dropped is published at once, unless the last publish was less than this ago (`run`). */
 const PUBLISH_DEATHS_EVERY_MS = 100;
 
+/** The members a published live set gained and lost. */
 export interface LiveChange {
   joined: readonly string[];
   left: readonly string[];
